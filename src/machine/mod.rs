@@ -1,0 +1,89 @@
+//! Machine detection: what the harness runs on.
+//!
+//! Every results file records the machine so that numbers are never read without their context.
+//! With the `hwloc` feature the topology comes from hwloc (through `hwlocality`); without it,
+//! detection falls back to `std`, `/proc` and `/sys`, and [`Machine::source`] says which was used.
+
+use serde::{Deserialize, Serialize};
+
+#[cfg(feature = "hwloc")]
+mod hwloc;
+mod sysfs;
+
+/// Everything parlab knows about the machine it measured on.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Machine {
+    /// Where the topology came from: `"hwloc"` or `"sysfs"`.
+    pub source: String,
+    pub hostname: String,
+    pub cpu_model: String,
+    pub architecture: String,
+    pub sockets: usize,
+    pub physical_cores: usize,
+    pub logical_cpus: usize,
+    /// One entry per cache level and kind (data, instruction, unified).
+    pub caches: Vec<Cache>,
+    pub numa_nodes: usize,
+    pub memory_total_bytes: u64,
+    pub memory_available_bytes: u64,
+    /// e.g. `"linux 6.1.0-18-amd64"`.
+    pub os: String,
+    /// Compiler that built parlab, e.g. `"rustc 1.95.0 (...)"`.
+    pub compiler: String,
+    /// Empty until a GPU feature is enabled and finds devices.
+    #[serde(default)]
+    pub gpus: Vec<Gpu>,
+    /// `None` until the MPI feature is enabled and finds a runtime.
+    #[serde(default)]
+    pub mpi: Option<String>,
+    /// Notes on what could not be detected, and why.
+    #[serde(default)]
+    pub notes: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Cache {
+    pub level: u8,
+    /// `"data"`, `"instruction"` or `"unified"`.
+    pub kind: String,
+    /// Size of one instance.
+    pub size_bytes: u64,
+    /// How many instances the machine has (e.g. one L2 per core).
+    pub instances: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Gpu {
+    pub name: String,
+    pub api: String,
+    pub memory_bytes: u64,
+}
+
+impl Machine {
+    /// Detects the machine, preferring hwloc when compiled in and falling back to sysfs.
+    pub fn detect() -> Machine {
+        #[cfg(feature = "hwloc")]
+        {
+            match hwloc::detect() {
+                Ok(m) => return m,
+                Err(e) => {
+                    let mut m = sysfs::detect();
+                    m.notes
+                        .push(format!("hwloc detection failed, fell back to sysfs: {e}"));
+                    return m;
+                }
+            }
+        }
+        #[allow(unreachable_code)]
+        sysfs::detect()
+    }
+
+    /// Size of the largest (last-level) cache instance, if any cache was found.
+    pub fn last_level_cache_bytes(&self) -> Option<u64> {
+        self.caches
+            .iter()
+            .filter(|c| c.kind != "instruction")
+            .max_by_key(|c| (c.level, c.size_bytes))
+            .map(|c| c.size_bytes)
+    }
+}

@@ -1,0 +1,699 @@
+//! The validated scenario: every name resolved, every sweep expanded, every default filled.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use toml::Spanned;
+
+use super::error::{closest, ScenarioError, Source};
+use super::raw::{RawScenario, RawSettings, RawWorkload};
+use crate::machine::Machine;
+use crate::strategy::{self, StrategyParams};
+use crate::units;
+use crate::workload::{self, ParamValue, Params, Workload};
+
+/// How the problem size relates to the worker count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scaling {
+    /// Fixed size: does more workers make it faster?
+    Strong,
+    /// Size grows with workers: does the time stay flat?
+    Weak,
+}
+
+/// Sampling settings of one workload, after `[defaults]` and per-workload overrides.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Settings {
+    #[serde(with = "secs")]
+    pub warmup: Duration,
+    pub min_samples: usize,
+    pub max_samples: usize,
+    #[serde(with = "secs")]
+    pub max_time: Duration,
+    /// Sampling stops once the 95% CI's relative half-width is at most this.
+    pub target_ci: f64,
+    #[serde(with = "secs")]
+    pub timeout: Duration,
+    pub scaling: Scaling,
+    pub seed: u64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            warmup: Duration::from_millis(200),
+            min_samples: 5,
+            max_samples: 30,
+            max_time: Duration::from_secs(3),
+            target_ci: 0.02,
+            timeout: Duration::from_secs(60),
+            scaling: Scaling::Strong,
+            seed: 42,
+        }
+    }
+}
+
+/// One `[[workload]]` entry, validated.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkloadPlan {
+    pub kind: String,
+    /// Base sizes in the workload's own unit (for weak scaling, the size at one worker).
+    pub sizes: Vec<u64>,
+    pub params: Params,
+    /// Strategy names; `sequential` is always first, as the baseline.
+    pub strategies: Vec<String>,
+    pub workers: Vec<usize>,
+    pub chunk: Option<usize>,
+    pub settings: Settings,
+}
+
+/// A validated scenario.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    pub name: String,
+    pub description: String,
+    /// The file it came from, or `<built-in quick>`.
+    pub source: String,
+    pub strategy_params: BTreeMap<String, StrategyParams>,
+    pub workloads: Vec<WorkloadPlan>,
+}
+
+/// One measurement the runner makes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CaseSpec {
+    pub id: usize,
+    pub workload_index: usize,
+    pub workload: String,
+    pub strategy: String,
+    pub workers: usize,
+    /// The size as the scenario gave it.
+    pub size: u64,
+    /// The size measured: `size`, or `size * workers` for weak scaling.
+    pub effective_size: u64,
+    pub scaling: Scaling,
+}
+
+impl Plan {
+    /// Expands the matrix in the order it runs: per workload and measured size, the sequential
+    /// baseline first, so every later case at that size can be given its speedup at once.
+    pub fn cases(&self) -> Vec<CaseSpec> {
+        let mut cases = Vec::new();
+        for (wi, w) in self.workloads.iter().enumerate() {
+            for &size in &w.sizes {
+                let groups: Vec<(u64, Vec<usize>)> = match w.settings.scaling {
+                    Scaling::Strong => vec![(size, w.workers.clone())],
+                    Scaling::Weak => w
+                        .workers
+                        .iter()
+                        .map(|&n| (size * n as u64, vec![n]))
+                        .collect(),
+                };
+                for (effective_size, workers) in groups {
+                    for strategy in &w.strategies {
+                        let is_seq = strategy::find(strategy).is_some_and(|s| s.is_sequential());
+                        let counts = if is_seq { vec![1] } else { workers.clone() };
+                        for n in counts {
+                            cases.push(CaseSpec {
+                                id: cases.len(),
+                                workload_index: wi,
+                                workload: w.kind.clone(),
+                                strategy: strategy.clone(),
+                                workers: n,
+                                size,
+                                effective_size,
+                                scaling: w.settings.scaling,
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        cases
+    }
+}
+
+pub(super) fn build(
+    src: &Source,
+    raw: RawScenario,
+    machine: &Machine,
+) -> Result<Plan, ScenarioError> {
+    let name = raw.scenario.name.get_ref().trim().to_string();
+    if name.is_empty() {
+        return Err(src.error(
+            raw.scenario.name.span(),
+            "scenario.name",
+            "the scenario needs a name",
+        ));
+    }
+    let defaults = settings(src, "defaults", &raw.defaults, &Settings::default())?;
+    let default_workers = match &raw.defaults.workers {
+        Some(w) => workers(src, "defaults.workers", w, machine)?,
+        None => default_worker_counts(machine.logical_cpus),
+    };
+
+    let mut strategy_params = BTreeMap::new();
+    for (key, table) in &raw.strategy {
+        let field = format!("strategy.{}", key.get_ref());
+        let Some(s) = strategy::find(key.get_ref()) else {
+            return Err(unknown_strategy(src, &field, key));
+        };
+        let mut params = StrategyParams::default();
+        for (tunable, value) in [("chunk", &table.chunk), ("capacity", &table.capacity)] {
+            let Some(value) = value else { continue };
+            let f = format!("{field}.{tunable}");
+            if !s.tunables().contains(&tunable) {
+                return Err(src.error_help(
+                    value.span(),
+                    f,
+                    format!("strategy `{}` has no tunable `{tunable}`", s.name()),
+                    Some(match s.tunables() {
+                        [] => "it takes no tunables".to_string(),
+                        t => format!("its tunables are: {}", t.join(", ")),
+                    }),
+                ));
+            }
+            let min = if tunable == "capacity" { 0 } else { 1 };
+            let v = *value.get_ref();
+            if v < min {
+                return Err(src.error(value.span(), f, format!("must be at least {min}, got {v}")));
+            }
+            match tunable {
+                "chunk" => params.chunk = Some(v as usize),
+                _ => params.capacity = Some(v as usize),
+            }
+        }
+        strategy_params.insert(s.name().to_string(), params);
+    }
+
+    if raw.workload.is_empty() {
+        return Err(src.error_help(
+            0..0,
+            "workload",
+            "the scenario has no [[workload]] entry",
+            Some("add one, e.g. [[workload]] kind = \"pi_monte_carlo\"; `parlab list` shows them all".into()),
+        ));
+    }
+    let mut workloads = Vec::new();
+    for (i, entry) in raw.workload.iter().enumerate() {
+        workloads.push(workload_plan(
+            src,
+            i,
+            entry.get_ref(),
+            &defaults,
+            &default_workers,
+            machine,
+        )?);
+    }
+    Ok(Plan {
+        name,
+        description: raw.scenario.description.trim().to_string(),
+        source: src.name.to_string(),
+        strategy_params,
+        workloads,
+    })
+}
+
+fn workload_plan(
+    src: &Source,
+    index: usize,
+    raw: &RawWorkload,
+    defaults: &Settings,
+    default_workers: &[usize],
+    machine: &Machine,
+) -> Result<WorkloadPlan, ScenarioError> {
+    let at = |key: &str| format!("workload[{index}].{key}");
+    let Some(w) = workload::find(raw.kind.get_ref()) else {
+        let names = workload::WORKLOADS.iter().map(|w| w.name());
+        let help = match closest(raw.kind.get_ref(), names) {
+            Some(best) => format!("did you mean `{best}`? (`parlab list` shows every workload)"),
+            None => "`parlab list` shows every workload".into(),
+        };
+        return Err(src.error_help(
+            raw.kind.span(),
+            at("kind"),
+            format!("unknown workload `{}`", raw.kind.get_ref()),
+            Some(help),
+        ));
+    };
+    let overrides = raw.settings();
+    let settings = settings(src, &format!("workload[{index}]"), &overrides, defaults)?;
+    let worker_counts = match &raw.workers {
+        Some(v) => workers(src, &at("workers"), v, machine)?,
+        None => default_workers.to_vec(),
+    };
+    let params = params(src, &at("params"), w, &raw.params)?;
+    let sizes = match &raw.size {
+        Some(v) => sizes(src, &at("size"), w, &params, v)?,
+        None => w.default_sizes(machine),
+    };
+    let max_workers = *worker_counts.iter().max().unwrap_or(&1) as u64;
+    let available = machine.memory_available_bytes;
+    for &size in &sizes {
+        let measured = match settings.scaling {
+            Scaling::Strong => size,
+            Scaling::Weak => size.saturating_mul(max_workers),
+        };
+        let need = w.memory_bytes(measured, &params);
+        if available > 0 && need > available {
+            let span = raw.size.as_ref().map_or(raw.kind.span(), |s| s.span());
+            return Err(src.error_help(
+                span,
+                at("size"),
+                format!(
+                    "size {measured} needs {} of memory, but only {} is available",
+                    units::format_bytes(need),
+                    units::format_bytes(available)
+                ),
+                Some("choose a smaller size".into()),
+            ));
+        }
+    }
+    let strategies = strategies(src, &at("strategies"), w, raw.strategies.as_ref())?;
+    let chunk = match &raw.chunk {
+        Some(c) if *c.get_ref() < 1 => {
+            return Err(src.error(
+                c.span(),
+                at("chunk"),
+                format!("must be at least 1, got {}", c.get_ref()),
+            ))
+        }
+        Some(c) => Some(*c.get_ref() as usize),
+        None => None,
+    };
+    Ok(WorkloadPlan {
+        kind: w.name().to_string(),
+        sizes,
+        params,
+        strategies,
+        workers: worker_counts,
+        chunk,
+        settings,
+    })
+}
+
+fn settings(
+    src: &Source,
+    table: &str,
+    raw: &RawSettings,
+    base: &Settings,
+) -> Result<Settings, ScenarioError> {
+    let at = |key: &str| format!("{table}.{key}");
+    let mut s = base.clone();
+    let duration = |v: &Option<Spanned<String>>,
+                    key: &str,
+                    into: &mut Duration|
+     -> Result<(), ScenarioError> {
+        if let Some(v) = v {
+            *into =
+                units::parse_duration(v.get_ref()).map_err(|m| src.error(v.span(), at(key), m))?;
+        }
+        Ok(())
+    };
+    duration(&raw.warmup, "warmup", &mut s.warmup)?;
+    duration(&raw.max_time, "max_time", &mut s.max_time)?;
+    duration(&raw.timeout, "timeout", &mut s.timeout)?;
+    if let Some(t) = &raw.timeout {
+        if s.timeout.is_zero() {
+            return Err(src.error(
+                t.span(),
+                at("timeout"),
+                "the timeout must be longer than zero",
+            ));
+        }
+    }
+    for (key, value, into) in [
+        ("min_samples", &raw.min_samples, &mut s.min_samples),
+        ("max_samples", &raw.max_samples, &mut s.max_samples),
+    ] {
+        if let Some(v) = value {
+            if *v.get_ref() < 1 {
+                return Err(src.error(
+                    v.span(),
+                    at(key),
+                    format!("must be at least 1, got {}", v.get_ref()),
+                ));
+            }
+            *into = *v.get_ref() as usize;
+        }
+    }
+    if s.min_samples > s.max_samples {
+        let span = raw
+            .min_samples
+            .as_ref()
+            .or(raw.max_samples.as_ref())
+            .map_or(0..0, |v| v.span());
+        return Err(src.error(
+            span,
+            at("min_samples"),
+            format!(
+                "min_samples ({}) is larger than max_samples ({})",
+                s.min_samples, s.max_samples
+            ),
+        ));
+    }
+    if let Some(v) = &raw.target_ci {
+        let ci = match v.get_ref() {
+            toml::Value::Float(f) => *f,
+            toml::Value::Integer(i) => *i as f64,
+            other => {
+                return Err(src.error(
+                    v.span(),
+                    at("target_ci"),
+                    format!("expected a number such as 0.02, got {other}"),
+                ))
+            }
+        };
+        if !(ci > 0.0 && ci < 1.0) {
+            return Err(src.error_help(
+                v.span(),
+                at("target_ci"),
+                format!("must be between 0 and 1 (a relative half-width), got {ci}"),
+                Some("0.02 stops sampling once the 95% CI is within +-2% of the median".into()),
+            ));
+        }
+        s.target_ci = ci;
+    }
+    if let Some(v) = &raw.scaling {
+        s.scaling = match v.get_ref().as_str() {
+            "strong" => Scaling::Strong,
+            "weak" => Scaling::Weak,
+            other => {
+                return Err(src.error_help(
+                    v.span(),
+                    at("scaling"),
+                    format!("unknown scaling `{other}`"),
+                    Some(
+                        "use \"strong\" (fixed size) or \"weak\" (size grows with workers)".into(),
+                    ),
+                ))
+            }
+        };
+    }
+    if let Some(v) = &raw.seed {
+        s.seed = *v.get_ref() as u64;
+    }
+    Ok(s)
+}
+
+/// Powers of two up to the logical CPU count, and the count itself.
+fn default_worker_counts(max: usize) -> Vec<usize> {
+    let mut counts: Vec<usize> = std::iter::successors(Some(1usize), |n| n.checked_mul(2))
+        .take_while(|n| *n <= max)
+        .collect();
+    if counts.last() != Some(&max) {
+        counts.push(max.max(1));
+    }
+    counts
+}
+
+/// Worker counts: an integer, `"max"`, a range `"1..=max"` / `"2..8"`, `"pow2"`, or a list of these.
+fn workers(
+    src: &Source,
+    field: &str,
+    value: &Spanned<toml::Value>,
+    machine: &Machine,
+) -> Result<Vec<usize>, ScenarioError> {
+    let max = machine.logical_cpus.max(1);
+    let err = |m: String| {
+        src.error_help(
+            value.span(),
+            field,
+            m,
+            Some("write e.g. 4, \"max\", \"1..=max\", \"pow2\" or [1, 2, \"max\"]".into()),
+        )
+    };
+    let one = |v: &toml::Value| -> Result<Vec<usize>, ScenarioError> {
+        match v {
+            toml::Value::Integer(n) if *n >= 1 => Ok(vec![*n as usize]),
+            toml::Value::Integer(n) => {
+                Err(err(format!("worker counts must be at least 1, got {n}")))
+            }
+            toml::Value::String(s) => {
+                let s = s.trim();
+                let bound = |t: &str| -> Result<usize, ScenarioError> {
+                    match t.trim() {
+                        "max" => Ok(max),
+                        t => match t.parse::<usize>() {
+                            Ok(0) => Err(err("worker counts must be at least 1, got 0".into())),
+                            Ok(n) => Ok(n),
+                            Err(_) => Err(err(format!("`{t}` is not a worker count"))),
+                        },
+                    }
+                };
+                if s == "pow2" {
+                    Ok(default_worker_counts(max))
+                } else if let Some((a, b)) = s.split_once("..=") {
+                    let (a, b) = (bound(a)?, bound(b)?);
+                    if a > b {
+                        return Err(err(format!("the range `{s}` is empty")));
+                    }
+                    Ok((a..=b).collect())
+                } else if let Some((a, b)) = s.split_once("..") {
+                    let (a, b) = (bound(a)?, bound(b)?);
+                    if a >= b {
+                        return Err(err(format!("the range `{s}` is empty")));
+                    }
+                    Ok((a..b).collect())
+                } else {
+                    Ok(vec![bound(s)?])
+                }
+            }
+            other => Err(err(format!("expected a worker count, got {other}"))),
+        }
+    };
+    let mut counts = match value.get_ref() {
+        toml::Value::Array(items) if items.is_empty() => {
+            return Err(err("the list of worker counts is empty".into()))
+        }
+        toml::Value::Array(items) => {
+            let mut all = Vec::new();
+            for item in items {
+                all.extend(one(item)?);
+            }
+            all
+        }
+        v => one(v)?,
+    };
+    counts.sort_unstable();
+    counts.dedup();
+    Ok(counts)
+}
+
+fn sizes(
+    src: &Source,
+    field: &str,
+    w: &dyn Workload,
+    params: &Params,
+    value: &Spanned<toml::Value>,
+) -> Result<Vec<u64>, ScenarioError> {
+    let unit = w.size_unit();
+    let err = |m: String| {
+        let help = match unit.bytes_per_item {
+            Some(_) => format!(
+                "`{}` sizes count {}; write e.g. 1000000, \"10M\" or \"64MiB\"",
+                w.name(),
+                unit.what
+            ),
+            None => format!(
+                "`{}` sizes count {}; write e.g. 1000, \"10M\" or \"4Ki\"",
+                w.name(),
+                unit.what
+            ),
+        };
+        src.error_help(value.span(), field, m, Some(help))
+    };
+    let one = |v: &toml::Value| -> Result<u64, ScenarioError> {
+        let parsed = match v {
+            toml::Value::Integer(n) if *n <= 0 => {
+                return Err(err(format!("sizes must be positive, got {n}")))
+            }
+            toml::Value::Integer(n) => units::SizeValue {
+                value: *n as u64,
+                bytes: false,
+            },
+            toml::Value::String(s) => units::parse_size(s).map_err(err)?,
+            other => return Err(err(format!("expected a size, got {other}"))),
+        };
+        let items = if parsed.bytes {
+            match unit.bytes_per_item {
+                Some(b) => parsed.value / b,
+                None => {
+                    return Err(err(format!(
+                        "`{}` measures its size in {}, not bytes",
+                        w.name(),
+                        unit.what
+                    )))
+                }
+            }
+        } else {
+            parsed.value
+        };
+        if items == 0 {
+            return Err(err("sizes must be positive, got 0".into()));
+        }
+        w.check_size(items, params).map_err(err)?;
+        Ok(items)
+    };
+    match value.get_ref() {
+        toml::Value::Array(items) if items.is_empty() => {
+            Err(err("the list of sizes is empty".into()))
+        }
+        toml::Value::Array(items) => items.iter().map(one).collect(),
+        v => Ok(vec![one(v)?]),
+    }
+}
+
+fn params(
+    src: &Source,
+    field: &str,
+    w: &dyn Workload,
+    raw: &BTreeMap<Spanned<String>, Spanned<toml::Value>>,
+) -> Result<Params, ScenarioError> {
+    let mut params = Params::defaults(w);
+    for (key, value) in raw {
+        let f = format!("{field}.{}", key.get_ref());
+        let Some(spec) = w.params().iter().find(|p| p.name == key.get_ref()) else {
+            let names: Vec<&str> = w.params().iter().map(|p| p.name).collect();
+            let help = match closest(key.get_ref(), names.iter().copied()) {
+                Some(best) => format!("did you mean `{best}`?"),
+                None if names.is_empty() => format!("`{}` takes no parameters", w.name()),
+                None => format!("`{}` takes: {}", w.name(), names.join(", ")),
+            };
+            return Err(src.error_help(
+                key.span(),
+                f,
+                format!(
+                    "unknown parameter `{}` for workload `{}`",
+                    key.get_ref(),
+                    w.name()
+                ),
+                Some(help),
+            ));
+        };
+        let v = match (spec.default, value.get_ref()) {
+            (ParamValue::Int(_), toml::Value::Integer(i)) => ParamValue::Int(*i),
+            (ParamValue::Float(_), toml::Value::Float(x)) => ParamValue::Float(*x),
+            (ParamValue::Float(_), toml::Value::Integer(i)) => ParamValue::Float(*i as f64),
+            (ParamValue::Int(_), other) => {
+                return Err(src.error(
+                    value.span(),
+                    f,
+                    format!("expected a whole number, got {other}"),
+                ))
+            }
+            (ParamValue::Float(_), other) => {
+                return Err(src.error(value.span(), f, format!("expected a number, got {other}")))
+            }
+        };
+        let x = v.as_f64();
+        if !(spec.min..=spec.max).contains(&x) {
+            return Err(src.error_help(
+                value.span(),
+                f,
+                format!("{x} is out of range [{}, {}]", spec.min, spec.max),
+                Some(spec.help.to_string()),
+            ));
+        }
+        params.0.insert(spec.name.to_string(), v);
+    }
+    Ok(params)
+}
+
+fn strategies(
+    src: &Source,
+    field: &str,
+    w: &dyn Workload,
+    value: Option<&Spanned<toml::Value>>,
+) -> Result<Vec<String>, ScenarioError> {
+    let mut names: Vec<String> = vec!["sequential".into()];
+    let all = || {
+        strategy::STRATEGIES
+            .iter()
+            .map(|s| s.name().to_string())
+            .collect::<Vec<_>>()
+    };
+    let listed = match value.map(|v| (v, v.get_ref())) {
+        None => all(),
+        Some((_, toml::Value::String(s))) if s == "all" => all(),
+        Some((v, toml::Value::String(s))) => vec![check_strategy(src, field, v, s)?],
+        Some((v, toml::Value::Array(items))) => {
+            let mut out = Vec::new();
+            for item in items {
+                match item {
+                    toml::Value::String(s) => out.push(check_strategy(src, field, v, s)?),
+                    other => {
+                        return Err(src.error(
+                            v.span(),
+                            field,
+                            format!("expected a strategy name, got {other}"),
+                        ))
+                    }
+                }
+            }
+            out
+        }
+        Some((v, other)) => {
+            return Err(src.error_help(
+                v.span(),
+                field,
+                format!("expected \"all\" or a list of strategy names, got {other}"),
+                Some(format!(
+                    "e.g. strategies = [\"threads\", \"rayon\"] for `{}`",
+                    w.name()
+                )),
+            ))
+        }
+    };
+    for name in listed {
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    Ok(names)
+}
+
+fn check_strategy(
+    src: &Source,
+    field: &str,
+    value: &Spanned<toml::Value>,
+    name: &str,
+) -> Result<String, ScenarioError> {
+    match strategy::find(name) {
+        Some(s) => Ok(s.name().to_string()),
+        None => Err(unknown_strategy(
+            src,
+            field,
+            &Spanned::new(value.span(), name.to_string()),
+        )),
+    }
+}
+
+fn unknown_strategy(src: &Source, field: &str, name: &Spanned<String>) -> ScenarioError {
+    let names = strategy::STRATEGIES.iter().map(|s| s.name());
+    let help = match closest(name.get_ref(), names) {
+        Some(best) => format!("did you mean `{best}`? (`parlab list` shows every strategy)"),
+        None => "`parlab list` shows every strategy".into(),
+    };
+    src.error_help(
+        name.span(),
+        field,
+        format!("unknown strategy `{}`", name.get_ref()),
+        Some(help),
+    )
+}
+
+/// Durations stored as seconds (a float) in results files.
+mod secs {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(d.as_secs_f64())
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let v = f64::deserialize(d)?;
+        Duration::try_from_secs_f64(v).map_err(serde::de::Error::custom)
+    }
+}

@@ -1,0 +1,317 @@
+//! Strategies: the ways of spreading one workload's work over workers.
+//!
+//! A strategy is a unit struct in [`STRATEGIES`] (the order `parlab list` shows) that builds an
+//! [`Executor`] for a case. Data-parallel kernels are written once against [`Exec`], whose helpers
+//! split the work into tasks and hand them to the executor, so the same kernel code runs
+//! sequentially and in parallel (rayon-demo's `Joiner` idea). Strategies whose meaning is about
+//! sharing state rather than splitting work are matched on by the workloads that support them.
+//!
+//! Adding a strategy is one file implementing [`Strategy`] plus one line in [`STRATEGIES`].
+
+use std::ops::Range;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+mod channels;
+mod rayon_pool;
+mod sequential;
+mod threads;
+mod threads_dynamic;
+
+pub use channels::Channels;
+pub use rayon_pool::Rayon;
+pub use sequential::Sequential;
+pub use threads::Threads;
+pub use threads_dynamic::ThreadsDynamic;
+
+/// Every strategy parlab knows, in the order `parlab list` shows them.
+pub static STRATEGIES: &[&dyn Strategy] =
+    &[&Sequential, &Threads, &ThreadsDynamic, &Rayon, &Channels];
+
+/// Looks a strategy up by name.
+pub fn find(name: &str) -> Option<&'static dyn Strategy> {
+    STRATEGIES.iter().copied().find(|s| s.name() == name)
+}
+
+/// Tunables a scenario may set for a strategy (`[strategy.NAME]`), already validated.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct StrategyParams {
+    /// Items per task for strategies that hand out tasks; `None` takes the workload's grain.
+    pub chunk: Option<usize>,
+    /// Capacity of bounded queues; `None` takes twice the worker count.
+    pub capacity: Option<usize>,
+}
+
+/// What one case asks of a strategy.
+#[derive(Debug, Clone)]
+pub struct ExecConfig {
+    pub workers: usize,
+    pub params: StrategyParams,
+    /// Set when the case is abandoned (timeout, Ctrl-C): executors stop handing out tasks.
+    pub cancel: Arc<AtomicBool>,
+}
+
+/// One way of running parallel work: a registry entry.
+pub trait Strategy: Sync + 'static {
+    fn name(&self) -> &'static str;
+    /// One line for `parlab list` and reports.
+    fn summary(&self) -> &'static str;
+    /// `Err(reason)` when this machine or build cannot run the strategy at all.
+    fn availability(&self) -> Result<(), String> {
+        Ok(())
+    }
+    /// Strategies that always use exactly one worker (the sequential reference).
+    fn is_sequential(&self) -> bool {
+        false
+    }
+    /// Which tunables of [`StrategyParams`] this strategy reads.
+    fn tunables(&self) -> &'static [&'static str] {
+        &[]
+    }
+    /// Builds the executor for one case; runs outside the timed region (pools are made here).
+    fn executor(&self, config: &ExecConfig) -> Result<Box<dyn Executor>, String>;
+}
+
+impl std::fmt::Debug for dyn Strategy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Runs numbered tasks over workers in one strategy's style.
+///
+/// # Safety
+/// Implementations must call `task(i)` exactly once for every `i` in `0..tasks` (unless
+/// cancelled, in which case some may be skipped, never repeated), and must return only after
+/// every call has finished: [`Exec`] hands each task a disjoint `&mut` slice on that promise.
+pub unsafe trait Executor: Send {
+    fn workers(&self) -> usize;
+    /// How many tasks `items` items are split into, given the workload's preferred `grain`.
+    fn task_count(&self, items: usize, grain: usize) -> usize;
+    fn run_tasks(&self, tasks: usize, task: &(dyn Fn(usize) + Sync));
+}
+
+/// The executor of one case, with the helpers kernels are written against.
+pub struct Exec {
+    strategy: &'static dyn Strategy,
+    inner: Box<dyn Executor>,
+    chunk: Option<usize>,
+    cancel: Arc<AtomicBool>,
+}
+
+impl Exec {
+    pub fn new(strategy: &'static dyn Strategy, config: &ExecConfig) -> Result<Exec, String> {
+        Ok(Exec {
+            strategy,
+            inner: strategy.executor(config)?,
+            chunk: config.params.chunk,
+            cancel: config.cancel.clone(),
+        })
+    }
+
+    pub fn strategy(&self) -> &'static dyn Strategy {
+        self.strategy
+    }
+
+    pub fn workers(&self) -> usize {
+        self.inner.workers()
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.cancel.load(Ordering::Relaxed)
+    }
+
+    fn grain(&self, default: usize) -> usize {
+        self.chunk.unwrap_or(default).max(1)
+    }
+
+    /// Runs `task(i)` for `i` in `0..tasks` in this strategy's style.
+    pub fn run_tasks(&self, tasks: usize, task: &(dyn Fn(usize) + Sync)) {
+        self.inner.run_tasks(tasks, task)
+    }
+
+    /// Splits `0..items` into ranges of about `grain` items (or one per worker for static
+    /// strategies) and calls `body` on each.
+    pub fn for_each_range(&self, items: usize, grain: usize, body: impl Fn(Range<usize>) + Sync) {
+        let tasks = self
+            .inner
+            .task_count(items, self.grain(grain))
+            .clamp(1, items.max(1));
+        let per = items.div_ceil(tasks);
+        self.inner.run_tasks(tasks, &|i| {
+            let start = (i * per).min(items);
+            body(start..((i + 1) * per).min(items));
+        });
+    }
+
+    /// Splits `data`, seen as rows of `row_len` elements, into disjoint blocks of whole rows and
+    /// calls `body(first_row, rows)` on each block.
+    pub fn for_each_rows_mut<T: Send>(
+        &self,
+        data: &mut [T],
+        row_len: usize,
+        grain_rows: usize,
+        body: impl Fn(usize, &mut [T]) + Sync,
+    ) {
+        assert!(
+            row_len > 0 && data.len() % row_len == 0,
+            "data must hold whole rows"
+        );
+        let rows = data.len() / row_len;
+        let tasks = self
+            .inner
+            .task_count(rows, self.grain(grain_rows))
+            .clamp(1, rows.max(1));
+        let per = rows.div_ceil(tasks);
+        let base = SendPtr(data.as_mut_ptr());
+        self.inner.run_tasks(tasks, &|i| {
+            let first = (i * per).min(rows);
+            let last = ((i + 1) * per).min(rows);
+            // SAFETY: the `Executor` contract runs each task index at most once, and task `i`
+            // owns rows `first..last`, which no other index touches; `run_tasks` returns only
+            // after every task is done, so the borrow of `data` outlives all of them.
+            let block = unsafe {
+                std::slice::from_raw_parts_mut(base.at(first * row_len), (last - first) * row_len)
+            };
+            body(first, block);
+        });
+    }
+
+    /// Maps each range of `0..items` to a value and folds the values in range order, so a
+    /// reduction is deterministic for a given split.
+    pub fn map_reduce<R: Send>(
+        &self,
+        items: usize,
+        grain: usize,
+        map: impl Fn(Range<usize>) -> R + Sync,
+        identity: R,
+        mut reduce: impl FnMut(R, R) -> R,
+    ) -> R {
+        let tasks = self
+            .inner
+            .task_count(items, self.grain(grain))
+            .clamp(1, items.max(1));
+        let per = items.div_ceil(tasks);
+        let slots: Vec<Mutex<Option<R>>> = (0..tasks).map(|_| Mutex::new(None)).collect();
+        self.inner.run_tasks(tasks, &|i| {
+            let start = (i * per).min(items);
+            let value = map(start..((i + 1) * per).min(items));
+            *slots[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(value);
+        });
+        slots
+            .into_iter()
+            .filter_map(|slot| slot.into_inner().unwrap_or_else(|e| e.into_inner()))
+            .fold(identity, &mut reduce)
+    }
+}
+
+struct SendPtr<T>(*mut T);
+impl<T> Clone for SendPtr<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T> Copy for SendPtr<T> {}
+// SAFETY: only used to hand disjoint blocks to tasks, see `for_each_rows_mut`.
+unsafe impl<T: Send> Send for SendPtr<T> {}
+unsafe impl<T: Send> Sync for SendPtr<T> {}
+impl<T> SendPtr<T> {
+    fn at(self, offset: usize) -> *mut T {
+        // SAFETY: callers stay within the slice the pointer came from.
+        unsafe { self.0.add(offset) }
+    }
+}
+
+/// Splits `0..tasks` into `workers` contiguous blocks; block `w` of the static strategies.
+pub(crate) fn static_block(tasks: usize, workers: usize, w: usize) -> Range<usize> {
+    let per = tasks / workers;
+    let extra = tasks % workers;
+    let start = w * per + w.min(extra);
+    start..start + per + usize::from(w < extra)
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    pub fn exec(strategy: &'static dyn Strategy, workers: usize) -> Exec {
+        let config = ExecConfig {
+            workers,
+            params: StrategyParams {
+                chunk: Some(3),
+                capacity: Some(1),
+            },
+            cancel: Arc::new(AtomicBool::new(false)),
+        };
+        Exec::new(strategy, &config).expect("executor")
+    }
+
+    #[test]
+    fn every_strategy_runs_each_task_exactly_once() {
+        for strategy in STRATEGIES {
+            for workers in [1, 2, 3] {
+                let exec = exec(*strategy, workers);
+                for tasks in [0, 1, 2, 7, 64] {
+                    let hits: Vec<_> = (0..tasks)
+                        .map(|_| std::sync::atomic::AtomicUsize::new(0))
+                        .collect();
+                    exec.run_tasks(tasks, &|i| {
+                        hits[i].fetch_add(1, Ordering::Relaxed);
+                    });
+                    for (i, h) in hits.iter().enumerate() {
+                        assert_eq!(
+                            h.load(Ordering::Relaxed),
+                            1,
+                            "{} w={workers} task {i}/{tasks}",
+                            strategy.name()
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn helpers_cover_all_items_once() {
+        for strategy in STRATEGIES {
+            let exec = exec(*strategy, 2);
+            let mut data = vec![0u32; 7 * 5];
+            exec.for_each_rows_mut(&mut data, 5, 2, |first, rows| {
+                for (r, row) in rows.chunks_mut(5).enumerate() {
+                    row.iter_mut().for_each(|x| *x += (first + r) as u32 + 1);
+                }
+            });
+            let want: Vec<u32> = (0..7).flat_map(|r| [r + 1; 5]).collect();
+            assert_eq!(data, want, "{}", strategy.name());
+            let sum = exec.map_reduce(1000, 10, |r| r.sum::<usize>(), 0, |a, b| a + b);
+            assert_eq!(sum, 999 * 1000 / 2, "{}", strategy.name());
+            let empty = exec.map_reduce(0, 10, |r| r.len(), 0, |a, b| a + b);
+            assert_eq!(empty, 0);
+        }
+    }
+
+    #[test]
+    fn static_blocks_partition() {
+        for tasks in 0..20 {
+            for workers in 1..5 {
+                let blocks: Vec<_> = (0..workers)
+                    .map(|w| static_block(tasks, workers, w))
+                    .collect();
+                assert_eq!(blocks[0].start, 0);
+                assert_eq!(blocks[workers - 1].end, tasks);
+                for pair in blocks.windows(2) {
+                    assert_eq!(pair[0].end, pair[1].start);
+                    assert!(pair[0].len() >= pair[1].len());
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn names_are_unique() {
+        let mut names: Vec<_> = STRATEGIES.iter().map(|s| s.name()).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), STRATEGIES.len());
+    }
+}

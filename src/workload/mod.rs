@@ -1,0 +1,304 @@
+//! Workloads: the problems parlab measures strategies on.
+//!
+//! A workload is a unit struct in [`WORKLOADS`] implementing [`Workload`]: its parameters and
+//! their validation, a deterministic seeded input ([`Workload::prepare`]), a sequential
+//! reference and a verifier (in the [`Instance`] and [`Kernel`] it returns), its throughput unit
+//! and its memory need. Adding one is one file plus one line in [`WORKLOADS`].
+//!
+//! The three levels keep timing honest: `prepare` builds the input once per size (shared by all
+//! strategies), `Instance::kernel` allocates one case's output, and only [`Kernel::run`] is
+//! timed. The reference is computed lazily, outside the timed region, by the verifier.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::machine::Machine;
+use crate::strategy::{Exec, Strategy};
+
+mod empty;
+#[cfg(any(test, feature = "fault-injection"))]
+mod faulty;
+mod mandelbrot;
+mod matmul;
+mod pi_monte_carlo;
+mod stream_triad;
+
+/// Every shipped workload, in the order `parlab list` shows them.
+pub static WORKLOADS: &[&dyn Workload] = &[
+    &pi_monte_carlo::PiMonteCarlo,
+    &mandelbrot::Mandelbrot,
+    &stream_triad::StreamTriad,
+    &matmul::Matmul,
+    &empty::Empty,
+];
+
+/// Workloads that exist only to test the harness (panics, hangs, wrong answers); never listed.
+#[cfg(any(test, feature = "fault-injection"))]
+static TESTING: &[&dyn Workload] = &[&faulty::Faulty];
+#[cfg(not(any(test, feature = "fault-injection")))]
+static TESTING: &[&dyn Workload] = &[];
+
+/// Looks a workload up by name, including test-only ones where compiled in.
+pub fn find(name: &str) -> Option<&'static dyn Workload> {
+    WORKLOADS
+        .iter()
+        .chain(TESTING)
+        .copied()
+        .find(|w| w.name() == name)
+}
+
+/// What a workload's `size` counts.
+#[derive(Debug, Clone, Copy)]
+pub struct SizeUnit {
+    /// e.g. `"samples"`, `"elements per array"`, `"matrix order n"`.
+    pub what: &'static str,
+    /// Bytes per counted item, when a size may be written in bytes (`"64MiB"`).
+    pub bytes_per_item: Option<u64>,
+}
+
+/// A parameter a workload accepts in its `params` table.
+#[derive(Debug, Clone, Copy)]
+pub struct ParamSpec {
+    pub name: &'static str,
+    pub help: &'static str,
+    pub default: ParamValue,
+    pub min: f64,
+    pub max: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ParamValue {
+    Int(i64),
+    Float(f64),
+}
+
+impl ParamValue {
+    pub fn as_f64(self) -> f64 {
+        match self {
+            ParamValue::Int(i) => i as f64,
+            ParamValue::Float(f) => f,
+        }
+    }
+}
+
+impl std::fmt::Display for ParamValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ParamValue::Int(i) => write!(f, "{i}"),
+            ParamValue::Float(x) => write!(f, "{x}"),
+        }
+    }
+}
+
+/// Validated parameters, every one present (defaults filled in).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Params(pub BTreeMap<String, ParamValue>);
+
+impl Params {
+    /// All defaults of a workload.
+    pub fn defaults(workload: &dyn Workload) -> Params {
+        Params(
+            workload
+                .params()
+                .iter()
+                .map(|p| (p.name.to_string(), p.default))
+                .collect(),
+        )
+    }
+    pub fn int(&self, name: &str) -> i64 {
+        match self.0.get(name) {
+            Some(ParamValue::Int(i)) => *i,
+            Some(ParamValue::Float(f)) => *f as i64,
+            None => panic!("parameter `{name}` was not validated"),
+        }
+    }
+    pub fn float(&self, name: &str) -> f64 {
+        self.0
+            .get(name)
+            .map(|v| v.as_f64())
+            .unwrap_or_else(|| panic!("parameter `{name}` was not validated"))
+    }
+}
+
+/// The outcome of checking a kernel's output against the sequential reference.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Verification {
+    pub passed: bool,
+    /// What was compared and how far off it was, e.g. `max abs error 2.1e-13 <= 1e-9`.
+    pub detail: String,
+}
+
+impl Verification {
+    pub fn pass(detail: impl Into<String>) -> Self {
+        Verification {
+            passed: true,
+            detail: detail.into(),
+        }
+    }
+    pub fn fail(detail: impl Into<String>) -> Self {
+        Verification {
+            passed: false,
+            detail: detail.into(),
+        }
+    }
+}
+
+/// One problem parlab measures.
+pub trait Workload: Sync + 'static {
+    fn name(&self) -> &'static str;
+    /// One line for `parlab list` and reports.
+    fn summary(&self) -> &'static str;
+    fn size_unit(&self) -> SizeUnit;
+    /// Unit of [`Workload::work`] per second, e.g. `"samples/s"`, `"B/s"`, `"FLOP/s"`.
+    fn throughput_unit(&self) -> &'static str;
+    fn params(&self) -> &'static [ParamSpec] {
+        &[]
+    }
+    /// Sizes used when a scenario gives none.
+    fn default_sizes(&self, machine: &Machine) -> Vec<u64>;
+    /// Whether `strategy` can run this workload; `Err` carries the reason shown to users.
+    fn support(&self, _strategy: &dyn Strategy) -> Result<(), String> {
+        Ok(())
+    }
+    /// Bytes the input, one output and the reference need together.
+    fn memory_bytes(&self, size: u64, params: &Params) -> u64;
+    /// Units of throughput one run performs (samples, bytes moved, FLOPs).
+    fn work(&self, size: u64, params: &Params) -> f64;
+    /// Memory-bound kernels are also judged as a fraction of the best measured bandwidth.
+    fn memory_bound(&self) -> bool {
+        false
+    }
+    /// Checks a size against the workload's own limits (e.g. a minimum), beyond being non-zero.
+    fn check_size(&self, _size: u64, _params: &Params) -> Result<(), String> {
+        Ok(())
+    }
+    /// Builds the deterministic input for one size.
+    fn prepare(&self, size: u64, params: &Params, seed: u64) -> Result<Box<dyn Instance>, String>;
+}
+
+impl std::fmt::Debug for dyn Workload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A prepared input, shared by every case at one size.
+pub trait Instance: Send + Sync {
+    /// Allocates one case's output; not timed.
+    fn kernel(&self) -> Box<dyn Kernel + '_>;
+}
+
+/// One case's state: runs the kernel (timed) and checks its last output (not timed).
+pub trait Kernel: Send {
+    fn run(&mut self, exec: &Exec);
+    fn verify(&self) -> Verification;
+}
+
+/// Deterministic 64-bit mixing (splitmix64's finaliser): the counter-based generator behind
+/// every workload's input, so inputs never depend on which thread made them.
+#[inline(always)]
+pub fn mix64(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// Splitmix64's increment (the golden ratio); counter `k` maps to `mix64(seed + k * GAMMA)`.
+pub const GAMMA: u64 = 0x9E37_79B9_7F4A_7C15;
+
+/// The `k`-th value of the seeded stream as a float in `[0, 1)` (top 53 bits).
+#[inline(always)]
+pub fn unit_f64(seed: u64, k: u64) -> f64 {
+    (mix64(seed.wrapping_add(k.wrapping_mul(GAMMA))) >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::strategy::{tests::exec, STRATEGIES};
+
+    /// Tiny sizes that every workload accepts.
+    fn tiny(workload: &dyn Workload) -> u64 {
+        match workload.name() {
+            "mandelbrot" => 24,
+            "matmul" => 17,
+            "empty" => 3,
+            _ => 10_000,
+        }
+    }
+
+    #[test]
+    fn every_pair_verifies_on_tiny_sizes() {
+        for workload in WORKLOADS {
+            let params = Params::defaults(*workload);
+            let instance = workload
+                .prepare(tiny(*workload), &params, 7)
+                .expect("prepare");
+            for strategy in STRATEGIES {
+                if workload.support(*strategy).is_err() {
+                    continue;
+                }
+                for workers in [1, 2, 3] {
+                    let exec = exec(*strategy, workers);
+                    let mut kernel = instance.kernel();
+                    kernel.run(&exec);
+                    kernel.run(&exec);
+                    let v = kernel.verify();
+                    assert!(
+                        v.passed,
+                        "{} x {} x {workers}: {}",
+                        workload.name(),
+                        strategy.name(),
+                        v.detail
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn verifiers_reject_an_unrun_kernel() {
+        // A kernel that never ran holds no answer: each verifier must notice.
+        for workload in WORKLOADS {
+            let params = Params::defaults(*workload);
+            let instance = workload
+                .prepare(tiny(*workload), &params, 7)
+                .expect("prepare");
+            let v = instance.kernel().verify();
+            assert!(
+                !v.passed,
+                "{} accepted an output that was never computed",
+                workload.name()
+            );
+        }
+    }
+
+    #[test]
+    fn registry_names_are_unique_and_found() {
+        for w in WORKLOADS {
+            assert_eq!(find(w.name()).map(|f| f.name()), Some(w.name()));
+            for p in w.params() {
+                assert!(
+                    p.min <= p.default.as_f64() && p.default.as_f64() <= p.max,
+                    "{}",
+                    p.name
+                );
+            }
+        }
+        let mut names: Vec<_> = WORKLOADS.iter().map(|w| w.name()).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), WORKLOADS.len());
+    }
+
+    #[test]
+    fn unit_stream_is_in_range_and_seeded() {
+        let xs: Vec<f64> = (0..1000).map(|k| unit_f64(1, k)).collect();
+        assert!(xs.iter().all(|x| (0.0..1.0).contains(x)));
+        assert_ne!(unit_f64(1, 5), unit_f64(2, 5));
+        let mean = xs.iter().sum::<f64>() / xs.len() as f64;
+        assert!((mean - 0.5).abs() < 0.05, "mean {mean}");
+    }
+}
