@@ -79,8 +79,7 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let machine = Machine::detect();
     let plan = match &args.scenario {
         Some(path) => scenario::load(path, &machine).map_err(BadInput)?,
-        None => scenario::parse("<built-in quick>", scenario::BUILTIN_QUICK, &machine)
-            .map_err(BadInput)?,
+        None => scenario::parse("<built-in quick>", scenario::BUILTIN_QUICK, &machine).map_err(BadInput)?,
     };
     let cases = plan.cases();
     if args.dry_run {
@@ -106,10 +105,7 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         });
     }
     let mut progress = Progress::new();
-    let options = RunOptions {
-        interrupt: interrupt.clone(),
-        ..RunOptions::default()
-    };
+    let options = RunOptions { interrupt: interrupt.clone(), ..RunOptions::default() };
     let results = {
         let mut listeners = Listeners(vec![&mut progress as &mut dyn Listener, &mut writer]);
         runner::run(&plan, &machine, &mut listeners, &options)
@@ -149,13 +145,7 @@ fn default_out_dir(scenario: &str) -> PathBuf {
         .replace('T', "-");
     let safe: String = scenario
         .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
         .collect();
     Path::new("reports").join(format!("{stamp}-{safe}"))
 }
@@ -165,23 +155,12 @@ fn list() -> anyhow::Result<ExitCode> {
     for w in workload::WORKLOADS {
         println!("  {:<16} {}", w.name(), w.summary());
         let unit = w.size_unit();
-        println!(
-            "  {:<16}   size: {}; throughput in {}",
-            "",
-            unit.what,
-            w.throughput_unit()
-        );
+        println!("  {:<16}   size: {}; throughput in {}", "", unit.what, w.throughput_unit());
         for p in w.params() {
-            println!(
-                "  {:<16}   param {} = {} ({}; {}..={})",
-                "", p.name, p.default, p.help, p.min, p.max
-            );
+            println!("  {:<16}   param {} = {} ({}; {}..={})", "", p.name, p.default, p.help, p.min, p.max);
         }
-        let supported: Vec<&str> = strategy::STRATEGIES
-            .iter()
-            .filter(|s| w.support(**s).is_ok())
-            .map(|s| s.name())
-            .collect();
+        let supported: Vec<&str> =
+            strategy::STRATEGIES.iter().filter(|s| w.support(**s).is_ok()).map(|s| s.name()).collect();
         println!("  {:<16}   strategies: {}", "", supported.join(", "));
         for s in strategy::STRATEGIES {
             if let Err(why) = w.support(*s) {
@@ -197,12 +176,7 @@ fn list() -> anyhow::Result<ExitCode> {
         };
         println!("  {:<16} {} [{available}]", s.name(), s.summary());
         if !s.tunables().is_empty() {
-            println!(
-                "  {:<16}   tunables ([strategy.{}]): {}",
-                "",
-                s.name(),
-                s.tunables().join(", ")
-            );
+            println!("  {:<16}   tunables ([strategy.{}]): {}", "", s.name(), s.tunables().join(", "));
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -211,10 +185,7 @@ fn list() -> anyhow::Result<ExitCode> {
 fn detect(json: bool) -> anyhow::Result<ExitCode> {
     let m = Machine::detect();
     if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&m).context("cannot encode the machine")?
-        );
+        println!("{}", serde_json::to_string_pretty(&m).context("cannot encode the machine")?);
         return Ok(ExitCode::SUCCESS);
     }
     use parlab::units::format_bytes;
@@ -225,13 +196,7 @@ fn detect(json: bool) -> anyhow::Result<ExitCode> {
     println!("physical cores: {}", m.physical_cores);
     println!("logical cpus:   {}", m.logical_cpus);
     for c in &m.caches {
-        println!(
-            "cache L{} {:<11} {} x {}",
-            c.level,
-            c.kind,
-            format_bytes(c.size_bytes),
-            c.instances
-        );
+        println!("cache L{} {:<11} {} x {}", c.level, c.kind, format_bytes(c.size_bytes), c.instances);
     }
     println!("numa nodes:     {}", m.numa_nodes);
     println!(
@@ -246,11 +211,7 @@ fn detect(json: bool) -> anyhow::Result<ExitCode> {
         if m.gpus.is_empty() {
             "none".to_string()
         } else {
-            m.gpus
-                .iter()
-                .map(|g| g.name.clone())
-                .collect::<Vec<_>>()
-                .join(", ")
+            m.gpus.iter().map(|g| g.name.clone()).collect::<Vec<_>>().join(", ")
         }
     );
     println!("mpi:            {}", m.mpi.as_deref().unwrap_or("none"));

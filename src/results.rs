@@ -49,10 +49,7 @@ impl Status {
 
     /// Whether this status means something went wrong (as opposed to a pair that cannot run).
     pub fn is_failure(self) -> bool {
-        matches!(
-            self,
-            Status::FailedVerification | Status::Panicked | Status::TimedOut | Status::Error
-        )
+        matches!(self, Status::FailedVerification | Status::Panicked | Status::TimedOut | Status::Error)
     }
 }
 
@@ -106,12 +103,7 @@ pub struct CaseResult {
 
 impl CaseResult {
     /// A case that was not measured (unsupported, unavailable, error, ...).
-    pub fn unmeasured(
-        spec: &CaseSpec,
-        params: &Params,
-        status: Status,
-        reason: impl Into<String>,
-    ) -> Self {
+    pub fn unmeasured(spec: &CaseSpec, params: &Params, status: Status, reason: impl Into<String>) -> Self {
         CaseResult {
             id: spec.id,
             workload: spec.workload.clone(),

@@ -235,8 +235,7 @@ impl Summary {
         }
         let mut sorted = samples.to_vec();
         sorted.sort_unstable_by(f64::total_cmp);
-        let (ci_low, ci_high) =
-            bootstrap_median_ci(&sorted, SUMMARY_RESAMPLES, CI_LEVEL, SUMMARY_SEED);
+        let (ci_low, ci_high) = bootstrap_median_ci(&sorted, SUMMARY_RESAMPLES, CI_LEVEL, SUMMARY_SEED);
         Some(Summary {
             n: sorted.len(),
             min: sorted[0],
@@ -392,10 +391,7 @@ fn bootstrap_interval(
     }
     medians.sort_unstable_by(f64::total_cmp);
     let alpha = 1.0 - level.clamp(0.0, 1.0);
-    (
-        quantile(medians, alpha / 2.0),
-        quantile(medians, 1.0 - alpha / 2.0),
-    )
+    (quantile(medians, alpha / 2.0), quantile(medians, 1.0 - alpha / 2.0))
 }
 
 #[cfg(test)]
@@ -412,9 +408,7 @@ mod tests {
     /// Deterministic uniform values in [0, 1) for test data.
     fn uniform(n: usize, seed: u64) -> Vec<f64> {
         let mut rng = Rng::new(seed);
-        (0..n)
-            .map(|_| (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64)
-            .collect()
+        (0..n).map(|_| (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64).collect()
     }
 
     #[test]
@@ -486,10 +480,7 @@ mod tests {
             counts[r.below(10)] += 1;
         }
         // Each bucket expects 1000; 800..1200 is over 6 sigma wide.
-        assert!(
-            counts.iter().all(|&c| (800..1200).contains(&c)),
-            "{counts:?}"
-        );
+        assert!(counts.iter().all(|&c| (800..1200).contains(&c)), "{counts:?}");
         assert_eq!(r.below(1), 0);
     }
 
@@ -502,37 +493,20 @@ mod tests {
     #[test]
     fn tukey_counts_mild_and_severe_high() {
         // Q1 = 3.75, Q3 = 9.25, IQR = 5.5: mild fence 17.5, severe fence 25.75.
-        let xs = [
-            1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 20.0, 40.0,
-        ];
+        let xs = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 20.0, 40.0];
         let o = tukey_outliers(&xs);
-        assert_eq!(
-            o,
-            Outliers {
-                low_severe: 0,
-                low_mild: 0,
-                high_mild: 1,
-                high_severe: 1
-            }
-        );
+        assert_eq!(o, Outliers { low_severe: 0, low_mild: 0, high_mild: 1, high_severe: 1 });
         assert_eq!(o.total(), 2);
     }
 
     #[test]
     fn tukey_counts_mild_and_severe_low() {
         // Mirror image: Q1 = -9.25, Q3 = -3.75, fences -17.5 and -25.75.
-        let mut xs: Vec<f64> = [
-            1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 20.0, 40.0,
-        ]
-        .iter()
-        .map(|x| -x)
-        .collect();
+        let mut xs: Vec<f64> =
+            [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 20.0, 40.0].iter().map(|x| -x).collect();
         xs.reverse();
         let o = tukey_outliers(&xs);
-        assert_eq!(
-            (o.low_severe, o.low_mild, o.high_mild, o.high_severe),
-            (1, 1, 0, 0)
-        );
+        assert_eq!((o.low_severe, o.low_mild, o.high_mild, o.high_severe), (1, 1, 0, 0));
         assert_eq!(tukey_outliers(&[]).total(), 0);
         assert_eq!(tukey_outliers(&[1.0, 2.0, 3.0, 4.0]).total(), 0);
     }
@@ -633,10 +607,8 @@ mod tests {
 
     #[test]
     fn amdahl_fit_recovers_serial_fraction() {
-        let exact: Vec<(usize, f64)> = [1, 2, 4, 8, 16]
-            .iter()
-            .map(|&p| (p, amdahl_speedup(0.1, p as f64)))
-            .collect();
+        let exact: Vec<(usize, f64)> =
+            [1, 2, 4, 8, 16].iter().map(|&p| (p, amdahl_speedup(0.1, p as f64))).collect();
         assert!(close(amdahl_fit(&exact).unwrap(), 0.1, 1e-12));
         let ideal: Vec<(usize, f64)> = [1, 2, 4, 8].iter().map(|&p| (p, p as f64)).collect();
         assert!(close(amdahl_fit(&ideal).unwrap(), 0.0, 1e-12));

@@ -18,13 +18,9 @@ pub fn parse_size(text: &str) -> Result<SizeValue, String> {
     if s.is_empty() {
         return Err("empty size".into());
     }
-    let split = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(s.len());
+    let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(s.len());
     let (num, suffix) = s.split_at(split);
-    let number: f64 = num
-        .parse()
-        .map_err(|_| format!("`{text}` does not start with a number"))?;
+    let number: f64 = num.parse().map_err(|_| format!("`{text}` does not start with a number"))?;
     let (suffix, bytes) = match suffix.strip_suffix('B') {
         Some(rest) => (rest, true),
         None => (suffix, false),
@@ -52,17 +48,13 @@ pub fn parse_size(text: &str) -> Result<SizeValue, String> {
     if value > u64::MAX as f64 {
         return Err(format!("`{text}` is too large"));
     }
-    Ok(SizeValue {
-        value: value as u64,
-        bytes,
-    })
+    Ok(SizeValue { value: value as u64, bytes })
 }
 
 /// Parses durations such as `"200ms"`, `"2s"`, `"1m 30s"`.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    humantime::parse_duration(text.trim()).map_err(|e| {
-        format!("`{text}` is not a duration ({e}); write e.g. \"500ms\", \"2s\", \"1m\"")
-    })
+    humantime::parse_duration(text.trim())
+        .map_err(|e| format!("`{text}` is not a duration ({e}); write e.g. \"500ms\", \"2s\", \"1m\""))
 }
 
 /// Formats a byte count with binary units, e.g. `128 MiB`.
@@ -145,14 +137,8 @@ mod tests {
 
     #[test]
     fn sizes() {
-        let count = |v| SizeValue {
-            value: v,
-            bytes: false,
-        };
-        let bytes = |v| SizeValue {
-            value: v,
-            bytes: true,
-        };
+        let count = |v| SizeValue { value: v, bytes: false };
+        let bytes = |v| SizeValue { value: v, bytes: true };
         assert_eq!(parse_size("10_000_000"), Ok(count(10_000_000)));
         assert_eq!(parse_size("10M"), Ok(count(10_000_000)));
         assert_eq!(parse_size("1.5k"), Ok(count(1500)));
@@ -160,9 +146,7 @@ mod tests {
         assert_eq!(parse_size("64MiB"), Ok(bytes(64 << 20)));
         assert_eq!(parse_size("1GB"), Ok(bytes(1_000_000_000)));
         assert_eq!(parse_size("512B"), Ok(bytes(512)));
-        assert!(parse_size("12 parsecs")
-            .unwrap_err()
-            .contains("unknown unit"));
+        assert!(parse_size("12 parsecs").unwrap_err().contains("unknown unit"));
         assert!(parse_size("1.5").unwrap_err().contains("whole number"));
         assert!(parse_size("MiB").is_err());
         assert!(parse_size("").is_err());

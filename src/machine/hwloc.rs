@@ -68,10 +68,7 @@ fn detect_inner() -> Result<Machine, String> {
         }
         n => n.min(logical_cpus),
     };
-    let numa_nodes = topology
-        .objects_with_type(ObjectType::NUMANode)
-        .len()
-        .max(1);
+    let numa_nodes = topology.objects_with_type(ObjectType::NUMANode).len().max(1);
 
     let caches = caches(&topology, &mut notes);
     let root = topology.root_object();
@@ -97,17 +94,11 @@ fn detect_inner() -> Result<Machine, String> {
         }
     };
 
-    let hostname = sysfs::hostname()
-        .ok()
-        .or_else(|| info(root, "HostName"))
-        .unwrap_or_else(|| {
-            notes.push("neither the system nor hwloc gave a hostname".to_owned());
-            "unknown".to_owned()
-        });
-    let os = match sysfs::kernel_release()
-        .ok()
-        .or_else(|| info(root, "OSRelease"))
-    {
+    let hostname = sysfs::hostname().ok().or_else(|| info(root, "HostName")).unwrap_or_else(|| {
+        notes.push("neither the system nor hwloc gave a hostname".to_owned());
+        "unknown".to_owned()
+    });
+    let os = match sysfs::kernel_release().ok().or_else(|| info(root, "OSRelease")) {
         Some(release) => format!("{} {release}", std::env::consts::OS),
         None => {
             notes.push("neither the system nor hwloc gave the OS release".to_owned());
@@ -166,9 +157,7 @@ fn caches(topology: &Topology, notes: &mut Vec<String>) -> Vec<Cache> {
         }
     }
     if unsized_caches > 0 {
-        notes.push(format!(
-            "hwloc did not know the size of {unsized_caches} caches; they were left out"
-        ));
+        notes.push(format!("hwloc did not know the size of {unsized_caches} caches; they were left out"));
     }
     if groups.is_empty() {
         notes.push("hwloc reported no CPU caches".to_owned());
@@ -184,12 +173,7 @@ fn caches(topology: &Topology, notes: &mut Vec<String>) -> Vec<Cache> {
                      recorded the largest"
                 ));
             }
-            Cache {
-                level,
-                kind,
-                size_bytes: largest,
-                instances,
-            }
+            Cache { level, kind, size_bytes: largest, instances }
         })
         .collect()
 }

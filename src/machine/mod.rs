@@ -68,8 +68,7 @@ impl Machine {
                 Ok(m) => return m,
                 Err(e) => {
                     let mut m = sysfs::detect();
-                    m.notes
-                        .push(format!("hwloc detection failed, fell back to sysfs: {e}"));
+                    m.notes.push(format!("hwloc detection failed, fell back to sysfs: {e}"));
                     return m;
                 }
             }

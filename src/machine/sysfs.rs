@@ -53,9 +53,7 @@ pub(super) fn detect() -> Machine {
         (Some(cpus), Err(_)) => cpus.len(),
         (None, Ok(usable)) => *usable,
         (None, Err(e)) => {
-            notes.push(format!(
-                "available_parallelism failed too ({e}); assuming 1 logical CPU"
-            ));
+            notes.push(format!("available_parallelism failed too ({e}); assuming 1 logical CPU"));
             1
         }
     };
@@ -63,9 +61,7 @@ pub(super) fn detect() -> Machine {
     let (sockets, physical_cores) = match online.as_deref().map(sockets_and_cores) {
         Some(Ok(counts)) => counts,
         Some(Err(e)) => {
-            notes.push(format!(
-                "could not read the CPU topology ({e}); assuming 1 socket and no SMT"
-            ));
+            notes.push(format!("could not read the CPU topology ({e}); assuming 1 socket and no SMT"));
             (1, logical_cpus)
         }
         None => {
@@ -130,9 +126,7 @@ pub(super) fn detect() -> Machine {
 
 fn read_trimmed(path: impl AsRef<Path>) -> Result<String, String> {
     let path = path.as_ref();
-    fs::read_to_string(path)
-        .map(|s| s.trim().to_owned())
-        .map_err(|e| format!("{}: {e}", path.display()))
+    fs::read_to_string(path).map(|s| s.trim().to_owned()).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 fn online_cpus() -> Result<Vec<usize>, String> {
@@ -147,8 +141,7 @@ fn online_cpus() -> Result<Vec<usize>, String> {
 fn sockets_and_cores(cpus: &[usize]) -> Result<(usize, usize), String> {
     let read_id = |path: String| -> Result<i64, String> {
         let text = read_trimmed(&path)?;
-        text.parse()
-            .map_err(|_| format!("{path}: not a number: {text:?}"))
+        text.parse().map_err(|_| format!("{path}: not a number: {text:?}"))
     };
     let mut packages = BTreeSet::new();
     let mut cores = BTreeSet::new();
@@ -172,26 +165,16 @@ struct CacheIndex {
 
 fn read_cache_index(dir: &Path) -> Result<CacheIndex, String> {
     let level_text = read_trimmed(dir.join("level"))?;
-    let level = level_text
-        .parse()
-        .map_err(|_| format!("{}/level: not a number: {level_text:?}", dir.display()))?;
+    let level =
+        level_text.parse().map_err(|_| format!("{}/level: not a number: {level_text:?}", dir.display()))?;
     let kind = cache_kind(&read_trimmed(dir.join("type"))?);
     let size_text = read_trimmed(dir.join("size"))?;
     let size_bytes = parse_cache_size(&size_text)
         .ok_or_else(|| format!("{}/size: cannot parse {size_text:?}", dir.display()))?;
     let shared_text = read_trimmed(dir.join("shared_cpu_list"))?;
-    let shared_with = parse_cpu_list(&shared_text).ok_or_else(|| {
-        format!(
-            "{}/shared_cpu_list: cannot parse {shared_text:?}",
-            dir.display()
-        )
-    })?;
-    Ok(CacheIndex {
-        level,
-        kind,
-        size_bytes,
-        shared_with,
-    })
+    let shared_with = parse_cpu_list(&shared_text)
+        .ok_or_else(|| format!("{}/shared_cpu_list: cannot parse {shared_text:?}", dir.display()))?;
+    Ok(CacheIndex { level, kind, size_bytes, shared_with })
 }
 
 fn cache_kind(sysfs_type: &str) -> String {
@@ -236,10 +219,7 @@ fn caches(cpus: &[usize], notes: &mut Vec<String>) -> Vec<Cache> {
         }
     }
     if let Some(first) = failures.first() {
-        notes.push(format!(
-            "{} cache entries could not be read, first: {first}",
-            failures.len()
-        ));
+        notes.push(format!("{} cache entries could not be read, first: {first}", failures.len()));
     }
     if groups.is_empty() {
         notes.push("no cache information found in sysfs".to_owned());
@@ -257,12 +237,7 @@ fn caches(cpus: &[usize], notes: &mut Vec<String>) -> Vec<Cache> {
                     group.sizes
                 ));
             }
-            Cache {
-                level,
-                kind,
-                size_bytes: largest,
-                instances: group.instances.len(),
-            }
+            Cache { level, kind, size_bytes: largest, instances: group.instances.len() }
         })
         .collect()
 }
@@ -279,8 +254,7 @@ fn numa_nodes() -> Result<usize, String> {
         .filter(|entry| {
             let name = entry.file_name();
             let name = name.to_string_lossy();
-            name.strip_prefix("node")
-                .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+            name.strip_prefix("node").is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
         })
         .count();
     Ok(count.max(1))
@@ -353,10 +327,7 @@ fn parse_meminfo(text: &str) -> Result<MemInfo, String> {
         .get("MemAvailable")
         .or_else(|| fields.get("MemFree"))
         .ok_or("neither MemAvailable nor MemFree")?;
-    Ok(MemInfo {
-        total_bytes,
-        available_bytes,
-    })
+    Ok(MemInfo { total_bytes, available_bytes })
 }
 
 pub(super) fn meminfo() -> Result<MemInfo, String> {
@@ -379,14 +350,7 @@ fn memory_or_note(notes: &mut Vec<String>) -> (u64, u64) {
 fn parse_cpu_model(text: &str) -> Option<String> {
     // x86 says "model name"; arm32 "Processor" (aarch64 often says nothing), MIPS "cpu model",
     // POWER "cpu", and some boards only name themselves in "Model" or "Hardware".
-    const KEYS: [&str; 6] = [
-        "model name",
-        "Processor",
-        "cpu model",
-        "cpu",
-        "Model",
-        "Hardware",
-    ];
+    const KEYS: [&str; 6] = ["model name", "Processor", "cpu model", "cpu", "Model", "Hardware"];
     KEYS.iter().find_map(|wanted| {
         text.lines().find_map(|line| {
             let (key, value) = line.split_once(':')?;
@@ -446,9 +410,7 @@ pub(super) fn os_or_note(notes: &mut Vec<String>) -> String {
 }
 
 pub(super) fn compiler() -> String {
-    option_env!("PARLAB_RUSTC_VERSION")
-        .unwrap_or("rustc (unknown version)")
-        .to_owned()
+    option_env!("PARLAB_RUSTC_VERSION").unwrap_or("rustc (unknown version)").to_owned()
 }
 
 #[cfg(test)]
@@ -487,10 +449,7 @@ mod tests {
                     HugePages_Total:       0\n";
         assert_eq!(
             parse_meminfo(text),
-            Ok(MemInfo {
-                total_bytes: 24_684_092 * 1024,
-                available_bytes: 24_303_776 * 1024,
-            })
+            Ok(MemInfo { total_bytes: 24_684_092 * 1024, available_bytes: 24_303_776 * 1024 })
         );
     }
 
@@ -499,10 +458,7 @@ mod tests {
         let text = "MemTotal: 2048 kB\nMemFree: 1024 kB\n";
         assert_eq!(
             parse_meminfo(text),
-            Ok(MemInfo {
-                total_bytes: 2048 * 1024,
-                available_bytes: 1024 * 1024,
-            })
+            Ok(MemInfo { total_bytes: 2048 * 1024, available_bytes: 1024 * 1024 })
         );
         assert!(parse_meminfo("MemFree: 1 kB\n").is_err());
     }
@@ -512,10 +468,7 @@ mod tests {
         let x86 = "processor\t: 0\ncpu family\t: 26\nmodel\t\t: 2\nmodel name\t: AMD EPYC\n";
         assert_eq!(parse_cpu_model(x86).as_deref(), Some("AMD EPYC"));
         let power = "processor\t: 0\ncpu\t\t: POWER9 (raw), altivec supported\n";
-        assert_eq!(
-            parse_cpu_model(power).as_deref(),
-            Some("POWER9 (raw), altivec supported")
-        );
+        assert_eq!(parse_cpu_model(power).as_deref(), Some("POWER9 (raw), altivec supported"));
         assert_eq!(parse_cpu_model("processor\t: 0\n"), None);
     }
 

@@ -24,30 +24,16 @@ impl Exporter for Markdown {
             m.logical_cpus,
             escape(&m.os),
             results.parlab_version,
-            results
-                .git_revision
-                .as_deref()
-                .map(|r| format!(" ({r})"))
-                .unwrap_or_default(),
+            results.git_revision.as_deref().map(|r| format!(" ({r})")).unwrap_or_default(),
             results.started_at,
-            if results.complete {
-                ""
-            } else {
-                " — **incomplete run**"
-            },
+            if results.complete { "" } else { " — **incomplete run**" },
         ));
         let failures = results.failures();
         if failures > 0 {
-            out.push_str(&format!(
-                "**{failures} case(s) failed** (see the status column).\n\n"
-            ));
+            out.push_str(&format!("**{failures} case(s) failed** (see the status column).\n\n"));
         }
         for t in table::tables(results) {
-            out.push_str(&format!(
-                "## {}\n\n{}\n\n",
-                escape(&t.workload),
-                escape(&t.verdict)
-            ));
+            out.push_str(&format!("## {}\n\n{}\n\n", escape(&t.workload), escape(&t.verdict)));
             out.push_str(&format!("| {} |\n", HEADER.join(" | ")));
             out.push_str(&format!("|{}\n", "---|".repeat(HEADER.len())));
             for row in &t.rows {
@@ -62,9 +48,5 @@ impl Exporter for Markdown {
 
 /// Keeps user text from breaking the table or injecting markup.
 fn escape(s: &str) -> String {
-    s.replace('\\', "\\\\")
-        .replace('|', "\\|")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('\n', " ")
+    s.replace('\\', "\\\\").replace('|', "\\|").replace('<', "&lt;").replace('>', "&gt;").replace('\n', " ")
 }

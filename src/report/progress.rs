@@ -22,11 +22,7 @@ pub struct Progress {
 impl Progress {
     pub fn new() -> Progress {
         let interactive = std::io::stderr().is_terminal();
-        let target = if interactive {
-            ProgressDrawTarget::stderr()
-        } else {
-            ProgressDrawTarget::hidden()
-        };
+        let target = if interactive { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() };
         let multi = MultiProgress::with_draw_target(target);
         let overall = multi.add(ProgressBar::new(0));
         overall.set_style(
@@ -37,12 +33,7 @@ impl Progress {
             .progress_chars("=> "),
         );
         overall.set_prefix("parlab");
-        Progress {
-            multi,
-            overall,
-            case: None,
-            interactive,
-        }
+        Progress { multi, overall, case: None, interactive }
     }
 
     fn say(&self, line: String) {
@@ -108,10 +99,7 @@ impl Listener for Progress {
             self.multi.remove(&bar);
         }
         self.overall.inc(1);
-        let what = format!(
-            "{:<16} {:<16} {:>3}w {:>8}",
-            r.workload, r.strategy, r.workers, r.effective_size
-        );
+        let what = format!("{:<16} {:<16} {:>3}w {:>8}", r.workload, r.strategy, r.workers, r.effective_size);
         let line = match r.status {
             Status::Ok => format!(
                 "  ok    {what}  {:>10}  {}",

@@ -26,11 +26,8 @@ pub struct WorkloadTable {
 pub fn tables(results: &Results) -> Vec<WorkloadTable> {
     let mut out: Vec<WorkloadTable> = Vec::new();
     for (index, w) in results.scenario.workloads.iter().enumerate() {
-        let cases: Vec<&CaseResult> = results
-            .cases
-            .iter()
-            .filter(|c| case_workload_index(results, c) == Some(index))
-            .collect();
+        let cases: Vec<&CaseResult> =
+            results.cases.iter().filter(|c| case_workload_index(results, c) == Some(index)).collect();
         if cases.is_empty() {
             continue;
         }
@@ -50,13 +47,7 @@ fn case_workload_index(results: &Results, case: &CaseResult) -> Option<usize> {
         .get(case.id)
         .filter(|s| s.workload == case.workload)
         .map(|s| s.workload_index)
-        .or_else(|| {
-            results
-                .scenario
-                .workloads
-                .iter()
-                .position(|w| w.kind == case.workload)
-        })
+        .or_else(|| results.scenario.workloads.iter().position(|w| w.kind == case.workload))
 }
 
 pub fn row(c: &CaseResult) -> [String; 10] {
@@ -65,10 +56,7 @@ pub fn row(c: &CaseResult) -> [String; 10] {
         let half = (s.ci_high - s.ci_low) / 2.0 / s.median * 100.0;
         format!("±{half:.1}%")
     });
-    let throughput = c
-        .throughput
-        .as_ref()
-        .map_or("-".into(), |t| format_rate(t.median, &t.unit));
+    let throughput = c.throughput.as_ref().map_or("-".into(), |t| format_rate(t.median, &t.unit));
     let status = match (&c.status, &c.reason) {
         (Status::Ok, _) => "ok".to_string(),
         (s, Some(r)) => format!("{}: {r}", s.label()),
@@ -83,8 +71,7 @@ pub fn row(c: &CaseResult) -> [String; 10] {
         ci,
         throughput,
         c.speedup.map_or("-".into(), |s| format!("{s:.2}x")),
-        c.efficiency
-            .map_or("-".into(), |e| format!("{:.0}%", e * 100.0)),
+        c.efficiency.map_or("-".into(), |e| format!("{:.0}%", e * 100.0)),
         status,
     ]
 }
@@ -99,25 +86,18 @@ pub fn format_rate(value: f64, unit: &str) -> String {
 pub fn verdict(cases: &[&CaseResult]) -> String {
     let workload = cases.first().map_or("", |c| c.workload.as_str());
     let failures = cases.iter().filter(|c| c.status.is_failure()).count();
-    let top = cases
-        .iter()
-        .filter(|c| c.speedup.is_some() && c.strategy != "sequential")
-        .map(|c| c.workers)
-        .max();
+    let top =
+        cases.iter().filter(|c| c.speedup.is_some() && c.strategy != "sequential").map(|c| c.workers).max();
     let mut text = match top {
         None => format!("{workload}: no verified parallel case to compare"),
         Some(top) => {
             let best = cases
                 .iter()
                 .filter(|c| c.workers == top && c.speedup.is_some())
-                .max_by(|a, b| {
-                    a.speedup
-                        .partial_cmp(&b.speedup)
-                        .unwrap_or(std::cmp::Ordering::Equal)
-                })
+                .max_by(|a, b| a.speedup.partial_cmp(&b.speedup).unwrap_or(std::cmp::Ordering::Equal))
                 .expect("a case with a speedup exists");
             format!(
-                "{workload}: best at {top} workers is `{}`, {:.2}x faster than sequential ({:.0}% efficiency)",
+                "{workload}: best at {top} workers is `{}`, speedup {:.2}x over sequential ({:.0}% efficiency)",
                 best.strategy,
                 best.speedup.unwrap_or(0.0),
                 best.efficiency.unwrap_or(0.0) * 100.0

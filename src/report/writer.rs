@@ -22,18 +22,12 @@ pub struct ResultsWriter {
 impl ResultsWriter {
     /// Creates `dir` and opens `results.jsonl` in it.
     pub fn create(dir: PathBuf) -> anyhow::Result<ResultsWriter> {
-        std::fs::create_dir_all(&dir).map_err(|e| {
-            anyhow::anyhow!("cannot create the output folder {}: {e}", dir.display())
-        })?;
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| anyhow::anyhow!("cannot create the output folder {}: {e}", dir.display()))?;
         let path = dir.join("results.jsonl");
-        let file = File::create(&path)
-            .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", path.display()))?;
-        Ok(ResultsWriter {
-            dir,
-            jsonl: Some(BufWriter::new(file)),
-            written: Vec::new(),
-            error: None,
-        })
+        let file =
+            File::create(&path).map_err(|e| anyhow::anyhow!("cannot create {}: {e}", path.display()))?;
+        Ok(ResultsWriter { dir, jsonl: Some(BufWriter::new(file)), written: Vec::new(), error: None })
     }
 
     fn note(&mut self, e: impl std::fmt::Display) {
@@ -47,11 +41,8 @@ impl Listener for ResultsWriter {
             return;
         };
         let line = serde_json::to_string(result).map_err(|e| e.to_string());
-        let written = line.and_then(|l| {
-            writeln!(out, "{l}")
-                .and_then(|_| out.flush())
-                .map_err(|e| e.to_string())
-        });
+        let written =
+            line.and_then(|l| writeln!(out, "{l}").and_then(|_| out.flush()).map_err(|e| e.to_string()));
         if let Err(e) = written {
             self.note(format!("cannot append to results.jsonl: {e}"));
         }

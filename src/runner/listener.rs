@@ -24,9 +24,7 @@ pub struct Listeners<'a>(pub Vec<&'a mut dyn Listener>);
 
 impl Listener for Listeners<'_> {
     fn run_started(&mut self, plan: &Plan, machine: &Machine, cases: &[CaseSpec]) {
-        self.0
-            .iter_mut()
-            .for_each(|l| l.run_started(plan, machine, cases));
+        self.0.iter_mut().for_each(|l| l.run_started(plan, machine, cases));
     }
     fn case_started(&mut self, case: &CaseSpec) {
         self.0.iter_mut().for_each(|l| l.case_started(case));

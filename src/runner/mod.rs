@@ -37,20 +37,12 @@ pub struct RunOptions {
 
 impl Default for RunOptions {
     fn default() -> Self {
-        RunOptions {
-            clock: Arc::new(RealClock),
-            interrupt: Arc::new(AtomicBool::new(false)),
-        }
+        RunOptions { clock: Arc::new(RealClock), interrupt: Arc::new(AtomicBool::new(false)) }
     }
 }
 
 /// Runs every case of `plan` and returns the results (also given to `listener` as they come).
-pub fn run(
-    plan: &Plan,
-    machine: &Machine,
-    listener: &mut dyn Listener,
-    options: &RunOptions,
-) -> Results {
+pub fn run(plan: &Plan, machine: &Machine, listener: &mut dyn Listener, options: &RunOptions) -> Results {
     panics::install();
     let cases = plan.cases();
     let mut results = Results::new(machine.clone(), plan.clone());
@@ -92,11 +84,7 @@ pub fn run(
                     format!("preparing the input failed: {e}"),
                 ),
                 Ok(instance) => {
-                    let params = plan
-                        .strategy_params
-                        .get(s.name())
-                        .cloned()
-                        .unwrap_or_default();
+                    let params = plan.strategy_params.get(s.name()).cloned().unwrap_or_default();
                     let config = ExecConfig {
                         workers: spec.workers,
                         params: crate::strategy::StrategyParams {
@@ -105,13 +93,7 @@ pub fn run(
                         },
                         cancel: Arc::new(AtomicBool::new(false)),
                     };
-                    let case = Case {
-                        spec,
-                        plan: wp,
-                        strategy: s,
-                        config,
-                        instance: instance.clone(),
-                    };
+                    let case = Case { spec, plan: wp, strategy: s, config, instance: instance.clone() };
                     case.measure(options, listener)
                 }
             }
@@ -172,19 +154,10 @@ impl Case<'_> {
         panics::begin_case();
         let body = {
             let (spec, settings, clock) = (spec.clone(), settings.clone(), options.clock.clone());
-            let (strategy, config, instance) =
-                (self.strategy, self.config.clone(), self.instance.clone());
+            let (strategy, config, instance) = (self.strategy, self.config.clone(), self.instance.clone());
             move || {
                 let outcome = catch_unwind(AssertUnwindSafe(|| {
-                    sample(
-                        &spec,
-                        instance.as_ref(),
-                        strategy,
-                        &config,
-                        &settings,
-                        clock.as_ref(),
-                        &tx,
-                    )
+                    sample(&spec, instance.as_ref(), strategy, &config, &settings, clock.as_ref(), &tx)
                 }));
                 let event = match outcome {
                     Ok(measured) => measured,
@@ -193,10 +166,7 @@ impl Case<'_> {
                 let _ = tx.send(Event::Done(event));
             }
         };
-        if let Err(e) = std::thread::Builder::new()
-            .name(format!("parlab-case-{}", spec.id))
-            .spawn(body)
-        {
+        if let Err(e) = std::thread::Builder::new().name(format!("parlab-case-{}", spec.id)).spawn(body) {
             panics::end_case();
             return CaseResult::unmeasured(
                 &spec,
@@ -216,10 +186,7 @@ impl Case<'_> {
                 }
                 Ok(Event::Done(Err(e))) => break Err((Status::Error, e)),
                 Err(RecvTimeoutError::Disconnected) => {
-                    break Err((
-                        Status::Panicked,
-                        "the case thread ended without a result".into(),
-                    ))
+                    break Err((Status::Panicked, "the case thread ended without a result".into()))
                 }
                 Err(RecvTimeoutError::Timeout) => {
                     if options.interrupt.load(Ordering::SeqCst) {
@@ -297,8 +264,8 @@ fn sample(
     clock: &dyn Clock,
     events: &Sender<Event>,
 ) -> Result<Measured, String> {
-    let exec = Exec::new(strategy, config)
-        .map_err(|e| format!("could not set up `{}`: {e}", strategy.name()))?;
+    let exec =
+        Exec::new(strategy, config).map_err(|e| format!("could not set up `{}`: {e}", strategy.name()))?;
     let mut kernel = instance.kernel();
     let warmup_ns = settings.warmup.as_nanos() as u64;
     let wall = Instant::now();
@@ -337,11 +304,7 @@ fn sample(
             }
         }
     }
-    Ok(Measured {
-        warmup_runs: warm_runs,
-        samples,
-        verification: kernel.verify(),
-    })
+    Ok(Measured { warmup_runs: warm_runs, samples, verification: kernel.verify() })
 }
 
 #[cfg(test)]

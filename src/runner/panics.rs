@@ -22,10 +22,7 @@ pub fn install() {
                 .map(|s| s.to_string())
                 .or_else(|| payload.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "non-string panic payload".into());
-            let at = info
-                .location()
-                .map(|l| format!(" at {}:{}", l.file(), l.line()))
-                .unwrap_or_default();
+            let at = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
             let mut first = FIRST.lock().unwrap_or_else(|e| e.into_inner());
             // The first panic is the cause; later ones are scopes re-raising it.
             first.get_or_insert(format!("{msg}{at}"));

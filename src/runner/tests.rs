@@ -1,1 +1,185 @@
+//! Deterministic pipeline tests: a scripted clock makes every statistic predictable, and the
+//! test-only `faulty` workload panics, hangs or lies on request.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use super::*;
+use crate::machine::Machine;
+use crate::results::Status;
+use crate::scenario;
+
+fn machine() -> Machine {
+    let mut m = Machine::detect();
+    m.logical_cpus = 2;
+    m
+}
+
+fn plan(text: &str) -> Plan {
+    scenario::parse("test.toml", text, &machine()).expect("valid scenario")
+}
+
+fn scripted() -> RunOptions {
+    // 1 ms of work at one worker, divided perfectly among workers: speedup == workers.
+    let clock = ScriptedClock(|case: &CaseSpec, _sample: usize| 1_000_000 / case.workers as u64);
+    RunOptions { clock: Arc::new(clock), interrupt: Arc::new(AtomicBool::new(false)) }
+}
+
+const FAST: &str = "warmup = \"0ms\"\nmin_samples = 3\nmax_samples = 5\ntimeout = \"5s\"\n";
+
+#[test]
+fn scripted_clock_gives_exact_statistics_and_speedups() {
+    let p = plan(&format!(
+        "[scenario]\nname = \"t\"\n[defaults]\n{FAST}workers = [1, 2]\n\
+         [[workload]]\nkind = \"pi_monte_carlo\"\nsize = 4096\nstrategies = [\"threads\", \"rayon\"]\n"
+    ));
+    let results = run(&p, &machine(), &mut Listeners::default(), &scripted());
+    assert!(results.complete);
+    assert_eq!(results.cases.len(), 5, "sequential + 2 strategies x 2 worker counts");
+    for c in &results.cases {
+        assert_eq!(c.status, Status::Ok, "{c:?}");
+        let s = c.stats.as_ref().unwrap();
+        assert_eq!(s.median, 1e6 / c.workers as f64);
+        assert_eq!((s.ci_low, s.ci_high), (s.median, s.median), "constant samples: a zero-width CI");
+        // Constant samples meet any target CI at once, so sampling stops at min_samples.
+        assert_eq!(c.samples_ns.len(), 3);
+        assert!(c.verification.as_ref().unwrap().passed);
+        let t = c.throughput.as_ref().unwrap();
+        assert_eq!(t.unit, "samples/s");
+        assert!((t.median - 4096.0 / (s.median * 1e-9)).abs() < 1e-6);
+        if c.strategy == "sequential" {
+            assert_eq!(c.speedup, None);
+        } else {
+            assert_eq!(c.speedup, Some(c.workers as f64));
+            assert_eq!(c.efficiency, Some(1.0));
+            if c.workers > 1 {
+                assert_eq!(c.karp_flatt, Some(0.0));
+            }
+        }
+    }
+}
+
+#[test]
+fn sampling_stops_at_max_samples_when_noisy() {
+    let p = plan(&format!(
+        "[scenario]\nname = \"t\"\n[defaults]\n{FAST}workers = 1\ntarget_ci = 0.0001\n\
+         [[workload]]\nkind = \"pi_monte_carlo\"\nsize = 1000\nstrategies = []\n"
+    ));
+    let noisy = ScriptedClock(|_: &CaseSpec, i: usize| 1000 + (i as u64 % 3) * 400);
+    let options = RunOptions { clock: Arc::new(noisy), ..RunOptions::default() };
+    let results = run(&p, &machine(), &mut Listeners::default(), &options);
+    assert_eq!(results.cases[0].samples_ns.len(), 5);
+}
+
+fn faulty(fault: u8) -> Plan {
+    plan(&format!(
+        "[scenario]\nname = \"t\"\n[defaults]\n{FAST}workers = 2\n\
+         [[workload]]\nkind = \"faulty\"\nsize = 100\ntimeout = \"300ms\"\nparams = {{ fault = {fault} }}\n\
+         strategies = [\"threads\", \"rayon\"]\n\
+         [[workload]]\nkind = \"pi_monte_carlo\"\nsize = 1000\nstrategies = [\"threads\"]\n"
+    ))
+}
+
+#[test]
+fn a_panicking_case_is_marked_and_the_run_goes_on() {
+    let results = run(&faulty(1), &machine(), &mut Listeners::default(), &RunOptions::default());
+    let status: Vec<_> = results.cases.iter().map(|c| (c.strategy.as_str(), c.status)).collect();
+    assert_eq!(
+        status,
+        [
+            ("sequential", Status::Ok),
+            ("threads", Status::Panicked),
+            ("rayon", Status::Panicked),
+            ("sequential", Status::Ok),
+            ("threads", Status::Ok),
+        ]
+    );
+    let reason = results.cases[1].reason.as_deref().unwrap();
+    assert!(reason.contains("deliberate panic"), "{reason}");
+    assert_eq!(results.cases[1].speedup, None);
+}
+
+#[test]
+fn a_hanging_case_times_out_and_the_run_goes_on() {
+    let results = run(&faulty(2), &machine(), &mut Listeners::default(), &RunOptions::default());
+    assert_eq!(results.cases[1].status, Status::TimedOut);
+    assert!(results.cases[1].reason.as_deref().unwrap().contains("timeout"));
+    assert_eq!(results.cases[2].status, Status::TimedOut);
+    assert_eq!(results.cases[4].status, Status::Ok, "the next workload still runs");
+    assert!(results.complete);
+}
+
+#[test]
+fn a_wrong_answer_is_flagged_and_gets_no_speedup() {
+    let results = run(&faulty(3), &machine(), &mut Listeners::default(), &scripted());
+    let bad = &results.cases[1];
+    assert_eq!(bad.status, Status::FailedVerification);
+    assert!(!bad.verification.as_ref().unwrap().passed);
+    assert!(bad.stats.is_some(), "the samples are kept");
+    assert_eq!((bad.speedup, bad.efficiency), (None, None));
+    assert_eq!(results.failures(), 2);
+}
+
+#[test]
+fn an_interrupt_stops_the_run_and_keeps_what_was_measured() {
+    struct StopAfterFirst(Arc<AtomicBool>, Mutex<usize>);
+    impl Listener for StopAfterFirst {
+        fn case_finished(&mut self, _: &crate::results::CaseResult) {
+            *self.1.lock().unwrap() += 1;
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+    let options = scripted();
+    let mut stop = StopAfterFirst(options.interrupt.clone(), Mutex::new(0));
+    let results = run(&faulty(0), &machine(), &mut stop, &options);
+    assert!(!results.complete);
+    assert_eq!(results.cases.len(), 1);
+    assert_eq!(results.cases[0].status, Status::Ok);
+}
+
+#[test]
+fn weak_scaling_grows_the_size_with_workers() {
+    let p = plan(&format!(
+        "[scenario]\nname = \"t\"\n[defaults]\n{FAST}workers = [1, 2]\nscaling = \"weak\"\n\
+         [[workload]]\nkind = \"pi_monte_carlo\"\nsize = 1000\nstrategies = [\"threads\"]\n"
+    ));
+    let results = run(&p, &machine(), &mut Listeners::default(), &scripted());
+    let sizes: Vec<_> =
+        results.cases.iter().map(|c| (c.strategy.as_str(), c.workers, c.effective_size)).collect();
+    assert_eq!(
+        sizes,
+        [("sequential", 1, 1000), ("threads", 1, 1000), ("sequential", 1, 2000), ("threads", 2, 2000)]
+    );
+    assert!(results.cases.iter().all(|c| c.status == Status::Ok));
+    assert_eq!(results.cases[3].karp_flatt, None, "Karp-Flatt is for strong scaling");
+}
+
+#[test]
+fn events_arrive_in_order() {
+    #[derive(Default)]
+    struct Log(Vec<String>);
+    impl Listener for Log {
+        fn run_started(&mut self, _: &Plan, _: &Machine, cases: &[CaseSpec]) {
+            self.0.push(format!("run {}", cases.len()));
+        }
+        fn case_started(&mut self, c: &CaseSpec) {
+            self.0.push(format!("start {}", c.id));
+        }
+        fn sample(&mut self, _: &CaseSpec, n: usize, max: usize, _: u64) {
+            self.0.push(format!("sample {n}/{max}"));
+        }
+        fn case_finished(&mut self, r: &crate::results::CaseResult) {
+            self.0.push(format!("done {}", r.id));
+        }
+        fn run_finished(&mut self, r: &Results) {
+            self.0.push(format!("end {}", r.cases.len()));
+        }
+    }
+    let p = plan(&format!(
+        "[scenario]\nname = \"t\"\n[defaults]\n{FAST}workers = 1\n\
+         [[workload]]\nkind = \"pi_monte_carlo\"\nsize = 100\nstrategies = []\n"
+    ));
+    let mut log = Log::default();
+    run(&p, &machine(), &mut log, &scripted());
+    assert_eq!(log.0, ["run 1", "start 0", "sample 1/5", "sample 2/5", "sample 3/5", "done 0", "end 1"]);
+}

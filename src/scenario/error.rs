@@ -30,11 +30,7 @@ pub struct Located {
 
 impl fmt::Display for Located {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}:{}:{}: `{}`: {}",
-            self.file, self.line, self.column, self.field, self.message
-        )?;
+        write!(f, "{}:{}:{}: `{}`: {}", self.file, self.line, self.column, self.field, self.message)?;
         if let Some(help) = &self.help {
             write!(f, "\n  help: {help}")?;
         }
@@ -52,10 +48,7 @@ impl Source<'_> {
     pub fn line_col(&self, offset: usize) -> (usize, usize) {
         let before = &self.text[..offset.min(self.text.len())];
         let line = before.matches('\n').count() + 1;
-        let column = before
-            .rfind('\n')
-            .map_or(before.len(), |nl| before.len() - nl - 1)
-            + 1;
+        let column = before.rfind('\n').map_or(before.len(), |nl| before.len() - nl - 1) + 1;
         (line, column)
     }
 
@@ -118,16 +111,8 @@ impl Source<'_> {
                 }
             }
         }
-        let current = lines
-            .get(line_no.saturating_sub(1))
-            .map(|l| l.trim())
-            .unwrap_or("");
-        let key = current
-            .split('=')
-            .next()
-            .filter(|_| current.contains('='))
-            .map(str::trim)
-            .unwrap_or("");
+        let current = lines.get(line_no.saturating_sub(1)).map(|l| l.trim()).unwrap_or("");
+        let key = current.split('=').next().filter(|_| current.contains('=')).map(str::trim).unwrap_or("");
         match (table.is_empty(), key.is_empty()) {
             (true, true) => "(top level)".into(),
             (true, false) => key.into(),
@@ -164,10 +149,7 @@ mod tests {
 
     #[test]
     fn line_and_column() {
-        let s = Source {
-            name: "x.toml",
-            text: "a = 1\nbb = 2\n",
-        };
+        let s = Source { name: "x.toml", text: "a = 1\nbb = 2\n" };
         assert_eq!(s.line_col(0), (1, 1));
         assert_eq!(s.line_col(6), (2, 1));
         assert_eq!(s.line_col(11), (2, 6));
@@ -175,10 +157,7 @@ mod tests {
 
     #[test]
     fn suggestions() {
-        assert_eq!(
-            closest("mandlebrot", ["mandelbrot", "matmul"]),
-            Some("mandelbrot")
-        );
+        assert_eq!(closest("mandlebrot", ["mandelbrot", "matmul"]), Some("mandelbrot"));
         assert_eq!(closest("zzz", ["mandelbrot", "matmul"]), None);
         assert_eq!(
             unknown_field_help("unknown field `wokers`, expected one of `workers`, `warmup`"),
@@ -188,11 +167,9 @@ mod tests {
 
     #[test]
     fn field_paths_follow_tables() {
-        let text = "[scenario]\nname = \"x\"\n[[workload]]\nkind = \"a\"\n[[workload]]\nkind = \"b\"\nsize = -1\n";
-        let s = Source {
-            name: "x.toml",
-            text,
-        };
+        let text =
+            "[scenario]\nname = \"x\"\n[[workload]]\nkind = \"a\"\n[[workload]]\nkind = \"b\"\nsize = -1\n";
+        let s = Source { name: "x.toml", text };
         let offset = text.find("-1").unwrap();
         assert_eq!(s.field_at(offset), "workload[1].size");
         assert_eq!(s.field_at(text.find("\"x\"").unwrap()), "scenario.name");

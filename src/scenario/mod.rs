@@ -18,10 +18,8 @@ pub const BUILTIN_QUICK: &str = include_str!("../../scenarios/quick.toml");
 
 /// Reads and validates a scenario file.
 pub fn load(path: &std::path::Path, machine: &Machine) -> Result<Plan, ScenarioError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
-        path: path.display().to_string(),
-        source,
-    })?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|source| ScenarioError::Read { path: path.display().to_string(), source })?;
     parse(&path.display().to_string(), &text, machine)
 }
 
@@ -31,3 +29,6 @@ pub fn parse(name: &str, text: &str, machine: &Machine) -> Result<Plan, Scenario
     let raw: raw::RawScenario = toml::from_str(text).map_err(|e| source.from_toml(&e))?;
     plan::build(&source, raw, machine)
 }
+
+#[cfg(test)]
+mod tests;

@@ -104,11 +104,7 @@ impl Plan {
             for &size in &w.sizes {
                 let groups: Vec<(u64, Vec<usize>)> = match w.settings.scaling {
                     Scaling::Strong => vec![(size, w.workers.clone())],
-                    Scaling::Weak => w
-                        .workers
-                        .iter()
-                        .map(|&n| (size * n as u64, vec![n]))
-                        .collect(),
+                    Scaling::Weak => w.workers.iter().map(|&n| (size * n as u64, vec![n])).collect(),
                 };
                 for (effective_size, workers) in groups {
                     for strategy in &w.strategies {
@@ -134,18 +130,10 @@ impl Plan {
     }
 }
 
-pub(super) fn build(
-    src: &Source,
-    raw: RawScenario,
-    machine: &Machine,
-) -> Result<Plan, ScenarioError> {
+pub(super) fn build(src: &Source, raw: RawScenario, machine: &Machine) -> Result<Plan, ScenarioError> {
     let name = raw.scenario.name.get_ref().trim().to_string();
     if name.is_empty() {
-        return Err(src.error(
-            raw.scenario.name.span(),
-            "scenario.name",
-            "the scenario needs a name",
-        ));
+        return Err(src.error(raw.scenario.name.span(), "scenario.name", "the scenario needs a name"));
     }
     let defaults = settings(src, "defaults", &raw.defaults, &Settings::default())?;
     let default_workers = match &raw.defaults.workers {
@@ -197,14 +185,7 @@ pub(super) fn build(
     }
     let mut workloads = Vec::new();
     for (i, entry) in raw.workload.iter().enumerate() {
-        workloads.push(workload_plan(
-            src,
-            i,
-            entry.get_ref(),
-            &defaults,
-            &default_workers,
-            machine,
-        )?);
+        workloads.push(workload_plan(src, i, entry.get_ref(), &defaults, &default_workers, machine)?);
     }
     Ok(Plan {
         name,
@@ -273,11 +254,7 @@ fn workload_plan(
     let strategies = strategies(src, &at("strategies"), w, raw.strategies.as_ref())?;
     let chunk = match &raw.chunk {
         Some(c) if *c.get_ref() < 1 => {
-            return Err(src.error(
-                c.span(),
-                at("chunk"),
-                format!("must be at least 1, got {}", c.get_ref()),
-            ))
+            return Err(src.error(c.span(), at("chunk"), format!("must be at least 1, got {}", c.get_ref())))
         }
         Some(c) => Some(*c.get_ref() as usize),
         None => None,
@@ -301,26 +278,19 @@ fn settings(
 ) -> Result<Settings, ScenarioError> {
     let at = |key: &str| format!("{table}.{key}");
     let mut s = base.clone();
-    let duration = |v: &Option<Spanned<String>>,
-                    key: &str,
-                    into: &mut Duration|
-     -> Result<(), ScenarioError> {
-        if let Some(v) = v {
-            *into =
-                units::parse_duration(v.get_ref()).map_err(|m| src.error(v.span(), at(key), m))?;
-        }
-        Ok(())
-    };
+    let duration =
+        |v: &Option<Spanned<String>>, key: &str, into: &mut Duration| -> Result<(), ScenarioError> {
+            if let Some(v) = v {
+                *into = units::parse_duration(v.get_ref()).map_err(|m| src.error(v.span(), at(key), m))?;
+            }
+            Ok(())
+        };
     duration(&raw.warmup, "warmup", &mut s.warmup)?;
     duration(&raw.max_time, "max_time", &mut s.max_time)?;
     duration(&raw.timeout, "timeout", &mut s.timeout)?;
     if let Some(t) = &raw.timeout {
         if s.timeout.is_zero() {
-            return Err(src.error(
-                t.span(),
-                at("timeout"),
-                "the timeout must be longer than zero",
-            ));
+            return Err(src.error(t.span(), at("timeout"), "the timeout must be longer than zero"));
         }
     }
     for (key, value, into) in [
@@ -329,28 +299,17 @@ fn settings(
     ] {
         if let Some(v) = value {
             if *v.get_ref() < 1 {
-                return Err(src.error(
-                    v.span(),
-                    at(key),
-                    format!("must be at least 1, got {}", v.get_ref()),
-                ));
+                return Err(src.error(v.span(), at(key), format!("must be at least 1, got {}", v.get_ref())));
             }
             *into = *v.get_ref() as usize;
         }
     }
     if s.min_samples > s.max_samples {
-        let span = raw
-            .min_samples
-            .as_ref()
-            .or(raw.max_samples.as_ref())
-            .map_or(0..0, |v| v.span());
+        let span = raw.min_samples.as_ref().or(raw.max_samples.as_ref()).map_or(0..0, |v| v.span());
         return Err(src.error(
             span,
             at("min_samples"),
-            format!(
-                "min_samples ({}) is larger than max_samples ({})",
-                s.min_samples, s.max_samples
-            ),
+            format!("min_samples ({}) is larger than max_samples ({})", s.min_samples, s.max_samples),
         ));
     }
     if let Some(v) = &raw.target_ci {
@@ -384,9 +343,7 @@ fn settings(
                     v.span(),
                     at("scaling"),
                     format!("unknown scaling `{other}`"),
-                    Some(
-                        "use \"strong\" (fixed size) or \"weak\" (size grows with workers)".into(),
-                    ),
+                    Some("use \"strong\" (fixed size) or \"weak\" (size grows with workers)".into()),
                 ))
             }
         };
@@ -399,9 +356,8 @@ fn settings(
 
 /// Powers of two up to the logical CPU count, and the count itself.
 fn default_worker_counts(max: usize) -> Vec<usize> {
-    let mut counts: Vec<usize> = std::iter::successors(Some(1usize), |n| n.checked_mul(2))
-        .take_while(|n| *n <= max)
-        .collect();
+    let mut counts: Vec<usize> =
+        std::iter::successors(Some(1usize), |n| n.checked_mul(2)).take_while(|n| *n <= max).collect();
     if counts.last() != Some(&max) {
         counts.push(max.max(1));
     }
@@ -427,9 +383,7 @@ fn workers(
     let one = |v: &toml::Value| -> Result<Vec<usize>, ScenarioError> {
         match v {
             toml::Value::Integer(n) if *n >= 1 => Ok(vec![*n as usize]),
-            toml::Value::Integer(n) => {
-                Err(err(format!("worker counts must be at least 1, got {n}")))
-            }
+            toml::Value::Integer(n) => Err(err(format!("worker counts must be at least 1, got {n}"))),
             toml::Value::String(s) => {
                 let s = s.trim();
                 let bound = |t: &str| -> Result<usize, ScenarioError> {
@@ -491,16 +445,10 @@ fn sizes(
     let unit = w.size_unit();
     let err = |m: String| {
         let help = match unit.bytes_per_item {
-            Some(_) => format!(
-                "`{}` sizes count {}; write e.g. 1000000, \"10M\" or \"64MiB\"",
-                w.name(),
-                unit.what
-            ),
-            None => format!(
-                "`{}` sizes count {}; write e.g. 1000, \"10M\" or \"4Ki\"",
-                w.name(),
-                unit.what
-            ),
+            Some(_) => {
+                format!("`{}` sizes count {}; write e.g. 1000000, \"10M\" or \"64MiB\"", w.name(), unit.what)
+            }
+            None => format!("`{}` sizes count {}; write e.g. 1000, \"10M\" or \"4Ki\"", w.name(), unit.what),
         };
         src.error_help(value.span(), field, m, Some(help))
     };
@@ -509,10 +457,7 @@ fn sizes(
             toml::Value::Integer(n) if *n <= 0 => {
                 return Err(err(format!("sizes must be positive, got {n}")))
             }
-            toml::Value::Integer(n) => units::SizeValue {
-                value: *n as u64,
-                bytes: false,
-            },
+            toml::Value::Integer(n) => units::SizeValue { value: *n as u64, bytes: false },
             toml::Value::String(s) => units::parse_size(s).map_err(err)?,
             other => return Err(err(format!("expected a size, got {other}"))),
         };
@@ -520,11 +465,7 @@ fn sizes(
             match unit.bytes_per_item {
                 Some(b) => parsed.value / b,
                 None => {
-                    return Err(err(format!(
-                        "`{}` measures its size in {}, not bytes",
-                        w.name(),
-                        unit.what
-                    )))
+                    return Err(err(format!("`{}` measures its size in {}, not bytes", w.name(), unit.what)))
                 }
             }
         } else {
@@ -537,9 +478,7 @@ fn sizes(
         Ok(items)
     };
     match value.get_ref() {
-        toml::Value::Array(items) if items.is_empty() => {
-            Err(err("the list of sizes is empty".into()))
-        }
+        toml::Value::Array(items) if items.is_empty() => Err(err("the list of sizes is empty".into())),
         toml::Value::Array(items) => items.iter().map(one).collect(),
         v => Ok(vec![one(v)?]),
     }
@@ -564,11 +503,7 @@ fn params(
             return Err(src.error_help(
                 key.span(),
                 f,
-                format!(
-                    "unknown parameter `{}` for workload `{}`",
-                    key.get_ref(),
-                    w.name()
-                ),
+                format!("unknown parameter `{}` for workload `{}`", key.get_ref(), w.name()),
                 Some(help),
             ));
         };
@@ -577,11 +512,7 @@ fn params(
             (ParamValue::Float(_), toml::Value::Float(x)) => ParamValue::Float(*x),
             (ParamValue::Float(_), toml::Value::Integer(i)) => ParamValue::Float(*i as f64),
             (ParamValue::Int(_), other) => {
-                return Err(src.error(
-                    value.span(),
-                    f,
-                    format!("expected a whole number, got {other}"),
-                ))
+                return Err(src.error(value.span(), f, format!("expected a whole number, got {other}")))
             }
             (ParamValue::Float(_), other) => {
                 return Err(src.error(value.span(), f, format!("expected a number, got {other}")))
@@ -608,12 +539,7 @@ fn strategies(
     value: Option<&Spanned<toml::Value>>,
 ) -> Result<Vec<String>, ScenarioError> {
     let mut names: Vec<String> = vec!["sequential".into()];
-    let all = || {
-        strategy::STRATEGIES
-            .iter()
-            .map(|s| s.name().to_string())
-            .collect::<Vec<_>>()
-    };
+    let all = || strategy::STRATEGIES.iter().map(|s| s.name().to_string()).collect::<Vec<_>>();
     let listed = match value.map(|v| (v, v.get_ref())) {
         None => all(),
         Some((_, toml::Value::String(s))) if s == "all" => all(),
@@ -639,10 +565,7 @@ fn strategies(
                 v.span(),
                 field,
                 format!("expected \"all\" or a list of strategy names, got {other}"),
-                Some(format!(
-                    "e.g. strategies = [\"threads\", \"rayon\"] for `{}`",
-                    w.name()
-                )),
+                Some(format!("e.g. strategies = [\"threads\", \"rayon\"] for `{}`", w.name())),
             ))
         }
     };
@@ -662,11 +585,7 @@ fn check_strategy(
 ) -> Result<String, ScenarioError> {
     match strategy::find(name) {
         Some(s) => Ok(s.name().to_string()),
-        None => Err(unknown_strategy(
-            src,
-            field,
-            &Spanned::new(value.span(), name.to_string()),
-        )),
+        None => Err(unknown_strategy(src, field, &Spanned::new(value.span(), name.to_string()))),
     }
 }
 
@@ -676,12 +595,7 @@ fn unknown_strategy(src: &Source, field: &str, name: &Spanned<String>) -> Scenar
         Some(best) => format!("did you mean `{best}`? (`parlab list` shows every strategy)"),
         None => "`parlab list` shows every strategy".into(),
     };
-    src.error_help(
-        name.span(),
-        field,
-        format!("unknown strategy `{}`", name.get_ref()),
-        Some(help),
-    )
+    src.error_help(name.span(), field, format!("unknown strategy `{}`", name.get_ref()), Some(help))
 }
 
 /// Durations stored as seconds (a float) in results files.

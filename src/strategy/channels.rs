@@ -20,10 +20,7 @@ impl Strategy for Channels {
     }
     fn executor(&self, config: &ExecConfig) -> Result<Box<dyn Executor>, String> {
         let capacity = config.params.capacity.unwrap_or(2 * config.workers);
-        Ok(Box::new(Queue {
-            workers: config.workers,
-            capacity,
-        }))
+        Ok(Box::new(Queue { workers: config.workers, capacity }))
     }
 }
 

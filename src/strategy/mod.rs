@@ -25,8 +25,7 @@ pub use threads::Threads;
 pub use threads_dynamic::ThreadsDynamic;
 
 /// Every strategy parlab knows, in the order `parlab list` shows them.
-pub static STRATEGIES: &[&dyn Strategy] =
-    &[&Sequential, &Threads, &ThreadsDynamic, &Rayon, &Channels];
+pub static STRATEGIES: &[&dyn Strategy] = &[&Sequential, &Threads, &ThreadsDynamic, &Rayon, &Channels];
 
 /// Looks a strategy up by name.
 pub fn find(name: &str) -> Option<&'static dyn Strategy> {
@@ -133,10 +132,7 @@ impl Exec {
     /// Splits `0..items` into ranges of about `grain` items (or one per worker for static
     /// strategies) and calls `body` on each.
     pub fn for_each_range(&self, items: usize, grain: usize, body: impl Fn(Range<usize>) + Sync) {
-        let tasks = self
-            .inner
-            .task_count(items, self.grain(grain))
-            .clamp(1, items.max(1));
+        let tasks = self.inner.task_count(items, self.grain(grain)).clamp(1, items.max(1));
         let per = items.div_ceil(tasks);
         self.inner.run_tasks(tasks, &|i| {
             let start = (i * per).min(items);
@@ -153,15 +149,9 @@ impl Exec {
         grain_rows: usize,
         body: impl Fn(usize, &mut [T]) + Sync,
     ) {
-        assert!(
-            row_len > 0 && data.len() % row_len == 0,
-            "data must hold whole rows"
-        );
+        assert!(row_len > 0 && data.len() % row_len == 0, "data must hold whole rows");
         let rows = data.len() / row_len;
-        let tasks = self
-            .inner
-            .task_count(rows, self.grain(grain_rows))
-            .clamp(1, rows.max(1));
+        let tasks = self.inner.task_count(rows, self.grain(grain_rows)).clamp(1, rows.max(1));
         let per = rows.div_ceil(tasks);
         let base = SendPtr(data.as_mut_ptr());
         self.inner.run_tasks(tasks, &|i| {
@@ -170,9 +160,8 @@ impl Exec {
             // SAFETY: the `Executor` contract runs each task index at most once, and task `i`
             // owns rows `first..last`, which no other index touches; `run_tasks` returns only
             // after every task is done, so the borrow of `data` outlives all of them.
-            let block = unsafe {
-                std::slice::from_raw_parts_mut(base.at(first * row_len), (last - first) * row_len)
-            };
+            let block =
+                unsafe { std::slice::from_raw_parts_mut(base.at(first * row_len), (last - first) * row_len) };
             body(first, block);
         });
     }
@@ -187,10 +176,7 @@ impl Exec {
         identity: R,
         mut reduce: impl FnMut(R, R) -> R,
     ) -> R {
-        let tasks = self
-            .inner
-            .task_count(items, self.grain(grain))
-            .clamp(1, items.max(1));
+        let tasks = self.inner.task_count(items, self.grain(grain)).clamp(1, items.max(1));
         let per = items.div_ceil(tasks);
         let slots: Vec<Mutex<Option<R>>> = (0..tasks).map(|_| Mutex::new(None)).collect();
         self.inner.run_tasks(tasks, &|i| {
@@ -237,10 +223,7 @@ pub(crate) mod tests {
     pub fn exec(strategy: &'static dyn Strategy, workers: usize) -> Exec {
         let config = ExecConfig {
             workers,
-            params: StrategyParams {
-                chunk: Some(3),
-                capacity: Some(1),
-            },
+            params: StrategyParams { chunk: Some(3), capacity: Some(1) },
             cancel: Arc::new(AtomicBool::new(false)),
         };
         Exec::new(strategy, &config).expect("executor")
@@ -252,9 +235,7 @@ pub(crate) mod tests {
             for workers in [1, 2, 3] {
                 let exec = exec(*strategy, workers);
                 for tasks in [0, 1, 2, 7, 64] {
-                    let hits: Vec<_> = (0..tasks)
-                        .map(|_| std::sync::atomic::AtomicUsize::new(0))
-                        .collect();
+                    let hits: Vec<_> = (0..tasks).map(|_| std::sync::atomic::AtomicUsize::new(0)).collect();
                     exec.run_tasks(tasks, &|i| {
                         hits[i].fetch_add(1, Ordering::Relaxed);
                     });
@@ -294,9 +275,7 @@ pub(crate) mod tests {
     fn static_blocks_partition() {
         for tasks in 0..20 {
             for workers in 1..5 {
-                let blocks: Vec<_> = (0..workers)
-                    .map(|w| static_block(tasks, workers, w))
-                    .collect();
+                let blocks: Vec<_> = (0..workers).map(|w| static_block(tasks, workers, w)).collect();
                 assert_eq!(blocks[0].start, 0);
                 assert_eq!(blocks[workers - 1].end, tasks);
                 for pair in blocks.windows(2) {

@@ -23,10 +23,7 @@ impl Strategy for Rayon {
             .thread_name(|i| format!("parlab-rayon-{i}"))
             .build()
             .map_err(|e| format!("could not build a rayon pool: {e}"))?;
-        Ok(Box::new(Pool {
-            pool,
-            workers: config.workers,
-        }))
+        Ok(Box::new(Pool { pool, workers: config.workers }))
     }
 }
 
@@ -44,7 +41,6 @@ unsafe impl Executor for Pool {
         items.div_ceil(grain)
     }
     fn run_tasks(&self, tasks: usize, task: &(dyn Fn(usize) + Sync)) {
-        self.pool
-            .install(|| (0..tasks).into_par_iter().for_each(task));
+        self.pool.install(|| (0..tasks).into_par_iter().for_each(task));
     }
 }

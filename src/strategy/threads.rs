@@ -13,9 +13,7 @@ impl Strategy for Threads {
         "std scoped threads spawned per run, one static block each"
     }
     fn executor(&self, config: &ExecConfig) -> Result<Box<dyn Executor>, String> {
-        Ok(Box::new(StaticThreads {
-            workers: config.workers,
-        }))
+        Ok(Box::new(StaticThreads { workers: config.workers }))
     }
 }
 

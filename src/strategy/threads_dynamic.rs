@@ -19,10 +19,7 @@ impl Strategy for ThreadsDynamic {
         &["chunk"]
     }
     fn executor(&self, config: &ExecConfig) -> Result<Box<dyn Executor>, String> {
-        Ok(Box::new(Dynamic {
-            workers: config.workers,
-            cancel: config.cancel.clone(),
-        }))
+        Ok(Box::new(Dynamic { workers: config.workers, cancel: config.cancel.clone() }))
     }
 }
 

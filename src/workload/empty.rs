@@ -17,10 +17,7 @@ impl Workload for Empty {
         "no work: the harness's overhead (sequential) and each strategy's fork-join cost"
     }
     fn size_unit(&self) -> SizeUnit {
-        SizeUnit {
-            what: "empty tasks",
-            bytes_per_item: None,
-        }
+        SizeUnit { what: "empty tasks", bytes_per_item: None }
     }
     fn throughput_unit(&self) -> &'static str {
         "tasks/s"
@@ -35,9 +32,7 @@ impl Workload for Empty {
         size as f64
     }
     fn prepare(&self, size: u64, _: &Params, _: u64) -> Result<Box<dyn Instance>, String> {
-        Ok(Box::new(Input {
-            tasks: size as usize,
-        }))
+        Ok(Box::new(Input { tasks: size as usize }))
     }
 }
 
@@ -47,11 +42,7 @@ struct Input {
 
 impl Instance for Input {
     fn kernel(&self) -> Box<dyn Kernel + '_> {
-        Box::new(Run {
-            tasks: self.tasks,
-            runs: 0,
-            done: AtomicUsize::new(0),
-        })
+        Box::new(Run { tasks: self.tasks, runs: 0, done: AtomicUsize::new(0) })
     }
 }
 
@@ -76,10 +67,7 @@ impl Kernel for Run {
         if self.runs > 0 && done == want {
             Verification::pass(format!("{done} tasks ran over {} runs", self.runs))
         } else {
-            Verification::fail(format!(
-                "{done} tasks ran, {want} expected over {} runs",
-                self.runs
-            ))
+            Verification::fail(format!("{done} tasks ran, {want} expected over {} runs", self.runs))
         }
     }
 }

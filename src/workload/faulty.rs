@@ -18,10 +18,7 @@ impl Workload for Faulty {
         "test-only: panics, hangs or lies on request"
     }
     fn size_unit(&self) -> SizeUnit {
-        SizeUnit {
-            what: "items",
-            bytes_per_item: None,
-        }
+        SizeUnit { what: "items", bytes_per_item: None }
     }
     fn throughput_unit(&self) -> &'static str {
         "items/s"
@@ -45,10 +42,7 @@ impl Workload for Faulty {
         size as f64
     }
     fn prepare(&self, size: u64, params: &Params, _: u64) -> Result<Box<dyn Instance>, String> {
-        Ok(Box::new(Input {
-            size,
-            fault: params.int("fault"),
-        }))
+        Ok(Box::new(Input { size, fault: params.int("fault") }))
     }
 }
 
@@ -59,10 +53,7 @@ struct Input {
 
 impl Instance for Input {
     fn kernel(&self) -> Box<dyn Kernel + '_> {
-        Box::new(Run {
-            input: self,
-            sum: None,
-        })
+        Box::new(Run { input: self, sum: None })
     }
 }
 
@@ -74,11 +65,7 @@ struct Run<'a> {
 impl Kernel for Run<'_> {
     fn run(&mut self, exec: &Exec) {
         let n = self.input.size;
-        let fault = if exec.strategy().is_sequential() {
-            0
-        } else {
-            self.input.fault
-        };
+        let fault = if exec.strategy().is_sequential() { 0 } else { self.input.fault };
         match fault {
             1 => panic!("faulty workload: deliberate panic"),
             2 => {
@@ -88,13 +75,7 @@ impl Kernel for Run<'_> {
             }
             _ => {}
         }
-        let sum = exec.map_reduce(
-            n as usize,
-            16,
-            |r| r.map(|i| i as u64).sum(),
-            0,
-            |a, b| a + b,
-        );
+        let sum = exec.map_reduce(n as usize, 16, |r| r.map(|i| i as u64).sum(), 0, |a, b| a + b);
         self.sum = Some(if fault == 3 { sum + 1 } else { sum });
     }
 

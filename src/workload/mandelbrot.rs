@@ -26,10 +26,7 @@ impl Workload for Mandelbrot {
         "escape-time fractal, irregular rows: static vs dynamic scheduling"
     }
     fn size_unit(&self) -> SizeUnit {
-        SizeUnit {
-            what: "image width = height in pixels",
-            bytes_per_item: None,
-        }
+        SizeUnit { what: "image width = height in pixels", bytes_per_item: None }
     }
     fn throughput_unit(&self) -> &'static str {
         "pixels/s"
@@ -95,10 +92,7 @@ impl Input {
 impl Instance for Input {
     fn kernel(&self) -> Box<dyn Kernel + '_> {
         // u32::MAX never comes out of the kernel, so an unwritten pixel cannot pass verification.
-        Box::new(Run {
-            input: self,
-            image: vec![u32::MAX; self.width * self.width],
-        })
+        Box::new(Run { input: self, image: vec![u32::MAX; self.width * self.width] })
     }
 }
 
@@ -131,10 +125,7 @@ impl Kernel for Run<'_> {
         if wrong == 0 {
             Verification::pass(format!("all {} pixels match the reference", w * w))
         } else {
-            Verification::fail(format!(
-                "{wrong} of {} pixels differ from the reference",
-                w * w
-            ))
+            Verification::fail(format!("{wrong} of {} pixels differ from the reference", w * w))
         }
     }
 }

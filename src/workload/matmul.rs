@@ -23,10 +23,7 @@ impl Workload for Matmul {
         "dense f64 matrix multiply, cache-blocked: compute-bound, 2n^3 FLOP"
     }
     fn size_unit(&self) -> SizeUnit {
-        SizeUnit {
-            what: "matrix order n",
-            bytes_per_item: None,
-        }
+        SizeUnit { what: "matrix order n", bytes_per_item: None }
     }
     fn throughput_unit(&self) -> &'static str {
         "FLOP/s"
@@ -51,15 +48,8 @@ impl Workload for Matmul {
         let n = size as usize;
         let nn = (n * n) as u64;
         let a = (0..nn).map(|k| 2.0 * unit_f64(seed, k) - 1.0).collect();
-        let b = (0..nn)
-            .map(|k| 2.0 * unit_f64(seed, nn + k) - 1.0)
-            .collect();
-        Ok(Box::new(Input {
-            n,
-            a,
-            b,
-            reference: OnceLock::new(),
-        }))
+        let b = (0..nn).map(|k| 2.0 * unit_f64(seed, nn + k) - 1.0).collect();
+        Ok(Box::new(Input { n, a, b, reference: OnceLock::new() }))
     }
 }
 
@@ -101,11 +91,7 @@ impl Input {
         for i in 0..n {
             let a_row = &self.a[i * n..][..n];
             for j in 0..n {
-                c[i * n + j] = a_row
-                    .iter()
-                    .zip(&bt[j * n..][..n])
-                    .map(|(a, b)| a * b)
-                    .sum();
+                c[i * n + j] = a_row.iter().zip(&bt[j * n..][..n]).map(|(a, b)| a * b).sum();
             }
         }
         c
@@ -114,10 +100,7 @@ impl Input {
 
 impl Instance for Input {
     fn kernel(&self) -> Box<dyn Kernel + '_> {
-        Box::new(Run {
-            input: self,
-            c: vec![f64::NAN; self.n * self.n],
-        })
+        Box::new(Run { input: self, c: vec![f64::NAN; self.n * self.n] })
     }
 }
 
@@ -130,9 +113,7 @@ impl Kernel for Run<'_> {
     fn run(&mut self, exec: &Exec) {
         let input = self.input;
         // Four rows per task: enough to reuse each B panel, small enough to balance.
-        exec.for_each_rows_mut(&mut self.c, input.n, 4, |first, rows| {
-            input.rows(first, rows)
-        });
+        exec.for_each_rows_mut(&mut self.c, input.n, 4, |first, rows| input.rows(first, rows));
     }
 
     fn verify(&self) -> Verification {

@@ -41,11 +41,7 @@ static TESTING: &[&dyn Workload] = &[];
 
 /// Looks a workload up by name, including test-only ones where compiled in.
 pub fn find(name: &str) -> Option<&'static dyn Workload> {
-    WORKLOADS
-        .iter()
-        .chain(TESTING)
-        .copied()
-        .find(|w| w.name() == name)
+    WORKLOADS.iter().chain(TESTING).copied().find(|w| w.name() == name)
 }
 
 /// What a workload's `size` counts.
@@ -99,13 +95,7 @@ pub struct Params(pub BTreeMap<String, ParamValue>);
 impl Params {
     /// All defaults of a workload.
     pub fn defaults(workload: &dyn Workload) -> Params {
-        Params(
-            workload
-                .params()
-                .iter()
-                .map(|p| (p.name.to_string(), p.default))
-                .collect(),
-        )
+        Params(workload.params().iter().map(|p| (p.name.to_string(), p.default)).collect())
     }
     pub fn int(&self, name: &str) -> i64 {
         match self.0.get(name) {
@@ -115,10 +105,7 @@ impl Params {
         }
     }
     pub fn float(&self, name: &str) -> f64 {
-        self.0
-            .get(name)
-            .map(|v| v.as_f64())
-            .unwrap_or_else(|| panic!("parameter `{name}` was not validated"))
+        self.0.get(name).map(|v| v.as_f64()).unwrap_or_else(|| panic!("parameter `{name}` was not validated"))
     }
 }
 
@@ -132,16 +119,10 @@ pub struct Verification {
 
 impl Verification {
     pub fn pass(detail: impl Into<String>) -> Self {
-        Verification {
-            passed: true,
-            detail: detail.into(),
-        }
+        Verification { passed: true, detail: detail.into() }
     }
     pub fn fail(detail: impl Into<String>) -> Self {
-        Verification {
-            passed: false,
-            detail: detail.into(),
-        }
+        Verification { passed: false, detail: detail.into() }
     }
 }
 
@@ -233,9 +214,7 @@ mod tests {
     fn every_pair_verifies_on_tiny_sizes() {
         for workload in WORKLOADS {
             let params = Params::defaults(*workload);
-            let instance = workload
-                .prepare(tiny(*workload), &params, 7)
-                .expect("prepare");
+            let instance = workload.prepare(tiny(*workload), &params, 7).expect("prepare");
             for strategy in STRATEGIES {
                 if workload.support(*strategy).is_err() {
                     continue;
@@ -246,13 +225,7 @@ mod tests {
                     kernel.run(&exec);
                     kernel.run(&exec);
                     let v = kernel.verify();
-                    assert!(
-                        v.passed,
-                        "{} x {} x {workers}: {}",
-                        workload.name(),
-                        strategy.name(),
-                        v.detail
-                    );
+                    assert!(v.passed, "{} x {} x {workers}: {}", workload.name(), strategy.name(), v.detail);
                 }
             }
         }
@@ -263,15 +236,9 @@ mod tests {
         // A kernel that never ran holds no answer: each verifier must notice.
         for workload in WORKLOADS {
             let params = Params::defaults(*workload);
-            let instance = workload
-                .prepare(tiny(*workload), &params, 7)
-                .expect("prepare");
+            let instance = workload.prepare(tiny(*workload), &params, 7).expect("prepare");
             let v = instance.kernel().verify();
-            assert!(
-                !v.passed,
-                "{} accepted an output that was never computed",
-                workload.name()
-            );
+            assert!(!v.passed, "{} accepted an output that was never computed", workload.name());
         }
     }
 
@@ -280,11 +247,7 @@ mod tests {
         for w in WORKLOADS {
             assert_eq!(find(w.name()).map(|f| f.name()), Some(w.name()));
             for p in w.params() {
-                assert!(
-                    p.min <= p.default.as_f64() && p.default.as_f64() <= p.max,
-                    "{}",
-                    p.name
-                );
+                assert!(p.min <= p.default.as_f64() && p.default.as_f64() <= p.max, "{}", p.name);
             }
         }
         let mut names: Vec<_> = WORKLOADS.iter().map(|w| w.name()).collect();

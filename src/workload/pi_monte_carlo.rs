@@ -24,10 +24,7 @@ impl Workload for PiMonteCarlo {
         "Monte Carlo pi with a counter-based RNG: embarrassingly parallel, bit-exact across strategies"
     }
     fn size_unit(&self) -> SizeUnit {
-        SizeUnit {
-            what: "samples",
-            bytes_per_item: None,
-        }
+        SizeUnit { what: "samples", bytes_per_item: None }
     }
     fn throughput_unit(&self) -> &'static str {
         "samples/s"
@@ -42,11 +39,7 @@ impl Workload for PiMonteCarlo {
         size as f64
     }
     fn prepare(&self, size: u64, _: &Params, seed: u64) -> Result<Box<dyn Instance>, String> {
-        Ok(Box::new(Input {
-            samples: size as usize,
-            seed,
-            reference: OnceLock::new(),
-        }))
+        Ok(Box::new(Input { samples: size as usize, seed, reference: OnceLock::new() }))
     }
 }
 
@@ -73,10 +66,7 @@ fn hits(seed: u64, range: Range<usize>) -> u64 {
 
 impl Instance for Input {
     fn kernel(&self) -> Box<dyn Kernel + '_> {
-        Box::new(Run {
-            input: self,
-            inside: None,
-        })
+        Box::new(Run { input: self, inside: None })
     }
 }
 
@@ -88,13 +78,7 @@ struct Run<'a> {
 impl Kernel for Run<'_> {
     fn run(&mut self, exec: &Exec) {
         let seed = self.input.seed;
-        let total = exec.map_reduce(
-            self.input.samples,
-            GRAIN,
-            |r| hits(seed, r),
-            0,
-            |a, b| a + b,
-        );
+        let total = exec.map_reduce(self.input.samples, GRAIN, |r| hits(seed, r), 0, |a, b| a + b);
         self.inside = Some(total);
     }
 
@@ -104,10 +88,7 @@ impl Kernel for Run<'_> {
         };
         let n = self.input.samples;
         // The reference is the plain sequential loop over all samples, independent of any split.
-        let want = *self
-            .input
-            .reference
-            .get_or_init(|| hits(self.input.seed, 0..n));
+        let want = *self.input.reference.get_or_init(|| hits(self.input.seed, 0..n));
         let pi = 4.0 * inside as f64 / n as f64;
         if inside == want {
             Verification::pass(format!("hits {inside} == reference (pi ~ {pi:.6})"))

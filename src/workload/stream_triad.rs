@@ -27,10 +27,7 @@ impl Workload for StreamTriad {
         "STREAM triad a = b + s*c: memory bandwidth, 24 bytes per element"
     }
     fn size_unit(&self) -> SizeUnit {
-        SizeUnit {
-            what: "elements per array (or bytes per array, e.g. \"128MiB\")",
-            bytes_per_item: Some(8),
-        }
+        SizeUnit { what: "elements per array (or bytes per array, e.g. \"128MiB\")", bytes_per_item: Some(8) }
     }
     fn throughput_unit(&self) -> &'static str {
         "B/s"
@@ -45,10 +42,7 @@ impl Workload for StreamTriad {
         }]
     }
     fn default_sizes(&self, machine: &Machine) -> Vec<u64> {
-        let elements = machine
-            .last_level_cache_bytes()
-            .map(|llc| 4 * llc / 8)
-            .unwrap_or(FALLBACK_ELEMENTS);
+        let elements = machine.last_level_cache_bytes().map(|llc| 4 * llc / 8).unwrap_or(FALLBACK_ELEMENTS);
         vec![elements.max(FALLBACK_ELEMENTS)]
     }
     fn memory_bound(&self) -> bool {
@@ -64,18 +58,9 @@ impl Workload for StreamTriad {
     fn prepare(&self, size: u64, params: &Params, seed: u64) -> Result<Box<dyn Instance>, String> {
         let n = size as usize;
         // Small integers and halves: every product and sum is exact, whatever the order.
-        let b = (0..n)
-            .map(|i| 1.0 + ((i as u64 ^ seed) % 1024) as f64 * 0.5)
-            .collect();
-        let c = (0..n)
-            .map(|i| 2.0 + ((i as u64).wrapping_mul(7) % 512) as f64)
-            .collect();
-        Ok(Box::new(Input {
-            b,
-            c,
-            scalar: params.float("scalar"),
-            reference: OnceLock::new(),
-        }))
+        let b = (0..n).map(|i| 1.0 + ((i as u64 ^ seed) % 1024) as f64 * 0.5).collect();
+        let c = (0..n).map(|i| 2.0 + ((i as u64).wrapping_mul(7) % 512) as f64).collect();
+        Ok(Box::new(Input { b, c, scalar: params.float("scalar"), reference: OnceLock::new() }))
     }
 }
 
@@ -90,10 +75,7 @@ impl Instance for Input {
     fn kernel(&self) -> Box<dyn Kernel + '_> {
         // NaN never equals anything, so an element the kernel skipped fails verification. The
         // pages are touched here, outside the timed region, by the allocation's fill.
-        Box::new(Run {
-            input: self,
-            a: vec![f64::NAN; self.b.len()],
-        })
+        Box::new(Run { input: self, a: vec![f64::NAN; self.b.len()] })
     }
 }
 
@@ -120,22 +102,14 @@ impl Kernel for Run<'_> {
 
     fn verify(&self) -> Verification {
         let input = self.input;
-        let want = input.reference.get_or_init(|| {
-            input
-                .b
-                .iter()
-                .zip(&input.c)
-                .map(|(b, c)| b + input.scalar * c)
-                .collect()
-        });
+        let want = input
+            .reference
+            .get_or_init(|| input.b.iter().zip(&input.c).map(|(b, c)| b + input.scalar * c).collect());
         let wrong = self.a.iter().zip(want).filter(|(a, w)| a != w).count();
         if wrong == 0 {
             Verification::pass(format!("all {} elements equal b + s*c exactly", want.len()))
         } else {
-            Verification::fail(format!(
-                "{wrong} of {} elements differ from b + s*c",
-                want.len()
-            ))
+            Verification::fail(format!("{wrong} of {} elements differ from b + s*c", want.len()))
         }
     }
 }

@@ -1,0 +1,186 @@
+//! The `parlab` binary driven as a user would, in a temporary folder.
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use serde_json::Value;
+
+fn parlab() -> Command {
+    Command::cargo_bin("parlab").expect("binary built")
+}
+
+const TINY: &str = r#"
+[scenario]
+name = "tiny"
+description = "every workload and strategy at tiny sizes"
+
+[defaults]
+workers = [1, 2]
+warmup = "0ms"
+min_samples = 3
+max_samples = 4
+timeout = "20s"
+
+[[workload]]
+kind = "pi_monte_carlo"
+size = 20000
+
+[[workload]]
+kind = "mandelbrot"
+size = 32
+
+[[workload]]
+kind = "stream_triad"
+size = 4096
+
+[[workload]]
+kind = "matmul"
+size = 24
+
+[[workload]]
+kind = "empty"
+size = 2
+"#;
+
+#[test]
+fn run_writes_valid_results_that_all_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("tiny.toml");
+    std::fs::write(&scenario, TINY).unwrap();
+    let out = dir.path().join("out");
+    parlab()
+        .args(["run", scenario.to_str().unwrap(), "--out", out.to_str().unwrap()])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("speedup").and(predicate::str::contains("results.json")));
+    let results: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
+    assert_eq!(results["schema_version"], 1);
+    assert_eq!(results["complete"], true);
+    assert_eq!(results["scenario"]["name"], "tiny");
+    assert!(results["machine"]["logical_cpus"].as_u64().unwrap() >= 1);
+    let cases = results["cases"].as_array().unwrap();
+    // 5 workloads x (sequential + 4 strategies x 2 worker counts).
+    assert_eq!(cases.len(), 5 * 9);
+    for c in cases {
+        assert_eq!(c["status"], "ok", "{c}");
+        assert_eq!(c["verification"]["passed"], true, "{c}");
+        let n = c["samples_ns"].as_array().unwrap().len();
+        assert!((3..=4).contains(&n), "{n} samples");
+        assert!(c["stats"]["median"].as_f64().unwrap() > 0.0);
+    }
+    // Every finished case was also appended to the JSON Lines log as it finished.
+    let lines = std::fs::read_to_string(out.join("results.jsonl")).unwrap();
+    assert_eq!(lines.lines().count(), cases.len());
+    let md = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    assert!(md.contains("## matmul") && md.contains("| workload | strategy |"));
+}
+
+#[test]
+fn a_bad_scenario_exits_2_naming_file_line_and_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("bad.toml");
+    std::fs::write(&scenario, "[scenario]\nname = \"bad\"\n\n[[workload]]\nkind = \"mandlebrot\"\n").unwrap();
+    parlab().current_dir(dir.path()).args(["run", "bad.toml"]).assert().code(2).stderr(
+        predicate::str::contains("bad.toml:5:8")
+            .and(predicate::str::contains("workload[0].kind"))
+            .and(predicate::str::contains("did you mean `mandelbrot`?")),
+    );
+    assert!(!dir.path().join("reports").exists(), "nothing is measured or written on bad input");
+}
+
+#[test]
+fn a_missing_scenario_file_exits_2() {
+    parlab()
+        .args(["run", "/nonexistent/x.toml"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("/nonexistent/x.toml"));
+}
+
+#[test]
+fn list_shows_workloads_and_strategies_but_no_test_workloads() {
+    parlab().arg("list").assert().success().stdout(
+        predicate::str::contains("pi_monte_carlo")
+            .and(predicate::str::contains("stream_triad"))
+            .and(predicate::str::contains("threads-dynamic"))
+            .and(predicate::str::contains("available"))
+            .and(predicate::str::contains("faulty").not()),
+    );
+}
+
+#[test]
+fn detect_names_its_source() {
+    parlab().arg("detect").assert().success().stdout(
+        predicate::str::contains("logical cpus")
+            .and(predicate::str::is_match("source: +(sysfs|hwloc)").unwrap()),
+    );
+    let out = parlab().args(["detect", "--json"]).output().unwrap();
+    let m: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(m["physical_cores"].as_u64().unwrap() >= 1);
+}
+
+#[test]
+fn dry_run_validates_without_measuring() {
+    parlab()
+        .args(["run", "--dry-run"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("scenario `quick` is valid"));
+}
+
+/// Needs the test-only `faulty` workload: `cargo test --features fault-injection`.
+#[cfg(feature = "fault-injection")]
+#[test]
+fn panics_and_hangs_do_not_stop_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("faulty.toml");
+    std::fs::write(
+        &scenario,
+        r#"
+[scenario]
+name = "faulty"
+[defaults]
+workers = 2
+warmup = "0ms"
+min_samples = 2
+max_samples = 3
+timeout = "500ms"
+[[workload]]
+kind = "faulty"
+size = 100
+params = { fault = 1 }
+strategies = ["threads"]
+[[workload]]
+kind = "faulty"
+size = 100
+params = { fault = 2 }
+strategies = ["threads-dynamic"]
+[[workload]]
+kind = "faulty"
+size = 100
+params = { fault = 3 }
+strategies = ["rayon"]
+[[workload]]
+kind = "pi_monte_carlo"
+size = 1000
+strategies = ["threads"]
+"#,
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    parlab()
+        .args(["run", scenario.to_str().unwrap(), "--out", out.to_str().unwrap()])
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("panicked").and(predicate::str::contains("timed out")))
+        .stderr(predicate::str::contains("3 case(s) failed"));
+    let results: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
+    let status: Vec<&str> =
+        results["cases"].as_array().unwrap().iter().map(|c| c["status"].as_str().unwrap()).collect();
+    assert_eq!(status, ["ok", "panicked", "ok", "timed_out", "ok", "failed_verification", "ok", "ok"]);
+    let wrong = &results["cases"][5];
+    assert!(wrong["speedup"].is_null(), "a wrong answer gets no speedup");
+    let md = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    assert!(md.contains("FAILED verification"));
+}
