@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Every check this machine supports: installs the system packages the optional features need
+# (as root or with sudo, when it can), then formatting, lints and tests with each feature set
+# that builds here. A plain `cargo test` needs nothing but Rust; this script does more.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '\n==> %s\n' "$*"; }
+
+# --- system packages -------------------------------------------------------------------------
+packages=(pkg-config libhwloc-dev libudev-dev chromium)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ] && command -v apt-get >/dev/null; then
+  sudo=""
+  if [ "$(id -u)" -ne 0 ]; then
+    if command -v sudo >/dev/null && sudo -n true 2>/dev/null; then sudo="sudo -n"; else sudo="no"; fi
+  fi
+  if [ "$sudo" = "no" ]; then
+    log "cannot install ${missing[*]} (not root, no sudo): skipping the checks that need them"
+  else
+    log "installing ${missing[*]}"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+fi
+
+features=(fault-injection)
+if pkg-config --exists hwloc 2>/dev/null && pkg-config --exists libudev 2>/dev/null; then
+  have_hwloc=1
+else
+  have_hwloc=0
+  log "hwloc or libudev not found: the hwloc feature is not checked on this machine"
+fi
+all_features="fault-injection"
+[ $have_hwloc = 1 ] && all_features="fault-injection,hwloc"
+
+# --- formatting and lints ----------------------------------------------------------------------
+log "cargo fmt --check"
+cargo fmt --all --check
+
+log "cargo clippy --all-targets --features $all_features -- -D warnings"
+cargo clippy --all-targets --features "$all_features" -- -D warnings
+
+# --- tests -------------------------------------------------------------------------------------
+log "cargo test (default features, plus the test-only fault-injection workloads)"
+cargo test --features fault-injection
+
+if [ $have_hwloc = 1 ]; then
+  log "cargo test --features hwloc"
+  cargo test --features hwloc,fault-injection
+fi
+
+log "cargo bench --no-run (the criterion benches compile)"
+cargo bench --no-run --quiet
+
+if [ -x ci/browser-check.sh ]; then
+  if command -v chromium >/dev/null || command -v chromium-browser >/dev/null; then
+    log "ci/browser-check.sh (the HTML report in headless Chromium)"
+    ci/browser-check.sh
+  else
+    log "chromium not found: skipping the browser check"
+  fi
+fi
+
+log "all checks passed"
