@@ -48,7 +48,7 @@ pub fn run(plan: &Plan, machine: &Machine, listener: &mut dyn Listener, options:
     let mut results = Results::new(machine.clone(), plan.clone());
     listener.run_started(plan, machine, &cases);
 
-    let mut prepared: Option<((usize, u64), Result<Arc<dyn Instance>, String>)> = None;
+    let mut prepared: Option<(PreparedKey, Prepared)> = None;
     let mut baselines: HashMap<(usize, u64), f64> = HashMap::new();
     let mut interrupted = false;
     for spec in &cases {
@@ -118,6 +118,10 @@ pub fn run(plan: &Plan, machine: &Machine, listener: &mut dyn Listener, options:
     listener.run_finished(&results);
     results
 }
+
+/// The input currently prepared: (workload index, effective size).
+type PreparedKey = (usize, u64);
+type Prepared = Result<Arc<dyn Instance>, String>;
 
 /// Everything one case needs, moved into its thread.
 struct Case<'a> {

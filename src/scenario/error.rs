@@ -80,7 +80,7 @@ impl Source<'_> {
     }
 
     /// Converts a TOML syntax or shape error, recovering the field path from the text.
-    pub fn from_toml(&self, err: &toml::de::Error) -> ScenarioError {
+    pub fn toml_error(&self, err: &toml::de::Error) -> ScenarioError {
         let span = err.span().unwrap_or(0..0);
         let message = err.message().trim().to_string();
         let field = self.field_at(span.start);

@@ -26,7 +26,7 @@ pub fn load(path: &std::path::Path, machine: &Machine) -> Result<Plan, ScenarioE
 /// Validates scenario text; `name` is used in error messages and recorded as the plan's source.
 pub fn parse(name: &str, text: &str, machine: &Machine) -> Result<Plan, ScenarioError> {
     let source = error::Source { name, text };
-    let raw: raw::RawScenario = toml::from_str(text).map_err(|e| source.from_toml(&e))?;
+    let raw: raw::RawScenario = toml::from_str(text).map_err(|e| source.toml_error(&e))?;
     plan::build(&source, raw, machine)
 }
 

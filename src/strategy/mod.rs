@@ -50,6 +50,36 @@ pub struct ExecConfig {
     pub cancel: Arc<AtomicBool>,
 }
 
+/// What kind of recipe a strategy is. Data-parallel strategies run any kernel written against
+/// [`Exec`]; the others mean something only to workloads that implement them (a `mutex` needs
+/// shared state to protect), so a workload must opt in to them in [`crate::workload::Workload::support`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Family {
+    /// Splits independent work over workers: sequential, threads, rayon, channels.
+    DataParallel,
+    /// Workers update shared state: mutex, rwlock, atomic, local-merge.
+    SharedState,
+    /// Workers exchange messages or synchronize: queues, semaphores, barriers.
+    Synchronization,
+    /// Worker processes of parlab's own binary.
+    Process,
+    /// Futures on an async runtime.
+    Async,
+}
+
+impl Family {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Family::DataParallel => "data-parallel",
+            Family::SharedState => "shared-state",
+            Family::Synchronization => "synchronization",
+            Family::Process => "multi-process",
+            Family::Async => "async",
+        }
+    }
+}
+
 /// One way of running parallel work: a registry entry.
 pub trait Strategy: Sync + 'static {
     fn name(&self) -> &'static str;
@@ -58,6 +88,9 @@ pub trait Strategy: Sync + 'static {
     /// `Err(reason)` when this machine or build cannot run the strategy at all.
     fn availability(&self) -> Result<(), String> {
         Ok(())
+    }
+    fn family(&self) -> Family {
+        Family::DataParallel
     }
     /// Strategies that always use exactly one worker (the sequential reference).
     fn is_sequential(&self) -> bool {

@@ -68,8 +68,7 @@ impl Input {
             let k1 = (k0 + K_BLOCK).min(n);
             for (i, c_row) in c.chunks_mut(n).enumerate() {
                 let a_row = &self.a[(first + i) * n..][..n];
-                for k in k0..k1 {
-                    let aik = a_row[k];
+                for (k, &aik) in a_row.iter().enumerate().take(k1).skip(k0) {
                     let b_row = &self.b[k * n..][..n];
                     for (c, b) in c_row.iter_mut().zip(b_row) {
                         *c += aik * b;
@@ -123,8 +122,7 @@ impl Kernel for Run<'_> {
         let mut worst = 0.0f64;
         for (c, w) in self.c.iter().zip(want) {
             let err = (c - w).abs();
-            // `!(err <= tol)` also catches NaN.
-            if !(err <= tolerance) {
+            if err.is_nan() || err > tolerance {
                 return Verification::fail(format!(
                     "element off by {err:e}, over the tolerance {tolerance:.1e}"
                 ));

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::machine::Machine;
-use crate::strategy::{Exec, Strategy};
+use crate::strategy::{Exec, Family, Strategy};
 
 mod empty;
 #[cfg(any(test, feature = "fault-injection"))]
@@ -140,8 +140,10 @@ pub trait Workload: Sync + 'static {
     /// Sizes used when a scenario gives none.
     fn default_sizes(&self, machine: &Machine) -> Vec<u64>;
     /// Whether `strategy` can run this workload; `Err` carries the reason shown to users.
-    fn support(&self, _strategy: &dyn Strategy) -> Result<(), String> {
-        Ok(())
+    /// By default every data-parallel strategy can, and no other: a workload that implements a
+    /// shared-state, synchronization, process or async version says so by overriding this.
+    fn support(&self, strategy: &dyn Strategy) -> Result<(), String> {
+        default_support(self.name(), strategy)
     }
     /// Bytes the input, one output and the reference need together.
     fn memory_bytes(&self, size: u64, params: &Params) -> u64;
@@ -162,6 +164,18 @@ pub trait Workload: Sync + 'static {
 impl std::fmt::Debug for dyn Workload {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.name())
+    }
+}
+
+/// The default answer of [`Workload::support`].
+pub fn default_support(workload: &str, strategy: &dyn Strategy) -> Result<(), String> {
+    match strategy.family() {
+        Family::DataParallel => Ok(()),
+        family => Err(format!(
+            "`{workload}` has no {} version: its workers share no state or messages that `{}` would manage",
+            family.describe(),
+            strategy.name()
+        )),
     }
 }
 
