@@ -9,6 +9,7 @@
 //! matrix) -> [`runner`] (sampling, isolation, events) -> [`results`] (versioned schema) ->
 //! [`report`] (terminal, Markdown, JSON).
 
+pub mod compare;
 pub mod machine;
 pub mod report;
 pub mod results;

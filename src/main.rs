@@ -1,7 +1,8 @@
-//! The `parlab` command line: `run` (the default), `list`, `detect`.
+//! The `parlab` command line: `run` (the default), `list`, `detect`, and the regression gate
+//! (`compare`, `ab`).
 //!
-//! Exit codes: 0 all good, 1 a case failed (verification, panic, timeout), 2 bad input,
-//! 130 interrupted by Ctrl-C.
+//! Exit codes: 0 all good, 1 a case failed (verification, panic, timeout) or regressed, 2 bad
+//! input, 3 the gate could not decide (noisy machine), 130 interrupted by Ctrl-C.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -11,6 +12,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
+use parlab::compare::GateOptions;
 use parlab::machine::Machine;
 use parlab::report::{self, progress::Progress, writer::ResultsWriter};
 use parlab::runner::{self, Listener, Listeners, RunOptions};
@@ -36,6 +38,64 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Gate: compare two results files case by case; exit 1 if a case regressed.
+    Compare(CompareArgs),
+    /// Gate: run two parlab builds interleaved on a scenario and compare them run by run.
+    Ab(AbArgs),
+}
+
+#[derive(clap::Args)]
+struct GateArgs {
+    /// Relative slowdown that counts as a regression, e.g. `5%` or `0.05`.
+    #[arg(long, default_value = "5%", value_parser = parse_fraction)]
+    threshold: f64,
+    /// Significance level of the test.
+    #[arg(long, default_value_t = 0.01)]
+    alpha: f64,
+    /// Where compare.md, compare.html and compare.json go (default: beside CURRENT, or the ab work folder).
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
+struct CompareArgs {
+    /// The baseline results.json (or a baseline name saved with `run --save-baseline`).
+    baseline: String,
+    /// The current results.json.
+    current: PathBuf,
+    #[command(flatten)]
+    gate: GateArgs,
+}
+
+#[derive(clap::Args)]
+struct AbArgs {
+    /// The baseline build of parlab.
+    old: PathBuf,
+    /// The build under test.
+    new: PathBuf,
+    /// The scenario both run, case by case.
+    scenario: PathBuf,
+    /// Blocks per case; each block is one process run of old, new and old again (null control).
+    #[arg(long, default_value_t = 8)]
+    runs: usize,
+    /// A different scenario for the new binary (e.g. a known slowdown, to calibrate the gate).
+    #[arg(long)]
+    scenario_b: Option<PathBuf>,
+    #[command(flatten)]
+    gate: GateArgs,
+}
+
+fn parse_fraction(text: &str) -> Result<f64, String> {
+    let t = text.trim();
+    let v = match t.strip_suffix('%') {
+        Some(p) => p.trim().parse::<f64>().map(|x| x / 100.0),
+        None => t.parse::<f64>(),
+    }
+    .map_err(|_| format!("`{text}` is not a fraction; write e.g. 5% or 0.05"))?;
+    if !(v > 0.0 && v < 1.0) {
+        return Err(format!("`{text}` must be between 0% and 100%"));
+    }
+    Ok(v)
 }
 
 #[derive(clap::Args, Default)]
@@ -48,12 +108,27 @@ struct RunArgs {
     /// Validate the scenario and show the cases without measuring.
     #[arg(long)]
     dry_run: bool,
+    /// Run only this case (repeatable); `--dry-run` shows the numbers.
+    #[arg(long = "case", value_name = "ID")]
+    cases: Vec<usize>,
+    /// Also save the results as a named baseline under reports/baselines/.
+    #[arg(long, value_name = "NAME")]
+    save_baseline: Option<String>,
+    /// Compare the results with a named baseline and gate on it (exit 1 on a regression).
+    #[arg(long, value_name = "NAME")]
+    baseline: Option<String>,
 }
 
 /// Errors the user can fix in their input: exit code 2.
 #[derive(Debug, thiserror::Error)]
-#[error(transparent)]
-struct BadInput(#[from] ScenarioError);
+#[error("{0}")]
+struct BadInput(String);
+
+impl From<ScenarioError> for BadInput {
+    fn from(e: ScenarioError) -> Self {
+        BadInput(e.to_string())
+    }
+}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -61,6 +136,8 @@ fn main() -> ExitCode {
         Command::Run(args) => run(args),
         Command::List => list(),
         Command::Detect { json } => detect(json),
+        Command::Compare(args) => compare(args),
+        Command::Ab(args) => ab(args),
     };
     match result {
         Ok(code) => code,
@@ -78,8 +155,10 @@ fn main() -> ExitCode {
 fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let machine = Machine::detect();
     let plan = match &args.scenario {
-        Some(path) => scenario::load(path, &machine).map_err(BadInput)?,
-        None => scenario::parse("<built-in quick>", scenario::BUILTIN_QUICK, &machine).map_err(BadInput)?,
+        Some(path) => scenario::load(path, &machine).map_err(BadInput::from)?,
+        None => {
+            scenario::parse("<built-in quick>", scenario::BUILTIN_QUICK, &machine).map_err(BadInput::from)?
+        }
     };
     let cases = plan.cases();
     if args.dry_run {
@@ -105,7 +184,13 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         });
     }
     let mut progress = Progress::new();
-    let options = RunOptions { interrupt: interrupt.clone(), ..RunOptions::default() };
+    let only = (!args.cases.is_empty()).then(|| args.cases.clone());
+    if let Some(ids) = &only {
+        if let Some(bad) = ids.iter().find(|id| **id >= cases.len()) {
+            return Err(BadInput(format!("no case {bad}: the scenario has cases 0..{}", cases.len())).into());
+        }
+    }
+    let options = RunOptions { interrupt: interrupt.clone(), only, ..RunOptions::default() };
     let results = {
         let mut listeners = Listeners(vec![&mut progress as &mut dyn Listener, &mut writer]);
         runner::run(&plan, &machine, &mut listeners, &options)
@@ -126,11 +211,126 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(130));
     }
     let failures = results.failures();
+    if let Some(name) = &args.save_baseline {
+        let path = baseline_path(name)?;
+        std::fs::create_dir_all(path.parent().expect("baselines folder"))?;
+        std::fs::copy(dir.join("results.json"), &path)
+            .with_context(|| format!("cannot save the baseline {}", path.display()))?;
+        println!("saved baseline `{name}` to {}", path.display());
+    }
+    let mut code = ExitCode::SUCCESS;
     if failures > 0 {
         eprintln!("{failures} case(s) failed: see the status column");
-        return Ok(ExitCode::from(1));
+        code = ExitCode::from(1);
     }
-    Ok(ExitCode::SUCCESS)
+    if let Some(name) = &args.baseline {
+        let gate =
+            gate_files(&baseline_path(name)?, &dir.join("results.json"), GateOptions::default(), &dir)?;
+        if gate != ExitCode::SUCCESS {
+            code = gate;
+        }
+    }
+    Ok(code)
+}
+
+/// `reports/baselines/NAME.json`; names are plain words so they cannot escape the folder.
+fn baseline_path(name: &str) -> anyhow::Result<PathBuf> {
+    if name.is_empty()
+        || !name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        || name.starts_with('.')
+    {
+        return Err(BadInput(format!("baseline name `{name}`: use letters, digits, '-', '_' and '.'")).into());
+    }
+    Ok(Path::new("reports").join("baselines").join(format!("{name}.json")))
+}
+
+fn load_results(path: &Path) -> anyhow::Result<parlab::results::Results> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| BadInput(format!("cannot read results file {}: {e}", path.display())))?;
+    serde_json::from_str(&text).map_err(|e| {
+        BadInput(format!("{}:{}:{}: not a parlab results file: {e}", path.display(), e.line(), e.column()))
+            .into()
+    })
+}
+
+fn compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
+    // A bare word that is not a file is a saved baseline's name.
+    let baseline = match Path::new(&args.baseline) {
+        p if p.exists() || args.baseline.contains('/') || args.baseline.ends_with(".json") => p.to_path_buf(),
+        _ => baseline_path(&args.baseline)?,
+    };
+    let out = args
+        .gate
+        .out
+        .clone()
+        .unwrap_or_else(|| args.current.parent().unwrap_or(Path::new(".")).to_path_buf());
+    gate_files(
+        &baseline,
+        &args.current,
+        GateOptions { threshold: args.gate.threshold, alpha: args.gate.alpha },
+        &out,
+    )
+}
+
+fn gate_files(baseline: &Path, current: &Path, opts: GateOptions, out: &Path) -> anyhow::Result<ExitCode> {
+    let (a, b) = (load_results(baseline)?, load_results(current)?);
+    let comparison = parlab::compare::compare_results(
+        &a,
+        &baseline.display().to_string(),
+        &b,
+        &current.display().to_string(),
+        opts,
+    )
+    .map_err(|e| BadInput(e.to_string()))?;
+    finish_gate(&comparison, out)
+}
+
+fn finish_gate(c: &parlab::compare::Comparison, out: &Path) -> anyhow::Result<ExitCode> {
+    use parlab::compare::{render, Verdict};
+    print!("{}", render::terminal(c));
+    for path in render::write_all(c, out)? {
+        println!("wrote {}", path.display());
+    }
+    if c.noisy() {
+        eprintln!("inconclusive: noisy machine (the null control reported a change); the gate cannot judge");
+        return Ok(ExitCode::from(3));
+    }
+    Ok(if c.count(Verdict::Regressed) > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+fn ab(args: AbArgs) -> anyhow::Result<ExitCode> {
+    for bin in [&args.old, &args.new] {
+        if !bin.is_file() {
+            return Err(BadInput(format!("{} is not a parlab binary (no such file)", bin.display())).into());
+        }
+    }
+    let machine = Machine::detect();
+    let plan = scenario::load(&args.scenario, &machine).map_err(BadInput::from)?;
+    if let Some(b) = &args.scenario_b {
+        let plan_b = scenario::load(b, &machine).map_err(BadInput::from)?;
+        if plan_b.cases().len() != plan.cases().len() {
+            return Err(BadInput(format!(
+                "{} and {} expand to different cases",
+                args.scenario.display(),
+                b.display()
+            ))
+            .into());
+        }
+    }
+    let work_dir = args.gate.out.clone().unwrap_or_else(|| default_out_dir(&format!("ab-{}", plan.name)));
+    let options = parlab::compare::ab::AbOptions {
+        runs: args.runs,
+        gate: GateOptions { threshold: args.gate.threshold, alpha: args.gate.alpha },
+        scenario_b: args.scenario_b.clone(),
+        work_dir: work_dir.join("runs"),
+    };
+    let cases = plan.cases();
+    eprintln!("parlab ab: {} cases x {} blocks x 3 arms (old, new, old again)", cases.len(), args.runs);
+    let comparison =
+        parlab::compare::ab::run(&args.old, &args.new, &args.scenario, &cases, &options, |line| {
+            eprintln!("  {line}")
+        })?;
+    finish_gate(&comparison, &work_dir)
 }
 
 fn interrupted(flag: &AtomicBool) -> bool {

@@ -33,18 +33,23 @@ pub struct RunOptions {
     pub clock: Arc<dyn Clock>,
     /// Set (by a Ctrl-C handler) to stop after marking the current case `interrupted`.
     pub interrupt: Arc<AtomicBool>,
+    /// Run only these case ids (as `--dry-run` numbers them); `None` runs every case.
+    pub only: Option<Vec<usize>>,
 }
 
 impl Default for RunOptions {
     fn default() -> Self {
-        RunOptions { clock: Arc::new(RealClock), interrupt: Arc::new(AtomicBool::new(false)) }
+        RunOptions { clock: Arc::new(RealClock), interrupt: Arc::new(AtomicBool::new(false)), only: None }
     }
 }
 
 /// Runs every case of `plan` and returns the results (also given to `listener` as they come).
 pub fn run(plan: &Plan, machine: &Machine, listener: &mut dyn Listener, options: &RunOptions) -> Results {
     panics::install();
-    let cases = plan.cases();
+    let mut cases = plan.cases();
+    if let Some(only) = &options.only {
+        cases.retain(|c| only.contains(&c.id));
+    }
     let mut results = Results::new(machine.clone(), plan.clone());
     listener.run_started(plan, machine, &cases);
 

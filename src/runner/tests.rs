@@ -22,7 +22,7 @@ fn plan(text: &str) -> Plan {
 fn scripted() -> RunOptions {
     // 1 ms of work at one worker, divided perfectly among workers: speedup == workers.
     let clock = ScriptedClock(|case: &CaseSpec, _sample: usize| 1_000_000 / case.workers as u64);
-    RunOptions { clock: Arc::new(clock), interrupt: Arc::new(AtomicBool::new(false)) }
+    RunOptions { clock: Arc::new(clock), interrupt: Arc::new(AtomicBool::new(false)), only: None }
 }
 
 const FAST: &str = "warmup = \"0ms\"\nmin_samples = 3\nmax_samples = 5\ntimeout = \"5s\"\n";

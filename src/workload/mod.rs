@@ -22,6 +22,7 @@ mod faulty;
 mod mandelbrot;
 mod matmul;
 mod pi_monte_carlo;
+mod spin;
 mod stream_triad;
 
 /// Every shipped workload, in the order `parlab list` shows them.
@@ -31,6 +32,7 @@ pub static WORKLOADS: &[&dyn Workload] = &[
     &stream_triad::StreamTriad,
     &matmul::Matmul,
     &empty::Empty,
+    &spin::Spin,
 ];
 
 /// Workloads that exist only to test the harness (panics, hangs, wrong answers); never listed.
@@ -220,6 +222,7 @@ mod tests {
             "mandelbrot" => 24,
             "matmul" => 17,
             "empty" => 3,
+            "spin" => 3,
             _ => 10_000,
         }
     }

@@ -1,0 +1,169 @@
+//! The hypothesis tests behind the regression gate.
+//!
+//! - Mann-Whitney U (Mann & Whitney 1947) on raw samples, for `parlab compare`: rank-based, so a
+//!   few outliers cannot fake a change, and it assumes no distribution. Two-sided p-value from
+//!   the normal approximation with tie correction.
+//! - Exact sign-flip permutation test (Fisher 1935) on paired per-run log ratios, for `parlab
+//!   ab`: with k pairs there are 2^k equally likely sign patterns under "no change", so the
+//!   p-value is exact for any distribution of run-to-run noise, however few runs there are.
+
+use crate::stats::Rng;
+
+/// Two-sided p-value of the Mann-Whitney U test that `a` and `b` come from the same distribution.
+pub fn mann_whitney_u(a: &[f64], b: &[f64]) -> f64 {
+    let (n1, n2) = (a.len(), b.len());
+    if n1 == 0 || n2 == 0 {
+        return 1.0;
+    }
+    let mut all: Vec<(f64, bool)> =
+        a.iter().map(|&x| (x, true)).chain(b.iter().map(|&x| (x, false))).collect();
+    all.sort_by(|x, y| x.0.total_cmp(&y.0));
+    let n = all.len();
+    let (mut rank_sum_a, mut tie_term) = (0.0, 0.0);
+    let mut i = 0;
+    while i < n {
+        let mut j = i;
+        while j + 1 < n && all[j + 1].0 == all[i].0 {
+            j += 1;
+        }
+        // Tied values share the average of their ranks (1-based).
+        let rank = (i + j) as f64 / 2.0 + 1.0;
+        let t = (j - i + 1) as f64;
+        tie_term += t * t * t - t;
+        rank_sum_a += all[i..=j].iter().filter(|v| v.1).count() as f64 * rank;
+        i = j + 1;
+    }
+    let (n1f, n2f) = (n1 as f64, n2 as f64);
+    let u = rank_sum_a - n1f * (n1f + 1.0) / 2.0;
+    let mean = n1f * n2f / 2.0;
+    let nf = n as f64;
+    let var = n1f * n2f / 12.0 * ((nf + 1.0) - tie_term / (nf * (nf - 1.0)));
+    if var <= 0.0 {
+        return 1.0;
+    }
+    // Continuity correction: U moves in steps of one.
+    let z = ((u - mean).abs() - 0.5).max(0.0) / var.sqrt();
+    (2.0 * normal_sf(z)).min(1.0)
+}
+
+/// Two-sided p-value of the sign-flip permutation test that the mean of `d` is zero.
+/// Exact up to 20 values (2^20 patterns); beyond that, 200,000 random patterns, fixed seed.
+pub fn sign_flip(d: &[f64]) -> f64 {
+    let k = d.len();
+    if k == 0 {
+        return 1.0;
+    }
+    let observed = d.iter().sum::<f64>().abs();
+    // A tiny tolerance so patterns equal to the observed one (up to rounding) count as extreme.
+    let tol = 1e-12 * d.iter().map(|x| x.abs()).sum::<f64>();
+    let extreme = |mask: u64| {
+        let s: f64 = d.iter().enumerate().map(|(i, x)| if mask >> i & 1 == 1 { -x } else { *x }).sum();
+        s.abs() >= observed - tol
+    };
+    if k <= 20 {
+        let total = 1u64 << k;
+        (0..total).filter(|&m| extreme(m)).count() as f64 / total as f64
+    } else {
+        let mut rng = Rng::new(0x5167_F11B);
+        let draws = 200_000;
+        let hits = (0..draws).filter(|_| extreme(rng.next_u64() & ((1u64 << k.min(63)) - 1))).count();
+        (hits + 1) as f64 / (draws + 1) as f64
+    }
+}
+
+/// Upper tail of the standard normal distribution, P(Z > z).
+pub fn normal_sf(z: f64) -> f64 {
+    0.5 * erfc(z / std::f64::consts::SQRT_2)
+}
+
+/// Complementary error function, Chebyshev fit with relative error below 1.2e-7 everywhere
+/// (Numerical Recipes, 2nd ed., section 6.2).
+fn erfc(x: f64) -> f64 {
+    let z = x.abs();
+    let t = 1.0 / (1.0 + 0.5 * z);
+    let poly = -z * z - 1.265_512_23
+        + t * (1.000_023_68
+            + t * (0.374_091_96
+                + t * (0.096_784_18
+                    + t * (-0.186_288_06
+                        + t * (0.278_868_07
+                            + t * (-1.135_203_98
+                                + t * (1.488_515_87 + t * (-0.822_152_23 + t * 0.170_872_77))))))));
+    let r = t * poly.exp();
+    if x >= 0.0 {
+        r
+    } else {
+        2.0 - r
+    }
+}
+
+/// The 97.5% quantile of Student's t with `df` degrees of freedom (two-sided 95% intervals).
+pub fn t_975(df: usize) -> f64 {
+    const TABLE: [f64; 30] = [
+        12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145,
+        2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048,
+        2.045, 2.042,
+    ];
+    match df {
+        0 => f64::INFINITY,
+        1..=30 => TABLE[df - 1],
+        // Beyond the table the quantile falls towards 1.96 like 1/df (within 0.002).
+        _ => 1.96 + 2.4 / df as f64,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normal_tail_matches_known_values() {
+        assert!((normal_sf(0.0) - 0.5).abs() < 1e-7);
+        assert!((normal_sf(1.96) - 0.024_997_9).abs() < 1e-6);
+        assert!((normal_sf(-1.0) - 0.841_344_7).abs() < 1e-6);
+        assert!((normal_sf(3.0) - 0.001_349_9).abs() < 1e-6);
+    }
+
+    #[test]
+    fn mann_whitney_separates_shifted_samples() {
+        let a: Vec<f64> = (0..30).map(|i| 100.0 + (i % 7) as f64).collect();
+        let b: Vec<f64> = a.iter().map(|x| x + 20.0).collect();
+        assert!(mann_whitney_u(&a, &b) < 1e-6);
+        // The same data against itself: no evidence at all.
+        assert!(mann_whitney_u(&a, &a) > 0.9);
+        // Interleaved samples: no evidence either.
+        let c: Vec<f64> = a.iter().map(|x| x + 0.5).collect();
+        assert!(mann_whitney_u(&a, &c) > 0.3);
+        assert_eq!(mann_whitney_u(&[], &a), 1.0);
+    }
+
+    #[test]
+    fn mann_whitney_known_value() {
+        // a = 1..5, b = 6..10: U = 0; normal approximation with continuity: z = (12.5-0.5)/4.787.
+        let a = [1.0, 2.0, 3.0, 4.0, 5.0];
+        let b = [6.0, 7.0, 8.0, 9.0, 10.0];
+        let p = mann_whitney_u(&a, &b);
+        assert!((p - 0.0122).abs() < 0.001, "{p}");
+    }
+
+    #[test]
+    fn sign_flip_is_exact() {
+        // All 8 positive: only the all-positive and all-negative patterns are as extreme.
+        let d = [0.05; 8];
+        assert!((sign_flip(&d) - 2.0 / 256.0).abs() < 1e-12);
+        // Balanced signs: nothing to see.
+        assert!(sign_flip(&[0.01, -0.01, 0.02, -0.02]) > 0.5);
+        assert_eq!(sign_flip(&[]), 1.0);
+        // Many values: the sampled p-value is small for a consistent shift.
+        let many: Vec<f64> = (0..30).map(|i| 0.01 + (i % 3) as f64 * 0.001).collect();
+        assert!(sign_flip(&many) < 1e-4);
+    }
+
+    #[test]
+    fn t_quantiles() {
+        assert_eq!(t_975(1), 12.706);
+        assert_eq!(t_975(30), 2.042);
+        assert!((t_975(60) - 2.000).abs() < 0.005);
+        assert!(t_975(0).is_infinite());
+    }
+}

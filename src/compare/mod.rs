@@ -1,0 +1,287 @@
+//! The regression gate: is the current run slower than the baseline, beyond doubt and beyond
+//! the threshold?
+//!
+//! Two sources of evidence feed one decision rule ([`decide`]):
+//! - [`compare_results`] (`parlab compare A.json B.json`) compares two saved runs sample by
+//!   sample: ratio of medians with a bootstrap CI, Mann-Whitney U on the raw samples. Samples
+//!   from one process are not independent trials, so on a noisy shared machine this is a
+//!   report, and a weak gate.
+//! - [`ab`] (`parlab ab OLD NEW SCENARIO`) runs both binaries interleaved, one process per run,
+//!   in ABBA/BAAB blocks, and tests the paired per-run ratios; a null control (the old binary
+//!   against itself) says whether the machine was quiet enough to judge at all.
+
+use serde::{Deserialize, Serialize};
+
+use crate::results::{CaseResult, Results, Status};
+use crate::stats::{self, Rng};
+
+pub mod ab;
+pub mod hypothesis;
+pub mod render;
+
+/// The gate's verdict on one case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// Significantly slower, and the whole CI of the slowdown lies beyond the threshold.
+    Regressed,
+    /// Significantly faster, with the whole CI beyond the threshold.
+    Improved,
+    /// The whole CI lies within the threshold.
+    Unchanged,
+    /// Too noisy to tell; `more_needed` says how many more samples or runs would decide.
+    Inconclusive,
+}
+
+impl Verdict {
+    pub fn label(self) -> &'static str {
+        match self {
+            Verdict::Regressed => "regressed",
+            Verdict::Improved => "improved",
+            Verdict::Unchanged => "unchanged",
+            Verdict::Inconclusive => "inconclusive",
+        }
+    }
+}
+
+/// Gate settings.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct GateOptions {
+    /// Relative change that matters, e.g. 0.05 for 5%.
+    pub threshold: f64,
+    /// Significance level of the test.
+    pub alpha: f64,
+}
+
+impl Default for GateOptions {
+    fn default() -> Self {
+        GateOptions { threshold: 0.05, alpha: 0.01 }
+    }
+}
+
+/// The evidence about one case: ratio current/baseline (> 1 is slower) with its 95% CI.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Evidence {
+    pub ratio: f64,
+    pub ci_low: f64,
+    pub ci_high: f64,
+    pub p_value: f64,
+    /// Samples (or runs) per side behind the evidence.
+    pub n: usize,
+}
+
+/// The decision rule shared by `compare` and `ab`. Returns the verdict and, when inconclusive,
+/// about how many samples (or runs) per side would make the CI narrow enough to decide.
+pub fn decide(e: &Evidence, opts: GateOptions) -> (Verdict, Option<usize>) {
+    let up = 1.0 + opts.threshold;
+    let down = 1.0 / up;
+    let significant = e.p_value < opts.alpha;
+    if significant && e.ci_low > up {
+        return (Verdict::Regressed, None);
+    }
+    if significant && e.ci_high < down {
+        return (Verdict::Improved, None);
+    }
+    if e.ci_low >= down && e.ci_high <= up {
+        return (Verdict::Unchanged, None);
+    }
+    // The CI's half-width shrinks like 1/sqrt(n): find the n at which it would clear the
+    // nearest boundary, on the log scale where ratios are symmetric.
+    let (est, half) = (e.ratio.ln(), (e.ci_high.ln() - e.ci_low.ln()) / 2.0);
+    let room = (up.ln() - est.abs()).abs();
+    let needed = if room > 0.0 && half.is_finite() && half > 0.0 {
+        let total = (e.n as f64 * (half / room).powi(2)).ceil() as usize;
+        Some(total.saturating_sub(e.n).max(1))
+    } else {
+        None
+    };
+    (Verdict::Inconclusive, needed)
+}
+
+/// One case present in both runs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CaseComparison {
+    pub key: String,
+    pub workload: String,
+    pub strategy: String,
+    pub workers: usize,
+    pub effective_size: u64,
+    pub baseline_median_ns: f64,
+    pub current_median_ns: f64,
+    pub evidence: Evidence,
+    pub verdict: Verdict,
+    /// When inconclusive: about how many more samples (or runs) per side would decide.
+    pub more_needed: Option<usize>,
+}
+
+/// A whole comparison, as written to `compare.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Comparison {
+    pub method: String,
+    pub options: GateOptions,
+    pub baseline: String,
+    pub current: String,
+    pub cases: Vec<CaseComparison>,
+    /// Cases in only one of the runs, or not measured in both.
+    pub skipped: Vec<String>,
+    /// For `ab`: the null control (old binary against itself), and whether it was quiet.
+    #[serde(default)]
+    pub null_control: Vec<CaseComparison>,
+}
+
+impl Comparison {
+    pub fn count(&self, v: Verdict) -> usize {
+        self.cases.iter().filter(|c| c.verdict == v).count()
+    }
+    /// The null control flagged a change where there can be none: the machine was too noisy.
+    pub fn noisy(&self) -> bool {
+        self.null_control.iter().any(|c| matches!(c.verdict, Verdict::Regressed | Verdict::Improved))
+    }
+}
+
+/// Why two results files cannot be compared (exit code 2).
+#[derive(Debug, thiserror::Error)]
+pub enum CompareError {
+    #[error("{baseline} has schema version {a} but {current} has {b}; re-run one of them with this parlab")]
+    Schema { baseline: String, current: String, a: u32, b: u32 },
+    #[error("{0} has no measured cases")]
+    Empty(String),
+    #[error(
+        "{baseline} and {current} have no case in common (same workload, strategy, workers, size and params)"
+    )]
+    Disjoint { baseline: String, current: String },
+}
+
+/// The identity of a case across runs.
+pub fn case_key(c: &CaseResult) -> String {
+    let params: Vec<String> = c.params.0.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let mut key = format!("{}/{}/{}w/{}", c.workload, c.strategy, c.workers, c.effective_size);
+    if !params.is_empty() {
+        key.push_str(&format!("/{}", params.join(",")));
+    }
+    key
+}
+
+/// Bootstrap resamples for the ratio's CI.
+const RESAMPLES: usize = 2000;
+
+/// Compares two runs sample by sample.
+pub fn compare_results(
+    baseline: &Results,
+    baseline_name: &str,
+    current: &Results,
+    current_name: &str,
+    opts: GateOptions,
+) -> Result<Comparison, CompareError> {
+    if baseline.schema_version != current.schema_version {
+        return Err(CompareError::Schema {
+            baseline: baseline_name.into(),
+            current: current_name.into(),
+            a: baseline.schema_version,
+            b: current.schema_version,
+        });
+    }
+    for (r, name) in [(baseline, baseline_name), (current, current_name)] {
+        if !r.cases.iter().any(|c| c.status == Status::Ok) {
+            return Err(CompareError::Empty(name.into()));
+        }
+    }
+    let mut cases = Vec::new();
+    let mut skipped = Vec::new();
+    for b in &baseline.cases {
+        let key = case_key(b);
+        let Some(c) = current.cases.iter().find(|c| case_key(c) == key) else {
+            skipped.push(format!("{key}: not in {current_name}"));
+            continue;
+        };
+        if b.status != Status::Ok || c.status != Status::Ok {
+            skipped.push(format!("{key}: not ok in both ({} / {})", b.status.label(), c.status.label()));
+            continue;
+        }
+        let xa: Vec<f64> = b.samples_ns.iter().map(|&x| x as f64).collect();
+        let xb: Vec<f64> = c.samples_ns.iter().map(|&x| x as f64).collect();
+        let evidence = sample_evidence(&xa, &xb, &key);
+        let (verdict, more_needed) = decide(&evidence, opts);
+        cases.push(CaseComparison {
+            key,
+            workload: b.workload.clone(),
+            strategy: b.strategy.clone(),
+            workers: b.workers,
+            effective_size: b.effective_size,
+            baseline_median_ns: b.median_ns().unwrap_or(f64::NAN),
+            current_median_ns: c.median_ns().unwrap_or(f64::NAN),
+            evidence,
+            verdict,
+            more_needed,
+        });
+    }
+    for c in &current.cases {
+        if !baseline.cases.iter().any(|b| case_key(b) == case_key(c)) {
+            skipped.push(format!("{}: not in {baseline_name}", case_key(c)));
+        }
+    }
+    if cases.is_empty() {
+        return Err(CompareError::Disjoint { baseline: baseline_name.into(), current: current_name.into() });
+    }
+    Ok(Comparison {
+        method: "samples: ratio of medians with a bootstrap 95% CI; Mann-Whitney U on raw samples".into(),
+        options: opts,
+        baseline: baseline_name.into(),
+        current: current_name.into(),
+        cases,
+        skipped,
+        null_control: Vec::new(),
+    })
+}
+
+/// Ratio of medians (current / baseline) with a percentile bootstrap CI, and the U test.
+pub fn sample_evidence(baseline: &[f64], current: &[f64], seed_text: &str) -> Evidence {
+    let med = |xs: &[f64]| {
+        let mut v = xs.to_vec();
+        v.sort_by(f64::total_cmp);
+        stats::median(&v)
+    };
+    let ratio = med(current) / med(baseline);
+    let seed = seed_text.bytes().fold(0xC0FFEEu64, |h, b| h.wrapping_mul(31).wrapping_add(b as u64));
+    let mut rng = Rng::new(seed);
+    let mut ra = vec![0.0; baseline.len()];
+    let mut rb = vec![0.0; current.len()];
+    let mut ratios: Vec<f64> = (0..RESAMPLES)
+        .map(|_| {
+            ra.iter_mut().for_each(|x| *x = baseline[rng.below(baseline.len())]);
+            rb.iter_mut().for_each(|x| *x = current[rng.below(current.len())]);
+            med(&rb) / med(&ra)
+        })
+        .collect();
+    ratios.sort_by(f64::total_cmp);
+    Evidence {
+        ratio,
+        ci_low: stats::quantile(&ratios, 0.025),
+        ci_high: stats::quantile(&ratios, 0.975),
+        p_value: hypothesis::mann_whitney_u(baseline, current),
+        n: baseline.len().min(current.len()),
+    }
+}
+
+/// Evidence from paired per-run estimates (`ab`): the geometric mean of the paired ratios
+/// with a t-interval on the log scale, and the exact sign-flip test.
+pub fn paired_evidence(baseline_runs: &[f64], current_runs: &[f64]) -> Evidence {
+    let d: Vec<f64> = baseline_runs.iter().zip(current_runs).map(|(a, b)| (b / a).ln()).collect();
+    let k = d.len();
+    let mean = stats::mean(&d);
+    let half = if k >= 2 {
+        hypothesis::t_975(k - 1) * stats::std_dev(&d) / (k as f64).sqrt()
+    } else {
+        f64::INFINITY
+    };
+    Evidence {
+        ratio: mean.exp(),
+        ci_low: (mean - half).exp(),
+        ci_high: (mean + half).exp(),
+        p_value: hypothesis::sign_flip(&d),
+        n: k,
+    }
+}
+
+#[cfg(test)]
+mod tests;

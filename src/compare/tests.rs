@@ -1,0 +1,76 @@
+//! The verdicts on synthetic samples with known answers.
+
+use super::*;
+use crate::stats::Rng;
+
+/// `n` samples around `center` with relative noise `noise` (uniform), seeded.
+fn samples(center: f64, noise: f64, n: usize, seed: u64) -> Vec<f64> {
+    let mut rng = Rng::new(seed);
+    (0..n)
+        .map(|_| center * (1.0 + noise * ((rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64 - 0.5)))
+        .collect()
+}
+
+const OPTS: GateOptions = GateOptions { threshold: 0.05, alpha: 0.01 };
+
+#[test]
+fn clearly_slower_is_regressed() {
+    let e = sample_evidence(&samples(100.0, 0.02, 30, 1), &samples(120.0, 0.02, 30, 2), "x");
+    assert!((e.ratio - 1.2).abs() < 0.02, "{e:?}");
+    assert!(e.p_value < 1e-6);
+    assert_eq!(decide(&e, OPTS).0, Verdict::Regressed);
+}
+
+#[test]
+fn clearly_faster_is_improved() {
+    let e = sample_evidence(&samples(100.0, 0.02, 30, 1), &samples(80.0, 0.02, 30, 2), "x");
+    assert_eq!(decide(&e, OPTS).0, Verdict::Improved);
+}
+
+#[test]
+fn clearly_the_same_is_unchanged() {
+    let e = sample_evidence(&samples(100.0, 0.02, 30, 1), &samples(100.0, 0.02, 30, 2), "x");
+    assert!(e.p_value > 0.01, "{e:?}");
+    assert_eq!(decide(&e, OPTS), (Verdict::Unchanged, None));
+}
+
+#[test]
+fn a_significant_change_within_the_threshold_is_unchanged() {
+    let e = sample_evidence(&samples(100.0, 0.01, 40, 1), &samples(102.0, 0.01, 40, 2), "x");
+    assert!(e.p_value < 0.01, "the 2% shift is real: {e:?}");
+    assert_eq!(decide(&e, OPTS).0, Verdict::Unchanged);
+}
+
+#[test]
+fn too_noisy_is_inconclusive_and_says_how_many_more() {
+    let e = sample_evidence(&samples(100.0, 0.8, 6, 1), &samples(108.0, 0.8, 6, 2), "x");
+    let (v, more) = decide(&e, OPTS);
+    assert_eq!(v, Verdict::Inconclusive, "{e:?}");
+    assert!(more.unwrap() > 0);
+}
+
+#[test]
+fn decide_uses_the_ci_and_the_p_value() {
+    let ev = |ratio, lo, hi, p| Evidence { ratio, ci_low: lo, ci_high: hi, p_value: p, n: 10 };
+    assert_eq!(decide(&ev(1.10, 1.07, 1.13, 0.001), OPTS).0, Verdict::Regressed);
+    // Beyond the threshold but not significant: not a regression.
+    assert_eq!(decide(&ev(1.10, 1.07, 1.13, 0.2), OPTS).0, Verdict::Inconclusive);
+    // Significant but the CI reaches under the threshold.
+    let (v, more) = decide(&ev(1.08, 1.02, 1.14, 0.001), OPTS);
+    assert_eq!(v, Verdict::Inconclusive);
+    // Half-width ~0.056 in logs, room ~0.028: about four times the samples, 30 more.
+    assert!((25..=40).contains(&more.unwrap()), "{more:?}");
+    assert_eq!(decide(&ev(0.90, 0.88, 0.92, 0.001), OPTS).0, Verdict::Improved);
+}
+
+#[test]
+fn paired_runs_detect_a_consistent_shift() {
+    let a = [100.0, 103.0, 99.0, 101.0, 102.0, 98.0, 100.0, 101.0];
+    let b: Vec<f64> = a.iter().map(|x| x * 1.10).collect();
+    let e = paired_evidence(&a, &b);
+    assert!((e.ratio - 1.10).abs() < 1e-9);
+    assert!((e.p_value - 2.0 / 256.0).abs() < 1e-12);
+    assert_eq!(decide(&e, OPTS).0, Verdict::Regressed);
+    let same = paired_evidence(&a, &a);
+    assert_eq!(decide(&same, OPTS).0, Verdict::Unchanged);
+}
