@@ -10,6 +10,7 @@
 //! [`report`] (terminal, Markdown, JSON).
 
 pub mod compare;
+pub mod criterion_import;
 pub mod machine;
 pub mod report;
 pub mod results;

@@ -1,5 +1,5 @@
-//! The `parlab` command line: `run` (the default), `list`, `detect`, and the regression gate
-//! (`compare`, `ab`).
+//! The `parlab` command line: `run` (the default), `list`, `detect`, `report` (re-render or
+//! compare saved results), and the regression gate (`compare`, `ab`).
 //!
 //! Exit codes: 0 all good, 1 a case failed (verification, panic, timeout) or regressed, 2 bad
 //! input, 3 the gate could not decide (noisy machine), 130 interrupted by Ctrl-C.
@@ -42,6 +42,32 @@ enum Command {
     Compare(CompareArgs),
     /// Gate: run two parlab builds interleaved on a scenario and compare them run by run.
     Ab(AbArgs),
+    /// Re-render the report of saved results (index.html, summary.md, results.csv), or with
+    /// several files one page comparing them side by side (the first is the baseline).
+    Report(ReportArgs),
+    /// Turn criterion's saved estimates (`cargo bench`) into a parlab results.json and report.
+    ImportCriterion {
+        /// Criterion's output folder.
+        #[arg(default_value = "target/criterion")]
+        dir: PathBuf,
+        /// Output folder; default `reports/<timestamp>-criterion`.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// A worker process of the `process` strategies: speaks parlab's binary protocol on
+    /// stdin/stdout. Started by parlab itself, never by hand.
+    #[command(hide = true)]
+    Worker,
+}
+
+#[derive(clap::Args)]
+struct ReportArgs {
+    /// results.json files; the first is the baseline when there are several.
+    #[arg(required = true, value_name = "RESULTS")]
+    results: Vec<PathBuf>,
+    /// Output folder; default the folder of the results file, or `reports/<timestamp>-compare`.
+    #[arg(long)]
+    out: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -138,6 +164,9 @@ fn main() -> ExitCode {
         Command::Detect { json } => detect(json),
         Command::Compare(args) => compare(args),
         Command::Ab(args) => ab(args),
+        Command::ImportCriterion { dir, out } => import_criterion(&dir, out),
+        Command::Report(args) => report_cmd(args),
+        Command::Worker => return parlab::strategy::process::worker::main(),
     };
     match result {
         Ok(code) => code,
@@ -333,6 +362,27 @@ fn ab(args: AbArgs) -> anyhow::Result<ExitCode> {
     finish_gate(&comparison, &work_dir)
 }
 
+/// `parlab report`: renders from saved results only, never measures.
+fn report_cmd(args: ReportArgs) -> anyhow::Result<ExitCode> {
+    let mut runs = Vec::new();
+    for path in &args.results {
+        let results = report::load(path).map_err(|e| BadInput(format!("{e:#}")))?;
+        runs.push(report::compare::Run { label: path.display().to_string(), results });
+    }
+    if let [run] = runs.as_slice() {
+        let dir =
+            args.out.unwrap_or_else(|| args.results[0].parent().unwrap_or(Path::new(".")).to_path_buf());
+        std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        for format in report::Format::RENDERED {
+            println!("wrote {}", report::write(&run.results, *format, &dir)?.display());
+        }
+    } else {
+        let dir = args.out.unwrap_or_else(|| default_out_dir("compare"));
+        println!("wrote {}", report::write_comparison(&runs, &dir)?.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 fn interrupted(flag: &AtomicBool) -> bool {
     flag.load(Ordering::SeqCst)
 }
@@ -417,6 +467,21 @@ fn detect(json: bool) -> anyhow::Result<ExitCode> {
     println!("mpi:            {}", m.mpi.as_deref().unwrap_or("none"));
     for n in &m.notes {
         println!("note:           {n}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn import_criterion(dir: &Path, out: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    let (results, skipped) =
+        parlab::criterion_import::import(dir, Machine::detect()).map_err(|e| BadInput(format!("{e:#}")))?;
+    for s in &skipped {
+        eprintln!("skipped {s}");
+    }
+    let out = out.unwrap_or_else(|| default_out_dir("criterion"));
+    std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
+    println!("{}", report::terminal::render(&results));
+    for format in report::Format::ALL {
+        println!("wrote {}", report::write(&results, *format, &out)?.display());
     }
     Ok(ExitCode::SUCCESS)
 }

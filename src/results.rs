@@ -80,6 +80,10 @@ pub struct CaseResult {
     pub verification: Option<Verification>,
     #[serde(default)]
     pub warmup_runs: u64,
+    /// Time to build the case's executor (thread pools, worker processes and their handshake),
+    /// outside the timed region; absent for cases that were not measured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub setup_ns: Option<u64>,
     /// Every timed run, in nanoseconds, in the order taken.
     #[serde(default)]
     pub samples_ns: Vec<u64>,
@@ -99,6 +103,14 @@ pub struct CaseResult {
     /// Wall time the case took, warm-up and verification included.
     #[serde(default)]
     pub wall_time_s: f64,
+    /// Process-wide peak resident set during the case (Linux `VmHWM`, reset as the case starts;
+    /// prepared input included). Absent where it cannot be measured or the case did not run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peak_rss_bytes: Option<u64>,
+    /// Median time per operation, for workloads that count operations (`ping_pong`: one
+    /// one-way message, i.e. half a round trip).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_ns: Option<f64>,
 }
 
 impl CaseResult {
@@ -117,6 +129,7 @@ impl CaseResult {
             reason: Some(reason.into()),
             verification: None,
             warmup_runs: 0,
+            setup_ns: None,
             samples_ns: Vec::new(),
             stats: None,
             throughput: None,
@@ -124,6 +137,8 @@ impl CaseResult {
             efficiency: None,
             karp_flatt: None,
             wall_time_s: 0.0,
+            peak_rss_bytes: None,
+            latency_ns: None,
         }
     }
 

@@ -1,7 +1,7 @@
-//! `summary.md`: the summary table per workload in GitHub-flavoured Markdown, for CI job
-//! summaries and pull-request comments.
+//! `summary.md`: the workload x strategy summary grid, then the table per workload, in
+//! GitHub-flavoured Markdown, for CI job summaries and pull-request comments.
 
-use super::table::{self, HEADER};
+use super::table::{self, SummaryGrid, HEADER};
 use super::Exporter;
 use crate::results::Results;
 
@@ -32,18 +32,38 @@ impl Exporter for Markdown {
         if failures > 0 {
             out.push_str(&format!("**{failures} case(s) failed** (see the status column).\n\n"));
         }
+        let grid = table::summary(results);
+        if !grid.rows.is_empty() {
+            out.push_str(&format!(
+                "## Summary\n\n{}. Failed cases never count as a speedup.\n\n",
+                SummaryGrid::TITLE
+            ));
+            out.push_str(&markdown_table(&grid.header(), &grid.text_rows()));
+            out.push('\n');
+        }
         for t in table::tables(results) {
             out.push_str(&format!("## {}\n\n{}\n\n", escape(&t.workload), escape(&t.verdict)));
-            out.push_str(&format!("| {} |\n", HEADER.join(" | ")));
-            out.push_str(&format!("|{}\n", "---|".repeat(HEADER.len())));
-            for row in &t.rows {
-                let cells: Vec<String> = row.iter().map(|c| escape(c)).collect();
-                out.push_str(&format!("| {} |\n", cells.join(" | ")));
-            }
+            let header: Vec<String> = HEADER.iter().map(|h| h.to_string()).collect();
+            let rows: Vec<Vec<String>> = t.rows.iter().map(|r| r.to_vec()).collect();
+            out.push_str(&markdown_table(&header, &rows));
             out.push('\n');
         }
         Ok(out)
     }
+}
+
+/// A GitHub-flavoured Markdown table, every cell escaped.
+fn markdown_table(header: &[String], rows: &[Vec<String>]) -> String {
+    let line = |cells: &[String]| {
+        let cells: Vec<String> = cells.iter().map(|c| escape(c)).collect();
+        format!("| {} |\n", cells.join(" | "))
+    };
+    let mut out = line(header);
+    out.push_str(&format!("|{}\n", "---|".repeat(header.len())));
+    for row in rows {
+        out.push_str(&line(row));
+    }
+    out
 }
 
 /// Keeps user text from breaking the table or injecting markup.

@@ -1,9 +1,15 @@
 //! Reports: everything a run writes or prints, from the results alone.
 //!
 //! File formats are exporters, one per file, built by the one `match` in [`exporter`]; the
-//! terminal table and `summary.md` share the rows of [`table`], so they always show the same
-//! data. Live output (progress bars, the JSON Lines log) listens to the runner's events.
+//! terminal table, `summary.md` and the HTML report share the rows of [`table`], so they always
+//! show the same data. The HTML report draws its charts with [`charts`]; [`compare`] renders
+//! several runs side by side. Live output (progress bars, the JSON Lines log) listens to the
+//! runner's events.
 
+pub mod charts;
+pub mod compare;
+mod csv;
+pub mod html;
 mod json;
 mod markdown;
 pub mod progress;
@@ -22,10 +28,14 @@ use crate::results::Results;
 pub enum Format {
     Json,
     Markdown,
+    Html,
+    Csv,
 }
 
 impl Format {
-    pub const ALL: &'static [Format] = &[Format::Json, Format::Markdown];
+    pub const ALL: &'static [Format] = &[Format::Json, Format::Markdown, Format::Csv, Format::Html];
+    /// What `parlab report` re-renders from a results file (all but the results file itself).
+    pub const RENDERED: &'static [Format] = &[Format::Markdown, Format::Csv, Format::Html];
 }
 
 /// One output file rendered from results.
@@ -38,6 +48,8 @@ fn exporter(format: Format) -> Box<dyn Exporter> {
     match format {
         Format::Json => Box::new(json::Json),
         Format::Markdown => Box::new(markdown::Markdown),
+        Format::Html => Box::new(html::Html),
+        Format::Csv => Box::new(csv::Csv),
     }
 }
 
@@ -53,6 +65,37 @@ pub fn write(results: &Results, format: Format, dir: &Path) -> anyhow::Result<Pa
     let path = dir.join(e.file_name());
     let text = e.render(results)?;
     let tmp = dir.join(format!(".{}.tmp", e.file_name()));
+    std::fs::write(&tmp, text).with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, &path).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(path)
+}
+
+/// Reads a `results.json`, refusing files written by a newer schema than this parlab reads.
+pub fn load(path: &Path) -> anyhow::Result<Results> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let version = serde_json::from_str::<serde_json::Value>(&text)
+        .with_context(|| format!("{} is not JSON", path.display()))?
+        .get("schema_version")
+        .and_then(|v| v.as_u64());
+    match version {
+        None => anyhow::bail!("{} is not a parlab results file (it has no schema_version)", path.display()),
+        Some(v) if v > crate::results::SCHEMA_VERSION as u64 => anyhow::bail!(
+            "{} has results schema {v}, newer than this parlab reads ({}); use a newer parlab",
+            path.display(),
+            crate::results::SCHEMA_VERSION
+        ),
+        Some(_) => {}
+    }
+    serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a valid parlab results file", path.display()))
+}
+
+/// Writes the comparison of `runs` (the first is the baseline) as `index.html` in `dir`.
+pub fn write_comparison(runs: &[compare::Run], dir: &Path) -> anyhow::Result<PathBuf> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let path = dir.join("index.html");
+    let text = compare::render(runs)?;
+    let tmp = dir.join(".index.html.tmp");
     std::fs::write(&tmp, text).with_context(|| format!("cannot write {}", tmp.display()))?;
     std::fs::rename(&tmp, &path).with_context(|| format!("cannot write {}", path.display()))?;
     Ok(path)

@@ -1,42 +1,58 @@
-//! The table printed at the end of a run: the same rows as `summary.md`, aligned for a terminal.
+//! The tables printed at the end of a run: the same data as `summary.md` (the per-workload
+//! tables, then the workload x strategy summary grid), aligned for a terminal.
 
-use super::table::{self, HEADER};
+use super::table::{self, SummaryGrid, HEADER};
 use crate::results::Results;
 
-/// Renders the per-workload tables as aligned plain text.
+/// Renders the per-workload tables and the summary grid as aligned plain text.
 pub fn render(results: &Results) -> String {
     let mut out = String::new();
     for t in table::tables(results) {
-        let mut widths: Vec<usize> = HEADER.iter().map(|h| h.chars().count()).collect();
-        for row in &t.rows {
-            for (w, cell) in widths.iter_mut().zip(row) {
-                *w = (*w).max(cell.chars().count());
-            }
-        }
-        let line = |cells: Vec<&str>| {
-            let padded: Vec<String> = cells
-                .iter()
-                .zip(&widths)
-                .enumerate()
-                .map(|(i, (c, w))| {
-                    let pad = w.saturating_sub(c.chars().count());
-                    // Numbers right-aligned, names and status left-aligned.
-                    if (2..9).contains(&i) {
-                        format!("{}{c}", " ".repeat(pad))
-                    } else {
-                        format!("{c}{}", " ".repeat(pad))
-                    }
-                })
-                .collect();
-            padded.join("  ").trim_end().to_string()
-        };
-        out.push_str(&line(HEADER.to_vec()));
-        out.push('\n');
-        for row in &t.rows {
-            out.push_str(&line(row.iter().map(String::as_str).collect()));
-            out.push('\n');
-        }
+        let rows: Vec<Vec<&str>> = t.rows.iter().map(|r| r.iter().map(String::as_str).collect()).collect();
+        // Numbers right-aligned, names and status left-aligned.
+        out.push_str(&aligned(&HEADER, &rows, |i| (2..9).contains(&i)));
         out.push_str(&format!("=> {}\n\n", t.verdict));
+    }
+    let grid = table::summary(results);
+    if !grid.rows.is_empty() {
+        let header = grid.header();
+        let text = grid.text_rows();
+        let header: Vec<&str> = header.iter().map(String::as_str).collect();
+        let rows: Vec<Vec<&str>> = text.iter().map(|r| r.iter().map(String::as_str).collect()).collect();
+        out.push_str(&format!("{}:\n", SummaryGrid::TITLE));
+        let last = header.len() - 1;
+        out.push_str(&aligned(&header, &rows, |i| i > 0 && i < last));
+    }
+    out
+}
+
+/// A header and rows padded into columns; `right(i)` right-aligns column `i`.
+fn aligned(header: &[&str], rows: &[Vec<&str>], right: impl Fn(usize) -> bool) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: &[&str]| {
+        let padded: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .enumerate()
+            .map(|(i, (c, w))| {
+                let pad = " ".repeat(w.saturating_sub(c.chars().count()));
+                if right(i) {
+                    format!("{pad}{c}")
+                } else {
+                    format!("{c}{pad}")
+                }
+            })
+            .collect();
+        padded.join("  ").trim_end().to_string() + "\n"
+    };
+    let mut out = line(header);
+    for row in rows {
+        out.push_str(&line(row));
     }
     out
 }

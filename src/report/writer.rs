@@ -1,6 +1,6 @@
 //! Writes results as they come, so nothing measured is lost: each finished case is appended to
-//! `results.jsonl` (and flushed), and `results.json` with `summary.md` are written when the run
-//! ends, Ctrl-C included.
+//! `results.jsonl` (and flushed), and every report format (`results.json`, `summary.md`,
+//! `results.csv`, `index.html`) is written when the run ends, Ctrl-C included.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};

@@ -17,9 +17,11 @@ use crossbeam::channel::{self, RecvTimeoutError, Sender};
 pub mod clock;
 pub mod listener;
 mod panics;
+mod rss;
 
 pub use clock::{Clock, RealClock, ScriptedClock};
 pub use listener::{Listener, Listeners};
+pub use panics::case_error;
 
 use crate::machine::Machine;
 use crate::results::{now_rfc3339, CaseResult, Results, Status, Throughput};
@@ -144,9 +146,13 @@ enum Event {
 }
 
 struct Measured {
+    /// Building the executor (pools, worker processes), outside the timed region.
+    setup_ns: u64,
     warmup_runs: u64,
     samples: Vec<u64>,
     verification: Verification,
+    /// Process-wide resident-set high-water mark during the case (see `rss`).
+    peak_rss_bytes: Option<u64>,
 }
 
 /// How often the case thread's progress is checked while it runs.
@@ -170,7 +176,10 @@ impl Case<'_> {
                 }));
                 let event = match outcome {
                     Ok(measured) => measured,
-                    Err(_) => Err(PANICKED.into()),
+                    Err(payload) => match payload.downcast::<String>() {
+                        Ok(reason) if panics::take_case_error() => Err(*reason),
+                        _ => Err(PANICKED.into()),
+                    },
                 };
                 let _ = tx.send(Event::Done(event));
             }
@@ -197,23 +206,23 @@ impl Case<'_> {
                 Err(RecvTimeoutError::Disconnected) => {
                     break Err((Status::Panicked, "the case thread ended without a result".into()))
                 }
-                Err(RecvTimeoutError::Timeout) => {
-                    if options.interrupt.load(Ordering::SeqCst) {
-                        cancel.store(true, Ordering::SeqCst);
-                        break Err((Status::Interrupted, "interrupted by Ctrl-C".into()));
-                    }
-                    if started.elapsed() > settings.timeout {
-                        // The thread is abandoned; cancellation stops cooperative kernels soon.
-                        cancel.store(true, Ordering::SeqCst);
-                        break Err((
-                            Status::TimedOut,
-                            format!(
-                                "did not finish within the case timeout of {}",
-                                humantime::format_duration(settings.timeout)
-                            ),
-                        ));
-                    }
-                }
+                Err(RecvTimeoutError::Timeout) => {}
+            }
+            // Checked after every event too: a case that streams samples must still be stoppable.
+            if options.interrupt.load(Ordering::SeqCst) {
+                cancel.store(true, Ordering::SeqCst);
+                break Err((Status::Interrupted, "interrupted by Ctrl-C".into()));
+            }
+            if started.elapsed() > settings.timeout {
+                // The thread is abandoned; cancellation stops cooperative kernels soon.
+                cancel.store(true, Ordering::SeqCst);
+                break Err((
+                    Status::TimedOut,
+                    format!(
+                        "did not finish within the case timeout of {}",
+                        humantime::format_duration(settings.timeout)
+                    ),
+                ));
             }
         };
         panics::end_case();
@@ -255,6 +264,12 @@ impl Case<'_> {
         result.stats = summary;
         result.samples_ns = m.samples;
         result.warmup_runs = m.warmup_runs;
+        result.setup_ns = Some(m.setup_ns);
+        result.peak_rss_bytes = m.peak_rss_bytes;
+        result.latency_ns = match (&result.stats, w.latency_ops(spec.effective_size, &self.plan.params)) {
+            (Some(s), Some(ops)) if ops > 0.0 => Some(s.median / ops),
+            _ => None,
+        };
         result.verification = Some(m.verification);
         result
     }
@@ -273,8 +288,11 @@ fn sample(
     clock: &dyn Clock,
     events: &Sender<Event>,
 ) -> Result<Measured, String> {
+    let rss_tracked = rss::reset_peak();
+    let setup = Instant::now();
     let exec =
         Exec::new(strategy, config).map_err(|e| format!("could not set up `{}`: {e}", strategy.name()))?;
+    let setup_ns = setup.elapsed().as_nanos() as u64;
     let mut kernel = instance.kernel();
     let warmup_ns = settings.warmup.as_nanos() as u64;
     let wall = Instant::now();
@@ -313,7 +331,8 @@ fn sample(
             }
         }
     }
-    Ok(Measured { warmup_runs: warm_runs, samples, verification: kernel.verify() })
+    let peak_rss_bytes = if rss_tracked { rss::peak_bytes() } else { None };
+    Ok(Measured { setup_ns, warmup_runs: warm_runs, samples, verification: kernel.verify(), peak_rss_bytes })
 }
 
 #[cfg(test)]

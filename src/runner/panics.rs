@@ -4,6 +4,25 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, Once};
 
+thread_local! {
+    /// Set by [`case_error`] just before it panics.
+    static AS_ERROR: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Ends the running case as `error` rather than `panicked`, with `reason` as it is: for failures
+/// of the machinery around a kernel (a worker process died), not of the kernel's own code. It
+/// unwinds like a panic, so it must be called on the case's thread (where kernels run).
+#[track_caller]
+pub fn case_error(reason: String) -> ! {
+    AS_ERROR.with(|e| e.set(true));
+    std::panic::panic_any(reason)
+}
+
+/// Whether the panic this thread just caught came from [`case_error`]; clears the mark.
+pub(crate) fn take_case_error() -> bool {
+    AS_ERROR.with(|e| e.replace(false))
+}
+
 static IN_CASE: AtomicBool = AtomicBool::new(false);
 static FIRST: Mutex<Option<String>> = Mutex::new(None);
 static INSTALL: Once = Once::new();

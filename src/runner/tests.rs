@@ -183,3 +183,60 @@ fn events_arrive_in_order() {
     run(&p, &machine(), &mut log, &scripted());
     assert_eq!(log.0, ["run 1", "start 0", "sample 1/5", "sample 2/5", "sample 3/5", "done 0", "end 1"]);
 }
+
+/// Threads whose name (inherited by unnamed threads they spawn) is `parlab-case-{id}`.
+fn case_threads(ids: &[usize]) -> usize {
+    let names: Vec<String> = ids.iter().map(|id| format!("parlab-case-{id}")).collect();
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else { return 0 };
+    tasks
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .filter(|comm| names.iter().any(|n| comm.trim() == n))
+        .count()
+}
+
+#[test]
+fn a_deadlocked_queue_times_out_and_its_threads_end() {
+    // Capacity 0: the hand-rolled queue and the semaphore buffer can never accept a message,
+    // while crossbeam's channel treats 0 as a rendezvous and finishes.
+    let p = plan(&format!(
+        "[scenario]\nname = \"t\"\n[defaults]\n{FAST}workers = 2\n\
+         [[workload]]\nkind = \"producer_consumer\"\nsize = 1000\ntimeout = \"300ms\"\n\
+         params = {{ capacity = 0 }}\nstrategies = [\"condvar-queue\", \"semaphore\", \"channels\"]\n"
+    ));
+    let results = run(&p, &machine(), &mut Listeners::default(), &RunOptions::default());
+    let status: Vec<_> = results.cases.iter().map(|c| (c.strategy.as_str(), c.status)).collect();
+    assert_eq!(
+        status,
+        [
+            ("sequential", Status::Ok),
+            ("condvar-queue", Status::TimedOut),
+            ("semaphore", Status::TimedOut),
+            ("channels", Status::Ok),
+        ]
+    );
+    assert!(results.complete);
+    // The abandoned producers and consumers see the cancellation flag and end.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while case_threads(&[1, 2]) > 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(case_threads(&[1, 2]), 0, "threads of the abandoned cases are still running");
+}
+
+#[test]
+fn cases_record_peak_rss_and_ping_pong_its_latency() {
+    let p = plan(&format!(
+        "[scenario]\nname = \"t\"\n[defaults]\n{FAST}workers = 2\n\
+         [[workload]]\nkind = \"ping_pong\"\nsize = 64\nparams = {{ round_trips = 50 }}\nstrategies = [\"channels\"]\n"
+    ));
+    let results = run(&p, &machine(), &mut Listeners::default(), &scripted());
+    for c in &results.cases {
+        assert_eq!(c.status, Status::Ok, "{c:?}");
+        // The scripted clock says 1 ms per run at one worker: 100 one-way messages per run.
+        let want = 1e6 / c.workers as f64 / 100.0;
+        assert_eq!(c.latency_ns, Some(want), "{}", c.strategy);
+        if std::fs::write("/proc/self/clear_refs", "5").is_ok() {
+            assert!(c.peak_rss_bytes.is_some_and(|b| b > 1 << 20), "{:?}", c.peak_rss_bytes);
+        }
+    }
+}

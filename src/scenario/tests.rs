@@ -36,7 +36,11 @@ fn with_workload(body: &str) -> String {
 fn the_builtin_scenario_is_valid() {
     let plan = ok(BUILTIN_QUICK);
     assert_eq!(plan.name, "quick");
-    assert_eq!(plan.workloads.len(), 5);
+    // The five data-parallel workloads plus a slice of each thread, sync and async one.
+    let kinds: Vec<&str> = plan.workloads.iter().map(|w| w.kind.as_str()).collect();
+    for kind in ["pi_monte_carlo", "histogram", "producer_consumer", "ping_pong", "async_fanout"] {
+        assert!(kinds.contains(&kind), "quick has no {kind}: {kinds:?}");
+    }
     assert!(plan.workloads.iter().all(|w| w.strategies[0] == "sequential"));
 }
 

@@ -12,11 +12,23 @@ use std::ops::Range;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
+mod async_current;
+mod async_tokio;
+mod atomic;
+mod barrier;
 mod channels;
+mod condvar_queue;
+mod local_merge;
+mod mutex;
+pub mod process;
 mod rayon_pool;
+mod rwlock;
+mod semaphore;
 mod sequential;
+mod std_mpsc;
 mod threads;
 mod threads_dynamic;
+mod worker_threads;
 
 pub use channels::Channels;
 pub use rayon_pool::Rayon;
@@ -24,8 +36,38 @@ pub use sequential::Sequential;
 pub use threads::Threads;
 pub use threads_dynamic::ThreadsDynamic;
 
+pub use async_current::AsyncCurrentThread;
+pub use async_tokio::{AsyncMultiThread, Runtimes};
+pub use atomic::AtomicShared;
+pub use barrier::{PhaseBarrier, PhaseBarriers};
+pub use condvar_queue::{CloseOnDrop, CondvarQueue, WaitQueue};
+pub use local_merge::LocalMerge;
+pub use mutex::MutexShared;
+pub use process::{Process, ProcessShm};
+pub use rwlock::RwLockShared;
+pub use semaphore::{BoundedConcurrency, Cancelled, Semaphore};
+pub use std_mpsc::StdMpsc;
+
 /// Every strategy parlab knows, in the order `parlab list` shows them.
-pub static STRATEGIES: &[&dyn Strategy] = &[&Sequential, &Threads, &ThreadsDynamic, &Rayon, &Channels];
+pub static STRATEGIES: &[&dyn Strategy] = &[
+    &Sequential,
+    &Threads,
+    &ThreadsDynamic,
+    &Rayon,
+    &Channels,
+    &MutexShared,
+    &RwLockShared,
+    &AtomicShared,
+    &LocalMerge,
+    &CondvarQueue,
+    &BoundedConcurrency,
+    &PhaseBarriers,
+    &StdMpsc,
+    &AsyncMultiThread,
+    &AsyncCurrentThread,
+    &Process,
+    &ProcessShm,
+];
 
 /// Looks a strategy up by name.
 pub fn find(name: &str) -> Option<&'static dyn Strategy> {
@@ -121,6 +163,14 @@ pub unsafe trait Executor: Send {
     /// How many tasks `items` items are split into, given the workload's preferred `grain`.
     fn task_count(&self, items: usize, grain: usize) -> usize;
     fn run_tasks(&self, tasks: usize, task: &(dyn Fn(usize) + Sync));
+    /// The tokio runtimes of the async strategies, for workloads with an async version.
+    fn runtimes(&self) -> Option<&Runtimes> {
+        None
+    }
+    /// The worker-process pool of the process strategies, for workloads with a process version.
+    fn processes(&self) -> Option<&process::Pool> {
+        None
+    }
 }
 
 /// The executor of one case, with the helpers kernels are written against.
@@ -151,6 +201,21 @@ impl Exec {
 
     pub fn is_cancelled(&self) -> bool {
         self.cancel.load(Ordering::Relaxed)
+    }
+
+    /// The case's cancellation flag, for blocking primitives that must give up when it is set.
+    pub fn cancel_flag(&self) -> &Arc<AtomicBool> {
+        &self.cancel
+    }
+
+    /// The tokio runtimes when the strategy is async (`async`, `async-current-thread`).
+    pub fn runtimes(&self) -> Option<&Runtimes> {
+        self.inner.runtimes()
+    }
+
+    /// The warm pool of worker processes when the strategy is `process` or `process-shm`.
+    pub fn processes(&self) -> Option<&process::Pool> {
+        self.inner.processes()
     }
 
     fn grain(&self, default: usize) -> usize {
@@ -265,6 +330,9 @@ pub(crate) mod tests {
     #[test]
     fn every_strategy_runs_each_task_exactly_once() {
         for strategy in STRATEGIES {
+            if strategy.family() == Family::Process {
+                continue; // closures cannot cross a process boundary; see `process::tests`
+            }
             for workers in [1, 2, 3] {
                 let exec = exec(*strategy, workers);
                 for tasks in [0, 1, 2, 7, 64] {
@@ -288,6 +356,9 @@ pub(crate) mod tests {
     #[test]
     fn helpers_cover_all_items_once() {
         for strategy in STRATEGIES {
+            if strategy.family() == Family::Process {
+                continue;
+            }
             let exec = exec(*strategy, 2);
             let mut data = vec![0u32; 7 * 5];
             exec.for_each_rows_mut(&mut data, 5, 2, |first, rows| {

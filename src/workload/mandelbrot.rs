@@ -3,12 +3,20 @@
 //! Rows cost very different amounts (points inside the set run all `max_iter` iterations), and
 //! the window is deliberately not symmetric about the real axis, so static blocks are unbalanced
 //! and dynamic scheduling shows its worth. Counts are integers: results must match exactly.
+//!
+//! Process version: each worker computes whole rows. Under `process` every row's counts travel
+//! back through the pipe and are copied into the image (4 bytes per pixel); under `process-shm`
+//! the image is a shared region the workers write directly, and only "done" comes back.
 
+use std::ops::Range;
 use std::sync::OnceLock;
 
-use super::{Instance, Kernel, ParamSpec, ParamValue, Params, SizeUnit, Verification, Workload};
+use super::{
+    default_support, Instance, Kernel, ParamSpec, ParamValue, Params, SizeUnit, Verification, Workload,
+};
 use crate::machine::Machine;
-use crate::strategy::Exec;
+use crate::strategy::process::{self, JobSpec, Pool, Remote, Serve, SharedMem};
+use crate::strategy::{Exec, Family, Strategy};
 
 pub struct Mandelbrot;
 
@@ -56,12 +64,18 @@ impl Workload for Mandelbrot {
         }
         Ok(())
     }
+    fn support(&self, strategy: &dyn Strategy) -> Result<(), String> {
+        match strategy.family() {
+            Family::Process => Ok(()),
+            _ => default_support(self.name(), strategy),
+        }
+    }
     fn prepare(&self, size: u64, params: &Params, _seed: u64) -> Result<Box<dyn Instance>, String> {
-        Ok(Box::new(Input {
-            width: size as usize,
-            max_iter: params.int("max_iter") as u32,
-            reference: OnceLock::new(),
-        }))
+        Ok(Box::new(Input::new(size, params)))
+    }
+    fn serve(&self, job: &JobSpec) -> Result<Box<dyn Serve>, String> {
+        let input = Input::new(job.size, &job.params);
+        Ok(Box::new(Worker { row: vec![0; input.width], input }))
     }
 }
 
@@ -72,6 +86,10 @@ struct Input {
 }
 
 impl Input {
+    fn new(size: u64, params: &Params) -> Input {
+        Input { width: size as usize, max_iter: params.int("max_iter") as u32, reference: OnceLock::new() }
+    }
+
     fn row(&self, y: usize, out: &mut [u32]) {
         let w = self.width as f64;
         let im = IM_MAX - (y as f64 + 0.5) * (IM_SPAN / w);
@@ -92,17 +110,48 @@ impl Input {
 impl Instance for Input {
     fn kernel(&self) -> Box<dyn Kernel + '_> {
         // u32::MAX never comes out of the kernel, so an unwritten pixel cannot pass verification.
-        Box::new(Run { input: self, image: vec![u32::MAX; self.width * self.width] })
+        Box::new(Run { input: self, image: vec![u32::MAX; self.width * self.width], remote: None })
     }
 }
 
 struct Run<'a> {
     input: &'a Input,
     image: Vec<u32>,
+    remote: Option<Remote>,
+}
+
+impl Run<'_> {
+    /// The process version: rows come back through the pipes, or are already in shared memory.
+    fn run_remote(&mut self, pool: &Pool) {
+        let w = self.input.width;
+        let remote = self.remote.get_or_insert_with(|| {
+            let params =
+                Params([("max_iter".to_string(), ParamValue::Int(self.input.max_iter.into()))].into());
+            Remote::new(pool, "mandelbrot", &params, w as u64, 0, 4 * w * w, |image| {
+                image.slice_mut::<u32>(0, w * w).fill(u32::MAX);
+            })
+        });
+        let image = &mut self.image;
+        remote.run(pool, w, |_, rows, payload| {
+            process::copy_into(payload, &mut image[rows.start * w..rows.end * w])
+        });
+    }
+
+    /// The image the last run wrote: local, or the shared region.
+    fn output(&self) -> &[u32] {
+        let w = self.input.width;
+        match self.remote.as_ref().and_then(Remote::shared) {
+            Some(image) => image.slice(0, w * w),
+            None => &self.image,
+        }
+    }
 }
 
 impl Kernel for Run<'_> {
     fn run(&mut self, exec: &Exec) {
+        if let Some(pool) = exec.processes() {
+            return self.run_remote(pool);
+        }
         let input = self.input;
         let w = input.width;
         exec.for_each_rows_mut(&mut self.image, w, 1, |first, rows| {
@@ -121,11 +170,49 @@ impl Kernel for Run<'_> {
             }
             img
         });
-        let wrong = self.image.iter().zip(want).filter(|(a, b)| a != b).count();
+        let wrong = self.output().iter().zip(want).filter(|(a, b)| a != b).count();
         if wrong == 0 {
             Verification::pass(format!("all {} pixels match the reference", w * w))
         } else {
             Verification::fail(format!("{wrong} of {} pixels differ from the reference", w * w))
         }
+    }
+}
+
+/// The worker-process half: computes whole rows.
+struct Worker {
+    input: Input,
+    /// One row, computed here before its bytes are appended to the reply.
+    row: Vec<u32>,
+}
+
+impl Serve for Worker {
+    fn task(
+        &mut self,
+        _task: usize,
+        rows: Range<usize>,
+        shared: Option<&mut SharedMem>,
+        reply: &mut Vec<u8>,
+    ) -> Result<(), String> {
+        let w = self.input.width;
+        if rows.end > w {
+            return Err(format!("rows {rows:?} are outside the {w}-row image"));
+        }
+        match shared {
+            Some(image) => {
+                let block = image.slice_mut::<u32>(4 * rows.start * w, rows.len() * w);
+                for (y, row) in rows.zip(block.chunks_mut(w)) {
+                    self.input.row(y, row);
+                }
+            }
+            None => {
+                reply.reserve(4 * rows.len() * w);
+                for y in rows {
+                    self.input.row(y, &mut self.row);
+                    reply.extend_from_slice(process::as_bytes(&self.row));
+                }
+            }
+        }
+        Ok(())
     }
 }

@@ -16,13 +16,19 @@ use serde::{Deserialize, Serialize};
 use crate::machine::Machine;
 use crate::strategy::{Exec, Family, Strategy};
 
+mod async_fanout;
 mod empty;
 #[cfg(any(test, feature = "fault-injection"))]
 mod faulty;
+mod histogram;
 mod mandelbrot;
 mod matmul;
+mod nbody;
 mod pi_monte_carlo;
+mod ping_pong;
+mod producer_consumer;
 mod spin;
+mod stencil_heat;
 mod stream_triad;
 
 /// Every shipped workload, in the order `parlab list` shows them.
@@ -33,6 +39,12 @@ pub static WORKLOADS: &[&dyn Workload] = &[
     &matmul::Matmul,
     &empty::Empty,
     &spin::Spin,
+    &histogram::Histogram,
+    &producer_consumer::ProducerConsumer,
+    &ping_pong::PingPong,
+    &stencil_heat::StencilHeat,
+    &nbody::NBody,
+    &async_fanout::AsyncFanout,
 ];
 
 /// Workloads that exist only to test the harness (panics, hangs, wrong answers); never listed.
@@ -151,6 +163,11 @@ pub trait Workload: Sync + 'static {
     fn memory_bytes(&self, size: u64, params: &Params) -> u64;
     /// Units of throughput one run performs (samples, bytes moved, FLOPs).
     fn work(&self, size: u64, params: &Params) -> f64;
+    /// For latency workloads: operations per run (e.g. one-way messages), so that the results
+    /// carry `latency_ns` = median run time / operations.
+    fn latency_ops(&self, _size: u64, _params: &Params) -> Option<f64> {
+        None
+    }
     /// Memory-bound kernels are also judged as a fraction of the best measured bandwidth.
     fn memory_bound(&self) -> bool {
         false
@@ -161,6 +178,15 @@ pub trait Workload: Sync + 'static {
     }
     /// Builds the deterministic input for one size.
     fn prepare(&self, size: u64, params: &Params, seed: u64) -> Result<Box<dyn Instance>, String>;
+    /// The worker-process half of this workload's process version: what a `parlab worker` builds
+    /// from a job's description to compute its tasks (see [`crate::strategy::process`]). A
+    /// workload that has one also lets [`Family::Process`] through in [`Workload::support`].
+    fn serve(
+        &self,
+        _job: &crate::strategy::process::JobSpec,
+    ) -> Result<Box<dyn crate::strategy::process::Serve>, String> {
+        Err(format!("`{}` has no process version", self.name()))
+    }
 }
 
 impl std::fmt::Debug for dyn Workload {
@@ -173,6 +199,15 @@ impl std::fmt::Debug for dyn Workload {
 pub fn default_support(workload: &str, strategy: &dyn Strategy) -> Result<(), String> {
     match strategy.family() {
         Family::DataParallel => Ok(()),
+        Family::Process => Err(format!(
+            "`{workload}` has no multi-process version: its kernel's closures cannot cross a process \
+             boundary, and no worker-process half (`Workload::serve`) is written for it"
+        )),
+        Family::Async => Err(format!(
+            "`{workload}` has no async version: its work never waits, so an event loop would only run \
+             it inline (`{}` is measured on async_fanout, producer_consumer and ping_pong)",
+            strategy.name()
+        )),
         family => Err(format!(
             "`{workload}` has no {} version: its workers share no state or messages that `{}` would manage",
             family.describe(),
@@ -223,17 +258,32 @@ mod tests {
             "matmul" => 17,
             "empty" => 3,
             "spin" => 3,
+            "producer_consumer" => 1000,
+            "ping_pong" => 64,
+            "stencil_heat" => 17,
+            "nbody" => 33,
+            "async_fanout" => 16,
             _ => 10_000,
         }
+    }
+
+    /// The defaults, made cheaper where a default is sized for measuring rather than testing.
+    fn tiny_params(workload: &dyn Workload) -> Params {
+        let mut params = Params::defaults(workload);
+        if workload.name() == "ping_pong" {
+            params.0.insert("round_trips".into(), ParamValue::Int(50));
+        }
+        params
     }
 
     #[test]
     fn every_pair_verifies_on_tiny_sizes() {
         for workload in WORKLOADS {
-            let params = Params::defaults(*workload);
+            let params = tiny_params(*workload);
             let instance = workload.prepare(tiny(*workload), &params, 7).expect("prepare");
             for strategy in STRATEGIES {
-                if workload.support(*strategy).is_err() {
+                // Unavailable: e.g. the process strategies where no parlab binary was built.
+                if workload.support(*strategy).is_err() || strategy.availability().is_err() {
                     continue;
                 }
                 for workers in [1, 2, 3] {
@@ -252,7 +302,7 @@ mod tests {
     fn verifiers_reject_an_unrun_kernel() {
         // A kernel that never ran holds no answer: each verifier must notice.
         for workload in WORKLOADS {
-            let params = Params::defaults(*workload);
+            let params = tiny_params(*workload);
             let instance = workload.prepare(tiny(*workload), &params, 7).expect("prepare");
             let v = instance.kernel().verify();
             assert!(!v.passed, "{} accepted an output that was never computed", workload.name());

@@ -3,13 +3,18 @@
 //! The generator is counter-based (splitmix64 applied to `seed + k * GAMMA`): sample `i` uses
 //! counters `2i` and `2i + 1`, whatever thread draws it, so every strategy and worker count
 //! must produce the bit-exact same hit count as the sequential loop.
+//!
+//! Process version: a job is just the seed and the sample count, so each worker process needs no
+//! input at all; a task's result is one `u64` count, sent back over the pipe (`process`) or
+//! written into the task's slot of a shared array (`process-shm`).
 
 use std::ops::Range;
 use std::sync::OnceLock;
 
-use super::{Instance, Kernel, Params, SizeUnit, Verification, Workload, GAMMA};
+use super::{default_support, Instance, Kernel, Params, SizeUnit, Verification, Workload, GAMMA};
 use crate::machine::Machine;
-use crate::strategy::Exec;
+use crate::strategy::process::{self, JobSpec, Pool, Remote, Serve, SharedMem};
+use crate::strategy::{Exec, Family, Strategy};
 
 pub struct PiMonteCarlo;
 
@@ -38,8 +43,20 @@ impl Workload for PiMonteCarlo {
     fn work(&self, size: u64, _: &Params) -> f64 {
         size as f64
     }
+    fn support(&self, strategy: &dyn Strategy) -> Result<(), String> {
+        match strategy.family() {
+            Family::Process => Ok(()),
+            // CPU-bound tasks from async code, the honest way: tokio's blocking pool, capped at
+            // the worker count (see `strategy::async_tokio`).
+            Family::Async if strategy.name() == "async" => Ok(()),
+            _ => default_support(self.name(), strategy),
+        }
+    }
     fn prepare(&self, size: u64, _: &Params, seed: u64) -> Result<Box<dyn Instance>, String> {
         Ok(Box::new(Input { samples: size as usize, seed, reference: OnceLock::new() }))
+    }
+    fn serve(&self, job: &JobSpec) -> Result<Box<dyn Serve>, String> {
+        Ok(Box::new(Worker { seed: job.seed }))
     }
 }
 
@@ -66,19 +83,49 @@ fn hits(seed: u64, range: Range<usize>) -> u64 {
 
 impl Instance for Input {
     fn kernel(&self) -> Box<dyn Kernel + '_> {
-        Box::new(Run { input: self, inside: None })
+        Box::new(Run { input: self, inside: None, remote: None })
     }
 }
 
 struct Run<'a> {
     input: &'a Input,
     inside: Option<u64>,
+    remote: Option<Remote>,
+}
+
+impl Run<'_> {
+    /// The process version: each task's count comes back over its pipe, or from its slot.
+    fn run_remote(&mut self, pool: &Pool) -> u64 {
+        let Input { samples, seed, .. } = *self.input;
+        let tasks = pool.split(samples).tasks;
+        let remote = self.remote.get_or_insert_with(|| {
+            Remote::new(pool, "pi_monte_carlo", &Params::default(), samples as u64, seed, 8 * tasks, |_| {})
+        });
+        if let Some(slots) = remote.shared_mut() {
+            // Zeroed each run, so a task that reported done without writing its slot is caught.
+            slots.slice_mut::<u64>(0, tasks).fill(0);
+        }
+        let mut total = 0u64;
+        remote.run(pool, samples, |_, _, payload| {
+            let mut count = [0u64];
+            process::copy_into(payload, &mut count)?;
+            total += count[0];
+            Ok(())
+        });
+        match remote.shared() {
+            Some(slots) => slots.slice::<u64>(0, tasks).iter().sum(),
+            None => total,
+        }
+    }
 }
 
 impl Kernel for Run<'_> {
     fn run(&mut self, exec: &Exec) {
         let seed = self.input.seed;
-        let total = exec.map_reduce(self.input.samples, GRAIN, |r| hits(seed, r), 0, |a, b| a + b);
+        let total = match exec.processes() {
+            Some(pool) => self.run_remote(pool),
+            None => exec.map_reduce(self.input.samples, GRAIN, |r| hits(seed, r), 0, |a, b| a + b),
+        };
         self.inside = Some(total);
     }
 
@@ -95,5 +142,27 @@ impl Kernel for Run<'_> {
         } else {
             Verification::fail(format!("hits {inside} != reference {want}"))
         }
+    }
+}
+
+/// The worker-process half: counts the hits of one task's samples.
+struct Worker {
+    seed: u64,
+}
+
+impl Serve for Worker {
+    fn task(
+        &mut self,
+        task: usize,
+        range: Range<usize>,
+        shared: Option<&mut SharedMem>,
+        reply: &mut Vec<u8>,
+    ) -> Result<(), String> {
+        let inside = hits(self.seed, range);
+        match shared {
+            Some(slots) => slots.slice_mut::<u64>(8 * task, 1)[0] = inside,
+            None => reply.extend_from_slice(&inside.to_ne_bytes()),
+        }
+        Ok(())
     }
 }

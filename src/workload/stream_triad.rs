@@ -4,12 +4,22 @@
 //! last-level cache, and bytes are counted as STREAM counts them: 24 per element (two reads and
 //! one write; write-allocate traffic is not counted). The result is exact: one multiply and one
 //! add per element in the same order in every strategy.
+//!
+//! Process version: under `process` each worker re-creates `b` and `c` from the seed when the job
+//! is set up (untimed, as an inherited input would be), and each task's slice of `a` travels back
+//! through the pipe: 8 more bytes per element through the kernel, twice copied, on top of the 24
+//! of the triad itself. Under `process-shm` `b`, `c` and `a` live in one shared region, and the
+//! workers read and write it in place: the triad as threads would run it, in other processes.
 
+use std::ops::Range;
 use std::sync::OnceLock;
 
-use super::{Instance, Kernel, ParamSpec, ParamValue, Params, SizeUnit, Verification, Workload};
+use super::{
+    default_support, Instance, Kernel, ParamSpec, ParamValue, Params, SizeUnit, Verification, Workload,
+};
 use crate::machine::Machine;
-use crate::strategy::Exec;
+use crate::strategy::process::{self, JobSpec, Pool, Remote, Serve, SharedMem};
+use crate::strategy::{Exec, Family, Strategy};
 
 pub struct StreamTriad;
 
@@ -55,19 +65,37 @@ impl Workload for StreamTriad {
     fn work(&self, size: u64, _: &Params) -> f64 {
         (BYTES_PER_ELEMENT * size) as f64
     }
-    fn prepare(&self, size: u64, params: &Params, seed: u64) -> Result<Box<dyn Instance>, String> {
-        let n = size as usize;
-        // Small integers and halves: every product and sum is exact, whatever the order.
-        let b = (0..n).map(|i| 1.0 + ((i as u64 ^ seed) % 1024) as f64 * 0.5).collect();
-        let c = (0..n).map(|i| 2.0 + ((i as u64).wrapping_mul(7) % 512) as f64).collect();
-        Ok(Box::new(Input { b, c, scalar: params.float("scalar"), reference: OnceLock::new() }))
+    fn support(&self, strategy: &dyn Strategy) -> Result<(), String> {
+        match strategy.family() {
+            Family::Process => Ok(()),
+            _ => default_support(self.name(), strategy),
+        }
     }
+    fn prepare(&self, size: u64, params: &Params, seed: u64) -> Result<Box<dyn Instance>, String> {
+        let (b, c) = inputs(size as usize, seed);
+        Ok(Box::new(Input { b, c, scalar: params.float("scalar"), seed, reference: OnceLock::new() }))
+    }
+    fn serve(&self, job: &JobSpec) -> Result<Box<dyn Serve>, String> {
+        let n = job.size as usize;
+        // Under `process-shm` the inputs are in the region; only the pipe version makes its own.
+        let (b, c) = if job.shared.is_some() { (vec![], vec![]) } else { inputs(n, job.seed) };
+        Ok(Box::new(Worker { n, b, c, scalar: job.params.float("scalar"), a: vec![] }))
+    }
+}
+
+/// `b` and `c` for a seed. Small integers and halves: every product and sum is exact, whatever
+/// the order.
+fn inputs(n: usize, seed: u64) -> (Vec<f64>, Vec<f64>) {
+    let b = (0..n).map(|i| 1.0 + ((i as u64 ^ seed) % 1024) as f64 * 0.5).collect();
+    let c = (0..n).map(|i| 2.0 + ((i as u64).wrapping_mul(7) % 512) as f64).collect();
+    (b, c)
 }
 
 struct Input {
     b: Vec<f64>,
     c: Vec<f64>,
     scalar: f64,
+    seed: u64,
     reference: OnceLock<Vec<f64>>,
 }
 
@@ -75,13 +103,42 @@ impl Instance for Input {
     fn kernel(&self) -> Box<dyn Kernel + '_> {
         // NaN never equals anything, so an element the kernel skipped fails verification. The
         // pages are touched here, outside the timed region, by the allocation's fill.
-        Box::new(Run { input: self, a: vec![f64::NAN; self.b.len()] })
+        Box::new(Run { input: self, a: vec![f64::NAN; self.b.len()], remote: None })
     }
 }
 
 struct Run<'a> {
     input: &'a Input,
     a: Vec<f64>,
+    remote: Option<Remote>,
+}
+
+impl Run<'_> {
+    /// The process version. The shared region holds `b`, `c` and `a`, in that order.
+    fn run_remote(&mut self, pool: &Pool) {
+        let input = self.input;
+        let n = input.b.len();
+        let remote = self.remote.get_or_insert_with(|| {
+            let params = Params([("scalar".to_string(), ParamValue::Float(input.scalar))].into());
+            Remote::new(pool, "stream_triad", &params, n as u64, input.seed, 3 * 8 * n, |region| {
+                let all = region.slice_mut::<f64>(0, 3 * n);
+                all[..n].copy_from_slice(&input.b);
+                all[n..2 * n].copy_from_slice(&input.c);
+                all[2 * n..].fill(f64::NAN);
+            })
+        });
+        let a = &mut self.a;
+        remote.run(pool, n, |_, range, payload| process::copy_into(payload, &mut a[range]));
+    }
+
+    /// The `a` the last run wrote: local, or in the shared region.
+    fn output(&self) -> &[f64] {
+        let n = self.input.b.len();
+        match self.remote.as_ref().and_then(Remote::shared) {
+            Some(region) => region.slice(2 * 8 * n, n),
+            None => &self.a,
+        }
+    }
 }
 
 #[inline]
@@ -93,6 +150,9 @@ fn triad(a: &mut [f64], b: &[f64], c: &[f64], s: f64) {
 
 impl Kernel for Run<'_> {
     fn run(&mut self, exec: &Exec) {
+        if let Some(pool) = exec.processes() {
+            return self.run_remote(pool);
+        }
         let Input { b, c, scalar, .. } = self.input;
         exec.for_each_rows_mut(&mut self.a, 1, GRAIN, |start, a| {
             let end = start + a.len();
@@ -105,11 +165,51 @@ impl Kernel for Run<'_> {
         let want = input
             .reference
             .get_or_init(|| input.b.iter().zip(&input.c).map(|(b, c)| b + input.scalar * c).collect());
-        let wrong = self.a.iter().zip(want).filter(|(a, w)| a != w).count();
+        let wrong = self.output().iter().zip(want).filter(|(a, w)| a != w).count();
         if wrong == 0 {
             Verification::pass(format!("all {} elements equal b + s*c exactly", want.len()))
         } else {
             Verification::fail(format!("{wrong} of {} elements differ from b + s*c", want.len()))
         }
+    }
+}
+
+/// The worker-process half: the triad over one task's range.
+struct Worker {
+    n: usize,
+    /// The inputs under `process` (empty under `process-shm`, where they are in the region).
+    b: Vec<f64>,
+    c: Vec<f64>,
+    scalar: f64,
+    /// One task's `a` under `process`, before its bytes are appended to the reply.
+    a: Vec<f64>,
+}
+
+impl Serve for Worker {
+    fn task(
+        &mut self,
+        _task: usize,
+        range: Range<usize>,
+        shared: Option<&mut SharedMem>,
+        reply: &mut Vec<u8>,
+    ) -> Result<(), String> {
+        let n = self.n;
+        if range.end > n {
+            return Err(format!("elements {range:?} are outside the {n}-element arrays"));
+        }
+        match shared {
+            Some(region) => {
+                let all = region.slice_mut::<f64>(0, 3 * n);
+                let (inputs, a) = all.split_at_mut(2 * n);
+                let (b, c) = inputs.split_at(n);
+                triad(&mut a[range.clone()], &b[range.clone()], &c[range], self.scalar);
+            }
+            None => {
+                self.a.resize(range.len(), 0.0);
+                triad(&mut self.a, &self.b[range.clone()], &self.c[range], self.scalar);
+                reply.extend_from_slice(process::as_bytes(&self.a));
+            }
+        }
+        Ok(())
     }
 }

@@ -1,0 +1,617 @@
+//! `index.html`: the lab report, one self-contained file that works offline.
+//!
+//! The page answers, from the top: which strategy wins for each workload (the summary heatmap),
+//! on what machine and scenario, then per workload how well each strategy scales and how sure
+//! the numbers are (charts from [`super::charts`], the table of every case, a one-line
+//! verdict). CSS and a few lines of optional JavaScript (sortable tables) live in
+//! `template.html`; charts are inline SVG; nothing is fetched, and the page reads fully with
+//! JavaScript off. Every string that comes from a scenario or a results file goes through
+//! [`escape`].
+
+use std::fmt::Write;
+
+use super::charts::{self, efficiency, size_sweep, speedup, throughput, time, weak, Chart};
+use super::table::{self, Group, SummaryGrid};
+use super::Exporter;
+use crate::results::{CaseResult, Results, Status};
+use crate::scenario::Scaling;
+use crate::units::{format_bytes, format_count, format_ns};
+use crate::workload;
+
+const TEMPLATE: &str = include_str!("template.html");
+
+pub struct Html;
+
+impl Exporter for Html {
+    fn file_name(&self) -> &'static str {
+        "index.html"
+    }
+    fn render(&self, results: &Results) -> anyhow::Result<String> {
+        let mut body = String::new();
+        header(&mut body, results);
+        let groups = table::groups(results);
+        toc(&mut body, &groups);
+        summary(&mut body, results, &groups);
+        machine(&mut body, results);
+        scenario(&mut body, results, &groups);
+        for g in &groups {
+            workload_section(&mut body, g)?;
+        }
+        footer(&mut body, results);
+        Ok(page(&format!("parlab: {}", results.scenario.name), &body))
+    }
+}
+
+/// Fills the page template: `title` is escaped here, `body` must be HTML already.
+pub fn page(title: &str, body: &str) -> String {
+    // Split first, so that nothing inserted can be mistaken for a placeholder.
+    let (head, tail) = TEMPLATE.split_once("{{body}}").expect("template.html has a {{body}}");
+    let mut out = head.replace("{{title}}", &escape(title));
+    out.push_str(body);
+    out.push_str(tail);
+    out
+}
+
+/// Escapes text for HTML element content and quoted attribute values.
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Escapes `s`, then shows its `backticked` names as code.
+pub fn code(s: &str) -> String {
+    let escaped = escape(s);
+    let parts: Vec<&str> = escaped.split('`').collect();
+    if parts.len() % 2 == 0 {
+        return escaped; // unbalanced: leave the backticks alone
+    }
+    parts
+        .iter()
+        .enumerate()
+        .map(|(i, p)| if i % 2 == 1 { format!("<code>{p}</code>") } else { p.to_string() })
+        .collect()
+}
+
+/// The anchor of a workload section.
+pub fn anchor(g: &Group) -> String {
+    format!("w-{}", g.index)
+}
+
+/// A strategy's colour swatch and name, as in the charts' legends.
+pub fn strategy_name(name: &str) -> String {
+    format!(
+        "<span class=\"name\"><span class=\"swatch\" style=\"background:{}\"></span>{}</span>",
+        charts::hex(name),
+        escape(name)
+    )
+}
+
+fn header(out: &mut String, r: &Results) {
+    let _ = write!(
+        out,
+        "<header class=\"top\">\n<p class=\"brand\">parlab lab report</p>\n<h1>{}</h1>\n",
+        escape(&r.scenario.name)
+    );
+    if !r.scenario.description.is_empty() {
+        let _ = writeln!(out, "<p class=\"lede\">{}</p>", escape(&r.scenario.description));
+    }
+    let m = &r.machine;
+    let _ = writeln!(
+        out,
+        "<p class=\"meta\">{} · {} cores / {} logical CPUs · started {}{} · {} cases · parlab {}{}</p>",
+        escape(&m.cpu_model),
+        m.physical_cores,
+        m.logical_cpus,
+        escape(&r.started_at),
+        r.finished_at.as_deref().map(|f| format!(", finished {}", escape(f))).unwrap_or_default(),
+        r.cases.len(),
+        escape(&r.parlab_version),
+        r.git_revision.as_deref().map(|g| format!(" ({})", escape(g))).unwrap_or_default(),
+    );
+    if !r.complete {
+        out.push_str(
+            "<p class=\"alert\"><strong>Incomplete run.</strong> It was interrupted before every case ran; \
+             what follows covers the cases that did.</p>\n",
+        );
+    }
+    let failures = r.failures();
+    if failures > 0 {
+        let _ = writeln!(
+            out,
+            "<p class=\"alert fail\"><strong>{failures} case(s) failed</strong> (wrong answer, panic, timeout or error). \
+             They are marked in red below and never counted as a speedup.</p>"
+        );
+    }
+    out.push_str("</header>\n");
+}
+
+fn toc(out: &mut String, groups: &[Group]) {
+    out.push_str("<nav class=\"toc\"><a href=\"#summary\">Summary</a><a href=\"#machine\">Machine</a><a href=\"#scenario\">Scenario</a>");
+    for g in groups {
+        let _ = write!(out, "<a href=\"#{}\">{}</a>", anchor(g), escape(&g.label));
+    }
+    out.push_str("</nav>\n<main>\n");
+}
+
+/// Background of a heatmap cell: green growing with log(speedup), red below 1x.
+fn heat(speedup: f64, top: f64) -> String {
+    // Within 3% of sequential is no speedup either way: left white.
+    if (speedup - 1.0).abs() < 0.03 {
+        String::new()
+    } else if speedup >= 1.0 {
+        let t = (speedup.ln() / top.max(2.0).ln()).clamp(0.0, 1.0);
+        format!("background:rgba(26,152,80,{:.3})", 0.08 + 0.5 * t)
+    } else {
+        let t = ((1.0 / speedup).ln() / 4f64.ln()).clamp(0.0, 1.0);
+        format!("background:rgba(215,48,39,{:.3})", 0.1 + 0.4 * t)
+    }
+}
+
+fn summary(out: &mut String, r: &Results, groups: &[Group]) {
+    let grid = table::summary(r);
+    out.push_str("<section id=\"summary\">\n<h2>Summary</h2>\n");
+    if grid.rows.is_empty() {
+        out.push_str("<p>No case ran.</p>\n</section>\n");
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "<p class=\"hint\">{}: the greener, the faster. A cell counts only verified cases; failures are named in it.</p>",
+        SummaryGrid::TITLE
+    );
+    let top =
+        grid.rows.iter().flat_map(|r| &r.cells).filter_map(|c| c.best.map(|b| b.speedup)).fold(1.0, f64::max);
+    out.push_str(
+        "<div class=\"table-wrap\"><table class=\"heatmap\">\n<thead><tr><th scope=\"col\">workload</th>",
+    );
+    for s in &grid.strategies {
+        let _ = write!(out, "<th scope=\"col\">{}</th>", strategy_name(s));
+    }
+    out.push_str("<th scope=\"col\">winner</th></tr></thead>\n<tbody>\n");
+    for (row, g) in grid.rows.iter().zip(groups) {
+        let _ = write!(
+            out,
+            "<tr><th scope=\"row\"><a href=\"#{}\">{}</a></th>",
+            anchor(g),
+            escape(&row.workload)
+        );
+        for (i, cell) in row.cells.iter().enumerate() {
+            let mut class = vec!["cell"];
+            if row.winner == Some(i) {
+                class.push("win");
+            }
+            if cell.failed > 0 {
+                class.push("failed");
+            }
+            let (style, text) = match cell.best {
+                Some(b) => {
+                    (heat(b.speedup, top), format!("{:.2}×<small> @{}w</small>", b.speedup, b.workers))
+                }
+                None => (String::new(), escape(&cell.text())),
+            };
+            let extra = match (cell.best, cell.failed) {
+                (Some(_), n) if n > 0 => format!("<br><small class=\"bad\">{n} FAILED</small>"),
+                _ => String::new(),
+            };
+            let _ = write!(out, "<td class=\"{}\" style=\"{style}\">{text}{extra}</td>", class.join(" "));
+        }
+        match row.winner {
+            Some(i) => {
+                let speedup = row.cells[i].best.map_or(0.0, |b| b.speedup);
+                let _ = write!(
+                    out,
+                    "<td class=\"winner\">{} {speedup:.2}×</td>",
+                    strategy_name(&grid.strategies[i])
+                );
+            }
+            None => out.push_str("<td class=\"winner none\">none verified</td>"),
+        }
+        out.push_str("</tr>\n");
+    }
+    out.push_str("</tbody></table></div>\n<ul class=\"verdicts\">\n");
+    for g in groups {
+        let _ = writeln!(out, "<li>{}</li>", code(&table::verdict_for(&g.label, &g.cases)));
+    }
+    out.push_str("</ul>\n</section>\n");
+}
+
+fn machine(out: &mut String, r: &Results) {
+    let m = &r.machine;
+    let mut rows: Vec<(&str, String)> = vec![
+        ("CPU", format!("{} ({})", m.cpu_model, m.architecture)),
+        (
+            "Topology",
+            format!(
+                "{} socket(s), {} physical cores, {} logical CPUs, {} NUMA node(s)",
+                m.sockets, m.physical_cores, m.logical_cpus, m.numa_nodes
+            ),
+        ),
+    ];
+    if !m.caches.is_empty() {
+        let caches: Vec<String> = m
+            .caches
+            .iter()
+            .map(|c| format!("L{} {} {} × {}", c.level, c.kind, format_bytes(c.size_bytes), c.instances))
+            .collect();
+        rows.push(("Caches", caches.join("; ")));
+    }
+    rows.extend([
+        (
+            "Memory",
+            format!(
+                "{} total, {} available",
+                format_bytes(m.memory_total_bytes),
+                format_bytes(m.memory_available_bytes)
+            ),
+        ),
+        (
+            "GPUs",
+            if m.gpus.is_empty() {
+                "none".into()
+            } else {
+                m.gpus
+                    .iter()
+                    .map(|g| format!("{} ({}, {})", g.name, g.api, format_bytes(g.memory_bytes)))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            },
+        ),
+        ("MPI", m.mpi.clone().unwrap_or_else(|| "none".into())),
+        ("OS", m.os.clone()),
+        ("Compiler", m.compiler.clone()),
+        ("Host", m.hostname.clone()),
+        (
+            "parlab",
+            format!(
+                "{}{}",
+                r.parlab_version,
+                r.git_revision.as_deref().map(|g| format!(", git {g}")).unwrap_or_default()
+            ),
+        ),
+        (
+            "Date",
+            format!(
+                "{}{}",
+                r.started_at,
+                r.finished_at.as_deref().map(|f| format!(" to {f}")).unwrap_or_default()
+            ),
+        ),
+        ("Detected by", m.source.clone()),
+    ]);
+    for n in &m.notes {
+        rows.push(("Note", n.clone()));
+    }
+    out.push_str("<section id=\"machine\">\n<h2>Machine</h2>\n<dl class=\"kv\">\n");
+    for (k, v) in rows {
+        let _ = writeln!(out, "<dt>{k}</dt><dd>{}</dd>", escape(&v));
+    }
+    out.push_str("</dl>\n</section>\n");
+}
+
+fn scenario(out: &mut String, r: &Results, groups: &[Group]) {
+    let p = &r.scenario;
+    let _ = writeln!(
+        out,
+        "<section id=\"scenario\">\n<h2>Scenario</h2>\n<p><strong>{}</strong> from <code>{}</code>{}</p>",
+        escape(&p.name),
+        escape(&p.source),
+        if p.description.is_empty() { String::new() } else { format!(": {}", escape(&p.description)) }
+    );
+    out.push_str(
+        "<div class=\"table-wrap\"><table class=\"plain\">\n<thead><tr><th>workload</th><th>sizes</th><th>params</th>\
+         <th>strategies</th><th>workers</th><th>scaling</th><th>samples</th><th>target CI</th><th>max time</th>\
+         <th>warm-up</th><th>timeout</th></tr></thead>\n<tbody>\n",
+    );
+    for g in groups {
+        let w = g.plan;
+        let s = &w.settings;
+        let _ = writeln!(
+            out,
+            "<tr><td><a href=\"#{}\">{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}–{}</td>\
+             <td>±{:.1}%</td><td>{:?}</td><td>{:?}</td><td>{:?}</td></tr>",
+            anchor(g),
+            escape(&g.label),
+            escape(&w.sizes.iter().map(|s| format_count(*s)).collect::<Vec<_>>().join(", ")),
+            escape(&params(&w.params)),
+            escape(&w.strategies.join(", ")),
+            escape(&w.workers.iter().map(|n| n.to_string()).collect::<Vec<_>>().join(", ")),
+            scaling(s.scaling),
+            s.min_samples,
+            s.max_samples,
+            s.target_ci * 100.0,
+            s.max_time,
+            s.warmup,
+            s.timeout,
+        );
+    }
+    out.push_str("</tbody></table></div>\n</section>\n");
+}
+
+fn scaling(s: Scaling) -> &'static str {
+    match s {
+        Scaling::Strong => "strong",
+        Scaling::Weak => "weak",
+    }
+}
+
+fn params(p: &workload::Params) -> String {
+    if p.0.is_empty() {
+        return "none".into();
+    }
+    p.0.iter().map(|(k, v)| format!("{k} = {v}")).collect::<Vec<_>>().join(", ")
+}
+
+/// The charts drawn for a workload, in page order.
+pub fn workload_charts(g: &Group) -> Vec<Chart> {
+    let mut out = vec![];
+    if let Some((c, _)) = speedup::chart(g) {
+        out.push(c);
+    }
+    out.extend(efficiency::chart(g));
+    match g.plan.settings.scaling {
+        Scaling::Strong => out.extend(time::chart(g)),
+        Scaling::Weak => out.extend(weak::chart(g)),
+    }
+    out.extend(throughput::chart(g));
+    out.extend(size_sweep::chart(g));
+    // A chart of the baseline alone compares nothing.
+    out.retain(|c| c.series.iter().any(|s| !table::is_sequential(&s.name)));
+    out
+}
+
+fn workload_section(out: &mut String, g: &Group) -> anyhow::Result<()> {
+    let w = workload::find(&g.plan.kind);
+    let _ = write!(
+        out,
+        "<section class=\"workload\" id=\"{}\" data-workload=\"{}\">\n<h2>{}",
+        anchor(g),
+        escape(&g.plan.kind),
+        escape(&g.label)
+    );
+    let _ = write!(out, " <span class=\"tag\">{} scaling</span>", scaling(g.plan.settings.scaling));
+    if throughput::memory_bound(g) {
+        out.push_str(" <span class=\"tag\">memory-bound</span>");
+    }
+    out.push_str("</h2>\n");
+    let sizes: Vec<String> = g.plan.sizes.iter().map(|s| format_count(*s)).collect();
+    let _ = writeln!(
+        out,
+        "<p class=\"what\">{}Size{} {}{}; params: {}.</p>",
+        w.map(|w| format!("{}. ", escape(w.summary()))).unwrap_or_default(),
+        if sizes.len() > 1 { "s" } else { "" },
+        escape(&sizes.join(", ")),
+        match charts::size_what(&g.plan.kind) {
+            what if what.is_empty() => String::new(),
+            what => format!(" ({})", escape(&what)),
+        },
+        escape(&params(&g.plan.params)),
+    );
+    let _ = writeln!(out, "<p class=\"verdict\">{}</p>", code(&table::verdict_for(&g.label, &g.cases)));
+    let failed: Vec<&&CaseResult> = g.cases.iter().filter(|c| c.status.is_failure()).collect();
+    if !failed.is_empty() {
+        out.push_str(
+            "<div class=\"alert fail\"><strong>Failed cases, left out of every chart:</strong><ul>\n",
+        );
+        for c in failed {
+            let _ = writeln!(
+                out,
+                "<li>{} at {} workers, size {}: {}</li>",
+                escape(&c.strategy),
+                c.workers,
+                format_count(c.effective_size),
+                escape(&status_text(c))
+            );
+        }
+        out.push_str("</ul></div>\n");
+    }
+    let charts = workload_charts(g);
+    if charts.is_empty() {
+        out.push_str("<p class=\"hint\">No parallel case verified, so there is nothing to chart.</p>\n");
+    } else {
+        out.push_str("<div class=\"charts\">\n");
+        for c in &charts {
+            let _ = write!(
+                out,
+                "<figure class=\"chart\" data-chart=\"{}\" data-series=\"{}\">\n<figcaption>{}</figcaption>\n{}",
+                c.kind,
+                c.series.len(),
+                escape(&c.title),
+                c.svg()?
+            );
+            if !c.note.is_empty() {
+                let _ = writeln!(out, "<p class=\"note\">{}</p>", escape(&c.note));
+            }
+            out.push_str("</figure>\n");
+        }
+        out.push_str("</div>\n");
+    }
+    cases_table(out, g);
+    out.push_str("</section>\n");
+    Ok(())
+}
+
+/// A CI as `3.72–3.97 ms`, the unit once when both ends share it.
+fn ci_range(lo: f64, hi: f64) -> String {
+    let (a, b) = (format_ns(lo), format_ns(hi));
+    match (a.rsplit_once(' '), b.rsplit_once(' ')) {
+        (Some((x, u)), Some((y, v))) if u == v => format!("{x}–{y} {u}"),
+        _ => format!("{a} – {b}"),
+    }
+}
+
+/// The status in words: the label, the reason, and what verification found.
+pub fn status_text(c: &CaseResult) -> String {
+    let label = c.status.label();
+    let mut text = label.to_string();
+    if let Some(r) = &c.reason {
+        // Reasons often repeat the status ("panicked: ..."); say it once.
+        let r = match r.get(..label.len()) {
+            Some(head) if head.eq_ignore_ascii_case(label) => r[label.len()..].trim_start_matches([':', ' ']),
+            _ => r.as_str(),
+        };
+        text.push_str(": ");
+        text.push_str(r);
+    }
+    if let Some(v) = c.verification.as_ref().filter(|_| c.status == Status::FailedVerification) {
+        if !c.reason.as_deref().unwrap_or("").contains(v.detail.as_str()) {
+            text.push_str(&format!(" ({})", v.detail));
+        }
+    }
+    text
+}
+
+fn status_class(s: Status) -> &'static str {
+    match s {
+        Status::Ok => "ok",
+        Status::Unsupported | Status::Unavailable | Status::Interrupted => "skip",
+        _ => "bad",
+    }
+}
+
+fn cases_table(out: &mut String, g: &Group) {
+    let memory = throughput::memory_bound(g);
+    let best = throughput::best(g).map(|(v, _)| v);
+    out.push_str(
+        "<h3>Every case</h3>\n<div class=\"table-wrap\"><table class=\"cases sortable\">\n<thead><tr>",
+    );
+    let mut header =
+        vec!["strategy", "workers", "size", "median", "95% CI", "samples", "outliers", "throughput"];
+    if memory {
+        header.push("of best BW");
+    }
+    header.extend(["speedup", "efficiency", "Karp-Flatt e", "status"]);
+    for h in &header {
+        let _ = write!(out, "<th scope=\"col\">{h}</th>");
+    }
+    out.push_str("</tr></thead>\n<tbody>\n");
+    let num = |v: Option<f64>, text: String| match v {
+        Some(v) if v.is_finite() => format!("<td class=\"num\" data-sort=\"{v}\">{text}</td>"),
+        _ => "<td class=\"num\" data-sort=\"\">-</td>".to_string(),
+    };
+    for c in &g.cases {
+        let s = c.stats.as_ref();
+        let _ = write!(out, "<tr class=\"{}\">", status_class(c.status));
+        let _ = write!(out, "<td>{}</td>", strategy_name(&c.strategy));
+        out.push_str(&num(Some(c.workers as f64), c.workers.to_string()));
+        out.push_str(&num(Some(c.effective_size as f64), format_count(c.effective_size)));
+        out.push_str(&num(s.map(|s| s.median), s.map_or(String::new(), |s| format_ns(s.median))));
+        match s {
+            Some(s) => {
+                let _ = write!(
+                    out,
+                    "<td class=\"num\" data-sort=\"{}\" title=\"95% bootstrap CI of the median: {} to {}\">{}<small> ±{:.1}%</small></td>",
+                    s.relative_ci_half_width(),
+                    format_ns(s.ci_low),
+                    format_ns(s.ci_high),
+                    ci_range(s.ci_low, s.ci_high),
+                    s.relative_ci_half_width() * 100.0
+                );
+            }
+            None => out.push_str(&num(None, String::new())),
+        }
+        out.push_str(&num(s.map(|s| s.n as f64), s.map_or(String::new(), |s| s.n.to_string())));
+        match s {
+            Some(s) => {
+                let o = s.outliers;
+                let _ = write!(
+                    out,
+                    "<td class=\"num\" data-sort=\"{}\" title=\"low severe {}, low mild {}, high mild {}, high severe {} (Tukey fences)\">{}</td>",
+                    o.total(),
+                    o.low_severe,
+                    o.low_mild,
+                    o.high_mild,
+                    o.high_severe,
+                    o.total()
+                );
+            }
+            None => out.push_str(&num(None, String::new())),
+        }
+        let t = c.throughput.as_ref();
+        out.push_str(&num(
+            t.map(|t| t.median),
+            t.map_or(String::new(), |t| escape(&table::format_rate(t.median, &t.unit))),
+        ));
+        if memory {
+            let frac = match (t, best) {
+                (Some(t), Some(b)) if c.status == Status::Ok => Some(t.median / b),
+                _ => None,
+            };
+            out.push_str(&num(
+                frac.map(|f| f * 100.0),
+                frac.map_or(String::new(), |f| format!("{:.0}%", f * 100.0)),
+            ));
+        }
+        out.push_str(&num(c.speedup, c.speedup.map_or(String::new(), |v| format!("{v:.2}×"))));
+        out.push_str(&num(
+            c.efficiency.map(|e| e * 100.0),
+            c.efficiency.map_or(String::new(), |e| format!("{:.0}%", e * 100.0)),
+        ));
+        out.push_str(&num(c.karp_flatt, c.karp_flatt.map_or(String::new(), |e| format!("{e:.3}"))));
+        let full = status_text(c);
+        let detail = full.strip_prefix(c.status.label()).unwrap_or("").trim_start_matches([':', ' ']);
+        let _ = writeln!(
+            out,
+            "<td class=\"status {}\"><strong>{}</strong>{}</td></tr>",
+            status_class(c.status),
+            escape(c.status.label()),
+            if detail.is_empty() { String::new() } else { format!("<br><small>{}</small>", escape(detail)) }
+        );
+    }
+    out.push_str("</tbody></table></div>\n");
+}
+
+fn footer(out: &mut String, r: &Results) {
+    let _ = writeln!(
+        out,
+        "</main>\n<footer>\n<h2>How to read this report</h2>\n<ul>\n\
+         <li><strong>Time</strong> is the median of the timed runs; its 95% confidence interval is a percentile bootstrap \
+         (Efron 1979) with 10,000 resamples. Outliers are counted by Tukey's fences and never dropped.</li>\n\
+         <li><strong>Speedup</strong> is the sequential median at the same size divided by the case's median; \
+         <strong>efficiency</strong> is speedup / workers. Only cases whose output matched the sequential reference \
+         get either: a wrong answer has no speed.</li>\n\
+         <li><strong>Karp-Flatt e</strong> = (1/S − 1/p) / (1 − 1/p) is the serial fraction each point implies \
+         (Karp and Flatt 1990); rising e with p means overhead grows with workers.</li>\n\
+         <li><strong>Amdahl's law</strong> S(p) = 1 / (f + (1 − f)/p) is fitted to the best strategy by least squares in \
+         1/S (Amdahl 1967); 1/f bounds its speedup.</li>\n\
+         <li>Weak scaling grows the size with the workers (size × workers): flat time is ideal.</li>\n\
+         </ul>\n<p class=\"meta\">Generated by parlab {} from a results file of schema {}.</p>\n</footer>",
+        escape(&r.parlab_version),
+        r.schema_version
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escape_covers_markup_and_quotes() {
+        assert_eq!(
+            escape("<script>alert('x') & \"y\"</script>"),
+            "&lt;script&gt;alert(&#39;x&#39;) &amp; &quot;y&quot;&lt;/script&gt;"
+        );
+    }
+
+    #[test]
+    fn code_spans() {
+        assert_eq!(code("best is `rayon` <b>"), "best is <code>rayon</code> &lt;b&gt;");
+        assert_eq!(code("odd ` tick"), "odd ` tick");
+    }
+
+    #[test]
+    fn page_does_not_expand_placeholders_in_user_text() {
+        let p = page("{{body}} <b>", "<p>body</p>");
+        assert!(p.contains("{{body}} &lt;b&gt;"));
+        assert_eq!(p.matches("<p>body</p>").count(), 1);
+    }
+}

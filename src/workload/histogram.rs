@@ -1,0 +1,203 @@
+//! `histogram`: count items into bins with many workers, the cookbook's lesson on the cost of
+//! sharing. The input is a seeded list of bin numbers; `skew` sends that fraction of the items
+//! to bin 0, so contention can be dialled from none (uniform over `bins`) to total.
+//!
+//! Versions, chosen by the strategy:
+//! - `mutex` / `rwlock`: one histogram behind one lock, taken for every item (an `RwLock` can
+//!   only be taken for writing here, which shows its extra cost over a `Mutex`);
+//! - `atomic`: one histogram of `AtomicU64`, one relaxed `fetch_add` per item;
+//! - `local-merge`: a private histogram per worker, merged at the end;
+//! - data-parallel strategies: the same reduction with one private histogram per task.
+//!
+//! Counts are integers, so every version must match the sequential reference exactly.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock, RwLock};
+
+use super::{
+    default_support, mix64, unit_f64, Instance, Kernel, ParamSpec, ParamValue, Params, SizeUnit,
+    Verification, Workload, GAMMA,
+};
+use crate::machine::Machine;
+use crate::strategy::{Exec, Family, Strategy};
+
+pub struct Histogram;
+
+/// Items per task for the reductions; a task's private bins must cost far less than its items.
+fn grain(bins: usize) -> usize {
+    (1 << 16).max(4 * bins)
+}
+
+impl Workload for Histogram {
+    fn name(&self) -> &'static str {
+        "histogram"
+    }
+    fn summary(&self) -> &'static str {
+        "many workers count into shared bins: mutex vs rwlock vs atomic vs local-merge"
+    }
+    fn size_unit(&self) -> SizeUnit {
+        SizeUnit { what: "items", bytes_per_item: None }
+    }
+    fn throughput_unit(&self) -> &'static str {
+        "items/s"
+    }
+    fn params(&self) -> &'static [ParamSpec] {
+        &[
+            ParamSpec {
+                name: "bins",
+                help: "number of bins",
+                default: ParamValue::Int(256),
+                min: 1.0,
+                max: (1u64 << 24) as f64,
+            },
+            ParamSpec {
+                name: "skew",
+                help: "fraction of the items that go to bin 0 (0 = uniform, 1 = all contend for one bin)",
+                default: ParamValue::Float(0.0),
+                min: 0.0,
+                max: 1.0,
+            },
+        ]
+    }
+    fn default_sizes(&self, _: &Machine) -> Vec<u64> {
+        vec![4_000_000]
+    }
+    fn support(&self, strategy: &dyn Strategy) -> Result<(), String> {
+        match strategy.family() {
+            Family::DataParallel | Family::SharedState => Ok(()),
+            Family::Synchronization | Family::Async => Err(format!(
+                "`histogram` only updates shared bins: its versions are the shared-state strategies \
+                 (mutex, rwlock, atomic, local-merge); `{}` would add nothing to measure",
+                strategy.name()
+            )),
+            _ => default_support(self.name(), strategy),
+        }
+    }
+    fn memory_bytes(&self, size: u64, params: &Params) -> u64 {
+        // The input (4 B per item), the shared bins, the output and the reference.
+        4 * size + 3 * 8 * params.int("bins") as u64
+    }
+    fn work(&self, size: u64, _: &Params) -> f64 {
+        size as f64
+    }
+    fn prepare(&self, size: u64, params: &Params, seed: u64) -> Result<Box<dyn Instance>, String> {
+        let bins = params.int("bins") as u64;
+        let skew = params.float("skew");
+        let items = (0..size)
+            .map(|k| {
+                if unit_f64(seed, 2 * k) < skew {
+                    0
+                } else {
+                    (mix64(seed.wrapping_add((2 * k + 1).wrapping_mul(GAMMA))) % bins) as u32
+                }
+            })
+            .collect();
+        Ok(Box::new(Input { items, bins: bins as usize, reference: OnceLock::new() }))
+    }
+}
+
+struct Input {
+    items: Vec<u32>,
+    bins: usize,
+    reference: OnceLock<Vec<u64>>,
+}
+
+fn count_into(items: &[u32], bins: &mut [u64]) {
+    for &b in items {
+        bins[b as usize] += 1;
+    }
+}
+
+impl Instance for Input {
+    fn kernel(&self) -> Box<dyn Kernel + '_> {
+        Box::new(Run { input: self, counts: vec![0; self.bins], ran: false })
+    }
+}
+
+struct Run<'a> {
+    input: &'a Input,
+    counts: Vec<u64>,
+    ran: bool,
+}
+
+impl Kernel for Run<'_> {
+    fn run(&mut self, exec: &Exec) {
+        let (items, bins) = (&self.input.items[..], self.input.bins);
+        let n = items.len();
+        match exec.strategy().name() {
+            "mutex" => {
+                let shared = Mutex::new(vec![0u64; bins]);
+                exec.for_each_range(n, grain(bins), |r| {
+                    for &b in &items[r] {
+                        shared.lock().unwrap_or_else(|e| e.into_inner())[b as usize] += 1;
+                    }
+                });
+                self.counts = shared.into_inner().unwrap_or_else(|e| e.into_inner());
+            }
+            "rwlock" => {
+                let shared = RwLock::new(vec![0u64; bins]);
+                exec.for_each_range(n, grain(bins), |r| {
+                    for &b in &items[r] {
+                        shared.write().unwrap_or_else(|e| e.into_inner())[b as usize] += 1;
+                    }
+                });
+                self.counts = shared.into_inner().unwrap_or_else(|e| e.into_inner());
+            }
+            "atomic" => {
+                let shared: Vec<AtomicU64> = (0..bins).map(|_| AtomicU64::new(0)).collect();
+                exec.for_each_range(n, grain(bins), |r| {
+                    for &b in &items[r] {
+                        shared[b as usize].fetch_add(1, Ordering::Relaxed);
+                    }
+                });
+                self.counts = shared.into_iter().map(AtomicU64::into_inner).collect();
+            }
+            // `local-merge`'s executor makes one task per worker, so each worker fills one
+            // private histogram; data-parallel executors make one per task. Either way nothing
+            // is shared until the merge.
+            _ => {
+                let merged = exec.map_reduce(
+                    n,
+                    grain(bins),
+                    |r| {
+                        let mut local = vec![0u64; bins];
+                        count_into(&items[r], &mut local);
+                        local
+                    },
+                    Vec::new(),
+                    |mut a, b| {
+                        if a.is_empty() {
+                            return b;
+                        }
+                        a.iter_mut().zip(&b).for_each(|(x, y)| *x += y);
+                        a
+                    },
+                );
+                self.counts = if merged.is_empty() { vec![0; bins] } else { merged };
+            }
+        }
+        self.ran = true;
+    }
+
+    fn verify(&self) -> Verification {
+        if !self.ran {
+            return Verification::fail("the kernel never ran");
+        }
+        let want = self.input.reference.get_or_init(|| {
+            let mut bins = vec![0; self.input.bins];
+            count_into(&self.input.items, &mut bins);
+            bins
+        });
+        let total: u64 = self.counts.iter().sum();
+        let wrong = self.counts.iter().zip(want).filter(|(a, b)| a != b).count();
+        if wrong == 0 && self.counts.len() == want.len() {
+            Verification::pass(format!("all {} bins match the reference ({total} items)", want.len()))
+        } else {
+            Verification::fail(format!(
+                "{wrong} of {} bins differ from the reference; {total} items counted, {} expected",
+                want.len(),
+                self.input.items.len()
+            ))
+        }
+    }
+}

@@ -1,0 +1,285 @@
+//! `nbody`: all-pairs gravity in f64, `steps` steps of a softened O(n^2) force sum followed by
+//! a semi-implicit Euler update. The compute-bound case with good balance.
+//!
+//! - data-parallel strategies (and `async`, through `spawn_blocking`): forces for a block of
+//!   bodies per task, then the update, a fork-join for each phase;
+//! - `barrier`: one thread per block of bodies for the whole run, meeting at a barrier after
+//!   the force phase and after the update phase of every step;
+//! - `local-merge`: Newton's third law, each pair once, so half the arithmetic; every worker
+//!   accumulates the forces of its pairs into a private array and the arrays are merged once
+//!   per step. Row `i` has `n - 1 - i` pairs, so rows are dealt in folded pairs (`i`,
+//!   `n - 1 - i`) of equal cost. Speedups above the worker count are this halving, not magic.
+//!
+//! Sums in another order round differently, so the check is a tolerance: every coordinate
+//! within 1e-9 (relative, or absolute below 1) of the sequential reference.
+
+use std::sync::OnceLock;
+
+use super::{
+    default_support, unit_f64, Instance, Kernel, ParamSpec, ParamValue, Params, SizeUnit, Verification,
+    Workload,
+};
+use crate::machine::Machine;
+use crate::strategy::{static_block, Exec, Family, PhaseBarrier, Strategy};
+
+pub struct NBody;
+
+const DT: f64 = 1e-3;
+const SOFTENING2: f64 = 1e-4;
+const TOLERANCE: f64 = 1e-9;
+
+impl Workload for NBody {
+    fn name(&self) -> &'static str {
+        "nbody"
+    }
+    fn summary(&self) -> &'static str {
+        "O(n^2) all-pairs gravity in f64: compute-bound and balanced"
+    }
+    fn size_unit(&self) -> SizeUnit {
+        SizeUnit { what: "bodies", bytes_per_item: None }
+    }
+    fn throughput_unit(&self) -> &'static str {
+        "interactions/s"
+    }
+    fn params(&self) -> &'static [ParamSpec] {
+        &[ParamSpec {
+            name: "steps",
+            help: "time steps per run",
+            default: ParamValue::Int(4),
+            min: 1.0,
+            max: 1e6,
+        }]
+    }
+    fn default_sizes(&self, _: &Machine) -> Vec<u64> {
+        vec![2048]
+    }
+    fn support(&self, strategy: &dyn Strategy) -> Result<(), String> {
+        match (strategy.family(), strategy.name()) {
+            (Family::DataParallel, _) | (_, "barrier" | "local-merge" | "async") => Ok(()),
+            (Family::SharedState | Family::Synchronization | Family::Async, name) => Err(format!(
+                "`nbody` is pure computation: it runs with the data-parallel strategies, `barrier`, \
+                 `local-merge` (symmetric pairs) and `async` (via spawn_blocking); `{name}` has no version"
+            )),
+            _ => default_support(self.name(), strategy),
+        }
+    }
+    fn check_size(&self, size: u64, _: &Params) -> Result<(), String> {
+        if size < 2 {
+            return Err("at least 2 bodies are needed".into());
+        }
+        Ok(())
+    }
+    fn memory_bytes(&self, size: u64, _: &Params) -> u64 {
+        // Masses, initial state, working state, forces and reference, plus a private force
+        // array per worker for `local-merge` (counted for 4).
+        size * (8 + 48 * 3 + 24 + 4 * 24)
+    }
+    fn work(&self, size: u64, params: &Params) -> f64 {
+        (size * size) as f64 * params.int("steps") as f64
+    }
+    fn prepare(&self, size: u64, params: &Params, seed: u64) -> Result<Box<dyn Instance>, String> {
+        let n = size as usize;
+        let u = |k: usize, c: u64| unit_f64(seed, 8 * k as u64 + c);
+        let mass = (0..n).map(|k| 0.5 + u(k, 0)).collect();
+        let state = (0..n)
+            .map(|k| {
+                let v = |c| 0.1 * (u(k, c) - 0.5);
+                [u(k, 1), u(k, 2), u(k, 3), v(4), v(5), v(6)]
+            })
+            .collect();
+        Ok(Box::new(Input { mass, state, steps: params.int("steps") as usize, reference: OnceLock::new() }))
+    }
+}
+
+/// Position (0..3) and velocity (3..6) of one body.
+type Body = [f64; 6];
+
+struct Input {
+    mass: Vec<f64>,
+    state: Vec<Body>,
+    steps: usize,
+    reference: OnceLock<Vec<Body>>,
+}
+
+/// The acceleration of body `i`, summed over every body in index order.
+#[inline]
+fn accel(i: usize, state: &[Body], mass: &[f64]) -> [f64; 3] {
+    let p = &state[i];
+    let mut a = [0.0; 3];
+    for (q, m) in state.iter().zip(mass) {
+        let d = [q[0] - p[0], q[1] - p[1], q[2] - p[2]];
+        let r2 = d[0] * d[0] + d[1] * d[1] + d[2] * d[2] + SOFTENING2;
+        let s = m / (r2 * r2.sqrt());
+        a[0] += s * d[0];
+        a[1] += s * d[1];
+        a[2] += s * d[2];
+    }
+    a
+}
+
+#[inline]
+fn advance(body: &mut Body, a: &[f64; 3]) {
+    for c in 0..3 {
+        body[3 + c] += a[c] * DT;
+        body[c] += body[3 + c] * DT;
+    }
+}
+
+/// Forces of every pair `(i, j > i)` for the folded rows in `folded`, into a private array.
+fn pair_forces(folded: std::ops::Range<usize>, state: &[Body], mass: &[f64]) -> Vec<[f64; 3]> {
+    let n = state.len();
+    let mut acc = vec![[0.0; 3]; n];
+    for f in folded {
+        let both = [f, n - 1 - f];
+        let rows = if both[0] == both[1] { &both[..1] } else { &both[..] };
+        for &i in rows {
+            let p = state[i];
+            for j in i + 1..n {
+                let q = &state[j];
+                let d = [q[0] - p[0], q[1] - p[1], q[2] - p[2]];
+                let r2 = d[0] * d[0] + d[1] * d[1] + d[2] * d[2] + SOFTENING2;
+                let inv = 1.0 / (r2 * r2.sqrt());
+                let (si, sj) = (mass[j] * inv, mass[i] * inv);
+                for c in 0..3 {
+                    acc[i][c] += si * d[c];
+                    acc[j][c] -= sj * d[c];
+                }
+            }
+        }
+    }
+    acc
+}
+
+impl Input {
+    fn reference(&self) -> Vec<Body> {
+        let mut state = self.state.clone();
+        for _ in 0..self.steps {
+            let acc: Vec<_> = (0..state.len()).map(|i| accel(i, &state, &self.mass)).collect();
+            state.iter_mut().zip(&acc).for_each(|(b, a)| advance(b, a));
+        }
+        state
+    }
+}
+
+impl Instance for Input {
+    fn kernel(&self) -> Box<dyn Kernel + '_> {
+        let n = self.state.len();
+        // NaN never comes out of a run, so an unrun kernel cannot pass.
+        Box::new(Run { input: self, state: vec![[f64::NAN; 6]; n], acc: vec![[0.0; 3]; n] })
+    }
+}
+
+struct Run<'a> {
+    input: &'a Input,
+    state: Vec<Body>,
+    acc: Vec<[f64; 3]>,
+}
+
+/// Raw access to the state and forces for the barrier team (roles alternate by phase).
+#[derive(Clone, Copy)]
+struct Shared {
+    state: *mut Body,
+    acc: *mut [f64; 3],
+    n: usize,
+}
+// SAFETY: shared only within `PhaseBarrier::run`, under the access rules stated there.
+unsafe impl Send for Shared {}
+unsafe impl Sync for Shared {}
+
+impl Kernel for Run<'_> {
+    fn run(&mut self, exec: &Exec) {
+        let (mass, steps) = (&self.input.mass[..], self.input.steps);
+        self.state.copy_from_slice(&self.input.state);
+        let n = self.state.len();
+        match exec.strategy().name() {
+            "barrier" => {
+                let workers = exec.workers().min(n);
+                let shared = Shared { state: self.state.as_mut_ptr(), acc: self.acc.as_mut_ptr(), n };
+                PhaseBarrier::run(workers, 2 * steps, exec.cancel_flag(), |w, phase| {
+                    // Capture the whole (Sync) struct, not its raw-pointer fields one by one.
+                    let s = shared;
+                    let mine = static_block(s.n, workers, w);
+                    // SAFETY: in even phases every member reads all of `state` (nobody writes it)
+                    // and writes only its own rows of `acc`; in odd phases each member reads and
+                    // writes only its own rows of `acc` and `state`. Phases are separated by the
+                    // barrier, and both arrays outlive the team, which `run` joins.
+                    unsafe {
+                        if phase % 2 == 0 {
+                            let state = std::slice::from_raw_parts(s.state, s.n);
+                            for i in mine {
+                                *s.acc.add(i) = accel(i, state, mass);
+                            }
+                        } else {
+                            for i in mine {
+                                advance(&mut *s.state.add(i), &*s.acc.add(i));
+                            }
+                        }
+                    }
+                });
+            }
+            "local-merge" => {
+                for _ in 0..steps {
+                    if exec.is_cancelled() {
+                        break;
+                    }
+                    let state = &self.state;
+                    let acc = exec.map_reduce(
+                        n.div_ceil(2),
+                        64,
+                        |folded| pair_forces(folded, state, mass),
+                        Vec::new(),
+                        |mut a, b| {
+                            if a.is_empty() {
+                                return b;
+                            }
+                            for (x, y) in a.iter_mut().zip(&b) {
+                                (0..3).for_each(|c| x[c] += y[c]);
+                            }
+                            a
+                        },
+                    );
+                    self.state.iter_mut().zip(&acc).for_each(|(b, a)| advance(b, a));
+                }
+            }
+            _ => {
+                let grain = (1 << 16) / n + 1;
+                for _ in 0..steps {
+                    if exec.is_cancelled() {
+                        break;
+                    }
+                    let state = &self.state;
+                    exec.for_each_rows_mut(&mut self.acc, 1, grain, |first, block| {
+                        for (k, a) in block.iter_mut().enumerate() {
+                            *a = accel(first + k, state, mass);
+                        }
+                    });
+                    let acc = &self.acc;
+                    exec.for_each_rows_mut(&mut self.state, 1, 4096, |first, block| {
+                        for (k, b) in block.iter_mut().enumerate() {
+                            advance(b, &acc[first + k]);
+                        }
+                    });
+                }
+            }
+        }
+    }
+
+    fn verify(&self) -> Verification {
+        let want = self.input.reference.get_or_init(|| self.input.reference());
+        let mut worst = 0.0f64;
+        for (b, r) in self.state.iter().zip(want) {
+            for c in 0..6 {
+                let err = (b[c] - r[c]).abs() / r[c].abs().max(1.0);
+                worst = if err.is_nan() { f64::INFINITY } else { worst.max(err) };
+            }
+        }
+        if worst <= TOLERANCE {
+            Verification::pass(format!(
+                "max relative error {worst:.1e} <= {TOLERANCE:.0e} over {} bodies",
+                want.len()
+            ))
+        } else {
+            Verification::fail(format!("max relative error {worst:.1e} > {TOLERANCE:.0e}"))
+        }
+    }
+}

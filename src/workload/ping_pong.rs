@@ -1,0 +1,430 @@
+//! `ping_pong`: latency and bandwidth between two workers, as the OSU micro-benchmarks measure
+//! them: one message bounces back and forth, and the size sweeps (by default) powers of two
+//! from 8 B to 4 MiB.
+//!
+//! Each side owns a buffer. Sending copies the sender's buffer into the message, receiving
+//! copies the message into the receiver's buffer, so bytes really move, as in MPI's send and
+//! receive buffers; the one message buffer circulates (no allocation per trip). The pong side
+//! adds 1 to byte `t mod size` on trip `t` before answering, so the final ping buffer proves
+//! every trip happened in order. One-way latency is half a round trip: the results carry it as
+//! `latency_ns` (median run time over `2 x trips` one-way messages); throughput counts the bytes
+//! of both directions, so B/s = message size / one-way latency, OSU's ping-pong bandwidth.
+//!
+//! Trips per run: `round_trips`, fewer for big messages (at most 256 MiB moved per run, at
+//! least 8 trips). The pair is always two threads (or two tasks): the worker count only sizes
+//! the async runtimes. Versions: `sequential` (the copies alone, no hand-off: the floor),
+//! `channels` (crossbeam), `std-mpsc`, `condvar-queue`, `async` (tokio channels, tasks on the
+//! multi-threaded runtime), `async-current-thread` (both tasks on one event loop with one
+//! worker; ping and pong on two loops otherwise), `process` (ping in parlab, pong in its first
+//! worker process: each trip writes the message into one pipe and reads it back from another,
+//! the cookbook's pipe between processes) and `process-shm` (the message in shared memory, only
+//! a control message on each pipe). The process pool's other workers idle.
+
+use std::panic::resume_unwind;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc, Mutex, OnceLock};
+
+use crossbeam::channel;
+use tokio::sync::mpsc as tokio_mpsc;
+
+use super::{
+    default_support, mix64, Instance, Kernel, ParamSpec, ParamValue, Params, SizeUnit, Verification,
+    Workload, GAMMA,
+};
+use crate::machine::Machine;
+use crate::strategy::process::{JobSpec, Remote, Serve, SharedMem};
+use crate::strategy::{Exec, Family, Strategy, WaitQueue};
+
+pub struct PingPong;
+
+/// Bytes a run may copy per direction before the trip count is cut (big messages).
+const BYTES_PER_RUN: u64 = 128 << 20;
+const MIN_TRIPS: u64 = 8;
+
+fn trips(size: u64, params: &Params) -> u64 {
+    let wanted = params.int("round_trips") as u64;
+    wanted.min((BYTES_PER_RUN / size.max(1)).max(MIN_TRIPS))
+}
+
+impl Workload for PingPong {
+    fn name(&self) -> &'static str {
+        "ping_pong"
+    }
+    fn summary(&self) -> &'static str {
+        "OSU-style latency and bandwidth between two workers over a message-size sweep"
+    }
+    fn size_unit(&self) -> SizeUnit {
+        SizeUnit { what: "message bytes", bytes_per_item: Some(1) }
+    }
+    fn throughput_unit(&self) -> &'static str {
+        "B/s"
+    }
+    fn params(&self) -> &'static [ParamSpec] {
+        &[ParamSpec {
+            name: "round_trips",
+            help: "round trips per run (fewer for big messages: at most 128 MiB each way per run)",
+            default: ParamValue::Int(2000),
+            min: 1.0,
+            max: 1e8,
+        }]
+    }
+    fn default_sizes(&self, _: &Machine) -> Vec<u64> {
+        (3..=22).map(|p| 1u64 << p).collect()
+    }
+    fn support(&self, strategy: &dyn Strategy) -> Result<(), String> {
+        match strategy.name() {
+            "sequential"
+            | "channels"
+            | "std-mpsc"
+            | "condvar-queue"
+            | "async"
+            | "async-current-thread"
+            | "process"
+            | "process-shm" => Ok(()),
+            name => match strategy.family() {
+                Family::DataParallel | Family::SharedState | Family::Synchronization => Err(format!(
+                    "`ping_pong` needs two workers passing one message back and forth; `{name}` has no \
+                     message link (its links are channels, std-mpsc, condvar-queue and async)"
+                )),
+                _ => default_support(self.name(), strategy),
+            },
+        }
+    }
+    fn check_size(&self, size: u64, _: &Params) -> Result<(), String> {
+        if size > 1 << 30 {
+            return Err("messages larger than 1 GiB are not supported".into());
+        }
+        Ok(())
+    }
+    fn memory_bytes(&self, size: u64, _: &Params) -> u64 {
+        // Initial data, two side buffers, the message and the reference.
+        5 * size
+    }
+    fn work(&self, size: u64, params: &Params) -> f64 {
+        (2 * trips(size, params) * size) as f64
+    }
+    fn latency_ops(&self, size: u64, params: &Params) -> Option<f64> {
+        Some((2 * trips(size, params)) as f64)
+    }
+    fn prepare(&self, size: u64, params: &Params, seed: u64) -> Result<Box<dyn Instance>, String> {
+        let initial = (0..size).map(|k| mix64(seed.wrapping_add(k.wrapping_mul(GAMMA))) as u8).collect();
+        Ok(Box::new(Input { initial, trips: trips(size, params) as usize, reference: OnceLock::new() }))
+    }
+    fn serve(&self, job: &JobSpec) -> Result<Box<dyn Serve>, String> {
+        Ok(Box::new(PongProcess { pong: vec![0; job.size as usize] }))
+    }
+}
+
+struct Input {
+    initial: Vec<u8>,
+    trips: usize,
+    reference: OnceLock<Vec<u8>>,
+}
+
+impl Instance for Input {
+    fn kernel(&self) -> Box<dyn Kernel + '_> {
+        let n = self.initial.len();
+        Box::new(Run {
+            input: self,
+            ping: vec![0; n],
+            pong: vec![0; n],
+            message: vec![0; n],
+            trips_done: None,
+            remote: None,
+        })
+    }
+}
+
+struct Run<'a> {
+    input: &'a Input,
+    ping: Vec<u8>,
+    pong: Vec<u8>,
+    message: Vec<u8>,
+    trips_done: Option<usize>,
+    /// The pong process's job (and shared region), for the process strategies.
+    remote: Option<Remote>,
+}
+
+/// The pong side's answer to trip `t`: take the message in, mark the trip, send it back out.
+#[inline]
+fn answer(pong: &mut [u8], message: &mut [u8], t: usize) {
+    pong.copy_from_slice(message);
+    let i = t % pong.len();
+    pong[i] = pong[i].wrapping_add(1);
+    message.copy_from_slice(pong);
+}
+
+/// The ping side over any link: returns the message buffer and the trips completed.
+fn ping_side(
+    ping: &mut [u8],
+    mut message: Vec<u8>,
+    trips: usize,
+    cancel: &AtomicBool,
+    send: impl Fn(Vec<u8>) -> bool,
+    recv: impl Fn() -> Option<Vec<u8>>,
+) -> (Vec<u8>, usize) {
+    for t in 0..trips {
+        if cancel.load(Ordering::Relaxed) {
+            return (message, t);
+        }
+        message.copy_from_slice(ping);
+        if !send(message) {
+            return (vec![0; ping.len()], t);
+        }
+        match recv() {
+            Some(m) => message = m,
+            None => return (vec![0; ping.len()], t),
+        }
+        ping.copy_from_slice(&message);
+    }
+    (message, trips)
+}
+
+/// The pong side over any link; ends when the link closes.
+fn pong_side(pong: &mut [u8], send: impl Fn(Vec<u8>) -> bool, recv: impl Fn() -> Option<Vec<u8>>) {
+    let mut t = 0;
+    while let Some(mut message) = recv() {
+        answer(pong, &mut message, t);
+        t += 1;
+        if !send(message) {
+            break;
+        }
+    }
+}
+
+/// The sending half of a `WaitQueue` link: dropping it closes the queue, as dropping a
+/// channel's last sender does, so the receiver stops waiting.
+struct QueueSender(Arc<WaitQueue<Vec<u8>>>);
+
+impl Drop for QueueSender {
+    fn drop(&mut self) {
+        self.0.close();
+    }
+}
+
+impl Run<'_> {
+    /// Ping on the calling thread, pong on a scoped thread, over a link made by `link`: two
+    /// (sender, receiver) pairs, one per direction.
+    fn two_threads<S: Send, R: Send>(
+        &mut self,
+        cancel: &AtomicBool,
+        link: impl Fn() -> (S, R),
+        send: impl Fn(&S, Vec<u8>) -> bool + Sync,
+        recv: impl Fn(&R) -> Option<Vec<u8>> + Sync,
+    ) -> usize {
+        let (to_pong, pong_rx) = link();
+        let (to_ping, ping_rx) = link();
+        let message = std::mem::take(&mut self.message);
+        let (ping, pong, trips) = (&mut self.ping, &mut self.pong, self.input.trips);
+        let (send, recv) = (&send, &recv);
+        let (message, done) = std::thread::scope(|s| {
+            s.spawn(move || pong_side(pong, |m| send(&to_ping, m), || recv(&pong_rx)));
+            // Dropping ping's sender when it is done closes pong's link, which ends pong.
+            let out = ping_side(ping, message, trips, cancel, |m| send(&to_pong, m), || recv(&ping_rx));
+            drop(to_pong);
+            out
+        });
+        self.message = message;
+        done
+    }
+
+    fn tokio(&mut self, exec: &Exec) -> usize {
+        let rts = exec.runtimes().expect("an async strategy has runtimes");
+        let cancel = exec.cancel_flag().clone();
+        let trips = self.input.trips;
+        let (to_pong, mut pong_rx) = tokio_mpsc::channel::<Vec<u8>>(1);
+        let (to_ping, mut ping_rx) = tokio_mpsc::channel::<Vec<u8>>(1);
+        let (mut ping, mut pong) = (std::mem::take(&mut self.ping), std::mem::take(&mut self.pong));
+        let mut message = std::mem::take(&mut self.message);
+        let ping_task = async move {
+            let mut done = trips;
+            for t in 0..trips {
+                message.copy_from_slice(&ping);
+                if cancel.load(Ordering::Relaxed) || to_pong.send(message).await.is_err() {
+                    (done, message) = (t, vec![0; ping.len()]);
+                    break;
+                }
+                match ping_rx.recv().await {
+                    Some(m) => message = m,
+                    None => {
+                        (done, message) = (t, vec![0; ping.len()]);
+                        break;
+                    }
+                }
+                ping.copy_from_slice(&message);
+            }
+            (ping, message, done)
+        };
+        let pong_task = async move {
+            let mut t = 0;
+            while let Some(mut message) = pong_rx.recv().await {
+                answer(&mut pong, &mut message, t);
+                t += 1;
+                if to_ping.send(message).await.is_err() {
+                    break;
+                }
+            }
+            pong
+        };
+        // Ping on runtime 0, pong on runtime 1 if there is one; both spawned as tasks.
+        let (ping_slot, pong_slot) = (Mutex::new(Some(ping_task)), Mutex::new(Some(pong_task)));
+        let pong_on = rts.len().min(2) - 1;
+        let outs = rts.block_on_each(|l| {
+            let ping = if l == 0 { ping_slot.lock().unwrap_or_else(|e| e.into_inner()).take() } else { None };
+            let pong =
+                if l == pong_on { pong_slot.lock().unwrap_or_else(|e| e.into_inner()).take() } else { None };
+            async move {
+                let pong = pong.map(tokio::spawn);
+                let ping = ping.map(tokio::spawn);
+                let ping = match ping {
+                    Some(h) => Some(h.await.unwrap_or_else(|e| resume_unwind(e.into_panic()))),
+                    None => None,
+                };
+                let pong = match pong {
+                    Some(h) => Some(h.await.unwrap_or_else(|e| resume_unwind(e.into_panic()))),
+                    None => None,
+                };
+                (ping, pong)
+            }
+        });
+        let mut done = 0;
+        for (ping, pong) in outs {
+            if let Some((buffer, message, trips_done)) = ping {
+                (self.ping, self.message, done) = (buffer, message, trips_done);
+            }
+            if let Some(buffer) = pong {
+                self.pong = buffer;
+            }
+        }
+        done
+    }
+}
+
+impl Run<'_> {
+    /// Ping here, pong in worker process 1. Under `process` the message goes out through one
+    /// pipe and comes back through the other; under `process-shm` it stays in a shared region
+    /// and the pipes carry only "your turn" and "done".
+    fn process(&mut self, exec: &Exec) -> usize {
+        let pool = exec.processes().expect("a process strategy has a pool");
+        let n = self.input.initial.len();
+        let remote = self.remote.get_or_insert_with(|| {
+            Remote::new(pool, "ping_pong", &Params::default(), n as u64, 0, n, |_| {})
+        });
+        let (ping, message) = (&mut self.ping, &mut self.message);
+        for t in 0..self.input.trips {
+            if exec.is_cancelled() {
+                return t;
+            }
+            match remote.shared_mut() {
+                Some(region) => {
+                    region.slice_mut::<u8>(0, n).copy_from_slice(ping);
+                    remote.exchange(pool, t, &[], |_| Ok(()));
+                    ping.copy_from_slice(remote.shared().expect("shared").slice::<u8>(0, n));
+                }
+                None => {
+                    message.copy_from_slice(ping);
+                    remote.exchange(pool, t, message, |answer| {
+                        if answer.len() != n {
+                            return Err(format!("answered {} bytes to a {n}-byte ping", answer.len()));
+                        }
+                        ping.copy_from_slice(answer);
+                        Ok(())
+                    });
+                }
+            }
+        }
+        self.input.trips
+    }
+}
+
+/// The pong side in a worker process.
+struct PongProcess {
+    pong: Vec<u8>,
+}
+
+impl Serve for PongProcess {
+    fn message(
+        &mut self,
+        t: usize,
+        bytes: &[u8],
+        shared: Option<&mut SharedMem>,
+        reply: &mut Vec<u8>,
+    ) -> Result<(), String> {
+        let n = self.pong.len();
+        match shared {
+            Some(region) => answer(&mut self.pong, region.slice_mut::<u8>(0, n), t),
+            None if bytes.len() == n => {
+                self.pong.copy_from_slice(bytes);
+                let i = t % n;
+                self.pong[i] = self.pong[i].wrapping_add(1);
+                reply.extend_from_slice(&self.pong);
+            }
+            None => return Err(format!("a {}-byte ping for a {n}-byte pong", bytes.len())),
+        }
+        Ok(())
+    }
+}
+
+impl Kernel for Run<'_> {
+    fn run(&mut self, exec: &Exec) {
+        self.ping.copy_from_slice(&self.input.initial);
+        let cancel = exec.cancel_flag();
+        let done = match exec.strategy().name() {
+            "sequential" => {
+                for t in 0..self.input.trips {
+                    self.message.copy_from_slice(&self.ping);
+                    answer(&mut self.pong, &mut self.message, t);
+                    self.ping.copy_from_slice(&self.message);
+                }
+                self.input.trips
+            }
+            "channels" => self.two_threads(
+                cancel,
+                || channel::bounded::<Vec<u8>>(1),
+                |tx, m| tx.send(m).is_ok(),
+                |rx| rx.recv().ok(),
+            ),
+            "std-mpsc" => self.two_threads(
+                cancel,
+                || mpsc::sync_channel::<Vec<u8>>(1),
+                |tx, m| tx.send(m).is_ok(),
+                |rx| rx.recv().ok(),
+            ),
+            "condvar-queue" => self.two_threads(
+                cancel,
+                || {
+                    let queue = Arc::new(WaitQueue::new(Some(1), cancel.clone()));
+                    (QueueSender(queue.clone()), queue)
+                },
+                |tx, m| tx.0.push(m).is_ok(),
+                |rx| rx.pop(),
+            ),
+            "async" | "async-current-thread" => self.tokio(exec),
+            "process" | "process-shm" => self.process(exec),
+            other => unreachable!("`ping_pong` does not support `{other}`"),
+        };
+        self.trips_done = Some(done);
+    }
+
+    fn verify(&self) -> Verification {
+        let Some(done) = self.trips_done else {
+            return Verification::fail("the kernel never ran");
+        };
+        let input = self.input;
+        if done != input.trips {
+            return Verification::fail(format!("{done} of {} round trips completed", input.trips));
+        }
+        let want = input.reference.get_or_init(|| {
+            let mut data = input.initial.clone();
+            let n = data.len();
+            (0..input.trips).for_each(|t| data[t % n] = data[t % n].wrapping_add(1));
+            data
+        });
+        let wrong = self.ping.iter().zip(want).filter(|(a, b)| a != b).count();
+        if wrong == 0 {
+            Verification::pass(format!("{done} round trips of {} B, final buffer matches", want.len()))
+        } else {
+            Verification::fail(format!("{wrong} of {} bytes differ after {done} round trips", want.len()))
+        }
+    }
+}

@@ -1,0 +1,182 @@
+//! The process strategies through the `parlab` binary: every workload with a process version
+//! verifies under `process` and `process-shm`, and a worker killed mid-case fails that case with
+//! its exit status while the run goes on and leaves no worker behind.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+const EXE: &str = env!("CARGO_BIN_EXE_parlab");
+
+fn results(out: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap()
+}
+
+fn cases(results: &Value) -> &Vec<Value> {
+    results["cases"].as_array().unwrap()
+}
+
+const TINY: &str = r#"
+[scenario]
+name = "tiny-processes"
+
+[defaults]
+workers = [1, 2]
+warmup = "0ms"
+min_samples = 2
+max_samples = 3
+timeout = "30s"
+
+[[workload]]
+kind = "pi_monte_carlo"
+size = 20000
+strategies = ["process", "process-shm"]
+
+[[workload]]
+kind = "mandelbrot"
+size = 33
+strategies = ["process", "process-shm"]
+
+[[workload]]
+kind = "stream_triad"
+size = 4099
+strategies = ["process", "process-shm"]
+
+[[workload]]
+kind = "stream_triad"
+size = 1000
+chunk = 7
+strategies = ["process", "process-shm"]
+
+[[workload]]
+kind = "matmul"
+size = 8
+strategies = ["process", "process-shm"]
+"#;
+
+#[test]
+fn every_workload_with_a_process_version_verifies_under_both_strategies() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("tiny.toml");
+    std::fs::write(&scenario, TINY).unwrap();
+    let out = dir.path().join("out");
+    let status = Command::new(EXE)
+        .args(["run", scenario.to_str().unwrap(), "--out", out.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success(), "{status}");
+    let results = results(&out);
+    let mut measured = 0;
+    for case in cases(&results) {
+        let (workload, strategy) = (case["workload"].as_str().unwrap(), case["strategy"].as_str().unwrap());
+        if workload == "matmul" && strategy != "sequential" {
+            assert_eq!(case["status"], "unsupported", "{case}");
+            assert!(case["reason"].as_str().unwrap().contains("no multi-process version"), "{case}");
+            continue;
+        }
+        assert_eq!(case["status"], "ok", "{workload} x {strategy}: {}", case["reason"]);
+        assert_eq!(case["verification"]["passed"], true);
+        if strategy.starts_with("process") {
+            measured += 1;
+            // Process start-up is recorded apart from the samples.
+            assert!(case["setup_ns"].as_u64().unwrap() > 0, "{case}");
+        }
+    }
+    assert_eq!(measured, 4 * 2 * 2, "four workload sizes x two strategies x two worker counts");
+}
+
+/// Processes whose environment holds `tag`: the workers of the parlab run given that tag.
+fn tagged(tag: &str) -> Vec<i32> {
+    let needle = format!("PARLAB_TEST_TAG={tag}");
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/environ"))
+                .is_ok_and(|env| env.split(|b| *b == 0).any(|var| var == needle.as_bytes()))
+        })
+        .collect()
+}
+
+fn is_worker(pid: i32) -> bool {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .is_ok_and(|c| c.split(|b| *b == 0).any(|arg| arg == b"worker"))
+}
+
+#[test]
+fn a_killed_worker_fails_its_case_and_the_run_goes_on_with_no_worker_left() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("kill.toml");
+    // A case long enough to be caught running, then one that must still run afterwards.
+    std::fs::write(
+        &scenario,
+        r#"
+[scenario]
+name = "kill"
+[defaults]
+warmup = "0ms"
+min_samples = 30
+max_samples = 30
+max_time = "60s"
+timeout = "120s"
+[[workload]]
+kind = "pi_monte_carlo"
+size = 2000000
+workers = 2
+strategies = ["process"]
+[[workload]]
+kind = "mandelbrot"
+size = 40
+workers = 2
+strategies = ["process-shm"]
+"#,
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let tag = format!("{}-{:?}", std::process::id(), Instant::now());
+    let mut parlab = Command::new(EXE)
+        .args(["run", scenario.to_str().unwrap(), "--out", out.to_str().unwrap()])
+        .env("PARLAB_TEST_TAG", &tag)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let victim = loop {
+        let workers: Vec<i32> = tagged(&tag).into_iter().filter(|p| is_worker(*p)).collect();
+        if let Some(&pid) = workers.first() {
+            break pid;
+        }
+        assert!(Instant::now() < deadline, "no worker process ever appeared");
+        assert!(parlab.try_wait().unwrap().is_none(), "parlab ended before any worker was seen");
+        std::thread::sleep(Duration::from_millis(2));
+    };
+    // SAFETY: sends a signal to a worker process this test's parlab started.
+    assert_eq!(unsafe { libc::kill(victim, libc::SIGKILL) }, 0);
+    let status = parlab.wait().unwrap();
+    assert_eq!(status.code(), Some(1), "a failed case makes the run exit 1");
+    let results = results(&out);
+    assert_eq!(results["complete"], true, "the run went on to the end");
+    let cases = cases(&results);
+    let killed = cases.iter().find(|c| c["strategy"] == "process").unwrap();
+    assert_eq!(killed["status"], "error", "{killed}");
+    let reason = killed["reason"].as_str().unwrap();
+    assert!(reason.contains(&format!("pid {victim}")) && reason.contains("died"), "{reason}");
+    assert!(reason.contains("SIGKILL") || reason.contains("signal: 9"), "the exit status is given: {reason}");
+    let after = cases.iter().find(|c| c["strategy"] == "process-shm").unwrap();
+    assert_eq!(after["status"], "ok", "{after}");
+    let left = tagged(&tag);
+    assert!(left.is_empty(), "processes left behind: {left:?}");
+}
+
+#[test]
+fn the_worker_subcommand_is_hidden_and_refuses_to_run_by_hand() {
+    let help = Command::new(EXE).arg("--help").output().unwrap();
+    assert!(!String::from_utf8_lossy(&help.stdout).contains("worker"));
+    let by_hand = Command::new(EXE).arg("worker").stdin(Stdio::null()).output().unwrap();
+    assert!(!by_hand.status.success());
+    assert!(String::from_utf8_lossy(&by_hand.stderr).contains("parlab's own"));
+}

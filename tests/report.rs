@@ -1,0 +1,400 @@
+//! The reports checked for structure, not snapshots: the HTML is parsed with a real HTML parser
+//! and every expected section, chart, series and table is looked for; the comparison page is
+//! checked for the direction of a change made on purpose.
+//!
+//! The fixture `tests/fixtures/lab.json` is a real run of `tests/fixtures/lab.toml` (see there
+//! how to regenerate it); these tests rely on its shape (which workloads, sizes, strategies and
+//! failures), never on its timings.
+
+use std::path::Path;
+
+use assert_cmd::Command;
+use parlab::report::{self, charts, table, Format};
+use parlab::results::{Results, Status};
+use parlab::stats::Summary;
+use scraper::{ElementRef, Html, Selector};
+
+const FIXTURE: &str = "tests/fixtures/lab.json";
+
+fn fixture() -> Results {
+    report::load(Path::new(FIXTURE)).expect("the fixture loads")
+}
+
+fn sel(s: &str) -> Selector {
+    Selector::parse(s).expect("valid selector")
+}
+
+fn html(results: &Results) -> Html {
+    Html::parse_document(&report::render(results, Format::Html).expect("renders"))
+}
+
+fn text(e: ElementRef) -> String {
+    e.text().collect::<Vec<_>>().join("")
+}
+
+fn section<'a>(doc: &'a Html, id: &str) -> ElementRef<'a> {
+    doc.select(&sel(&format!("section#{id}"))).next().unwrap_or_else(|| panic!("no section #{id}"))
+}
+
+fn chart_kinds(s: ElementRef) -> Vec<String> {
+    s.select(&sel("figure.chart")).map(|f| f.value().attr("data-chart").unwrap_or("").to_string()).collect()
+}
+
+fn chart<'a>(s: ElementRef<'a>, kind: &str) -> ElementRef<'a> {
+    s.select(&sel(&format!("figure.chart[data-chart=\"{kind}\"]")))
+        .next()
+        .unwrap_or_else(|| panic!("no {kind} chart"))
+}
+
+/// The series groups of a chart's SVG: name and number of points.
+fn series(figure: ElementRef) -> Vec<(String, usize)> {
+    figure
+        .select(&sel("svg g.series"))
+        .map(|g| {
+            let v = g.value();
+            (v.attr("data-series").unwrap().to_string(), v.attr("data-points").unwrap().parse().unwrap())
+        })
+        .collect()
+}
+
+/// Points of the line plotters drew in a series group, counted from the SVG itself.
+fn polyline_points(figure: ElementRef, name: &str) -> Option<usize> {
+    let g = figure.select(&sel("svg g.series")).find(|g| g.value().attr("data-series") == Some(name))?;
+    let line = g.select(&sel("polyline")).next()?;
+    assert!(
+        line.value().attr("stroke").unwrap().eq_ignore_ascii_case(&charts::hex(name)),
+        "{name} is drawn in its own colour"
+    );
+    Some(line.value().attr("points").unwrap().split_whitespace().count())
+}
+
+#[test]
+fn report_has_every_section_chart_and_table() {
+    let results = fixture();
+    let doc = html(&results);
+    for id in ["summary", "machine", "scenario"] {
+        section(&doc, id);
+    }
+    // Nothing external: one inline script (table sorting), no fetched resource.
+    assert_eq!(doc.select(&sel("script[src], link[href], img")).count(), 0);
+    assert_eq!(doc.select(&sel("script")).count(), 1);
+
+    let groups = table::groups(&results);
+    let grid = table::summary(&results);
+    let heatmap = doc.select(&sel("table.heatmap")).next().expect("summary heatmap");
+    assert_eq!(heatmap.select(&sel("tbody tr")).count(), groups.len());
+    assert_eq!(heatmap.select(&sel("thead th")).count(), grid.strategies.len() + 2);
+    let winners: Vec<String> = heatmap.select(&sel("td.winner")).map(text).collect();
+    assert!(winners[0].contains("rayon") || winners[0].contains("threads"), "{winners:?}");
+
+    let expected: [(&str, &[&str]); 5] = [
+        ("mandelbrot", &["speedup", "efficiency", "time", "throughput"]),
+        ("stream_triad", &["speedup", "efficiency", "time", "throughput", "size-sweep"]),
+        ("pi_monte_carlo", &["speedup", "efficiency", "weak", "throughput"]),
+        ("faulty #1", &[]),
+        ("faulty #2", &[]),
+    ];
+    assert_eq!(groups.len(), expected.len());
+    for (g, (label, kinds)) in groups.iter().zip(expected) {
+        assert_eq!(g.label, label);
+        let s = section(&doc, &format!("w-{}", g.index));
+        assert_eq!(chart_kinds(s), kinds, "{label}");
+        // Every case has its row, failures marked.
+        let rows: Vec<ElementRef> = s.select(&sel("table.cases tbody tr")).collect();
+        assert_eq!(rows.len(), g.cases.len(), "{label}");
+        for (row, case) in rows.iter().zip(&g.cases) {
+            assert_eq!(row.value().classes().any(|c| c == "bad"), case.status.is_failure(), "{label}");
+            let status = text(row.select(&sel("td.status")).next().unwrap());
+            assert!(status.starts_with(case.status.label()), "{status}");
+        }
+        assert!(s.select(&sel("p.verdict")).next().is_some(), "{label} has a verdict");
+        let failed = g.cases.iter().filter(|c| c.status.is_failure()).count();
+        assert_eq!(s.select(&sel(".alert.fail li")).count(), failed, "{label}");
+        // Every chart is an SVG with labelled axes and a legend entry per series.
+        for figure in s.select(&sel("figure.chart")) {
+            let svg = figure.select(&sel("svg.chart-svg")).next().expect("inline SVG");
+            let svg_text = text(svg);
+            assert!(svg_text.contains("workers") || svg_text.contains("size"), "x axis label");
+            for (name, _) in series(figure) {
+                let legend = charts::hex(&name);
+                assert!(legend.starts_with('#'));
+                assert!(svg_text.contains(&name), "legend names {name}");
+            }
+        }
+    }
+}
+
+#[test]
+fn series_match_the_verified_cases() {
+    let results = fixture();
+    let doc = html(&results);
+    for g in table::groups(&results) {
+        let s = section(&doc, &format!("w-{}", g.index));
+        if !chart_kinds(s).contains(&"speedup".to_string()) {
+            continue;
+        }
+        let size = g.cases.iter().map(|c| c.size).max().unwrap();
+        let speedup = chart(s, "speedup");
+        let drawn = series(speedup);
+        let mut want: Vec<(String, usize)> = vec![];
+        for name in charts::parallel_strategies(&g) {
+            let n = g
+                .cases
+                .iter()
+                .filter(|c| {
+                    c.strategy == name && c.size == size && c.status == Status::Ok && c.speedup.is_some()
+                })
+                .count();
+            if n > 0 {
+                want.push((name, n));
+            }
+        }
+        assert_eq!(drawn, want, "{}: one series per strategy, one point per verified case", g.label);
+        for (name, n) in &want {
+            if *n > 1 {
+                assert_eq!(polyline_points(speedup, name), Some(*n), "{}: {name}'s line", g.label);
+            }
+        }
+        // The time (or weak-scaling) chart adds the sequential baseline.
+        let kind = if g.plan.settings.scaling == parlab::scenario::Scaling::Weak { "weak" } else { "time" };
+        let time = series(chart(s, kind));
+        assert_eq!(time.len(), want.len() + 1, "{}", g.label);
+        assert!(table::is_sequential(&time[0].0));
+    }
+}
+
+#[test]
+fn amdahl_fit_and_bandwidth_fraction_are_reported() {
+    let doc = html(&fixture());
+    let triad = doc
+        .select(&sel("section.workload"))
+        .find(|s| s.value().attr("data-workload") == Some("stream_triad"))
+        .unwrap();
+    let note = text(chart(triad, "speedup").select(&sel("p.note")).next().unwrap());
+    assert!(note.contains("serial fraction f ="), "{note}");
+    assert!(text(chart(triad, "speedup")).contains("Amdahl fit to"), "the fit is in the legend");
+    assert!(text(chart(triad, "throughput")).contains("of best bandwidth"));
+    assert!(triad.select(&sel("table.cases th")).any(|th| text(th) == "of best BW"));
+    // A compute-bound workload has no bandwidth fraction.
+    let mandel = doc
+        .select(&sel("section.workload"))
+        .find(|s| s.value().attr("data-workload") == Some("mandelbrot"))
+        .unwrap();
+    assert!(!text(chart(mandel, "throughput")).contains("of best bandwidth"));
+}
+
+#[test]
+fn a_wrong_answer_is_flagged_and_never_drawn() {
+    let mut results = fixture();
+    // A file that lies: a parallel case failed verification but still carries a speedup.
+    let victim = results
+        .cases
+        .iter_mut()
+        .find(|c| c.workload == "mandelbrot" && c.strategy == "rayon" && c.workers == 4)
+        .unwrap();
+    victim.status = Status::FailedVerification;
+    victim.reason = Some("wrong <answer>".into());
+    let doc = html(&results);
+    let s = section(&doc, "w-0");
+    let rayon = series(chart(s, "speedup")).into_iter().find(|(n, _)| n == "rayon").unwrap();
+    assert_eq!(rayon.1, 2, "only rayon's verified points (1 and 2 workers) are drawn");
+    let time = series(chart(s, "time")).into_iter().find(|(n, _)| n == "rayon").unwrap();
+    assert_eq!(time.1, 2);
+    let alert = text(s.select(&sel(".alert.fail")).next().expect("failure alert"));
+    assert!(alert.contains("rayon at 4 workers") && alert.contains("wrong <answer>"), "{alert}");
+    let heat = doc.select(&sel("table.heatmap tbody tr")).next().unwrap();
+    assert!(text(heat).contains("1 FAILED"));
+}
+
+#[test]
+fn strings_from_scenario_and_results_are_escaped() {
+    let mut results = fixture();
+    let evil = "<script>alert('pwned')</script>";
+    results.scenario.name = format!("lab {evil}");
+    results.scenario.description = format!("described {evil} & more");
+    results.machine.cpu_model = "<img src=x onerror=alert(1)>".into();
+    // A workload and a strategy with markup in their names, in the plan and in the cases.
+    results.scenario.workloads[0].kind = evil.into();
+    results.scenario.workloads[0].strategies.push("<b>bold</b>".into());
+    for c in results.cases.iter_mut().filter(|c| c.workload == "mandelbrot") {
+        c.workload = evil.into();
+    }
+    let mut extra =
+        results.cases.iter().find(|c| c.workload == evil && c.strategy == "rayon").unwrap().clone();
+    extra.strategy = "<b>bold</b>".into();
+    results.cases.push(extra);
+
+    let page = report::render(&results, Format::Html).unwrap();
+    let doc = Html::parse_document(&page);
+    let scripts: Vec<String> = doc.select(&sel("script")).map(text).collect();
+    assert_eq!(scripts.len(), 1, "only the page's own script");
+    assert!(!scripts[0].contains("pwned"));
+    assert_eq!(doc.select(&sel("img, b")).count(), 0, "no markup from the data");
+    assert!(text(doc.select(&sel("h1")).next().unwrap()).contains(evil), "shown as text");
+    assert!(text(doc.select(&sel("p.lede")).next().unwrap()).contains("& more"));
+    let section = doc.select(&sel("section.workload")).next().unwrap();
+    assert_eq!(section.value().attr("data-workload"), Some(evil));
+    assert!(text(section.select(&sel("h2")).next().unwrap()).contains(evil));
+    // Inside the charts too (legends and tooltips).
+    assert!(doc.select(&sel("svg g.series")).any(|g| g.value().attr("data-series") == Some("<b>bold</b>")));
+
+    let md = report::render(&results, Format::Markdown).unwrap();
+    assert!(!md.contains("<script>") && !md.contains("<b>"), "{md}");
+    let csv = report::render(&results, Format::Csv).unwrap();
+    assert!(csv.contains(evil), "CSV keeps the text as data");
+}
+
+/// A minimal RFC 4180 reader for the test.
+fn csv_rows(text: &str) -> Vec<Vec<String>> {
+    let mut rows = vec![];
+    let mut row = vec![];
+    let mut field = String::new();
+    let mut quoted = false;
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (c, quoted) {
+            ('"', true) if chars.peek() == Some(&'"') => {
+                field.push('"');
+                chars.next();
+            }
+            ('"', _) => quoted = !quoted,
+            (',', false) => row.push(std::mem::take(&mut field)),
+            ('\n', false) => {
+                row.push(std::mem::take(&mut field));
+                rows.push(std::mem::take(&mut row));
+            }
+            (c, _) => field.push(c),
+        }
+    }
+    rows
+}
+
+#[test]
+fn csv_has_one_flat_row_per_case() {
+    let results = fixture();
+    let rows = csv_rows(&report::render(&results, Format::Csv).unwrap());
+    let header = &rows[0];
+    assert_eq!(rows.len(), results.cases.len() + 1);
+    assert!(rows.iter().all(|r| r.len() == header.len()));
+    let col = |name: &str| header.iter().position(|h| h == name).unwrap();
+    for (row, case) in rows[1..].iter().zip(&results.cases) {
+        assert_eq!(row[col("strategy")], case.strategy);
+        assert_eq!(row[col("workers")], case.workers.to_string());
+        if case.status == Status::Ok {
+            let median: f64 = row[col("median_ns")].parse().unwrap();
+            assert_eq!(Some(median), case.median_ns());
+        } else {
+            assert_eq!(row[col("speedup")], "", "no speedup for a case that is not ok");
+        }
+    }
+    assert!(rows.iter().any(|r| r[col("status")] == "failed_verification"));
+}
+
+#[test]
+fn terminal_and_markdown_show_the_same_summary() {
+    let results = fixture();
+    let md = report::render(&results, Format::Markdown).unwrap();
+    let term = report::terminal::render(&results);
+    let grid = table::summary(&results);
+    assert!(md.find("## Summary").unwrap() < md.find("## mandelbrot").unwrap(), "summary at the top");
+    for row in grid.text_rows() {
+        assert!(md.contains(&format!("| {} |", row.join(" | "))), "{row:?} in summary.md");
+        let line = term.lines().find(|l| l.starts_with(&row[0]) && l.contains(&row[row.len() - 1])).unwrap();
+        for cell in &row {
+            assert!(line.contains(cell.as_str()), "{cell} in `{line}`");
+        }
+    }
+}
+
+fn parlab() -> Command {
+    Command::cargo_bin("parlab").expect("binary built")
+}
+
+#[test]
+fn report_command_rerenders_saved_results() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = parlab().args(["report", FIXTURE, "--out"]).arg(dir.path()).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for file in ["index.html", "summary.md", "results.csv"] {
+        assert!(dir.path().join(file).exists(), "{file}");
+        assert!(stdout.contains(file), "{stdout}");
+    }
+    let bad = parlab().args(["report", "no/such/results.json"]).output().unwrap();
+    assert_eq!(bad.status.code(), Some(2), "a missing file is bad input");
+}
+
+#[test]
+fn comparison_shows_a_case_made_slower_as_slower() {
+    let base = fixture();
+    let mut after = base.clone();
+    // Deliberately 40% slower and 30% faster, by scaling the raw samples.
+    let mut change = |workload: &str, strategy: &str, workers: usize, factor: f64| {
+        let c = after
+            .cases
+            .iter_mut()
+            .find(|c| {
+                c.workload == workload
+                    && c.strategy == strategy
+                    && c.workers == workers
+                    && c.status == Status::Ok
+            })
+            .unwrap();
+        c.samples_ns = c.samples_ns.iter().map(|&s| (s as f64 * factor) as u64).collect();
+        let samples: Vec<f64> = c.samples_ns.iter().map(|&s| s as f64).collect();
+        c.stats = Summary::from_samples(&samples);
+    };
+    change("mandelbrot", "threads", 2, 1.4);
+    change("pi_monte_carlo", "rayon", 4, 0.7);
+    after.derive_speedups();
+
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("before.json"), dir.path().join("after.json"));
+    std::fs::write(&a, serde_json::to_string(&base).unwrap()).unwrap();
+    std::fs::write(&b, serde_json::to_string(&after).unwrap()).unwrap();
+    let out_dir = dir.path().join("cmp");
+    let out = parlab().arg("report").arg(&a).arg(&b).arg("--out").arg(&out_dir).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let doc = Html::parse_document(&std::fs::read_to_string(out_dir.join("index.html")).unwrap());
+    let rows: Vec<ElementRef> = doc.select(&sel("table.compare tbody tr")).collect();
+    assert_eq!(rows.len(), base.cases.len(), "every case aligned with itself");
+    let cells = |r: &ElementRef| r.select(&sel("td")).map(text).collect::<Vec<_>>();
+    let marked = |change: &str| -> Vec<Vec<String>> {
+        rows.iter().filter(|r| r.value().attr("data-change") == Some(change)).map(cells).collect()
+    };
+    let slower = marked("slower");
+    assert_eq!(slower.len(), 1, "{slower:?}");
+    assert_eq!((&slower[0][0][..], &slower[0][1][..], &slower[0][2][..]), ("mandelbrot", "threads", "2"));
+    let ratio: f64 = slower[0][7].parse().unwrap();
+    assert!((ratio - 1.4).abs() < 0.01, "{ratio}");
+    assert!(slower[0][9].starts_with("slower"));
+    let faster = marked("faster");
+    assert_eq!(faster.len(), 1, "{faster:?}");
+    assert_eq!((&faster[0][0][..], &faster[0][1][..], &faster[0][2][..]), ("pi_monte_carlo", "rayon", "4"));
+    assert!(faster[0][9].starts_with("faster"));
+    // Every other measured case: unchanged, since its samples are the same.
+    let ok = base.cases.iter().filter(|c| c.status == Status::Ok).count();
+    assert_eq!(marked("same").len(), ok - 2);
+    assert_eq!(marked("none").len(), base.cases.len() - ok);
+}
+
+#[test]
+fn run_writes_and_prints_the_html_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("tiny.toml");
+    std::fs::write(
+        &scenario,
+        "[scenario]\nname = \"tiny\"\n[defaults]\nworkers = [1, 2]\nwarmup = \"0ms\"\nmin_samples = 3\n\
+         max_samples = 3\n[[workload]]\nkind = \"empty\"\nsize = 1\nstrategies = [\"threads\"]\n",
+    )
+    .unwrap();
+    let out_dir = dir.path().join("out");
+    let out = parlab().arg("run").arg(&scenario).arg("--out").arg(&out_dir).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let index = out_dir.join("index.html");
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&index.display().to_string()));
+    let doc = Html::parse_document(&std::fs::read_to_string(index).unwrap());
+    assert_eq!(doc.select(&sel("section.workload")).count(), 1);
+    assert!(out_dir.join("results.csv").exists());
+}
