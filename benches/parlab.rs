@@ -71,7 +71,8 @@ fn main() {
             group.bench_function(BenchmarkId::new(&case.strategy, value), |b| {
                 if prepared.as_ref().map(|p| p.0) != Some(key) {
                     prepared = None;
-                    let instance = w.prepare(case.effective_size, &wp.params, s.seed).expect("prepare the input");
+                    let instance =
+                        w.prepare(case.effective_size, &wp.params, s.seed).expect("prepare the input");
                     prepared = Some((key, instance));
                 }
                 let instance = &prepared.as_ref().expect("prepared").1;

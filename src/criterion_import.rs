@@ -65,13 +65,18 @@ pub fn import(dir: &Path, machine: Machine) -> anyhow::Result<(Results, Vec<Stri
         }
     }
     if imported.is_empty() {
-        anyhow::bail!("none of the benchmarks under {} came from parlab's bench: {}", dir.display(), skipped.join("; "));
+        anyhow::bail!(
+            "none of the benchmarks under {} came from parlab's bench: {}",
+            dir.display(),
+            skipped.join("; ")
+        );
     }
     Ok((build(imported, dir, machine), skipped))
 }
 
 fn find_benchmarks(dir: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
-    let entries = std::fs::read_dir(dir).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", dir.display()))?;
+    let entries =
+        std::fs::read_dir(dir).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", dir.display()))?;
     for entry in entries.flatten() {
         let path = entry.path();
         if path.is_dir() {
@@ -121,8 +126,10 @@ fn parse(bench: &Benchmark, sample: &Sample) -> Result<Imported, String> {
 }
 
 fn build(mut imported: Vec<Imported>, dir: &Path, machine: Machine) -> Results {
-    let order = |name: &str| crate::strategy::STRATEGIES.iter().position(|s| s.name() == name).unwrap_or(usize::MAX);
-    let wl_order = |name: &str| workload::WORKLOADS.iter().position(|w| w.name() == name).unwrap_or(usize::MAX);
+    let order =
+        |name: &str| crate::strategy::STRATEGIES.iter().position(|s| s.name() == name).unwrap_or(usize::MAX);
+    let wl_order =
+        |name: &str| workload::WORKLOADS.iter().position(|w| w.name() == name).unwrap_or(usize::MAX);
     imported.sort_by_key(|i| (wl_order(&i.workload), i.size, order(&i.strategy), i.workers));
     let mut workloads: Vec<WorkloadPlan> = Vec::new();
     let mut specs: Vec<(CaseSpec, &Imported)> = Vec::new();

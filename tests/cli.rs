@@ -219,7 +219,8 @@ fn ctrl_c_keeps_what_was_measured() {
     assert!(status.success());
     let code = child.wait().unwrap();
     assert_eq!(code.code(), Some(130));
-    let results: Value = serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
+    let results: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
     assert_eq!(results["complete"], false);
     let cases = results["cases"].as_array().unwrap();
     assert!(!cases.is_empty() && cases.len() < 9, "{} cases", cases.len());

@@ -118,8 +118,8 @@ fn a_killed_worker_fails_its_case_and_the_run_goes_on_with_no_worker_left() {
 name = "kill"
 [defaults]
 warmup = "0ms"
-min_samples = 30
-max_samples = 30
+min_samples = 10
+max_samples = 10
 max_time = "60s"
 timeout = "120s"
 [[workload]]
@@ -170,6 +170,64 @@ strategies = ["process-shm"]
     assert_eq!(after["status"], "ok", "{after}");
     let left = tagged(&tag);
     assert!(left.is_empty(), "processes left behind: {left:?}");
+}
+
+/// Starts `parlab run` on a long process case; returns it with its tag once both workers are up.
+fn run_until_workers_start(dir: &Path) -> (std::process::Child, String, Vec<i32>) {
+    let scenario = dir.join("long.toml");
+    std::fs::write(
+        &scenario,
+        r#"
+[scenario]
+name = "long"
+[defaults]
+warmup = "0ms"
+min_samples = 3
+max_samples = 3
+timeout = "120s"
+# A trip costs nanoseconds in the sequential baseline and microseconds through pipes: a short
+# baseline, then a process case that runs for many seconds.
+[[workload]]
+kind = "ping_pong"
+size = 8
+params = { round_trips = 10_000_000 }
+workers = 2
+strategies = ["process-shm"]
+"#,
+    )
+    .unwrap();
+    let tag = format!("{}-{:?}", std::process::id(), Instant::now());
+    let mut parlab = Command::new(EXE)
+        .args(["run", scenario.to_str().unwrap(), "--out", dir.join("out").to_str().unwrap()])
+        .env("PARLAB_TEST_TAG", &tag)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let workers: Vec<i32> = tagged(&tag).into_iter().filter(|p| is_worker(*p)).collect();
+        if workers.len() == 2 {
+            return (parlab, tag, workers);
+        }
+        assert!(Instant::now() < deadline, "the workers never all appeared");
+        assert!(parlab.try_wait().unwrap().is_none(), "parlab ended before its workers were seen");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+#[test]
+fn workers_die_with_a_killed_parlab() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut parlab, tag, workers) = run_until_workers_start(dir.path());
+    // SIGKILL: parlab gets no chance to clean up; the kernel's parent-death signal must.
+    parlab.kill().unwrap();
+    parlab.wait().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !tagged(&tag).is_empty() {
+        assert!(Instant::now() < deadline, "workers {workers:?} outlived parlab: {:?}", tagged(&tag));
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 #[test]

@@ -6,15 +6,34 @@
 //! it just before verification, so the peak covers building the executor, the case's output,
 //! warm-up and every sample, and not the reference the verifier may compute.
 //!
-//! It is process-wide: it includes what was resident before the case (the prepared input, the
-//! harness, earlier references) and anything other threads allocate meanwhile (an abandoned
-//! case that is still running). Worker processes of the process strategies are not in it.
+//! Before the reset, memory that earlier cases freed is handed back to the system (glibc's
+//! `malloc_trim`; glibc otherwise keeps freed heap pages resident), so the peak starts from what
+//! is live. It is still process-wide: it includes what is resident when the case starts (the
+//! prepared input, the harness, references kept by earlier cases) and anything other threads
+//! allocate meanwhile (an abandoned case that is still running). Worker processes of the
+//! process strategies are not in it.
 //! Where the reset is not possible (not Linux, `/proc` not writable) no peak is reported:
 //! a lifetime maximum would be misleading.
 
 /// Resets the high-water mark; `false` when this system does not allow it.
 pub fn reset_peak() -> bool {
+    release_free_memory();
     std::fs::write("/proc/self/clear_refs", "5").is_ok()
+}
+
+/// Returns free heap pages to the system, so that they stop counting as resident.
+fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        extern "C" {
+            fn malloc_trim(pad: usize) -> std::ffi::c_int;
+        }
+        // SAFETY: glibc's `malloc_trim` only gives free memory back (madvise/brk) and is
+        // thread-safe; Rust's default allocator on this target is glibc's malloc.
+        unsafe {
+            malloc_trim(0);
+        }
+    }
 }
 
 /// The resident-set high-water mark since the last reset, in bytes.

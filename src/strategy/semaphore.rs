@@ -31,7 +31,7 @@ impl Strategy for BoundedConcurrency {
     }
     fn executor(&self, config: &ExecConfig) -> Result<Box<dyn Executor>, String> {
         let permits = config.params.capacity.unwrap_or(config.workers).max(1);
-        Ok(Box::new(ThreadPerTask { permits, cancel: config.cancel.clone() }))
+        Ok(Box::new(ThreadPerTask { workers: config.workers.max(1), permits, cancel: config.cancel.clone() }))
     }
 }
 
@@ -88,6 +88,8 @@ impl Drop for Permit<'_> {
 }
 
 struct ThreadPerTask {
+    /// The case's worker count, which workloads size their roles by; the permits may differ.
+    workers: usize,
     permits: usize,
     cancel: Arc<AtomicBool>,
 }
@@ -96,7 +98,7 @@ struct ThreadPerTask {
 // joins every thread before `run_tasks` returns.
 unsafe impl Executor for ThreadPerTask {
     fn workers(&self) -> usize {
-        self.permits
+        self.workers
     }
     fn task_count(&self, items: usize, grain: usize) -> usize {
         items.div_ceil(grain)
@@ -123,7 +125,7 @@ mod tests {
     #[test]
     fn never_more_than_the_permits_at_once() {
         let cancel = Arc::new(AtomicBool::new(false));
-        let exec = ThreadPerTask { permits: 3, cancel };
+        let exec = ThreadPerTask { workers: 1, permits: 3, cancel };
         let (now, peak) = (AtomicUsize::new(0), AtomicUsize::new(0));
         exec.run_tasks(40, &|_| {
             let n = now.fetch_add(1, Ordering::SeqCst) + 1;

@@ -27,9 +27,11 @@ use super::PARENT_ENV;
 const POLL: Duration = Duration::from_millis(20);
 /// Tasks queued per worker: one running, one waiting, so a worker never idles on a round trip.
 const DEPTH: usize = 2;
-/// Tasks per worker when no `chunk` is given: a few big tasks, as `multiprocessing.Pool.map`'s
-/// default chunksize gives, since each task costs a round trip over the pipes.
-const TASKS_PER_WORKER: usize = 4;
+/// Tasks per worker when no `chunk` is given. Each task costs a round trip over the pipes, so
+/// tasks are big (`multiprocessing.Pool.map` makes 4 per worker), but not so few that uneven
+/// ones (mandelbrot's rows) leave a worker idle: with `DEPTH` tasks queued, the round trips
+/// overlap the work, and 16 per worker balance to within a few percent.
+const TASKS_PER_WORKER: usize = 16;
 /// How long worker processes get to start and say hello.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a worker whose pipe closed gets to exit before it is killed.
@@ -161,7 +163,7 @@ impl Pool {
     }
 
     /// How [`Pool::run`] cuts `items` into tasks: `chunk` items per task when the scenario sets
-    /// one, else a few tasks per worker.
+    /// one, else `TASKS_PER_WORKER` (16) per worker.
     pub fn split(&self, items: usize) -> Split {
         let tasks = match self.chunk {
             Some(chunk) => items.div_ceil(chunk.max(1)),
@@ -351,7 +353,7 @@ impl Inner {
         self.scratch.clear();
         msg.encode(&mut self.scratch);
         let stdin = self.procs[w].stdin.as_mut().expect("stdin is open while the pool lives");
-        match stdin.write_all(&self.scratch) {
+        match write_without_sigpipe(stdin, &self.scratch) {
             Ok(()) => Ok(()),
             // A closed pipe means the worker is gone: report how it ended.
             Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Err(self.died(w, during)),
@@ -526,6 +528,29 @@ impl Drop for Proc {
         drop(self.stdin.take());
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// Writes to a worker's pipe with `SIGPIPE` blocked on this thread, so a worker that died turns
+/// the write into an `EPIPE` error to report, not a signal that kills parlab (whose disposition
+/// of `SIGPIPE` is the default, so that `parlab list | head` ends quietly). The signal a failed
+/// write raises is thread-directed and pending while blocked: it is consumed before unblocking.
+fn write_without_sigpipe(stdin: &mut ChildStdin, bytes: &[u8]) -> io::Result<()> {
+    // SAFETY: signal-set and mask calls on local, initialised sets; the mask change is undone
+    // before returning, and only this thread's mask is touched.
+    unsafe {
+        let mut pipe: libc::sigset_t = std::mem::zeroed();
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut pipe);
+        libc::sigaddset(&mut pipe, libc::SIGPIPE);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &pipe, &mut old);
+        let result = stdin.write_all(bytes);
+        if matches!(&result, Err(e) if e.kind() == io::ErrorKind::BrokenPipe) {
+            let now = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+            libc::sigtimedwait(&pipe, std::ptr::null_mut(), &now);
+        }
+        libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+        result
     }
 }
 

@@ -87,7 +87,7 @@ fn a_pool_runs_every_task_once_and_answers_pings() {
     assert_eq!(pool.pids().len(), 2);
     let items = 100_000;
     let split = pool.split(items);
-    assert_eq!(split.tasks, 8, "four tasks per worker by default");
+    assert_eq!(split.tasks, 32, "sixteen tasks per worker by default");
     let mut seen = vec![0; split.tasks];
     let mut total = 0;
     pool.run(&job("pi_monte_carlo", items as u64), items, &mut |task, range, payload| {
@@ -129,6 +129,32 @@ fn a_killed_worker_is_reported_with_its_signal_and_none_is_left() {
     }
     let again = pool.run(&spec, 1000, &mut |_, _, _| Ok(())).expect_err("the pool stays broken");
     assert!(matches!(again, PoolError::Broken(_)), "{again}");
+}
+
+#[test]
+fn writing_to_a_dead_worker_is_an_error_even_where_sigpipe_kills() {
+    let Some(pool) = pool(1, false) else { return };
+    let pid = pool.pids()[0];
+    // SAFETY: a signal to our own child process.
+    assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGKILL) }, 0);
+    // Wait until it is a zombie, so the next write surely finds its pipe closed.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap().contains(") Z ") {
+        assert!(Instant::now() < deadline, "the worker did not die");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    // parlab's own disposition (`main` restores the default): unhandled, SIGPIPE would kill
+    // this whole test binary. Restored afterwards for the other tests.
+    // SAFETY: swapping a signal disposition; the previous one is put back below.
+    let before = unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    let result = pool.ping(&[1; 8]);
+    // SAFETY: as above.
+    unsafe { libc::signal(libc::SIGPIPE, before) };
+    let err = result.expect_err("the worker is dead");
+    assert!(
+        matches!(&err, PoolError::Died { status, .. } if status.contains("SIGKILL") || status.contains("9")),
+        "{err}"
+    );
 }
 
 #[test]
