@@ -12,6 +12,7 @@ use assert_cmd::Command;
 use parlab::report::{self, charts, table, Format};
 use parlab::results::{Results, Status};
 use parlab::stats::Summary;
+use parlab::units::{format_bytes, format_ns};
 use scraper::{ElementRef, Html, Selector};
 
 const FIXTURE: &str = "tests/fixtures/lab.json";
@@ -304,6 +305,139 @@ fn terminal_and_markdown_show_the_same_summary() {
             assert!(line.contains(cell.as_str()), "{cell} in `{line}`");
         }
     }
+}
+
+/// The fixture with what newer runs record: peak RSS on every measured case, a latency on
+/// `pi_monte_carlo` (standing in for `ping_pong`), in-process set-up times everywhere and one
+/// process-like start-up on `stream_triad`.
+fn fixture_with_memory_latency_and_setup() -> Results {
+    let mut results = fixture();
+    for c in results.cases.iter_mut().filter(|c| c.stats.is_some()) {
+        c.peak_rss_bytes = Some((64 << 20) + c.id as u64 * (3 << 19));
+        c.setup_ns = Some(3_000);
+        if c.workload == "pi_monte_carlo" {
+            c.latency_ns = c.median_ns().map(|m| m / 1000.0);
+        }
+    }
+    let start = results.cases.iter_mut().find(|c| c.workload == "stream_triad" && c.workers == 4).unwrap();
+    start.setup_ns = Some(2_500_000);
+    results
+}
+
+/// The header and the rows of a workload entry's "Every case" table, as text.
+fn case_table(doc: &Html, g: &table::Group) -> (Vec<String>, Vec<Vec<String>>) {
+    let s = section(doc, &format!("w-{}", g.index));
+    let table = s.select(&sel("table.cases")).next().unwrap();
+    let header: Vec<String> = table.select(&sel("thead th")).map(text).collect();
+    let rows: Vec<Vec<String>> = table
+        .select(&sel("tbody tr"))
+        .map(|r| r.select(&sel("td")).map(|td| text(td).trim().to_string()).collect())
+        .collect();
+    for row in &rows {
+        assert_eq!(row.len(), header.len(), "{}: a cell per column", g.label);
+    }
+    (header, rows)
+}
+
+#[test]
+fn case_tables_show_peak_rss_and_latency_and_setup_only_where_they_matter() {
+    // Results without the fields (older files): a peak RSS column of dashes, nothing else new.
+    let doc = html(&fixture());
+    for g in table::groups(&fixture()) {
+        let (header, rows) = case_table(&doc, &g);
+        let rss = header.iter().position(|h| h == "peak RSS").expect("a peak RSS column");
+        assert_eq!(rss, header.len() - 2, "just before status");
+        assert!(rows.iter().all(|r| r[rss] == "-"));
+        assert!(!header.iter().any(|h| h == "latency" || h == "set-up"), "{header:?}");
+    }
+
+    let results = fixture_with_memory_latency_and_setup();
+    let doc = html(&results);
+    for g in table::groups(&results) {
+        let kind = g.plan.kind.as_str();
+        let (header, rows) = case_table(&doc, &g);
+        let col = |name: &str| header.iter().position(|h| h == name);
+        let rss = col("peak RSS").unwrap();
+        for (row, case) in rows.iter().zip(&g.cases) {
+            let want = case.peak_rss_bytes.map_or("-".to_string(), format_bytes);
+            assert_eq!(row[rss], want, "{kind}");
+        }
+        // Latency only where a case reports it, right before throughput.
+        let latency = col("latency");
+        assert_eq!(latency.is_some(), kind == "pi_monte_carlo", "{kind}: {header:?}");
+        if let Some(i) = latency {
+            assert_eq!(header[i + 1], "throughput");
+            for (row, case) in rows.iter().zip(&g.cases) {
+                assert_eq!(row[i], case.latency_ns.map_or("-".to_string(), format_ns));
+            }
+        }
+        // Set-up only where some case took longer than in-process set-up does.
+        let setup = col("set-up");
+        assert_eq!(setup.is_some(), kind == "stream_triad", "{kind}: {header:?}");
+        if let Some(i) = setup {
+            assert_eq!(i + 1, rss, "set-up next to peak RSS");
+            assert!(rows.iter().any(|r| r[i] == "2.50 ms"), "{rows:?}");
+            assert!(rows.iter().any(|r| r[i] == "3.00 µs"));
+        }
+    }
+    // Header tooltips say what the new columns measure.
+    let th = |name: &str| doc.select(&sel("table.cases th")).find(|th| text(*th) == name).unwrap();
+    assert!(th("peak RSS").value().attr("title").unwrap().contains("VmHWM"));
+    assert!(th("set-up").value().attr("title").unwrap().contains("worker processes"));
+    assert!(th("latency").value().attr("title").unwrap().contains("one-way"));
+}
+
+#[test]
+fn csv_has_peak_rss_latency_and_setup() {
+    let results = fixture_with_memory_latency_and_setup();
+    let rows = csv_rows(&report::render(&results, Format::Csv).unwrap());
+    let header = &rows[0];
+    let col = |name: &str| header.iter().position(|h| h == name).unwrap_or_else(|| panic!("no {name}"));
+    let (rss, latency, setup) = (col("peak_rss_bytes"), col("latency_ns"), col("setup_ns"));
+    for (row, case) in rows[1..].iter().zip(&results.cases) {
+        assert_eq!(row[rss], case.peak_rss_bytes.map_or(String::new(), |b| b.to_string()));
+        assert_eq!(row[setup], case.setup_ns.map_or(String::new(), |b| b.to_string()));
+        match case.latency_ns {
+            Some(l) => assert_eq!(row[latency].parse::<f64>().unwrap(), l),
+            None => assert_eq!(row[latency], "", "empty when not measured"),
+        }
+    }
+    assert!(
+        rows[1..].iter().any(|r| r[latency].is_empty()) && rows[1..].iter().any(|r| !r[latency].is_empty())
+    );
+}
+
+#[test]
+fn terminal_and_markdown_add_latency_only_where_reported() {
+    let results = fixture_with_memory_latency_and_setup();
+    let md = report::render(&results, Format::Markdown).unwrap();
+    let term = report::terminal::render(&results);
+    for t in table::tables(&results) {
+        let latency = t.header.contains(&table::LATENCY);
+        assert_eq!(latency, t.workload == "pi_monte_carlo", "{}: {:?}", t.workload, t.header);
+        assert!(!t.header.iter().any(|h| h.contains("RSS") || h.contains("set-up")), "HTML and CSV only");
+        assert!(md.contains(&format!("| {} |", t.header.join(" | "))), "{} header in summary.md", t.workload);
+        let header_line = term.lines().find(|l| l.starts_with("workload") && l.contains("95% CI"));
+        assert!(header_line.is_some());
+        for row in &t.rows {
+            assert_eq!(row.len(), t.header.len());
+            assert!(md.contains(&format!("| {} |", row.join(" | "))), "{row:?} in summary.md");
+            if latency {
+                let cell = &row[t.header.iter().position(|h| *h == table::LATENCY).unwrap()];
+                assert_ne!(cell, "-");
+                let line = term
+                    .lines()
+                    .find(|l| {
+                        l.starts_with(&row[0]) && l.contains(&format!(" {} ", row[1])) && l.contains(&row[4])
+                    })
+                    .unwrap_or_else(|| panic!("{row:?} in the terminal table"));
+                assert!(line.contains(cell.as_str()), "{cell} in `{line}`");
+            }
+        }
+    }
+    // The terminal prints a latency column once, for the one workload that has it.
+    let headers: Vec<&str> = term.lines().filter(|l| l.starts_with("workload ")).collect();
+    assert_eq!(headers.iter().filter(|l| l.contains(" latency ")).count(), 1, "{headers:?}");
 }
 
 fn parlab() -> Command {

@@ -1,8 +1,9 @@
 //! `results.csv`: one row per case with flat columns, for spreadsheets and data frames.
 //!
 //! RFC 4180: comma-separated, fields with a comma, quote or line break quoted, quotes doubled.
-//! Times are in nanoseconds, rates in the unit named by `throughput_unit`; empty means "not
-//! measured" (a failed case has no speedup, never a zero one). Free text (reasons, verification
+//! Times are in nanoseconds, rates in the unit named by `throughput_unit`, memory in bytes; empty
+//! means "not measured" (a failed case has no speedup, never a zero one; most workloads have no
+//! `latency_ns`). Free text (reasons, verification
 //! details) that starts like a spreadsheet formula gets a leading `'`, so opening the file
 //! cannot run it.
 
@@ -11,7 +12,7 @@ use crate::results::{CaseResult, Results};
 
 pub struct Csv;
 
-pub const COLUMNS: [&str; 33] = [
+pub const COLUMNS: [&str; 36] = [
     "id",
     "workload",
     "strategy",
@@ -45,6 +46,9 @@ pub const COLUMNS: [&str; 33] = [
     "efficiency",
     "karp_flatt",
     "wall_time_s",
+    "setup_ns",
+    "peak_rss_bytes",
+    "latency_ns",
 ];
 
 impl Exporter for Csv {
@@ -107,6 +111,9 @@ fn row(c: &CaseResult) -> Vec<String> {
         num(c.efficiency),
         num(c.karp_flatt),
         num(Some(c.wall_time_s)),
+        c.setup_ns.map_or(String::new(), |v| v.to_string()),
+        c.peak_rss_bytes.map_or(String::new(), |v| v.to_string()),
+        num(c.latency_ns),
     ]
 }
 

@@ -1,7 +1,7 @@
 //! `summary.md`: the workload x strategy summary grid, then the table per workload, in
 //! GitHub-flavoured Markdown, for CI job summaries and pull-request comments.
 
-use super::table::{self, SummaryGrid, HEADER};
+use super::table::{self, SummaryGrid};
 use super::Exporter;
 use crate::results::Results;
 
@@ -43,9 +43,8 @@ impl Exporter for Markdown {
         }
         for t in table::tables(results) {
             out.push_str(&format!("## {}\n\n{}\n\n", escape(&t.workload), escape(&t.verdict)));
-            let header: Vec<String> = HEADER.iter().map(|h| h.to_string()).collect();
-            let rows: Vec<Vec<String>> = t.rows.iter().map(|r| r.to_vec()).collect();
-            out.push_str(&markdown_table(&header, &rows));
+            let header: Vec<String> = t.header.iter().map(|h| h.to_string()).collect();
+            out.push_str(&markdown_table(&header, &t.rows));
             out.push('\n');
         }
         Ok(out)

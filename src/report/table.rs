@@ -7,6 +7,7 @@ use crate::scenario::WorkloadPlan;
 use crate::strategy;
 use crate::units::{format_count, format_ns, format_si};
 
+/// The columns of every per-workload table (and of [`row`]); [`tables`] may add [`LATENCY`].
 pub const HEADER: [&str; 10] = [
     "workload",
     "strategy",
@@ -20,20 +21,49 @@ pub const HEADER: [&str; 10] = [
     "status",
 ];
 
+/// The optional column of one-way latency, for workloads that report it (`ping_pong`).
+pub const LATENCY: &str = "latency";
+/// Where [`LATENCY`] goes among the [`HEADER`] columns: after the median's CI, before throughput.
+const LATENCY_AT: usize = 6;
+
 /// One table per workload, in scenario order, with the verdict line for each.
 pub struct WorkloadTable {
     pub workload: String,
-    pub rows: Vec<[String; 10]>,
+    /// [`HEADER`], with [`LATENCY`] when a case of the workload has a latency.
+    pub header: Vec<&'static str>,
+    /// One row per case, a cell per header column.
+    pub rows: Vec<Vec<String>>,
     pub verdict: String,
+}
+
+impl WorkloadTable {
+    /// Whether column `i` holds numbers (workers to efficiency), as opposed to names or status.
+    pub fn numeric(&self, i: usize) -> bool {
+        i >= 2 && i + 1 < self.header.len()
+    }
 }
 
 pub fn tables(results: &Results) -> Vec<WorkloadTable> {
     groups(results)
         .into_iter()
-        .map(|g| WorkloadTable {
-            rows: g.cases.iter().map(|c| row(c)).collect(),
-            verdict: verdict_for(&g.label, &g.cases),
-            workload: g.label,
+        .map(|g| {
+            let latency = g.cases.iter().any(|c| c.latency_ns.is_some());
+            let mut header = HEADER.to_vec();
+            if latency {
+                header.insert(LATENCY_AT, LATENCY);
+            }
+            let rows = g
+                .cases
+                .iter()
+                .map(|c| {
+                    let mut cells = row(c).to_vec();
+                    if latency {
+                        cells.insert(LATENCY_AT, c.latency_ns.map_or("-".into(), format_ns));
+                    }
+                    cells
+                })
+                .collect();
+            WorkloadTable { header, rows, verdict: verdict_for(&g.label, &g.cases), workload: g.label }
         })
         .collect()
 }
@@ -292,4 +322,15 @@ pub fn verdict_for(workload: &str, cases: &[&CaseResult]) -> String {
         text.push_str(&format!("; {failures} case(s) FAILED"));
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latency_goes_between_the_ci_and_throughput() {
+        assert_eq!(HEADER[LATENCY_AT - 1], "95% CI");
+        assert_eq!(HEADER[LATENCY_AT], "throughput");
+    }
 }

@@ -1,7 +1,7 @@
 //! The tables printed at the end of a run: the same data as `summary.md` (the per-workload
 //! tables, then the workload x strategy summary grid), aligned for a terminal.
 
-use super::table::{self, SummaryGrid, HEADER};
+use super::table::{self, SummaryGrid};
 use crate::results::Results;
 
 /// Renders the per-workload tables and the summary grid as aligned plain text.
@@ -10,7 +10,7 @@ pub fn render(results: &Results) -> String {
     for t in table::tables(results) {
         let rows: Vec<Vec<&str>> = t.rows.iter().map(|r| r.iter().map(String::as_str).collect()).collect();
         // Numbers right-aligned, names and status left-aligned.
-        out.push_str(&aligned(&HEADER, &rows, |i| (2..9).contains(&i)));
+        out.push_str(&aligned(&t.header, &rows, |i| t.numeric(i)));
         out.push_str(&format!("=> {}\n\n", t.verdict));
     }
     let grid = table::summary(results);
