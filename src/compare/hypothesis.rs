@@ -76,6 +76,24 @@ pub fn normal_sf(z: f64) -> f64 {
     0.5 * erfc(z / std::f64::consts::SQRT_2)
 }
 
+/// The `p`-quantile of the standard normal distribution (bisection on [`normal_sf`]; ample
+/// precision for sample-size estimates).
+pub fn normal_quantile(p: f64) -> f64 {
+    if !(0.0..=1.0).contains(&p) {
+        return f64::NAN;
+    }
+    let (mut lo, mut hi) = (-40.0f64, 40.0f64);
+    for _ in 0..200 {
+        let mid = (lo + hi) / 2.0;
+        if 1.0 - normal_sf(mid) < p {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    (lo + hi) / 2.0
+}
+
 /// Complementary error function, Chebyshev fit with relative error below 1.2e-7 everywhere
 /// (Numerical Recipes, 2nd ed., section 6.2).
 fn erfc(x: f64) -> f64 {
@@ -157,6 +175,13 @@ mod tests {
         // Many values: the sampled p-value is small for a consistent shift.
         let many: Vec<f64> = (0..30).map(|i| 0.01 + (i % 3) as f64 * 0.001).collect();
         assert!(sign_flip(&many) < 1e-4);
+    }
+
+    #[test]
+    fn normal_quantiles() {
+        assert!((normal_quantile(0.975) - 1.959_964).abs() < 1e-5);
+        assert!((normal_quantile(0.995) - 2.575_829).abs() < 1e-5);
+        assert!(normal_quantile(0.5).abs() < 1e-6);
     }
 
     #[test]

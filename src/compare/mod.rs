@@ -89,12 +89,21 @@ pub fn decide(e: &Evidence, opts: GateOptions) -> (Verdict, Option<usize>) {
     // nearest boundary, on the log scale where ratios are symmetric.
     let (est, half) = (e.ratio.ln(), (e.ci_high.ln() - e.ci_low.ln()) / 2.0);
     let room = (up.ln() - est.abs()).abs();
-    let needed = if room > 0.0 && half.is_finite() && half > 0.0 {
-        let total = (e.n as f64 * (half / room).powi(2)).ceil() as usize;
-        Some(total.saturating_sub(e.n).max(1))
+    let n = e.n as f64;
+    let needed = if half.is_finite() && half > 0.0 && half > room {
+        // The CI's half-width shrinks like 1/sqrt(n): the n at which it would clear the
+        // nearest boundary, on the log scale where ratios are symmetric.
+        (room > 0.0).then(|| n * (half / room).powi(2))
     } else {
-        None
+        // The CI already clears the boundary; only significance is missing. The test's z grows
+        // like sqrt(n): the n at which it would reach the level alpha.
+        let (z, z_alpha) = (
+            hypothesis::normal_quantile(1.0 - e.p_value / 2.0),
+            hypothesis::normal_quantile(1.0 - opts.alpha / 2.0),
+        );
+        (z > 0.0).then(|| n * (z_alpha / z).powi(2))
     };
+    let needed = needed.map(|total| (total.ceil() as usize).saturating_sub(e.n).max(1));
     (Verdict::Inconclusive, needed)
 }
 
@@ -208,8 +217,8 @@ pub fn compare_results(
             strategy: b.strategy.clone(),
             workers: b.workers,
             effective_size: b.effective_size,
-            baseline_median_ns: b.median_ns().unwrap_or(f64::NAN),
-            current_median_ns: c.median_ns().unwrap_or(f64::NAN),
+            baseline_median_ns: sorted_median(&xa),
+            current_median_ns: sorted_median(&xb),
             evidence,
             verdict,
             more_needed,
@@ -234,13 +243,15 @@ pub fn compare_results(
     })
 }
 
+fn sorted_median(xs: &[f64]) -> f64 {
+    let mut v = xs.to_vec();
+    v.sort_by(f64::total_cmp);
+    stats::median(&v)
+}
+
 /// Ratio of medians (current / baseline) with a percentile bootstrap CI, and the U test.
 pub fn sample_evidence(baseline: &[f64], current: &[f64], seed_text: &str) -> Evidence {
-    let med = |xs: &[f64]| {
-        let mut v = xs.to_vec();
-        v.sort_by(f64::total_cmp);
-        stats::median(&v)
-    };
+    let med = sorted_median;
     let ratio = med(current) / med(baseline);
     let seed = seed_text.bytes().fold(0xC0FFEEu64, |h, b| h.wrapping_mul(31).wrapping_add(b as u64));
     let mut rng = Rng::new(seed);

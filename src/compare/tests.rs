@@ -61,6 +61,13 @@ fn decide_uses_the_ci_and_the_p_value() {
     // Half-width ~0.056 in logs, room ~0.028: about four times the samples, 30 more.
     assert!((25..=40).contains(&more.unwrap()), "{more:?}");
     assert_eq!(decide(&ev(0.90, 0.88, 0.92, 0.001), OPTS).0, Verdict::Improved);
+    // The CI clears the threshold but the test is not yet significant: more samples for the test.
+    let (v, more) = decide(&ev(1.30, 1.28, 1.32, 0.012), OPTS);
+    assert_eq!(v, Verdict::Inconclusive);
+    // z(0.012) ~ 2.51, z(0.01) ~ 2.58: about 6% more samples, at least one.
+    assert_eq!(more, Some(1));
+    let (_, more) = decide(&ev(1.30, 1.28, 1.32, 0.2), OPTS);
+    assert!((10..=40).contains(&more.unwrap()), "{more:?}");
 }
 
 #[test]
