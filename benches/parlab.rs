@@ -5,7 +5,8 @@
 //! workload, one benchmark per strategy x workers x size, named
 //! `WORKLOAD/STRATEGY/WORKERSw/SIZE[/PARAMS]`, so `cargo bench -- rayon` filters as usual and
 //! `parlab import-criterion target/criterion` turns the saved estimates back into a parlab
-//! report. Each kernel's output is verified after it is measured; a wrong answer aborts.
+//! report. Each kernel's output is verified before and after it is measured; a wrong answer
+//! aborts the bench before criterion saves that benchmark's estimates.
 
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
@@ -77,7 +78,16 @@ fn main() {
                 }
                 let instance = &prepared.as_ref().expect("prepared").1;
                 let exec = Exec::new(st, &config).expect("strategy set-up");
+                // Verified before measuring too: a wrong kernel aborts before criterion saves its
+                // estimates, so `import-criterion` never sees numbers of a wrong answer.
                 let mut kernel = instance.kernel();
+                kernel.run(&exec);
+                let first = kernel.verify();
+                assert!(
+                    first.passed,
+                    "{} with {} failed verification: {}",
+                    wp.kind, case.strategy, first.detail
+                );
                 b.iter(|| kernel.run(&exec));
                 verdict = Some(kernel.verify());
             });

@@ -202,7 +202,7 @@ fn build(mut imported: Vec<Imported>, dir: &Path, machine: Machine) -> Results {
         }
         case.samples_ns = i.samples_ns.clone();
         case.verification = Some(Verification::pass(
-            "verified by the parlab bench after measuring (a wrong answer aborts `cargo bench`)",
+            "verified by the parlab bench before and after measuring (a wrong answer aborts `cargo bench` before criterion saves it)",
         ));
         results.cases.push(case);
     }

@@ -75,8 +75,8 @@ struct GateArgs {
     /// Relative slowdown that counts as a regression, e.g. `5%` or `0.05`.
     #[arg(long, default_value = "5%", value_parser = parse_fraction)]
     threshold: f64,
-    /// Significance level of the test.
-    #[arg(long, default_value_t = 0.01)]
+    /// Significance level of the test, between 0 and 1.
+    #[arg(long, default_value = "0.01", value_parser = parse_alpha)]
     alpha: f64,
     /// Where compare.md, compare.html and compare.json go (default: beside CURRENT, or the ab work folder).
     #[arg(long)]
@@ -109,6 +109,13 @@ struct AbArgs {
     scenario_b: Option<PathBuf>,
     #[command(flatten)]
     gate: GateArgs,
+}
+
+fn parse_alpha(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(a) if a > 0.0 && a < 1.0 => Ok(a),
+        _ => Err(format!("`{text}` is not a significance level; write e.g. 0.01 or 0.05")),
+    }
 }
 
 fn parse_fraction(text: &str) -> Result<f64, String> {
@@ -330,10 +337,15 @@ fn finish_gate(c: &parlab::compare::Comparison, out: &Path) -> anyhow::Result<Ex
         eprintln!("inconclusive: noisy machine (the null control reported a change); the gate cannot judge");
         return Ok(ExitCode::from(3));
     }
-    Ok(if c.count(Verdict::Regressed) > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(if c.count(Verdict::Regressed) > 0 || !c.broken.is_empty() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn ab(args: AbArgs) -> anyhow::Result<ExitCode> {
+    parlab::compare::ab::check_runs(args.runs, args.gate.alpha).map_err(BadInput)?;
     for bin in [&args.old, &args.new] {
         if !bin.is_file() {
             return Err(BadInput(format!("{} is not a parlab binary (no such file)", bin.display())).into());
@@ -358,6 +370,9 @@ fn ab(args: AbArgs) -> anyhow::Result<ExitCode> {
         gate: GateOptions { threshold: args.gate.threshold, alpha: args.gate.alpha },
         scenario_b: args.scenario_b.clone(),
         work_dir: work_dir.join("runs"),
+        // A run is one case: its own timeout, warm-up and verification, plus process start-up.
+        run_timeout: plan.workloads.iter().map(|w| w.settings.timeout).max().unwrap_or_default() * 2
+            + std::time::Duration::from_secs(60),
     };
     let cases = plan.cases();
     eprintln!("parlab ab: {} cases x {} blocks x 3 arms (old, new, old again)", cases.len(), args.runs);

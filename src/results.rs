@@ -204,17 +204,18 @@ impl Results {
 
     /// Recomputes every case's speedup from the sequential cases in the file.
     pub fn derive_speedups(&mut self) {
-        let baselines: Vec<(String, u64, Option<f64>)> = self
+        // Same workload, parameters and measured size: the baseline this case was run beside.
+        let baselines: Vec<(String, Params, u64, Option<f64>)> = self
             .cases
             .iter()
             .filter(|c| c.strategy == "sequential" && c.status == Status::Ok)
-            .map(|c| (c.workload.clone(), c.effective_size, c.median_ns()))
+            .map(|c| (c.workload.clone(), c.params.clone(), c.effective_size, c.median_ns()))
             .collect();
         for case in &mut self.cases {
             let base = baselines
                 .iter()
-                .find(|(w, s, _)| *w == case.workload && *s == case.effective_size)
-                .and_then(|b| b.2);
+                .find(|(w, p, s, _)| *w == case.workload && *p == case.params && *s == case.effective_size)
+                .and_then(|b| b.3);
             case.derive_speedup(base);
         }
     }

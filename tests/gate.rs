@@ -87,6 +87,30 @@ fn compare_exits_0_without_a_regression() {
 }
 
 #[test]
+fn compare_exits_1_when_a_case_broke() {
+    let dir = tempfile::tempdir().unwrap();
+    let baseline = write(dir.path(), "baseline.json", &steady());
+    let mut broken = steady();
+    broken["cases"][2]["status"] = Value::from("timed_out");
+    let current = write(dir.path(), "current.json", &broken);
+    parlab().args(["compare", &baseline, &current, "--out"]).arg(dir.path()).assert().code(1).stdout(
+        predicate::str::contains("BROKEN mandelbrot/threads/2w/").and(predicate::str::contains("timed out")),
+    );
+}
+
+#[test]
+fn ab_refuses_too_few_runs() {
+    let bin = env!("CARGO_BIN_EXE_parlab");
+    let scenario = concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/ci.toml");
+    parlab()
+        .args(["ab", bin, bin, scenario, "--runs", "4"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("use --runs 8"));
+    parlab().args(["ab", bin, bin, scenario, "--alpha", "1.5"]).assert().code(2);
+}
+
+#[test]
 fn compare_exits_2_on_bad_input() {
     let dir = tempfile::tempdir().unwrap();
     let mut other = fixture();

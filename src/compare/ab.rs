@@ -10,7 +10,8 @@
 //! pipeline on N/A tells whether the machine was quiet enough to judge at all.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 
@@ -26,6 +27,20 @@ pub struct AbOptions {
     pub scenario_b: Option<PathBuf>,
     /// Where each run's results are written.
     pub work_dir: PathBuf,
+    /// How long one process run may take before it is killed and the gate fails.
+    pub run_timeout: Duration,
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn too_few_runs_are_refused_with_the_number_needed() {
+        assert!(super::check_runs(8, 0.01).is_ok());
+        let e = super::check_runs(7, 0.01).unwrap_err();
+        assert!(e.contains("use --runs 8"), "{e}");
+        assert!(super::check_runs(5, 0.1).is_ok());
+        assert!(super::check_runs(1, 0.5).is_err());
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -45,6 +60,24 @@ const ORDERS: [[Arm; 3]; 6] = [
     [Arm::N, Arm::B, Arm::A],
 ];
 
+/// Whether `runs` blocks can ever give a significant result at `alpha`.
+pub fn check_runs(runs: usize, alpha: f64) -> Result<(), String> {
+    if runs < 2 {
+        return Err("--runs must be at least 2 to estimate the run-to-run noise".into());
+    }
+    // The exact sign-flip test cannot go below 2 / 2^runs: with fewer runs it could never
+    // report a regression, and the null control could never report noise.
+    let floor = 2.0 / 2f64.powi(runs.min(1000) as i32);
+    if floor >= alpha {
+        let needed = (1.0 - alpha.log2()).floor() as usize + 1;
+        return Err(format!(
+            "with --runs {runs} the smallest p-value the test can give is {floor:.3}, not below --alpha {alpha}; \
+             use --runs {needed} or more"
+        ));
+    }
+    Ok(())
+}
+
 /// Runs the interleaved comparison of `old` and `new` on every case of `cases`.
 pub fn run(
     old: &Path,
@@ -54,15 +87,13 @@ pub fn run(
     opts: &AbOptions,
     mut progress: impl FnMut(&str),
 ) -> anyhow::Result<Comparison> {
-    if opts.runs < 2 {
-        bail!("--runs must be at least 2 to estimate the run-to-run noise");
-    }
+    check_runs(opts.runs, opts.gate.alpha).map_err(anyhow::Error::msg)?;
     let scenario_b = opts.scenario_b.as_deref().unwrap_or(scenario);
     let mut compared = Vec::new();
     let mut nulls = Vec::new();
     for case in cases {
         let mut estimates: [Vec<f64>; 3] = Default::default();
-        let mut key = String::new();
+        let mut key: Option<String> = None;
         for block in 0..opts.runs {
             for arm in ORDERS[block % ORDERS.len()] {
                 let (binary, file, slot) = match arm {
@@ -71,11 +102,25 @@ pub fn run(
                     Arm::N => (old, scenario, 2),
                 };
                 let dir = opts.work_dir.join(format!("case{}-block{block}-{arm:?}", case.id));
-                let (k, median) = one_run(binary, file, case.id, &dir)?;
-                key = k;
+                let (k, median) = one_run(binary, file, case.id, &dir, opts.run_timeout)?;
+                // Each binary numbers cases from its own registry: make sure all arms ran the
+                // same case (with --scenario-b only the parameters may differ).
+                match &key {
+                    Some(first) if *first != k && !(arm == Arm::B && opts.scenario_b.is_some()) => bail!(
+                        "case {} is `{first}` for {} but `{k}` for {}: the two builds number cases \
+                         differently; gate them on a scenario that lists its strategies explicitly",
+                        case.id,
+                        old.display(),
+                        binary.display()
+                    ),
+                    Some(_) => {}
+                    None if arm != Arm::B || opts.scenario_b.is_none() => key = Some(k),
+                    None => {}
+                }
                 estimates[slot].push(median);
             }
         }
+        let key = key.unwrap_or_else(|| format!("case {}", case.id));
         progress(&format!("case {} ({key}): {} runs per arm", case.id, opts.runs));
         let make = |current: &[f64]| {
             let evidence = paired_evidence(&estimates[0], current);
@@ -86,8 +131,9 @@ pub fn run(
                 strategy: case.strategy.clone(),
                 workers: case.workers,
                 effective_size: case.effective_size,
-                baseline_median_ns: crate::stats::mean(&estimates[0]),
-                current_median_ns: crate::stats::mean(current),
+                // Geometric means of the per-run medians, as the ratio is.
+                baseline_median_ns: geometric_mean(&estimates[0]),
+                current_median_ns: geometric_mean(current),
                 evidence,
                 verdict,
                 more_needed,
@@ -107,33 +153,73 @@ pub fn run(
         current: new.display().to_string(),
         cases: compared,
         skipped: Vec::new(),
+        broken: Vec::new(),
         null_control: nulls,
     })
 }
 
+fn geometric_mean(xs: &[f64]) -> f64 {
+    (xs.iter().map(|x| x.ln()).sum::<f64>() / xs.len() as f64).exp()
+}
+
 /// Runs one case in a fresh process and returns its key and median time.
-fn one_run(binary: &Path, scenario: &Path, case: usize, dir: &Path) -> anyhow::Result<(String, f64)> {
-    let out = Command::new(binary)
+fn one_run(
+    binary: &Path,
+    scenario: &Path,
+    case: usize,
+    dir: &Path,
+    timeout: Duration,
+) -> anyhow::Result<(String, f64)> {
+    // A results file left from an earlier gate in the same folder must never be read as new.
+    if dir.exists() {
+        std::fs::remove_dir_all(dir).with_context(|| format!("cannot clear {}", dir.display()))?;
+    }
+    let mut child = Command::new(binary)
         .arg("run")
         .arg(scenario)
         .args(["--case", &case.to_string(), "--out"])
         .arg(dir)
-        .output()
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
         .with_context(|| format!("cannot start {}", binary.display()))?;
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if started.elapsed() > timeout {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!(
+                "{} did not finish case {case} within {}; killed",
+                binary.display(),
+                humantime::format_duration(timeout)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let mut stderr = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        use std::io::Read;
+        let _ = e.read_to_string(&mut stderr);
+    }
+    // 0: all verified; 1: a case failed, which the status below explains.
+    if !matches!(status.code(), Some(0) | Some(1)) {
+        bail!("{} exited with {status} on case {case}: {}", binary.display(), stderr.trim());
+    }
     let path = dir.join("results.json");
     let text = std::fs::read_to_string(&path).with_context(|| {
-        format!(
-            "{} wrote no {} (exit status {}): {}",
-            binary.display(),
-            path.display(),
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        )
+        format!("{} wrote no {} ({status}): {}", binary.display(), path.display(), stderr.trim())
     })?;
     let results: Results =
         serde_json::from_str(&text).with_context(|| format!("cannot read {}", path.display()))?;
     let Some(c) = results.cases.iter().find(|c| c.id == case) else {
-        bail!("{} did not run case {case}", binary.display());
+        bail!(
+            "{} did not run case {case} (its scenario has {} cases; the builds may expand it differently)",
+            binary.display(),
+            results.scenario.cases().len()
+        );
     };
     if c.status != Status::Ok {
         bail!(

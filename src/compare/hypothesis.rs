@@ -56,17 +56,23 @@ pub fn sign_flip(d: &[f64]) -> f64 {
     let observed = d.iter().sum::<f64>().abs();
     // A tiny tolerance so patterns equal to the observed one (up to rounding) count as extreme.
     let tol = 1e-12 * d.iter().map(|x| x.abs()).sum::<f64>();
-    let extreme = |mask: u64| {
-        let s: f64 = d.iter().enumerate().map(|(i, x)| if mask >> i & 1 == 1 { -x } else { *x }).sum();
-        s.abs() >= observed - tol
-    };
     if k <= 20 {
+        let extreme = |mask: u64| {
+            let s: f64 = d.iter().enumerate().map(|(i, x)| if mask >> i & 1 == 1 { -x } else { *x }).sum();
+            s.abs() >= observed - tol
+        };
         let total = 1u64 << k;
         (0..total).filter(|&m| extreme(m)).count() as f64 / total as f64
     } else {
+        // One random sign per value: any number of values, no shift overflow.
         let mut rng = Rng::new(0x5167_F11B);
         let draws = 200_000;
-        let hits = (0..draws).filter(|_| extreme(rng.next_u64() & ((1u64 << k.min(63)) - 1))).count();
+        let hits = (0..draws)
+            .filter(|_| {
+                let s: f64 = d.iter().map(|x| if rng.next_u64() & 1 == 1 { -x } else { *x }).sum();
+                s.abs() >= observed - tol
+            })
+            .count();
         (hits + 1) as f64 / (draws + 1) as f64
     }
 }
@@ -175,6 +181,9 @@ mod tests {
         // Many values: the sampled p-value is small for a consistent shift.
         let many: Vec<f64> = (0..30).map(|i| 0.01 + (i % 3) as f64 * 0.001).collect();
         assert!(sign_flip(&many) < 1e-4);
+        // More values than bits in a mask: still sampled, and balanced signs still give nothing.
+        let wide: Vec<f64> = (0..100).map(|i| if i % 2 == 0 { 0.01 } else { -0.01 }).collect();
+        assert!(sign_flip(&wide) > 0.5);
     }
 
     #[test]

@@ -133,6 +133,10 @@ pub struct Comparison {
     pub cases: Vec<CaseComparison>,
     /// Cases in only one of the runs, or not measured in both.
     pub skipped: Vec<String>,
+    /// Cases that were `ok` in the baseline and are not now (wrong answer, panic, timeout):
+    /// the worst regression of all, and a failure of the gate.
+    #[serde(default)]
+    pub broken: Vec<String>,
     /// For `ab`: the null control (old binary against itself), and whether it was quiet.
     #[serde(default)]
     pub null_control: Vec<CaseComparison>,
@@ -153,7 +157,9 @@ impl Comparison {
 pub enum CompareError {
     #[error("{baseline} has schema version {a} but {current} has {b}; re-run one of them with this parlab")]
     Schema { baseline: String, current: String, a: u32, b: u32 },
-    #[error("{0} has no measured cases")]
+    #[error(
+        "{0} has no measured cases: every case failed or was skipped (see the status column); re-run it"
+    )]
     Empty(String),
     #[error(
         "{baseline} and {current} have no case in common (same workload, strategy, workers, size and params)"
@@ -197,12 +203,17 @@ pub fn compare_results(
     }
     let mut cases = Vec::new();
     let mut skipped = Vec::new();
+    let mut broken = Vec::new();
     for b in &baseline.cases {
         let key = case_key(b);
         let Some(c) = current.cases.iter().find(|c| case_key(c) == key) else {
             skipped.push(format!("{key}: not in {current_name}"));
             continue;
         };
+        if b.status == Status::Ok && c.status.is_failure() {
+            broken.push(format!("{key}: ok in {baseline_name}, {} in {current_name}", c.status.label()));
+            continue;
+        }
         if b.status != Status::Ok || c.status != Status::Ok {
             skipped.push(format!("{key}: not ok in both ({} / {})", b.status.label(), c.status.label()));
             continue;
@@ -229,7 +240,7 @@ pub fn compare_results(
             skipped.push(format!("{}: not in {baseline_name}", case_key(c)));
         }
     }
-    if cases.is_empty() {
+    if cases.is_empty() && broken.is_empty() {
         return Err(CompareError::Disjoint { baseline: baseline_name.into(), current: current_name.into() });
     }
     Ok(Comparison {
@@ -239,6 +250,7 @@ pub fn compare_results(
         current: current_name.into(),
         cases,
         skipped,
+        broken,
         null_control: Vec::new(),
     })
 }

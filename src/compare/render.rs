@@ -45,6 +45,9 @@ pub fn headline(c: &Comparison) -> String {
         c.options.threshold * 100.0,
         c.options.alpha
     );
+    if !c.broken.is_empty() {
+        s.push_str(&format!("; {} case(s) BROKEN (ok before, failing now)", c.broken.len()));
+    }
     if c.noisy() {
         s.push_str("; inconclusive: noisy machine (the null control reported a change)");
     }
@@ -68,6 +71,9 @@ pub fn terminal(c: &Comparison) -> String {
             let x = cells(n);
             out.push_str(&format!("  {}  {}  {}\n", x[0], x[3], x[5]));
         }
+    }
+    for b in &c.broken {
+        out.push_str(&format!("BROKEN {b}\n"));
     }
     out.push_str(&format!("\n{}\n", headline(c)));
     out
@@ -108,6 +114,9 @@ pub fn markdown(c: &Comparison) -> String {
             out.push_str(&format!("| {} | {} | {} | {} |\n", x[0], x[3], x[4], mark(n.verdict)));
         }
         out.push_str("\n</details>\n");
+    }
+    for b in &c.broken {
+        out.push_str(&format!("\n🔴 **broken**: {}\n", md_escape(b)));
     }
     if !c.skipped.is_empty() {
         out.push_str(&format!(
@@ -163,7 +172,11 @@ pub fn html(c: &Comparison) -> String {
         html_escape(&c.current),
         html_escape(&c.method),
         head(),
-        html_escape(&if c.skipped.is_empty() { String::new() } else { format!("Not compared: {}", c.skipped.join("; ")) }),
+        html_escape(&[
+            if c.broken.is_empty() { String::new() } else { format!("BROKEN: {}. ", c.broken.join("; ")) },
+            if c.skipped.is_empty() { String::new() } else { format!("Not compared: {}", c.skipped.join("; ")) },
+        ]
+        .concat()),
     )
 }
 

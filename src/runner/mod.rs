@@ -21,7 +21,7 @@ mod rss;
 
 pub use clock::{Clock, RealClock, ScriptedClock};
 pub use listener::{Listener, Listeners};
-pub use panics::case_error;
+pub use panics::{case_error, describe as panic_description};
 
 use crate::machine::Machine;
 use crate::results::{now_rfc3339, CaseResult, Results, Status, Throughput};
@@ -79,7 +79,14 @@ pub fn run(plan: &Plan, machine: &Machine, listener: &mut dyn Listener, options:
                 let made = catch_unwind(AssertUnwindSafe(|| {
                     w.prepare(spec.effective_size, &wp.params, wp.settings.seed)
                 }))
-                .unwrap_or_else(|_| Err("preparing the input panicked".into()))
+                .unwrap_or_else(|p| {
+                    Err(format!(
+                        "preparing `{}` at size {} panicked: {}",
+                        wp.kind,
+                        spec.effective_size,
+                        panics::payload_text(p.as_ref())
+                    ))
+                })
                 .map(Arc::from);
                 prepared = Some((key, made));
             }
@@ -141,6 +148,8 @@ struct Case<'a> {
 
 enum Event {
     WarmedUp(u64),
+    /// Sampling is over; verification (which may compute a slow reference) has its own timeout.
+    Verifying,
     Sample(usize, u64),
     Done(Result<Measured, String>),
 }
@@ -193,9 +202,14 @@ impl Case<'_> {
                 format!("could not start the case thread: {e}"),
             );
         }
+        let (mut deadline, mut verifying) = (started + settings.timeout, false);
         let outcome: Result<Measured, (Status, String)> = loop {
             match rx.recv_timeout(POLL) {
                 Ok(Event::WarmedUp(runs)) => listener.warmed_up(&spec, runs),
+                Ok(Event::Verifying) => {
+                    verifying = true;
+                    deadline = Instant::now() + settings.timeout;
+                }
                 Ok(Event::Sample(n, ns)) => listener.sample(&spec, n, settings.max_samples, ns),
                 Ok(Event::Done(Ok(m))) => break Ok(m),
                 Ok(Event::Done(Err(e))) if e == PANICKED => {
@@ -213,13 +227,14 @@ impl Case<'_> {
                 cancel.store(true, Ordering::SeqCst);
                 break Err((Status::Interrupted, "interrupted by Ctrl-C".into()));
             }
-            if started.elapsed() > settings.timeout {
+            if Instant::now() > deadline {
                 // The thread is abandoned; cancellation stops cooperative kernels soon.
                 cancel.store(true, Ordering::SeqCst);
+                let what = if verifying { "verification" } else { "sampling" };
                 break Err((
                     Status::TimedOut,
                     format!(
-                        "did not finish within the case timeout of {}",
+                        "{what} did not finish within the case timeout of {}",
                         humantime::format_duration(settings.timeout)
                     ),
                 ));
@@ -332,7 +347,22 @@ fn sample(
         }
     }
     let peak_rss_bytes = if rss_tracked { rss::peak_bytes() } else { None };
-    Ok(Measured { setup_ns, warmup_runs: warm_runs, samples, verification: kernel.verify(), peak_rss_bytes })
+    let _ = events.send(Event::Verifying);
+    let last = kernel.verify();
+    drop(kernel);
+    let verification = if !last.passed || exec.is_cancelled() {
+        last
+    } else {
+        // A fresh output (filled with values no kernel produces) and one more untimed run: a
+        // kernel that skips part of its work cannot pass on what earlier runs left behind.
+        let mut fresh = instance.kernel();
+        fresh.run(&exec);
+        match fresh.verify() {
+            v if v.passed => last,
+            v => Verification::fail(format!("a fresh run failed where the last sample passed: {}", v.detail)),
+        }
+    };
+    Ok(Measured { setup_ns, warmup_runs: warm_runs, samples, verification, peak_rss_bytes })
 }
 
 #[cfg(test)]

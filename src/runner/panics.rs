@@ -35,16 +35,10 @@ pub fn install() {
             if !IN_CASE.load(Ordering::SeqCst) {
                 return default(info);
             }
-            let payload = info.payload();
-            let msg = payload
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| payload.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "non-string panic payload".into());
-            let at = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
+            let text = describe(info);
             let mut first = FIRST.lock().unwrap_or_else(|e| e.into_inner());
             // The first panic is the cause; later ones are scopes re-raising it.
-            first.get_or_insert(format!("{msg}{at}"));
+            first.get_or_insert(text);
         }));
     });
 }
@@ -64,4 +58,19 @@ pub fn end_case() -> Option<String> {
 /// The first panic recorded so far in this case, without ending it.
 pub fn first() -> Option<String> {
     FIRST.lock().unwrap_or_else(|e| e.into_inner()).clone()
+}
+
+/// A panic's message, as text.
+pub(crate) fn payload_text(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "non-string panic payload".into())
+}
+
+/// A panic's message and where it happened, e.g. `index out of bounds at src/x.rs:3`.
+pub fn describe(info: &std::panic::PanicHookInfo<'_>) -> String {
+    let at = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
+    format!("{}{at}", payload_text(info.payload()))
 }

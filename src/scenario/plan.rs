@@ -104,7 +104,10 @@ impl Plan {
             for &size in &w.sizes {
                 let groups: Vec<(u64, Vec<usize>)> = match w.settings.scaling {
                     Scaling::Strong => vec![(size, w.workers.clone())],
-                    Scaling::Weak => w.workers.iter().map(|&n| (size * n as u64, vec![n])).collect(),
+                    Scaling::Weak => {
+                        let kind = workload::find(&w.kind).expect("the plan names only known workloads");
+                        w.workers.iter().map(|&n| (kind.weak_size(size, n), vec![n])).collect()
+                    }
                 };
                 for (effective_size, workers) in groups {
                     for strategy in &w.strategies {
@@ -234,8 +237,18 @@ fn workload_plan(
     for &size in &sizes {
         let measured = match settings.scaling {
             Scaling::Strong => size,
-            Scaling::Weak => size.saturating_mul(max_workers),
+            Scaling::Weak => w.weak_size(size, max_workers as usize),
         };
+        if measured != size {
+            let span = raw.size.as_ref().map_or(raw.kind.span(), |s| s.span());
+            w.check_size(measured, &params).map_err(|m| {
+                src.error(
+                    span,
+                    at("size"),
+                    format!("at {max_workers} workers weak scaling measures size {measured}: {m}"),
+                )
+            })?;
+        }
         let need = w.memory_bytes(measured, &params);
         if available > 0 && need > available {
             let span = raw.size.as_ref().map_or(raw.kind.span(), |s| s.span());

@@ -200,3 +200,23 @@ fn cases_put_the_baseline_first_and_skip_its_worker_sweep() {
         ]
     );
 }
+
+#[test]
+fn weak_scaling_keeps_work_per_worker_constant() {
+    let p = ok(&format!(
+        "{HEAD}[defaults]\nscaling = \"weak\"\nworkers = [1, 4]\n\
+         [[workload]]\nkind = \"mandelbrot\"\nsize = 100\nstrategies = []\n\
+         [[workload]]\nkind = \"pi_monte_carlo\"\nsize = 100\nstrategies = []\n"
+    ));
+    let sizes = |w: usize| -> Vec<u64> {
+        p.cases().iter().filter(|c| c.workload_index == w).map(|c| c.effective_size).collect()
+    };
+    // Mandelbrot's work is width squared: four workers get twice the width.
+    assert_eq!(sizes(0), [100, 200]);
+    assert_eq!(sizes(1), [100, 400]);
+    let (_, field, msg) = err(&format!(
+        "{HEAD}[defaults]\nscaling = \"weak\"\nworkers = [1, 4]\n[[workload]]\nkind = \"mandelbrot\"\nsize = 60000\n"
+    ));
+    assert_eq!(field, "workload[0].size");
+    assert!(msg.contains("weak scaling measures size 120000"), "{msg}");
+}

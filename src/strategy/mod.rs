@@ -183,6 +183,9 @@ pub struct Exec {
 
 impl Exec {
     pub fn new(strategy: &'static dyn Strategy, config: &ExecConfig) -> Result<Exec, String> {
+        if config.workers == 0 {
+            return Err("a case needs at least one worker".into());
+        }
         Ok(Exec {
             strategy,
             inner: strategy.executor(config)?,
@@ -222,9 +225,16 @@ impl Exec {
         self.chunk.unwrap_or(default).max(1)
     }
 
-    /// Runs `task(i)` for `i` in `0..tasks` in this strategy's style.
+    /// Runs `task(i)` for `i` in `0..tasks` in this strategy's style. Once the case is
+    /// cancelled, remaining tasks are skipped whatever the executor, so an abandoned case stops
+    /// burning cores at the next task boundary.
     pub fn run_tasks(&self, tasks: usize, task: &(dyn Fn(usize) + Sync)) {
-        self.inner.run_tasks(tasks, task)
+        let cancel = &self.cancel;
+        self.inner.run_tasks(tasks, &|i| {
+            if !cancel.load(Ordering::Relaxed) {
+                task(i)
+            }
+        })
     }
 
     /// Splits `0..items` into ranges of about `grain` items (or one per worker for static
@@ -232,7 +242,7 @@ impl Exec {
     pub fn for_each_range(&self, items: usize, grain: usize, body: impl Fn(Range<usize>) + Sync) {
         let tasks = self.inner.task_count(items, self.grain(grain)).clamp(1, items.max(1));
         let per = items.div_ceil(tasks);
-        self.inner.run_tasks(tasks, &|i| {
+        self.run_tasks(tasks, &|i| {
             let start = (i * per).min(items);
             body(start..((i + 1) * per).min(items));
         });
@@ -252,7 +262,7 @@ impl Exec {
         let tasks = self.inner.task_count(rows, self.grain(grain_rows)).clamp(1, rows.max(1));
         let per = rows.div_ceil(tasks);
         let base = SendPtr(data.as_mut_ptr());
-        self.inner.run_tasks(tasks, &|i| {
+        self.run_tasks(tasks, &|i| {
             let first = (i * per).min(rows);
             let last = ((i + 1) * per).min(rows);
             // SAFETY: the `Executor` contract runs each task index at most once, and task `i`
@@ -277,7 +287,7 @@ impl Exec {
         let tasks = self.inner.task_count(items, self.grain(grain)).clamp(1, items.max(1));
         let per = items.div_ceil(tasks);
         let slots: Vec<Mutex<Option<R>>> = (0..tasks).map(|_| Mutex::new(None)).collect();
-        self.inner.run_tasks(tasks, &|i| {
+        self.run_tasks(tasks, &|i| {
             let start = (i * per).min(items);
             let value = map(start..((i + 1) * per).min(items));
             *slots[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(value);

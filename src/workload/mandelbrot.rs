@@ -58,6 +58,10 @@ impl Workload for Mandelbrot {
     fn work(&self, size: u64, _: &Params) -> f64 {
         (size * size) as f64
     }
+    fn weak_size(&self, base: u64, workers: usize) -> u64 {
+        // The work grows with the pixel count, width squared.
+        super::scaled_size(base, workers, 2)
+    }
     fn check_size(&self, size: u64, _: &Params) -> Result<(), String> {
         if size > 65_536 {
             return Err("an image wider than 65536 pixels would take hours".into());

@@ -38,6 +38,10 @@ impl Workload for Matmul {
     fn work(&self, size: u64, _: &Params) -> f64 {
         2.0 * (size as f64).powi(3)
     }
+    fn weak_size(&self, base: u64, workers: usize) -> u64 {
+        // The work grows like n cubed.
+        super::scaled_size(base, workers, 3)
+    }
     fn check_size(&self, size: u64, _: &Params) -> Result<(), String> {
         if size > 32_768 {
             return Err("matrices larger than 32768 x 32768 would take hours".into());

@@ -172,6 +172,12 @@ pub trait Workload: Sync + 'static {
     fn memory_bound(&self) -> bool {
         false
     }
+    /// The size at which `workers` workers have `workers` times the work of `base`: weak
+    /// scaling's measured size. Linear in the size by default; workloads whose work grows
+    /// faster than their size (an image's width, a matrix's order) override it.
+    fn weak_size(&self, base: u64, workers: usize) -> u64 {
+        base.saturating_mul(workers as u64)
+    }
     /// Checks a size against the workload's own limits (e.g. a minimum), beyond being non-zero.
     fn check_size(&self, _size: u64, _params: &Params) -> Result<(), String> {
         Ok(())
@@ -193,6 +199,12 @@ impl std::fmt::Debug for dyn Workload {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.name())
     }
+}
+
+/// `base * workers^(1/dims)`, rounded: the weak-scaling size of a workload whose work grows like
+/// its size to the power `dims`.
+pub fn scaled_size(base: u64, workers: usize, dims: i32) -> u64 {
+    (base as f64 * (workers as f64).powf(1.0 / dims as f64)).round() as u64
 }
 
 /// The default answer of [`Workload::support`].

@@ -63,6 +63,10 @@ impl Workload for NBody {
             _ => default_support(self.name(), strategy),
         }
     }
+    fn weak_size(&self, base: u64, workers: usize) -> u64 {
+        // The work grows like the number of pairs, n squared.
+        super::scaled_size(base, workers, 2)
+    }
     fn check_size(&self, size: u64, _: &Params) -> Result<(), String> {
         if size < 2 {
             return Err("at least 2 bodies are needed".into());

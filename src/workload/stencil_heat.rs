@@ -57,6 +57,10 @@ impl Workload for StencilHeat {
             _ => default_support(self.name(), strategy),
         }
     }
+    fn weak_size(&self, base: u64, workers: usize) -> u64 {
+        // The work grows with the cell count, width squared.
+        super::scaled_size(base, workers, 2)
+    }
     fn check_size(&self, size: u64, _: &Params) -> Result<(), String> {
         if !(3..=46_341).contains(&size) {
             return Err("the grid needs at least 3 cells a side (and fewer than 2^31 cells)".into());

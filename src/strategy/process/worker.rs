@@ -37,14 +37,8 @@ pub fn main() -> ExitCode {
     }
     // A panic in a task is reported to parlab as that task's failure, not printed here.
     std::panic::set_hook(Box::new(|info| {
-        let payload = info.payload();
-        let msg = payload
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| payload.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "non-string panic payload".into());
-        let at = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
-        PANIC.with(|p| *p.borrow_mut() = Some(format!("panicked: {msg}{at}")));
+        let text = crate::runner::panic_description(info);
+        PANIC.with(|p| *p.borrow_mut() = Some(format!("panicked: {text}")));
     }));
     match serve(&mut io::stdin().lock(), &mut *raw_stdout()) {
         Ok(()) => ExitCode::SUCCESS,
