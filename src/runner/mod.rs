@@ -185,10 +185,13 @@ impl Case<'_> {
                 }));
                 let event = match outcome {
                     Ok(measured) => measured,
-                    Err(payload) => match payload.downcast::<String>() {
-                        Ok(reason) if panics::take_case_error() => Err(*reason),
-                        _ => Err(PANICKED.into()),
-                    },
+                    Err(payload) => {
+                        if panics::take_case_error() {
+                            Err(panics::payload_text(payload.as_ref()))
+                        } else {
+                            Err(format!("{PANICKED}{}", panics::payload_text(payload.as_ref())))
+                        }
+                    }
                 };
                 let _ = tx.send(Event::Done(event));
             }
@@ -212,8 +215,8 @@ impl Case<'_> {
                 }
                 Ok(Event::Sample(n, ns)) => listener.sample(&spec, n, settings.max_samples, ns),
                 Ok(Event::Done(Ok(m))) => break Ok(m),
-                Ok(Event::Done(Err(e))) if e == PANICKED => {
-                    let why = panics::first().unwrap_or_else(|| "unknown panic".into());
+                Ok(Event::Done(Err(e))) if e.starts_with(PANICKED) => {
+                    let why = panics::reason(&e[PANICKED.len()..]);
                     break Err((Status::Panicked, format!("panicked: {why}")));
                 }
                 Ok(Event::Done(Err(e))) => break Err((Status::Error, e)),

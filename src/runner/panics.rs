@@ -1,7 +1,7 @@
 //! Panics inside cases: recorded (message and location) for the case's `reason` and kept off
 //! the terminal while a case runs; panics elsewhere still go to the default hook.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, Once};
 
 thread_local! {
@@ -23,7 +23,8 @@ pub(crate) fn take_case_error() -> bool {
     AS_ERROR.with(|e| e.replace(false))
 }
 
-static IN_CASE: AtomicBool = AtomicBool::new(false);
+/// Cases running now: one in the binary, several when tests run pipelines side by side.
+static ACTIVE: AtomicUsize = AtomicUsize::new(0);
 static FIRST: Mutex<Option<String>> = Mutex::new(None);
 static INSTALL: Once = Once::new();
 
@@ -32,7 +33,7 @@ pub fn install() {
     INSTALL.call_once(|| {
         let default = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
-            if !IN_CASE.load(Ordering::SeqCst) {
+            if ACTIVE.load(Ordering::SeqCst) == 0 {
                 return default(info);
             }
             let text = describe(info);
@@ -45,15 +46,30 @@ pub fn install() {
 
 /// Marks the start of a case: panics from now on are recorded, not printed.
 pub fn begin_case() {
-    *FIRST.lock().unwrap_or_else(|e| e.into_inner()) = None;
-    IN_CASE.store(true, Ordering::SeqCst);
+    if ACTIVE.fetch_add(1, Ordering::SeqCst) == 0 {
+        *FIRST.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
 }
 
 /// Ends the case and returns the first panic recorded in it.
 pub fn end_case() -> Option<String> {
-    IN_CASE.store(false, Ordering::SeqCst);
+    ACTIVE.fetch_sub(1, Ordering::SeqCst);
     FIRST.lock().unwrap_or_else(|e| e.into_inner()).take()
 }
+
+/// The reason to show for a case whose thread unwound with `payload_text`: the recorded panic
+/// (with its location) when it is this one, else the payload itself. A scope that re-raises a
+/// worker's panic carries no message of its own, so then the recorded first panic is the cause.
+pub fn reason(payload_text: &str) -> String {
+    let recorded = first();
+    let generic = payload_text.contains("a scoped thread panicked") || payload_text == NON_STRING;
+    match recorded {
+        Some(r) if generic || r.starts_with(payload_text) => r,
+        _ => payload_text.to_string(),
+    }
+}
+
+const NON_STRING: &str = "non-string panic payload";
 
 /// The first panic recorded so far in this case, without ending it.
 pub fn first() -> Option<String> {
@@ -66,7 +82,7 @@ pub(crate) fn payload_text(payload: &(dyn std::any::Any + Send)) -> String {
         .downcast_ref::<&str>()
         .map(|s| s.to_string())
         .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "non-string panic payload".into())
+        .unwrap_or_else(|| NON_STRING.into())
 }
 
 /// A panic's message and where it happened, e.g. `index out of bounds at src/x.rs:3`.
