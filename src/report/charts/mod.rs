@@ -830,14 +830,53 @@ pub fn sequential<'a>(g: &Group<'a>, size: u64) -> Vec<&'a CaseResult> {
     cases
 }
 
-/// Cases of `g` left out of its charts because they did not verify or were not measured, in
-/// words for the note under a chart: `threads at 2 workers (FAILED verification)`.
-pub fn left_out(g: &Group) -> Vec<String> {
-    g.cases
+/// Cases of `g` left out of its charts because they did not verify or were not measured, as the
+/// end of the note under a chart: ` Not drawn: threads at 2 workers (FAILED verification).`, or
+/// nothing when every case is drawn.
+pub fn left_out(g: &Group) -> String {
+    let missing: Vec<String> = g
+        .cases
         .iter()
         .filter(|c| c.status != Status::Ok)
         .map(|c| format!("{} at {} workers ({})", c.strategy, c.workers, c.status.label()))
-        .collect()
+        .collect();
+    if missing.is_empty() {
+        String::new()
+    } else {
+        format!(" Not drawn: {}.", missing.join(", "))
+    }
+}
+
+/// One line per parallel strategy (its verified cases at `size`, placed by `point`), then the
+/// sequential baseline as a single point with a dashed guide across every worker count,
+/// labelled by `label` from the baseline's value. The shape of the time and throughput charts.
+pub fn lines_with_baseline(
+    g: &Group,
+    size: u64,
+    point: fn(&CaseResult, f64) -> Option<Point>,
+    label: impl Fn(f64) -> String,
+) -> (Vec<Series>, Vec<Guide>) {
+    let parallel: Vec<Series> = parallel_strategies(g)
+        .iter()
+        .map(|s| {
+            Series::new(s, verified(g, s, size).iter().filter_map(|c| point(c, c.workers as f64)).collect())
+        })
+        .filter(|s| !s.points.is_empty())
+        .collect();
+    let max_workers = parallel.iter().flat_map(|s| &s.points).map(|p| p.x).fold(1.0, f64::max);
+    let (mut series, mut guides) = (vec![], vec![]);
+    if let Some(p) = sequential(g, size).first().and_then(|base| point(base, 1.0).map(|p| (base, p))) {
+        let (base, p) = p;
+        guides.push(Guide {
+            label: label(p.y),
+            colour: colour(&base.strategy),
+            points: vec![(1.0, p.y), (max_workers, p.y)],
+            dash: (6, 4),
+        });
+        series.push(Series::new(&base.strategy, vec![p]));
+    }
+    series.extend(parallel);
+    (series, guides)
 }
 
 /// The workload's size unit, short: `elements per array` rather than its long help; empty for

@@ -2,9 +2,7 @@
 //! the median carried over as an error bar. For memory-bound workloads a second axis shows the
 //! fraction of the best bandwidth measured in this run, the figure of merit for such kernels.
 
-use super::{
-    chart_size, parallel_strategies, sequential, verified, AxisSpec, Chart, Guide, Point, Quantity, Series,
-};
+use super::{chart_size, lines_with_baseline, AxisSpec, Chart, Point, Quantity};
 use crate::report::table::{format_rate, Group};
 use crate::results::{CaseResult, Status};
 use crate::units::format_count;
@@ -38,28 +36,8 @@ fn point(c: &CaseResult, x: f64) -> Option<Point> {
 pub fn chart(g: &Group) -> Option<Chart> {
     let size = chart_size(g);
     let unit = g.cases.iter().find_map(|c| c.throughput.as_ref().map(|t| t.unit.clone()))?;
-    let mut series = vec![];
-    let mut guides = vec![];
-    let parallel: Vec<Series> = parallel_strategies(g)
-        .iter()
-        .map(|s| {
-            Series::new(s, verified(g, s, size).iter().filter_map(|c| point(c, c.workers as f64)).collect())
-        })
-        .filter(|s| !s.points.is_empty())
-        .collect();
-    let max_workers = parallel.iter().flat_map(|s| &s.points).map(|p| p.x).fold(1.0, f64::max);
-    if let Some(base) = sequential(g, size).first() {
-        if let Some(p) = point(base, 1.0) {
-            guides.push(Guide {
-                label: format!("sequential: {}", format_rate(p.y, &unit)),
-                colour: super::colour(&base.strategy),
-                points: vec![(1.0, p.y), (max_workers, p.y)],
-                dash: (6, 4),
-            });
-            series.push(Series::new(&base.strategy, vec![p]));
-        }
-    }
-    series.extend(parallel);
+    let (series, guides) =
+        lines_with_baseline(g, size, point, |y| format!("sequential: {}", format_rate(y, &unit)));
     if series.is_empty() {
         return None;
     }

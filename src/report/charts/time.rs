@@ -1,10 +1,7 @@
 //! Time vs workers (strong scaling): the median of each case with its 95% bootstrap CI as an
 //! error bar, one line per strategy, and the sequential baseline as a dashed line across.
 
-use super::{
-    chart_size, left_out, parallel_strategies, sequential, verified, AxisSpec, Chart, Guide, Point, Quantity,
-    Series,
-};
+use super::{chart_size, left_out, lines_with_baseline, AxisSpec, Chart, Point, Quantity};
 use crate::report::table::Group;
 use crate::results::CaseResult;
 use crate::units::{format_count, format_ns};
@@ -31,29 +28,7 @@ pub fn point(c: &CaseResult, x: f64) -> Option<Point> {
 
 pub fn chart(g: &Group) -> Option<Chart> {
     let size = chart_size(g);
-    let mut series = vec![];
-    let mut guides = vec![];
-    let seq = sequential(g, size);
-    let parallel: Vec<Series> = parallel_strategies(g)
-        .iter()
-        .map(|s| {
-            Series::new(s, verified(g, s, size).iter().filter_map(|c| point(c, c.workers as f64)).collect())
-        })
-        .filter(|s| !s.points.is_empty())
-        .collect();
-    let max_workers = parallel.iter().flat_map(|s| &s.points).map(|p| p.x).fold(1.0, f64::max);
-    if let Some(base) = seq.first() {
-        if let Some(p) = point(base, 1.0) {
-            guides.push(Guide {
-                label: format!("sequential: {}", format_ns(p.y)),
-                colour: super::colour(&base.strategy),
-                points: vec![(1.0, p.y), (max_workers, p.y)],
-                dash: (6, 4),
-            });
-            series.push(Series::new(&base.strategy, vec![p]));
-        }
-    }
-    series.extend(parallel);
+    let (series, guides) = lines_with_baseline(g, size, point, |y| format!("sequential: {}", format_ns(y)));
     if series.is_empty() {
         return None;
     }
@@ -65,11 +40,10 @@ pub fn chart(g: &Group) -> Option<Chart> {
         series,
         guides,
     );
-    let missing = left_out(g);
     chart.note = format!(
         "Size {}. Error bars: 95% bootstrap confidence interval of the median.{}",
         format_count(size),
-        if missing.is_empty() { String::new() } else { format!(" Not drawn: {}.", missing.join(", ")) }
+        left_out(g)
     );
     Some(chart)
 }

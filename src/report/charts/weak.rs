@@ -55,11 +55,10 @@ pub fn chart(g: &Group) -> Option<Chart> {
         series,
         guides,
     );
-    let missing = left_out(g);
     chart.note = format!(
         "Size {} per worker. Flat is ideal. Error bars: 95% CI of the median.{}",
         format_count(size),
-        if missing.is_empty() { String::new() } else { format!(" Not drawn: {}.", missing.join(", ")) }
+        left_out(g)
     );
     Some(chart)
 }
