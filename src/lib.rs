@@ -9,6 +9,7 @@
 //! matrix) -> [`runner`] (sampling, isolation, events) -> [`results`] (versioned schema) ->
 //! [`report`] (terminal, Markdown, JSON).
 
+pub mod align;
 pub mod compare;
 pub mod criterion_import;
 pub mod machine;

@@ -58,6 +58,10 @@ enum Command {
     /// stdin/stdout. Started by parlab itself, never by hand.
     #[command(hide = true)]
     Worker,
+    /// One case in a child process (`--isolate process`, `--processes`): reads the plan on
+    /// stdin, writes events and the result as JSON lines. Started by parlab itself.
+    #[command(name = "case-child", hide = true)]
+    CaseChild,
 }
 
 #[derive(clap::Args)]
@@ -150,6 +154,46 @@ struct RunArgs {
     /// Compare the results with a named baseline and gate on it (exit 1 on a regression).
     #[arg(long, value_name = "NAME")]
     baseline: Option<String>,
+    /// Where cases run: `thread` (a thread of this process, the default) or `process` (each
+    /// case in its own process, which a timeout kills with everything it started).
+    #[arg(long, value_name = "HOW", value_parser = ["thread", "process"])]
+    isolate: Option<String>,
+    /// Measure each case in N separate processes, interleaved across cases, with inputs at
+    /// varied alignments; the CI then covers the spread between processes (implies
+    /// `--isolate process`). Default: each workload's `processes` setting (1).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=parlab::scenario::MAX_PROCESSES as u64))]
+    processes: Option<u64>,
+    /// Continue the run whose results.jsonl is in `--out`: cases already there are kept, the
+    /// rest are run. parlab uses it itself to go on in a fresh process after a case that could
+    /// not be stopped.
+    #[arg(long, requires = "out")]
+    resume: bool,
+}
+
+impl RunArgs {
+    /// The same run as command-line arguments, with `--out` and `--resume`: what a fresh
+    /// process needs to continue it.
+    fn resume_args(&self, out: &Path) -> Vec<std::ffi::OsString> {
+        let mut a: Vec<std::ffi::OsString> = vec!["run".into()];
+        if let Some(s) = &self.scenario {
+            a.push(s.clone().into());
+        }
+        a.extend(["--out".into(), out.as_os_str().to_owned(), "--resume".into()]);
+        for id in &self.cases {
+            a.extend(["--case".into(), id.to_string().into()]);
+        }
+        for (flag, value) in [
+            ("--save-baseline", self.save_baseline.clone()),
+            ("--baseline", self.baseline.clone()),
+            ("--isolate", self.isolate.clone()),
+            ("--processes", self.processes.map(|n| n.to_string())),
+        ] {
+            if let Some(v) = value {
+                a.extend([flag.into(), v.into()]);
+            }
+        }
+        a
+    }
 }
 
 /// Errors the user can fix in their input: exit code 2.
@@ -180,6 +224,16 @@ fn main() -> ExitCode {
         Command::ImportCriterion { dir, out } => import_criterion(&dir, out),
         Command::Report(args) => report_cmd(args),
         Command::Worker => return parlab::strategy::process::worker::main(),
+        Command::CaseChild => {
+            let (mut input, mut output) = (std::io::stdin().lock(), std::io::stdout().lock());
+            return match parlab::runner::child::serve(&mut input, &mut output) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::from(2)
+                }
+            };
+        }
     };
     match result {
         Ok(code) => code,
@@ -213,8 +267,9 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let dir = args.out.unwrap_or_else(|| default_out_dir(&plan.name));
-    let mut writer = ResultsWriter::create(dir.clone())?;
+    let dir = args.out.clone().unwrap_or_else(|| default_out_dir(&plan.name));
+    let done = if args.resume { load_resumed(&dir, &cases)? } else { Vec::new() };
+    let mut writer = ResultsWriter::open(dir.clone(), args.resume)?;
     let interrupt = Arc::new(AtomicBool::new(false));
     {
         let flag = interrupt.clone();
@@ -232,11 +287,45 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             return Err(BadInput(format!("no case {bad}: the scenario has cases 0..{}", cases.len())).into());
         }
     }
-    let options = RunOptions { interrupt: interrupt.clone(), only, ..RunOptions::default() };
+    let processes = args.processes.map(|n| n as usize);
+    let isolation = if args.isolate.as_deref() == Some("process")
+        || processes.is_some_and(|n| n > 1)
+        || plan.workloads.iter().any(|w| w.settings.processes > 1)
+    {
+        let exe = std::env::current_exe().context("cannot find parlab's own binary to start cases with")?;
+        runner::Isolation::Process { exe }
+    } else {
+        runner::Isolation::Thread
+    };
+    let options = RunOptions {
+        interrupt: interrupt.clone(),
+        only,
+        isolation,
+        processes,
+        done,
+        ..RunOptions::default()
+    };
     let results = {
         let mut listeners = Listeners(vec![&mut progress as &mut dyn Listener, &mut writer]);
         runner::run(&plan, &machine, &mut listeners, &options)
     };
+    if let Some(id) = results.abandoned_case {
+        // A case's thread could not be stopped: it holds a core, so nothing more may be
+        // measured in this process. Go on in a fresh one (exec ends every thread of this one);
+        // everything measured so far is in results.jsonl, which the new process reads back.
+        drop(progress);
+        if let Some(e) = &writer.error {
+            return Err(anyhow::anyhow!("cannot continue after case {id}: {e}"));
+        }
+        eprintln!(
+            "case {id} could not be stopped (its thread was still running after the grace period); \
+             continuing the remaining cases in a fresh process"
+        );
+        use std::os::unix::process::CommandExt;
+        let exe = std::env::current_exe().context("cannot find parlab's own binary to continue with")?;
+        let err = std::process::Command::new(exe).args(args.resume_args(&dir)).exec();
+        return Err(anyhow::anyhow!("cannot continue in a fresh process: {err}"));
+    }
     println!("\n{}", report::terminal::render(&results));
     if let Some(e) = &writer.error {
         eprintln!("warning: {e}");
@@ -402,6 +491,38 @@ fn report_cmd(args: ReportArgs) -> anyhow::Result<ExitCode> {
         println!("wrote {}", report::write_comparison(&runs, &dir)?.display());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The cases an earlier process of this run wrote to `dir/results.jsonl`, checked against the
+/// plan: a file from another scenario must not be mixed in.
+fn load_resumed(
+    dir: &Path,
+    cases: &[parlab::scenario::CaseSpec],
+) -> anyhow::Result<Vec<parlab::results::CaseResult>> {
+    let path = dir.join("results.jsonl");
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| BadInput(format!("--resume: cannot read {}: {e}", path.display())))?;
+    let mut done: Vec<parlab::results::CaseResult> = Vec::new();
+    for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let r: parlab::results::CaseResult = serde_json::from_str(line)
+            .map_err(|e| BadInput(format!("{}:{}: not a parlab case result: {e}", path.display(), i + 1)))?;
+        let matches = cases.get(r.id).is_some_and(|c| {
+            c.workload == r.workload
+                && c.strategy == r.strategy
+                && c.workers == r.workers
+                && c.effective_size == r.effective_size
+        });
+        if !matches {
+            return Err(BadInput(format!(
+                "{}:{}: case {} ({} {} {} workers) is not that case of this scenario: resume the run with the scenario it was started with",
+                path.display(), i + 1, r.id, r.workload, r.strategy, r.workers
+            ))
+            .into());
+        }
+        done.retain(|d| d.id != r.id);
+        done.push(r);
+    }
+    Ok(done)
 }
 
 fn interrupted(flag: &AtomicBool) -> bool {

@@ -115,6 +115,32 @@ pub struct CaseResult {
     /// case may have run beside an abandoned one); every output shows them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// Runs per sample: 1, or for kernels shorter than about 100 times the clock's overhead
+    /// the size of the batch each sample is the mean of.
+    #[serde(default = "one")]
+    pub batch: u64,
+    /// When the case was measured in several processes (`--processes`): the spread between
+    /// them. `stats.median` and its CI are then the two-level estimate over processes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub processes: Option<ProcessSpread>,
+}
+
+fn one() -> u64 {
+    1
+}
+
+/// How a case's processes differed (see [`crate::stats::Hierarchical`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProcessSpread {
+    pub count: usize,
+    /// Each process's median, in the order they ran.
+    pub medians_ns: Vec<f64>,
+    /// The byte offset each process placed its input buffers at.
+    pub align_offsets: Vec<usize>,
+    /// Standard deviation of the process medians over their mean.
+    pub between_cv: f64,
+    /// Separate groups among the process medians (1 = one population).
+    pub groups: usize,
 }
 
 impl CaseResult {
@@ -144,6 +170,8 @@ impl CaseResult {
             peak_rss_bytes: None,
             latency_ns: None,
             notes: Vec::new(),
+            batch: 1,
+            processes: None,
         }
     }
 
@@ -190,6 +218,13 @@ pub struct Results {
     pub machine: Machine,
     pub scenario: Plan,
     pub cases: Vec<CaseResult>,
+    /// What one reading of the clock costs, in nanoseconds (see `runner::clock`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clock_overhead_ns: Option<f64>,
+    /// The case whose thread was still running after it was abandoned: this process stopped
+    /// there, and the remaining cases ran (or must run) in a fresh one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub abandoned_case: Option<usize>,
 }
 
 impl Results {
@@ -204,6 +239,8 @@ impl Results {
             machine,
             scenario,
             cases: Vec::new(),
+            clock_overhead_ns: None,
+            abandoned_case: None,
         }
     }
 

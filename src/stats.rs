@@ -35,6 +35,9 @@ pub const MAD_SCALE: f64 = 1.4826;
 /// Bootstrap resamples used by [`Summary::from_samples`].
 pub const SUMMARY_RESAMPLES: usize = 10_000;
 
+/// At most this many samples enter one [`quick_relative_ci`] check.
+pub const QUICK_MAX_SAMPLES: usize = 2_048;
+
 /// Bootstrap resamples used by [`quick_relative_ci`].
 pub const QUICK_RESAMPLES: usize = 500;
 
@@ -270,6 +273,13 @@ pub fn quick_relative_ci(samples: &[f64], seed: u64) -> f64 {
     if samples.len() < 2 {
         return f64::INFINITY;
     }
+    if samples.len() > QUICK_MAX_SAMPLES {
+        // A bounded cost between samples: an evenly strided subsample, its half-width scaled
+        // by sqrt(m/n) as a median's standard error shrinks with the number of samples.
+        let stride = samples.len().div_ceil(QUICK_MAX_SAMPLES);
+        let sub: Vec<f64> = samples.iter().step_by(stride).copied().collect();
+        return quick_relative_ci(&sub, seed) * (sub.len() as f64 / samples.len() as f64).sqrt();
+    }
     let mut scratch = samples.to_vec();
     let median = select_median(&mut scratch);
     // The bootstrap draws by index, so unsorted data gives the same
@@ -277,6 +287,125 @@ pub fn quick_relative_ci(samples: &[f64], seed: u64) -> f64 {
     let mut medians = [0.0; QUICK_RESAMPLES];
     let (lo, hi) = bootstrap_interval(samples, CI_LEVEL, seed, &mut scratch, &mut medians);
     relative_half_width(lo, hi, median)
+}
+
+/// The 97.5% quantile of Student's t with `df` degrees of freedom (two-sided 95% intervals).
+pub fn t_975(df: usize) -> f64 {
+    const TABLE: [f64; 30] = [
+        12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145,
+        2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048,
+        2.045, 2.042,
+    ];
+    match df {
+        0 => f64::INFINITY,
+        1..=30 => TABLE[df - 1],
+        // Beyond the table the quantile falls towards 1.96 like 1/df (within 0.002).
+        _ => 1.96 + 2.4 / df as f64,
+    }
+}
+
+/// Resamples of the two-level bootstrap in [`Hierarchical::from_processes`].
+pub const HIERARCHICAL_RESAMPLES: usize = 2_000;
+
+/// The estimate of a case measured in several processes: what is fixed when a process starts
+/// (heap and code placement, page colouring, the CPU it lands on) varies between processes
+/// and is invisible from inside one, so the processes, not the samples, are the independent
+/// units (Kalibera and Jones, "Rigorous benchmarking in reasonable time", ISMM 2013).
+///
+/// The centre is the mean of the per-process medians. Its uncertainty comes from a two-level
+/// bootstrap (resample processes, then samples within each chosen process; Davison and
+/// Hinkley, *Bootstrap Methods*, 1997, section 3.8): the spread of the resampled centres is
+/// the standard error, widened by sqrt(k/(k-1)) because resampling k processes underestimates
+/// their variance, and the interval is centre +- t(k-1) x SE, since that variance is itself
+/// estimated from only k processes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Hierarchical {
+    pub center: f64,
+    pub ci_low: f64,
+    pub ci_high: f64,
+    /// Each process's median, in the order the processes ran.
+    pub process_medians: Vec<f64>,
+    /// Standard deviation of the process medians over their mean.
+    pub between_cv: f64,
+    /// Groups the sorted process medians fall into (1 = one population); see
+    /// [`median_groups`].
+    pub groups: usize,
+}
+
+impl Hierarchical {
+    /// `None` when there are fewer than two processes with samples (nothing to say about the
+    /// spread between processes) or any sample is NaN.
+    pub fn from_processes(processes: &[Vec<f64>], seed: u64) -> Option<Hierarchical> {
+        let groups: Vec<Vec<f64>> = processes.iter().filter(|g| !g.is_empty()).cloned().collect();
+        let k = groups.len();
+        if k < 2 || groups.iter().flatten().any(|x| x.is_nan()) {
+            return None;
+        }
+        let process_medians: Vec<f64> = groups.iter().map(|g| select_median(&mut g.clone())).collect();
+        let center = mean(&process_medians);
+        let mut rng = Rng::new(seed);
+        let mut scratch = Vec::new();
+        let centers: Vec<f64> = (0..HIERARCHICAL_RESAMPLES)
+            .map(|_| {
+                let mut sum = 0.0;
+                for _ in 0..k {
+                    let g = &groups[rng.below(k)];
+                    scratch.clear();
+                    scratch.extend((0..g.len()).map(|_| g[rng.below(g.len())]));
+                    sum += select_median(&mut scratch);
+                }
+                sum / k as f64
+            })
+            .collect();
+        let se = std_dev(&centers) * (k as f64 / (k as f64 - 1.0)).sqrt();
+        let half = t_975(k - 1) * se;
+        let between_cv = if center != 0.0 { std_dev(&process_medians) / center.abs() } else { 0.0 };
+        let within: Vec<f64> = groups.iter().map(|g| median_standard_error(g)).collect();
+        Some(Hierarchical {
+            center,
+            ci_low: center - half,
+            ci_high: center + half,
+            groups: median_groups(&process_medians, &within),
+            process_medians,
+            between_cv,
+        })
+    }
+
+    /// Relative half-width of the interval.
+    pub fn relative_ci_half_width(&self) -> f64 {
+        relative_half_width(self.ci_low, self.ci_high, self.center)
+    }
+}
+
+/// Large-sample standard error of a median, from the scaled MAD: 1.2533 sigma / sqrt(n).
+fn median_standard_error(samples: &[f64]) -> f64 {
+    let mut sorted = samples.to_vec();
+    sorted.sort_unstable_by(f64::total_cmp);
+    1.2533 * mad(&sorted) / (sorted.len() as f64).sqrt()
+}
+
+/// Counts the separate groups among process medians: sorted, a gap between neighbours that is
+/// wider than 2% of the larger and than six times the larger of their within-process standard
+/// errors starts a new group. One group is the healthy case; more mean that something fixed
+/// at process start (alignment, placement) decides the speed, and one process's number is
+/// not representative (the `matmul` that ran at 213 us in six processes and 330 us in two).
+pub fn median_groups(medians: &[f64], standard_errors: &[f64]) -> usize {
+    let mut order: Vec<usize> = (0..medians.len()).collect();
+    order.sort_by(|&a, &b| medians[a].total_cmp(&medians[b]));
+    let mut groups = usize::from(!medians.is_empty());
+    for w in order.windows(2) {
+        let (a, b) = (w[0], w[1]);
+        let gap = medians[b] - medians[a];
+        let se = standard_errors
+            .get(a)
+            .copied()
+            .unwrap_or(0.0)
+            .max(standard_errors.get(b).copied().unwrap_or(0.0));
+        if gap > 0.02 * medians[b].abs() && gap > 6.0 * se {
+            groups += 1;
+        }
+    }
+    groups
 }
 
 /// Karp-Flatt experimentally determined serial fraction
@@ -702,5 +831,70 @@ mod tests {
             let got = amdahl_fit(&pts).unwrap();
             prop_assert!((got - f).abs() < 1e-9, "{got} vs {f}");
         }
+    }
+    /// A standard normal deviate (Box-Muller), for simulated timings.
+    fn normal(rng: &mut Rng) -> f64 {
+        let u1 = (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64 + 1e-300;
+        let u2 = (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
+        (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
+    }
+
+    /// One simulated run: `k` processes, each with its own offset (what is fixed at process
+    /// start) and `n` samples of within-process noise.
+    fn simulated_run(rng: &mut Rng, k: usize, n: usize, between: f64, within: f64) -> Vec<Vec<f64>> {
+        (0..k)
+            .map(|_| {
+                let offset = between * normal(rng);
+                (0..n).map(|_| 1000.0 + offset + within * normal(rng)).collect()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn hierarchical_interval_covers_the_truth_when_processes_differ() {
+        // Between-process spread 10x the within-process spread: a per-process CI would be
+        // far too narrow; the two-level interval must still cover the true centre about 95%
+        // of the time and contain most other runs' centres.
+        let mut rng = Rng::new(7);
+        let runs: Vec<Hierarchical> = (0..150)
+            .map(|i| Hierarchical::from_processes(&simulated_run(&mut rng, 5, 20, 10.0, 1.0), i).unwrap())
+            .collect();
+        let covers = runs.iter().filter(|h| h.ci_low <= 1000.0 && 1000.0 <= h.ci_high).count();
+        assert!(covers as f64 / runs.len() as f64 >= 0.9, "covered the truth in {covers}/150 runs");
+        let (mut inside, mut pairs) = (0, 0);
+        for a in &runs {
+            for b in &runs {
+                if !std::ptr::eq(a, b) {
+                    pairs += 1;
+                    inside += usize::from(a.ci_low <= b.center && b.center <= a.ci_high);
+                }
+            }
+        }
+        assert!(inside as f64 / pairs as f64 >= 0.8, "other runs' centres inside: {inside}/{pairs}");
+        // A single process's own bootstrap interval, by contrast, misses most other runs.
+        let narrow: Vec<(f64, f64)> = (0..50)
+            .map(|_| {
+                let mut one = simulated_run(&mut rng, 1, 100, 10.0, 1.0).remove(0);
+                one.sort_unstable_by(f64::total_cmp);
+                bootstrap_median_ci(&one, 1000, 0.95, 1)
+            })
+            .collect();
+        let hit = runs.iter().filter(|h| narrow[0].0 <= h.center && h.center <= narrow[0].1).count();
+        assert!(hit < runs.len() / 2, "the single-process interval is not a cross-run interval");
+    }
+
+    #[test]
+    fn separate_groups_of_process_medians_are_flagged() {
+        let mut rng = Rng::new(3);
+        let mut procs = simulated_run(&mut rng, 8, 30, 0.0, 2.0);
+        for p in procs.iter_mut().take(2) {
+            p.iter_mut().for_each(|x| *x *= 1.5);
+        }
+        let h = Hierarchical::from_processes(&procs, 1).unwrap();
+        assert_eq!(h.groups, 2, "{:?}", h.process_medians);
+        let same = Hierarchical::from_processes(&simulated_run(&mut rng, 8, 30, 0.0, 2.0), 1).unwrap();
+        assert_eq!(same.groups, 1, "{:?}", same.process_medians);
+        assert!(same.between_cv < 0.01);
+        assert!(Hierarchical::from_processes(&[vec![1.0, 2.0]], 1).is_none(), "one process says nothing");
     }
 }

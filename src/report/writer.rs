@@ -22,11 +22,22 @@ pub struct ResultsWriter {
 impl ResultsWriter {
     /// Creates `dir` and opens `results.jsonl` in it.
     pub fn create(dir: PathBuf) -> anyhow::Result<ResultsWriter> {
+        Self::open(dir, false)
+    }
+
+    /// Creates `dir` and opens `results.jsonl` in it, appending to what is there when
+    /// `resume` (a run continued in a fresh process), else starting it afresh.
+    pub fn open(dir: PathBuf, resume: bool) -> anyhow::Result<ResultsWriter> {
         std::fs::create_dir_all(&dir)
             .map_err(|e| anyhow::anyhow!("cannot create the output folder {}: {e}", dir.display()))?;
         let path = dir.join("results.jsonl");
-        let file =
-            File::create(&path).map_err(|e| anyhow::anyhow!("cannot create {}: {e}", path.display()))?;
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .write(true)
+            .append(resume)
+            .truncate(!resume)
+            .open(&path)
+            .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", path.display()))?;
         Ok(ResultsWriter { dir, jsonl: Some(BufWriter::new(file)), written: Vec::new(), error: None })
     }
 

@@ -1,6 +1,7 @@
 //! What times a run. The real clock is `Instant`; tests script the durations so the pipeline
 //! from samples to reports is checked without real timing (hyperfine's `MockExecutor` idea).
 
+use std::sync::OnceLock;
 use std::time::Instant;
 
 use crate::scenario::CaseSpec;
@@ -8,6 +9,11 @@ use crate::scenario::CaseSpec;
 pub trait Clock: Send + Sync {
     /// Runs `f` once and returns how long it took, in nanoseconds.
     fn measure(&self, case: &CaseSpec, sample: usize, f: &mut dyn FnMut()) -> u64;
+    /// What one measurement of nothing costs, in nanoseconds: the floor under every sample.
+    /// Kernels shorter than about 100 times this are timed in batches.
+    fn overhead_ns(&self) -> f64 {
+        0.0
+    }
 }
 
 /// Wall-clock time from the monotonic clock.
@@ -20,6 +26,26 @@ impl Clock for RealClock {
         f();
         start.elapsed().as_nanos() as u64
     }
+
+    fn overhead_ns(&self) -> f64 {
+        static OVERHEAD: OnceLock<f64> = OnceLock::new();
+        *OVERHEAD.get_or_init(calibrate)
+    }
+}
+
+/// The median cost of timing an empty closure, over a few thousand tries (the median, since a
+/// preemption can make any one try arbitrarily long).
+fn calibrate() -> f64 {
+    let mut nothing = || {};
+    let mut tries: Vec<u64> = (0..5_000)
+        .map(|_| {
+            let start = Instant::now();
+            std::hint::black_box(&mut nothing)();
+            start.elapsed().as_nanos() as u64
+        })
+        .collect();
+    tries.sort_unstable();
+    tries[tries.len() / 2] as f64
 }
 
 /// Runs the kernel for real but reports durations from a function of the case and sample

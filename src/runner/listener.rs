@@ -13,6 +13,13 @@ pub trait Listener {
     fn warmed_up(&mut self, _case: &CaseSpec, _runs: u64) {}
     /// One timed sample, the `n`-th (1-based), out of at most `max`.
     fn sample(&mut self, _case: &CaseSpec, _n: usize, _max: usize, _ns: u64) {}
+    /// Runs are too short to time alone: each sample is the mean of a batch of `runs`.
+    fn batched(&mut self, _case: &CaseSpec, _runs: u64) {}
+    /// Sampling is over and the output is being verified.
+    fn verifying(&mut self, _case: &CaseSpec) {}
+    /// One of the `of` processes a case is measured in has finished (`--processes`); the case
+    /// itself finishes after its last process.
+    fn process_finished(&mut self, _case: &CaseSpec, _index: usize, _of: usize, _part: &CaseResult) {}
     fn case_finished(&mut self, _result: &CaseResult) {}
     /// The run ended, completely or not (`results.complete`).
     fn run_finished(&mut self, _results: &Results) {}
@@ -34,6 +41,15 @@ impl Listener for Listeners<'_> {
     }
     fn sample(&mut self, case: &CaseSpec, n: usize, max: usize, ns: u64) {
         self.0.iter_mut().for_each(|l| l.sample(case, n, max, ns));
+    }
+    fn batched(&mut self, case: &CaseSpec, runs: u64) {
+        self.0.iter_mut().for_each(|l| l.batched(case, runs));
+    }
+    fn verifying(&mut self, case: &CaseSpec) {
+        self.0.iter_mut().for_each(|l| l.verifying(case));
+    }
+    fn process_finished(&mut self, case: &CaseSpec, index: usize, of: usize, part: &CaseResult) {
+        self.0.iter_mut().for_each(|l| l.process_finished(case, index, of, part));
     }
     fn case_finished(&mut self, result: &CaseResult) {
         self.0.iter_mut().for_each(|l| l.case_finished(result));

@@ -1,10 +1,22 @@
 //! The runner: walks the matrix of cases, measures each in isolation, and reports events.
 //!
 //! Each case runs on its own thread, so the runner can give up on it: a panic marks the case
-//! `panicked`, a case past its timeout is cancelled (executors stop handing out tasks) and
-//! abandoned as `timed_out`, Ctrl-C marks it `interrupted`; in every case the run goes on or
-//! ends with everything measured so far written. Inputs are prepared once per workload and size,
-//! outside the timed region; each timed sample is exactly one `Kernel::run`.
+//! `panicked`, a case past its timeout is cancelled (the `Exec` helpers look at the flag every
+//! few grains of work, on every path) and abandoned as `timed_out`, Ctrl-C marks it
+//! `interrupted`; in every case the run goes on or ends with everything measured so far written.
+//! An abandoned case must not share the machine with the next one: the runner waits a grace
+//! period for its thread to end, and if it is still running it stops and says so
+//! ([`Results::abandoned_case`]), so that the caller continues the remaining cases in a fresh
+//! process (the command line re-executes itself with `--resume`).
+//!
+//! With [`Isolation::Process`] each case runs in a child process of parlab's own binary
+//! ([`child`]), which a timeout kills with everything it started; with `processes > 1` each
+//! case is measured in that many processes, interleaved across cases, and summarised with a
+//! two-level bootstrap ([`crate::stats::Hierarchical`]).
+//!
+//! Inputs are prepared once per workload and size, outside the timed region; each timed sample
+//! is one `Kernel::run`, or for kernels shorter than about 100 times the clock's own overhead a
+//! batch of runs whose mean is the sample (as criterion and Google Benchmark do).
 
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -14,6 +26,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam::channel::{self, RecvTimeoutError, Sender};
 
+pub mod child;
 pub mod clock;
 pub mod listener;
 mod panics;
@@ -24,7 +37,7 @@ pub use listener::{Listener, Listeners};
 pub use panics::{case_error, describe as panic_description};
 
 use crate::machine::Machine;
-use crate::results::{now_rfc3339, CaseResult, Results, Status, Throughput};
+use crate::results::{now_rfc3339, CaseResult, ProcessSpread, Results, Status, Throughput};
 use crate::scenario::{CaseSpec, Plan, Settings, WorkloadPlan};
 use crate::stats::{self, Summary};
 use crate::strategy::{self, Exec, ExecConfig, Strategy};
@@ -37,41 +50,158 @@ pub struct RunOptions {
     pub interrupt: Arc<AtomicBool>,
     /// Run only these case ids (as `--dry-run` numbers them); `None` runs every case.
     pub only: Option<Vec<usize>>,
+    /// Where cases run: on a thread of this process, or each in a child process.
+    pub isolation: Isolation,
+    /// Processes per case (`--processes`); `None` takes each workload's `processes` setting.
+    /// More than one implies [`Isolation::Process`].
+    pub processes: Option<usize>,
+    /// How long an abandoned case's thread may take to end before the process counts as
+    /// unfit for further measurement.
+    pub grace: Duration,
+    /// Cases an earlier process of this run finished (`--resume`): kept, not run again.
+    pub done: Vec<CaseResult>,
 }
+
+/// Where a case runs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Isolation {
+    /// On a thread of the runner's process (the default: cheapest, and inputs are shared).
+    Thread,
+    /// Each case (each of its processes) in a child process of `exe` (parlab's own binary),
+    /// which a timeout kills with its whole process group.
+    Process { exe: std::path::PathBuf },
+}
+
+/// The default grace period for an abandoned case: the `Exec` helpers look at the flag at
+/// least every 64 grains, so a cooperative kernel ends well within it.
+pub const GRACE: Duration = Duration::from_secs(2);
 
 impl Default for RunOptions {
     fn default() -> Self {
-        RunOptions { clock: Arc::new(RealClock), interrupt: Arc::new(AtomicBool::new(false)), only: None }
+        RunOptions {
+            clock: Arc::new(RealClock),
+            interrupt: Arc::new(AtomicBool::new(false)),
+            only: None,
+            isolation: Isolation::Thread,
+            processes: None,
+            grace: GRACE,
+            done: Vec::new(),
+        }
     }
 }
 
 /// Runs every case of `plan` and returns the results (also given to `listener` as they come).
 pub fn run(plan: &Plan, machine: &Machine, listener: &mut dyn Listener, options: &RunOptions) -> Results {
     panics::install();
-    let mut cases = plan.cases();
+    let all = plan.cases();
+    let mut cases = all.clone();
     if let Some(only) = &options.only {
         cases.retain(|c| only.contains(&c.id));
     }
     let mut results = Results::new(machine.clone(), plan.clone());
+    results.clock_overhead_ns = Some(options.clock.overhead_ns());
+    let mut baselines: HashMap<(usize, u64), f64> = HashMap::new();
+    // Cases an earlier process of this run finished: kept as they are, and their sequential
+    // medians are the baselines of the cases still to run.
+    for done in &options.done {
+        if let Some(spec) = all.iter().find(|c| c.id == done.id) {
+            note_baseline(&mut baselines, spec, done);
+        }
+        results.cases.push(done.clone());
+    }
+    cases.retain(|c| !options.done.iter().any(|d| d.id == c.id));
     listener.run_started(plan, machine, &cases);
 
+    let end = match &options.isolation {
+        Isolation::Process { exe } => {
+            let rounds = cases.iter().map(|c| processes_for(plan, c, options)).max().unwrap_or(1);
+            run_in_children(plan, &cases, exe, rounds, listener, options, &mut baselines, &mut results)
+        }
+        Isolation::Thread if options.processes.is_some_and(|p| p > 1) => {
+            unreachable!("more than one process per case needs Isolation::Process")
+        }
+        Isolation::Thread => run_in_threads(plan, &cases, listener, options, &mut baselines, &mut results),
+    };
+    results.complete = end == End::Complete;
+    if let End::Abandoned(id) = end {
+        results.abandoned_case = Some(id);
+    }
+    results.finished_at = Some(now_rfc3339());
+    listener.run_finished(&results);
+    results
+}
+
+/// How the loop over cases ended.
+#[derive(Debug, PartialEq)]
+enum End {
+    Complete,
+    Interrupted,
+    /// A case's thread was still running after the grace period: nothing more may be measured
+    /// in this process.
+    Abandoned(usize),
+}
+
+fn processes_for(plan: &Plan, spec: &CaseSpec, options: &RunOptions) -> usize {
+    options.processes.unwrap_or(plan.workloads[spec.workload_index].settings.processes).max(1)
+}
+
+fn note_baseline(baselines: &mut HashMap<(usize, u64), f64>, spec: &CaseSpec, result: &CaseResult) {
+    let s = strategy::find(&spec.strategy);
+    if s.is_some_and(|s| s.is_sequential()) && result.status == Status::Ok {
+        if let Some(m) = result.median_ns() {
+            baselines.insert((spec.workload_index, spec.effective_size), m);
+        }
+    }
+}
+
+/// The case as `unsupported` or `unavailable` when it cannot run at all, without starting it.
+fn cannot_run(plan: &Plan, spec: &CaseSpec) -> Option<CaseResult> {
+    let wp = &plan.workloads[spec.workload_index];
+    let w = workload::find(&wp.kind).expect("the plan names only known workloads");
+    let s = strategy::find(&spec.strategy).expect("the plan names only known strategies");
+    if let Err(reason) = s.availability() {
+        Some(CaseResult::unmeasured(spec, &wp.params, Status::Unavailable, reason))
+    } else if let Err(reason) = w.support(s) {
+        Some(CaseResult::unmeasured(spec, &wp.params, Status::Unsupported, reason))
+    } else {
+        None
+    }
+}
+
+fn finish_case(
+    spec: &CaseSpec,
+    mut result: CaseResult,
+    baselines: &mut HashMap<(usize, u64), f64>,
+    listener: &mut dyn Listener,
+    results: &mut Results,
+) {
+    result.derive_speedup(baselines.get(&(spec.workload_index, spec.effective_size)).copied());
+    note_baseline(baselines, spec, &result);
+    listener.case_finished(&result);
+    results.cases.push(result);
+}
+
+fn run_in_threads(
+    plan: &Plan,
+    cases: &[CaseSpec],
+    listener: &mut dyn Listener,
+    options: &RunOptions,
+    baselines: &mut HashMap<(usize, u64), f64>,
+    results: &mut Results,
+) -> End {
     let mut prepared: Option<(PreparedKey, Prepared)> = None;
-    let mut baselines: HashMap<(usize, u64), f64> = HashMap::new();
-    let mut interrupted = false;
-    for spec in &cases {
+    for spec in cases {
         if options.interrupt.load(Ordering::SeqCst) {
-            interrupted = true;
-            break;
+            return End::Interrupted;
         }
         listener.case_started(spec);
         let wp = &plan.workloads[spec.workload_index];
         let w = workload::find(&wp.kind).expect("the plan names only known workloads");
         let s = strategy::find(&spec.strategy).expect("the plan names only known strategies");
         let key = (spec.workload_index, spec.effective_size);
-        let mut result = if let Err(reason) = s.availability() {
-            CaseResult::unmeasured(spec, &wp.params, Status::Unavailable, reason)
-        } else if let Err(reason) = w.support(s) {
-            CaseResult::unmeasured(spec, &wp.params, Status::Unsupported, reason)
+        let mut lingering = false;
+        let result = if let Some(result) = cannot_run(plan, spec) {
+            result
         } else {
             if prepared.as_ref().map(|p| p.0) != Some(key) {
                 // Free the previous input before building the next: sizes can be most of memory.
@@ -108,29 +238,166 @@ pub fn run(plan: &Plan, machine: &Machine, listener: &mut dyn Listener, options:
                         cancel: Arc::new(AtomicBool::new(false)),
                     };
                     let case = Case { spec, plan: wp, strategy: s, config, instance: instance.clone() };
-                    case.measure(options, listener)
+                    let (result, still_running) = case.measure(options, listener);
+                    lingering = still_running;
+                    result
                 }
             }
         };
-        if result.status == Status::Interrupted {
-            interrupted = true;
+        let status = result.status;
+        finish_case(spec, result, baselines, listener, results);
+        if lingering {
+            // Its threads still hold the input and burn a core: measuring anything more in
+            // this process would measure beside it.
+            return End::Abandoned(spec.id);
         }
-        result.derive_speedup(baselines.get(&key).copied());
-        if s.is_sequential() && result.status == Status::Ok {
-            if let Some(m) = result.median_ns() {
-                baselines.insert(key, m);
-            }
-        }
-        listener.case_finished(&result);
-        results.cases.push(result);
-        if interrupted {
-            break;
+        if status == Status::Interrupted {
+            return End::Interrupted;
         }
     }
-    results.complete = !interrupted;
-    results.finished_at = Some(now_rfc3339());
-    listener.run_finished(&results);
-    results
+    End::Complete
+}
+
+/// Every case in child processes, `rounds` times over, interleaved (round 1 of every case,
+/// then round 2, ...) so that a slow drift of the machine spreads over all cases alike.
+#[allow(clippy::too_many_arguments)]
+fn run_in_children(
+    plan: &Plan,
+    cases: &[CaseSpec],
+    exe: &std::path::Path,
+    rounds: usize,
+    listener: &mut dyn Listener,
+    options: &RunOptions,
+    baselines: &mut HashMap<(usize, u64), f64>,
+    results: &mut Results,
+) -> End {
+    // Per case: the processes measured so far, or the result that ended it early.
+    let mut parts: Vec<Vec<(CaseResult, usize)>> = vec![Vec::new(); cases.len()];
+    let mut ended: Vec<Option<CaseResult>> = cases.iter().map(|c| cannot_run(plan, c)).collect();
+    let mut interrupted = false;
+    'rounds: for round in 0..rounds {
+        for (k, spec) in cases.iter().enumerate() {
+            if ended[k].is_some() || round >= processes_for(plan, spec, options) {
+                continue;
+            }
+            if options.interrupt.load(Ordering::SeqCst) {
+                interrupted = true;
+                break 'rounds;
+            }
+            listener.case_started(spec);
+            let offset = child::align_offset(round);
+            let part = child::measure(plan, spec, exe, offset, options, listener);
+            if part.status != Status::Ok {
+                let mut failed = part;
+                if processes_for(plan, spec, options) > 1 {
+                    let why = failed.reason.take().unwrap_or_default();
+                    failed.reason = Some(format!("in process {} of {}: {why}", round + 1, rounds));
+                }
+                let stop = failed.status == Status::Interrupted;
+                ended[k] = Some(failed);
+                if stop {
+                    interrupted = true;
+                    break 'rounds;
+                }
+            } else {
+                listener.process_finished(spec, round, processes_for(plan, spec, options), &part);
+                parts[k].push((part, offset));
+            }
+        }
+    }
+    // Results in case order, so that every sequential baseline comes before its cases.
+    for (k, spec) in cases.iter().enumerate() {
+        let result = match ended[k].take() {
+            Some(r) => r,
+            None if parts[k].is_empty() => continue, // never reached (interrupted)
+            None => merge_processes(std::mem::take(&mut parts[k])),
+        };
+        finish_case(spec, result, baselines, listener, results);
+    }
+    if interrupted {
+        End::Interrupted
+    } else {
+        End::Complete
+    }
+}
+
+/// One case measured in several processes, as one result: every sample kept (in order), the
+/// centre and interval from the two-level bootstrap, the spread between processes recorded,
+/// and a note when the process medians form separate groups.
+fn merge_processes(parts: Vec<(CaseResult, usize)>) -> CaseResult {
+    let (mut parts, offsets): (Vec<CaseResult>, Vec<usize>) = parts.into_iter().unzip();
+    if parts.len() == 1 {
+        return parts.pop().expect("one part");
+    }
+    let groups: Vec<Vec<f64>> =
+        parts.iter().map(|p| p.samples_ns.iter().map(|&ns| ns as f64).collect()).collect();
+    let mut merged = parts[0].clone();
+    merged.samples_ns = parts.iter().flat_map(|p| p.samples_ns.iter().copied()).collect();
+    merged.warmup_runs = parts.iter().map(|p| p.warmup_runs).sum();
+    merged.wall_time_s = parts.iter().map(|p| p.wall_time_s).sum();
+    merged.peak_rss_bytes = parts.iter().filter_map(|p| p.peak_rss_bytes).max();
+    let mut setups: Vec<u64> = parts.iter().filter_map(|p| p.setup_ns).collect();
+    setups.sort_unstable();
+    merged.setup_ns = setups.get(setups.len() / 2).copied();
+    merged.batch = parts.iter().map(|p| p.batch).max().unwrap_or(1);
+    let mut notes: Vec<String> = Vec::new();
+    for p in &parts {
+        for n in &p.notes {
+            if !notes.contains(n) {
+                notes.push(n.clone());
+            }
+        }
+    }
+    let xs: Vec<f64> = merged.samples_ns.iter().map(|&ns| ns as f64).collect();
+    merged.stats = Summary::from_samples(&xs);
+    if let (Some(h), Some(stats)) =
+        (stats::Hierarchical::from_processes(&groups, stats::SUMMARY_SEED), merged.stats.as_mut())
+    {
+        // The headline is the processes' estimate: the pooled median would weigh a process by
+        // how many samples it happened to take, and its interval would ignore the spread
+        // between processes, which is what a rerun sees.
+        stats.median = h.center;
+        stats.ci_low = h.ci_low;
+        stats.ci_high = h.ci_high;
+        if h.groups > 1 {
+            let mut sorted = h.process_medians.clone();
+            sorted.sort_by(f64::total_cmp);
+            notes.push(format!(
+                "the {} process medians form {} separate groups ({}): something fixed at process start \
+                 (alignment, placement) decides this case's speed, so one run's number is not representative",
+                sorted.len(),
+                h.groups,
+                sorted.iter().map(|&m| crate::units::format_ns(m)).collect::<Vec<_>>().join(", ")
+            ));
+        }
+        merged.processes = Some(ProcessSpread {
+            count: parts.len(),
+            medians_ns: h.process_medians.clone(),
+            align_offsets: offsets,
+            between_cv: h.between_cv,
+            groups: h.groups,
+        });
+    }
+    merged.throughput = rescale_throughput(&parts[0], merged.stats.as_ref());
+    merged.latency_ns = match (parts[0].latency_ns, parts[0].median_ns(), merged.median_ns()) {
+        (Some(l), Some(m0), Some(m)) if m0 > 0.0 => Some(l * m / m0),
+        _ => None,
+    };
+    merged.notes = notes;
+    merged
+}
+
+/// The throughput of `part` re-derived for the merged statistics (work per run is the same).
+fn rescale_throughput(part: &CaseResult, stats: Option<&Summary>) -> Option<Throughput> {
+    let (t, m0, s) = (part.throughput.as_ref()?, part.median_ns()?, stats?);
+    let work = t.median * m0 * 1e-9;
+    let per_s = |ns: f64| if ns > 0.0 { work / (ns * 1e-9) } else { f64::INFINITY };
+    Some(Throughput {
+        unit: t.unit.clone(),
+        median: per_s(s.median),
+        low: per_s(s.ci_high),
+        high: per_s(s.ci_low),
+    })
 }
 
 /// The input currently prepared: (workload index, effective size).
@@ -151,6 +418,8 @@ enum Event {
     /// Sampling is over; verification (which may compute a slow reference) has its own timeout.
     Verifying,
     Sample(usize, u64),
+    /// Runs are too short to time one by one: each sample is the mean of this many.
+    Batched(u64),
     Done(Result<Measured, String>),
 }
 
@@ -158,6 +427,8 @@ struct Measured {
     /// Building the executor (pools, worker processes), outside the timed region.
     setup_ns: u64,
     warmup_runs: u64,
+    /// Runs per sample (1 unless the kernel is too short to time alone).
+    batch: u64,
     samples: Vec<u64>,
     verification: Verification,
     /// Process-wide resident-set high-water mark during the case (see `rss`).
@@ -168,7 +439,9 @@ struct Measured {
 const POLL: Duration = Duration::from_millis(20);
 
 impl Case<'_> {
-    fn measure(self, options: &RunOptions, listener: &mut dyn Listener) -> CaseResult {
+    /// Measures the case on its own thread; also says whether that thread was still running a
+    /// grace period after the case was abandoned.
+    fn measure(self, options: &RunOptions, listener: &mut dyn Listener) -> (CaseResult, bool) {
         let spec = self.spec.clone();
         let settings = self.plan.settings.clone();
         let params = self.plan.params.clone();
@@ -196,24 +469,25 @@ impl Case<'_> {
                 let _ = tx.send(Event::Done(event));
             }
         };
-        if let Err(e) = std::thread::Builder::new().name(format!("parlab-case-{}", spec.id)).spawn(body) {
-            panics::end_case();
-            return CaseResult::unmeasured(
-                &spec,
-                &params,
-                Status::Error,
-                format!("could not start the case thread: {e}"),
-            );
-        }
+        let thread = match std::thread::Builder::new().name(format!("parlab-case-{}", spec.id)).spawn(body) {
+            Ok(handle) => handle,
+            Err(e) => {
+                panics::end_case();
+                let why = format!("could not start the case thread: {e}");
+                return (CaseResult::unmeasured(&spec, &params, Status::Error, why), false);
+            }
+        };
         let (mut deadline, mut verifying) = (started + settings.timeout, false);
         let outcome: Result<Measured, (Status, String)> = loop {
             match rx.recv_timeout(POLL) {
                 Ok(Event::WarmedUp(runs)) => listener.warmed_up(&spec, runs),
                 Ok(Event::Verifying) => {
+                    listener.verifying(&spec);
                     verifying = true;
                     deadline = Instant::now() + settings.timeout;
                 }
                 Ok(Event::Sample(n, ns)) => listener.sample(&spec, n, settings.max_samples, ns),
+                Ok(Event::Batched(runs)) => listener.batched(&spec, runs),
                 Ok(Event::Done(Ok(m))) => break Ok(m),
                 Ok(Event::Done(Err(e))) if e.starts_with(PANICKED) => {
                     let why = panics::reason(&e[PANICKED.len()..]);
@@ -243,14 +517,31 @@ impl Case<'_> {
                 ));
             }
         };
+        // An abandoned case gets a grace period to notice its cancellation and end; the thread
+        // of a finished one ends right after its last event.
+        let grace_end = Instant::now() + options.grace;
+        while !thread.is_finished() && Instant::now() < grace_end {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let lingering = !thread.is_finished();
+        if !lingering {
+            let _ = thread.join();
+        }
         panics::end_case();
         let wall = started.elapsed().as_secs_f64();
         let mut result = match outcome {
             Err((status, reason)) => CaseResult::unmeasured(&spec, &params, status, reason),
             Ok(m) => self.finish(&spec, m),
         };
+        if lingering {
+            result.notes.push(format!(
+                "its thread was still running {} after the case was abandoned (a kernel that does not \
+                 look at the cancellation flag); no later case was measured beside it",
+                humantime::format_duration(options.grace)
+            ));
+        }
         result.wall_time_s = wall;
-        result
+        (result, lingering)
     }
 
     fn finish(&self, spec: &CaseSpec, m: Measured) -> CaseResult {
@@ -282,6 +573,7 @@ impl Case<'_> {
         result.stats = summary;
         result.samples_ns = m.samples;
         result.warmup_runs = m.warmup_runs;
+        result.batch = m.batch;
         result.setup_ns = Some(m.setup_ns);
         result.peak_rss_bytes = m.peak_rss_bytes;
         result.latency_ns = match (&result.stats, w.latency_ops(spec.effective_size, &self.plan.params)) {
@@ -294,6 +586,23 @@ impl Case<'_> {
 }
 
 const PANICKED: &str = "\u{0}panicked";
+
+/// A timed sample should be at least this many times the clock's own overhead; shorter runs
+/// are timed in batches.
+pub const MIN_OVERHEAD_RATIO: f64 = 100.0;
+
+/// At most this many runs in one batch (a kernel of a few nanoseconds on a slow clock).
+pub const MAX_BATCH: u64 = 1 << 20;
+
+/// Runs per sample for a kernel of `run_ns` per run on a clock costing `overhead_ns` per
+/// reading: 1, or enough runs that one sample is [`MIN_OVERHEAD_RATIO`] times the overhead.
+pub fn batch_size(run_ns: f64, overhead_ns: f64) -> u64 {
+    let want = MIN_OVERHEAD_RATIO * overhead_ns;
+    if !(run_ns > 0.0) || run_ns >= want {
+        return 1;
+    }
+    ((want / run_ns).ceil() as u64).clamp(1, MAX_BATCH)
+}
 
 /// The case thread's work: warm up, sample until the CI is tight enough or a limit is hit,
 /// then verify the last output.
@@ -324,15 +633,25 @@ fn sample(
         }
     }
     let _ = events.send(Event::WarmedUp(warm_runs));
+    let batch = batch_size(warm_ns as f64 / warm_runs as f64, clock.overhead_ns());
+    if batch > 1 {
+        let _ = events.send(Event::Batched(batch));
+    }
     let max_time = settings.max_time.as_nanos() as u64;
     let mut samples = Vec::with_capacity(settings.max_samples);
     let mut as_f64 = Vec::with_capacity(settings.max_samples);
     let mut total = 0u64;
     while !exec.is_cancelled() {
-        let ns = clock.measure(spec, samples.len(), &mut || kernel.run(&exec));
+        let ns = clock.measure(spec, samples.len(), &mut || {
+            for _ in 0..batch {
+                kernel.run(&exec)
+            }
+        });
+        total = total.saturating_add(ns);
+        // The mean of the batch, to the nearest nanosecond.
+        let ns = (ns + batch / 2) / batch;
         samples.push(ns);
         as_f64.push(ns as f64);
-        total = total.saturating_add(ns);
         let n = samples.len();
         let _ = events.send(Event::Sample(n, ns));
         if n >= settings.max_samples {
@@ -342,12 +661,18 @@ fn sample(
             if total >= max_time {
                 break;
             }
-            // The bootstrap costs O(n) per resample: check less often as n grows.
+            // The check runs between samples, never inside one; checking every n/20 samples
+            // (and `quick_relative_ci` looking at a bounded subsample) bounds its cost.
             let every = (n / 20).max(1);
             if n % every == 0 && stats::quick_relative_ci(&as_f64, n as u64) <= settings.target_ci {
                 break;
             }
         }
+    }
+    if exec.is_cancelled() {
+        // The runner has already given up on this case: computing a reference now would only
+        // keep a core busy beside the next case.
+        return Err("cancelled".into());
     }
     let peak_rss_bytes = if rss_tracked { rss::peak_bytes() } else { None };
     let _ = events.send(Event::Verifying);
@@ -365,7 +690,7 @@ fn sample(
             v => Verification::fail(format!("a fresh run failed where the last sample passed: {}", v.detail)),
         }
     };
-    Ok(Measured { setup_ns, warmup_runs: warm_runs, samples, verification, peak_rss_bytes })
+    Ok(Measured { setup_ns, warmup_runs: warm_runs, batch, samples, verification, peak_rss_bytes })
 }
 
 #[cfg(test)]

@@ -22,7 +22,11 @@ fn plan(text: &str) -> Plan {
 fn scripted() -> RunOptions {
     // 1 ms of work at one worker, divided perfectly among workers: speedup == workers.
     let clock = ScriptedClock(|case: &CaseSpec, _sample: usize| 1_000_000 / case.workers as u64);
-    RunOptions { clock: Arc::new(clock), interrupt: Arc::new(AtomicBool::new(false)), only: None }
+    RunOptions {
+        clock: Arc::new(clock),
+        interrupt: Arc::new(AtomicBool::new(false)),
+        ..RunOptions::default()
+    }
 }
 
 const FAST: &str = "warmup = \"0ms\"\nmin_samples = 3\nmax_samples = 5\ntimeout = \"5s\"\n";
@@ -239,4 +243,78 @@ fn cases_record_peak_rss_and_ping_pong_its_latency() {
             assert!(c.peak_rss_bytes.is_some_and(|b| b > 1 << 20), "{:?}", c.peak_rss_bytes);
         }
     }
+}
+
+#[test]
+fn a_case_that_cannot_be_stopped_ends_the_process_s_measuring() {
+    // `fault = 4` busy-loops for 1.5 s without looking at the flag: after the 300 ms timeout and
+    // a 200 ms grace its thread is still running, so the runner must not measure the next case
+    // beside it; it stops and names the case, for the caller to continue in a fresh process.
+    let p = plan(&format!(
+        "[scenario]\nname = \"t\"\n[defaults]\n{FAST}workers = 2\n\
+         [[workload]]\nkind = \"faulty\"\nsize = 1500\ntimeout = \"300ms\"\nparams = {{ fault = 4 }}\n\
+         strategies = [\"threads\"]\n\
+         [[workload]]\nkind = \"pi_monte_carlo\"\nsize = 1000\nstrategies = [\"threads\"]\n"
+    ));
+    let options = RunOptions { grace: Duration::from_millis(200), ..RunOptions::default() };
+    let results = run(&p, &machine(), &mut Listeners::default(), &options);
+    let stuck = &results.cases[1];
+    assert_eq!(stuck.status, Status::TimedOut);
+    assert_eq!(results.abandoned_case, Some(stuck.id));
+    assert!(stuck.notes.iter().any(|n| n.contains("still running")), "{:?}", stuck.notes);
+    assert_eq!(results.cases.len(), 2, "nothing after the stuck case ran in this process");
+    assert!(!results.complete);
+}
+
+#[test]
+fn a_cancelled_sequential_kernel_ends_within_the_grace_period() {
+    // The reproduction: a sequential pi case far too big for its timeout. Its single task
+    // now looks at the flag every 64 grains, so its thread ends within the grace period and
+    // the run goes on in this process (tests/cli.rs checks from outside that nothing of it is
+    // left running beside the next case).
+    let p = plan(&format!(
+        "[scenario]\nname = \"t\"\n[defaults]\n{FAST}workers = 2\n\
+         [[workload]]\nkind = \"pi_monte_carlo\"\nsize = \"20G\"\ntimeout = \"300ms\"\nstrategies = []\n\
+         [[workload]]\nkind = \"spin\"\nsize = 4\nstrategies = [\"threads\"]\n"
+    ));
+    let results = run(&p, &machine(), &mut Listeners::default(), &RunOptions::default());
+    assert_eq!(results.cases[0].status, Status::TimedOut);
+    assert_eq!(
+        results.abandoned_case, None,
+        "the sequential kernel did not stop: {:?}",
+        results.cases[0].notes
+    );
+    assert!(results.complete);
+    assert!(results.cases[1..].iter().all(|c| c.status == Status::Ok));
+}
+
+/// A clock whose every reading takes 100 ns whatever it times, with 10 ns of overhead.
+struct SlowClock;
+impl Clock for SlowClock {
+    fn measure(&self, _: &CaseSpec, _: usize, f: &mut dyn FnMut()) -> u64 {
+        f();
+        100
+    }
+    fn overhead_ns(&self) -> f64 {
+        10.0
+    }
+}
+
+#[test]
+fn runs_shorter_than_100_clock_overheads_are_timed_in_batches() {
+    assert_eq!(batch_size(1e6, 25.0), 1);
+    assert_eq!(batch_size(2500.0, 25.0), 1);
+    assert_eq!(batch_size(30.0, 25.0), 84);
+    assert_eq!(batch_size(0.001, 25.0), MAX_BATCH);
+    let p = plan(&format!(
+        "[scenario]\nname = \"t\"\n[defaults]\n{FAST}workers = 1\n\
+         [[workload]]\nkind = \"empty\"\nsize = 1\nstrategies = []\n"
+    ));
+    let options = RunOptions { clock: Arc::new(SlowClock), ..RunOptions::default() };
+    let results = run(&p, &machine(), &mut Listeners::default(), &options);
+    let c = &results.cases[0];
+    // One warm-up run reads 100 ns against a 1000 ns floor: batches of 10, each 100 ns.
+    assert_eq!(c.batch, 10);
+    assert!(c.samples_ns.iter().all(|&ns| ns == 10), "{:?}", c.samples_ns);
+    assert_eq!(results.clock_overhead_ns, Some(10.0));
 }

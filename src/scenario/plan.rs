@@ -38,7 +38,17 @@ pub struct Settings {
     pub timeout: Duration,
     pub scaling: Scaling,
     pub seed: u64,
+    /// Processes each case is measured in (`processes`; `--processes` overrides it).
+    #[serde(default = "one")]
+    pub processes: usize,
 }
+
+fn one() -> usize {
+    1
+}
+
+/// The most processes a case may be measured in (`processes`, `--processes`).
+pub const MAX_PROCESSES: usize = 1000;
 
 impl Default for Settings {
     fn default() -> Self {
@@ -51,6 +61,7 @@ impl Default for Settings {
             timeout: Duration::from_secs(60),
             scaling: Scaling::Strong,
             seed: 42,
+            processes: 1,
         }
     }
 }
@@ -309,6 +320,7 @@ fn settings(
     for (key, value, into) in [
         ("min_samples", &raw.min_samples, &mut s.min_samples),
         ("max_samples", &raw.max_samples, &mut s.max_samples),
+        ("processes", &raw.processes, &mut s.processes),
     ] {
         if let Some(v) = value {
             if *v.get_ref() < 1 {
@@ -363,6 +375,16 @@ fn settings(
     }
     if let Some(v) = &raw.seed {
         s.seed = *v.get_ref() as u64;
+    }
+    if let Some(v) = &raw.processes {
+        if s.processes > MAX_PROCESSES {
+            return Err(src.error_help(
+                v.span(),
+                at("processes"),
+                format!("at most {MAX_PROCESSES} processes per case, got {}", v.get_ref()),
+                Some("5 to 10 processes already show the spread between processes".into()),
+            ));
+        }
     }
     Ok(s)
 }

@@ -39,6 +39,7 @@ pub struct RawSettings {
     pub timeout: Option<Spanned<String>>,
     pub scaling: Option<Spanned<String>>,
     pub seed: Option<Spanned<i64>>,
+    pub processes: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -68,6 +69,7 @@ pub struct RawWorkload {
     pub timeout: Option<Spanned<String>>,
     pub scaling: Option<Spanned<String>>,
     pub seed: Option<Spanned<i64>>,
+    pub processes: Option<Spanned<i64>>,
 }
 
 impl RawWorkload {
@@ -82,6 +84,7 @@ impl RawWorkload {
             timeout: self.timeout.clone(),
             scaling: self.scaling.clone(),
             seed: self.seed.clone(),
+            processes: self.processes.clone(),
         }
     }
 }

@@ -238,18 +238,26 @@ impl Exec {
     }
 
     /// Splits `0..items` into ranges of about `grain` items (or one per worker for static
-    /// strategies) and calls `body` on each.
+    /// strategies) and calls `body` on each, in pieces of at most [`GRAINS_PER_CHECK`] grains
+    /// with a look at the cancellation flag between pieces.
     pub fn for_each_range(&self, items: usize, grain: usize, body: impl Fn(Range<usize>) + Sync) {
-        let tasks = self.inner.task_count(items, self.grain(grain)).clamp(1, items.max(1));
+        let grain = self.grain(grain);
+        let tasks = self.inner.task_count(items, grain).clamp(1, items.max(1));
         let per = items.div_ceil(tasks);
+        let cancel = &self.cancel;
         self.run_tasks(tasks, &|i| {
             let start = (i * per).min(items);
-            body(start..((i + 1) * per).min(items));
+            for piece in pieces(start..((i + 1) * per).min(items), grain) {
+                if cancel.load(Ordering::Relaxed) {
+                    break;
+                }
+                body(piece);
+            }
         });
     }
 
     /// Splits `data`, seen as rows of `row_len` elements, into disjoint blocks of whole rows and
-    /// calls `body(first_row, rows)` on each block.
+    /// calls `body(first_row, rows)` on each block (in pieces, as [`Exec::for_each_range`]).
     pub fn for_each_rows_mut<T: Send>(
         &self,
         data: &mut [T],
@@ -259,44 +267,84 @@ impl Exec {
     ) {
         assert!(row_len > 0 && data.len() % row_len == 0, "data must hold whole rows");
         let rows = data.len() / row_len;
-        let tasks = self.inner.task_count(rows, self.grain(grain_rows)).clamp(1, rows.max(1));
+        let grain = self.grain(grain_rows);
+        let tasks = self.inner.task_count(rows, grain).clamp(1, rows.max(1));
         let per = rows.div_ceil(tasks);
         let base = SendPtr(data.as_mut_ptr());
+        let cancel = &self.cancel;
         self.run_tasks(tasks, &|i| {
             let first = (i * per).min(rows);
             let last = ((i + 1) * per).min(rows);
-            // SAFETY: the `Executor` contract runs each task index at most once, and task `i`
-            // owns rows `first..last`, which no other index touches; `run_tasks` returns only
-            // after every task is done, so the borrow of `data` outlives all of them.
-            let block =
-                unsafe { std::slice::from_raw_parts_mut(base.at(first * row_len), (last - first) * row_len) };
-            body(first, block);
+            for piece in pieces(first..last, grain) {
+                if cancel.load(Ordering::Relaxed) {
+                    break;
+                }
+                // SAFETY: the `Executor` contract runs each task index at most once, and task `i`
+                // owns rows `first..last` (its pieces are disjoint parts of them), which no other
+                // index touches; `run_tasks` returns only after every task is done, so the borrow
+                // of `data` outlives all of them.
+                let block = unsafe {
+                    std::slice::from_raw_parts_mut(base.at(piece.start * row_len), piece.len() * row_len)
+                };
+                body(piece.start, block);
+            }
         });
     }
 
     /// Maps each range of `0..items` to a value and folds the values in range order, so a
-    /// reduction is deterministic for a given split.
+    /// reduction is deterministic for a given split. Each task maps its range in pieces (see
+    /// [`Exec::for_each_range`]) and folds them with `reduce` before the tasks are folded.
     pub fn map_reduce<R: Send>(
         &self,
         items: usize,
         grain: usize,
         map: impl Fn(Range<usize>) -> R + Sync,
         identity: R,
-        mut reduce: impl FnMut(R, R) -> R,
+        reduce: impl Fn(R, R) -> R + Sync,
     ) -> R {
-        let tasks = self.inner.task_count(items, self.grain(grain)).clamp(1, items.max(1));
+        let grain = self.grain(grain);
+        let tasks = self.inner.task_count(items, grain).clamp(1, items.max(1));
         let per = items.div_ceil(tasks);
         let slots: Vec<Mutex<Option<R>>> = (0..tasks).map(|_| Mutex::new(None)).collect();
+        let cancel = &self.cancel;
         self.run_tasks(tasks, &|i| {
             let start = (i * per).min(items);
-            let value = map(start..((i + 1) * per).min(items));
-            *slots[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(value);
+            let mut value: Option<R> = None;
+            for piece in pieces(start..((i + 1) * per).min(items), grain) {
+                if cancel.load(Ordering::Relaxed) {
+                    break;
+                }
+                let v = map(piece);
+                value = Some(match value {
+                    Some(acc) => reduce(acc, v),
+                    None => v,
+                });
+            }
+            *slots[i].lock().unwrap_or_else(|e| e.into_inner()) = value;
         });
         slots
             .into_iter()
             .filter_map(|slot| slot.into_inner().unwrap_or_else(|e| e.into_inner()))
-            .fold(identity, &mut reduce)
+            .fold(identity, &reduce)
     }
+}
+
+/// Grains of work a task does between two looks at the cancellation flag. It bounds what a
+/// cancelled case still computes, on every path: without it the sequential executor's single
+/// task (and each static block) would run to its end however long that takes. One relaxed
+/// load per 64 grains costs nothing measurable.
+pub const GRAINS_PER_CHECK: usize = 64;
+
+/// `range` cut into consecutive pieces of at most `GRAINS_PER_CHECK * grain` items; an empty
+/// range gives one empty piece, so a kernel still sees its (empty) share.
+fn pieces(range: Range<usize>, grain: usize) -> impl Iterator<Item = Range<usize>> {
+    let step = grain.max(1).saturating_mul(GRAINS_PER_CHECK);
+    let (start, end) = (range.start, range.end.max(range.start));
+    let count = (end - start).div_ceil(step).max(1);
+    (0..count).map(move |k| {
+        let a = start + k * step;
+        a..(a.saturating_add(step)).min(end)
+    })
 }
 
 struct SendPtr<T>(*mut T);
@@ -382,6 +430,85 @@ pub(crate) mod tests {
             assert_eq!(sum, 999 * 1000 / 2, "{}", strategy.name());
             let empty = exec.map_reduce(0, 10, |r| r.len(), 0, |a, b| a + b);
             assert_eq!(empty, 0);
+        }
+    }
+
+    #[test]
+    fn cancellation_reaches_every_path_within_one_piece() {
+        // A kernel that cancels its own case on its first piece: every helper on every
+        // executor, the sequential one included, must stop within one piece per task instead
+        // of running its whole range (the timed-out-case contamination bug).
+        for strategy in STRATEGIES {
+            if strategy.family() == Family::Process {
+                continue;
+            }
+            let exec = exec(*strategy, 2);
+            let items = 1_000_000usize;
+            let grain = 10;
+            let limit = exec.inner.task_count(items, 3).max(1) * GRAINS_PER_CHECK * 3;
+            let done = std::sync::atomic::AtomicUsize::new(0);
+            let flag = exec.cancel_flag().clone();
+            exec.for_each_range(items, grain, |r| {
+                done.fetch_add(r.len(), Ordering::Relaxed);
+                flag.store(true, Ordering::Relaxed);
+            });
+            let ran = done.load(Ordering::Relaxed);
+            assert!(
+                ran <= limit,
+                "{}: for_each_range ran {ran} of {items} items after cancelling",
+                strategy.name()
+            );
+
+            let exec = super::tests::exec(*strategy, 2);
+            let flag = exec.cancel_flag().clone();
+            let done = std::sync::atomic::AtomicUsize::new(0);
+            exec.map_reduce(
+                items,
+                grain,
+                |r| {
+                    done.fetch_add(r.len(), Ordering::Relaxed);
+                    flag.store(true, Ordering::Relaxed);
+                    r.len()
+                },
+                0,
+                |a, b| a + b,
+            );
+            let ran = done.load(Ordering::Relaxed);
+            assert!(
+                ran <= limit,
+                "{}: map_reduce ran {ran} of {items} items after cancelling",
+                strategy.name()
+            );
+
+            let exec = super::tests::exec(*strategy, 2);
+            let flag = exec.cancel_flag().clone();
+            let mut rows = vec![0u8; items];
+            exec.for_each_rows_mut(&mut rows, 1, grain, |_, block| {
+                block.fill(1);
+                flag.store(true, Ordering::Relaxed);
+            });
+            let ran = rows.iter().filter(|&&x| x == 1).count();
+            assert!(
+                ran <= limit,
+                "{}: for_each_rows_mut ran {ran} of {items} rows after cancelling",
+                strategy.name()
+            );
+        }
+    }
+
+    #[test]
+    fn pieces_cover_a_range_once_in_order() {
+        for (start, end, grain) in
+            [(0, 0, 1), (5, 5, 3), (0, 1, 1), (3, 1000, 1), (0, 64 * 7 + 3, 7), (10, 10 + 64 * 2, 1)]
+        {
+            let got: Vec<_> = pieces(start..end, grain).collect();
+            assert!(!got.is_empty());
+            assert_eq!(got[0].start, start);
+            assert_eq!(got.last().unwrap().end, end.max(start));
+            for w in got.windows(2) {
+                assert_eq!(w[0].end, w[1].start);
+                assert!(w[0].len() <= GRAINS_PER_CHECK * grain.max(1));
+            }
         }
     }
 

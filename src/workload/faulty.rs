@@ -1,6 +1,9 @@
 //! `faulty`: a test-only workload that misbehaves on purpose, so the harness's isolation is
-//! tested: `fault = 1` panics, `2` hangs (until cancelled), `3` returns a wrong answer. The
-//! sequential strategy always behaves, so the baseline exists. Never shipped in `parlab list`.
+//! tested: `fault = 1` panics, `2` hangs (until cancelled), `3` returns a wrong answer, `4`
+//! busy-loops for `size` milliseconds without ever looking at the cancellation flag (as foreign
+//! code would), and `5` fails verification if a thread of another case is alive in this
+//! process (the check that a later case never runs beside an abandoned one). The sequential
+//! strategy always behaves, so the baseline exists. Never shipped in `parlab list`.
 
 use std::time::Duration;
 
@@ -26,10 +29,10 @@ impl Workload for Faulty {
     fn params(&self) -> &'static [ParamSpec] {
         &[ParamSpec {
             name: "fault",
-            help: "0 none, 1 panic, 2 hang, 3 wrong answer",
+            help: "0 none, 1 panic, 2 hang, 3 wrong answer, 4 ignore cancellation, 5 check alone",
             default: ParamValue::Int(0),
             min: 0.0,
-            max: 3.0,
+            max: 5.0,
         }]
     }
     fn default_sizes(&self, _: &Machine) -> Vec<u64> {
@@ -53,13 +56,27 @@ struct Input {
 
 impl Instance for Input {
     fn kernel(&self) -> Box<dyn Kernel + '_> {
-        Box::new(Run { input: self, sum: None })
+        Box::new(Run { input: self, sum: None, others: Vec::new() })
     }
 }
 
 struct Run<'a> {
     input: &'a Input,
     sum: Option<u64>,
+    /// Threads of other cases seen alive during a run (`fault = 5`).
+    others: Vec<String>,
+}
+
+/// Names of this process's threads that belong to another case than the calling thread's
+/// (case threads are named `parlab-case-{id}`, and threads they spawn inherit the name).
+fn other_case_threads() -> Vec<String> {
+    let own = std::fs::read_to_string("/proc/thread-self/comm").unwrap_or_default();
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else { return Vec::new() };
+    tasks
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .map(|c| c.trim().to_string())
+        .filter(|c| c.starts_with("parlab-case-") && *c != own.trim())
+        .collect()
 }
 
 impl Kernel for Run<'_> {
@@ -73,6 +90,13 @@ impl Kernel for Run<'_> {
                     std::thread::sleep(Duration::from_millis(5));
                 }
             }
+            4 => {
+                let end = std::time::Instant::now() + Duration::from_millis(n);
+                while std::time::Instant::now() < end {
+                    std::hint::spin_loop();
+                }
+            }
+            5 => self.others = other_case_threads(),
             _ => {}
         }
         let sum = exec.map_reduce(n as usize, 16, |r| r.map(|i| i as u64).sum(), 0, |a, b| a + b);
@@ -81,6 +105,9 @@ impl Kernel for Run<'_> {
 
     fn verify(&self) -> Verification {
         let n = self.input.size;
+        if !self.others.is_empty() {
+            return Verification::fail(format!("ran beside threads of another case: {:?}", self.others));
+        }
         match self.sum {
             Some(s) if s == n * (n - 1) / 2 => Verification::pass("sum matches"),
             other => Verification::fail(format!("sum {other:?} != {}", n * (n - 1) / 2)),
