@@ -2,7 +2,9 @@
 //! tested: `fault = 1` panics, `2` hangs (until cancelled), `3` returns a wrong answer, `4`
 //! busy-loops for `size` milliseconds without ever looking at the cancellation flag (as foreign
 //! code would), and `5` fails verification if a thread of another case is alive in this
-//! process (the check that a later case never runs beside an abandoned one). The sequential
+//! process (the check that a later case never runs beside an abandoned one), and `6` aborts the
+//! whole process (a crash no `catch_unwind` can contain: only process isolation survives it).
+//! The sequential
 //! strategy always behaves, so the baseline exists. Never shipped in `parlab list`.
 
 use std::time::Duration;
@@ -29,10 +31,10 @@ impl Workload for Faulty {
     fn params(&self) -> &'static [ParamSpec] {
         &[ParamSpec {
             name: "fault",
-            help: "0 none, 1 panic, 2 hang, 3 wrong answer, 4 ignore cancellation, 5 check alone",
+            help: "0 none, 1 panic, 2 hang, 3 wrong answer, 4 ignore cancellation, 5 check alone, 6 abort the process",
             default: ParamValue::Int(0),
             min: 0.0,
-            max: 5.0,
+            max: 6.0,
         }]
     }
     fn default_sizes(&self, _: &Machine) -> Vec<u64> {
@@ -97,6 +99,7 @@ impl Kernel for Run<'_> {
                 }
             }
             5 => self.others = other_case_threads(),
+            6 => std::process::abort(),
             _ => {}
         }
         let sum = exec.map_reduce(n as usize, 16, |r| r.map(|i| i as u64).sum(), 0, |a, b| a + b);

@@ -1,0 +1,162 @@
+//! A case never measures beside another: a case that cannot be stopped sends the rest of the
+//! run to a fresh process, `--isolate process` kills a stuck case with everything it started,
+//! and `--processes N` measures each case in N processes. Needs the test-only `faulty`
+//! workload: `cargo test --features fault-injection`.
+#![cfg(feature = "fault-injection")]
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use serde_json::Value;
+
+fn parlab() -> Command {
+    Command::cargo_bin("parlab").expect("binary built")
+}
+
+/// A case that ignores its cancellation for 4 s after a 300 ms timeout, then one that fails
+/// verification if any thread of another case is alive beside it, then an ordinary one.
+const STUCK: &str = r#"
+[scenario]
+name = "stuck"
+[defaults]
+workers = 2
+warmup = "0ms"
+min_samples = 2
+max_samples = 3
+timeout = "300ms"
+[[workload]]
+kind = "faulty"
+size = 4000
+params = { fault = 4 }
+strategies = ["threads"]
+[[workload]]
+kind = "faulty"
+size = 100
+params = { fault = 5 }
+strategies = ["threads"]
+[[workload]]
+kind = "pi_monte_carlo"
+size = 10000
+strategies = ["threads"]
+"#;
+
+fn results(out: &std::path::Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap()
+}
+
+fn statuses(results: &Value) -> Vec<String> {
+    results["cases"].as_array().unwrap().iter().map(|c| c["status"].as_str().unwrap().to_string()).collect()
+}
+
+/// Processes still alive that a parlab run with pid `parent` started as case processes.
+fn case_processes_of(parent: u32) -> Vec<String> {
+    let want = format!("PARLAB_CASE_PARENT={parent}");
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| {
+            let e = e.ok()?;
+            let env = std::fs::read(e.path().join("environ")).ok()?;
+            env.split(|&b| b == 0)
+                .any(|v| v == want.as_bytes())
+                .then(|| e.file_name().to_string_lossy().into_owned())
+        })
+        .collect()
+}
+
+#[test]
+fn a_case_that_cannot_be_stopped_sends_the_rest_of_the_run_to_a_fresh_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("stuck.toml");
+    std::fs::write(&scenario, STUCK).unwrap();
+    let out = dir.path().join("out");
+    parlab()
+        .args(["run", scenario.to_str().unwrap(), "--out", out.to_str().unwrap()])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("continuing the remaining cases in a fresh process"));
+    let r = results(&out);
+    // The `fault = 5` case verifies: no thread of the stuck case was alive beside it.
+    assert_eq!(statuses(&r), ["ok", "timed_out", "ok", "ok", "ok", "ok"]);
+    assert_eq!(r["complete"], true);
+    let notes = r["cases"][1]["notes"].to_string();
+    assert!(notes.contains("still running"), "{notes}");
+    let lines = std::fs::read_to_string(out.join("results.jsonl")).unwrap();
+    assert_eq!(lines.lines().count(), 6, "every case once in results.jsonl");
+}
+
+#[test]
+fn isolated_cases_are_killed_with_everything_they_started() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("stuck.toml");
+    std::fs::write(&scenario, STUCK).unwrap();
+    let out = dir.path().join("out");
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_parlab"))
+        .args(["run", scenario.to_str().unwrap(), "--out", out.to_str().unwrap(), "--isolate", "process"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", String::from_utf8_lossy(&output.stderr));
+    let r = results(&out);
+    assert_eq!(statuses(&r), ["ok", "timed_out", "ok", "ok", "ok", "ok"]);
+    assert_eq!(case_processes_of(pid), Vec::<String>::new(), "case processes left behind");
+}
+
+#[test]
+fn a_crashing_case_process_fails_its_case_and_the_run_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("crash.toml");
+    std::fs::write(
+        &scenario,
+        "[scenario]\nname = \"crash\"\n[defaults]\nworkers = 2\nwarmup = \"0ms\"\nmin_samples = 2\nmax_samples = 3\n\
+         [[workload]]\nkind = \"faulty\"\nsize = 100\nparams = { fault = 6 }\nstrategies = [\"threads\"]\n\
+         [[workload]]\nkind = \"pi_monte_carlo\"\nsize = 10000\nstrategies = [\"threads\"]\n",
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    parlab()
+        .args(["run", scenario.to_str().unwrap(), "--out", out.to_str().unwrap(), "--isolate", "process"])
+        .assert()
+        .code(1);
+    let r = results(&out);
+    assert_eq!(statuses(&r), ["ok", "error", "ok", "ok"]);
+    let reason = r["cases"][1]["reason"].as_str().unwrap();
+    assert!(reason.contains("signal 6"), "{reason}");
+}
+
+#[test]
+fn processes_measure_each_case_in_several_processes() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("p.toml");
+    std::fs::write(
+        &scenario,
+        "[scenario]\nname = \"p\"\n[defaults]\nworkers = 2\nwarmup = \"0ms\"\nmin_samples = 3\nmax_samples = 5\n\
+         [[workload]]\nkind = \"pi_monte_carlo\"\nsize = 20000\nstrategies = [\"threads\"]\n\
+         [[workload]]\nkind = \"matmul\"\nsize = 24\nstrategies = [\"rayon\"]\n",
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    parlab()
+        .args(["run", scenario.to_str().unwrap(), "--out", out.to_str().unwrap(), "--processes", "3"])
+        .assert()
+        .success();
+    let r = results(&out);
+    assert_eq!(statuses(&r), ["ok", "ok", "ok", "ok"]);
+    for case in r["cases"].as_array().unwrap() {
+        let p = &case["processes"];
+        assert_eq!(p["count"], 3, "{case}");
+        let offsets: Vec<u64> =
+            p["align_offsets"].as_array().unwrap().iter().map(|o| o.as_u64().unwrap()).collect();
+        assert_eq!(offsets.len(), 3);
+        assert!(offsets[0] != offsets[1] && offsets[1] != offsets[2], "{offsets:?}");
+        let samples = case["samples_ns"].as_array().unwrap().len();
+        assert!((9..=15).contains(&samples), "3 processes x 3..5 samples, got {samples}");
+        let (lo, mid, hi) = (
+            case["stats"]["ci_low"].as_f64().unwrap(),
+            case["stats"]["median"].as_f64().unwrap(),
+            case["stats"]["ci_high"].as_f64().unwrap(),
+        );
+        assert!(lo <= mid && mid <= hi, "{lo} {mid} {hi}");
+    }
+}
