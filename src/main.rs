@@ -249,6 +249,8 @@ fn main() -> ExitCode {
 }
 
 fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    // First, before any thread or process starts: everything this run starts inherits it.
+    let marker = runner::marker::install(args.resume);
     let machine = Machine::detect();
     let plan = match &args.scenario {
         Some(path) => scenario::load(path, &machine).map_err(BadInput::from)?,
@@ -325,6 +327,16 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         let exe = std::env::current_exe().context("cannot find parlab's own binary to continue with")?;
         let err = std::process::Command::new(exe).args(args.resume_args(&dir)).exec();
         return Err(anyhow::anyhow!("cannot continue in a fresh process: {err}"));
+    }
+    let left = runner::marker::end_survivors(&marker);
+    if !left.is_empty() {
+        eprintln!(
+            "warning: {} process(es) started by this run were still running at its end and were killed:",
+            left.len()
+        );
+        for (pid, cmd) in &left {
+            eprintln!("  {pid}: {cmd}");
+        }
     }
     println!("\n{}", report::terminal::render(&results));
     if let Some(e) = &writer.error {

@@ -29,6 +29,7 @@ use crossbeam::channel::{self, RecvTimeoutError, Sender};
 pub mod child;
 pub mod clock;
 pub mod listener;
+pub mod marker;
 mod panics;
 mod rss;
 
@@ -598,7 +599,7 @@ pub const MAX_BATCH: u64 = 1 << 20;
 /// reading: 1, or enough runs that one sample is [`MIN_OVERHEAD_RATIO`] times the overhead.
 pub fn batch_size(run_ns: f64, overhead_ns: f64) -> u64 {
     let want = MIN_OVERHEAD_RATIO * overhead_ns;
-    if !(run_ns > 0.0) || run_ns >= want {
+    if run_ns.is_nan() || run_ns <= 0.0 || run_ns >= want {
         return 1;
     }
     ((want / run_ns).ceil() as u64).clamp(1, MAX_BATCH)
