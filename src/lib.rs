@@ -11,6 +11,7 @@
 
 pub mod compare;
 pub mod criterion_import;
+pub mod identity;
 pub mod machine;
 pub mod report;
 pub mod results;

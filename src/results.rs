@@ -9,9 +9,13 @@ use serde::{Deserialize, Serialize};
 use crate::machine::Machine;
 use crate::scenario::{CaseSpec, Plan, Scaling};
 use crate::stats::{self, Summary};
+use crate::strategy::StrategyParams;
 use crate::workload::{Params, Verification};
 
 pub const SCHEMA_VERSION: u32 = 1;
+
+/// What reports write beside `ok` for a case parlab did not verify itself (`import-criterion`).
+pub const NOT_VERIFIED_LABEL: &str = "not verified by parlab";
 
 /// How a case ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -72,6 +76,13 @@ pub struct CaseResult {
     pub effective_size: u64,
     pub scaling: Scaling,
     pub params: Params,
+    /// The input seed. Absent in files written before it was recorded per case
+    /// ([`Results::fill_case_settings`] recovers it from the scenario).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+    /// The strategy's tunables as the case ran with them (`chunk`, `capacity`; unset = default).
+    #[serde(default)]
+    pub tunables: StrategyParams,
     pub status: Status,
     /// Why the case is not `ok`, in words.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -129,6 +140,8 @@ impl CaseResult {
             effective_size: spec.effective_size,
             scaling: spec.scaling,
             params: params.clone(),
+            seed: Some(spec.seed),
+            tunables: spec.tunables.clone(),
             status,
             reason: Some(reason.into()),
             verification: None,
@@ -145,6 +158,12 @@ impl CaseResult {
             latency_ns: None,
             notes: Vec::new(),
         }
+    }
+
+    /// Whether parlab itself checked this case's output (imported cases were measured
+    /// elsewhere and are not).
+    pub fn verified_by_parlab(&self) -> bool {
+        self.verification.as_ref().is_some_and(|v| v.passed)
     }
 
     /// Median time in nanoseconds, if measured.
@@ -222,6 +241,27 @@ impl Results {
                 .find(|(w, p, s, _)| *w == case.workload && *p == case.params && *s == case.effective_size)
                 .and_then(|b| b.3);
             case.derive_speedup(base);
+        }
+    }
+
+    /// Files written before cases recorded their seed and tunables: recover both from the
+    /// scenario stored in the file, whose expansion numbers the cases as the run did. A case
+    /// that does not match its expansion keeps `seed: None`, which no new case equals.
+    pub fn fill_case_settings(&mut self) {
+        if self.cases.iter().all(|c| c.seed.is_some()) {
+            return;
+        }
+        let specs = self.scenario.cases();
+        for case in self.cases.iter_mut().filter(|c| c.seed.is_none()) {
+            let Some(spec) = specs.get(case.id) else { continue };
+            if spec.workload == case.workload
+                && spec.strategy == case.strategy
+                && spec.workers == case.workers
+                && spec.effective_size == case.effective_size
+            {
+                case.seed = Some(spec.seed);
+                case.tunables = spec.tunables.clone();
+            }
         }
     }
 

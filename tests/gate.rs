@@ -129,9 +129,10 @@ fn compare_exits_2_on_bad_input() {
         .assert()
         .code(2)
         .stderr(predicate::str::contains("no measured cases"));
+    // Another input seed is another measurement, for every case.
     let mut disjoint = fixture();
     for c in disjoint["cases"].as_array_mut().unwrap() {
-        c["workers"] = Value::from(64);
+        c["seed"] = Value::from(7);
     }
     let disjoint = write(dir.path(), "disjoint.json", &disjoint);
     parlab()

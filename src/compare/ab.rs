@@ -8,6 +8,15 @@
 //! permutations so that drift in machine speed hits every arm alike. Each run contributes one
 //! estimate (its median); the test is done across runs on the paired ratios B/A, and the same
 //! pipeline on N/A tells whether the machine was quiet enough to judge at all.
+//!
+//! Adaptive blocks: after `runs` blocks of every case, the cases still undecided (inconclusive,
+//! or a null control too wide for the threshold) get one more block each, round after round,
+//! until they decide, reach `max_runs`, or the next block would overrun the time budget. Evidence
+//! is added only where it is thin, so the gate decides far more often at the same cost. The
+//! repeated looks are a sequential design: each look at `alpha` gives a false alarm one more
+//! chance, which `ci/gate-calibration.sh` measures rather than assumes (a false `regressed` also
+//! needs the whole interval beyond the threshold, which repeated looks at a true ratio of 1
+//! rarely give).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -15,13 +24,18 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 
-use super::{case_key, decide, paired_evidence, CaseComparison, Comparison, GateOptions};
+use super::{decide, paired_evidence, CaseComparison, Comparison, GateOptions};
+use crate::identity::CaseIdentity;
 use crate::results::{Results, Status};
 use crate::scenario::CaseSpec;
 
 pub struct AbOptions {
-    /// Blocks per case; each block runs A, B and N once.
+    /// Blocks per case to start with; each block runs A, B and N once.
     pub runs: usize,
+    /// The most blocks an undecided case may grow to (adaptive blocks); `runs` disables them.
+    pub max_runs: usize,
+    /// Adaptive blocks are added only while the whole gate stays within this wall time.
+    pub budget: Duration,
     pub gate: GateOptions,
     /// The scenario the new binary runs, when it differs (e.g. to calibrate with a known slowdown).
     pub scenario_b: Option<PathBuf>,
@@ -78,7 +92,88 @@ pub fn check_runs(runs: usize, alpha: f64) -> Result<(), String> {
     Ok(())
 }
 
-/// Runs the interleaved comparison of `old` and `new` on every case of `cases`.
+/// The runs of one case so far.
+struct CaseRuns<'a> {
+    spec: &'a CaseSpec,
+    /// The identity all arms must share (arm B's may differ with `--scenario-b`).
+    key: Option<String>,
+    /// Per-run medians of A, B and N, block by block.
+    estimates: [Vec<f64>; 3],
+    /// Wall time spent on this case's blocks, to predict the next one's.
+    spent: Duration,
+}
+
+impl CaseRuns<'_> {
+    fn blocks(&self) -> usize {
+        self.estimates[0].len()
+    }
+
+    /// Runs one more block: A, B and N in the block's rotating order.
+    fn run_block(&mut self, old: &Path, new: &Path, scenario: &Path, opts: &AbOptions) -> anyhow::Result<()> {
+        let started = Instant::now();
+        let block = self.blocks();
+        let scenario_b = opts.scenario_b.as_deref().unwrap_or(scenario);
+        for arm in ORDERS[block % ORDERS.len()] {
+            let (binary, file, slot) = match arm {
+                Arm::A => (old, scenario, 0),
+                Arm::B => (new, scenario_b, 1),
+                Arm::N => (old, scenario, 2),
+            };
+            let dir = opts.work_dir.join(format!("case{}-block{block}-{arm:?}", self.spec.id));
+            let (k, median) = one_run(binary, file, self.spec.id, &dir, opts.run_timeout)?;
+            // Each binary numbers cases from its own registry: make sure all arms ran the
+            // same case (with --scenario-b only the parameters may differ).
+            match &self.key {
+                Some(first) if *first != k && !(arm == Arm::B && opts.scenario_b.is_some()) => bail!(
+                    "case {} is `{first}` for {} but `{k}` for {}: the two builds number cases \
+                     differently; gate them on a scenario that lists its strategies explicitly",
+                    self.spec.id,
+                    old.display(),
+                    binary.display()
+                ),
+                Some(_) => {}
+                None if arm != Arm::B || opts.scenario_b.is_none() => self.key = Some(k),
+                None => {}
+            }
+            self.estimates[slot].push(median);
+        }
+        self.spent += started.elapsed();
+        Ok(())
+    }
+
+    /// The case's comparison (new against old) and null control (old against old).
+    fn judge(&self, opts: &AbOptions) -> (CaseComparison, CaseComparison) {
+        let key = self.key.clone().unwrap_or_else(|| format!("case {}", self.spec.id));
+        let make = |current: &[f64]| {
+            let evidence = paired_evidence(&self.estimates[0], current);
+            let (verdict, more_needed) = decide(&evidence, opts.gate);
+            CaseComparison {
+                key: key.clone(),
+                workload: self.spec.workload.clone(),
+                strategy: self.spec.strategy.clone(),
+                workers: self.spec.workers,
+                effective_size: self.spec.effective_size,
+                // Geometric means of the per-run medians, as the ratio is.
+                baseline_median_ns: geometric_mean(&self.estimates[0]),
+                current_median_ns: geometric_mean(current),
+                evidence,
+                verdict,
+                more_needed,
+            }
+        };
+        (make(&self.estimates[1]), make(&self.estimates[2]))
+    }
+
+    /// Whether more blocks could still change the outcome: the case is undecided, or its null
+    /// control too wide to judge the threshold.
+    fn undecided(&self, opts: &AbOptions) -> bool {
+        let (case, null) = self.judge(opts);
+        case.verdict.undecided() || !null.quiet(opts.gate)
+    }
+}
+
+/// Runs the interleaved comparison of `old` and `new` on every case of `cases`: `runs` blocks
+/// each, then adaptive blocks for the undecided ones within the budget.
 pub fn run(
     old: &Path,
     new: &Path,
@@ -88,63 +183,61 @@ pub fn run(
     mut progress: impl FnMut(&str),
 ) -> anyhow::Result<Comparison> {
     check_runs(opts.runs, opts.gate.alpha).map_err(anyhow::Error::msg)?;
-    let scenario_b = opts.scenario_b.as_deref().unwrap_or(scenario);
+    let started = Instant::now();
+    let mut all: Vec<CaseRuns> = cases
+        .iter()
+        .map(|spec| CaseRuns { spec, key: None, estimates: Default::default(), spent: Duration::ZERO })
+        .collect();
+    for case in &mut all {
+        for _ in 0..opts.runs {
+            case.run_block(old, new, scenario, opts)?;
+        }
+        let (c, _) = case.judge(opts);
+        progress(&format!("case {} ({}): {} blocks, {}", case.spec.id, c.key, opts.runs, c.verdict.label()));
+    }
+    // Round after round, one more block for each case still undecided, while the next block is
+    // predicted (from the case's own blocks so far) to end within the budget.
+    let mut added = 0;
+    loop {
+        let mut ran = false;
+        for case in &mut all {
+            if case.blocks() >= opts.max_runs || !case.undecided(opts) {
+                continue;
+            }
+            let next = case.spent / case.blocks() as u32;
+            if started.elapsed() + next > opts.budget {
+                continue;
+            }
+            case.run_block(old, new, scenario, opts)?;
+            added += 1;
+            ran = true;
+        }
+        if !ran {
+            break;
+        }
+    }
     let mut compared = Vec::new();
     let mut nulls = Vec::new();
-    for case in cases {
-        let mut estimates: [Vec<f64>; 3] = Default::default();
-        let mut key: Option<String> = None;
-        for block in 0..opts.runs {
-            for arm in ORDERS[block % ORDERS.len()] {
-                let (binary, file, slot) = match arm {
-                    Arm::A => (old, scenario, 0),
-                    Arm::B => (new, scenario_b, 1),
-                    Arm::N => (old, scenario, 2),
-                };
-                let dir = opts.work_dir.join(format!("case{}-block{block}-{arm:?}", case.id));
-                let (k, median) = one_run(binary, file, case.id, &dir, opts.run_timeout)?;
-                // Each binary numbers cases from its own registry: make sure all arms ran the
-                // same case (with --scenario-b only the parameters may differ).
-                match &key {
-                    Some(first) if *first != k && !(arm == Arm::B && opts.scenario_b.is_some()) => bail!(
-                        "case {} is `{first}` for {} but `{k}` for {}: the two builds number cases \
-                         differently; gate them on a scenario that lists its strategies explicitly",
-                        case.id,
-                        old.display(),
-                        binary.display()
-                    ),
-                    Some(_) => {}
-                    None if arm != Arm::B || opts.scenario_b.is_none() => key = Some(k),
-                    None => {}
-                }
-                estimates[slot].push(median);
-            }
+    for case in &all {
+        let (c, n) = case.judge(opts);
+        if case.blocks() > opts.runs {
+            progress(&format!("case {} ({}): {} blocks, {}", case.spec.id, c.key, case.blocks(), c.verdict.label()));
         }
-        let key = key.unwrap_or_else(|| format!("case {}", case.id));
-        progress(&format!("case {} ({key}): {} runs per arm", case.id, opts.runs));
-        let make = |current: &[f64]| {
-            let evidence = paired_evidence(&estimates[0], current);
-            let (verdict, more_needed) = decide(&evidence, opts.gate);
-            CaseComparison {
-                key: key.clone(),
-                workload: case.workload.clone(),
-                strategy: case.strategy.clone(),
-                workers: case.workers,
-                effective_size: case.effective_size,
-                // Geometric means of the per-run medians, as the ratio is.
-                baseline_median_ns: geometric_mean(&estimates[0]),
-                current_median_ns: geometric_mean(current),
-                evidence,
-                verdict,
-                more_needed,
-            }
-        };
-        compared.push(make(&estimates[1]));
-        nulls.push(make(&estimates[2]));
+        compared.push(c);
+        nulls.push(n);
     }
+    let adaptive = if opts.max_runs > opts.runs {
+        format!(
+            ", then one more block at a time for undecided cases up to {} (added {added} within a budget of {})",
+            opts.max_runs,
+            humantime::format_duration(opts.budget)
+        )
+    } else {
+        String::new()
+    };
     Ok(Comparison {
         method: format!(
-            "ab: {} interleaved process runs per arm and case (blocks rotating A/B/null orders); \
+            "ab: {} interleaved process runs per arm and case{adaptive} (blocks rotating A/B/null orders); \
              ratio = geometric mean of paired per-run median ratios with a t-interval; exact sign-flip test",
             opts.runs
         ),
@@ -224,11 +317,11 @@ fn one_run(
     if c.status != Status::Ok {
         bail!(
             "case {case} ({}) is {} with {}: {}",
-            case_key(c),
+            CaseIdentity::of(c),
             c.status.label(),
             binary.display(),
             c.reason.as_deref().unwrap_or("")
         );
     }
-    Ok((case_key(c), c.median_ns().expect("an ok case has statistics")))
+    Ok((CaseIdentity::of(c).to_string(), c.median_ns().expect("an ok case has statistics")))
 }
