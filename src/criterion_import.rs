@@ -18,7 +18,8 @@ use crate::strategy::StrategyParams;
 use crate::workload::{self, ParamValue, Params};
 
 /// The note every imported case carries.
-pub const NOT_VERIFIED: &str = "imported from criterion: not verified by parlab (the timings are criterion's; \
+pub const NOT_VERIFIED: &str =
+    "imported from criterion: not verified by parlab (the timings are criterion's; \
      parlab's own bench verifies before criterion stores them, but criterion's files cannot prove it)";
 
 #[derive(Deserialize)]
@@ -139,7 +140,16 @@ fn parse(bench: &Benchmark, sample: &Sample) -> Result<Imported, String> {
     }
     let samples_ns =
         sample.iters.iter().zip(&sample.times).map(|(i, t)| (t / i.max(1.0)).round() as u64).collect();
-    Ok(Imported { workload: w.name().to_string(), strategy, workers, size, params, seed, tunables, samples_ns })
+    Ok(Imported {
+        workload: w.name().to_string(),
+        strategy,
+        workers,
+        size,
+        params,
+        seed,
+        tunables,
+        samples_ns,
+    })
 }
 
 fn build(mut imported: Vec<Imported>, dir: &Path, machine: Machine) -> Results {
@@ -167,7 +177,11 @@ fn build(mut imported: Vec<Imported>, dir: &Path, machine: Machine) -> Results {
                     strategies: Vec::new(),
                     workers: Vec::new(),
                     chunk: i.tunables.chunk,
-                    settings: Settings { max_samples: i.samples_ns.len(), seed: i.seed, ..Settings::default() },
+                    settings: Settings {
+                        max_samples: i.samples_ns.len(),
+                        seed: i.seed,
+                        ..Settings::default()
+                    },
                 });
                 workloads.len() - 1
             }

@@ -40,11 +40,9 @@ impl CaseIdentity {
         // Every tunable `StrategyParams` has, by its serialized name: a tunable added later is
         // part of the identity without touching this function.
         let tunables = match serde_json::to_value(&c.tunables) {
-            Ok(serde_json::Value::Object(map)) => map
-                .into_iter()
-                .filter(|(_, v)| !v.is_null())
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect(),
+            Ok(serde_json::Value::Object(map)) => {
+                map.into_iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| format!("{k}={v}")).collect()
+            }
             _ => Vec::new(),
         };
         CaseIdentity {

@@ -130,7 +130,8 @@ struct AbArgs {
 }
 
 fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
-    humantime::parse_duration(text.trim()).map_err(|e| format!("`{text}` is not a duration ({e}); write e.g. 3m or 90s"))
+    humantime::parse_duration(text.trim())
+        .map_err(|e| format!("`{text}` is not a duration ({e}); write e.g. 3m or 90s"))
 }
 
 fn parse_alpha(text: &str) -> Result<f64, String> {
@@ -290,8 +291,13 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     if let Some(name) = &args.baseline {
         // One run against one: said plainly, since it is weaker evidence than `ab`'s.
         println!("gating against baseline `{name}`: {}", parlab::compare::SINGLE_RUNS);
-        let gate =
-            gate_files(&baseline_path(name)?, &dir.join("results.json"), GateOptions::default(), false, &dir)?;
+        let gate = gate_files(
+            &baseline_path(name)?,
+            &dir.join("results.json"),
+            GateOptions::default(),
+            false,
+            &dir,
+        )?;
         if gate != ExitCode::SUCCESS {
             code = gate;
         }
@@ -442,7 +448,8 @@ fn check_unique_cases(plan: &scenario::Plan, path: &Path) -> anyhow::Result<()> 
         .iter()
         .map(|spec| CaseResult::unmeasured(spec, &plan.workloads[spec.workload_index].params, Status::Ok, ""))
         .collect();
-    parlab::identity::check_unique(&cases, &path.display().to_string()).map_err(|e| BadInput(e.to_string()).into())
+    parlab::identity::check_unique(&cases, &path.display().to_string())
+        .map_err(|e| BadInput(e.to_string()).into())
 }
 
 /// `parlab report`: renders from saved results only, never measures.

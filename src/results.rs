@@ -274,3 +274,39 @@ impl Results {
 pub fn now_rfc3339() -> String {
     humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::machine::Machine;
+
+    #[test]
+    fn old_files_recover_seed_and_tunables_from_their_scenario() {
+        let text = "[scenario]\nname = \"t\"\n[defaults]\nworkers = 2\nseed = 9\n\
+                    [strategy.threads-dynamic]\nchunk = 3\n\
+                    [[workload]]\nkind = \"spin\"\nsize = 4\nstrategies = [\"threads-dynamic\"]\n\
+                    [[workload]]\nkind = \"spin\"\nsize = 4\nchunk = 2\nstrategies = [\"threads-dynamic\"]\n";
+        let machine = Machine::detect();
+        let plan = crate::scenario::parse("t.toml", text, &machine).unwrap();
+        let mut results = Results::new(machine, plan.clone());
+        for spec in plan.cases() {
+            let params = &plan.workloads[spec.workload_index].params;
+            let mut c = CaseResult::unmeasured(&spec, params, Status::Ok, "");
+            // As an older parlab wrote it.
+            c.seed = None;
+            c.tunables = StrategyParams::default();
+            results.cases.push(c);
+        }
+        results.fill_case_settings();
+        let chunks: Vec<Option<usize>> = results.cases.iter().map(|c| c.tunables.chunk).collect();
+        // Sequential and threads-dynamic per workload: the table's chunk is threads-dynamic's
+        // alone, and a workload's own chunk wins over it (and reaches its sequential case too).
+        assert_eq!(chunks, [None, Some(3), Some(2), Some(2)]);
+        assert!(results.cases.iter().all(|c| c.seed == Some(9)));
+        // A case that does not match the scenario's expansion stays unknown.
+        results.cases[1].seed = None;
+        results.cases[1].workers = 7;
+        results.fill_case_settings();
+        assert_eq!(results.cases[1].seed, None);
+    }
+}

@@ -221,7 +221,13 @@ pub fn run(
     for case in &all {
         let (c, n) = case.judge(opts);
         if case.blocks() > opts.runs {
-            progress(&format!("case {} ({}): {} blocks, {}", case.spec.id, c.key, case.blocks(), c.verdict.label()));
+            progress(&format!(
+                "case {} ({}): {} blocks, {}",
+                case.spec.id,
+                c.key,
+                case.blocks(),
+                c.verdict.label()
+            ));
         }
         compared.push(c);
         nulls.push(n);

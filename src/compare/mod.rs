@@ -320,7 +320,8 @@ pub fn compare_results(
             more_needed,
         });
     }
-    let in_baseline: std::collections::HashSet<CaseIdentity> = baseline.cases.iter().map(CaseIdentity::of).collect();
+    let in_baseline: std::collections::HashSet<CaseIdentity> =
+        baseline.cases.iter().map(CaseIdentity::of).collect();
     for c in &current.cases {
         let id = CaseIdentity::of(c);
         if !in_baseline.contains(&id) {

@@ -14,7 +14,9 @@ fn cells(c: &CaseComparison) -> [String; 6] {
     let e = &c.evidence;
     let verdict = match (c.verdict, c.more_needed) {
         (Verdict::Inconclusive, Some(n)) => format!("inconclusive (~{n} more per side would decide)"),
-        (Verdict::InsufficientData, _) => format!("insufficient data ({} per side, fewer than {MIN_SAMPLES})", e.n),
+        (Verdict::InsufficientData, _) => {
+            format!("insufficient data ({} per side, fewer than {MIN_SAMPLES})", e.n)
+        }
         (v, _) => v.label().to_string(),
     };
     // Below the minimum there is no honest interval or p-value to show.
