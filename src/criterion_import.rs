@@ -1,9 +1,13 @@
 //! `parlab import-criterion`: turns the estimates `cargo bench` saved under `target/criterion`
 //! into a parlab [`Results`], so criterion runs get the same reports and the same gate.
 //!
-//! The bench (`benches/parlab.rs`) names each benchmark `WORKLOAD/STRATEGY/WORKERSw/SIZE[/PARAMS]`;
-//! this reads `new/benchmark.json` for the name and `new/sample.json` for the samples, each
-//! sample being criterion's total time over `iters` iterations, stored here per iteration.
+//! The bench (`benches/parlab.rs`) names each benchmark `WORKLOAD/STRATEGY/WORKERSw/SIZE[/SETTINGS]`
+//! (settings as [`crate::identity::CaseIdentity`] writes them: parameters, tunables, seed); this
+//! reads `new/benchmark.json` for the name and `new/sample.json` for the samples, each sample
+//! being criterion's total time over `iters` iterations, stored here per iteration.
+//!
+//! Imported cases are `ok` but carry no verification and a note saying so: parlab did not check
+//! their output, criterion's files only hold timings ([`NOT_VERIFIED`]; reports show it).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -119,6 +123,9 @@ fn parse(bench: &Benchmark, sample: &Sample) -> Result<Imported, String> {
     let mut params = Params::defaults(w);
     let (mut seed, mut tunables) = (Settings::default().seed, StrategyParams::default());
     for kv in parts.flat_map(|p| p.split(',')) {
+        if kv.starts_with("weak from ") {
+            return Err("a weak-scaling benchmark: import-criterion reads strong scaling only".into());
+        }
         let (k, v) = kv.split_once('=').ok_or_else(|| format!("bad setting `{kv}`"))?;
         let int = || v.parse::<u64>().map_err(|_| format!("bad setting `{kv}`"));
         match k {
@@ -278,21 +285,41 @@ mod tests {
         write(dir.path(), "pi_monte_carlo/sequential/1w/1000", "1w/1000", &iters, &times_seq);
         write(dir.path(), "pi_monte_carlo/rayon/2w/1000", "2w/1000", &iters, &times_par);
         write(dir.path(), "mandelbrot/threads/2w/64/max_iter=100", "2w/64/max_iter=100", &iters, &times_par);
+        write(
+            dir.path(),
+            "mandelbrot/threads-dynamic/2w/64/max_iter=100/chunk=4/seed=7",
+            "2w/64/max_iter=100/chunk=4/seed=7",
+            &iters,
+            &times_par,
+        );
         write(dir.path(), "my_group/thing/x", "x", &iters, &times_par);
         let (results, skipped) = import(dir.path(), Machine::detect()).unwrap();
-        assert_eq!(results.cases.len(), 3);
+        assert_eq!(results.cases.len(), 4);
         assert_eq!(skipped.len(), 1, "{skipped:?}");
         let pi_par = results.cases.iter().find(|c| c.strategy == "rayon").unwrap();
         assert_eq!(pi_par.samples_ns, vec![500; 10]);
         assert_eq!(pi_par.speedup, Some(2.0));
         assert_eq!(pi_par.throughput.as_ref().unwrap().unit, "samples/s");
-        let m = results.cases.iter().find(|c| c.workload == "mandelbrot").unwrap();
+        let m = results.cases.iter().find(|c| c.strategy == "threads").unwrap();
         assert_eq!(m.params.int("max_iter"), 100);
         assert_eq!(m.speedup, None, "no sequential baseline for mandelbrot");
+        // Tunables and seed come back from the name: the same identity as the case parlab ran.
+        let d = results.cases.iter().find(|c| c.strategy == "threads-dynamic").unwrap();
+        assert_eq!((d.tunables.chunk, d.seed), (Some(4), Some(7)));
+        assert_eq!(
+            crate::identity::CaseIdentity::of(d).to_string(),
+            "mandelbrot/threads-dynamic/2w/64/max_iter=100/chunk=4/seed=7"
+        );
+        // Never claimed as verified by parlab, and every case says so.
+        for c in &results.cases {
+            assert_eq!(c.status, Status::Ok);
+            assert!(!c.verified_by_parlab() && c.verification.is_none(), "{c:?}");
+            assert_eq!(c.notes, [NOT_VERIFIED]);
+        }
         // The imported results survive a round trip through JSON.
         let text = serde_json::to_string(&results).unwrap();
         let back: Results = serde_json::from_str(&text).unwrap();
-        assert_eq!(back.cases.len(), 3);
+        assert_eq!(back.cases.len(), 4);
     }
 
     #[test]

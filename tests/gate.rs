@@ -201,6 +201,13 @@ fn import_criterion_makes_a_parlab_report() {
     assert_eq!(r["cases"].as_array().unwrap().len(), 2);
     assert_eq!(r["cases"][1]["speedup"], 2.0);
     assert!(out.join("index.html").exists() && out.join("summary.md").exists());
+    // Not verified by parlab: in the results, in the tables and on the page.
+    assert!(r["cases"][1]["verification"].is_null());
+    assert!(r["cases"][1]["notes"][0].as_str().unwrap().contains("not verified by parlab"));
+    for file in ["summary.md", "index.html"] {
+        let text = std::fs::read_to_string(out.join(file)).unwrap();
+        assert!(text.contains("not verified by parlab"), "{file}");
+    }
     parlab().args(["import-criterion", dir.path().join("none").to_str().unwrap()]).assert().code(2);
 }
 
