@@ -45,18 +45,6 @@ pub struct AbOptions {
     pub run_timeout: Duration,
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn too_few_runs_are_refused_with_the_number_needed() {
-        assert!(super::check_runs(8, 0.01).is_ok());
-        let e = super::check_runs(7, 0.01).unwrap_err();
-        assert!(e.contains("use --runs 8"), "{e}");
-        assert!(super::check_runs(5, 0.1).is_ok());
-        assert!(super::check_runs(1, 0.5).is_err());
-    }
-}
-
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Arm {
     A,
@@ -108,36 +96,34 @@ impl CaseRuns<'_> {
         self.estimates[0].len()
     }
 
-    /// Runs one more block: A, B and N in the block's rotating order.
-    fn run_block(&mut self, old: &Path, new: &Path, scenario: &Path, opts: &AbOptions) -> anyhow::Result<()> {
-        let started = Instant::now();
+    /// Runs one more block: A, B and N in the block's rotating order. `measure` runs one arm
+    /// of one block and returns the case's identity and median as that arm's binary saw them.
+    fn run_block(&mut self, measure: &mut Measure, clock: &dyn Fn() -> Duration, b_differs: bool) -> anyhow::Result<()> {
+        let started = clock();
         let block = self.blocks();
-        let scenario_b = opts.scenario_b.as_deref().unwrap_or(scenario);
         for arm in ORDERS[block % ORDERS.len()] {
-            let (binary, file, slot) = match arm {
-                Arm::A => (old, scenario, 0),
-                Arm::B => (new, scenario_b, 1),
-                Arm::N => (old, scenario, 2),
-            };
-            let dir = opts.work_dir.join(format!("case{}-block{block}-{arm:?}", self.spec.id));
-            let (k, median) = one_run(binary, file, self.spec.id, &dir, opts.run_timeout)?;
+            let (k, median) = measure(arm, self.spec, block)?;
             // Each binary numbers cases from its own registry: make sure all arms ran the
             // same case (with --scenario-b only the parameters may differ).
             match &self.key {
-                Some(first) if *first != k && !(arm == Arm::B && opts.scenario_b.is_some()) => bail!(
-                    "case {} is `{first}` for {} but `{k}` for {}: the two builds number cases \
-                     differently; gate them on a scenario that lists its strategies explicitly",
+                Some(first) if *first != k && !(arm == Arm::B && b_differs) => bail!(
+                    "case {} is `{first}` for the old binary but `{k}` for the {} one: the two builds \
+                     number cases differently; gate them on a scenario that lists its strategies explicitly",
                     self.spec.id,
-                    old.display(),
-                    binary.display()
+                    if arm == Arm::B { "new" } else { "old" }
                 ),
                 Some(_) => {}
-                None if arm != Arm::B || opts.scenario_b.is_none() => self.key = Some(k),
+                None if arm != Arm::B || !b_differs => self.key = Some(k),
                 None => {}
             }
+            let slot = match arm {
+                Arm::A => 0,
+                Arm::B => 1,
+                Arm::N => 2,
+            };
             self.estimates[slot].push(median);
         }
-        self.spent += started.elapsed();
+        self.spent += clock().saturating_sub(started);
         Ok(())
     }
 
@@ -172,6 +158,9 @@ impl CaseRuns<'_> {
     }
 }
 
+/// One arm of one block of one case: the case's identity and median time.
+type Measure<'m> = dyn FnMut(Arm, &CaseSpec, usize) -> anyhow::Result<(String, f64)> + 'm;
+
 /// Runs the interleaved comparison of `old` and `new` on every case of `cases`: `runs` blocks
 /// each, then adaptive blocks for the undecided ones within the budget.
 pub fn run(
@@ -180,17 +169,42 @@ pub fn run(
     scenario: &Path,
     cases: &[CaseSpec],
     opts: &AbOptions,
+    progress: impl FnMut(&str),
+) -> anyhow::Result<Comparison> {
+    let scenario_b = opts.scenario_b.as_deref().unwrap_or(scenario);
+    let mut measure = |arm: Arm, spec: &CaseSpec, block: usize| {
+        let (binary, file) = match arm {
+            Arm::A | Arm::N => (old, scenario),
+            Arm::B => (new, scenario_b),
+        };
+        let dir = opts.work_dir.join(format!("case{}-block{block}-{arm:?}", spec.id));
+        one_run(binary, file, spec.id, &dir, opts.run_timeout)
+    };
+    let started = Instant::now();
+    let mut comparison = run_with(cases, opts, &mut measure, &|| started.elapsed(), progress)?;
+    comparison.baseline = old.display().to_string();
+    comparison.current = new.display().to_string();
+    Ok(comparison)
+}
+
+/// [`run`]'s schedule and statistics, with the measurement and the clock given (tests give
+/// synthetic ones).
+fn run_with(
+    cases: &[CaseSpec],
+    opts: &AbOptions,
+    measure: &mut Measure,
+    clock: &dyn Fn() -> Duration,
     mut progress: impl FnMut(&str),
 ) -> anyhow::Result<Comparison> {
     check_runs(opts.runs, opts.gate.alpha).map_err(anyhow::Error::msg)?;
-    let started = Instant::now();
+    let b_differs = opts.scenario_b.is_some();
     let mut all: Vec<CaseRuns> = cases
         .iter()
         .map(|spec| CaseRuns { spec, key: None, estimates: Default::default(), spent: Duration::ZERO })
         .collect();
     for case in &mut all {
         for _ in 0..opts.runs {
-            case.run_block(old, new, scenario, opts)?;
+            case.run_block(measure, clock, b_differs)?;
         }
         let (c, _) = case.judge(opts);
         progress(&format!("case {} ({}): {} blocks, {}", case.spec.id, c.key, opts.runs, c.verdict.label()));
@@ -205,10 +219,10 @@ pub fn run(
                 continue;
             }
             let next = case.spent / case.blocks() as u32;
-            if started.elapsed() + next > opts.budget {
+            if clock() + next > opts.budget {
                 continue;
             }
-            case.run_block(old, new, scenario, opts)?;
+            case.run_block(measure, clock, b_differs)?;
             added += 1;
             ran = true;
         }
@@ -248,8 +262,8 @@ pub fn run(
             opts.runs
         ),
         options: opts.gate,
-        baseline: old.display().to_string(),
-        current: new.display().to_string(),
+        baseline: String::new(),
+        current: String::new(),
         cases: compared,
         skipped: Vec::new(),
         broken: Vec::new(),
@@ -330,4 +344,101 @@ fn one_run(
         );
     }
     Ok((CaseIdentity::of(c).to_string(), c.median_ns().expect("an ok case has statistics")))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+
+    use super::*;
+    use crate::compare::Verdict;
+    use crate::scenario::Scaling;
+    use crate::stats::Rng;
+
+    #[test]
+    fn too_few_runs_are_refused_with_the_number_needed() {
+        assert!(check_runs(8, 0.01).is_ok());
+        let e = check_runs(7, 0.01).unwrap_err();
+        assert!(e.contains("use --runs 8"), "{e}");
+        assert!(check_runs(5, 0.1).is_ok());
+        assert!(check_runs(1, 0.5).is_err());
+    }
+
+    fn spec(id: usize) -> CaseSpec {
+        CaseSpec {
+            id,
+            workload_index: 0,
+            workload: "spin".into(),
+            strategy: "threads".into(),
+            workers: 2,
+            size: 4,
+            effective_size: 4,
+            scaling: Scaling::Strong,
+            seed: 42,
+            tunables: Default::default(),
+        }
+    }
+
+    fn options(max_runs: usize, budget_s: u64) -> AbOptions {
+        AbOptions {
+            runs: 8,
+            max_runs,
+            budget: Duration::from_secs(budget_s),
+            gate: GateOptions { threshold: 0.05, alpha: 0.01 },
+            scenario_b: None,
+            work_dir: PathBuf::new(),
+            run_timeout: Duration::from_secs(1),
+        }
+    }
+
+    /// Runs the schedule on synthetic runs: each arm's median is `center * (1 + noise * u)` with
+    /// u uniform in [-0.5, 0.5) (B's center is `slowdown` times A's), and each run takes one
+    /// second of a fake clock. Returns the comparison and the seconds spent.
+    fn gate(cases: usize, slowdown: f64, noise: f64, opts: &AbOptions) -> (Comparison, u64) {
+        let specs: Vec<CaseSpec> = (0..cases).map(spec).collect();
+        let now = Cell::new(0u64);
+        let mut rng = Rng::new(7);
+        let mut measure = |arm: Arm, spec: &CaseSpec, _block: usize| {
+            now.set(now.get() + 1);
+            let u = (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64 - 0.5;
+            let center = if arm == Arm::B { 100.0 * slowdown } else { 100.0 };
+            Ok((format!("case {}", spec.id), center * (1.0 + noise * u)))
+        };
+        let clock = || Duration::from_secs(now.get());
+        let c = run_with(&specs, opts, &mut measure, &clock, |_| {}).unwrap();
+        (c, now.get())
+    }
+
+    #[test]
+    fn thin_evidence_gets_more_blocks_until_the_case_decides() {
+        // A true 12% slowdown in +-15% run-to-run noise: 8 blocks cannot tell it from 5%.
+        let (fixed, _) = gate(1, 1.12, 0.3, &options(8, 1000));
+        assert_eq!(fixed.cases[0].verdict, Verdict::Inconclusive, "{:?}", fixed.cases[0].evidence);
+        assert!(!fixed.null_control[0].quiet(fixed.options), "old against old is too wide at 8 blocks");
+        let (adaptive, _) = gate(1, 1.12, 0.3, &options(40, 1000));
+        let case = &adaptive.cases[0];
+        assert_eq!(case.verdict, Verdict::Regressed, "{:?}", case.evidence);
+        assert!(case.evidence.n > 8 && case.evidence.n <= 40, "{}", case.evidence.n);
+        assert!(adaptive.null_control[0].quiet(adaptive.options));
+        assert!(adaptive.method.contains("up to 40"), "{}", adaptive.method);
+    }
+
+    #[test]
+    fn decided_cases_get_no_more_blocks() {
+        let (c, spent) = gate(2, 1.0, 0.002, &options(40, 1000));
+        assert!(c.cases.iter().all(|x| x.verdict == Verdict::Unchanged && x.evidence.n == 8));
+        assert_eq!(spent, 2 * 8 * 3);
+    }
+
+    #[test]
+    fn adaptive_blocks_stop_at_the_budget() {
+        // Undecidable (pure noise around the threshold), one second per run, three per block:
+        // two cases of 8 blocks take 48 s; a 60 s budget leaves room for 4 more blocks.
+        let (c, spent) = gate(2, 1.05, 0.5, &options(40, 60));
+        assert!(spent <= 60, "{spent}");
+        assert_eq!(spent, 60);
+        assert_eq!(c.cases.iter().map(|x| x.evidence.n).sum::<usize>(), 20);
+        // Round-robin: the two cases share the extra blocks.
+        assert!(c.cases.iter().all(|x| x.evidence.n == 10), "{:?}", c.cases.iter().map(|x| x.evidence.n).collect::<Vec<_>>());
+    }
 }
