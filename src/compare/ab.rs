@@ -98,7 +98,12 @@ impl CaseRuns<'_> {
 
     /// Runs one more block: A, B and N in the block's rotating order. `measure` runs one arm
     /// of one block and returns the case's identity and median as that arm's binary saw them.
-    fn run_block(&mut self, measure: &mut Measure, clock: &dyn Fn() -> Duration, b_differs: bool) -> anyhow::Result<()> {
+    fn run_block(
+        &mut self,
+        measure: &mut Measure,
+        clock: &dyn Fn() -> Duration,
+        b_differs: bool,
+    ) -> anyhow::Result<()> {
         let started = clock();
         let block = self.blocks();
         for arm in ORDERS[block % ORDERS.len()] {
@@ -439,6 +444,10 @@ mod tests {
         assert_eq!(spent, 60);
         assert_eq!(c.cases.iter().map(|x| x.evidence.n).sum::<usize>(), 20);
         // Round-robin: the two cases share the extra blocks.
-        assert!(c.cases.iter().all(|x| x.evidence.n == 10), "{:?}", c.cases.iter().map(|x| x.evidence.n).collect::<Vec<_>>());
+        assert!(
+            c.cases.iter().all(|x| x.evidence.n == 10),
+            "{:?}",
+            c.cases.iter().map(|x| x.evidence.n).collect::<Vec<_>>()
+        );
     }
 }
