@@ -3,11 +3,20 @@
 //!
 //! Reads `scenarios/bench.toml`, or the file named by `PARLAB_SCENARIO`. One criterion group per
 //! workload, one benchmark per strategy x workers x size, named
-//! `WORKLOAD/STRATEGY/WORKERSw/SIZE[/PARAMS]`, so `cargo bench -- rayon` filters as usual and
-//! `parlab import-criterion target/criterion` turns the saved estimates back into a parlab
-//! report. Each kernel's output is verified before and after it is measured; a wrong answer
-//! aborts the bench before criterion saves that benchmark's estimates.
+//! `WORKLOAD/STRATEGY/WORKERSw/SIZE[/SETTINGS]` where SETTINGS are the case's parameters,
+//! tunables and seed as [`CaseIdentity`] writes them, so `cargo bench -- rayon` filters as usual
+//! and `parlab import-criterion target/criterion` turns the saved estimates back into cases with
+//! the same identity as `parlab run`'s.
+//!
+//! Criterion calls a benchmark's closure many times: during warm-up, then once per sample. So,
+//! as `parlab run` does, the executor (rayon pool, tokio runtime, worker processes) and the
+//! case's output are built once per benchmark, on its first call (criterion calls the closure
+//! only for benchmarks its filter selects), outside anything timed, and reused by every later
+//! call. The output is verified on that first call, before any timing, and again after every
+//! call's timed loop: the last call is the last sample, so a wrong answer aborts the bench
+//! before criterion analyses and stores that benchmark's estimates.
 
+use std::cell::OnceCell;
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -15,10 +24,18 @@ use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput};
 
+use parlab::identity::CaseIdentity;
 use parlab::machine::Machine;
+use parlab::results::{CaseResult, Status};
 use parlab::scenario;
-use parlab::strategy::{self, Exec, ExecConfig, StrategyParams};
-use parlab::workload::{self, Instance};
+use parlab::strategy::{self, Exec, ExecConfig};
+use parlab::workload::{self, Instance, Kernel};
+
+/// A benchmark's executor and output, built on its first call and kept for the others.
+struct Built<'a> {
+    exec: Exec,
+    kernel: Box<dyn Kernel + 'a>,
+}
 
 fn main() {
     let path = std::env::var_os("PARLAB_SCENARIO")
@@ -33,7 +50,6 @@ fn main() {
         }
     };
     let mut criterion = Criterion::default().configure_from_args();
-    let mut prepared: Option<((usize, u64), Box<dyn Instance>)> = None;
     let cases = plan.cases();
     for (index, wp) in plan.workloads.iter().enumerate() {
         let w = workload::find(&wp.kind).expect("validated");
@@ -43,56 +59,58 @@ fn main() {
             .warm_up_time(s.warmup.max(Duration::from_millis(100)))
             .measurement_time(s.max_time)
             .sample_size(s.max_samples.max(10));
-        let params: Vec<String> = wp.params.0.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        for case in cases.iter().filter(|c| c.workload_index == index) {
-            let st = strategy::find(&case.strategy).expect("validated");
-            if st.availability().is_err() || w.support(st).is_err() {
-                continue;
-            }
-            let key = (index, case.effective_size);
-            let tunables = plan.strategy_params.get(st.name()).cloned().unwrap_or_default();
-            let config = ExecConfig {
-                workers: case.workers,
-                params: StrategyParams { chunk: wp.chunk.or(tunables.chunk), ..tunables },
-                cancel: Arc::new(AtomicBool::new(false)),
-            };
-            let work = w.work(case.effective_size, &wp.params) as u64;
-            group.throughput(if w.throughput_unit() == "B/s" {
-                Throughput::Bytes(work)
-            } else {
-                Throughput::Elements(work)
-            });
-            let mut value = format!("{}w/{}", case.workers, case.effective_size);
-            if !params.is_empty() {
-                value.push_str(&format!("/{}", params.join(",")));
-            }
-            // Inputs are prepared only for benchmarks the filter selects (criterion calls the
-            // closure only for those), and reused across strategies at the same size.
-            let mut verdict = None;
-            group.bench_function(BenchmarkId::new(&case.strategy, value), |b| {
-                if prepared.as_ref().map(|p| p.0) != Some(key) {
-                    prepared = None;
-                    let instance =
-                        w.prepare(case.effective_size, &wp.params, s.seed).expect("prepare the input");
-                    prepared = Some((key, instance));
+        let of_workload: Vec<_> = cases.iter().filter(|c| c.workload_index == index).collect();
+        // Cases at one measured size share one input, prepared on the first benchmark that
+        // runs and dropped before the next size's (sizes can be most of memory).
+        for same_size in of_workload.chunk_by(|a, b| a.effective_size == b.effective_size) {
+            let input: OnceCell<Box<dyn Instance>> = OnceCell::new();
+            for case in same_size {
+                let st = strategy::find(&case.strategy).expect("validated");
+                if st.availability().is_err() || w.support(st).is_err() {
+                    continue;
                 }
-                let instance = &prepared.as_ref().expect("prepared").1;
-                let exec = Exec::new(st, &config).expect("strategy set-up");
-                // Verified before measuring too: a wrong kernel aborts before criterion saves its
-                // estimates, so `import-criterion` never sees numbers of a wrong answer.
-                let mut kernel = instance.kernel();
-                kernel.run(&exec);
-                let first = kernel.verify();
-                assert!(
-                    first.passed,
-                    "{} with {} failed verification: {}",
-                    wp.kind, case.strategy, first.detail
-                );
-                b.iter(|| kernel.run(&exec));
-                verdict = Some(kernel.verify());
-            });
-            if let Some(v) = verdict {
-                assert!(v.passed, "{} with {} failed verification: {}", wp.kind, case.strategy, v.detail);
+                let config = ExecConfig {
+                    workers: case.workers,
+                    params: case.tunables.clone(),
+                    cancel: Arc::new(AtomicBool::new(false)),
+                };
+                let work = w.work(case.effective_size, &wp.params) as u64;
+                group.throughput(if w.throughput_unit() == "B/s" {
+                    Throughput::Bytes(work)
+                } else {
+                    Throughput::Elements(work)
+                });
+                let identity = CaseIdentity::of(&CaseResult::unmeasured(case, &wp.params, Status::Ok, ""));
+                let mut value = format!("{}w/{}", case.workers, case.effective_size);
+                if !identity.settings().is_empty() {
+                    value.push_str(&format!("/{}", identity.settings()));
+                }
+                let fail = |detail: &str| -> ! {
+                    panic!("{identity} failed verification: {detail}; criterion stores nothing for it")
+                };
+                let mut built: Option<Built> = None;
+                group.bench_function(BenchmarkId::new(&case.strategy, value), |b| {
+                    let built = built.get_or_insert_with(|| {
+                        let instance = input.get_or_init(|| {
+                            w.prepare(case.effective_size, &wp.params, case.seed).expect("prepare the input")
+                        });
+                        let exec = Exec::new(st, &config).expect("strategy set-up");
+                        let mut kernel = instance.kernel();
+                        kernel.run(&exec);
+                        let first = kernel.verify();
+                        if !first.passed {
+                            fail(&first.detail);
+                        }
+                        Built { exec, kernel }
+                    });
+                    b.iter(|| built.kernel.run(&built.exec));
+                    let v = built.kernel.verify();
+                    if !v.passed {
+                        fail(&v.detail);
+                    }
+                });
+                // The executor goes with its benchmark: pools stop, worker processes exit.
+                drop(built);
             }
         }
         group.finish();

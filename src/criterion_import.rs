@@ -1,9 +1,13 @@
 //! `parlab import-criterion`: turns the estimates `cargo bench` saved under `target/criterion`
 //! into a parlab [`Results`], so criterion runs get the same reports and the same gate.
 //!
-//! The bench (`benches/parlab.rs`) names each benchmark `WORKLOAD/STRATEGY/WORKERSw/SIZE[/PARAMS]`;
-//! this reads `new/benchmark.json` for the name and `new/sample.json` for the samples, each
-//! sample being criterion's total time over `iters` iterations, stored here per iteration.
+//! The bench (`benches/parlab.rs`) names each benchmark `WORKLOAD/STRATEGY/WORKERSw/SIZE[/SETTINGS]`
+//! (settings as [`crate::identity::CaseIdentity`] writes them: parameters, tunables, seed); this
+//! reads `new/benchmark.json` for the name and `new/sample.json` for the samples, each sample
+//! being criterion's total time over `iters` iterations, stored here per iteration.
+//!
+//! Imported cases are `ok` but carry no verification and a note saying so: parlab did not check
+//! their output, criterion's files only hold timings ([`NOT_VERIFIED`]; reports show it).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -14,7 +18,13 @@ use crate::machine::Machine;
 use crate::results::{CaseResult, Results, Status, Throughput};
 use crate::scenario::{CaseSpec, Plan, Scaling, Settings, WorkloadPlan};
 use crate::stats::Summary;
-use crate::workload::{self, ParamValue, Params, Verification};
+use crate::strategy::StrategyParams;
+use crate::workload::{self, ParamValue, Params};
+
+/// The note every imported case carries.
+pub const NOT_VERIFIED: &str =
+    "imported from criterion: not verified by parlab (the timings are criterion's; \
+     parlab's own bench verifies before criterion stores them, but criterion's files cannot prove it)";
 
 #[derive(Deserialize)]
 struct Benchmark {
@@ -37,6 +47,8 @@ struct Imported {
     workers: usize,
     size: u64,
     params: Params,
+    seed: u64,
+    tunables: StrategyParams,
     samples_ns: Vec<u64>,
 }
 
@@ -106,15 +118,28 @@ fn parse(bench: &Benchmark, sample: &Sample) -> Result<Imported, String> {
         .and_then(|p| p.parse().ok())
         .ok_or("no worker count in the name")?;
     let size = parts.next().and_then(|p| p.parse().ok()).ok_or("no size in the name")?;
+    // The rest is the case's settings as `CaseIdentity` writes them: parameters joined by
+    // commas, then each tunable, then the seed when not the default.
     let mut params = Params::defaults(w);
-    if let Some(list) = parts.next() {
-        for kv in list.split(',') {
-            let (k, v) = kv.split_once('=').ok_or_else(|| format!("bad parameter `{kv}`"))?;
-            let value = match v.parse::<i64>() {
-                Ok(i) => ParamValue::Int(i),
-                Err(_) => ParamValue::Float(v.parse().map_err(|_| format!("bad parameter `{kv}`"))?),
-            };
-            params.0.insert(k.to_string(), value);
+    let (mut seed, mut tunables) = (Settings::default().seed, StrategyParams::default());
+    for kv in parts.flat_map(|p| p.split(',')) {
+        if kv.starts_with("weak from ") {
+            return Err("a weak-scaling benchmark: import-criterion reads strong scaling only".into());
+        }
+        let (k, v) = kv.split_once('=').ok_or_else(|| format!("bad setting `{kv}`"))?;
+        let int = || v.parse::<u64>().map_err(|_| format!("bad setting `{kv}`"));
+        match k {
+            "seed" => seed = int()?,
+            "chunk" => tunables.chunk = Some(int()? as usize),
+            "capacity" => tunables.capacity = Some(int()? as usize),
+            _ if w.params().iter().any(|p| p.name == k) => {
+                let value = match v.parse::<i64>() {
+                    Ok(i) => ParamValue::Int(i),
+                    Err(_) => ParamValue::Float(v.parse().map_err(|_| format!("bad parameter `{kv}`"))?),
+                };
+                params.0.insert(k.to_string(), value);
+            }
+            _ => return Err(format!("`{k}` is neither a parameter of `{}` nor a tunable", w.name())),
         }
     }
     if sample.iters.len() != sample.times.len() || sample.iters.is_empty() {
@@ -122,7 +147,16 @@ fn parse(bench: &Benchmark, sample: &Sample) -> Result<Imported, String> {
     }
     let samples_ns =
         sample.iters.iter().zip(&sample.times).map(|(i, t)| (t / i.max(1.0)).round() as u64).collect();
-    Ok(Imported { workload: w.name().to_string(), strategy, workers, size, params, samples_ns })
+    Ok(Imported {
+        workload: w.name().to_string(),
+        strategy,
+        workers,
+        size,
+        params,
+        seed,
+        tunables,
+        samples_ns,
+    })
 }
 
 fn build(mut imported: Vec<Imported>, dir: &Path, machine: Machine) -> Results {
@@ -134,7 +168,13 @@ fn build(mut imported: Vec<Imported>, dir: &Path, machine: Machine) -> Results {
     let mut workloads: Vec<WorkloadPlan> = Vec::new();
     let mut specs: Vec<(CaseSpec, &Imported)> = Vec::new();
     for i in &imported {
-        let index = match workloads.iter().position(|w| w.kind == i.workload && w.params == i.params) {
+        let same = |w: &WorkloadPlan| {
+            w.kind == i.workload
+                && w.params == i.params
+                && w.chunk == i.tunables.chunk
+                && w.settings.seed == i.seed
+        };
+        let index = match workloads.iter().position(same) {
             Some(index) => index,
             None => {
                 workloads.push(WorkloadPlan {
@@ -143,8 +183,12 @@ fn build(mut imported: Vec<Imported>, dir: &Path, machine: Machine) -> Results {
                     params: i.params.clone(),
                     strategies: Vec::new(),
                     workers: Vec::new(),
-                    chunk: None,
-                    settings: Settings { max_samples: i.samples_ns.len(), ..Settings::default() },
+                    chunk: i.tunables.chunk,
+                    settings: Settings {
+                        max_samples: i.samples_ns.len(),
+                        seed: i.seed,
+                        ..Settings::default()
+                    },
                 });
                 workloads.len() - 1
             }
@@ -173,6 +217,8 @@ fn build(mut imported: Vec<Imported>, dir: &Path, machine: Machine) -> Results {
                 size: i.size,
                 effective_size: i.size,
                 scaling: Scaling::Strong,
+                seed: i.seed,
+                tunables: i.tunables.clone(),
             },
             i,
         ));
@@ -201,9 +247,11 @@ fn build(mut imported: Vec<Imported>, dir: &Path, machine: Machine) -> Results {
             });
         }
         case.samples_ns = i.samples_ns.clone();
-        case.verification = Some(Verification::pass(
-            "verified by the parlab bench before and after measuring (a wrong answer aborts `cargo bench` before criterion saves it)",
-        ));
+        // parlab's bench verifies each kernel before criterion stores its estimates, but what is
+        // read back here is only criterion's files: nothing in them proves the check ran, so
+        // the case is not claimed as verified.
+        case.verification = None;
+        case.notes.push(NOT_VERIFIED.into());
         results.cases.push(case);
     }
     results.derive_speedups();
@@ -237,21 +285,41 @@ mod tests {
         write(dir.path(), "pi_monte_carlo/sequential/1w/1000", "1w/1000", &iters, &times_seq);
         write(dir.path(), "pi_monte_carlo/rayon/2w/1000", "2w/1000", &iters, &times_par);
         write(dir.path(), "mandelbrot/threads/2w/64/max_iter=100", "2w/64/max_iter=100", &iters, &times_par);
+        write(
+            dir.path(),
+            "mandelbrot/threads-dynamic/2w/64/max_iter=100/chunk=4/seed=7",
+            "2w/64/max_iter=100/chunk=4/seed=7",
+            &iters,
+            &times_par,
+        );
         write(dir.path(), "my_group/thing/x", "x", &iters, &times_par);
         let (results, skipped) = import(dir.path(), Machine::detect()).unwrap();
-        assert_eq!(results.cases.len(), 3);
+        assert_eq!(results.cases.len(), 4);
         assert_eq!(skipped.len(), 1, "{skipped:?}");
         let pi_par = results.cases.iter().find(|c| c.strategy == "rayon").unwrap();
         assert_eq!(pi_par.samples_ns, vec![500; 10]);
         assert_eq!(pi_par.speedup, Some(2.0));
         assert_eq!(pi_par.throughput.as_ref().unwrap().unit, "samples/s");
-        let m = results.cases.iter().find(|c| c.workload == "mandelbrot").unwrap();
+        let m = results.cases.iter().find(|c| c.strategy == "threads").unwrap();
         assert_eq!(m.params.int("max_iter"), 100);
         assert_eq!(m.speedup, None, "no sequential baseline for mandelbrot");
+        // Tunables and seed come back from the name: the same identity as the case parlab ran.
+        let d = results.cases.iter().find(|c| c.strategy == "threads-dynamic").unwrap();
+        assert_eq!((d.tunables.chunk, d.seed), (Some(4), Some(7)));
+        assert_eq!(
+            crate::identity::CaseIdentity::of(d).to_string(),
+            "mandelbrot/threads-dynamic/2w/64/max_iter=100/chunk=4/seed=7"
+        );
+        // Never claimed as verified by parlab, and every case says so.
+        for c in &results.cases {
+            assert_eq!(c.status, Status::Ok);
+            assert!(!c.verified_by_parlab() && c.verification.is_none(), "{c:?}");
+            assert_eq!(c.notes, [NOT_VERIFIED]);
+        }
         // The imported results survive a round trip through JSON.
         let text = serde_json::to_string(&results).unwrap();
         let back: Results = serde_json::from_str(&text).unwrap();
-        assert_eq!(back.cases.len(), 3);
+        assert_eq!(back.cases.len(), 4);
     }
 
     #[test]

@@ -12,6 +12,7 @@
 pub mod align;
 pub mod compare;
 pub mod criterion_import;
+pub mod identity;
 pub mod machine;
 pub mod report;
 pub mod results;

@@ -2,7 +2,8 @@
 //! compare saved results), and the regression gate (`compare`, `ab`).
 //!
 //! Exit codes: 0 all good, 1 a case failed (verification, panic, timeout) or regressed, 2 bad
-//! input, 3 the gate could not decide (noisy machine), 130 interrupted by Ctrl-C.
+//! input, 3 the gate could not decide (noisy machine; or, with `--fail-on-inconclusive`, a case
+//! inconclusive or with too little data), 130 interrupted by Ctrl-C.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -85,6 +86,16 @@ struct GateArgs {
     /// Where compare.md, compare.html and compare.json go (default: beside CURRENT, or the ab work folder).
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Exit 3 when any case is inconclusive or has too little data, not only when the null
+    /// control is noisy: a gate that cannot decide then blocks instead of passing.
+    #[arg(long)]
+    fail_on_inconclusive: bool,
+}
+
+impl GateArgs {
+    fn options(&self) -> GateOptions {
+        GateOptions { threshold: self.threshold, alpha: self.alpha }
+    }
 }
 
 #[derive(clap::Args)]
@@ -105,14 +116,26 @@ struct AbArgs {
     new: PathBuf,
     /// The scenario both run, case by case.
     scenario: PathBuf,
-    /// Blocks per case; each block is one process run of old, new and old again (null control).
+    /// Blocks per case to start with; each block is one process run of old, new and old again
+    /// (null control).
     #[arg(long, default_value_t = 8)]
     runs: usize,
+    /// Undecided cases get more blocks, one at a time, up to this many (= --runs: never).
+    #[arg(long, default_value_t = 40)]
+    max_runs: usize,
+    /// Wall-time budget of the whole gate: no adaptive block starts that would end past it.
+    #[arg(long, default_value = "3m", value_parser = parse_duration)]
+    budget: std::time::Duration,
     /// A different scenario for the new binary (e.g. a known slowdown, to calibrate the gate).
     #[arg(long)]
     scenario_b: Option<PathBuf>,
     #[command(flatten)]
     gate: GateArgs,
+}
+
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    humantime::parse_duration(text.trim())
+        .map_err(|e| format!("`{text}` is not a duration ({e}); write e.g. 3m or 90s"))
 }
 
 fn parse_alpha(text: &str) -> Result<f64, String> {
@@ -367,8 +390,15 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         code = ExitCode::from(1);
     }
     if let Some(name) = &args.baseline {
-        let gate =
-            gate_files(&baseline_path(name)?, &dir.join("results.json"), GateOptions::default(), &dir)?;
+        // One run against one: said plainly, since it is weaker evidence than `ab`'s.
+        println!("gating against baseline `{name}`: {}", parlab::compare::SINGLE_RUNS);
+        let gate = gate_files(
+            &baseline_path(name)?,
+            &dir.join("results.json"),
+            GateOptions::default(),
+            false,
+            &dir,
+        )?;
         if gate != ExitCode::SUCCESS {
             code = gate;
         }
@@ -390,10 +420,11 @@ fn baseline_path(name: &str) -> anyhow::Result<PathBuf> {
 fn load_results(path: &Path) -> anyhow::Result<parlab::results::Results> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| BadInput(format!("cannot read results file {}: {e}", path.display())))?;
-    serde_json::from_str(&text).map_err(|e| {
+    let mut results: parlab::results::Results = serde_json::from_str(&text).map_err(|e| {
         BadInput(format!("{}:{}:{}: not a parlab results file: {e}", path.display(), e.line(), e.column()))
-            .into()
-    })
+    })?;
+    results.fill_case_settings();
+    Ok(results)
 }
 
 fn compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
@@ -407,15 +438,16 @@ fn compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
         .out
         .clone()
         .unwrap_or_else(|| args.current.parent().unwrap_or(Path::new(".")).to_path_buf());
-    gate_files(
-        &baseline,
-        &args.current,
-        GateOptions { threshold: args.gate.threshold, alpha: args.gate.alpha },
-        &out,
-    )
+    gate_files(&baseline, &args.current, args.gate.options(), args.gate.fail_on_inconclusive, &out)
 }
 
-fn gate_files(baseline: &Path, current: &Path, opts: GateOptions, out: &Path) -> anyhow::Result<ExitCode> {
+fn gate_files(
+    baseline: &Path,
+    current: &Path,
+    opts: GateOptions,
+    fail_on_inconclusive: bool,
+    out: &Path,
+) -> anyhow::Result<ExitCode> {
     let (a, b) = (load_results(baseline)?, load_results(current)?);
     let comparison = parlab::compare::compare_results(
         &a,
@@ -425,24 +457,33 @@ fn gate_files(baseline: &Path, current: &Path, opts: GateOptions, out: &Path) ->
         opts,
     )
     .map_err(|e| BadInput(e.to_string()))?;
-    finish_gate(&comparison, out)
+    finish_gate(&comparison, fail_on_inconclusive, out)
 }
 
-fn finish_gate(c: &parlab::compare::Comparison, out: &Path) -> anyhow::Result<ExitCode> {
-    use parlab::compare::{render, Verdict};
+fn finish_gate(
+    c: &parlab::compare::Comparison,
+    fail_on_inconclusive: bool,
+    out: &Path,
+) -> anyhow::Result<ExitCode> {
+    use parlab::compare::{render, Outcome};
     print!("{}", render::terminal(c));
     for path in render::write_all(c, out)? {
         println!("wrote {}", path.display());
     }
-    if c.noisy() {
-        eprintln!("inconclusive: noisy machine (the null control reported a change); the gate cannot judge");
-        return Ok(ExitCode::from(3));
+    let outcome = c.outcome(fail_on_inconclusive);
+    if outcome == Outcome::Undecided {
+        if c.noisy() {
+            eprintln!(
+                "undecided: noisy machine (old against old is wider than the threshold); the gate cannot judge"
+            );
+        } else {
+            eprintln!(
+                "undecided: {} case(s) inconclusive or with too little data (--fail-on-inconclusive)",
+                c.undecided()
+            );
+        }
     }
-    Ok(if c.count(Verdict::Regressed) > 0 || !c.broken.is_empty() {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(ExitCode::from(outcome.code()))
 }
 
 fn ab(args: AbArgs) -> anyhow::Result<ExitCode> {
@@ -453,7 +494,15 @@ fn ab(args: AbArgs) -> anyhow::Result<ExitCode> {
         }
     }
     let machine = Machine::detect();
+    if args.max_runs < args.runs {
+        return Err(BadInput(format!(
+            "--max-runs {} is below --runs {}: give at least as many (equal turns adaptive blocks off)",
+            args.max_runs, args.runs
+        ))
+        .into());
+    }
     let plan = scenario::load(&args.scenario, &machine).map_err(BadInput::from)?;
+    check_unique_cases(&plan, &args.scenario)?;
     if let Some(b) = &args.scenario_b {
         let plan_b = scenario::load(b, &machine).map_err(BadInput::from)?;
         if plan_b.cases().len() != plan.cases().len() {
@@ -468,7 +517,9 @@ fn ab(args: AbArgs) -> anyhow::Result<ExitCode> {
     let work_dir = args.gate.out.clone().unwrap_or_else(|| default_out_dir(&format!("ab-{}", plan.name)));
     let options = parlab::compare::ab::AbOptions {
         runs: args.runs,
-        gate: GateOptions { threshold: args.gate.threshold, alpha: args.gate.alpha },
+        max_runs: args.max_runs,
+        budget: args.budget,
+        gate: args.gate.options(),
         scenario_b: args.scenario_b.clone(),
         work_dir: work_dir.join("runs"),
         // A run is one case: its own timeout, warm-up and verification, plus process start-up.
@@ -476,19 +527,43 @@ fn ab(args: AbArgs) -> anyhow::Result<ExitCode> {
             + std::time::Duration::from_secs(60),
     };
     let cases = plan.cases();
-    eprintln!("parlab ab: {} cases x {} blocks x 3 arms (old, new, old again)", cases.len(), args.runs);
+    eprintln!(
+        "parlab ab: {} cases x {} blocks x 3 arms (old, new, old again); undecided cases up to {} blocks within {}",
+        cases.len(),
+        args.runs,
+        args.max_runs,
+        humantime::format_duration(args.budget)
+    );
     let comparison =
         parlab::compare::ab::run(&args.old, &args.new, &args.scenario, &cases, &options, |line| {
             eprintln!("  {line}")
         })?;
-    finish_gate(&comparison, &work_dir)
+    finish_gate(&comparison, args.gate.fail_on_inconclusive, &work_dir)
+}
+
+/// Two cases of a scenario that `ab` could not tell apart (bad input, before anything runs).
+fn check_unique_cases(plan: &scenario::Plan, path: &Path) -> anyhow::Result<()> {
+    use parlab::results::{CaseResult, Status};
+    let cases: Vec<CaseResult> = plan
+        .cases()
+        .iter()
+        .map(|spec| CaseResult::unmeasured(spec, &plan.workloads[spec.workload_index].params, Status::Ok, ""))
+        .collect();
+    parlab::identity::check_unique(&cases, &path.display().to_string())
+        .map_err(|e| BadInput(e.to_string()).into())
 }
 
 /// `parlab report`: renders from saved results only, never measures.
 fn report_cmd(args: ReportArgs) -> anyhow::Result<ExitCode> {
     let mut runs = Vec::new();
     for path in &args.results {
-        let results = report::load(path).map_err(|e| BadInput(format!("{e:#}")))?;
+        let mut results = report::load(path).map_err(|e| BadInput(format!("{e:#}")))?;
+        results.fill_case_settings();
+        if args.results.len() > 1 {
+            // Aligning runs pairs cases by identity: two of one identity would pair arbitrarily.
+            parlab::identity::check_unique(&results.cases, &path.display().to_string())
+                .map_err(|e| BadInput(e.to_string()))?;
+        }
         runs.push(report::compare::Run { label: path.display().to_string(), results });
     }
     if let [run] = runs.as_slice() {

@@ -9,9 +9,13 @@ use serde::{Deserialize, Serialize};
 use crate::machine::Machine;
 use crate::scenario::{CaseSpec, Plan, Scaling};
 use crate::stats::{self, Summary};
+use crate::strategy::StrategyParams;
 use crate::workload::{Params, Verification};
 
 pub const SCHEMA_VERSION: u32 = 1;
+
+/// What reports write beside `ok` for a case parlab did not verify itself (`import-criterion`).
+pub const NOT_VERIFIED_LABEL: &str = "not verified by parlab";
 
 /// How a case ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -72,6 +76,13 @@ pub struct CaseResult {
     pub effective_size: u64,
     pub scaling: Scaling,
     pub params: Params,
+    /// The input seed. Absent in files written before it was recorded per case
+    /// ([`Results::fill_case_settings`] recovers it from the scenario).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+    /// The strategy's tunables as the case ran with them (`chunk`, `capacity`; unset = default).
+    #[serde(default)]
+    pub tunables: StrategyParams,
     pub status: Status,
     /// Why the case is not `ok`, in words.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -155,6 +166,8 @@ impl CaseResult {
             effective_size: spec.effective_size,
             scaling: spec.scaling,
             params: params.clone(),
+            seed: Some(spec.seed),
+            tunables: spec.tunables.clone(),
             status,
             reason: Some(reason.into()),
             verification: None,
@@ -173,6 +186,12 @@ impl CaseResult {
             batch: 1,
             processes: None,
         }
+    }
+
+    /// Whether parlab itself checked this case's output (imported cases were measured
+    /// elsewhere and are not).
+    pub fn verified_by_parlab(&self) -> bool {
+        self.verification.as_ref().is_some_and(|v| v.passed)
     }
 
     /// Median time in nanoseconds, if measured.
@@ -262,6 +281,27 @@ impl Results {
         }
     }
 
+    /// Files written before cases recorded their seed and tunables: recover both from the
+    /// scenario stored in the file, whose expansion numbers the cases as the run did. A case
+    /// that does not match its expansion keeps `seed: None`, which no new case equals.
+    pub fn fill_case_settings(&mut self) {
+        if self.cases.iter().all(|c| c.seed.is_some()) {
+            return;
+        }
+        let specs = self.scenario.cases();
+        for case in self.cases.iter_mut().filter(|c| c.seed.is_none()) {
+            let Some(spec) = specs.get(case.id) else { continue };
+            if spec.workload == case.workload
+                && spec.strategy == case.strategy
+                && spec.workers == case.workers
+                && spec.effective_size == case.effective_size
+            {
+                case.seed = Some(spec.seed);
+                case.tunables = spec.tunables.clone();
+            }
+        }
+    }
+
     pub fn failures(&self) -> usize {
         self.cases.iter().filter(|c| c.status.is_failure()).count()
     }
@@ -270,4 +310,40 @@ impl Results {
 /// The current time as RFC 3339 (UTC, second precision).
 pub fn now_rfc3339() -> String {
     humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::machine::Machine;
+
+    #[test]
+    fn old_files_recover_seed_and_tunables_from_their_scenario() {
+        let text = "[scenario]\nname = \"t\"\n[defaults]\nworkers = 2\nseed = 9\n\
+                    [strategy.threads-dynamic]\nchunk = 3\n\
+                    [[workload]]\nkind = \"spin\"\nsize = 4\nstrategies = [\"threads-dynamic\"]\n\
+                    [[workload]]\nkind = \"spin\"\nsize = 4\nchunk = 2\nstrategies = [\"threads-dynamic\"]\n";
+        let machine = Machine::detect();
+        let plan = crate::scenario::parse("t.toml", text, &machine).unwrap();
+        let mut results = Results::new(machine, plan.clone());
+        for spec in plan.cases() {
+            let params = &plan.workloads[spec.workload_index].params;
+            let mut c = CaseResult::unmeasured(&spec, params, Status::Ok, "");
+            // As an older parlab wrote it.
+            c.seed = None;
+            c.tunables = StrategyParams::default();
+            results.cases.push(c);
+        }
+        results.fill_case_settings();
+        let chunks: Vec<Option<usize>> = results.cases.iter().map(|c| c.tunables.chunk).collect();
+        // Sequential and threads-dynamic per workload: the table's chunk is threads-dynamic's
+        // alone, and a workload's own chunk wins over it (and reaches its sequential case too).
+        assert_eq!(chunks, [None, Some(3), Some(2), Some(2)]);
+        assert!(results.cases.iter().all(|c| c.seed == Some(9)));
+        // A case that does not match the scenario's expansion stays unknown.
+        results.cases[1].seed = None;
+        results.cases[1].workers = 7;
+        results.fill_case_settings();
+        assert_eq!(results.cases[1].seed, None);
+    }
 }

@@ -129,9 +129,10 @@ fn compare_exits_2_on_bad_input() {
         .assert()
         .code(2)
         .stderr(predicate::str::contains("no measured cases"));
+    // Another input seed is another measurement, for every case.
     let mut disjoint = fixture();
     for c in disjoint["cases"].as_array_mut().unwrap() {
-        c["workers"] = Value::from(64);
+        c["seed"] = Value::from(7);
     }
     let disjoint = write(dir.path(), "disjoint.json", &disjoint);
     parlab()
@@ -200,5 +201,179 @@ fn import_criterion_makes_a_parlab_report() {
     assert_eq!(r["cases"].as_array().unwrap().len(), 2);
     assert_eq!(r["cases"][1]["speedup"], 2.0);
     assert!(out.join("index.html").exists() && out.join("summary.md").exists());
+    // Not verified by parlab: in the results, in the tables and on the page.
+    assert!(r["cases"][1]["verification"].is_null());
+    assert!(r["cases"][1]["notes"][0].as_str().unwrap().contains("not verified by parlab"));
+    for file in ["summary.md", "index.html"] {
+        let text = std::fs::read_to_string(out.join(file)).unwrap();
+        assert!(text.contains("not verified by parlab"), "{file}");
+    }
     parlab().args(["import-criterion", dir.path().join("none").to_str().unwrap()]).assert().code(2);
+}
+
+/// Runs a tiny scenario with two `mandelbrot` entries that differ only in `chunk`, and returns
+/// its results with the `chunk = 8` case made 1.8x slower than the `chunk = 1` one, so that
+/// pairing them with each other could not pass unnoticed (it reported "1 improved, 0.556x").
+fn two_chunks(dir: &std::path::Path) -> Value {
+    std::fs::write(
+        dir.join("chunks.toml"),
+        "[scenario]\nname = \"chunks\"\n[defaults]\nworkers = 2\nwarmup = \"0ms\"\nmin_samples = 8\nmax_samples = 8\n\
+         [[workload]]\nkind = \"mandelbrot\"\nsize = 32\nstrategies = [\"threads-dynamic\"]\nchunk = 1\n\
+         [[workload]]\nkind = \"mandelbrot\"\nsize = 32\nstrategies = [\"threads-dynamic\"]\nchunk = 8\n",
+    )
+    .unwrap();
+    parlab().current_dir(dir).args(["run", "chunks.toml", "--out", "run"]).assert().success();
+    let mut v: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("run/results.json")).unwrap()).unwrap();
+    let cases = v["cases"].as_array_mut().unwrap();
+    let chunk = |c: &Value| c["tunables"]["chunk"].as_u64();
+    let dynamic: Vec<usize> =
+        (0..cases.len()).filter(|&i| cases[i]["strategy"] == "threads-dynamic").collect();
+    assert_eq!(dynamic.len(), 2);
+    assert_eq!(
+        (chunk(&cases[dynamic[0]]), chunk(&cases[dynamic[1]])),
+        (Some(1), Some(8)),
+        "chunk is recorded"
+    );
+    // Steady synthetic samples, so the difference is beyond doubt whatever the machine did.
+    let steady = |base: u64| -> Value { (0..8).map(|i| Value::from(base + i * 1_000)).collect() };
+    cases[dynamic[0]]["samples_ns"] = steady(1_000_000);
+    cases[dynamic[1]]["samples_ns"] = steady(1_800_000);
+    v
+}
+
+#[test]
+fn cases_differing_only_in_chunk_are_never_paired_with_each_other() {
+    let dir = tempfile::tempdir().unwrap();
+    let results = write(dir.path(), "r.json", &two_chunks(dir.path()));
+    // The file against itself: every case is paired with itself, so nothing changed.
+    parlab().args(["compare", &results, &results, "--out"]).arg(dir.path()).assert().success().stdout(
+        predicate::str::contains("0 regressed, 0 improved")
+            .and(predicate::str::is_match(r"threads-dynamic/2w/32/\S*chunk=8 ").unwrap()),
+    );
+}
+
+#[test]
+fn two_cases_with_one_identity_are_bad_input_naming_file_and_cases() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut v = two_chunks(dir.path());
+    for c in v["cases"].as_array_mut().unwrap() {
+        c["tunables"]["chunk"] = Value::from(1);
+    }
+    let results = write(dir.path(), "dup.json", &v);
+    parlab().args(["compare", &results, &results, "--out"]).arg(dir.path()).assert().code(2).stderr(
+        predicate::str::contains("dup.json: cases").and(predicate::str::contains("are both `mandelbrot/")),
+    );
+    // The comparison page pairs cases the same way, and refuses the same file.
+    parlab().args(["report", &results, &results, "--out"]).arg(dir.path().join("page")).assert().code(2);
+}
+
+/// The fixture with every measured case given 15 steady samples (within 1%), so that only what
+/// a test changes can be undecided.
+fn quiet() -> Value {
+    let mut v = fixture();
+    for (k, c) in v["cases"].as_array_mut().unwrap().iter_mut().enumerate() {
+        if !c["samples_ns"].as_array().unwrap().is_empty() {
+            let base = 1_000_000 * (k as u64 + 1);
+            let samples: Vec<Value> =
+                (0..15).map(|i| Value::from(base + (i * 2_654_435_761u64 % (base / 100)))).collect();
+            c["samples_ns"] = Value::Array(samples);
+        }
+    }
+    v
+}
+
+/// The quiet fixture with case 2's samples spread widely around +4%: neither clearly within
+/// nor clearly beyond a 5% threshold.
+fn undecidable() -> Value {
+    let mut v = quiet();
+    let samples: Vec<Value> = (0..15)
+        .map(|i| Value::from((3_000_000.0 * 1.04 * (1.0 + 0.25 * ((i * 7 % 15) as f64 / 14.0 - 0.5))) as u64))
+        .collect();
+    v["cases"][2]["samples_ns"] = Value::Array(samples);
+    v
+}
+
+#[test]
+fn fail_on_inconclusive_exits_3_where_the_gate_cannot_decide() {
+    let dir = tempfile::tempdir().unwrap();
+    let baseline = write(dir.path(), "baseline.json", &quiet());
+    let same =
+        ["compare", &baseline, &baseline, "--fail-on-inconclusive", "--out", dir.path().to_str().unwrap()];
+    parlab().args(same).assert().success().stdout(predicate::str::contains("0 inconclusive"));
+    let current = write(dir.path(), "current.json", &undecidable());
+    let args = ["compare", &baseline, &current, "--out", dir.path().to_str().unwrap()];
+    parlab().args(args).assert().success().stdout(predicate::str::contains(" 1 inconclusive"));
+    parlab()
+        .args(args)
+        .arg("--fail-on-inconclusive")
+        .assert()
+        .code(3)
+        .stderr(predicate::str::contains("undecided"));
+    // A regression still exits 1 with the flag: a decided failure outranks an undecided case.
+    let mut slower = quiet();
+    for s in slower["cases"][2]["samples_ns"].as_array_mut().unwrap() {
+        *s = Value::from(s.as_u64().unwrap() * 13 / 10);
+    }
+    let slower = write(dir.path(), "slower.json", &slower);
+    parlab()
+        .args(["compare", &baseline, &slower, "--fail-on-inconclusive", "--out"])
+        .arg(dir.path())
+        .assert()
+        .code(1);
+}
+
+#[test]
+fn too_few_samples_get_no_interval_and_no_verdict() {
+    let dir = tempfile::tempdir().unwrap();
+    let baseline = write(dir.path(), "baseline.json", &quiet());
+    let mut few = quiet();
+    let three: Vec<Value> = few["cases"][2]["samples_ns"].as_array().unwrap()[..3].to_vec();
+    few["cases"][2]["samples_ns"] = Value::Array(three);
+    let current = write(dir.path(), "few.json", &few);
+    let args = ["compare", &baseline, &current, "--out", dir.path().to_str().unwrap()];
+    parlab().args(args).assert().success().stdout(
+        predicate::str::is_match(r"mandelbrot/threads/2w/\S+ .*no CI: n = 3.*insufficient data")
+            .unwrap()
+            .and(predicate::str::contains("0 inconclusive, 1 with insufficient data")),
+    );
+    parlab().args(args).arg("--fail-on-inconclusive").assert().code(3);
+    let c: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("compare.json")).unwrap()).unwrap();
+    let verdicts: Vec<&str> =
+        c["cases"].as_array().unwrap().iter().map(|x| x["verdict"].as_str().unwrap()).collect();
+    assert!(verdicts.contains(&"insufficient_data"), "{verdicts:?}");
+}
+
+#[test]
+fn run_against_a_baseline_says_it_compares_single_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("s.toml"),
+        "[scenario]\nname = \"s\"\n[defaults]\nworkers = 1\nwarmup = \"0ms\"\nmin_samples = 5\nmax_samples = 5\n\
+         [[workload]]\nkind = \"spin\"\nsize = 2\nparams = { work_units = 20 }\nstrategies = []\n",
+    )
+    .unwrap();
+    parlab()
+        .current_dir(dir.path())
+        .args(["run", "s.toml", "--out", "a", "--save-baseline", "b"])
+        .assert()
+        .success();
+    parlab()
+        .current_dir(dir.path())
+        .args(["run", "s.toml", "--out", "c", "--baseline", "b"])
+        .assert()
+        .stdout(predicate::str::contains("single runs compared").and(predicate::str::contains("parlab ab")));
+}
+
+#[test]
+fn ab_refuses_max_runs_below_runs_and_a_bad_budget() {
+    let bin = env!("CARGO_BIN_EXE_parlab");
+    let scenario = concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/ci.toml");
+    parlab()
+        .args(["ab", bin, bin, scenario, "--runs", "10", "--max-runs", "9"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--max-runs 9 is below --runs 10"));
+    parlab().args(["ab", bin, bin, scenario, "--budget", "soon"]).assert().code(2);
 }

@@ -8,6 +8,15 @@
 //! permutations so that drift in machine speed hits every arm alike. Each run contributes one
 //! estimate (its median); the test is done across runs on the paired ratios B/A, and the same
 //! pipeline on N/A tells whether the machine was quiet enough to judge at all.
+//!
+//! Adaptive blocks: after `runs` blocks of every case, the cases still undecided (inconclusive,
+//! or a null control too wide for the threshold) get one more block each, round after round,
+//! until they decide, reach `max_runs`, or the next block would overrun the time budget. Evidence
+//! is added only where it is thin, so the gate decides far more often at the same cost. The
+//! repeated looks are a sequential design: each look at `alpha` gives a false alarm one more
+//! chance, which `ci/gate-calibration.sh` measures rather than assumes (a false `regressed` also
+//! needs the whole interval beyond the threshold, which repeated looks at a true ratio of 1
+//! rarely give).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -15,13 +24,18 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 
-use super::{case_key, decide, paired_evidence, CaseComparison, Comparison, GateOptions};
+use super::{decide, paired_evidence, CaseComparison, Comparison, GateOptions};
+use crate::identity::CaseIdentity;
 use crate::results::{Results, Status};
 use crate::scenario::CaseSpec;
 
 pub struct AbOptions {
-    /// Blocks per case; each block runs A, B and N once.
+    /// Blocks per case to start with; each block runs A, B and N once.
     pub runs: usize,
+    /// The most blocks an undecided case may grow to (adaptive blocks); `runs` disables them.
+    pub max_runs: usize,
+    /// Adaptive blocks are added only while the whole gate stays within this wall time.
+    pub budget: Duration,
     pub gate: GateOptions,
     /// The scenario the new binary runs, when it differs (e.g. to calibrate with a known slowdown).
     pub scenario_b: Option<PathBuf>,
@@ -29,18 +43,6 @@ pub struct AbOptions {
     pub work_dir: PathBuf,
     /// How long one process run may take before it is killed and the gate fails.
     pub run_timeout: Duration,
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn too_few_runs_are_refused_with_the_number_needed() {
-        assert!(super::check_runs(8, 0.01).is_ok());
-        let e = super::check_runs(7, 0.01).unwrap_err();
-        assert!(e.contains("use --runs 8"), "{e}");
-        assert!(super::check_runs(5, 0.1).is_ok());
-        assert!(super::check_runs(1, 0.5).is_err());
-    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -78,79 +80,195 @@ pub fn check_runs(runs: usize, alpha: f64) -> Result<(), String> {
     Ok(())
 }
 
-/// Runs the interleaved comparison of `old` and `new` on every case of `cases`.
-pub fn run(
-    old: &Path,
-    new: &Path,
-    scenario: &Path,
-    cases: &[CaseSpec],
-    opts: &AbOptions,
-    mut progress: impl FnMut(&str),
-) -> anyhow::Result<Comparison> {
-    check_runs(opts.runs, opts.gate.alpha).map_err(anyhow::Error::msg)?;
-    let scenario_b = opts.scenario_b.as_deref().unwrap_or(scenario);
-    let mut compared = Vec::new();
-    let mut nulls = Vec::new();
-    for case in cases {
-        let mut estimates: [Vec<f64>; 3] = Default::default();
-        let mut key: Option<String> = None;
-        for block in 0..opts.runs {
-            for arm in ORDERS[block % ORDERS.len()] {
-                let (binary, file, slot) = match arm {
-                    Arm::A => (old, scenario, 0),
-                    Arm::B => (new, scenario_b, 1),
-                    Arm::N => (old, scenario, 2),
-                };
-                let dir = opts.work_dir.join(format!("case{}-block{block}-{arm:?}", case.id));
-                let (k, median) = one_run(binary, file, case.id, &dir, opts.run_timeout)?;
-                // Each binary numbers cases from its own registry: make sure all arms ran the
-                // same case (with --scenario-b only the parameters may differ).
-                match &key {
-                    Some(first) if *first != k && !(arm == Arm::B && opts.scenario_b.is_some()) => bail!(
-                        "case {} is `{first}` for {} but `{k}` for {}: the two builds number cases \
-                         differently; gate them on a scenario that lists its strategies explicitly",
-                        case.id,
-                        old.display(),
-                        binary.display()
-                    ),
-                    Some(_) => {}
-                    None if arm != Arm::B || opts.scenario_b.is_none() => key = Some(k),
-                    None => {}
-                }
-                estimates[slot].push(median);
+/// The runs of one case so far.
+struct CaseRuns<'a> {
+    spec: &'a CaseSpec,
+    /// The identity all arms must share (arm B's may differ with `--scenario-b`).
+    key: Option<String>,
+    /// Per-run medians of A, B and N, block by block.
+    estimates: [Vec<f64>; 3],
+    /// Wall time spent on this case's blocks, to predict the next one's.
+    spent: Duration,
+}
+
+impl CaseRuns<'_> {
+    fn blocks(&self) -> usize {
+        self.estimates[0].len()
+    }
+
+    /// Runs one more block: A, B and N in the block's rotating order. `measure` runs one arm
+    /// of one block and returns the case's identity and median as that arm's binary saw them.
+    fn run_block(
+        &mut self,
+        measure: &mut Measure,
+        clock: &dyn Fn() -> Duration,
+        b_differs: bool,
+    ) -> anyhow::Result<()> {
+        let started = clock();
+        let block = self.blocks();
+        for arm in ORDERS[block % ORDERS.len()] {
+            let (k, median) = measure(arm, self.spec, block)?;
+            // Each binary numbers cases from its own registry: make sure all arms ran the
+            // same case (with --scenario-b only the parameters may differ).
+            match &self.key {
+                Some(first) if *first != k && !(arm == Arm::B && b_differs) => bail!(
+                    "case {} is `{first}` for the old binary but `{k}` for the {} one: the two builds \
+                     number cases differently; gate them on a scenario that lists its strategies explicitly",
+                    self.spec.id,
+                    if arm == Arm::B { "new" } else { "old" }
+                ),
+                Some(_) => {}
+                None if arm != Arm::B || !b_differs => self.key = Some(k),
+                None => {}
             }
+            let slot = match arm {
+                Arm::A => 0,
+                Arm::B => 1,
+                Arm::N => 2,
+            };
+            self.estimates[slot].push(median);
         }
-        let key = key.unwrap_or_else(|| format!("case {}", case.id));
-        progress(&format!("case {} ({key}): {} runs per arm", case.id, opts.runs));
+        self.spent += clock().saturating_sub(started);
+        Ok(())
+    }
+
+    /// The case's comparison (new against old) and null control (old against old).
+    fn judge(&self, opts: &AbOptions) -> (CaseComparison, CaseComparison) {
+        let key = self.key.clone().unwrap_or_else(|| format!("case {}", self.spec.id));
         let make = |current: &[f64]| {
-            let evidence = paired_evidence(&estimates[0], current);
+            let evidence = paired_evidence(&self.estimates[0], current);
             let (verdict, more_needed) = decide(&evidence, opts.gate);
             CaseComparison {
                 key: key.clone(),
-                workload: case.workload.clone(),
-                strategy: case.strategy.clone(),
-                workers: case.workers,
-                effective_size: case.effective_size,
+                workload: self.spec.workload.clone(),
+                strategy: self.spec.strategy.clone(),
+                workers: self.spec.workers,
+                effective_size: self.spec.effective_size,
                 // Geometric means of the per-run medians, as the ratio is.
-                baseline_median_ns: geometric_mean(&estimates[0]),
+                baseline_median_ns: geometric_mean(&self.estimates[0]),
                 current_median_ns: geometric_mean(current),
                 evidence,
                 verdict,
                 more_needed,
             }
         };
-        compared.push(make(&estimates[1]));
-        nulls.push(make(&estimates[2]));
+        (make(&self.estimates[1]), make(&self.estimates[2]))
     }
+
+    /// Whether more blocks could still change the outcome: the case is undecided, or its null
+    /// control too wide to judge the threshold.
+    fn undecided(&self, opts: &AbOptions) -> bool {
+        let (case, null) = self.judge(opts);
+        case.verdict.undecided() || !null.quiet(opts.gate)
+    }
+}
+
+/// One arm of one block of one case: the case's identity and median time.
+type Measure<'m> = dyn FnMut(Arm, &CaseSpec, usize) -> anyhow::Result<(String, f64)> + 'm;
+
+/// Runs the interleaved comparison of `old` and `new` on every case of `cases`: `runs` blocks
+/// each, then adaptive blocks for the undecided ones within the budget.
+pub fn run(
+    old: &Path,
+    new: &Path,
+    scenario: &Path,
+    cases: &[CaseSpec],
+    opts: &AbOptions,
+    progress: impl FnMut(&str),
+) -> anyhow::Result<Comparison> {
+    let scenario_b = opts.scenario_b.as_deref().unwrap_or(scenario);
+    let mut measure = |arm: Arm, spec: &CaseSpec, block: usize| {
+        let (binary, file) = match arm {
+            Arm::A | Arm::N => (old, scenario),
+            Arm::B => (new, scenario_b),
+        };
+        let dir = opts.work_dir.join(format!("case{}-block{block}-{arm:?}", spec.id));
+        one_run(binary, file, spec.id, &dir, opts.run_timeout)
+    };
+    let started = Instant::now();
+    let mut comparison = run_with(cases, opts, &mut measure, &|| started.elapsed(), progress)?;
+    comparison.baseline = old.display().to_string();
+    comparison.current = new.display().to_string();
+    Ok(comparison)
+}
+
+/// [`run`]'s schedule and statistics, with the measurement and the clock given (tests give
+/// synthetic ones).
+fn run_with(
+    cases: &[CaseSpec],
+    opts: &AbOptions,
+    measure: &mut Measure,
+    clock: &dyn Fn() -> Duration,
+    mut progress: impl FnMut(&str),
+) -> anyhow::Result<Comparison> {
+    check_runs(opts.runs, opts.gate.alpha).map_err(anyhow::Error::msg)?;
+    let b_differs = opts.scenario_b.is_some();
+    let mut all: Vec<CaseRuns> = cases
+        .iter()
+        .map(|spec| CaseRuns { spec, key: None, estimates: Default::default(), spent: Duration::ZERO })
+        .collect();
+    for case in &mut all {
+        for _ in 0..opts.runs {
+            case.run_block(measure, clock, b_differs)?;
+        }
+        let (c, _) = case.judge(opts);
+        progress(&format!("case {} ({}): {} blocks, {}", case.spec.id, c.key, opts.runs, c.verdict.label()));
+    }
+    // Round after round, one more block for each case still undecided, while the next block is
+    // predicted (from the case's own blocks so far) to end within the budget.
+    let mut added = 0;
+    loop {
+        let mut ran = false;
+        for case in &mut all {
+            if case.blocks() >= opts.max_runs || !case.undecided(opts) {
+                continue;
+            }
+            let next = case.spent / case.blocks() as u32;
+            if clock() + next > opts.budget {
+                continue;
+            }
+            case.run_block(measure, clock, b_differs)?;
+            added += 1;
+            ran = true;
+        }
+        if !ran {
+            break;
+        }
+    }
+    let mut compared = Vec::new();
+    let mut nulls = Vec::new();
+    for case in &all {
+        let (c, n) = case.judge(opts);
+        if case.blocks() > opts.runs {
+            progress(&format!(
+                "case {} ({}): {} blocks, {}",
+                case.spec.id,
+                c.key,
+                case.blocks(),
+                c.verdict.label()
+            ));
+        }
+        compared.push(c);
+        nulls.push(n);
+    }
+    let adaptive = if opts.max_runs > opts.runs {
+        format!(
+            ", then one more block at a time for undecided cases up to {} (added {added} within a budget of {})",
+            opts.max_runs,
+            humantime::format_duration(opts.budget)
+        )
+    } else {
+        String::new()
+    };
     Ok(Comparison {
         method: format!(
-            "ab: {} interleaved process runs per arm and case (blocks rotating A/B/null orders); \
+            "ab: {} interleaved process runs per arm and case{adaptive} (blocks rotating A/B/null orders); \
              ratio = geometric mean of paired per-run median ratios with a t-interval; exact sign-flip test",
             opts.runs
         ),
         options: opts.gate,
-        baseline: old.display().to_string(),
-        current: new.display().to_string(),
+        baseline: String::new(),
+        current: String::new(),
         cases: compared,
         skipped: Vec::new(),
         broken: Vec::new(),
@@ -224,11 +342,112 @@ fn one_run(
     if c.status != Status::Ok {
         bail!(
             "case {case} ({}) is {} with {}: {}",
-            case_key(c),
+            CaseIdentity::of(c),
             c.status.label(),
             binary.display(),
             c.reason.as_deref().unwrap_or("")
         );
     }
-    Ok((case_key(c), c.median_ns().expect("an ok case has statistics")))
+    Ok((CaseIdentity::of(c).to_string(), c.median_ns().expect("an ok case has statistics")))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+
+    use super::*;
+    use crate::compare::Verdict;
+    use crate::scenario::Scaling;
+    use crate::stats::Rng;
+
+    #[test]
+    fn too_few_runs_are_refused_with_the_number_needed() {
+        assert!(check_runs(8, 0.01).is_ok());
+        let e = check_runs(7, 0.01).unwrap_err();
+        assert!(e.contains("use --runs 8"), "{e}");
+        assert!(check_runs(5, 0.1).is_ok());
+        assert!(check_runs(1, 0.5).is_err());
+    }
+
+    fn spec(id: usize) -> CaseSpec {
+        CaseSpec {
+            id,
+            workload_index: 0,
+            workload: "spin".into(),
+            strategy: "threads".into(),
+            workers: 2,
+            size: 4,
+            effective_size: 4,
+            scaling: Scaling::Strong,
+            seed: 42,
+            tunables: Default::default(),
+        }
+    }
+
+    fn options(max_runs: usize, budget_s: u64) -> AbOptions {
+        AbOptions {
+            runs: 8,
+            max_runs,
+            budget: Duration::from_secs(budget_s),
+            gate: GateOptions { threshold: 0.05, alpha: 0.01 },
+            scenario_b: None,
+            work_dir: PathBuf::new(),
+            run_timeout: Duration::from_secs(1),
+        }
+    }
+
+    /// Runs the schedule on synthetic runs: each arm's median is `center * (1 + noise * u)` with
+    /// u uniform in [-0.5, 0.5) (B's center is `slowdown` times A's), and each run takes one
+    /// second of a fake clock. Returns the comparison and the seconds spent.
+    fn gate(cases: usize, slowdown: f64, noise: f64, opts: &AbOptions) -> (Comparison, u64) {
+        let specs: Vec<CaseSpec> = (0..cases).map(spec).collect();
+        let now = Cell::new(0u64);
+        let mut rng = Rng::new(7);
+        let mut measure = |arm: Arm, spec: &CaseSpec, _block: usize| {
+            now.set(now.get() + 1);
+            let u = (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64 - 0.5;
+            let center = if arm == Arm::B { 100.0 * slowdown } else { 100.0 };
+            Ok((format!("case {}", spec.id), center * (1.0 + noise * u)))
+        };
+        let clock = || Duration::from_secs(now.get());
+        let c = run_with(&specs, opts, &mut measure, &clock, |_| {}).unwrap();
+        (c, now.get())
+    }
+
+    #[test]
+    fn thin_evidence_gets_more_blocks_until_the_case_decides() {
+        // A true 12% slowdown in +-15% run-to-run noise: 8 blocks cannot tell it from 5%.
+        let (fixed, _) = gate(1, 1.12, 0.3, &options(8, 1000));
+        assert_eq!(fixed.cases[0].verdict, Verdict::Inconclusive, "{:?}", fixed.cases[0].evidence);
+        assert!(!fixed.null_control[0].quiet(fixed.options), "old against old is too wide at 8 blocks");
+        let (adaptive, _) = gate(1, 1.12, 0.3, &options(40, 1000));
+        let case = &adaptive.cases[0];
+        assert_eq!(case.verdict, Verdict::Regressed, "{:?}", case.evidence);
+        assert!(case.evidence.n > 8 && case.evidence.n <= 40, "{}", case.evidence.n);
+        assert!(adaptive.null_control[0].quiet(adaptive.options));
+        assert!(adaptive.method.contains("up to 40"), "{}", adaptive.method);
+    }
+
+    #[test]
+    fn decided_cases_get_no_more_blocks() {
+        let (c, spent) = gate(2, 1.0, 0.002, &options(40, 1000));
+        assert!(c.cases.iter().all(|x| x.verdict == Verdict::Unchanged && x.evidence.n == 8));
+        assert_eq!(spent, 2 * 8 * 3);
+    }
+
+    #[test]
+    fn adaptive_blocks_stop_at_the_budget() {
+        // Undecidable (pure noise around the threshold), one second per run, three per block:
+        // two cases of 8 blocks take 48 s; a 60 s budget leaves room for 4 more blocks.
+        let (c, spent) = gate(2, 1.05, 0.5, &options(40, 60));
+        assert!(spent <= 60, "{spent}");
+        assert_eq!(spent, 60);
+        assert_eq!(c.cases.iter().map(|x| x.evidence.n).sum::<usize>(), 20);
+        // Round-robin: the two cases share the extra blocks.
+        assert!(
+            c.cases.iter().all(|x| x.evidence.n == 10),
+            "{:?}",
+            c.cases.iter().map(|x| x.evidence.n).collect::<Vec<_>>()
+        );
+    }
 }

@@ -7,12 +7,20 @@
 //!   from one process are not independent trials, so on a noisy shared machine this is a
 //!   report, and a weak gate.
 //! - [`ab`] (`parlab ab OLD NEW SCENARIO`) runs both binaries interleaved, one process per run,
-//!   in ABBA/BAAB blocks, and tests the paired per-run ratios; a null control (the old binary
-//!   against itself) says whether the machine was quiet enough to judge at all.
+//!   in blocks rotating the order of old, new and old again, and tests the paired per-run
+//!   ratios; a null control (the old binary against itself) says whether the machine was quiet
+//!   enough to judge at all: its interval must fit within the threshold.
+//!
+//! A gate that cannot decide protects nothing, so undecided outcomes are named and counted:
+//! `inconclusive` (the interval straddles the threshold), `insufficient data` (fewer than
+//! [`MIN_SAMPLES`] per side: no interval is shown at all) and a noisy null control; with
+//! `--fail-on-inconclusive` each of them fails the gate with its own exit code
+//! ([`Outcome::code`]).
 
 use serde::{Deserialize, Serialize};
 
-use crate::results::{CaseResult, Results, Status};
+use crate::identity::{self, CaseIdentity, DuplicateCase};
+use crate::results::{Results, Status};
 use crate::stats::{self, Rng};
 
 pub mod ab;
@@ -31,7 +39,15 @@ pub enum Verdict {
     Unchanged,
     /// Too noisy to tell; `more_needed` says how many more samples or runs would decide.
     Inconclusive,
+    /// Fewer than [`MIN_SAMPLES`] per side: too few to estimate the noise, so no interval and
+    /// no verdict (least of all `unchanged`).
+    InsufficientData,
 }
+
+/// The fewest samples (or runs) per side behind any interval or verdict: below it the
+/// bootstrap and t-intervals have no honest width (with 3 samples the bootstrap's median takes
+/// at most a handful of values).
+pub const MIN_SAMPLES: usize = 5;
 
 impl Verdict {
     pub fn label(self) -> &'static str {
@@ -40,7 +56,13 @@ impl Verdict {
             Verdict::Improved => "improved",
             Verdict::Unchanged => "unchanged",
             Verdict::Inconclusive => "inconclusive",
+            Verdict::InsufficientData => "insufficient data",
         }
+    }
+
+    /// The gate could not decide this case.
+    pub fn undecided(self) -> bool {
+        matches!(self, Verdict::Inconclusive | Verdict::InsufficientData)
     }
 }
 
@@ -70,9 +92,12 @@ pub struct Evidence {
     pub n: usize,
 }
 
-/// The decision rule shared by `compare` and `ab`. Returns the verdict and, when inconclusive,
-/// about how many samples (or runs) per side would make the CI narrow enough to decide.
+/// The decision rule shared by `compare` and `ab`. Returns the verdict and, when undecided,
+/// about how many more samples (or runs) per side would decide.
 pub fn decide(e: &Evidence, opts: GateOptions) -> (Verdict, Option<usize>) {
+    if e.n < MIN_SAMPLES {
+        return (Verdict::InsufficientData, Some(MIN_SAMPLES - e.n));
+    }
     let up = 1.0 + opts.threshold;
     let down = 1.0 / up;
     let significant = e.p_value < opts.alpha;
@@ -110,6 +135,7 @@ pub fn decide(e: &Evidence, opts: GateOptions) -> (Verdict, Option<usize>) {
 /// One case present in both runs.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CaseComparison {
+    /// The case's identity ([`CaseIdentity`]) as text.
     pub key: String,
     pub workload: String,
     pub strategy: String,
@@ -142,13 +168,71 @@ pub struct Comparison {
     pub null_control: Vec<CaseComparison>,
 }
 
+impl CaseComparison {
+    /// For a null control (old against old): the machine was quiet enough to judge this case,
+    /// i.e. the interval of a ratio whose truth is 1 fits within ±threshold. A wider one could
+    /// not tell a change of the threshold from none, even when it shows no significant change.
+    pub fn quiet(&self, opts: GateOptions) -> bool {
+        let up = 1.0 + opts.threshold;
+        let e = &self.evidence;
+        e.n >= MIN_SAMPLES && e.ci_low >= 1.0 / up && e.ci_high <= up
+    }
+}
+
+/// What a gate run concluded, in order of precedence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Nothing regressed, and every case was decided (or undecided cases are allowed).
+    Pass,
+    /// A case regressed, or broke (ok before, failing now).
+    Regressed,
+    /// The gate could not decide: the null control was too noisy, or (with
+    /// `--fail-on-inconclusive`) a case was inconclusive or had too little data.
+    Undecided,
+}
+
+impl Outcome {
+    /// The process exit code: 0 pass, 1 regression, 3 the gate could not decide (2 is bad input,
+    /// reported before any comparison).
+    pub fn code(self) -> u8 {
+        match self {
+            Outcome::Pass => 0,
+            Outcome::Regressed => 1,
+            Outcome::Undecided => 3,
+        }
+    }
+}
+
 impl Comparison {
     pub fn count(&self, v: Verdict) -> usize {
         self.cases.iter().filter(|c| c.verdict == v).count()
     }
-    /// The null control flagged a change where there can be none: the machine was too noisy.
+    /// Cases the gate could not decide (inconclusive or insufficient data).
+    pub fn undecided(&self) -> usize {
+        self.cases.iter().filter(|c| c.verdict.undecided()).count()
+    }
+    /// Null-control cases too wide (or shifted) to judge the threshold: the machine was too noisy.
+    pub fn noisy_cases(&self) -> Vec<&CaseComparison> {
+        self.null_control.iter().filter(|c| !c.quiet(self.options)).collect()
+    }
     pub fn noisy(&self) -> bool {
-        self.null_control.iter().any(|c| matches!(c.verdict, Verdict::Regressed | Verdict::Improved))
+        !self.noisy_cases().is_empty()
+    }
+    /// The gate's conclusion. A broken case fails whatever the noise; a noisy null control
+    /// voids every verdict, regressions included (they could be the noise); otherwise a
+    /// regression fails, and undecided cases fail only when `fail_on_inconclusive`.
+    pub fn outcome(&self, fail_on_inconclusive: bool) -> Outcome {
+        if !self.broken.is_empty() {
+            Outcome::Regressed
+        } else if self.noisy() {
+            Outcome::Undecided
+        } else if self.count(Verdict::Regressed) > 0 {
+            Outcome::Regressed
+        } else if fail_on_inconclusive && self.undecided() > 0 {
+            Outcome::Undecided
+        } else {
+            Outcome::Pass
+        }
     }
 }
 
@@ -162,20 +246,19 @@ pub enum CompareError {
     )]
     Empty(String),
     #[error(
-        "{baseline} and {current} have no case in common (same workload, strategy, workers, size and params)"
+        "{baseline} and {current} have no case in common (same workload, strategy, workers, size, params, \
+         tunables and seed)"
     )]
     Disjoint { baseline: String, current: String },
+    #[error(transparent)]
+    Duplicate(#[from] DuplicateCase),
 }
 
-/// The identity of a case across runs.
-pub fn case_key(c: &CaseResult) -> String {
-    let params: Vec<String> = c.params.0.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    let mut key = format!("{}/{}/{}w/{}", c.workload, c.strategy, c.workers, c.effective_size);
-    if !params.is_empty() {
-        key.push_str(&format!("/{}", params.join(",")));
-    }
-    key
-}
+/// How `compare` (and `run --baseline`) weighs evidence, said plainly in every output.
+pub const SINGLE_RUNS: &str = "single runs compared: one process run against one, sample by sample \
+    (ratio of medians with a bootstrap 95% CI, Mann-Whitney U on the raw samples); the variation \
+    between process runs is not measured, so the interval may be too narrow: gate with `parlab ab`, \
+    which compares interleaved process runs";
 
 /// Bootstrap resamples for the ratio's CI.
 const RESAMPLES: usize = 2000;
@@ -200,13 +283,15 @@ pub fn compare_results(
         if !r.cases.iter().any(|c| c.status == Status::Ok) {
             return Err(CompareError::Empty(name.into()));
         }
+        identity::check_unique(&r.cases, name)?;
     }
     let mut cases = Vec::new();
     let mut skipped = Vec::new();
     let mut broken = Vec::new();
     for b in &baseline.cases {
-        let key = case_key(b);
-        let Some(c) = current.cases.iter().find(|c| case_key(c) == key) else {
+        let id = CaseIdentity::of(b);
+        let key = id.to_string();
+        let Some(c) = current.cases.iter().find(|c| CaseIdentity::of(c) == id) else {
             skipped.push(format!("{key}: not in {current_name}"));
             continue;
         };
@@ -235,16 +320,19 @@ pub fn compare_results(
             more_needed,
         });
     }
+    let in_baseline: std::collections::HashSet<CaseIdentity> =
+        baseline.cases.iter().map(CaseIdentity::of).collect();
     for c in &current.cases {
-        if !baseline.cases.iter().any(|b| case_key(b) == case_key(c)) {
-            skipped.push(format!("{}: not in {baseline_name}", case_key(c)));
+        let id = CaseIdentity::of(c);
+        if !in_baseline.contains(&id) {
+            skipped.push(format!("{id}: not in {baseline_name}"));
         }
     }
     if cases.is_empty() && broken.is_empty() {
         return Err(CompareError::Disjoint { baseline: baseline_name.into(), current: current_name.into() });
     }
     Ok(Comparison {
-        method: "samples: ratio of medians with a bootstrap 95% CI; Mann-Whitney U on raw samples".into(),
+        method: SINGLE_RUNS.into(),
         options: opts,
         baseline: baseline_name.into(),
         current: current_name.into(),

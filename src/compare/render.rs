@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-use super::{CaseComparison, Comparison, Verdict};
+use super::{CaseComparison, Comparison, Verdict, MIN_SAMPLES};
 use crate::units::format_ns;
 
 const HEADER: [&str; 6] = ["case", "baseline", "current", "ratio [95% CI]", "p", "verdict"];
@@ -14,16 +14,18 @@ fn cells(c: &CaseComparison) -> [String; 6] {
     let e = &c.evidence;
     let verdict = match (c.verdict, c.more_needed) {
         (Verdict::Inconclusive, Some(n)) => format!("inconclusive (~{n} more per side would decide)"),
+        (Verdict::InsufficientData, _) => {
+            format!("insufficient data ({} per side, fewer than {MIN_SAMPLES})", e.n)
+        }
         (v, _) => v.label().to_string(),
     };
-    [
-        c.key.clone(),
-        format_ns(c.baseline_median_ns),
-        format_ns(c.current_median_ns),
-        format!("{:.3} [{:.3}, {:.3}]", e.ratio, e.ci_low, e.ci_high),
-        format_p(e.p_value),
-        verdict,
-    ]
+    // Below the minimum there is no honest interval or p-value to show.
+    let (ratio, p) = if c.verdict == Verdict::InsufficientData {
+        (format!("{:.3} [no CI: n = {}]", e.ratio, e.n), "-".to_string())
+    } else {
+        (format!("{:.3} [{:.3}, {:.3}]", e.ratio, e.ci_low, e.ci_high), format_p(e.p_value))
+    };
+    [c.key.clone(), format_ns(c.baseline_median_ns), format_ns(c.current_median_ns), ratio, p, verdict]
 }
 
 fn format_p(p: f64) -> String {
@@ -37,19 +39,31 @@ fn format_p(p: f64) -> String {
 /// One line for the end of a gate run.
 pub fn headline(c: &Comparison) -> String {
     let mut s = format!(
-        "{} regressed, {} improved, {} unchanged, {} inconclusive (threshold {:.1}%, alpha {})",
+        "{} regressed, {} improved, {} unchanged, {} inconclusive",
         c.count(Verdict::Regressed),
         c.count(Verdict::Improved),
         c.count(Verdict::Unchanged),
         c.count(Verdict::Inconclusive),
-        c.options.threshold * 100.0,
-        c.options.alpha
     );
+    let few = c.count(Verdict::InsufficientData);
+    if few > 0 {
+        s.push_str(&format!(", {few} with insufficient data"));
+    }
+    s.push_str(&format!(" (threshold {:.1}%, alpha {})", c.options.threshold * 100.0, c.options.alpha));
     if !c.broken.is_empty() {
         s.push_str(&format!("; {} case(s) BROKEN (ok before, failing now)", c.broken.len()));
     }
-    if c.noisy() {
-        s.push_str("; inconclusive: noisy machine (the null control reported a change)");
+    let noisy = c.noisy_cases();
+    if !noisy.is_empty() {
+        let which: Vec<String> = noisy
+            .iter()
+            .map(|n| format!("{} [{:.3}, {:.3}]", n.key, n.evidence.ci_low, n.evidence.ci_high))
+            .collect();
+        s.push_str(&format!(
+            "; undecided: noisy machine (old against old spans more than ±{:.1}%: {})",
+            c.options.threshold * 100.0,
+            which.join(", ")
+        ));
     }
     s
 }
@@ -66,16 +80,17 @@ pub fn terminal(c: &Comparison) -> String {
         out.push('\n');
     }
     if !c.null_control.is_empty() {
-        out.push_str("\nnull control (baseline against itself):\n");
+        out.push_str("\nnull control (baseline against itself; its CI must fit within the threshold):\n");
         for n in &c.null_control {
             let x = cells(n);
-            out.push_str(&format!("  {}  {}  {}\n", x[0], x[3], x[5]));
+            let fit = if n.quiet(c.options) { "fit to judge" } else { "TOO NOISY to judge" };
+            out.push_str(&format!("  {}  {}  {fit}\n", x[0], x[3]));
         }
     }
     for b in &c.broken {
         out.push_str(&format!("BROKEN {b}\n"));
     }
-    out.push_str(&format!("\n{}\n", headline(c)));
+    out.push_str(&format!("\nmethod: {}\n{}\n", c.method, headline(c)));
     out
 }
 
@@ -89,6 +104,7 @@ pub fn markdown(c: &Comparison) -> String {
         Verdict::Improved => "🟢 improved",
         Verdict::Unchanged => "⚪ unchanged",
         Verdict::Inconclusive => "🟡 inconclusive",
+        Verdict::InsufficientData => "⚫ insufficient data",
     };
     let mut out = format!("# parlab gate: {}\n\n", md_escape(&headline(c)));
     out.push_str(&format!(
@@ -108,10 +124,11 @@ pub fn markdown(c: &Comparison) -> String {
     }
     if !c.null_control.is_empty() {
         out.push_str("\n<details><summary>Null control: the baseline against itself</summary>\n\n");
-        out.push_str("| case | ratio [95% CI] | p | verdict |\n|---|---|---|---|\n");
+        out.push_str("| case | ratio [95% CI] | p | fit to judge |\n|---|---|---|---|\n");
         for n in &c.null_control {
             let x = cells(n).map(|s| md_escape(&s));
-            out.push_str(&format!("| {} | {} | {} | {} |\n", x[0], x[3], x[4], mark(n.verdict)));
+            let fit = if n.quiet(c.options) { "yes" } else { "🟡 no: wider than the threshold" };
+            out.push_str(&format!("| {} | {} | {} | {} |\n", x[0], x[3], x[4], fit));
         }
         out.push_str("\n</details>\n");
     }

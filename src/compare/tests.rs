@@ -81,3 +81,83 @@ fn paired_runs_detect_a_consistent_shift() {
     let same = paired_evidence(&a, &a);
     assert_eq!(decide(&same, OPTS).0, Verdict::Unchanged);
 }
+
+fn ev(ratio: f64, lo: f64, hi: f64, p: f64, n: usize) -> Evidence {
+    Evidence { ratio, ci_low: lo, ci_high: hi, p_value: p, n }
+}
+
+#[test]
+fn below_the_minimum_there_is_no_verdict_not_even_unchanged() {
+    // A tight interval around 1 from 4 samples would be `unchanged` by the interval alone.
+    assert_eq!(decide(&ev(1.0, 0.99, 1.01, 0.9, 4), OPTS), (Verdict::InsufficientData, Some(1)));
+    assert_eq!(decide(&ev(1.5, 1.4, 1.6, 0.001, 2), OPTS).0, Verdict::InsufficientData);
+    assert_eq!(decide(&ev(1.0, 0.99, 1.01, 0.9, MIN_SAMPLES), OPTS).0, Verdict::Unchanged);
+    // From raw samples too: three per side never decide.
+    let e = sample_evidence(&samples(100.0, 0.01, 3, 1), &samples(100.0, 0.01, 3, 2), "x");
+    assert_eq!(decide(&e, OPTS).0, Verdict::InsufficientData);
+}
+
+fn comparison(cases: Vec<(Verdict, Evidence)>, nulls: Vec<Evidence>) -> Comparison {
+    let case = |(verdict, evidence): (Verdict, Evidence)| CaseComparison {
+        key: "k".into(),
+        workload: "spin".into(),
+        strategy: "sequential".into(),
+        workers: 1,
+        effective_size: 4,
+        baseline_median_ns: 1.0,
+        current_median_ns: 1.0,
+        evidence,
+        verdict,
+        more_needed: None,
+    };
+    Comparison {
+        method: "test".into(),
+        options: OPTS,
+        baseline: "a".into(),
+        current: "b".into(),
+        cases: cases.into_iter().map(case).collect(),
+        skipped: vec![],
+        broken: vec![],
+        null_control: nulls.into_iter().map(|e| case((decide(&e, OPTS).0, e))).collect(),
+    }
+}
+
+#[test]
+fn fail_on_inconclusive_turns_an_undecided_gate_into_exit_3() {
+    let unchanged = (Verdict::Unchanged, ev(1.0, 0.99, 1.01, 0.5, 8));
+    let inconclusive = (Verdict::Inconclusive, ev(1.04, 0.98, 1.10, 0.2, 8));
+    let few = (Verdict::InsufficientData, ev(1.0, 0.99, 1.01, 0.5, 3));
+    let regressed = (Verdict::Regressed, ev(1.2, 1.15, 1.25, 0.001, 8));
+    let c = comparison(vec![unchanged.clone(), inconclusive.clone()], vec![]);
+    assert_eq!(c.outcome(false), Outcome::Pass);
+    assert_eq!(c.outcome(true), Outcome::Undecided);
+    assert_eq!(c.outcome(true).code(), 3);
+    let c = comparison(vec![unchanged.clone(), few], vec![]);
+    assert_eq!((c.outcome(false), c.outcome(true)), (Outcome::Pass, Outcome::Undecided));
+    // A decided regression outranks undecided cases.
+    let c = comparison(vec![regressed, inconclusive], vec![]);
+    assert_eq!(c.outcome(true).code(), 1);
+    let mut c = comparison(vec![unchanged], vec![]);
+    assert_eq!(c.outcome(true).code(), 0);
+    c.broken.push("x: ok before, timed out now".into());
+    assert_eq!(c.outcome(false).code(), 1);
+}
+
+#[test]
+fn a_null_control_too_wide_for_the_threshold_is_a_noisy_machine() {
+    let unchanged = (Verdict::Unchanged, ev(1.0, 0.99, 1.01, 0.5, 8));
+    // Old against old: no significant change (p = 0.6), but the interval reaches past +5%: a
+    // 5% regression could not have been told from nothing.
+    let wide = ev(1.01, 0.96, 1.07, 0.6, 8);
+    assert_eq!(decide(&wide, OPTS).0, Verdict::Inconclusive, "not a change, so the old rule passed it");
+    let c = comparison(vec![unchanged.clone()], vec![wide]);
+    assert!(c.noisy());
+    assert_eq!(c.outcome(false), Outcome::Undecided, "noisy is undecided even without the flag");
+    // Within the threshold on both sides: quiet.
+    let c = comparison(vec![unchanged.clone()], vec![ev(1.0, 0.97, 1.03, 0.9, 8)]);
+    assert!(!c.noisy());
+    assert_eq!(c.outcome(true), Outcome::Pass);
+    // A significant shift of old against old is noise too.
+    let c = comparison(vec![unchanged], vec![ev(1.10, 1.08, 1.12, 0.001, 8)]);
+    assert!(c.noisy());
+}

@@ -1,8 +1,8 @@
 //! The comparison page of `parlab report a.json b.json ...`: several runs side by side (two
 //! machines, or before and after a change), the first as the baseline.
 //!
-//! Cases are aligned by what was measured, not by id: workload, strategy, workers, measured
-//! size and parameters ([`case_key`]). For each pair the page gives the ratio of medians (this
+//! Cases are aligned by what was measured, not by id: the case's [`CaseIdentity`] (workload,
+//! strategy, workers, sizes, parameters, tunables, seed). For each pair the page gives the ratio of medians (this
 //! run / the baseline: above 1 is slower) with a 95% percentile-bootstrap confidence interval,
 //! resampling the raw samples of both runs independently (Efron 1979; the numbers come from the
 //! regression gate's [`sample_evidence`]). A change is coloured when the interval excludes 1
@@ -13,7 +13,8 @@
 use std::fmt::Write;
 
 use super::html::{escape, page, status_text, strategy_name};
-use crate::compare::{case_key, sample_evidence};
+use crate::compare::{sample_evidence, MIN_SAMPLES};
+use crate::identity::CaseIdentity;
 use crate::results::{CaseResult, Results, Status};
 use crate::units::{format_bytes, format_count, format_ns};
 
@@ -56,12 +57,12 @@ pub struct Ratio {
 
 /// The ratio of the medians of `other` and `base` with its 95% percentile-bootstrap CI (the
 /// regression gate's [`sample_evidence`], so both views agree on the numbers), classified by
-/// [`classify`]; `None` when either side is empty or has a zero median. `key` seeds the
-/// bootstrap, so a case always gets the same interval.
+/// [`classify`]; `None` when either side has fewer than [`MIN_SAMPLES`] samples (no honest
+/// interval) or a zero median. `key` seeds the bootstrap, so a case always gets the same interval.
 pub fn ratio(base: &[u64], other: &[u64], key: &str) -> Option<Ratio> {
     let a: Vec<f64> = base.iter().map(|&v| v as f64).collect();
     let b: Vec<f64> = other.iter().map(|&v| v as f64).collect();
-    if a.is_empty() || b.is_empty() {
+    if a.len() < MIN_SAMPLES || b.len() < MIN_SAMPLES {
         return None;
     }
     let e = sample_evidence(&a, &b, key);
@@ -87,31 +88,9 @@ pub fn classify(ratio: f64, low: f64, high: f64) -> Change {
     }
 }
 
-/// What identifies a case across runs.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Key {
-    pub workload: String,
-    pub strategy: String,
-    pub workers: usize,
-    pub effective_size: u64,
-    pub params: String,
-}
-
-impl Key {
-    pub fn of(c: &CaseResult) -> Key {
-        Key {
-            workload: c.workload.clone(),
-            strategy: c.strategy.clone(),
-            workers: c.workers,
-            effective_size: c.effective_size,
-            params: c.params.0.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(", "),
-        }
-    }
-}
-
 /// One aligned case: present in the baseline, the other run, or both.
 pub struct Row<'a> {
-    pub key: Key,
+    pub key: CaseIdentity,
     pub base: Option<&'a CaseResult>,
     pub other: Option<&'a CaseResult>,
     /// Only when both verified and were measured.
@@ -124,15 +103,15 @@ pub fn align<'a>(base: &'a Results, other: &'a Results) -> Vec<Row<'a>> {
     let mut rows: Vec<Row> = vec![];
     let mut used = vec![false; other.cases.len()];
     for b in &base.cases {
-        let key = Key::of(b);
-        let found = other.cases.iter().enumerate().find(|(i, c)| !used[*i] && case_key(c) == case_key(b));
+        let key = CaseIdentity::of(b);
+        let found = other.cases.iter().enumerate().find(|(i, c)| !used[*i] && CaseIdentity::of(c) == key);
         let o = found.map(|(i, c)| {
             used[i] = true;
             c
         });
         let ratio = match o {
             Some(o) if b.status == Status::Ok && o.status == Status::Ok => {
-                ratio(&b.samples_ns, &o.samples_ns, &case_key(b))
+                ratio(&b.samples_ns, &o.samples_ns, &key.to_string())
             }
             _ => None,
         };
@@ -140,7 +119,7 @@ pub fn align<'a>(base: &'a Results, other: &'a Results) -> Vec<Row<'a>> {
     }
     for (i, o) in other.cases.iter().enumerate() {
         if !used[i] {
-            rows.push(Row { key: Key::of(o), base: None, other: Some(o), ratio: None });
+            rows.push(Row { key: CaseIdentity::of(o), base: None, other: Some(o), ratio: None });
         }
     }
     rows
@@ -303,6 +282,16 @@ fn comparison(out: &mut String, i: usize, base: &Run, run: &Run) {
                 "<td data-sort=\"\"></td><td></td>".to_string(),
                 "<td class=\"slower\">now FAILS</td>".to_string(),
             ),
+            (None, Some(b), Some(o))
+                if b.status == Status::Ok
+                    && o.status == Status::Ok
+                    && b.samples_ns.len().min(o.samples_ns.len()) < MIN_SAMPLES =>
+            {
+                (
+                    "<td data-sort=\"\"></td><td></td>".to_string(),
+                    format!("<td class=\"same\">insufficient data (fewer than {MIN_SAMPLES} samples)</td>"),
+                )
+            }
             (None, Some(_), Some(_)) => ("<td data-sort=\"\"></td><td></td>".to_string(), "<td class=\"same\">not comparable</td>".to_string()),
             (None, None, _) => ("<td data-sort=\"\"></td><td></td>".to_string(), "<td class=\"same\">new case</td>".to_string()),
             (None, _, None) => ("<td data-sort=\"\"></td><td></td>".to_string(), "<td class=\"same\">missing</td>".to_string()),
@@ -318,7 +307,7 @@ fn comparison(out: &mut String, i: usize, base: &Run, run: &Run) {
             r.key.workers,
             r.key.effective_size,
             format_count(r.key.effective_size),
-            escape(&r.key.params),
+            escape(&r.key.settings()),
             median(r.base),
             median(r.other),
             ratio_cells,
@@ -375,6 +364,9 @@ mod tests {
         assert_eq!(same.change, Change::Same);
         assert!(same.low <= 1.0 && 1.0 <= same.high);
         assert!(ratio(&[], &a, "k").is_none());
+        // Below the minimum no interval is given, however clear the shift looks.
+        assert!(ratio(&a[..4], &slower[..4], "k").is_none());
+        assert!(ratio(&a[..5], &slower[..5], "k").is_some());
     }
 
     #[test]

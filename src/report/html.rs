@@ -462,6 +462,9 @@ pub fn status_text(c: &CaseResult) -> String {
         text.push_str(": ");
         text.push_str(r);
     }
+    if c.status == Status::Ok && !c.verified_by_parlab() {
+        text.push_str(&format!(": {}", crate::results::NOT_VERIFIED_LABEL));
+    }
     if let Some(v) = c.verification.as_ref().filter(|_| c.status == Status::FailedVerification) {
         if !c.reason.as_deref().unwrap_or("").contains(v.detail.as_str()) {
             text.push_str(&format!(" ({})", v.detail));

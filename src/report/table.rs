@@ -268,6 +268,7 @@ pub fn row(c: &CaseResult) -> [String; 10] {
     });
     let throughput = c.throughput.as_ref().map_or("-".into(), |t| format_rate(t.median, &t.unit));
     let status = match (&c.status, &c.reason) {
+        (Status::Ok, _) if !c.verified_by_parlab() => format!("ok, {}", crate::results::NOT_VERIFIED_LABEL),
         (Status::Ok, _) => "ok".to_string(),
         (s, Some(r)) => format!("{}: {r}", s.label()),
         (s, None) => s.label().to_string(),

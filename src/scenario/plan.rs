@@ -104,9 +104,27 @@ pub struct CaseSpec {
     /// The size measured: `size`, or `size * workers` for weak scaling.
     pub effective_size: u64,
     pub scaling: Scaling,
+    /// The input seed ([`Settings::seed`] of the case's workload).
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    /// The strategy's tunables as the case runs with them: the workload's `chunk`, else the
+    /// `[strategy.NAME]` table's ([`Plan::tunables`]).
+    #[serde(default)]
+    pub tunables: StrategyParams,
+}
+
+fn default_seed() -> u64 {
+    Settings::default().seed
 }
 
 impl Plan {
+    /// The tunables a strategy runs with on workload `workload_index`: the workload's own `chunk`
+    /// wins over the `[strategy.NAME]` table's.
+    pub fn tunables(&self, workload_index: usize, strategy: &str) -> StrategyParams {
+        let table = self.strategy_params.get(strategy).cloned().unwrap_or_default();
+        StrategyParams { chunk: self.workloads[workload_index].chunk.or(table.chunk), ..table }
+    }
+
     /// Expands the matrix in the order it runs: per workload and measured size, the sequential
     /// baseline first, so every later case at that size can be given its speedup at once.
     pub fn cases(&self) -> Vec<CaseSpec> {
@@ -134,6 +152,8 @@ impl Plan {
                                 size,
                                 effective_size,
                                 scaling: w.settings.scaling,
+                                seed: w.settings.seed,
+                                tunables: self.tunables(wi, strategy),
                             });
                         }
                     }

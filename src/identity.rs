@@ -1,0 +1,185 @@
+//! What makes two measurements the same measurement: a case's identity across runs.
+//!
+//! `compare`, `ab`, named baselines and the comparison page all pair a case of one run with
+//! "the same" case of another. Same means: everything that changes what is measured — the
+//! workload and its parameters (a `simd` or `kernel` switch is a parameter too), the strategy
+//! and its tunables (`chunk`, `capacity`), the worker count, the size as given and as measured,
+//! the scaling mode and the input seed. Pairing on less than that compares unlike things (a
+//! `chunk = 2` run against a `chunk = 64` one) and reports the difference as a regression; so
+//! this is the one definition, and a results file holding two cases with one identity is an
+//! error ([`check_unique`]), never a silent first match.
+
+use std::fmt;
+
+use crate::results::CaseResult;
+use crate::scenario::{Scaling, Settings};
+
+/// Everything that changes what a case measures. Compare with `==`; [`fmt::Display`] gives the
+/// key shown in tables (`mandelbrot/rayon/2w/256/max_iter=1000/chunk=4`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CaseIdentity {
+    pub workload: String,
+    pub strategy: String,
+    pub workers: usize,
+    /// The size as the scenario gave it.
+    pub size: u64,
+    /// The size measured (`size * workers`-ish for weak scaling).
+    pub effective_size: u64,
+    pub weak: bool,
+    /// Workload parameters as `name=value`, sorted by name.
+    pub params: Vec<String>,
+    /// Strategy tunables that were set, as `name=value`, sorted by name.
+    pub tunables: Vec<String>,
+    /// The input seed; `None` only for a results file older than per-case seeds whose scenario
+    /// could not tell it.
+    pub seed: Option<u64>,
+}
+
+impl CaseIdentity {
+    pub fn of(c: &CaseResult) -> CaseIdentity {
+        // Every tunable `StrategyParams` has, by its serialized name: a tunable added later is
+        // part of the identity without touching this function.
+        let tunables = match serde_json::to_value(&c.tunables) {
+            Ok(serde_json::Value::Object(map)) => {
+                map.into_iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| format!("{k}={v}")).collect()
+            }
+            _ => Vec::new(),
+        };
+        CaseIdentity {
+            workload: c.workload.clone(),
+            strategy: c.strategy.clone(),
+            workers: c.workers,
+            size: c.size,
+            effective_size: c.effective_size,
+            weak: c.scaling == Scaling::Weak,
+            params: c.params.0.iter().map(|(k, v)| format!("{k}={v}")).collect(),
+            tunables,
+            seed: c.seed,
+        }
+    }
+
+    /// The part of the key after workload, strategy, workers and size: parameters, tunables,
+    /// seed (when not the default) and weak scaling. Empty for a plain case.
+    pub fn settings(&self) -> String {
+        let mut parts: Vec<String> = Vec::new();
+        if !self.params.is_empty() {
+            parts.push(self.params.join(","));
+        }
+        parts.extend(self.tunables.iter().cloned());
+        match self.seed {
+            Some(s) if s == Settings::default().seed => {}
+            Some(s) => parts.push(format!("seed={s}")),
+            None => parts.push("seed=?".into()),
+        }
+        if self.weak {
+            parts.push(format!("weak from {}", self.size));
+        }
+        parts.join("/")
+    }
+}
+
+impl fmt::Display for CaseIdentity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}/{}w/{}", self.workload, self.strategy, self.workers, self.effective_size)?;
+        let settings = self.settings();
+        if !settings.is_empty() {
+            write!(f, "/{settings}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Two cases of one results file with the same identity: which of them is "the" case is
+/// unknowable, so comparing the file would pair arbitrary measurements.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{file}: cases {first} and {second} are both `{key}`: a comparison could not tell them apart; \
+     give them distinct settings or measure them in separate runs"
+)]
+pub struct DuplicateCase {
+    pub file: String,
+    pub key: String,
+    pub first: usize,
+    pub second: usize,
+}
+
+/// Checks that no two cases of `cases` (from `file`) share an identity.
+pub fn check_unique(cases: &[CaseResult], file: &str) -> Result<(), DuplicateCase> {
+    let mut seen: std::collections::HashMap<CaseIdentity, usize> = std::collections::HashMap::new();
+    for c in cases {
+        if let Some(first) = seen.insert(CaseIdentity::of(c), c.id) {
+            return Err(DuplicateCase {
+                file: file.into(),
+                key: CaseIdentity::of(c).to_string(),
+                first,
+                second: c.id,
+            });
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::results::Status;
+    use crate::scenario::CaseSpec;
+    use crate::strategy::StrategyParams;
+    use crate::workload::{ParamValue, Params};
+
+    fn case(id: usize, chunk: Option<usize>) -> CaseResult {
+        let spec = CaseSpec {
+            id,
+            workload_index: 0,
+            workload: "mandelbrot".into(),
+            strategy: "threads-dynamic".into(),
+            workers: 2,
+            size: 256,
+            effective_size: 256,
+            scaling: Scaling::Strong,
+            seed: 42,
+            tunables: StrategyParams { chunk, ..StrategyParams::default() },
+        };
+        let params = Params([("max_iter".to_string(), ParamValue::Int(500))].into_iter().collect());
+        CaseResult::unmeasured(&spec, &params, Status::Ok, "")
+    }
+
+    #[test]
+    fn everything_that_changes_the_measurement_is_in_the_identity() {
+        let base = case(0, Some(2));
+        let id = CaseIdentity::of(&base);
+        assert_eq!(id.to_string(), "mandelbrot/threads-dynamic/2w/256/max_iter=500/chunk=2");
+        assert_eq!(CaseIdentity::of(&case(7, Some(2))), id, "the case number is not part of it");
+        let differs = |f: &dyn Fn(&mut CaseResult)| {
+            let mut c = base.clone();
+            f(&mut c);
+            assert_ne!(CaseIdentity::of(&c), id, "{c:?}");
+            assert_ne!(CaseIdentity::of(&c).to_string(), id.to_string(), "keys must differ too");
+        };
+        differs(&|c| c.tunables.chunk = Some(4));
+        differs(&|c| c.tunables.chunk = None);
+        differs(&|c| c.tunables.capacity = Some(8));
+        differs(&|c| c.seed = Some(7));
+        differs(&|c| c.seed = None);
+        differs(&|c| c.workers = 4);
+        differs(&|c| c.effective_size = 512);
+        differs(&|c| c.scaling = Scaling::Weak);
+        differs(&|c| {
+            c.params.0.insert("max_iter".into(), ParamValue::Int(1000));
+        });
+        differs(&|c| {
+            c.params.0.insert("simd".into(), ParamValue::Int(1));
+        });
+        differs(&|c| c.strategy = "rayon".into());
+    }
+
+    #[test]
+    fn two_cases_with_one_identity_are_an_error_naming_file_and_cases() {
+        assert!(check_unique(&[case(0, Some(2)), case(1, Some(4))], "r.json").is_ok());
+        let e = check_unique(&[case(0, Some(2)), case(1, Some(4)), case(2, Some(2))], "r.json").unwrap_err();
+        assert_eq!((e.first, e.second), (0, 2));
+        let text = e.to_string();
+        assert!(text.starts_with("r.json: cases 0 and 2"), "{text}");
+        assert!(text.contains("chunk=2"), "{text}");
+    }
+}
