@@ -3,12 +3,20 @@
 //! Every results file records the machine so that numbers are never read without their context.
 //! With the `hwloc` feature the topology comes from hwloc (through `hwlocality`); without it,
 //! detection falls back to `std`, `/proc` and `/sys`, and [`Machine::source`] says which was used.
+//!
+//! Tests never describe the machine they run on: [`fixture::Synthetic`] writes a fake `/sys` and
+//! `/proc` tree that [`Machine::from_root`] reads with the same parser. The binary reads such a
+//! tree instead of `/` when `PARLAB_MACHINE_ROOT` names one (for end-to-end tests only).
 
 use serde::{Deserialize, Serialize};
 
+pub mod fixture;
 #[cfg(feature = "hwloc")]
 mod hwloc;
 mod sysfs;
+
+/// Names a fake `/sys` + `/proc` tree for [`Machine::detect`] to read instead of the machine.
+pub const ROOT_ENV: &str = "PARLAB_MACHINE_ROOT";
 
 /// Everything parlab knows about the machine it measured on.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -60,8 +68,17 @@ pub struct Gpu {
 }
 
 impl Machine {
-    /// Detects the machine, preferring hwloc when compiled in and falling back to sysfs.
+    /// Detects the machine, preferring hwloc when compiled in and falling back to sysfs; reads
+    /// the tree that `PARLAB_MACHINE_ROOT` names instead, when it is set.
     pub fn detect() -> Machine {
+        if let Some(root) = std::env::var_os(ROOT_ENV).filter(|r| !r.is_empty()) {
+            let mut m = Machine::from_root(std::path::Path::new(&root));
+            m.notes.push(format!(
+                "read from the tree at {} ({ROOT_ENV}), not this machine",
+                root.to_string_lossy()
+            ));
+            return m;
+        }
         #[cfg(feature = "hwloc")]
         {
             match hwloc::detect() {
@@ -75,6 +92,12 @@ impl Machine {
         }
         #[allow(unreachable_code)]
         sysfs::detect()
+    }
+
+    /// Detects the machine described by a `/sys` and `/proc` tree under `root` (`/` is this
+    /// machine); see [`fixture`].
+    pub fn from_root(root: &std::path::Path) -> Machine {
+        sysfs::detect_at(root)
     }
 
     /// Size of the largest (last-level) cache instance, if any cache was found.
