@@ -145,6 +145,7 @@ fn build(mut imported: Vec<Imported>, dir: &Path, machine: Machine) -> Results {
                     workers: Vec::new(),
                     chunk: None,
                     settings: Settings { max_samples: i.samples_ns.len(), ..Settings::default() },
+                    notes: Vec::new(),
                 });
                 workloads.len() - 1
             }
@@ -173,6 +174,7 @@ fn build(mut imported: Vec<Imported>, dir: &Path, machine: Machine) -> Results {
                 size: i.size,
                 effective_size: i.size,
                 scaling: Scaling::Strong,
+                notes: Vec::new(),
             },
             i,
         ));

@@ -143,7 +143,8 @@ impl CaseResult {
             wall_time_s: 0.0,
             peak_rss_bytes: None,
             latency_ns: None,
-            notes: Vec::new(),
+            // What planning found (e.g. STREAM's rule not met) travels with every outcome.
+            notes: spec.notes.clone(),
         }
     }
 

@@ -74,7 +74,7 @@ impl Workload for AsyncFanout {
     }
     fn memory_bytes(&self, size: u64, _: &Params) -> u64 {
         // Results and reference, plus a few hundred bytes per live task (future or thread).
-        size * (16 + 512)
+        size.saturating_mul(16 + 512)
     }
     fn work(&self, size: u64, _: &Params) -> f64 {
         size as f64

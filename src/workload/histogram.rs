@@ -75,7 +75,18 @@ impl Workload for Histogram {
     }
     fn memory_bytes(&self, size: u64, params: &Params) -> u64 {
         // The input (4 B per item), the shared bins, the output and the reference.
-        4 * size + 3 * 8 * params.int("bins") as u64
+        let bins = params.int("bins") as u64;
+        size.saturating_mul(4).saturating_add(3 * 8 * bins)
+    }
+    fn case_memory_bytes(&self, size: u64, params: &Params, case: &super::CaseShape) -> u64 {
+        let bins = params.int("bins") as u64;
+        // A private histogram per task (per worker for `local-merge`), held until the merge.
+        if case.family == Family::DataParallel || case.strategy == "local-merge" {
+            case.max_tasks(size, grain(bins as usize) as u64)
+                .saturating_mul(super::SLOT_BYTES + 24 + 8 * bins)
+        } else {
+            0
+        }
     }
     fn work(&self, size: u64, _: &Params) -> f64 {
         size as f64

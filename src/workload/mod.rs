@@ -16,6 +16,36 @@ use serde::{Deserialize, Serialize};
 use crate::machine::Machine;
 use crate::strategy::{Exec, Family, Strategy};
 
+/// One case as far as its memory is concerned: what [`Workload::case_memory_bytes`] is asked
+/// about when the plan is built.
+#[derive(Debug, Clone, Copy)]
+pub struct CaseShape {
+    pub family: Family,
+    pub strategy: &'static str,
+    pub workers: usize,
+    /// The `chunk` the case runs with (the workload's or the strategy's), if any.
+    pub chunk: Option<usize>,
+    /// The sequential baseline runs every kernel as one task.
+    pub sequential: bool,
+}
+
+impl CaseShape {
+    /// The most tasks any executor splits `items` into for a kernel whose grain is `grain`: one
+    /// per worker for the static strategies, one per grain (or per `chunk`) for the others.
+    pub fn max_tasks(&self, items: u64, grain: u64) -> u64 {
+        if self.sequential {
+            return 1;
+        }
+        let grain = self.chunk.map_or(grain, |c| c as u64).max(1);
+        items.div_ceil(grain).max(self.workers as u64)
+    }
+}
+
+/// What one [`Exec::map_reduce`] result slot costs beside its value (a `Mutex<Option<R>>`).
+pub const SLOT_BYTES: u64 = 16;
+/// A worker process of parlab itself, before it builds any input: binary, heap, pipes.
+pub const PROCESS_BYTES: u64 = 8 << 20;
+
 mod async_fanout;
 mod empty;
 #[cfg(any(test, feature = "fault-injection"))]
@@ -159,8 +189,15 @@ pub trait Workload: Sync + 'static {
     fn support(&self, strategy: &dyn Strategy) -> Result<(), String> {
         default_support(self.name(), strategy)
     }
-    /// Bytes the input, one output and the reference need together.
+    /// Bytes the input, one output and the reference need together. Saturating: a size too
+    /// large to count is reported as `u64::MAX`, never wrapped to something small.
     fn memory_bytes(&self, size: u64, params: &Params) -> u64;
+    /// Bytes one case allocates beyond [`Workload::memory_bytes`], at worst: per-task result
+    /// slots of [`Exec::map_reduce`], per-worker private copies, worker processes' own inputs.
+    /// Saturating, like `memory_bytes`. The plan adds [`PROCESS_BYTES`] per worker process.
+    fn case_memory_bytes(&self, _size: u64, _params: &Params, _case: &CaseShape) -> u64 {
+        0
+    }
     /// Units of throughput one run performs (samples, bytes moved, FLOPs).
     fn work(&self, size: u64, params: &Params) -> f64;
     /// For latency workloads: operations per run (e.g. one-way messages), so that the results
@@ -177,6 +214,11 @@ pub trait Workload: Sync + 'static {
     /// faster than their size (an image's width, a matrix's order) override it.
     fn weak_size(&self, base: u64, workers: usize) -> u64 {
         base.saturating_mul(workers as u64)
+    }
+    /// A caveat that every case of `size` on `machine` carries into its results (e.g. STREAM's
+    /// rule not met), or `None`.
+    fn size_note(&self, _size: u64, _machine: &Machine) -> Option<String> {
+        None
     }
     /// Checks a size against the workload's own limits (e.g. a minimum), beyond being non-zero.
     fn check_size(&self, _size: u64, _params: &Params) -> Result<(), String> {

@@ -74,12 +74,20 @@ impl Workload for NBody {
         Ok(())
     }
     fn memory_bytes(&self, size: u64, _: &Params) -> u64 {
-        // Masses, initial state, working state, forces and reference, plus a private force
-        // array per worker for `local-merge` (counted for 4).
-        size * (8 + 48 * 3 + 24 + 4 * 24)
+        // Masses, initial state, working state, forces and reference.
+        size.saturating_mul(8 + 48 * 3 + 24)
+    }
+    fn case_memory_bytes(&self, size: u64, _: &Params, case: &super::CaseShape) -> u64 {
+        // `local-merge`: a private force array per task over half the pairs' rows, until merged.
+        match case.strategy {
+            "local-merge" => case
+                .max_tasks(size.div_ceil(2), 64)
+                .saturating_mul(size.saturating_mul(24) + super::SLOT_BYTES + 24),
+            _ => 0,
+        }
     }
     fn work(&self, size: u64, params: &Params) -> f64 {
-        (size * size) as f64 * params.int("steps") as f64
+        (size as f64).powi(2) * params.int("steps") as f64
     }
     fn prepare(&self, size: u64, params: &Params, seed: u64) -> Result<Box<dyn Instance>, String> {
         let n = size as usize;

@@ -69,10 +69,10 @@ impl Workload for StencilHeat {
     }
     fn memory_bytes(&self, size: u64, _: &Params) -> u64 {
         // Input, two working grids, the reference and its scratch grid.
-        5 * 8 * size * size
+        size.saturating_mul(size).saturating_mul(5 * 8)
     }
     fn work(&self, size: u64, params: &Params) -> f64 {
-        ((size - 2) * (size - 2)) as f64 * params.int("iters") as f64
+        (size.saturating_sub(2) as f64).powi(2) * params.int("iters") as f64
     }
     fn prepare(&self, size: u64, params: &Params, seed: u64) -> Result<Box<dyn Instance>, String> {
         let n = size as usize;
