@@ -1,8 +1,19 @@
 //! The `parlab` command line: `run` (the default), `list`, `detect`, `report` (re-render or
 //! compare saved results), and the regression gate (`compare`, `ab`).
 //!
-//! Exit codes: 0 all good, 1 a case failed (verification, panic, timeout) or regressed, 2 bad
-//! input, 3 the gate could not decide (noisy machine), 130 interrupted by Ctrl-C.
+//! Exit codes, one meaning each, the same for every command (the README has the same table):
+//!
+//! | code | meaning |
+//! |---|---|
+//! | 0 | everything ran and verified; the gate found no regression |
+//! | 1 | a case failed (wrong answer, panic, timeout, error) or the gate found a regression |
+//! | 2 | bad input: a scenario, argument or input file (unreadable, not parlab results, another schema) |
+//! | 3 | the gate could not decide (the machine was too noisy) |
+//! | 4 | internal error: parlab itself failed (e.g. it could not write its reports) |
+//! | 130 | interrupted by Ctrl-C (the results so far are written) |
+//!
+//! Only [`BadInput`] errors exit 2; any other error exits 4, never 1, so that a broken run is
+//! never read as a regression or a failed case.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -152,6 +163,15 @@ struct RunArgs {
     baseline: Option<String>,
 }
 
+/// The exit codes of the table in the module docs.
+mod exit {
+    pub const FAILED: u8 = 1;
+    pub const BAD_INPUT: u8 = 2;
+    pub const UNDECIDED: u8 = 3;
+    pub const INTERNAL: u8 = 4;
+    pub const INTERRUPTED: u8 = 130;
+}
+
 /// Errors the user can fix in their input: exit code 2.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -184,11 +204,12 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
             if e.downcast_ref::<BadInput>().is_some() {
-                ExitCode::from(2)
+                eprintln!("error: {e:#}");
+                ExitCode::from(exit::BAD_INPUT)
             } else {
-                ExitCode::from(1)
+                eprintln!("internal error: {e:#}");
+                ExitCode::from(exit::INTERNAL)
             }
         }
     }
@@ -221,7 +242,7 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         // A second Ctrl-C gives up at once; the first lets the runner write what it has.
         let _ = ctrlc::set_handler(move || {
             if flag.swap(true, Ordering::SeqCst) {
-                std::process::exit(130);
+                std::process::exit(exit::INTERRUPTED.into());
             }
         });
     }
@@ -238,11 +259,13 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         runner::run(&plan, &machine, &mut listeners, &options)
     };
     println!("\n{}", report::terminal::render(&results));
-    if let Some(e) = &writer.error {
-        eprintln!("warning: {e}");
-    }
     for path in &writer.written {
         println!("wrote {}", path.display());
+    }
+    if let Some(e) = &writer.error {
+        // The measurements are shown above, but the files are not whole: that is parlab's
+        // failure, not the cases'.
+        anyhow::bail!("could not write every report to {}: {e}", dir.display());
     }
     if interrupted(&interrupt) {
         eprintln!(
@@ -250,7 +273,7 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             results.cases.len(),
             cases.len()
         );
-        return Ok(ExitCode::from(130));
+        return Ok(ExitCode::from(exit::INTERRUPTED));
     }
     let failures = results.failures();
     if let Some(name) = &args.save_baseline {
@@ -263,7 +286,7 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let mut code = ExitCode::SUCCESS;
     if failures > 0 {
         eprintln!("{failures} case(s) failed: see the status column");
-        code = ExitCode::from(1);
+        code = ExitCode::from(exit::FAILED);
     }
     if let Some(name) = &args.baseline {
         let gate =
@@ -286,13 +309,9 @@ fn baseline_path(name: &str) -> anyhow::Result<PathBuf> {
     Ok(Path::new("reports").join("baselines").join(format!("{name}.json")))
 }
 
+/// A results file the user named: anything wrong with it is bad input, never a failure.
 fn load_results(path: &Path) -> anyhow::Result<parlab::results::Results> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| BadInput(format!("cannot read results file {}: {e}", path.display())))?;
-    serde_json::from_str(&text).map_err(|e| {
-        BadInput(format!("{}:{}:{}: not a parlab results file: {e}", path.display(), e.line(), e.column()))
-            .into()
-    })
+    report::load(path).map_err(|e| BadInput(format!("{e:#}")).into())
 }
 
 fn compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
@@ -335,10 +354,10 @@ fn finish_gate(c: &parlab::compare::Comparison, out: &Path) -> anyhow::Result<Ex
     }
     if c.noisy() {
         eprintln!("inconclusive: noisy machine (the null control reported a change); the gate cannot judge");
-        return Ok(ExitCode::from(3));
+        return Ok(ExitCode::from(exit::UNDECIDED));
     }
     Ok(if c.count(Verdict::Regressed) > 0 || !c.broken.is_empty() {
-        ExitCode::from(1)
+        ExitCode::from(exit::FAILED)
     } else {
         ExitCode::SUCCESS
     })

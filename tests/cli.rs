@@ -228,3 +228,20 @@ fn ctrl_c_keeps_what_was_measured() {
     let status: Vec<&str> = cases.iter().map(|c| c["status"].as_str().unwrap()).collect();
     assert_eq!(status.last(), Some(&"interrupted"), "the case in flight is marked: {status:?}");
 }
+
+#[test]
+fn an_output_folder_that_cannot_be_made_is_an_internal_error_not_a_failed_case() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("tiny.toml");
+    std::fs::write(&scenario, TINY).unwrap();
+    let blocked = dir.path().join("a-file");
+    std::fs::write(&blocked, "").unwrap();
+    parlab()
+        .arg("run")
+        .arg(&scenario)
+        .arg("--out")
+        .arg(blocked.join("out"))
+        .assert()
+        .code(4)
+        .stderr(predicate::str::contains("internal error"));
+}
