@@ -207,6 +207,9 @@ fn main() -> ExitCode {
             if e.downcast_ref::<BadInput>().is_some() {
                 eprintln!("error: {e:#}");
                 ExitCode::from(exit::BAD_INPUT)
+            } else if e.downcast_ref::<parlab::compare::ab::CaseFailed>().is_some() {
+                eprintln!("error: {e:#}");
+                ExitCode::from(exit::FAILED)
             } else {
                 eprintln!("internal error: {e:#}");
                 ExitCode::from(exit::INTERNAL)

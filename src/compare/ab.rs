@@ -19,6 +19,12 @@ use super::{case_key, decide, paired_evidence, CaseComparison, Comparison, GateO
 use crate::results::{Results, Status};
 use crate::scenario::CaseSpec;
 
+/// A case that did not run `ok` under one of the builds: the gate stops, and the command exits
+/// as for a failed case (1), not as for an internal error.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct CaseFailed(pub String);
+
 pub struct AbOptions {
     /// Blocks per case; each block runs A, B and N once.
     pub runs: usize,
@@ -222,13 +228,14 @@ fn one_run(
         );
     };
     if c.status != Status::Ok {
-        bail!(
+        return Err(CaseFailed(format!(
             "case {case} ({}) is {} with {}: {}",
             case_key(c),
             c.status.label(),
             binary.display(),
             c.reason.as_deref().unwrap_or("")
-        );
+        ))
+        .into());
     }
     Ok((case_key(c), c.median_ns().expect("an ok case has statistics")))
 }
