@@ -24,7 +24,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 use parlab::compare::GateOptions;
-use parlab::machine::Machine;
+use parlab::machine::{Machine, Probe};
 use parlab::report::{self, progress::Progress, writer::ResultsWriter};
 use parlab::runner::{self, Listener, Listeners, RunOptions};
 use parlab::scenario::{self, ScenarioError};
@@ -234,6 +234,11 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                 "  {:>4}  {:<16} {:<16} {:>3} workers  size {}",
                 c.id, c.workload, c.strategy, c.workers, c.effective_size
             );
+        }
+        for w in &plan.workloads {
+            for n in &w.notes {
+                println!("  note: {} at size {}: {}", w.kind, n.size, n.note);
+            }
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -499,15 +504,8 @@ fn detect(json: bool) -> anyhow::Result<ExitCode> {
     );
     println!("os:             {}", m.os);
     println!("compiler:       {}", m.compiler);
-    println!(
-        "gpus:           {}",
-        if m.gpus.is_empty() {
-            "none".to_string()
-        } else {
-            m.gpus.iter().map(|g| g.name.clone()).collect::<Vec<_>>().join(", ")
-        }
-    );
-    println!("mpi:            {}", m.mpi.as_deref().unwrap_or("none"));
+    println!("gpus:           {}", m.describe_probe(Probe::Gpu));
+    println!("mpi:            {}", m.describe_probe(Probe::Mpi));
     for n in &m.notes {
         println!("note:           {n}");
     }

@@ -117,7 +117,10 @@ fn list_shows_workloads_and_strategies_but_no_test_workloads() {
 fn detect_names_its_source() {
     parlab().arg("detect").assert().success().stdout(
         predicate::str::contains("logical cpus")
-            .and(predicate::str::is_match("source: +(sysfs|hwloc)").unwrap()),
+            .and(predicate::str::is_match("source: +(sysfs|hwloc)").unwrap())
+            // This build has no GPU or MPI probe: it must say so, not claim there are none.
+            .and(predicate::str::is_match("gpus: +not probed").unwrap())
+            .and(predicate::str::is_match("mpi: +not probed").unwrap()),
     );
     let out = parlab().args(["detect", "--json"]).output().unwrap();
     let m: Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -227,6 +230,29 @@ fn ctrl_c_keeps_what_was_measured() {
     assert_eq!(cases[0]["status"], "ok");
     let status: Vec<&str> = cases.iter().map(|c| c["status"].as_str().unwrap()).collect();
     assert_eq!(status.last(), Some(&"interrupted"), "the case in flight is marked: {status:?}");
+}
+
+/// The binary's main job on synthetic machines (`PARLAB_MACHINE_ROOT`): the built-in scenario is
+/// never refused, whatever the cache and memory, and the triad's cases carry the STREAM note
+/// where the rule cannot be met.
+#[test]
+fn the_builtin_scenario_is_accepted_on_small_and_large_machines() {
+    for (llc, gib) in [(8u64 << 20, 2u64), (8 << 20, 64), (260 << 20, 2), (260 << 20, 64)] {
+        let root = tempfile::tempdir().unwrap();
+        parlab::machine::fixture::Synthetic::new(llc, gib << 30).write(root.path()).unwrap();
+        let out =
+            parlab().env(parlab::machine::ROOT_ENV, root.path()).args(["run", "--dry-run"]).output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{llc} B LLC, {gib} GiB: {stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(stdout.contains("scenario `quick` is valid"), "{stdout}");
+        let stream_note = stdout.contains("STREAM's rule is not met");
+        assert_eq!(stream_note, llc == 260 << 20 && gib == 2, "{llc} B LLC, {gib} GiB: {stdout}");
+    }
 }
 
 #[test]

@@ -123,6 +123,7 @@ fn detect_inner() -> Result<Machine, String> {
         gpus: Vec::new(),
         mpi: None,
         notes,
+        probed: Vec::new(),
     })
 }
 

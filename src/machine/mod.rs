@@ -47,6 +47,26 @@ pub struct Machine {
     /// Notes on what could not be detected, and why.
     #[serde(default)]
     pub notes: Vec<String>,
+    /// The optional probes this build ran (`"gpu"`, `"mpi"`): an empty [`Machine::gpus`] means
+    /// "none found" only when `"gpu"` is here, else "not probed in this build".
+    #[serde(default)]
+    pub probed: Vec<String>,
+}
+
+/// An optional probe (GPUs, MPI) whose answer [`Machine::describe_probe`] words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Probe {
+    Gpu,
+    Mpi,
+}
+
+impl Probe {
+    pub fn key(self) -> &'static str {
+        match self {
+            Probe::Gpu => "gpu",
+            Probe::Mpi => "mpi",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -98,6 +118,26 @@ impl Machine {
     /// machine); see [`fixture`].
     pub fn from_root(root: &std::path::Path) -> Machine {
         sysfs::detect_at(root)
+    }
+
+    /// What a probe found, in words: the devices or runtime, `none found`, or `not probed` when
+    /// this build has no such probe (so that an empty list is never read as an absence).
+    pub fn describe_probe(&self, probe: Probe) -> String {
+        let found: Vec<String> = match probe {
+            Probe::Gpu => self
+                .gpus
+                .iter()
+                .map(|g| format!("{} ({}, {})", g.name, g.api, crate::units::format_bytes(g.memory_bytes)))
+                .collect(),
+            Probe::Mpi => self.mpi.iter().cloned().collect(),
+        };
+        if !found.is_empty() {
+            found.join("; ")
+        } else if self.probed.iter().any(|p| p == probe.key()) {
+            "none found".into()
+        } else {
+            "not probed (this build has no support for it compiled in)".into()
+        }
     }
 
     /// Size of the largest (last-level) cache instance, if any cache was found.

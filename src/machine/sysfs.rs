@@ -139,6 +139,7 @@ pub(super) fn detect_at(root: &Path) -> Machine {
         gpus: Vec::new(),
         mpi: None,
         notes,
+        probed: Vec::new(),
     }
 }
 
@@ -526,6 +527,14 @@ mod tests {
         let l2 = m.caches.iter().find(|c| c.level == 2).unwrap();
         assert_eq!((l2.size_bytes, l2.instances), (1 << 20, 2));
         assert!(m.notes.is_empty(), "{:?}", m.notes);
+        // Nothing probed GPUs or MPI: an empty list must not read as "none found".
+        use super::super::Probe;
+        assert!(m.describe_probe(Probe::Gpu).starts_with("not probed"));
+        let mut probed = m.clone();
+        probed.probed = vec!["gpu".into(), "mpi".into()];
+        assert_eq!(probed.describe_probe(Probe::Gpu), "none found");
+        probed.mpi = Some("Open MPI 4.1".into());
+        assert_eq!(probed.describe_probe(Probe::Mpi), "Open MPI 4.1");
     }
 
     #[test]

@@ -13,6 +13,7 @@ use std::fmt::Write;
 use super::charts::{self, efficiency, size_sweep, speedup, throughput, time, weak, Chart};
 use super::table::{self, Group, SummaryGrid};
 use super::Exporter;
+use crate::machine::Probe;
 use crate::results::{CaseResult, Results, Status};
 use crate::scenario::Scaling;
 use crate::units::{format_bytes, format_count, format_ns};
@@ -254,19 +255,8 @@ fn machine(out: &mut String, r: &Results) {
                 format_bytes(m.memory_available_bytes)
             ),
         ),
-        (
-            "GPUs",
-            if m.gpus.is_empty() {
-                "none".into()
-            } else {
-                m.gpus
-                    .iter()
-                    .map(|g| format!("{} ({}, {})", g.name, g.api, format_bytes(g.memory_bytes)))
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            },
-        ),
-        ("MPI", m.mpi.clone().unwrap_or_else(|| "none".into())),
+        ("GPUs", m.describe_probe(Probe::Gpu)),
+        ("MPI", m.describe_probe(Probe::Mpi)),
         ("OS", m.os.clone()),
         ("Compiler", m.compiler.clone()),
         ("Host", m.hostname.clone()),
