@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::machine::Machine;
 use crate::scenario::{CaseSpec, Plan, Scaling};
 use crate::stats::{self, Summary};
-use crate::workload::{Params, Verification};
+use crate::workload::{Params, SpeedupMeaning, Verification};
 
 pub const SCHEMA_VERSION: u32 = 1;
 
@@ -154,7 +154,8 @@ impl CaseResult {
     }
 
     /// Sets speedup, efficiency and Karp-Flatt from the sequential median at the same size.
-    /// Cases that did not verify get none: a wrong answer has no speed.
+    /// Cases that did not verify get none: a wrong answer has no speed. What the workload says a
+    /// speedup means ([`crate::workload::Workload::speedup_meaning`]) decides which apply.
     pub fn derive_speedup(&mut self, sequential_median_ns: Option<f64>) {
         self.speedup = None;
         self.efficiency = None;
@@ -168,11 +169,20 @@ impl CaseResult {
         if !(base > 0.0 && median > 0.0) {
             return;
         }
+        let meaning = crate::workload::find(&self.workload)
+            .map_or(SpeedupMeaning::Parallel, |w| w.speedup_meaning(&self.strategy));
         let s = base / median;
-        self.speedup = Some(s);
-        self.efficiency = Some(s / self.workers as f64);
-        if self.scaling == Scaling::Strong {
-            self.karp_flatt = stats::karp_flatt(s, self.workers);
+        match meaning {
+            SpeedupMeaning::NotApplicable(_) => {}
+            // The ratio of times is real, but not parallel scaling: no efficiency to claim.
+            SpeedupMeaning::Labelled(_) => self.speedup = Some(s),
+            SpeedupMeaning::Parallel => {
+                self.speedup = Some(s);
+                self.efficiency = Some(s / self.workers as f64);
+                if self.scaling == Scaling::Strong {
+                    self.karp_flatt = stats::karp_flatt(s, self.workers);
+                }
+            }
         }
     }
 }

@@ -195,9 +195,15 @@ fn summary(out: &mut String, r: &Results, groups: &[Group]) {
                 class.push("failed");
             }
             let (style, text) = match cell.best {
-                Some(b) => {
-                    (heat(b.speedup, top), format!("{:.2}×<small> @{}w</small>", b.speedup, b.workers))
-                }
+                Some(b) => (
+                    heat(b.speedup, top),
+                    format!(
+                        "{:.2}×{}<small> @{}w</small>",
+                        b.speedup,
+                        if b.labelled { "*" } else { "" },
+                        b.workers
+                    ),
+                ),
                 None => (String::new(), escape(&cell.text())),
             };
             let extra = match (cell.best, cell.failed) {
@@ -208,10 +214,12 @@ fn summary(out: &mut String, r: &Results, groups: &[Group]) {
         }
         match row.winner {
             Some(i) => {
-                let speedup = row.cells[i].best.map_or(0.0, |b| b.speedup);
+                let best = row.cells[i].best;
+                let speedup = best.map_or(0.0, |b| b.speedup);
+                let star = if best.is_some_and(|b| b.labelled) { "*" } else { "" };
                 let _ = write!(
                     out,
-                    "<td class=\"winner\">{} {speedup:.2}×</td>",
+                    "<td class=\"winner\">{} {speedup:.2}×{star}</td>",
                     strategy_name(&grid.strategies[i])
                 );
             }
@@ -219,7 +227,11 @@ fn summary(out: &mut String, r: &Results, groups: &[Group]) {
         }
         out.push_str("</tr>\n");
     }
-    out.push_str("</tbody></table></div>\n<ul class=\"verdicts\">\n");
+    out.push_str("</tbody></table></div>\n");
+    if grid.has_labelled() {
+        let _ = writeln!(out, "<p class=\"hint\">{}</p>", escape(SummaryGrid::LABELLED));
+    }
+    out.push_str("<ul class=\"verdicts\">\n");
     for g in groups {
         let _ = writeln!(out, "<li>{}</li>", code(&table::verdict_for(&g.label, &g.cases)));
     }
@@ -472,6 +484,26 @@ fn status_class(s: Status) -> &'static str {
 const SETUP_WORTH_SHOWING_NS: u64 = 10_000;
 
 fn cases_table(out: &mut String, g: &Group) {
+    let notes = table::footnotes(&g.cases);
+    let not_run = table::not_run(&g.cases);
+    let shown: Vec<&&CaseResult> = g.cases.iter().filter(|c| !table::collapsed(c)).collect();
+    if !not_run.is_empty() {
+        out.push_str("<div class=\"not-run\"><strong>Not run:</strong><ul>\n");
+        for n in &not_run {
+            let names: Vec<String> = n.strategies.iter().map(|s| strategy_name(s)).collect();
+            let _ = writeln!(
+                out,
+                "<li><span class=\"tag\">{}</span> {}: {}</li>",
+                escape(n.status.label()),
+                names.join(", "),
+                escape(&n.reason)
+            );
+        }
+        out.push_str("</ul></div>\n");
+    }
+    if shown.is_empty() {
+        return;
+    }
     let memory = throughput::memory_bound(g);
     let best = throughput::best(g).map(|(v, _)| v);
     let latency = g.cases.iter().any(|c| c.latency_ns.is_some());
@@ -515,7 +547,7 @@ fn cases_table(out: &mut String, g: &Group) {
         Some(v) if v.is_finite() => format!("<td class=\"num\" data-sort=\"{v}\">{text}</td>"),
         _ => "<td class=\"num\" data-sort=\"\">-</td>".to_string(),
     };
-    for c in &g.cases {
+    for c in shown {
         let s = c.stats.as_ref();
         let _ = write!(out, "<tr class=\"{}\">", status_class(c.status));
         let _ = write!(out, "<td>{}</td>", strategy_name(&c.strategy));
@@ -587,15 +619,24 @@ fn cases_table(out: &mut String, g: &Group) {
         ));
         let full = status_text(c);
         let detail = full.strip_prefix(c.status.label()).unwrap_or("").trim_start_matches([':', ' ']);
+        let marks = table::marks(c, &notes);
         let _ = writeln!(
             out,
-            "<td class=\"status {}\"><strong>{}</strong>{}</td></tr>",
+            "<td class=\"status {}\"><strong>{}</strong>{}{}</td></tr>",
             status_class(c.status),
             escape(c.status.label()),
+            if marks.is_empty() { String::new() } else { format!("<sup>{}</sup>", escape(marks.trim())) },
             if detail.is_empty() { String::new() } else { format!("<br><small>{}</small>", escape(detail)) }
         );
     }
     out.push_str("</tbody></table></div>\n");
+    if !notes.is_empty() {
+        out.push_str("<ol class=\"notes\">\n");
+        for n in &notes {
+            let _ = writeln!(out, "<li>{}</li>", code(n));
+        }
+        out.push_str("</ol>\n");
+    }
 }
 
 fn footer(out: &mut String, r: &Results) {

@@ -20,7 +20,7 @@ use crate::machine::Machine;
 use crate::strategy::Family;
 use crate::strategy::{self, StrategyParams};
 use crate::units;
-use crate::workload::{self, CaseShape, ParamValue, Params, Workload};
+use crate::workload::{self, CaseShape, ParamValue, Params, SpeedupMeaning, Workload};
 
 /// Absolute limits on a scenario, the same on every machine; each error message states its own.
 pub mod limits {
@@ -157,10 +157,19 @@ impl Plan {
                 };
                 let notes: Vec<String> =
                     w.notes.iter().filter(|n| n.size == size).map(|n| n.note.clone()).collect();
+                // Saved results may name a workload this build lacks (a test-only one): no notes.
+                let kind = workload::find(&w.kind);
                 for (effective_size, workers) in groups {
                     for strategy in &w.strategies {
                         let is_seq = strategy::find(strategy).is_some_and(|s| s.is_sequential());
                         let counts = if is_seq { vec![1] } else { workers.clone() };
+                        let mut notes = notes.clone();
+                        match kind.map_or(SpeedupMeaning::Parallel, |k| k.speedup_meaning(strategy)) {
+                            SpeedupMeaning::Parallel => {}
+                            SpeedupMeaning::Labelled(why) | SpeedupMeaning::NotApplicable(why) => {
+                                notes.push(why.to_string())
+                            }
+                        }
                         for n in counts {
                             cases.push(CaseSpec {
                                 id: cases.len(),

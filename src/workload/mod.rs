@@ -41,6 +41,18 @@ impl CaseShape {
     }
 }
 
+/// What a speedup over the sequential baseline means for one workload run by one strategy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpeedupMeaning {
+    /// Workers share the same algorithm's work: speedup, efficiency and Karp-Flatt apply.
+    Parallel,
+    /// The time ratio is real but is not parallel scaling (the text says why, for every
+    /// output's notes): the speedup is kept and labelled, efficiency and Karp-Flatt withheld.
+    Labelled(&'static str),
+    /// No speedup at all (the text says why and what to read instead, e.g. latency).
+    NotApplicable(&'static str),
+}
+
 /// What one [`Exec::map_reduce`] result slot costs beside its value (a `Mutex<Option<R>>`).
 pub const SLOT_BYTES: u64 = 16;
 /// A worker process of parlab itself, before it builds any input: binary, heap, pipes.
@@ -205,6 +217,13 @@ pub trait Workload: Sync + 'static {
     fn latency_ops(&self, _size: u64, _params: &Params) -> Option<f64> {
         None
     }
+    /// What a speedup over sequential means when `strategy` runs this workload: by default
+    /// parallel work on the same algorithm. A workload whose workers mean something else
+    /// (overlapping waits, the two ends of a conversation) or whose strategy changes the
+    /// algorithm says so here, and the results and reports label or withhold the numbers.
+    fn speedup_meaning(&self, _strategy: &str) -> SpeedupMeaning {
+        SpeedupMeaning::Parallel
+    }
     /// Memory-bound kernels are also judged as a fraction of the best measured bandwidth.
     fn memory_bound(&self) -> bool {
         false
@@ -348,6 +367,43 @@ mod tests {
                     let v = kernel.verify();
                     assert!(v.passed, "{} x {} x {workers}: {}", workload.name(), strategy.name(), v.detail);
                 }
+            }
+        }
+    }
+
+    /// A strategy the workloads have never heard of, of any family.
+    struct Newcomer(Family);
+    impl Strategy for Newcomer {
+        fn name(&self) -> &'static str {
+            "newcomer"
+        }
+        fn summary(&self) -> &'static str {
+            "a strategy added to the registry after the workloads were written"
+        }
+        fn family(&self) -> Family {
+            self.0
+        }
+        fn executor(
+            &self,
+            _: &crate::strategy::ExecConfig,
+        ) -> Result<Box<dyn crate::strategy::Executor>, String> {
+            Err("never built".into())
+        }
+    }
+
+    #[test]
+    fn a_new_strategy_is_unsupported_until_a_workload_writes_its_version() {
+        // Shared-state, synchronization and async strategies mean something only to a workload
+        // that implements them: none may fall into another strategy's code under its own name.
+        // (Data-parallel ones run any kernel through `Exec`; process ones through `serve`.)
+        for family in [Family::SharedState, Family::Synchronization, Family::Async] {
+            for w in WORKLOADS {
+                assert!(
+                    w.support(&Newcomer(family)).is_err(),
+                    "{} accepts an unknown {} strategy",
+                    w.name(),
+                    family.describe()
+                );
             }
         }
     }

@@ -71,6 +71,12 @@ impl Workload for PingPong {
     fn default_sizes(&self, _: &Machine) -> Vec<u64> {
         (3..=22).map(|p| 1u64 << p).collect()
     }
+    fn speedup_meaning(&self, _strategy: &str) -> super::SpeedupMeaning {
+        super::SpeedupMeaning::NotApplicable(
+            "ping_pong measures the latency and bandwidth of messages between two workers; a speedup \
+             over sequential has no meaning here (read the latency and throughput columns)",
+        )
+    }
     fn support(&self, strategy: &dyn Strategy) -> Result<(), String> {
         match strategy.name() {
             "sequential"
