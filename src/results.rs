@@ -245,3 +245,46 @@ impl Results {
 pub fn now_rfc3339() -> String {
     humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn measured(workload: &str, strategy: &str, workers: usize, median_ns: f64) -> CaseResult {
+        let spec = CaseSpec {
+            id: 0,
+            workload_index: 0,
+            workload: workload.into(),
+            strategy: strategy.into(),
+            workers,
+            size: 1000,
+            effective_size: 1000,
+            scaling: Scaling::Strong,
+            notes: Vec::new(),
+        };
+        let mut c = CaseResult::unmeasured(&spec, &Params::default(), Status::Ok, "");
+        c.stats = Summary::from_samples(&[median_ns; 5]);
+        c
+    }
+
+    #[test]
+    fn speedup_efficiency_and_karp_flatt_only_where_workers_share_one_algorithm() {
+        let parts = |c: &CaseResult| (c.speedup, c.efficiency.is_some(), c.karp_flatt.is_some());
+        // Same algorithm over workers: all three.
+        let mut c = measured("nbody", "rayon", 2, 50.0);
+        c.derive_speedup(Some(80.0));
+        assert_eq!(parts(&c), (Some(1.6), true, true));
+        // Each pair once is another algorithm: the ratio, labelled, without efficiency.
+        let mut c = measured("nbody", "local-merge", 2, 25.0);
+        c.derive_speedup(Some(80.0));
+        assert_eq!(parts(&c), (Some(3.2), false, false));
+        // Overlapping waits: the ratio measures concurrency.
+        let mut c = measured("async_fanout", "async", 2, 1.0);
+        c.derive_speedup(Some(34.0));
+        assert_eq!(parts(&c), (Some(34.0), false, false));
+        // Two ends of a conversation: no speedup at all.
+        let mut c = measured("ping_pong", "channels", 2, 100.0);
+        c.derive_speedup(Some(9.0));
+        assert_eq!(parts(&c), (None, false, false));
+    }
+}

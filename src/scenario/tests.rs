@@ -495,3 +495,18 @@ mod properties {
         }
     }
 }
+
+#[test]
+fn cases_whose_speedup_is_not_parallel_scaling_carry_a_note() {
+    let plan = ok(BUILTIN_QUICK);
+    let noted = |workload: &str, strategy: &str| {
+        let cases: Vec<_> =
+            plan.cases().into_iter().filter(|c| c.workload == workload && c.strategy == strategy).collect();
+        assert!(!cases.is_empty(), "{workload} x {strategy}");
+        cases.iter().all(|c| !c.notes.is_empty())
+    };
+    assert!(noted("ping_pong", "channels") && noted("ping_pong", "sequential"));
+    assert!(noted("async_fanout", "async") && !noted("async_fanout", "sequential"));
+    assert!(noted("nbody", "local-merge") && !noted("nbody", "rayon"));
+    assert!(!noted("pi_monte_carlo", "rayon"));
+}
