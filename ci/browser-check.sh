@@ -84,11 +84,11 @@ overflow() { # name, page -> prints "none" or what overflows
     local probe="$OUT/$name-probe.html"
     sed 's#</body>#<script>(function () {\
   var de = document.documentElement, wide = [];\
-  if (de.scrollWidth > de.clientWidth) wide.push("page " + de.scrollWidth + " > " + de.clientWidth);\
+  if (de.scrollWidth > de.clientWidth) wide.push("page " + de.scrollWidth + " px in " + de.clientWidth);\
   document.querySelectorAll(".table-wrap").forEach(function (w) {\
     if (w.scrollWidth > w.clientWidth + 1) {\
       var t = w.querySelector("table"), where = w.closest("section");\
-      wide.push((where \&\& where.id ? where.id + " " : "") + (t ? t.className : "table") + " " + w.scrollWidth + " > " + w.clientWidth);\
+      wide.push((where \&\& where.id ? where.id + " " : "") + (t ? t.className : "table") + " " + w.scrollWidth + " px in " + w.clientWidth);\
     }\
   });\
   document.body.setAttribute("data-overflow", wide.length ? wide.join("; ") : "none");\

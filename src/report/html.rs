@@ -231,6 +231,9 @@ fn summary(out: &mut String, r: &Results, groups: &[Group]) {
     if grid.has_labelled() {
         let _ = writeln!(out, "<p class=\"hint\">{}</p>", escape(SummaryGrid::LABELLED));
     }
+    if grid.has_not_applicable() {
+        let _ = writeln!(out, "<p class=\"hint\">{}</p>", escape(SummaryGrid::NOT_APPLICABLE));
+    }
     out.push_str("<ul class=\"verdicts\">\n");
     for g in groups {
         let _ = writeln!(out, "<li>{}</li>", code(&table::verdict_for(&g.label, &g.cases)));
@@ -319,7 +322,7 @@ fn scenario(out: &mut String, r: &Results, groups: &[Group]) {
         let s = &w.settings;
         let _ = writeln!(
             out,
-            "<tr><td><a href=\"#{}\">{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}–{}</td>\
+            "<tr><td><a href=\"#{}\">{}</a></td><td class=\"wrap\">{}</td><td class=\"wrap\">{}</td><td class=\"wrap\">{}</td><td class=\"wrap\">{}</td><td>{}</td><td>{}–{}</td>\
              <td>±{:.1}%</td><td>{:?}</td><td>{:?}</td><td>{:?}</td></tr>",
             anchor(g),
             escape(&g.label),
@@ -558,10 +561,8 @@ fn cases_table(out: &mut String, g: &Group) {
             Some(s) => {
                 let _ = write!(
                     out,
-                    "<td class=\"num\" data-sort=\"{}\" title=\"95% bootstrap CI of the median: {} to {}\">{}<small> ±{:.1}%</small></td>",
+                    "<td class=\"num\" data-sort=\"{}\" title=\"95% bootstrap CI of the median: {}\">±{:.1}%</td>",
                     s.relative_ci_half_width(),
-                    format_ns(s.ci_low),
-                    format_ns(s.ci_high),
                     ci_range(s.ci_low, s.ci_high),
                     s.relative_ci_half_width() * 100.0
                 );

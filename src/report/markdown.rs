@@ -42,6 +42,9 @@ impl Exporter for Markdown {
             if grid.has_labelled() {
                 out.push_str(&format!("\n{}\n", escape(SummaryGrid::LABELLED)));
             }
+            if grid.has_not_applicable() {
+                out.push_str(&format!("\n{}\n", escape(SummaryGrid::NOT_APPLICABLE)));
+            }
             out.push('\n');
         }
         for t in table::tables(results) {

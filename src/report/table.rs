@@ -235,12 +235,14 @@ pub struct Cell {
 }
 
 impl Cell {
-    /// `3.81x @4w`, `FAILED`, `unsupported`, `3.81x @4w, 1 FAILED`, or `-` when not run.
+    /// `3.81x @4w`, `FAILED`, `n/a` (unsupported), `3.81x @4w, 1 FAILED`, or `-` when not in
+    /// the scenario. A grid has a column per strategy, so a pair without a version is short.
     pub fn text(&self) -> String {
         let mut text = match (&self.best, self.failed, self.not_run) {
             (Some(b), _, _) => {
                 format!("{:.2}x{} @{}w", b.speedup, if b.labelled { "*" } else { "" }, b.workers)
             }
+            (None, 0, Some(Status::Unsupported)) => "n/a".to_string(),
             (None, 0, Some(status)) => status.label().to_string(),
             (None, 0, None) => "-".to_string(),
             (None, _, _) => "FAILED".to_string(),
@@ -269,6 +271,18 @@ pub struct SummaryGrid {
 
 impl SummaryGrid {
     pub const TITLE: &'static str = "Best speedup over sequential (at that many workers)";
+    /// Explains `n/a`, shown under the grid when a cell has it.
+    pub const NOT_APPLICABLE: &'static str =
+        "n/a: the workload has no version for that strategy (the reason is under the workload's table)";
+
+    /// Whether any cell is `n/a`, so the grid needs [`SummaryGrid::NOT_APPLICABLE`].
+    pub fn has_not_applicable(&self) -> bool {
+        self.rows
+            .iter()
+            .flat_map(|r| &r.cells)
+            .any(|c| c.best.is_none() && c.failed == 0 && c.not_run == Some(Status::Unsupported))
+    }
+
     /// Explains the `*` of labelled cells, shown under the grid when one has it.
     pub const LABELLED: &'static str =
         "* not parallel scaling (workers that overlap waits, or a different algorithm): see the workload's notes";
@@ -419,8 +433,10 @@ pub fn verdict_for(workload: &str, cases: &[&CaseResult]) -> String {
     let top =
         cases.iter().filter(|c| c.speedup.is_some() && c.strategy != "sequential").map(|c| c.workers).max();
     // Latency workloads have no speedup: their verdict is the lowest latency at the smallest size.
-    let fastest_latency =
-        cases.iter().filter(|c| c.status == Status::Ok && c.latency_ns.is_some()).min_by(|a, b| {
+    let fastest_latency = cases
+        .iter()
+        .filter(|c| c.status == Status::Ok && c.latency_ns.is_some() && !is_sequential(&c.strategy))
+        .min_by(|a, b| {
             (a.effective_size, a.latency_ns.unwrap_or(f64::INFINITY))
                 .partial_cmp(&(b.effective_size, b.latency_ns.unwrap_or(f64::INFINITY)))
                 .unwrap_or(std::cmp::Ordering::Equal)

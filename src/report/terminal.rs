@@ -33,6 +33,9 @@ pub fn render(results: &Results) -> String {
         if grid.has_labelled() {
             out.push_str(&format!("{}\n", SummaryGrid::LABELLED));
         }
+        if grid.has_not_applicable() {
+            out.push_str(&format!("{}\n", SummaryGrid::NOT_APPLICABLE));
+        }
     }
     out
 }
