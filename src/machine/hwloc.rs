@@ -215,32 +215,36 @@ mod tests {
     }
 
     /// A synthetic topology: one package, `llc` shared, a private L2 and L1d per core, no SMT.
-    fn synthetic(cores: usize, llc: &str, memory: &str) -> Machine {
+    /// Sizes in bytes: hwloc's `MB` and `GB` suffixes in synthetic descriptions are powers of ten.
+    fn synthetic(cores: usize, llc: u64, memory: u64) -> Machine {
         let description = format!(
-            "numa:1(memory={memory}) pack:1 l3u:1(size={llc}) l2u:{cores}(size=1MB) l1d:1(size=48KB) core:1 pu:1"
+            "numa:1(memory={memory}) pack:1 l3u:1(size={llc}) l2u:{cores}(size={}) l1d:1(size={}) core:1 pu:1",
+            1 << 20,
+            48 << 10
         );
-        let topology = Topology::builder()
-            .from_synthetic(&description)
-            .and_then(|b| b.build())
-            .unwrap_or_else(|e| panic!("{description}: {e}"));
+        let builder =
+            Topology::builder().from_synthetic(&description).unwrap_or_else(|e| panic!("{description}: {e}"));
+        let topology = builder.build().unwrap_or_else(|e| panic!("{description}: {e}"));
         describe(&topology, false).expect("a synthetic topology describes a machine")
     }
 
     #[test]
     fn synthetic_topologies_describe_the_same_machine_everywhere() {
-        for (llc, llc_bytes) in [("8MB", 8u64 << 20), ("260MB", 260 << 20)] {
-            for (memory, bytes) in [("2GB", 2u64 << 30), ("64GB", 64 << 30)] {
+        for llc in [8u64 << 20, 260 << 20] {
+            for memory in [2u64 << 30, 64 << 30] {
                 let m = synthetic(2, llc, memory);
                 assert_eq!(
                     (m.logical_cpus, m.physical_cores, m.sockets, m.numa_nodes),
                     (2, 2, 1, 1),
                     "{m:?}"
                 );
-                assert_eq!(m.last_level_cache_bytes(), Some(llc_bytes), "{m:?}");
-                assert_eq!((m.memory_total_bytes, m.memory_available_bytes), (bytes, bytes), "{m:?}");
+                assert_eq!(m.last_level_cache_bytes(), Some(llc), "{m:?}");
+                let l2 = m.caches.iter().find(|c| c.level == 2).expect("an L2");
+                assert_eq!((l2.size_bytes, l2.instances), (1 << 20, 2), "{m:?}");
+                assert_eq!((m.memory_total_bytes, m.memory_available_bytes), (memory, memory), "{m:?}");
                 // The built-in scenario is accepted on it, whatever the cache and memory.
                 crate::scenario::parse("<built-in quick>", crate::scenario::BUILTIN_QUICK, &m)
-                    .unwrap_or_else(|e| panic!("{llc} LLC, {memory}: {e}"));
+                    .unwrap_or_else(|e| panic!("{llc} B LLC, {memory} B: {e}"));
             }
         }
     }
