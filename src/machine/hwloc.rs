@@ -82,7 +82,7 @@ fn describe(topology: &Topology, this_host: bool) -> Result<Machine, String> {
     };
     let numa_nodes = topology.objects_with_type(ObjectType::NUMANode).len().max(1);
 
-    let caches = caches(&topology, &mut notes);
+    let caches = caches(topology, &mut notes);
     let root = topology.root_object();
 
     let cpu_model = topology
