@@ -654,6 +654,10 @@ fn footer(out: &mut String, r: &Results) {
          <li><strong>Amdahl's law</strong> S(p) = 1 / (f + (1 − f)/p) is fitted to the best strategy by least squares in \
          1/S (Amdahl 1967); 1/f bounds its speedup.</li>\n\
          <li>Weak scaling grows the size with the workers (size × workers): flat time is ideal.</li>\n\
+         <li>Speedup, efficiency and Karp-Flatt apply where workers share one algorithm's work: a speedup marked \
+         <strong>*</strong> is not parallel scaling (workers that overlap waits, or a different algorithm), and \
+         latency workloads have none. Numbered <strong>notes</strong> under a table are caveats its marked rows carry; \
+         <strong>n/a</strong> and <em>Not run</em> name the strategies a workload has no version for.</li>\n\
          <li><strong>Peak RSS</strong> is the whole parlab process's resident-set high-water mark during the case, \
          shared input included and worker processes excluded: compare it between strategies at the same size. \
          <strong>Set-up</strong> (shown where it matters, e.g. process start-up) is outside the timed region.</li>\n\
