@@ -271,3 +271,50 @@ fn an_output_folder_that_cannot_be_made_is_an_internal_error_not_a_failed_case()
         .code(4)
         .stderr(predicate::str::contains("internal error"));
 }
+
+/// The reproductions through the binary: each aborted, hung or ran unbounded before;
+/// each is now exit 2 with file, line, column, field and the limit, before anything runs.
+#[test]
+fn the_reproductions_exit_2_before_anything_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        ("workers = \"1..=1000000000\"", "`workload[0].workers`", "between 1 and 4096"),
+        ("workers = [1000000000]", "`workload[0].workers`", "between 1 and 4096"),
+        ("workers = 5000\nstrategies = [\"process\"]", "`workload[0].workers`", "between 1 and 4096"),
+        ("max_samples = 1_000_000_000_000", "`workload[0].max_samples`", "between 1 and 1000000"),
+        ("timeout = \"400000000000y\"", "`workload[0].timeout`", "limit of 24h"),
+        ("size = \"18446744073709551616\"", "`workload[0].size`", "too large"),
+    ];
+    for (i, (line, field, limit)) in cases.iter().enumerate() {
+        let path = dir.path().join(format!("r{i}.toml"));
+        std::fs::write(
+            &path,
+            format!("[scenario]\nname = \"r\"\n[[workload]]\nkind = \"pi_monte_carlo\"\n{line}\n"),
+        )
+        .unwrap();
+        parlab().arg("run").arg(&path).arg("--out").arg(dir.path().join("out")).assert().code(2).stderr(
+            predicate::str::contains(format!("r{i}.toml:5:"))
+                .and(predicate::str::contains(*field))
+                .and(predicate::str::contains(*limit)),
+        );
+    }
+    // `spin` with 10G tasks under rayon: 240 GB of result slots on a 2 GiB machine.
+    let root = tempfile::tempdir().unwrap();
+    parlab::machine::fixture::Synthetic::new(8 << 20, 2 << 30).write(root.path()).unwrap();
+    let path = dir.path().join("spin.toml");
+    std::fs::write(
+        &path,
+        "[scenario]\nname = \"s\"\n[[workload]]\nkind = \"spin\"\nsize = \"10G\"\nstrategies = [\"rayon\"]\n",
+    )
+    .unwrap();
+    parlab()
+        .env(parlab::machine::ROOT_ENV, root.path())
+        .arg("run")
+        .arg(&path)
+        .arg("--out")
+        .arg(dir.path().join("out"))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("spin.toml:5:").and(predicate::str::contains("`rayon` with")));
+    assert!(!dir.path().join("out").exists(), "nothing ran, nothing was written");
+}
