@@ -2,7 +2,8 @@
 # Real-browser check of the HTML reports: renders a results file (default: the test fixture)
 # with `parlab report`, plus a comparison page, opens both in headless Chromium, takes
 # screenshots and dumps the DOM after scripts ran, and fails if the DOM lacks the charts and
-# tables or the page logged a console error or tried to fetch anything.
+# tables, the page logged a console error or tried to fetch anything, or the report is wider
+# than a 1400-pixel window (the page, or a table scrolling sideways in its box).
 #
 #   ci/browser-check.sh [RESULTS.json [OTHER.json]]   (PARLAB=path/to/parlab to skip `cargo run`)
 #
@@ -76,6 +77,26 @@ visit() { # name, page, window height for the full-page screenshot
 
 count() { grep -o "$1" "$2" | wc -l; }
 
+# Width at 1400 px: a copy of the page with a probe script at the end that records, on <body>,
+# whatever is wider than its box (the page itself, or a table inside its scrolling wrapper).
+overflow() { # name, page -> prints "none" or what overflows
+    local name=$1 page=$2
+    local probe="$OUT/$name-probe.html"
+    sed 's#</body>#<script>(function () {\
+  var de = document.documentElement, wide = [];\
+  if (de.scrollWidth > de.clientWidth) wide.push("page " + de.scrollWidth + " px in " + de.clientWidth);\
+  document.querySelectorAll(".table-wrap").forEach(function (w) {\
+    if (w.scrollWidth > w.clientWidth + 1) {\
+      var t = w.querySelector("table"), where = w.closest("section");\
+      wide.push((where \&\& where.id ? where.id + " " : "") + (t ? t.className : "table") + " " + w.scrollWidth + " px in " + w.clientWidth);\
+    }\
+  });\
+  document.body.setAttribute("data-overflow", wide.length ? wide.join("; ") : "none");\
+})();</script></body>#' "$page" >"$probe"
+    timeout 120 "$CHROME" "${FLAGS[@]}" --window-size=1400,1000 --dump-dom "file://$probe" 2>/dev/null |
+        grep -o 'data-overflow="[^"]*"' | head -1 | sed 's/^data-overflow="//; s/"$//'
+}
+
 visit report "$OUT/report/index.html" 7000
 DOM="$OUT/report-dom.html"
 SRC="$OUT/report/index.html"
@@ -90,10 +111,17 @@ check "report: as many charts in the DOM as in the file" test "$(count '<figure 
 check "report: charts have series" test "$(count 'class="series"' "$DOM")" -gt 0
 check "report: case tables" test "$(count '<table class="cases sortable"' "$DOM")" -gt 0
 check "report: no external resources" bash -c "! grep -qiE '<(script|link|img)[^>]*(src|href)=\"(https?:)?//' '$SRC'"
+wide=$(overflow report "$SRC")
+echo "      report at 1400 px, wider than their box: ${wide:-(probe did not run)}"
+check "report: no horizontal scroll at 1400 px (page and tables)" test "$wide" = none
 
 visit compare "$OUT/compare/index.html" 3000
 check "compare: comparison table" grep -q 'class="cases sortable compare"' "$OUT/compare-dom.html"
 check "compare: a ratio glyph per compared case" test "$(count '<svg class="forest"' "$OUT/compare-dom.html")" -gt 0
+wide=$(overflow compare "$OUT/compare/index.html")
+echo "      compare page at 1400 px, wider than their box: ${wide:-(probe did not run)}"
+# Comparison tables may scroll inside their box; the page itself must not.
+check "compare: no horizontal scroll of the page at 1400 px" bash -c "test -n '$wide' && test '${wide#page}' = '$wide'"
 
 echo "screenshots and DOM dumps in $OUT"
 exit $fail

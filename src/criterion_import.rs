@@ -189,6 +189,7 @@ fn build(mut imported: Vec<Imported>, dir: &Path, machine: Machine) -> Results {
                         seed: i.seed,
                         ..Settings::default()
                     },
+                    notes: Vec::new(),
                 });
                 workloads.len() - 1
             }
@@ -219,6 +220,7 @@ fn build(mut imported: Vec<Imported>, dir: &Path, machine: Machine) -> Results {
                 scaling: Scaling::Strong,
                 seed: i.seed,
                 tunables: i.tunables.clone(),
+                notes: Vec::new(),
             },
             i,
         ));

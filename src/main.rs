@@ -1,9 +1,19 @@
 //! The `parlab` command line: `run` (the default), `list`, `detect`, `report` (re-render or
 //! compare saved results), and the regression gate (`compare`, `ab`).
 //!
-//! Exit codes: 0 all good, 1 a case failed (verification, panic, timeout) or regressed, 2 bad
-//! input, 3 the gate could not decide (noisy machine; or, with `--fail-on-inconclusive`, a case
-//! inconclusive or with too little data), 130 interrupted by Ctrl-C.
+//! Exit codes, one meaning each, the same for every command (the README has the same table):
+//!
+//! | code | meaning |
+//! |---|---|
+//! | 0 | everything ran and verified; the gate found no regression |
+//! | 1 | a case failed (wrong answer, panic, timeout, error) or the gate found a regression |
+//! | 2 | bad input: a scenario, argument or input file (unreadable, not parlab results, another schema) |
+//! | 3 | the gate could not decide (old against old too wide for the threshold; with `--fail-on-inconclusive`, a case inconclusive or with too little data) |
+//! | 4 | internal error: parlab itself failed (e.g. it could not write its reports) |
+//! | 130 | interrupted by Ctrl-C (the results so far are written) |
+//!
+//! Only [`BadInput`] errors exit 2; any other error exits 4, never 1, so that a broken run is
+//! never read as a regression or a failed case.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -14,7 +24,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 use parlab::compare::GateOptions;
-use parlab::machine::Machine;
+use parlab::machine::{Machine, Probe};
 use parlab::report::{self, progress::Progress, writer::ResultsWriter};
 use parlab::runner::{self, Listener, Listeners, RunOptions};
 use parlab::scenario::{self, ScenarioError};
@@ -219,6 +229,15 @@ impl RunArgs {
     }
 }
 
+/// The exit codes of the table in the module docs.
+mod exit {
+    pub const FAILED: u8 = 1;
+    pub const BAD_INPUT: u8 = 2;
+    pub const UNDECIDED: u8 = 3;
+    pub const INTERNAL: u8 = 4;
+    pub const INTERRUPTED: u8 = 130;
+}
+
 /// Errors the user can fix in their input: exit code 2.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -261,11 +280,15 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
             if e.downcast_ref::<BadInput>().is_some() {
-                ExitCode::from(2)
+                eprintln!("error: {e:#}");
+                ExitCode::from(exit::BAD_INPUT)
+            } else if e.downcast_ref::<parlab::compare::ab::CaseFailed>().is_some() {
+                eprintln!("error: {e:#}");
+                ExitCode::from(exit::FAILED)
             } else {
-                ExitCode::from(1)
+                eprintln!("internal error: {e:#}");
+                ExitCode::from(exit::INTERNAL)
             }
         }
     }
@@ -290,6 +313,11 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                 c.id, c.workload, c.strategy, c.workers, c.effective_size
             );
         }
+        for w in &plan.workloads {
+            for n in &w.notes {
+                println!("  note: {} at size {}: {}", w.kind, n.size, n.note);
+            }
+        }
         return Ok(ExitCode::SUCCESS);
     }
     let dir = args.out.clone().unwrap_or_else(|| default_out_dir(&plan.name));
@@ -301,7 +329,7 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         // A second Ctrl-C gives up at once; the first lets the runner write what it has.
         let _ = ctrlc::set_handler(move || {
             if flag.swap(true, Ordering::SeqCst) {
-                std::process::exit(130);
+                std::process::exit(exit::INTERRUPTED.into());
             }
         });
     }
@@ -362,11 +390,13 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         }
     }
     println!("\n{}", report::terminal::render(&results));
-    if let Some(e) = &writer.error {
-        eprintln!("warning: {e}");
-    }
     for path in &writer.written {
         println!("wrote {}", path.display());
+    }
+    if let Some(e) = &writer.error {
+        // The measurements are shown above, but the files are not whole: that is parlab's
+        // failure, not the cases'.
+        anyhow::bail!("could not write every report to {}: {e}", dir.display());
     }
     if interrupted(&interrupt) {
         eprintln!(
@@ -374,7 +404,7 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             results.cases.len(),
             cases.len()
         );
-        return Ok(ExitCode::from(130));
+        return Ok(ExitCode::from(exit::INTERRUPTED));
     }
     let failures = results.failures();
     if let Some(name) = &args.save_baseline {
@@ -387,7 +417,7 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let mut code = ExitCode::SUCCESS;
     if failures > 0 {
         eprintln!("{failures} case(s) failed: see the status column");
-        code = ExitCode::from(1);
+        code = ExitCode::from(exit::FAILED);
     }
     if let Some(name) = &args.baseline {
         // One run against one: said plainly, since it is weaker evidence than `ab`'s.
@@ -417,12 +447,9 @@ fn baseline_path(name: &str) -> anyhow::Result<PathBuf> {
     Ok(Path::new("reports").join("baselines").join(format!("{name}.json")))
 }
 
+/// A results file the user named: anything wrong with it is bad input, never a failure.
 fn load_results(path: &Path) -> anyhow::Result<parlab::results::Results> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| BadInput(format!("cannot read results file {}: {e}", path.display())))?;
-    let mut results: parlab::results::Results = serde_json::from_str(&text).map_err(|e| {
-        BadInput(format!("{}:{}:{}: not a parlab results file: {e}", path.display(), e.line(), e.column()))
-    })?;
+    let mut results = report::load(path).map_err(|e| BadInput(format!("{e:#}")))?;
     results.fill_case_settings();
     Ok(results)
 }
@@ -483,7 +510,11 @@ fn finish_gate(
             );
         }
     }
-    Ok(ExitCode::from(outcome.code()))
+    Ok(ExitCode::from(match outcome {
+        Outcome::Pass => 0,
+        Outcome::Regressed => exit::FAILED,
+        Outcome::Undecided => exit::UNDECIDED,
+    }))
 }
 
 fn ab(args: AbArgs) -> anyhow::Result<ExitCode> {
@@ -685,15 +716,8 @@ fn detect(json: bool) -> anyhow::Result<ExitCode> {
     );
     println!("os:             {}", m.os);
     println!("compiler:       {}", m.compiler);
-    println!(
-        "gpus:           {}",
-        if m.gpus.is_empty() {
-            "none".to_string()
-        } else {
-            m.gpus.iter().map(|g| g.name.clone()).collect::<Vec<_>>().join(", ")
-        }
-    );
-    println!("mpi:            {}", m.mpi.as_deref().unwrap_or("none"));
+    println!("gpus:           {}", m.describe_probe(Probe::Gpu));
+    println!("mpi:            {}", m.describe_probe(Probe::Mpi));
     for n in &m.notes {
         println!("note:           {n}");
     }

@@ -10,7 +10,7 @@ use crate::machine::Machine;
 use crate::scenario::{CaseSpec, Plan, Scaling};
 use crate::stats::{self, Summary};
 use crate::strategy::StrategyParams;
-use crate::workload::{Params, Verification};
+use crate::workload::{Params, SpeedupMeaning, Verification};
 
 pub const SCHEMA_VERSION: u32 = 1;
 
@@ -182,7 +182,8 @@ impl CaseResult {
             wall_time_s: 0.0,
             peak_rss_bytes: None,
             latency_ns: None,
-            notes: Vec::new(),
+            // What planning found (e.g. STREAM's rule not met) travels with every outcome.
+            notes: spec.notes.clone(),
             batch: 1,
             processes: None,
         }
@@ -200,7 +201,8 @@ impl CaseResult {
     }
 
     /// Sets speedup, efficiency and Karp-Flatt from the sequential median at the same size.
-    /// Cases that did not verify get none: a wrong answer has no speed.
+    /// Cases that did not verify get none: a wrong answer has no speed. What the workload says a
+    /// speedup means ([`crate::workload::Workload::speedup_meaning`]) decides which apply.
     pub fn derive_speedup(&mut self, sequential_median_ns: Option<f64>) {
         self.speedup = None;
         self.efficiency = None;
@@ -214,11 +216,20 @@ impl CaseResult {
         if !(base > 0.0 && median > 0.0) {
             return;
         }
+        let meaning = crate::workload::find(&self.workload)
+            .map_or(SpeedupMeaning::Parallel, |w| w.speedup_meaning(&self.strategy));
         let s = base / median;
-        self.speedup = Some(s);
-        self.efficiency = Some(s / self.workers as f64);
-        if self.scaling == Scaling::Strong {
-            self.karp_flatt = stats::karp_flatt(s, self.workers);
+        match meaning {
+            SpeedupMeaning::NotApplicable(_) => {}
+            // The ratio of times is real, but not parallel scaling: no efficiency to claim.
+            SpeedupMeaning::Labelled(_) => self.speedup = Some(s),
+            SpeedupMeaning::Parallel => {
+                self.speedup = Some(s);
+                self.efficiency = Some(s / self.workers as f64);
+                if self.scaling == Scaling::Strong {
+                    self.karp_flatt = stats::karp_flatt(s, self.workers);
+                }
+            }
         }
     }
 }
@@ -345,5 +356,45 @@ mod tests {
         results.cases[1].workers = 7;
         results.fill_case_settings();
         assert_eq!(results.cases[1].seed, None);
+    }
+
+    fn measured(workload: &str, strategy: &str, workers: usize, median_ns: f64) -> CaseResult {
+        let spec = CaseSpec {
+            id: 0,
+            workload_index: 0,
+            workload: workload.into(),
+            strategy: strategy.into(),
+            workers,
+            size: 1000,
+            effective_size: 1000,
+            scaling: Scaling::Strong,
+            notes: Vec::new(),
+            seed: 42,
+            tunables: StrategyParams::default(),
+        };
+        let mut c = CaseResult::unmeasured(&spec, &Params::default(), Status::Ok, "");
+        c.stats = Summary::from_samples(&[median_ns; 5]);
+        c
+    }
+
+    #[test]
+    fn speedup_efficiency_and_karp_flatt_only_where_workers_share_one_algorithm() {
+        let parts = |c: &CaseResult| (c.speedup, c.efficiency.is_some(), c.karp_flatt.is_some());
+        // Same algorithm over workers: all three.
+        let mut c = measured("nbody", "rayon", 2, 50.0);
+        c.derive_speedup(Some(80.0));
+        assert_eq!(parts(&c), (Some(1.6), true, true));
+        // Each pair once is another algorithm: the ratio, labelled, without efficiency.
+        let mut c = measured("nbody", "local-merge", 2, 25.0);
+        c.derive_speedup(Some(80.0));
+        assert_eq!(parts(&c), (Some(3.2), false, false));
+        // Overlapping waits: the ratio measures concurrency.
+        let mut c = measured("async_fanout", "async", 2, 1.0);
+        c.derive_speedup(Some(34.0));
+        assert_eq!(parts(&c), (Some(34.0), false, false));
+        // Two ends of a conversation: no speedup at all.
+        let mut c = measured("ping_pong", "channels", 2, 100.0);
+        c.derive_speedup(Some(9.0));
+        assert_eq!(parts(&c), (None, false, false));
     }
 }

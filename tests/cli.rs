@@ -117,7 +117,10 @@ fn list_shows_workloads_and_strategies_but_no_test_workloads() {
 fn detect_names_its_source() {
     parlab().arg("detect").assert().success().stdout(
         predicate::str::contains("logical cpus")
-            .and(predicate::str::is_match("source: +(sysfs|hwloc)").unwrap()),
+            .and(predicate::str::is_match("source: +(sysfs|hwloc)").unwrap())
+            // This build has no GPU or MPI probe: it must say so, not claim there are none.
+            .and(predicate::str::is_match("gpus: +not probed").unwrap())
+            .and(predicate::str::is_match("mpi: +not probed").unwrap()),
     );
     let out = parlab().args(["detect", "--json"]).output().unwrap();
     let m: Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -227,4 +230,91 @@ fn ctrl_c_keeps_what_was_measured() {
     assert_eq!(cases[0]["status"], "ok");
     let status: Vec<&str> = cases.iter().map(|c| c["status"].as_str().unwrap()).collect();
     assert_eq!(status.last(), Some(&"interrupted"), "the case in flight is marked: {status:?}");
+}
+
+/// The binary's main job on synthetic machines (`PARLAB_MACHINE_ROOT`): the built-in scenario is
+/// never refused, whatever the cache and memory, and the triad's cases carry the STREAM note
+/// where the rule cannot be met.
+#[test]
+fn the_builtin_scenario_is_accepted_on_small_and_large_machines() {
+    for (llc, gib) in [(8u64 << 20, 2u64), (8 << 20, 64), (260 << 20, 2), (260 << 20, 64)] {
+        let root = tempfile::tempdir().unwrap();
+        parlab::machine::fixture::Synthetic::new(llc, gib << 30).write(root.path()).unwrap();
+        let out =
+            parlab().env(parlab::machine::ROOT_ENV, root.path()).args(["run", "--dry-run"]).output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{llc} B LLC, {gib} GiB: {stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(stdout.contains("scenario `quick` is valid"), "{stdout}");
+        let stream_note = stdout.contains("STREAM's rule is not met");
+        assert_eq!(stream_note, llc == 260 << 20 && gib == 2, "{llc} B LLC, {gib} GiB: {stdout}");
+    }
+}
+
+#[test]
+fn an_output_folder_that_cannot_be_made_is_an_internal_error_not_a_failed_case() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("tiny.toml");
+    std::fs::write(&scenario, TINY).unwrap();
+    let blocked = dir.path().join("a-file");
+    std::fs::write(&blocked, "").unwrap();
+    parlab()
+        .arg("run")
+        .arg(&scenario)
+        .arg("--out")
+        .arg(blocked.join("out"))
+        .assert()
+        .code(4)
+        .stderr(predicate::str::contains("internal error"));
+}
+
+/// The reproductions through the binary: each aborted, hung or ran unbounded before;
+/// each is now exit 2 with file, line, column, field and the limit, before anything runs.
+#[test]
+fn the_reproductions_exit_2_before_anything_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        ("workers = \"1..=1000000000\"", "`workload[0].workers`", "between 1 and 4096"),
+        ("workers = [1000000000]", "`workload[0].workers`", "between 1 and 4096"),
+        ("workers = 5000\nstrategies = [\"process\"]", "`workload[0].workers`", "between 1 and 4096"),
+        ("max_samples = 1_000_000_000_000", "`workload[0].max_samples`", "between 1 and 1000000"),
+        ("timeout = \"400000000000y\"", "`workload[0].timeout`", "limit of 24h"),
+        ("size = \"18446744073709551616\"", "`workload[0].size`", "too large"),
+    ];
+    for (i, (line, field, limit)) in cases.iter().enumerate() {
+        let path = dir.path().join(format!("r{i}.toml"));
+        std::fs::write(
+            &path,
+            format!("[scenario]\nname = \"r\"\n[[workload]]\nkind = \"pi_monte_carlo\"\n{line}\n"),
+        )
+        .unwrap();
+        parlab().arg("run").arg(&path).arg("--out").arg(dir.path().join("out")).assert().code(2).stderr(
+            predicate::str::contains(format!("r{i}.toml:5:"))
+                .and(predicate::str::contains(*field))
+                .and(predicate::str::contains(*limit)),
+        );
+    }
+    // `spin` with 10G tasks under rayon: 240 GB of result slots on a 2 GiB machine.
+    let root = tempfile::tempdir().unwrap();
+    parlab::machine::fixture::Synthetic::new(8 << 20, 2 << 30).write(root.path()).unwrap();
+    let path = dir.path().join("spin.toml");
+    std::fs::write(
+        &path,
+        "[scenario]\nname = \"s\"\n[[workload]]\nkind = \"spin\"\nsize = \"10G\"\nstrategies = [\"rayon\"]\n",
+    )
+    .unwrap();
+    parlab()
+        .env(parlab::machine::ROOT_ENV, root.path())
+        .arg("run")
+        .arg(&path)
+        .arg("--out")
+        .arg(dir.path().join("out"))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("spin.toml:5:").and(predicate::str::contains("`rayon` with")));
+    assert!(!dir.path().join("out").exists(), "nothing ran, nothing was written");
 }

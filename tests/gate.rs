@@ -120,7 +120,7 @@ fn compare_exits_2_on_bad_input() {
         .args(["compare", FIXTURE, &other])
         .assert()
         .code(2)
-        .stderr(predicate::str::contains("schema version"));
+        .stderr(predicate::str::contains("results schema 99"));
     let mut empty = fixture();
     empty["cases"] = Value::Array(vec![]);
     let empty = write(dir.path(), "empty.json", &empty);
@@ -376,4 +376,41 @@ fn ab_refuses_max_runs_below_runs_and_a_bad_budget() {
         .code(2)
         .stderr(predicate::str::contains("--max-runs 9 is below --runs 10"));
     parlab().args(["ab", bin, bin, scenario, "--budget", "soon"]).assert().code(2);
+}
+
+/// One meaning per exit code: a file parlab cannot use is bad input (2), a report parlab cannot
+/// write is an internal error (4); neither is ever 1, which means "regressed" or "failed".
+#[test]
+fn compare_never_reads_a_broken_input_or_output_as_a_regression() {
+    let dir = tempfile::tempdir().unwrap();
+    // A folder where a file is expected: unreadable as a results file.
+    parlab()
+        .args(["compare", FIXTURE])
+        .arg(dir.path())
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("cannot read"));
+    // Valid JSON of another shape: not parlab results.
+    let other = dir.path().join("other.json");
+    std::fs::write(&other, r#"{"schema_version": 1, "cases": "no"}"#).unwrap();
+    parlab().args(["compare", FIXTURE]).arg(&other).assert().code(2);
+    let no_version = dir.path().join("no-version.json");
+    std::fs::write(&no_version, r#"{"cases": []}"#).unwrap();
+    parlab()
+        .args(["compare", FIXTURE])
+        .arg(&no_version)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("no schema_version"));
+    // A regression whose report cannot be written: an internal error, not a verdict.
+    let baseline = write(dir.path(), "baseline.json", &steady());
+    let current = write(dir.path(), "current.json", &slowed(2, 1.3));
+    let blocked = dir.path().join("a-file");
+    std::fs::write(&blocked, "").unwrap();
+    parlab()
+        .args(["compare", &baseline, &current, "--out"])
+        .arg(blocked.join("out"))
+        .assert()
+        .code(4)
+        .stderr(predicate::str::contains("internal error"));
 }

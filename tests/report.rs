@@ -532,3 +532,88 @@ fn run_writes_and_prints_the_html_report() {
     assert_eq!(doc.select(&sel("section.workload")).count(), 1);
     assert!(out_dir.join("results.csv").exists());
 }
+
+/// The fixture with planning notes on the mandelbrot cases and three strategies that never ran,
+/// at two worker counts each, for the same reason.
+fn with_notes_and_unsupported() -> Results {
+    let mut r = fixture();
+    for c in r.cases.iter_mut().filter(|c| c.workload == "mandelbrot") {
+        c.notes = vec!["the default size was reduced to fit".into()];
+    }
+    let template =
+        r.cases.iter().find(|c| c.workload == "mandelbrot" && c.strategy == "threads").unwrap().clone();
+    for strategy in ["mutex", "rwlock", "atomic"] {
+        for workers in [1, 2] {
+            let mut c = template.clone();
+            c.id = r.cases.len();
+            c.strategy = strategy.into();
+            c.workers = workers;
+            c.status = Status::Unsupported;
+            c.reason = Some(format!(
+                "`mandelbrot` has no shared-state version: its workers share no state that `{strategy}` would manage"
+            ));
+            c.stats = None;
+            c.samples_ns.clear();
+            c.throughput = None;
+            c.speedup = None;
+            c.efficiency = None;
+            c.notes.clear();
+            r.cases.push(c);
+        }
+    }
+    r
+}
+
+#[test]
+fn unsupported_cases_are_one_line_per_reason_not_a_row_each() {
+    let r = with_notes_and_unsupported();
+    let terminal = report::terminal::render(&r);
+    let lines: Vec<&str> = terminal.lines().filter(|l| l.contains("no shared-state version")).collect();
+    assert_eq!(
+        lines,
+        ["not run: unsupported: mutex, rwlock, atomic: `mandelbrot` has no shared-state version: its workers share no state that each would manage"],
+        "{terminal}"
+    );
+    let markdown = report::render(&r, Format::Markdown).unwrap();
+    assert_eq!(markdown.matches("no shared-state version").count(), 1, "{markdown}");
+    let doc = html(&r);
+    let items: Vec<String> = doc.select(&sel(".not-run li")).map(text).collect();
+    assert_eq!(items.len(), 1, "{items:?}");
+    assert!(items[0].contains("mutex") && items[0].contains("atomic"), "{items:?}");
+    let rows =
+        doc.select(&sel("table.cases tbody tr")).filter(|tr| text(*tr).contains("unsupported")).count();
+    assert_eq!(rows, 0, "no table row for a case that never ran");
+    // The CSV keeps one row per case, as before: it is data, not a summary.
+    let csv = report::render(&r, Format::Csv).unwrap();
+    assert_eq!(csv.lines().filter(|l| l.contains(",unsupported,")).count(), 6);
+}
+
+#[test]
+fn case_notes_reach_every_output() {
+    let r = with_notes_and_unsupported();
+    let note = "the default size was reduced to fit";
+    let terminal = report::terminal::render(&r);
+    assert!(terminal.contains(&format!("[1] {note}")), "{terminal}");
+    assert!(terminal.contains("ok [1]"), "the rows point at the footnote:\n{terminal}");
+    assert_eq!(terminal.matches(note).count(), 1, "written once, not per row");
+    let markdown = report::render(&r, Format::Markdown).unwrap();
+    assert!(markdown.contains(&format!("1. {note}")) && markdown.contains("ok [1]"), "{markdown}");
+    let doc = html(&r);
+    let notes: Vec<String> = doc.select(&sel("ol.notes li")).map(text).collect();
+    assert_eq!(notes, [note]);
+    assert!(doc.select(&sel("td.status sup")).any(|s| text(s) == "[1]"));
+    let csv = report::render(&r, Format::Csv).unwrap();
+    let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+    assert_eq!(header.last(), Some(&"notes"));
+    assert_eq!(csv.matches(note).count(), r.cases.iter().filter(|c| !c.notes.is_empty()).count());
+}
+
+#[test]
+fn sizes_are_shown_in_human_units() {
+    let mut r = fixture();
+    for c in r.cases.iter_mut().filter(|c| c.workload == "stream_triad") {
+        c.effective_size = 136_314_880;
+    }
+    let terminal = report::terminal::render(&r);
+    assert!(terminal.contains(" 136M ") && !terminal.contains("136314880"), "{terminal}");
+}

@@ -29,6 +29,12 @@ use crate::identity::CaseIdentity;
 use crate::results::{Results, Status};
 use crate::scenario::CaseSpec;
 
+/// A case that did not run `ok` under one of the builds: the gate stops, and the command exits
+/// as for a failed case (1), not as for an internal error.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct CaseFailed(pub String);
+
 pub struct AbOptions {
     /// Blocks per case to start with; each block runs A, B and N once.
     pub runs: usize,
@@ -340,13 +346,14 @@ fn one_run(
         );
     };
     if c.status != Status::Ok {
-        bail!(
+        return Err(CaseFailed(format!(
             "case {case} ({}) is {} with {}: {}",
             CaseIdentity::of(c),
             c.status.label(),
             binary.display(),
             c.reason.as_deref().unwrap_or("")
-        );
+        ))
+        .into());
     }
     Ok((CaseIdentity::of(c).to_string(), c.median_ns().expect("an ok case has statistics")))
 }

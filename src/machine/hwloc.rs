@@ -4,6 +4,10 @@
 //! [`Machine::detect`] prefers it and falls back to sysfs only when it fails. hwloc says
 //! nothing about available memory or the compiler, so those come from the sysfs helpers, with
 //! hwloc's own answers kept as fallbacks where it has one.
+//!
+//! [`describe`] turns any hwloc topology into a [`Machine`]; tests hand it hwloc's synthetic
+//! topologies (which carry cache and memory sizes as attributes, e.g. `l3:1(size=260MB)`), so
+//! that they describe the same machine on every host.
 
 use super::{sysfs, Cache, Machine};
 use hwlocality::object::attributes::ObjectAttributes;
@@ -39,13 +43,21 @@ fn detect_inner() -> Result<Machine, String> {
         .with_cpu_icache_type_filter(TypeFilter::KeepAll)
         .and_then(|builder| builder.build())
         .map_err(|e| format!("could not build the hwloc topology: {e}"))?;
+    describe(&topology, true)
+}
+
+/// The machine a topology describes. `this_host`: the topology is this machine's, so what hwloc
+/// does not know (available memory, hostname, kernel, usable CPUs) is asked of the system;
+/// otherwise (a synthetic or XML topology) only hwloc answers, and the whole memory counts as
+/// available.
+fn describe(topology: &Topology, this_host: bool) -> Result<Machine, String> {
     let mut notes = Vec::new();
 
     let logical_cpus = topology.objects_with_type(ObjectType::PU).len();
     if logical_cpus == 0 {
         return Err("hwloc found no processing units".to_owned());
     }
-    if let Ok(usable) = std::thread::available_parallelism() {
+    if let Some(Ok(usable)) = this_host.then(std::thread::available_parallelism) {
         if usable.get() < logical_cpus {
             notes.push(format!(
                 "this process may use only {usable} of the {logical_cpus} CPUs hwloc sees \
@@ -70,21 +82,23 @@ fn detect_inner() -> Result<Machine, String> {
     };
     let numa_nodes = topology.objects_with_type(ObjectType::NUMANode).len().max(1);
 
-    let caches = caches(&topology, &mut notes);
+    let caches = caches(topology, &mut notes);
     let root = topology.root_object();
 
     let cpu_model = topology
         .objects_with_type(ObjectType::Package)
         .find_map(|package| info(package, "CPUModel"))
-        .or_else(|| sysfs::cpu_model().ok())
+        .or_else(|| this_host.then(|| sysfs::cpu_model().ok()).flatten())
         .unwrap_or_else(|| {
             notes.push("neither hwloc nor /proc/cpuinfo named the CPU model".to_owned());
             "unknown".to_owned()
         });
 
     // /proc/meminfo is preferred because hwloc only knows the total, not what is available.
-    let (memory_total_bytes, memory_available_bytes) = match sysfs::meminfo() {
+    let meminfo = if this_host { sysfs::meminfo() } else { Err("not this host".to_owned()) };
+    let (memory_total_bytes, memory_available_bytes) = match meminfo {
         Ok(m) => (m.total_bytes, m.available_bytes),
+        Err(_) if !this_host => (root.total_memory(), root.total_memory()),
         Err(e) => {
             notes.push(format!(
                 "could not read memory availability ({e}); total from hwloc, available recorded \
@@ -94,17 +108,22 @@ fn detect_inner() -> Result<Machine, String> {
         }
     };
 
-    let hostname = sysfs::hostname().ok().or_else(|| info(root, "HostName")).unwrap_or_else(|| {
-        notes.push("neither the system nor hwloc gave a hostname".to_owned());
-        "unknown".to_owned()
-    });
-    let os = match sysfs::kernel_release().ok().or_else(|| info(root, "OSRelease")) {
-        Some(release) => format!("{} {release}", std::env::consts::OS),
-        None => {
-            notes.push("neither the system nor hwloc gave the OS release".to_owned());
-            std::env::consts::OS.to_owned()
-        }
-    };
+    let hostname = this_host
+        .then(|| sysfs::hostname().ok())
+        .flatten()
+        .or_else(|| info(root, "HostName"))
+        .unwrap_or_else(|| {
+            notes.push("neither the system nor hwloc gave a hostname".to_owned());
+            "unknown".to_owned()
+        });
+    let os =
+        match this_host.then(|| sysfs::kernel_release().ok()).flatten().or_else(|| info(root, "OSRelease")) {
+            Some(release) => format!("{} {release}", std::env::consts::OS),
+            None => {
+                notes.push("neither the system nor hwloc gave the OS release".to_owned());
+                std::env::consts::OS.to_owned()
+            }
+        };
 
     Ok(Machine {
         source: "hwloc".to_owned(),
@@ -123,6 +142,7 @@ fn detect_inner() -> Result<Machine, String> {
         gpus: Vec::new(),
         mpi: None,
         notes,
+        probed: Vec::new(),
     })
 }
 
@@ -192,6 +212,41 @@ mod tests {
         assert!(m.numa_nodes >= 1, "{m:?}");
         assert!(m.logical_cpus >= m.physical_cores, "{m:?}");
         println!("{m:#?}");
+    }
+
+    /// A synthetic topology: one package, `llc` shared, a private L2 and L1d per core, no SMT.
+    /// Sizes in bytes: hwloc's `MB` and `GB` suffixes in synthetic descriptions are powers of ten.
+    fn synthetic(cores: usize, llc: u64, memory: u64) -> Machine {
+        let description = format!(
+            "numa:1(memory={memory}) pack:1 l3u:1(size={llc}) l2u:{cores}(size={}) l1d:1(size={}) core:1 pu:1",
+            1 << 20,
+            48 << 10
+        );
+        let builder =
+            Topology::builder().from_synthetic(&description).unwrap_or_else(|e| panic!("{description}: {e}"));
+        let topology = builder.build().unwrap_or_else(|e| panic!("{description}: {e}"));
+        describe(&topology, false).expect("a synthetic topology describes a machine")
+    }
+
+    #[test]
+    fn synthetic_topologies_describe_the_same_machine_everywhere() {
+        for llc in [8u64 << 20, 260 << 20] {
+            for memory in [2u64 << 30, 64 << 30] {
+                let m = synthetic(2, llc, memory);
+                assert_eq!(
+                    (m.logical_cpus, m.physical_cores, m.sockets, m.numa_nodes),
+                    (2, 2, 1, 1),
+                    "{m:?}"
+                );
+                assert_eq!(m.last_level_cache_bytes(), Some(llc), "{m:?}");
+                let l2 = m.caches.iter().find(|c| c.level == 2).expect("an L2");
+                assert_eq!((l2.size_bytes, l2.instances), (1 << 20, 2), "{m:?}");
+                assert_eq!((m.memory_total_bytes, m.memory_available_bytes), (memory, memory), "{m:?}");
+                // The built-in scenario is accepted on it, whatever the cache and memory.
+                crate::scenario::parse("<built-in quick>", crate::scenario::BUILTIN_QUICK, &m)
+                    .unwrap_or_else(|e| panic!("{llc} B LLC, {memory} B: {e}"));
+            }
+        }
     }
 
     #[test]

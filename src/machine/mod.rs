@@ -3,12 +3,20 @@
 //! Every results file records the machine so that numbers are never read without their context.
 //! With the `hwloc` feature the topology comes from hwloc (through `hwlocality`); without it,
 //! detection falls back to `std`, `/proc` and `/sys`, and [`Machine::source`] says which was used.
+//!
+//! Tests never describe the machine they run on: [`fixture::Synthetic`] writes a fake `/sys` and
+//! `/proc` tree that [`Machine::from_root`] reads with the same parser. The binary reads such a
+//! tree instead of `/` when `PARLAB_MACHINE_ROOT` names one (for end-to-end tests only).
 
 use serde::{Deserialize, Serialize};
 
+pub mod fixture;
 #[cfg(feature = "hwloc")]
 mod hwloc;
 mod sysfs;
+
+/// Names a fake `/sys` + `/proc` tree for [`Machine::detect`] to read instead of the machine.
+pub const ROOT_ENV: &str = "PARLAB_MACHINE_ROOT";
 
 /// Everything parlab knows about the machine it measured on.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -39,6 +47,26 @@ pub struct Machine {
     /// Notes on what could not be detected, and why.
     #[serde(default)]
     pub notes: Vec<String>,
+    /// The optional probes this build ran (`"gpu"`, `"mpi"`): an empty [`Machine::gpus`] means
+    /// "none found" only when `"gpu"` is here, else "not probed in this build".
+    #[serde(default)]
+    pub probed: Vec<String>,
+}
+
+/// An optional probe (GPUs, MPI) whose answer [`Machine::describe_probe`] words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Probe {
+    Gpu,
+    Mpi,
+}
+
+impl Probe {
+    pub fn key(self) -> &'static str {
+        match self {
+            Probe::Gpu => "gpu",
+            Probe::Mpi => "mpi",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -60,8 +88,17 @@ pub struct Gpu {
 }
 
 impl Machine {
-    /// Detects the machine, preferring hwloc when compiled in and falling back to sysfs.
+    /// Detects the machine, preferring hwloc when compiled in and falling back to sysfs; reads
+    /// the tree that `PARLAB_MACHINE_ROOT` names instead, when it is set.
     pub fn detect() -> Machine {
+        if let Some(root) = std::env::var_os(ROOT_ENV).filter(|r| !r.is_empty()) {
+            let mut m = Machine::from_root(std::path::Path::new(&root));
+            m.notes.push(format!(
+                "read from the tree at {} ({ROOT_ENV}), not this machine",
+                root.to_string_lossy()
+            ));
+            return m;
+        }
         #[cfg(feature = "hwloc")]
         {
             match hwloc::detect() {
@@ -75,6 +112,32 @@ impl Machine {
         }
         #[allow(unreachable_code)]
         sysfs::detect()
+    }
+
+    /// Detects the machine described by a `/sys` and `/proc` tree under `root` (`/` is this
+    /// machine); see [`fixture`].
+    pub fn from_root(root: &std::path::Path) -> Machine {
+        sysfs::detect_at(root)
+    }
+
+    /// What a probe found, in words: the devices or runtime, `none found`, or `not probed` when
+    /// this build has no such probe (so that an empty list is never read as an absence).
+    pub fn describe_probe(&self, probe: Probe) -> String {
+        let found: Vec<String> = match probe {
+            Probe::Gpu => self
+                .gpus
+                .iter()
+                .map(|g| format!("{} ({}, {})", g.name, g.api, crate::units::format_bytes(g.memory_bytes)))
+                .collect(),
+            Probe::Mpi => self.mpi.iter().cloned().collect(),
+        };
+        if !found.is_empty() {
+            found.join("; ")
+        } else if self.probed.iter().any(|p| p == probe.key()) {
+            "none found".into()
+        } else {
+            "not probed (this build has no support for it compiled in)".into()
+        }
     }
 
     /// Size of the largest (last-level) cache instance, if any cache was found.

@@ -5,18 +5,29 @@
 //! falls back to what `std` knows and says so in [`Machine::notes`], so that a results file never
 //! claims more than was actually seen. The `/proc` helpers are shared with the hwloc backend,
 //! because hwloc has nothing better to offer for memory, hostname or kernel release.
+//!
+//! Every path is read below a root directory, `/` for the real machine: tests point it at a
+//! fixture tree ([`super::fixture`]) so that they describe a synthetic machine, the same on
+//! every host.
 
 use super::{Cache, Machine};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-const CPU_DIR: &str = "/sys/devices/system/cpu";
-const NODE_DIR: &str = "/sys/devices/system/node";
+const CPU_DIR: &str = "sys/devices/system/cpu";
+const NODE_DIR: &str = "sys/devices/system/node";
 
 pub(super) fn detect() -> Machine {
+    detect_at(Path::new("/"))
+}
+
+/// Detection with every file read below `root`. Only the real root (`/`) consults what this
+/// process may use (`available_parallelism`), which a fixture cannot describe.
+pub(super) fn detect_at(root: &Path) -> Machine {
+    let real = root == Path::new("/");
     let mut notes = Vec::new();
-    let linux = cfg!(target_os = "linux");
+    let linux = cfg!(target_os = "linux") || !real;
     if !linux {
         notes.push(format!(
             "sysfs detection only understands Linux; on {} the topology is a guess built from \
@@ -25,11 +36,15 @@ pub(super) fn detect() -> Machine {
         ));
     }
 
-    let parallelism = std::thread::available_parallelism().map(|n| n.get());
+    let parallelism = if real {
+        std::thread::available_parallelism().map(|n| n.get())
+    } else {
+        Err(std::io::Error::other("not probed for a fixture root"))
+    };
     // The online list is read even when `available_parallelism` works, because the latter is
     // cut down by affinity masks and cgroup quotas and would misdescribe the machine.
     let online = if linux {
-        match online_cpus() {
+        match online_cpus(root) {
             Ok(cpus) => Some(cpus),
             Err(e) => {
                 notes.push(format!("could not read the online CPU list ({e})"));
@@ -58,7 +73,7 @@ pub(super) fn detect() -> Machine {
         }
     };
 
-    let (sockets, physical_cores) = match online.as_deref().map(sockets_and_cores) {
+    let (sockets, physical_cores) = match online.as_deref().map(|cpus| sockets_and_cores(root, cpus)) {
         Some(Ok(counts)) => counts,
         Some(Err(e)) => {
             notes.push(format!("could not read the CPU topology ({e}); assuming 1 socket and no SMT"));
@@ -73,7 +88,7 @@ pub(super) fn detect() -> Machine {
     };
 
     let caches = match &online {
-        Some(cpus) => caches(cpus, &mut notes),
+        Some(cpus) => caches(root, cpus, &mut notes),
         None => {
             if linux {
                 notes.push("without the online CPU list, caches were not read".to_owned());
@@ -83,7 +98,7 @@ pub(super) fn detect() -> Machine {
     };
 
     let numa_nodes = if linux {
-        match numa_nodes() {
+        match numa_nodes(root) {
             Ok(n) => n,
             Err(e) => {
                 notes.push(format!("could not count NUMA nodes ({e}); assuming 1"));
@@ -94,13 +109,16 @@ pub(super) fn detect() -> Machine {
         1
     };
 
-    let cpu_model = cpu_model().unwrap_or_else(|e| {
+    let cpu_model = cpu_model_at(root).unwrap_or_else(|e| {
         notes.push(format!("could not read the CPU model ({e})"));
         "unknown".to_owned()
     });
-    let (memory_total_bytes, memory_available_bytes) = memory_or_note(&mut notes);
-    let hostname = hostname_or_note(&mut notes);
-    let os = os_or_note(&mut notes);
+    let (memory_total_bytes, memory_available_bytes) = memory_or_note(root, &mut notes);
+    let hostname = hostname_at(root, real).unwrap_or_else(|e| {
+        notes.push(format!("could not read the hostname ({e})"));
+        "unknown".to_owned()
+    });
+    let os = os_at(root, &mut notes);
 
     Machine {
         source: "sysfs".to_owned(),
@@ -121,6 +139,7 @@ pub(super) fn detect() -> Machine {
         gpus: Vec::new(),
         mpi: None,
         notes,
+        probed: Vec::new(),
     }
 }
 
@@ -129,26 +148,26 @@ fn read_trimmed(path: impl AsRef<Path>) -> Result<String, String> {
     fs::read_to_string(path).map(|s| s.trim().to_owned()).map_err(|e| format!("{}: {e}", path.display()))
 }
 
-fn online_cpus() -> Result<Vec<usize>, String> {
-    let path = format!("{CPU_DIR}/online");
+fn online_cpus(root: &Path) -> Result<Vec<usize>, String> {
+    let path = root.join(CPU_DIR).join("online");
     let text = read_trimmed(&path)?;
     match parse_cpu_list(&text) {
         Some(cpus) if !cpus.is_empty() => Ok(cpus),
-        _ => Err(format!("{path}: cannot parse {text:?}")),
+        _ => Err(format!("{}: cannot parse {text:?}", path.display())),
     }
 }
 
-fn sockets_and_cores(cpus: &[usize]) -> Result<(usize, usize), String> {
-    let read_id = |path: String| -> Result<i64, String> {
+fn sockets_and_cores(root: &Path, cpus: &[usize]) -> Result<(usize, usize), String> {
+    let read_id = |path: PathBuf| -> Result<i64, String> {
         let text = read_trimmed(&path)?;
-        text.parse().map_err(|_| format!("{path}: not a number: {text:?}"))
+        text.parse().map_err(|_| format!("{}: not a number: {text:?}", path.display()))
     };
     let mut packages = BTreeSet::new();
     let mut cores = BTreeSet::new();
     for cpu in cpus {
-        let dir = format!("{CPU_DIR}/cpu{cpu}/topology");
-        let package = read_id(format!("{dir}/physical_package_id"))?;
-        let core = read_id(format!("{dir}/core_id"))?;
+        let dir = root.join(CPU_DIR).join(format!("cpu{cpu}/topology"));
+        let package = read_id(dir.join("physical_package_id"))?;
+        let core = read_id(dir.join("core_id"))?;
         packages.insert(package);
         // core_id is only unique within a package, hence the pair.
         cores.insert((package, core));
@@ -187,7 +206,7 @@ fn cache_kind(sysfs_type: &str) -> String {
 }
 
 /// One entry per (level, kind); an instance is a distinct set of CPUs sharing one cache.
-fn caches(cpus: &[usize], notes: &mut Vec<String>) -> Vec<Cache> {
+fn caches(root: &Path, cpus: &[usize], notes: &mut Vec<String>) -> Vec<Cache> {
     #[derive(Default)]
     struct Group {
         sizes: BTreeSet<u64>,
@@ -196,11 +215,11 @@ fn caches(cpus: &[usize], notes: &mut Vec<String>) -> Vec<Cache> {
     let mut groups: BTreeMap<(u8, String), Group> = BTreeMap::new();
     let mut failures = Vec::new();
     for cpu in cpus {
-        let dir = format!("{CPU_DIR}/cpu{cpu}/cache");
+        let dir = root.join(CPU_DIR).join(format!("cpu{cpu}/cache"));
         let entries = match fs::read_dir(&dir) {
             Ok(entries) => entries,
             Err(e) => {
-                failures.push(format!("{dir}: {e}"));
+                failures.push(format!("{}: {e}", dir.display()));
                 continue;
             }
         };
@@ -242,12 +261,13 @@ fn caches(cpus: &[usize], notes: &mut Vec<String>) -> Vec<Cache> {
         .collect()
 }
 
-fn numa_nodes() -> Result<usize, String> {
-    let entries = match fs::read_dir(NODE_DIR) {
+fn numa_nodes(root: &Path) -> Result<usize, String> {
+    let dir = root.join(NODE_DIR);
+    let entries = match fs::read_dir(&dir) {
         Ok(entries) => entries,
         // Kernels built without CONFIG_NUMA have no node directory: one node is the truth there.
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(1),
-        Err(e) => return Err(format!("{NODE_DIR}: {e}")),
+        Err(e) => return Err(format!("{}: {e}", dir.display())),
     };
     let count = entries
         .flatten()
@@ -330,14 +350,19 @@ fn parse_meminfo(text: &str) -> Result<MemInfo, String> {
     Ok(MemInfo { total_bytes, available_bytes })
 }
 
+#[cfg_attr(not(feature = "hwloc"), allow(dead_code))]
 pub(super) fn meminfo() -> Result<MemInfo, String> {
-    let path = "/proc/meminfo";
-    let text = fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
-    parse_meminfo(&text).map_err(|e| format!("{path}: {e}"))
+    meminfo_at(Path::new("/"))
 }
 
-fn memory_or_note(notes: &mut Vec<String>) -> (u64, u64) {
-    match meminfo() {
+fn meminfo_at(root: &Path) -> Result<MemInfo, String> {
+    let path = root.join("proc/meminfo");
+    let text = fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    parse_meminfo(&text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn memory_or_note(root: &Path, notes: &mut Vec<String>) -> (u64, u64) {
+    match meminfo_at(root) {
         Ok(m) => (m.total_bytes, m.available_bytes),
         Err(e) => {
             notes.push(format!("could not read memory size ({e}); recorded 0"));
@@ -360,20 +385,35 @@ fn parse_cpu_model(text: &str) -> Option<String> {
     })
 }
 
+#[cfg_attr(not(feature = "hwloc"), allow(dead_code))]
 pub(super) fn cpu_model() -> Result<String, String> {
-    let path = "/proc/cpuinfo";
-    let text = fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
-    parse_cpu_model(&text).ok_or_else(|| format!("{path}: no model line"))
+    cpu_model_at(Path::new("/"))
 }
 
+fn cpu_model_at(root: &Path) -> Result<String, String> {
+    let path = root.join("proc/cpuinfo");
+    let text = fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    parse_cpu_model(&text).ok_or_else(|| format!("{}: no model line", path.display()))
+}
+
+#[cfg_attr(not(feature = "hwloc"), allow(dead_code))]
 pub(super) fn hostname() -> Result<String, String> {
+    hostname_at(Path::new("/"), true)
+}
+
+/// `environment`: whether the process environment may answer (the real root only).
+fn hostname_at(root: &Path, environment: bool) -> Result<String, String> {
     let mut errors = Vec::new();
-    for path in ["/proc/sys/kernel/hostname", "/etc/hostname"] {
-        match read_trimmed(path) {
+    for path in ["proc/sys/kernel/hostname", "etc/hostname"] {
+        let path = root.join(path);
+        match read_trimmed(&path) {
             Ok(name) if !name.is_empty() => return Ok(name),
-            Ok(_) => errors.push(format!("{path}: empty")),
+            Ok(_) => errors.push(format!("{}: empty", path.display())),
             Err(e) => errors.push(e),
         }
+    }
+    if !environment {
+        return Err(errors.join("; "));
     }
     // Non-Linux shells usually export one of these, which beats recording nothing.
     for var in ["HOSTNAME", "COMPUTERNAME"] {
@@ -386,19 +426,13 @@ pub(super) fn hostname() -> Result<String, String> {
     Err(errors.join("; "))
 }
 
-pub(super) fn hostname_or_note(notes: &mut Vec<String>) -> String {
-    hostname().unwrap_or_else(|e| {
-        notes.push(format!("could not read the hostname ({e})"));
-        "unknown".to_owned()
-    })
-}
-
+#[cfg_attr(not(feature = "hwloc"), allow(dead_code))]
 pub(super) fn kernel_release() -> Result<String, String> {
     read_trimmed("/proc/sys/kernel/osrelease")
 }
 
-pub(super) fn os_or_note(notes: &mut Vec<String>) -> String {
-    match kernel_release() {
+fn os_at(root: &Path, notes: &mut Vec<String>) -> String {
+    match read_trimmed(root.join("proc/sys/kernel/osrelease")) {
         Ok(release) => format!("{} {release}", std::env::consts::OS),
         Err(e) => {
             if cfg!(target_os = "linux") {
@@ -477,6 +511,30 @@ mod tests {
         assert_eq!(cache_kind("Data"), "data");
         assert_eq!(cache_kind("Instruction"), "instruction");
         assert_eq!(cache_kind("Unified"), "unified");
+    }
+
+    #[test]
+    fn a_fixture_tree_is_read_as_the_machine_it_describes() {
+        let dir = tempfile::tempdir().unwrap();
+        let spec = super::super::fixture::Synthetic::new(260 << 20, 2 << 30);
+        spec.write(dir.path()).unwrap();
+        let m = detect_at(dir.path());
+        assert_eq!((m.logical_cpus, m.physical_cores, m.sockets, m.numa_nodes), (2, 2, 1, 1));
+        assert_eq!(m.last_level_cache_bytes(), Some(260 << 20));
+        assert_eq!(m.memory_available_bytes, 2 << 30);
+        assert_eq!((m.hostname.as_str(), m.cpu_model.as_str()), ("synthetic", "Synthetic CPU"));
+        assert_eq!(m.os, format!("{} 6.1.0-synthetic", std::env::consts::OS));
+        let l2 = m.caches.iter().find(|c| c.level == 2).unwrap();
+        assert_eq!((l2.size_bytes, l2.instances), (1 << 20, 2));
+        assert!(m.notes.is_empty(), "{:?}", m.notes);
+        // Nothing probed GPUs or MPI: an empty list must not read as "none found".
+        use super::super::Probe;
+        assert!(m.describe_probe(Probe::Gpu).starts_with("not probed"));
+        let mut probed = m.clone();
+        probed.probed = vec!["gpu".into(), "mpi".into()];
+        assert_eq!(probed.describe_probe(Probe::Gpu), "none found");
+        probed.mpi = Some("Open MPI 4.1".into());
+        assert_eq!(probed.describe_probe(Probe::Mpi), "Open MPI 4.1");
     }
 
     #[test]

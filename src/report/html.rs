@@ -13,6 +13,7 @@ use std::fmt::Write;
 use super::charts::{self, efficiency, size_sweep, speedup, throughput, time, weak, Chart};
 use super::table::{self, Group, SummaryGrid};
 use super::Exporter;
+use crate::machine::Probe;
 use crate::results::{CaseResult, Results, Status};
 use crate::scenario::Scaling;
 use crate::units::{format_bytes, format_count, format_ns};
@@ -194,9 +195,15 @@ fn summary(out: &mut String, r: &Results, groups: &[Group]) {
                 class.push("failed");
             }
             let (style, text) = match cell.best {
-                Some(b) => {
-                    (heat(b.speedup, top), format!("{:.2}×<small> @{}w</small>", b.speedup, b.workers))
-                }
+                Some(b) => (
+                    heat(b.speedup, top),
+                    format!(
+                        "{:.2}×{}<small> @{}w</small>",
+                        b.speedup,
+                        if b.labelled { "*" } else { "" },
+                        b.workers
+                    ),
+                ),
                 None => (String::new(), escape(&cell.text())),
             };
             let extra = match (cell.best, cell.failed) {
@@ -207,10 +214,12 @@ fn summary(out: &mut String, r: &Results, groups: &[Group]) {
         }
         match row.winner {
             Some(i) => {
-                let speedup = row.cells[i].best.map_or(0.0, |b| b.speedup);
+                let best = row.cells[i].best;
+                let speedup = best.map_or(0.0, |b| b.speedup);
+                let star = if best.is_some_and(|b| b.labelled) { "*" } else { "" };
                 let _ = write!(
                     out,
-                    "<td class=\"winner\">{} {speedup:.2}×</td>",
+                    "<td class=\"winner\">{} {speedup:.2}×{star}</td>",
                     strategy_name(&grid.strategies[i])
                 );
             }
@@ -218,7 +227,14 @@ fn summary(out: &mut String, r: &Results, groups: &[Group]) {
         }
         out.push_str("</tr>\n");
     }
-    out.push_str("</tbody></table></div>\n<ul class=\"verdicts\">\n");
+    out.push_str("</tbody></table></div>\n");
+    if grid.has_labelled() {
+        let _ = writeln!(out, "<p class=\"hint\">{}</p>", escape(SummaryGrid::LABELLED));
+    }
+    if grid.has_not_applicable() {
+        let _ = writeln!(out, "<p class=\"hint\">{}</p>", escape(SummaryGrid::NOT_APPLICABLE));
+    }
+    out.push_str("<ul class=\"verdicts\">\n");
     for g in groups {
         let _ = writeln!(out, "<li>{}</li>", code(&table::verdict_for(&g.label, &g.cases)));
     }
@@ -254,19 +270,8 @@ fn machine(out: &mut String, r: &Results) {
                 format_bytes(m.memory_available_bytes)
             ),
         ),
-        (
-            "GPUs",
-            if m.gpus.is_empty() {
-                "none".into()
-            } else {
-                m.gpus
-                    .iter()
-                    .map(|g| format!("{} ({}, {})", g.name, g.api, format_bytes(g.memory_bytes)))
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            },
-        ),
-        ("MPI", m.mpi.clone().unwrap_or_else(|| "none".into())),
+        ("GPUs", m.describe_probe(Probe::Gpu)),
+        ("MPI", m.describe_probe(Probe::Mpi)),
         ("OS", m.os.clone()),
         ("Compiler", m.compiler.clone()),
         ("Host", m.hostname.clone()),
@@ -317,7 +322,7 @@ fn scenario(out: &mut String, r: &Results, groups: &[Group]) {
         let s = &w.settings;
         let _ = writeln!(
             out,
-            "<tr><td><a href=\"#{}\">{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}–{}</td>\
+            "<tr><td><a href=\"#{}\">{}</a></td><td class=\"wrap\">{}</td><td class=\"wrap\">{}</td><td class=\"wrap\">{}</td><td class=\"wrap\">{}</td><td>{}</td><td>{}–{}</td>\
              <td>±{:.1}%</td><td>{:?}</td><td>{:?}</td><td>{:?}</td></tr>",
             anchor(g),
             escape(&g.label),
@@ -485,6 +490,26 @@ fn status_class(s: Status) -> &'static str {
 const SETUP_WORTH_SHOWING_NS: u64 = 10_000;
 
 fn cases_table(out: &mut String, g: &Group) {
+    let notes = table::footnotes(&g.cases);
+    let not_run = table::not_run(&g.cases);
+    let shown: Vec<&&CaseResult> = g.cases.iter().filter(|c| !table::collapsed(c)).collect();
+    if !not_run.is_empty() {
+        out.push_str("<div class=\"not-run\"><strong>Not run:</strong><ul>\n");
+        for n in &not_run {
+            let names: Vec<String> = n.strategies.iter().map(|s| strategy_name(s)).collect();
+            let _ = writeln!(
+                out,
+                "<li><span class=\"tag\">{}</span> {}: {}</li>",
+                escape(n.status.label()),
+                names.join(", "),
+                escape(&n.reason)
+            );
+        }
+        out.push_str("</ul></div>\n");
+    }
+    if shown.is_empty() {
+        return;
+    }
     let memory = throughput::memory_bound(g);
     let best = throughput::best(g).map(|(v, _)| v);
     let latency = g.cases.iter().any(|c| c.latency_ns.is_some());
@@ -528,7 +553,7 @@ fn cases_table(out: &mut String, g: &Group) {
         Some(v) if v.is_finite() => format!("<td class=\"num\" data-sort=\"{v}\">{text}</td>"),
         _ => "<td class=\"num\" data-sort=\"\">-</td>".to_string(),
     };
-    for c in &g.cases {
+    for c in shown {
         let s = c.stats.as_ref();
         let _ = write!(out, "<tr class=\"{}\">", status_class(c.status));
         let _ = write!(out, "<td>{}</td>", strategy_name(&c.strategy));
@@ -539,10 +564,8 @@ fn cases_table(out: &mut String, g: &Group) {
             Some(s) => {
                 let _ = write!(
                     out,
-                    "<td class=\"num\" data-sort=\"{}\" title=\"95% bootstrap CI of the median: {} to {}\">{}<small> ±{:.1}%</small></td>",
+                    "<td class=\"num\" data-sort=\"{}\" title=\"95% bootstrap CI of the median: {}\">±{:.1}%</td>",
                     s.relative_ci_half_width(),
-                    format_ns(s.ci_low),
-                    format_ns(s.ci_high),
                     ci_range(s.ci_low, s.ci_high),
                     s.relative_ci_half_width() * 100.0
                 );
@@ -600,15 +623,24 @@ fn cases_table(out: &mut String, g: &Group) {
         ));
         let full = status_text(c);
         let detail = full.strip_prefix(c.status.label()).unwrap_or("").trim_start_matches([':', ' ']);
+        let marks = table::marks(c, &notes);
         let _ = writeln!(
             out,
-            "<td class=\"status {}\"><strong>{}</strong>{}</td></tr>",
+            "<td class=\"status {}\"><strong>{}</strong>{}{}</td></tr>",
             status_class(c.status),
             escape(c.status.label()),
+            if marks.is_empty() { String::new() } else { format!("<sup>{}</sup>", escape(marks.trim())) },
             if detail.is_empty() { String::new() } else { format!("<br><small>{}</small>", escape(detail)) }
         );
     }
     out.push_str("</tbody></table></div>\n");
+    if !notes.is_empty() {
+        out.push_str("<ol class=\"notes\">\n");
+        for n in &notes {
+            let _ = writeln!(out, "<li>{}</li>", code(n));
+        }
+        out.push_str("</ol>\n");
+    }
 }
 
 fn footer(out: &mut String, r: &Results) {
@@ -625,6 +657,10 @@ fn footer(out: &mut String, r: &Results) {
          <li><strong>Amdahl's law</strong> S(p) = 1 / (f + (1 − f)/p) is fitted to the best strategy by least squares in \
          1/S (Amdahl 1967); 1/f bounds its speedup.</li>\n\
          <li>Weak scaling grows the size with the workers (size × workers): flat time is ideal.</li>\n\
+         <li>Speedup, efficiency and Karp-Flatt apply where workers share one algorithm's work: a speedup marked \
+         <strong>*</strong> is not parallel scaling (workers that overlap waits, or a different algorithm), and \
+         latency workloads have none. Numbered <strong>notes</strong> under a table are caveats its marked rows carry; \
+         <strong>n/a</strong> and <em>Not run</em> name the strategies a workload has no version for.</li>\n\
          <li><strong>Peak RSS</strong> is the whole parlab process's resident-set high-water mark during the case, \
          shared input included and worker processes excluded: compare it between strategies at the same size. \
          <strong>Set-up</strong> (shown where it matters, e.g. process start-up) is outside the timed region.</li>\n\

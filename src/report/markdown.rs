@@ -39,13 +39,33 @@ impl Exporter for Markdown {
                 SummaryGrid::TITLE
             ));
             out.push_str(&markdown_table(&grid.header(), &grid.text_rows()));
+            if grid.has_labelled() {
+                out.push_str(&format!("\n{}\n", escape(SummaryGrid::LABELLED)));
+            }
+            if grid.has_not_applicable() {
+                out.push_str(&format!("\n{}\n", escape(SummaryGrid::NOT_APPLICABLE)));
+            }
             out.push('\n');
         }
         for t in table::tables(results) {
             out.push_str(&format!("## {}\n\n{}\n\n", escape(&t.workload), escape(&t.verdict)));
             let header: Vec<String> = t.header.iter().map(|h| h.to_string()).collect();
-            out.push_str(&markdown_table(&header, &t.rows));
-            out.push('\n');
+            if !t.rows.is_empty() {
+                out.push_str(&markdown_table(&header, &t.rows));
+                out.push('\n');
+            }
+            for (i, note) in t.notes.iter().enumerate() {
+                out.push_str(&format!("{}. {}\n", i + 1, escape(note)));
+            }
+            if !t.notes.is_empty() {
+                out.push('\n');
+            }
+            for n in &t.not_run {
+                out.push_str(&format!("- Not run: {}\n", escape(&n.text())));
+            }
+            if !t.not_run.is_empty() {
+                out.push('\n');
+            }
         }
         Ok(out)
     }

@@ -10,7 +10,7 @@ use crate::machine::Machine;
 use crate::results::{CaseResult, Status};
 use crate::runner::Listener;
 use crate::scenario::{CaseSpec, Plan};
-use crate::units::format_ns;
+use crate::units::{format_count, format_ns};
 
 pub struct Progress {
     multi: MultiProgress,
@@ -99,21 +99,37 @@ impl Listener for Progress {
             self.multi.remove(&bar);
         }
         self.overall.inc(1);
-        let what = format!("{:<16} {:<16} {:>3}w {:>8}", r.workload, r.strategy, r.workers, r.effective_size);
-        let line = match r.status {
-            Status::Ok => format!(
-                "  ok    {what}  {:>10}  {}",
-                r.median_ns().map_or("-".into(), format_ns),
-                r.speedup.map_or(String::new(), |s| format!("{s:.2}x"))
-            ),
-            _ => format!("  {:<5} {what}  {}", short(r.status), table::row(r)[9]),
-        };
-        self.say(line);
+        if let Some(line) = finished_line(r) {
+            self.say(line);
+        }
     }
 
     fn run_finished(&mut self, _: &crate::results::Results) {
         self.overall.finish_and_clear();
     }
+}
+
+/// The line a finished case prints, if any. A pair that never ran gets none: the final table
+/// names each such strategy once per reason, instead of a line per worker count and size here.
+fn finished_line(r: &CaseResult) -> Option<String> {
+    if table::collapsed(r) {
+        return None;
+    }
+    let what = format!(
+        "{:<16} {:<16} {:>3}w {:>8}",
+        r.workload,
+        r.strategy,
+        r.workers,
+        format_count(r.effective_size)
+    );
+    Some(match r.status {
+        Status::Ok => format!(
+            "  ok    {what}  {:>10}  {}",
+            r.median_ns().map_or("-".into(), format_ns),
+            r.speedup.map_or(String::new(), |s| format!("{s:.2}x"))
+        ),
+        _ => format!("  {:<5} {what}  {}", short(r.status), table::row(r)[9]),
+    })
 }
 
 fn short(s: Status) -> &'static str {
@@ -125,5 +141,33 @@ fn short(s: Status) -> &'static str {
         Status::Unsupported | Status::Unavailable => "skip",
         Status::Error => "ERROR",
         Status::Interrupted => "INTR",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::Scaling;
+    use crate::workload::Params;
+
+    #[test]
+    fn cases_that_never_ran_print_no_progress_line() {
+        let spec = CaseSpec {
+            id: 0,
+            workload_index: 0,
+            workload: "matmul".into(),
+            strategy: "mutex".into(),
+            workers: 2,
+            size: 136_314_880,
+            effective_size: 136_314_880,
+            scaling: Scaling::Strong,
+            notes: Vec::new(),
+        };
+        let unsupported =
+            CaseResult::unmeasured(&spec, &Params::default(), Status::Unsupported, "no version");
+        assert_eq!(finished_line(&unsupported), None);
+        let failed = CaseResult::unmeasured(&spec, &Params::default(), Status::Error, "could not prepare");
+        let line = finished_line(&failed).expect("a failure is shown");
+        assert!(line.contains("ERROR") && line.contains("136M"), "{line}");
     }
 }

@@ -1,11 +1,17 @@
 //! The summary table's rows as text cells, shared by the terminal, `summary.md` and the HTML
 //! report: the per-workload case tables, the workload x strategy summary grid, and the grouping
 //! of cases by `[[workload]]` entry that every report walks.
+//!
+//! Cases that were never run (`unsupported`, `unavailable`) get no row each: they are collapsed
+//! into one line per reason naming the strategies ([`not_run`]), since a scenario with every
+//! strategy has more of them than measured cases. Case notes become numbered footnotes
+//! ([`footnotes`]), marked in the status cell, so a caveat shared by many rows is written once.
 
 use crate::results::{CaseResult, Results, Status};
 use crate::scenario::WorkloadPlan;
 use crate::strategy;
 use crate::units::{format_count, format_ns, format_si};
+use crate::workload::{self, SpeedupMeaning};
 
 /// The columns of every per-workload table (and of [`row`]); [`tables`] may add [`LATENCY`].
 pub const HEADER: [&str; 10] = [
@@ -31,9 +37,82 @@ pub struct WorkloadTable {
     pub workload: String,
     /// [`HEADER`], with [`LATENCY`] when a case of the workload has a latency.
     pub header: Vec<&'static str>,
-    /// One row per case, a cell per header column.
+    /// One row per case that ran (or failed), a cell per header column.
     pub rows: Vec<Vec<String>>,
     pub verdict: String,
+    /// The strategies that never ran, one entry per reason.
+    pub not_run: Vec<NotRun>,
+    /// Footnote `i + 1` of the rows' status cells.
+    pub notes: Vec<String>,
+}
+
+/// Strategies of one workload that were not run, for one reason.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NotRun {
+    pub status: Status,
+    pub strategies: Vec<String>,
+    /// The reason, with the strategy's name replaced by "each" when it names several.
+    pub reason: String,
+}
+
+impl NotRun {
+    /// `unsupported: mutex, rwlock: <reason>`.
+    pub fn text(&self) -> String {
+        format!("{}: {}: {}", self.status.label(), self.strategies.join(", "), self.reason)
+    }
+}
+
+/// Whether a case is collapsed into [`not_run`] instead of having a row.
+pub fn collapsed(c: &CaseResult) -> bool {
+    matches!(c.status, Status::Unsupported | Status::Unavailable)
+}
+
+/// The cases that never ran, grouped by status and reason (the strategy's own name taken out),
+/// in order of first appearance; each strategy is named once however many worker counts it had.
+pub fn not_run(cases: &[&CaseResult]) -> Vec<NotRun> {
+    let mut groups: Vec<(Status, String, Vec<String>, String)> = Vec::new();
+    for c in cases.iter().filter(|c| collapsed(c)) {
+        let reason = c.reason.clone().unwrap_or_default();
+        let generic = reason.replace(&format!("`{}`", c.strategy), "each");
+        match groups.iter_mut().find(|g| g.0 == c.status && g.1 == generic) {
+            Some(g) if g.2.contains(&c.strategy) => {}
+            Some(g) => g.2.push(c.strategy.clone()),
+            None => groups.push((c.status, generic, vec![c.strategy.clone()], reason)),
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(status, generic, strategies, own)| NotRun {
+            status,
+            reason: if strategies.len() == 1 { own } else { generic },
+            strategies,
+        })
+        .collect()
+}
+
+/// The distinct notes of the cases that have rows, in order: footnote `i + 1` is `notes[i]`.
+pub fn footnotes(cases: &[&CaseResult]) -> Vec<String> {
+    let mut notes: Vec<String> = Vec::new();
+    for n in cases.iter().filter(|c| !collapsed(c)).flat_map(|c| &c.notes) {
+        if !notes.contains(n) {
+            notes.push(n.clone());
+        }
+    }
+    notes
+}
+
+/// ` [1,2]`: the footnote numbers of a case's notes, or nothing.
+pub fn marks(c: &CaseResult, notes: &[String]) -> String {
+    let numbers: Vec<String> = c
+        .notes
+        .iter()
+        .filter_map(|n| notes.iter().position(|m| m == n).map(|i| (i + 1).to_string()))
+        .collect();
+    if numbers.is_empty() {
+        String::new()
+    } else {
+        format!(" [{}]", numbers.join(","))
+    }
 }
 
 impl WorkloadTable {
@@ -52,18 +131,30 @@ pub fn tables(results: &Results) -> Vec<WorkloadTable> {
             if latency {
                 header.insert(LATENCY_AT, LATENCY);
             }
+            let notes = footnotes(&g.cases);
             let rows = g
                 .cases
                 .iter()
+                .filter(|c| !collapsed(c))
                 .map(|c| {
                     let mut cells = row(c).to_vec();
+                    if let Some(status) = cells.last_mut() {
+                        status.push_str(&marks(c, &notes));
+                    }
                     if latency {
                         cells.insert(LATENCY_AT, c.latency_ns.map_or("-".into(), format_ns));
                     }
                     cells
                 })
                 .collect();
-            WorkloadTable { header, rows, verdict: verdict_for(&g.label, &g.cases), workload: g.label }
+            WorkloadTable {
+                header,
+                rows,
+                verdict: verdict_for(&g.label, &g.cases),
+                not_run: not_run(&g.cases),
+                notes,
+                workload: g.label,
+            }
         })
         .collect()
 }
@@ -121,6 +212,14 @@ pub struct Best {
     pub speedup: f64,
     pub workers: usize,
     pub effective_size: u64,
+    /// The speedup is not parallel scaling ([`SpeedupMeaning::Labelled`]): shown with a `*`.
+    pub labelled: bool,
+}
+
+/// Whether a case's speedup is labelled as something other than parallel scaling.
+pub fn labelled(c: &CaseResult) -> bool {
+    workload::find(&c.workload)
+        .is_some_and(|w| matches!(w.speedup_meaning(&c.strategy), SpeedupMeaning::Labelled(_)))
 }
 
 /// One cell of the summary grid: a strategy on a workload.
@@ -136,10 +235,14 @@ pub struct Cell {
 }
 
 impl Cell {
-    /// `3.81x @4w`, `FAILED`, `unsupported`, `3.81x @4w, 1 FAILED`, or `-` when not run.
+    /// `3.81x @4w`, `FAILED`, `n/a` (unsupported), `3.81x @4w, 1 FAILED`, or `-` when not in
+    /// the scenario. A grid has a column per strategy, so a pair without a version is short.
     pub fn text(&self) -> String {
         let mut text = match (&self.best, self.failed, self.not_run) {
-            (Some(b), _, _) => format!("{:.2}x @{}w", b.speedup, b.workers),
+            (Some(b), _, _) => {
+                format!("{:.2}x{} @{}w", b.speedup, if b.labelled { "*" } else { "" }, b.workers)
+            }
+            (None, 0, Some(Status::Unsupported)) => "n/a".to_string(),
             (None, 0, Some(status)) => status.label().to_string(),
             (None, 0, None) => "-".to_string(),
             (None, _, _) => "FAILED".to_string(),
@@ -168,12 +271,38 @@ pub struct SummaryGrid {
 
 impl SummaryGrid {
     pub const TITLE: &'static str = "Best speedup over sequential (at that many workers)";
+    /// Explains `n/a`, shown under the grid when a cell has it.
+    pub const NOT_APPLICABLE: &'static str =
+        "n/a: the workload has no version for that strategy (the reason is under the workload's table)";
+
+    /// Whether any cell is `n/a`, so the grid needs [`SummaryGrid::NOT_APPLICABLE`].
+    pub fn has_not_applicable(&self) -> bool {
+        self.rows
+            .iter()
+            .flat_map(|r| &r.cells)
+            .any(|c| c.best.is_none() && c.failed == 0 && c.not_run == Some(Status::Unsupported))
+    }
+
+    /// Explains the `*` of labelled cells, shown under the grid when one has it.
+    pub const LABELLED: &'static str =
+        "* not parallel scaling (workers that overlap waits, or a different algorithm): see the workload's notes";
+
+    /// Whether any cell's best is labelled, so the grid needs [`SummaryGrid::LABELLED`].
+    pub fn has_labelled(&self) -> bool {
+        self.rows.iter().flat_map(|r| &r.cells).any(|c| c.best.is_some_and(|b| b.labelled))
+    }
 
     /// The winner's cell as text, e.g. `rayon (3.81x)`, or `-` when nothing verified.
     pub fn winner_text(&self, row: &SummaryRow) -> String {
         match row.winner {
             Some(i) => {
-                format!("{} ({:.2}x)", self.strategies[i], row.cells[i].best.map_or(0.0, |b| b.speedup))
+                let best = row.cells[i].best;
+                format!(
+                    "{} ({:.2}x{})",
+                    self.strategies[i],
+                    best.map_or(0.0, |b| b.speedup),
+                    if best.is_some_and(|b| b.labelled) { "*" } else { "" }
+                )
             }
             None => "-".to_string(),
         }
@@ -227,6 +356,7 @@ pub fn summary(results: &Results) -> SummaryGrid {
                                 speedup,
                                 workers: c.workers,
                                 effective_size: c.effective_size,
+                                labelled: labelled(c),
                             })
                         })
                         .max_by(|a, b| a.speedup.total_cmp(&b.speedup));
@@ -303,19 +433,37 @@ pub fn verdict_for(workload: &str, cases: &[&CaseResult]) -> String {
     let failures = cases.iter().filter(|c| c.status.is_failure()).count();
     let top =
         cases.iter().filter(|c| c.speedup.is_some() && c.strategy != "sequential").map(|c| c.workers).max();
-    let mut text = match top {
-        None => format!("{workload}: no verified parallel case to compare"),
-        Some(top) => {
+    // Latency workloads have no speedup: their verdict is the lowest latency at the smallest size.
+    let fastest_latency = cases
+        .iter()
+        .filter(|c| c.status == Status::Ok && c.latency_ns.is_some() && !is_sequential(&c.strategy))
+        .min_by(|a, b| {
+            (a.effective_size, a.latency_ns.unwrap_or(f64::INFINITY))
+                .partial_cmp(&(b.effective_size, b.latency_ns.unwrap_or(f64::INFINITY)))
+                .unwrap_or(std::cmp::Ordering::Equal)
+        });
+    let mut text = match (top, fastest_latency) {
+        (None, Some(c)) => format!(
+            "{workload}: no speedup applies (see the notes); lowest one-way latency {} with `{}` at size {}",
+            format_ns(c.latency_ns.unwrap_or(f64::NAN)),
+            c.strategy,
+            format_count(c.effective_size)
+        ),
+        (None, None) => format!("{workload}: no verified parallel case to compare"),
+        (Some(top), _) => {
             let best = cases
                 .iter()
                 .filter(|c| c.workers == top && c.speedup.is_some())
                 .max_by(|a, b| a.speedup.partial_cmp(&b.speedup).unwrap_or(std::cmp::Ordering::Equal))
                 .expect("a case with a speedup exists");
+            let what = match best.efficiency {
+                Some(e) => format!("{:.0}% efficiency", e * 100.0),
+                None => "not parallel scaling: see the notes".to_string(),
+            };
             format!(
-                "{workload}: best at {top} workers is `{}`, speedup {:.2}x over sequential ({:.0}% efficiency)",
+                "{workload}: best at {top} workers is `{}`, speedup {:.2}x over sequential ({what})",
                 best.strategy,
                 best.speedup.unwrap_or(0.0),
-                best.efficiency.unwrap_or(0.0) * 100.0
             )
         }
     };

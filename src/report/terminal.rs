@@ -10,7 +10,15 @@ pub fn render(results: &Results) -> String {
     for t in table::tables(results) {
         let rows: Vec<Vec<&str>> = t.rows.iter().map(|r| r.iter().map(String::as_str).collect()).collect();
         // Numbers right-aligned, names and status left-aligned.
-        out.push_str(&aligned(&t.header, &rows, |i| t.numeric(i)));
+        if !rows.is_empty() {
+            out.push_str(&aligned(&t.header, &rows, |i| t.numeric(i)));
+        }
+        for (i, note) in t.notes.iter().enumerate() {
+            out.push_str(&format!("[{}] {note}\n", i + 1));
+        }
+        for n in &t.not_run {
+            out.push_str(&format!("not run: {}\n", n.text()));
+        }
         out.push_str(&format!("=> {}\n\n", t.verdict));
     }
     let grid = table::summary(results);
@@ -22,6 +30,12 @@ pub fn render(results: &Results) -> String {
         out.push_str(&format!("{}:\n", SummaryGrid::TITLE));
         let last = header.len() - 1;
         out.push_str(&aligned(&header, &rows, |i| i > 0 && i < last));
+        if grid.has_labelled() {
+            out.push_str(&format!("{}\n", SummaryGrid::LABELLED));
+        }
+        if grid.has_not_applicable() {
+            out.push_str(&format!("{}\n", SummaryGrid::NOT_APPLICABLE));
+        }
     }
     out
 }

@@ -9,7 +9,7 @@ mod plan;
 mod raw;
 
 pub use error::{closest, Located, ScenarioError};
-pub use plan::{CaseSpec, Plan, Scaling, Settings, WorkloadPlan, MAX_PROCESSES};
+pub use plan::{limits, CaseSpec, Plan, Scaling, Settings, SizeNote, WorkloadPlan, MAX_PROCESSES};
 
 use crate::machine::Machine;
 

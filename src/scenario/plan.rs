@@ -1,4 +1,12 @@
 //! The validated scenario: every name resolved, every sweep expanded, every default filled.
+//!
+//! Two kinds of bounds keep a scenario from aborting, hanging or exhausting the machine before
+//! it is measured: absolute [`limits`] checked as each value is read (they hold on any machine),
+//! and the machine's own, checked once a workload's cases are known: the memory each case
+//! needs at worst (input, outputs, per-task and per-worker copies, worker processes) against
+//! what is available, and how far workers may oversubscribe the logical CPUs. Defaults derived
+//! from the machine (STREAM's 4x the last-level cache) are shrunk to fit instead of refused,
+//! and the cases say so in their notes.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -9,9 +17,34 @@ use toml::Spanned;
 use super::error::{closest, ScenarioError, Source};
 use super::raw::{RawScenario, RawSettings, RawWorkload};
 use crate::machine::Machine;
+use crate::strategy::Family;
 use crate::strategy::{self, StrategyParams};
 use crate::units;
-use crate::workload::{self, ParamValue, Params, Workload};
+use crate::workload::{self, CaseShape, ParamValue, Params, SpeedupMeaning, Workload};
+
+/// Absolute limits on a scenario, the same on every machine; each error message states its own.
+pub mod limits {
+    /// Workers of one case.
+    pub const MAX_WORKERS: usize = 4096;
+    /// `min_samples` and `max_samples`.
+    pub const MAX_SAMPLES: usize = 1_000_000;
+    /// Cases in one scenario, after every sweep is expanded.
+    pub const MAX_CASES: u64 = 100_000;
+    /// A size in the workload's own items (10^15); weak scaling's measured size included.
+    pub const MAX_SIZE: u64 = 1_000_000_000_000_000;
+    /// `capacity` of a bounded queue (some queues allocate their capacity up front).
+    pub const MAX_CAPACITY: usize = 1 << 20;
+    /// Thread workers per logical CPU (but at least [`MIN_THREAD_WORKERS`]): oversubscription
+    /// past this only measures the scheduler.
+    pub const THREADS_PER_CPU: usize = 64;
+    pub const MIN_THREAD_WORKERS: usize = 256;
+    /// Worker processes per logical CPU (but at least [`MIN_PROCESS_WORKERS`]).
+    pub const PROCESSES_PER_CPU: usize = 4;
+    pub const MIN_PROCESS_WORKERS: usize = 16;
+    /// A size derived from the machine (a default) may use at most this share of the available
+    /// memory, numerator and denominator; a size the scenario gives may use all of it.
+    pub const DEFAULT_MEMORY_SHARE: (u64, u64) = (1, 2);
+}
 
 /// How the problem size relates to the worker count.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -78,6 +111,16 @@ pub struct WorkloadPlan {
     pub workers: Vec<usize>,
     pub chunk: Option<usize>,
     pub settings: Settings,
+    /// Caveats for the cases of one size (e.g. STREAM's rule not met); every output shows them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<SizeNote>,
+}
+
+/// A caveat for every case of one `[[workload]]` entry at one (base) size.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SizeNote {
+    pub size: u64,
+    pub note: String,
 }
 
 /// A validated scenario.
@@ -111,6 +154,9 @@ pub struct CaseSpec {
     /// `[strategy.NAME]` table's ([`Plan::tunables`]).
     #[serde(default)]
     pub tunables: StrategyParams,
+    /// Caveats planning found for this case, carried into [`crate::results::CaseResult::notes`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 fn default_seed() -> u64 {
@@ -138,10 +184,21 @@ impl Plan {
                         w.workers.iter().map(|&n| (kind.weak_size(size, n), vec![n])).collect()
                     }
                 };
+                let notes: Vec<String> =
+                    w.notes.iter().filter(|n| n.size == size).map(|n| n.note.clone()).collect();
+                // Saved results may name a workload this build lacks (a test-only one): no notes.
+                let kind = workload::find(&w.kind);
                 for (effective_size, workers) in groups {
                     for strategy in &w.strategies {
                         let is_seq = strategy::find(strategy).is_some_and(|s| s.is_sequential());
                         let counts = if is_seq { vec![1] } else { workers.clone() };
+                        let mut notes = notes.clone();
+                        match kind.map_or(SpeedupMeaning::Parallel, |k| k.speedup_meaning(strategy)) {
+                            SpeedupMeaning::Parallel => {}
+                            SpeedupMeaning::Labelled(why) | SpeedupMeaning::NotApplicable(why) => {
+                                notes.push(why.to_string())
+                            }
+                        }
                         for n in counts {
                             cases.push(CaseSpec {
                                 id: cases.len(),
@@ -154,6 +211,7 @@ impl Plan {
                                 scaling: w.settings.scaling,
                                 seed: w.settings.seed,
                                 tunables: self.tunables(wi, strategy),
+                                notes: notes.clone(),
                             });
                         }
                     }
@@ -162,6 +220,26 @@ impl Plan {
         }
         cases
     }
+
+    /// How many cases [`Plan::cases`] makes, counted without making them (saturating).
+    pub fn case_count(&self) -> u64 {
+        self.workloads.iter().fold(0u64, |total, w| total.saturating_add(case_count(w)))
+    }
+}
+
+/// The cases of one workload: per size, the baseline once and every other strategy at each
+/// worker count (weak scaling: every strategy, baseline included, once per worker count).
+fn case_count(w: &WorkloadPlan) -> u64 {
+    let sizes = w.sizes.len() as u64;
+    let workers = w.workers.len() as u64;
+    let parallel =
+        w.strategies.iter().filter(|s| !strategy::find(s).is_some_and(|s| s.is_sequential())).count() as u64;
+    let sequential = w.strategies.len() as u64 - parallel;
+    let per_size = match w.settings.scaling {
+        Scaling::Strong => sequential.saturating_add(parallel.saturating_mul(workers)),
+        Scaling::Weak => (sequential + parallel).saturating_mul(workers),
+    };
+    sizes.saturating_mul(per_size)
 }
 
 pub(super) fn build(src: &Source, raw: RawScenario, machine: &Machine) -> Result<Plan, ScenarioError> {
@@ -196,10 +274,14 @@ pub(super) fn build(src: &Source, raw: RawScenario, machine: &Machine) -> Result
                     }),
                 ));
             }
-            let min = if tunable == "capacity" { 0 } else { 1 };
+            let (min, max) = if tunable == "capacity" {
+                (0, limits::MAX_CAPACITY as i64)
+            } else {
+                (1, limits::MAX_SIZE as i64)
+            };
             let v = *value.get_ref();
-            if v < min {
-                return Err(src.error(value.span(), f, format!("must be at least {min}, got {v}")));
+            if !(min..=max).contains(&v) {
+                return Err(src.error(value.span(), f, format!("must be between {min} and {max}, got {v}")));
             }
             match tunable {
                 "chunk" => params.chunk = Some(v as usize),
@@ -217,17 +299,39 @@ pub(super) fn build(src: &Source, raw: RawScenario, machine: &Machine) -> Result
             Some("add one, e.g. [[workload]] kind = \"pi_monte_carlo\"; `parlab list` shows them all".into()),
         ));
     }
-    let mut workloads = Vec::new();
-    for (i, entry) in raw.workload.iter().enumerate() {
-        workloads.push(workload_plan(src, i, entry.get_ref(), &defaults, &default_workers, machine)?);
-    }
-    Ok(Plan {
+    let mut plan = Plan {
         name,
         description: raw.scenario.description.trim().to_string(),
         source: src.name.to_string(),
         strategy_params,
-        workloads,
-    })
+        workloads: Vec::new(),
+    };
+    let mut cases = 0u64;
+    for (i, entry) in raw.workload.iter().enumerate() {
+        let w = workload_plan(
+            src,
+            i,
+            entry.get_ref(),
+            &defaults,
+            &default_workers,
+            &plan.strategy_params,
+            machine,
+        )?;
+        cases = cases.saturating_add(case_count(&w));
+        if cases > limits::MAX_CASES {
+            return Err(src.error_help(
+                entry.span(),
+                format!("workload[{i}]"),
+                format!(
+                    "the scenario expands to more than {} cases by this entry ({cases} so far)",
+                    limits::MAX_CASES
+                ),
+                Some("sweep fewer sizes, worker counts or strategies, or split the scenario".into()),
+            ));
+        }
+        plan.workloads.push(w);
+    }
+    Ok(plan)
 }
 
 fn workload_plan(
@@ -236,6 +340,7 @@ fn workload_plan(
     raw: &RawWorkload,
     defaults: &Settings,
     default_workers: &[usize],
+    strategy_params: &BTreeMap<String, StrategyParams>,
     machine: &Machine,
 ) -> Result<WorkloadPlan, ScenarioError> {
     let at = |key: &str| format!("workload[{index}].{key}");
@@ -259,50 +364,96 @@ fn workload_plan(
         None => default_workers.to_vec(),
     };
     let params = params(src, &at("params"), w, &raw.params)?;
-    let sizes = match &raw.size {
-        Some(v) => sizes(src, &at("size"), w, &params, v)?,
-        None => w.default_sizes(machine),
-    };
-    let max_workers = *worker_counts.iter().max().unwrap_or(&1) as u64;
-    let available = machine.memory_available_bytes;
-    for &size in &sizes {
-        let measured = match settings.scaling {
-            Scaling::Strong => size,
-            Scaling::Weak => w.weak_size(size, max_workers as usize),
-        };
-        if measured != size {
-            let span = raw.size.as_ref().map_or(raw.kind.span(), |s| s.span());
-            w.check_size(measured, &params).map_err(|m| {
-                src.error(
-                    span,
-                    at("size"),
-                    format!("at {max_workers} workers weak scaling measures size {measured}: {m}"),
-                )
-            })?;
-        }
-        let need = w.memory_bytes(measured, &params);
-        if available > 0 && need > available {
-            let span = raw.size.as_ref().map_or(raw.kind.span(), |s| s.span());
-            return Err(src.error_help(
-                span,
-                at("size"),
-                format!(
-                    "size {measured} needs {} of memory, but only {} is available",
-                    units::format_bytes(need),
-                    units::format_bytes(available)
-                ),
-                Some("choose a smaller size".into()),
-            ));
-        }
-    }
     let strategies = strategies(src, &at("strategies"), w, raw.strategies.as_ref())?;
     let chunk = match &raw.chunk {
-        Some(c) if *c.get_ref() < 1 => {
-            return Err(src.error(c.span(), at("chunk"), format!("must be at least 1, got {}", c.get_ref())))
+        Some(c) if !(1..=limits::MAX_SIZE as i64).contains(c.get_ref()) => {
+            return Err(src.error(
+                c.span(),
+                at("chunk"),
+                format!("must be between 1 and {}, got {}", limits::MAX_SIZE, c.get_ref()),
+            ))
         }
         Some(c) => Some(*c.get_ref() as usize),
         None => None,
     };
+    let workers_span = raw.workers.as_ref().map_or(raw.kind.span(), |v| v.span());
+    oversubscription(src, &at("workers"), workers_span, w, &strategies, &worker_counts, machine)?;
+    let shapes = shapes(w, &strategies, &worker_counts, chunk, strategy_params);
+    let max_workers = *worker_counts.iter().max().unwrap_or(&1);
+    let measured = |size: u64| match settings.scaling {
+        Scaling::Strong => size,
+        Scaling::Weak => w.weak_size(size, max_workers),
+    };
+    let available = machine.memory_available_bytes;
+    let mut notes = Vec::new();
+    let sizes = match &raw.size {
+        Some(v) => {
+            let sizes = sizes(src, &at("size"), w, &params, v)?;
+            for &size in &sizes {
+                let m = measured(size);
+                if m != size {
+                    let problem = if m > limits::MAX_SIZE {
+                        Err(format!("more than the limit of {}", limits::MAX_SIZE))
+                    } else {
+                        w.check_size(m, &params)
+                    };
+                    problem.map_err(|e| {
+                        src.error(
+                            v.span(),
+                            at("size"),
+                            format!("at {max_workers} workers weak scaling measures size {m}: {e}"),
+                        )
+                    })?;
+                }
+                let (need, shape) = worst_case(w, m, &params, &shapes);
+                if available > 0 && need > available {
+                    return Err(src.error_help(
+                        v.span(),
+                        at("size"),
+                        format!(
+                            "size {m} needs {} of memory at worst ({}), but only {} is available",
+                            units::format_bytes(need),
+                            describe(shape),
+                            units::format_bytes(available)
+                        ),
+                        Some("choose a smaller size, or fewer workers for that strategy".into()),
+                    ));
+                }
+            }
+            sizes
+        }
+        None => {
+            // A default comes from the machine: it must fit, so it shrinks rather than fails.
+            let (num, den) = limits::DEFAULT_MEMORY_SHARE;
+            let budget = available / den * num;
+            let mut sizes = Vec::new();
+            for default in w.default_sizes(machine) {
+                let fits =
+                    |size: u64| available == 0 || worst_case(w, measured(size), &params, &shapes).0 <= budget;
+                let size = if fits(default) { default } else { largest_fitting(default, fits) };
+                if size != default {
+                    notes.push(SizeNote {
+                        size,
+                        note: format!(
+                            "the default size {} was reduced to {} so that a case needs at most {} \
+                             (half the {} of memory available)",
+                            units::format_count(default),
+                            units::format_count(size),
+                            units::format_bytes(budget),
+                            units::format_bytes(available)
+                        ),
+                    });
+                }
+                sizes.push(size);
+            }
+            sizes
+        }
+    };
+    for &size in &sizes {
+        if let Some(note) = w.size_note(measured(size), machine) {
+            notes.push(SizeNote { size, note });
+        }
+    }
     Ok(WorkloadPlan {
         kind: w.name().to_string(),
         sizes,
@@ -311,7 +462,131 @@ fn workload_plan(
         workers: worker_counts,
         chunk,
         settings,
+        notes,
     })
+}
+
+/// Every (strategy, worker count) shape the workload's cases take, for the memory estimate.
+fn shapes(
+    w: &dyn Workload,
+    strategies: &[String],
+    workers: &[usize],
+    chunk: Option<usize>,
+    strategy_params: &BTreeMap<String, StrategyParams>,
+) -> Vec<CaseShape> {
+    let mut shapes = Vec::new();
+    for s in strategies.iter().filter_map(|name| strategy::find(name)) {
+        // Unsupported pairs never run, so they need nothing.
+        if w.support(s).is_err() {
+            continue;
+        }
+        let chunk = chunk.or_else(|| strategy_params.get(s.name()).and_then(|p| p.chunk));
+        let counts: &[usize] = if s.is_sequential() { &[1] } else { workers };
+        for &n in counts {
+            shapes.push(CaseShape {
+                family: s.family(),
+                strategy: s.name(),
+                workers: n,
+                chunk,
+                sequential: s.is_sequential(),
+            });
+        }
+    }
+    shapes
+}
+
+/// The most memory any of `shapes` needs at `size`, and which shape it is.
+fn worst_case<'a>(
+    w: &dyn Workload,
+    size: u64,
+    params: &Params,
+    shapes: &'a [CaseShape],
+) -> (u64, Option<&'a CaseShape>) {
+    let base = w.memory_bytes(size, params);
+    shapes
+        .iter()
+        .map(|shape| {
+            let processes = if shape.family == Family::Process { shape.workers as u64 } else { 0 };
+            let need = base
+                .saturating_add(w.case_memory_bytes(size, params, shape))
+                .saturating_add(processes.saturating_mul(workload::PROCESS_BYTES));
+            (need, Some(shape))
+        })
+        .max_by_key(|(need, _)| *need)
+        .unwrap_or((base, None))
+}
+
+fn describe(shape: Option<&CaseShape>) -> String {
+    match shape {
+        Some(s) => format!("`{}` with {} workers", s.strategy, s.workers),
+        None => "input and outputs".into(),
+    }
+}
+
+/// The largest size in `1..=start` that `fits` (which must be monotone), or 1.
+fn largest_fitting(start: u64, fits: impl Fn(u64) -> bool) -> u64 {
+    let (mut lo, mut hi) = (1u64, start);
+    if !fits(lo) {
+        return lo;
+    }
+    while lo < hi {
+        let mid = lo + (hi - lo).div_ceil(2);
+        if fits(mid) {
+            lo = mid;
+        } else {
+            hi = mid - 1;
+        }
+    }
+    lo
+}
+
+/// Refuses worker counts that would only measure the scheduler, or exhaust the process table.
+fn oversubscription(
+    src: &Source,
+    field: &str,
+    span: std::ops::Range<usize>,
+    w: &dyn Workload,
+    strategies: &[String],
+    workers: &[usize],
+    machine: &Machine,
+) -> Result<(), ScenarioError> {
+    let cpus = machine.logical_cpus.max(1);
+    let most = *workers.iter().max().unwrap_or(&1);
+    for s in strategies.iter().filter_map(|name| strategy::find(name)) {
+        if s.is_sequential() || w.support(s).is_err() {
+            continue;
+        }
+        let (limit, what) = match s.family() {
+            Family::Process => {
+                ((limits::PROCESSES_PER_CPU * cpus).max(limits::MIN_PROCESS_WORKERS), "worker processes")
+            }
+            _ => ((limits::THREADS_PER_CPU * cpus).max(limits::MIN_THREAD_WORKERS), "threads"),
+        };
+        if most > limit {
+            return Err(src.error_help(
+                span,
+                field,
+                format!(
+                    "`{}` with {most} workers would start {most} {what} on {cpus} logical CPUs; the \
+                     limit here is {limit}",
+                    s.name()
+                ),
+                Some(match s.family() {
+                    Family::Process => format!(
+                        "process strategies take at most {} per logical CPU (at least {})",
+                        limits::PROCESSES_PER_CPU,
+                        limits::MIN_PROCESS_WORKERS
+                    ),
+                    _ => format!(
+                        "thread strategies take at most {} per logical CPU (at least {})",
+                        limits::THREADS_PER_CPU,
+                        limits::MIN_THREAD_WORKERS
+                    ),
+                }),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn settings(
@@ -343,10 +618,16 @@ fn settings(
         ("processes", &raw.processes, &mut s.processes),
     ] {
         if let Some(v) = value {
-            if *v.get_ref() < 1 {
-                return Err(src.error(v.span(), at(key), format!("must be at least 1, got {}", v.get_ref())));
+            let n = *v.get_ref();
+            if !(1..=limits::MAX_SAMPLES as i64).contains(&n) {
+                return Err(src.error_help(
+                    v.span(),
+                    at(key),
+                    format!("must be between 1 and {}, got {n}", limits::MAX_SAMPLES),
+                    Some("sampling also stops at max_time; a few dozen samples are usually plenty".into()),
+                ));
             }
-            *into = *v.get_ref() as usize;
+            *into = n as usize;
         }
     }
     if s.min_samples > s.max_samples {
@@ -394,7 +675,9 @@ fn settings(
         };
     }
     if let Some(v) = &raw.seed {
-        s.seed = *v.get_ref() as u64;
+        s.seed = u64::try_from(*v.get_ref()).map_err(|_| {
+            src.error(v.span(), at("seed"), format!("must be a whole number from 0 up, got {}", v.get_ref()))
+        })?;
     }
     if let Some(v) = &raw.processes {
         if s.processes > MAX_PROCESSES {
@@ -437,16 +720,27 @@ fn workers(
     };
     let one = |v: &toml::Value| -> Result<Vec<usize>, ScenarioError> {
         match v {
-            toml::Value::Integer(n) if *n >= 1 => Ok(vec![*n as usize]),
-            toml::Value::Integer(n) => Err(err(format!("worker counts must be at least 1, got {n}"))),
+            toml::Value::Integer(n) if (1..=limits::MAX_WORKERS as i64).contains(n) => Ok(vec![*n as usize]),
+            toml::Value::Integer(n) => {
+                Err(err(format!("worker counts must be between 1 and {}, got {n}", limits::MAX_WORKERS)))
+            }
             toml::Value::String(s) => {
                 let s = s.trim();
                 let bound = |t: &str| -> Result<usize, ScenarioError> {
                     match t.trim() {
                         "max" => Ok(max),
-                        t => match t.parse::<usize>() {
-                            Ok(0) => Err(err("worker counts must be at least 1, got 0".into())),
-                            Ok(n) => Ok(n),
+                        t => match t.parse::<u64>() {
+                            Ok(n) if (1..=limits::MAX_WORKERS as u64).contains(&n) => Ok(n as usize),
+                            Ok(n) => Err(err(format!(
+                                "worker counts must be between 1 and {}, got {n}",
+                                limits::MAX_WORKERS
+                            ))),
+                            Err(_) if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) => {
+                                Err(err(format!(
+                                    "worker counts must be between 1 and {}, got {t}",
+                                    limits::MAX_WORKERS
+                                )))
+                            }
                             Err(_) => Err(err(format!("`{t}` is not a worker count"))),
                         },
                     }
@@ -529,6 +823,9 @@ fn sizes(
         if items == 0 {
             return Err(err("sizes must be positive, got 0".into()));
         }
+        if items > limits::MAX_SIZE {
+            return Err(err(format!("size {items} is more than the limit of {} items", limits::MAX_SIZE)));
+        }
         w.check_size(items, params).map_err(err)?;
         Ok(items)
     };
@@ -573,8 +870,16 @@ fn params(
                 return Err(src.error(value.span(), f, format!("expected a number, got {other}")))
             }
         };
-        let x = v.as_f64();
-        if !(spec.min..=spec.max).contains(&x) {
+        // Whole numbers are compared as integers: an i64 near 2^63 has no exact f64.
+        let inside = match v {
+            ParamValue::Int(i) => {
+                let (lo, hi) = (spec.min.ceil(), spec.max.floor());
+                (lo <= i64::MIN as f64 || i >= lo as i64) && (hi >= i64::MAX as f64 || i <= hi as i64)
+            }
+            ParamValue::Float(x) => (spec.min..=spec.max).contains(&x),
+        };
+        let x = v;
+        if !inside {
             return Err(src.error_help(
                 value.span(),
                 f,

@@ -1,12 +1,18 @@
 //! Every validation error names the file, line, column and field, and suggests a fix.
 
 use super::*;
+use crate::machine::fixture::Synthetic;
 
+/// A machine read from a synthetic sysfs tree: the same on every host that runs the tests.
+fn synthetic(cores: usize, llc_bytes: u64, available_bytes: u64) -> Machine {
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let spec = crate::machine::fixture::Synthetic { cores, ..Synthetic::new(llc_bytes, available_bytes) };
+    spec.detect(dir.path()).expect("fixture tree")
+}
+
+/// 4 CPUs, an 8 MiB last-level cache and 1 GiB available.
 fn machine() -> Machine {
-    let mut m = Machine::detect();
-    m.logical_cpus = 4;
-    m.memory_available_bytes = 1 << 30;
-    m
+    synthetic(4, 8 << 20, 1 << 30)
 }
 
 fn ok(text: &str) -> Plan {
@@ -34,6 +40,9 @@ fn with_workload(body: &str) -> String {
 
 #[test]
 fn the_builtin_scenario_is_valid() {
+    for (name, machine) in machines() {
+        parse("<built-in quick>", BUILTIN_QUICK, &machine).unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
     let plan = ok(BUILTIN_QUICK);
     assert_eq!(plan.name, "quick");
     // The five data-parallel workloads plus a slice of each thread, sync and async one.
@@ -44,12 +53,51 @@ fn the_builtin_scenario_is_valid() {
     assert!(plan.workloads.iter().all(|w| w.strategies[0] == "sequential"));
 }
 
+/// A small-cache and a large-cache machine, each with little and with plenty of memory.
+fn machines() -> Vec<(&'static str, Machine)> {
+    vec![
+        ("8 MiB LLC, 2 GiB", synthetic(2, 8 << 20, 2 << 30)),
+        ("8 MiB LLC, 64 GiB", synthetic(2, 8 << 20, 64 << 30)),
+        ("260 MiB LLC, 2 GiB", synthetic(2, 260 << 20, 2 << 30)),
+        ("260 MiB LLC, 64 GiB", synthetic(2, 260 << 20, 64 << 30)),
+    ]
+}
+
 #[test]
 fn every_shipped_scenario_is_valid() {
-    for entry in std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios")).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().is_some_and(|e| e == "toml") {
-            load(&path, &machine()).unwrap_or_else(|e| panic!("{e}"));
+    for (name, machine) in machines() {
+        for entry in std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios")).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                load(&path, &machine).unwrap_or_else(|e| panic!("{name}: {e}"));
+            }
+        }
+    }
+}
+
+/// The triad's default on each machine: STREAM's 4x the LLC where half the memory allows it,
+/// else the largest size that fits, with a note every case of it carries.
+#[test]
+fn the_builtin_triad_default_fits_every_machine_and_says_when_stream_is_not_met() {
+    for (name, machine) in machines() {
+        let plan =
+            parse("<built-in quick>", BUILTIN_QUICK, &machine).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let triad = plan.workloads.iter().find(|w| w.kind == "stream_triad").unwrap();
+        let size = triad.sizes[0];
+        let llc = machine.last_level_cache_bytes().unwrap();
+        let stream_rule = (4 * llc / 8).max(10_000_000);
+        let w = crate::workload::find("stream_triad").unwrap();
+        let notes: Vec<&str> = triad.notes.iter().map(|n| n.note.as_str()).collect();
+        assert!(w.memory_bytes(size, &triad.params) <= machine.memory_available_bytes / 2, "{name}: {size}");
+        if name == "260 MiB LLC, 2 GiB" {
+            assert!(size < stream_rule, "{name}: {size}");
+            assert!(notes.iter().any(|n| n.contains("reduced")), "{name}: {notes:?}");
+            assert!(notes.iter().any(|n| n.contains("STREAM's rule is not met")), "{name}: {notes:?}");
+            let cases: Vec<_> = plan.cases().into_iter().filter(|c| c.workload == "stream_triad").collect();
+            assert!(!cases.is_empty() && cases.iter().all(|c| c.notes.len() == 2), "{name}: {cases:?}");
+        } else {
+            assert_eq!(size, stream_rule, "{name}");
+            assert!(notes.is_empty(), "{name}: {notes:?}");
         }
     }
 }
@@ -134,7 +182,7 @@ fn bad_units_and_sizes() {
 fn zero_workers_are_rejected() {
     let (line, field, msg) = err(&with_workload("workers = [1, 0]\n"));
     assert_eq!((line, field.as_str()), (5, "workload[0].workers"));
-    assert!(msg.contains("at least 1"), "{msg}");
+    assert!(msg.contains("between 1 and 4096"), "{msg}");
     let (_, field, _) = err(&format!("{HEAD}[defaults]\nworkers = \"0..=max\"\n"));
     assert_eq!(field, "defaults.workers");
 }
@@ -219,4 +267,246 @@ fn weak_scaling_keeps_work_per_worker_constant() {
     ));
     assert_eq!(field, "workload[0].size");
     assert!(msg.contains("weak scaling measures size 120000"), "{msg}");
+}
+
+/// The issue's reproductions: each aborted or hung parlab; each is now an error that names its
+/// field and the limit, before anything runs.
+const REPRODUCTIONS: &[(&str, &str, &str)] = &[
+    ("workers = \"1..=1000000000\"\n", "workload[0].workers", "between 1 and 4096"),
+    ("workers = [1000000000]\n", "workload[0].workers", "between 1 and 4096"),
+    ("workers = 5000\nstrategies = [\"process\"]\n", "workload[0].workers", "between 1 and 4096"),
+    ("max_samples = 1_000_000_000_000\n", "workload[0].max_samples", "between 1 and 1000000"),
+    ("min_samples = 1_000_000_000_000\n", "workload[0].min_samples", "between 1 and 1000000"),
+    ("timeout = \"400000000000y\"\n", "workload[0].timeout", "limit of 24h"),
+    ("size = \"18446744073709551616\"\n", "workload[0].size", "too large"),
+];
+
+#[test]
+fn the_reproductions_are_clear_errors() {
+    for (body, field, needle) in REPRODUCTIONS {
+        let (line, got, msg) = err(&with_workload(body));
+        assert_eq!((line, got.as_str()), (5, *field), "{body}: {msg}");
+        assert!(msg.contains(needle), "{body}: {msg}");
+    }
+}
+
+#[test]
+fn per_task_slots_count_towards_memory() {
+    // `spin` allocates a result slot per task, one task per item under rayon: 240 GB here.
+    let text = format!("{HEAD}[[workload]]\nkind = \"spin\"\nsize = \"10G\"\nstrategies = [\"rayon\"]\n");
+    let (line, field, msg) = err(&text);
+    assert_eq!((line, field.as_str()), (5, "workload[0].size"));
+    assert!(msg.contains("`rayon` with") && msg.contains("1 GiB is available"), "{msg}");
+    // Sequentially it is one task, and the same size fits.
+    ok(&format!("{HEAD}[[workload]]\nkind = \"spin\"\nsize = \"10G\"\nstrategies = []\n"));
+    // A chunk makes fewer tasks: the estimate follows it.
+    ok(&format!(
+        "{HEAD}[[workload]]\nkind = \"spin\"\nsize = \"10G\"\nstrategies = [\"rayon\"]\nchunk = 1000\n"
+    ));
+}
+
+#[test]
+fn worker_processes_count_their_own_copies() {
+    // 160M elements: 5.1 GB for the triad in this process; each of 4 `process` workers makes
+    // its own `b`, `c` and `a` slices (3.8 GB each), which a 16 GiB machine cannot hold.
+    let text = |strategy: &str| {
+        format!(
+            "{HEAD}[[workload]]\nkind = \"stream_triad\"\nsize = \"160M\"\nworkers = 4\nstrategies = [\"{strategy}\"]\n"
+        )
+    };
+    let machine = synthetic(4, 8 << 20, 16 << 30);
+    parse("s.toml", &text("threads"), &machine).unwrap_or_else(|e| panic!("{e}"));
+    let e = parse("s.toml", &text("process"), &machine).unwrap_err().to_string();
+    assert!(e.contains("`process` with 4 workers") && e.contains("workload[0].size"), "{e}");
+}
+
+#[test]
+fn oversubscription_is_checked_against_the_machine() {
+    let (_, field, msg) = err(&with_workload("workers = 17\nstrategies = [\"process\"]\n"));
+    assert_eq!(field, "workload[0].workers");
+    assert!(msg.contains("worker processes") && msg.contains("limit here is 16"), "{msg}");
+    let (_, _, msg) = err(&with_workload("workers = 257\nstrategies = [\"threads\"]\n"));
+    assert!(msg.contains("limit here is 256"), "{msg}");
+    ok(&with_workload("workers = 256\nstrategies = [\"threads\"]\n"));
+}
+
+#[test]
+fn other_values_that_do_not_fit_are_refused() {
+    let (_, field, msg) = err(&with_workload("seed = -1\n"));
+    assert_eq!(field, "workload[0].seed");
+    assert!(msg.contains("from 0 up"), "{msg}");
+    let (_, field, msg) = err(&format!(
+        "{HEAD}[strategy.channels]\ncapacity = 1_000_000_000_000\n[[workload]]\nkind = \"matmul\"\n"
+    ));
+    assert_eq!(field, "strategy.channels.capacity");
+    assert!(msg.contains("between 0 and 1048576"), "{msg}");
+    let (_, _, msg) = err(&with_workload("size = \"2P\"\n"));
+    assert!(msg.contains("unknown unit"), "{msg}");
+    let (_, _, msg) = err(&with_workload("size = \"1001T\"\n"));
+    assert!(msg.contains("limit of 1000000000000000"), "{msg}");
+    let (_, field, msg) = err(&with_workload("warmup = \"2days\"\n"));
+    assert_eq!(field, "workload[0].warmup");
+    assert!(msg.contains("limit of 24h"), "{msg}");
+    let (_, field, msg) = err(&format!(
+        "{HEAD}[[workload]]\nkind = \"spin\"\nparams = {{ work_units = 9223372036854775807 }}\n"
+    ));
+    assert_eq!(field, "workload[0].params.work_units");
+    assert!(msg.contains("out of range"), "{msg}");
+}
+
+#[test]
+fn too_many_cases_are_refused_before_they_are_made() {
+    // 400 sizes x 16 strategies x 20 worker counts: about 122,000 cases.
+    let sizes: Vec<String> = (1..=400).map(|i| (i * 1000).to_string()).collect();
+    let text = format!(
+        "{HEAD}[[workload]]\nkind = \"empty\"\nworkers = \"1..=20\"\nsize = [{}]\n",
+        sizes.join(", ")
+    );
+    let machine = synthetic(64, 8 << 20, 1 << 30);
+    let e = parse("s.toml", &text, &machine).unwrap_err().to_string();
+    assert!(e.contains("more than 100000 cases") && e.contains("`workload[0]`"), "{e}");
+}
+
+mod properties {
+    //! Scenarios with extreme but well-formed values: parsing never panics, and every plan it
+    //! accepts stays within the limits.
+    use super::*;
+    use crate::scenario::limits;
+    use proptest::prelude::*;
+    use std::sync::LazyLock;
+
+    /// 2 CPUs and an 8 MiB LLC, with unknown (0), 2 GiB and 64 GiB of available memory.
+    static MACHINES: LazyLock<Vec<Machine>> =
+        LazyLock::new(|| [0u64, 2, 64].iter().map(|gib| synthetic(2, 8 << 20, gib << 30)).collect());
+
+    fn extreme_int() -> impl Strategy<Value = i64> {
+        prop_oneof![
+            Just(i64::MIN),
+            Just(-1i64),
+            Just(0i64),
+            Just(1i64),
+            Just(4096i64),
+            Just(4097i64),
+            Just(1_000_000i64),
+            Just(1_000_001i64),
+            Just(i64::MAX),
+            any::<i64>(),
+            0i64..100,
+        ]
+    }
+
+    /// Mostly ordinary values, so that many scenarios are accepted and checked, else extremes.
+    fn mostly_small() -> impl Strategy<Value = i64> {
+        prop_oneof![12 => 1i64..40, 1 => extreme_int()]
+    }
+
+    fn size_text() -> impl Strategy<Value = String> {
+        prop_oneof![
+            8 => mostly_small().prop_map(|n| n.to_string()),
+            8 => (1u64..1_000_000_000).prop_map(|n| n.to_string()),
+            1 => extreme_int().prop_map(|n| format!("\"{n}\"")),
+            1 => Just("\"18446744073709551616\"".to_string()),
+            1 => Just("\"18446744073709551615\"".to_string()),
+            1 => Just("\"10G\"".to_string()),
+            1 => Just("\"1000T\"".to_string()),
+            1 => Just("\"16EiB\"".to_string()),
+            1 => Just("\"1.5Ti\"".to_string()),
+            1 => (1u64..u64::MAX).prop_map(|n| format!("\"{n}\"")),
+        ]
+    }
+
+    fn workers_text() -> impl Strategy<Value = String> {
+        prop_oneof![
+            8 => mostly_small().prop_map(|n| n.to_string()),
+            1 => (mostly_small(), extreme_int()).prop_map(|(a, b)| format!("\"{a}..={b}\"")),
+            1 => (extreme_int(), extreme_int()).prop_map(|(a, b)| format!("\"{a}..{b}\"")),
+            2 => Just("\"1..=max\"".to_string()),
+            2 => Just("\"pow2\"".to_string()),
+            1 => Just("\"99999999999999999999999\"".to_string()),
+            2 => proptest::collection::vec(mostly_small(), 1..4)
+                .prop_map(|v| format!("[{}]", v.iter().map(|n| n.to_string()).collect::<Vec<_>>().join(", "))),
+        ]
+    }
+
+    fn duration_text() -> impl Strategy<Value = String> {
+        prop_oneof![
+            1 => Just("\"400000000000y\"".to_string()),
+            1 => Just("\"18446744073709551615s\"".to_string()),
+            1 => Just("\"0s\"".to_string()),
+            1 => Just("\"24h\"".to_string()),
+            1 => (0u64..u64::MAX).prop_map(|n| format!("\"{n}ms\"")),
+            24 => (1u64..100_000).prop_map(|n| format!("\"{n}ms\"")),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 500, ..ProptestConfig::default() })]
+
+        #[test]
+        fn extreme_scenarios_never_panic_and_stay_within_the_limits(
+            kind in prop::sample::select(vec!["pi_monte_carlo", "spin", "stream_triad", "histogram", "nbody", "matmul", "ping_pong", "producer_consumer", "async_fanout", "mandelbrot", "stencil_heat", "empty"]),
+            strategy in prop::sample::select(vec!["rayon", "threads", "process", "process-shm", "local-merge", "channels", "async", "semaphore"]),
+            size in size_text(),
+            workers in workers_text(),
+            min_samples in mostly_small(),
+            max_samples in prop_oneof![12 => 40i64..100, 1 => extreme_int()],
+            timeout in duration_text(),
+            chunk in mostly_small(),
+            capacity in mostly_small(),
+            seed in mostly_small(),
+            scaling in prop::sample::select(vec!["strong", "weak"]),
+            machine in 0usize..3,
+        ) {
+            let text = format!(
+                "[scenario]\nname = \"p\"\n[defaults]\nscaling = \"{scaling}\"\nseed = {seed}\n\
+                 [strategy.channels]\ncapacity = {capacity}\n\
+                 [[workload]]\nkind = \"{kind}\"\nsize = {size}\nworkers = {workers}\n\
+                 min_samples = {min_samples}\nmax_samples = {max_samples}\ntimeout = {timeout}\n\
+                 chunk = {chunk}\nstrategies = [\"{strategy}\"]\n"
+            );
+            let parsed = parse("p.toml", &text, &MACHINES[machine]);
+            if let Ok(plan) = parsed {
+                prop_assert!(plan.case_count() <= limits::MAX_CASES);
+                for w in &plan.workloads {
+                    prop_assert!(w.workers.iter().all(|&n| (1..=limits::MAX_WORKERS).contains(&n)));
+                    prop_assert!(w.sizes.iter().all(|&s| (1..=limits::MAX_SIZE).contains(&s)));
+                    prop_assert!(w.settings.max_samples <= limits::MAX_SAMPLES);
+                    prop_assert!(w.settings.timeout <= crate::units::MAX_DURATION);
+                    prop_assert!(w.chunk.is_none_or(|c| c as u64 <= limits::MAX_SIZE));
+                }
+                for p in plan.strategy_params.values() {
+                    prop_assert!(p.capacity.is_none_or(|c| c <= limits::MAX_CAPACITY));
+                }
+                let cases = plan.cases();
+                prop_assert_eq!(cases.len() as u64, plan.case_count());
+                for c in &cases {
+                    prop_assert!(c.effective_size <= limits::MAX_SIZE);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_fixed_corpus_is_refused() {
+        let machine = synthetic(2, 8 << 20, 23 << 30);
+        for (body, field, _) in REPRODUCTIONS {
+            let e = parse("r.toml", &with_workload(body), &machine).unwrap_err().to_string();
+            assert!(e.contains(field), "{body}: {e}");
+        }
+    }
+}
+
+#[test]
+fn cases_whose_speedup_is_not_parallel_scaling_carry_a_note() {
+    let plan = ok(BUILTIN_QUICK);
+    let noted = |workload: &str, strategy: &str| {
+        let cases: Vec<_> =
+            plan.cases().into_iter().filter(|c| c.workload == workload && c.strategy == strategy).collect();
+        assert!(!cases.is_empty(), "{workload} x {strategy}");
+        cases.iter().all(|c| !c.notes.is_empty())
+    };
+    assert!(noted("ping_pong", "channels") && noted("ping_pong", "sequential"));
+    assert!(noted("async_fanout", "async") && !noted("async_fanout", "sequential"));
+    assert!(noted("nbody", "local-merge") && !noted("nbody", "rayon"));
+    assert!(!noted("pi_monte_carlo", "rayon"));
 }

@@ -61,10 +61,22 @@ impl Workload for AsyncFanout {
     fn default_sizes(&self, _: &Machine) -> Vec<u64> {
         vec![10, 1000, 10_000]
     }
+    fn speedup_meaning(&self, strategy: &str) -> super::SpeedupMeaning {
+        match strategy {
+            "sequential" => super::SpeedupMeaning::Parallel,
+            _ => super::SpeedupMeaning::Labelled(
+                "async_fanout's workers overlap waits for simulated I/O rather than share computation: \
+                 its speedup measures concurrency, and efficiency and Karp-Flatt do not apply",
+            ),
+        }
+    }
     fn support(&self, strategy: &dyn Strategy) -> Result<(), String> {
         match (strategy.family(), strategy.name()) {
-            (Family::DataParallel | Family::Async, _) | (_, "semaphore") => Ok(()),
-            (Family::SharedState | Family::Synchronization, name) => Err(format!(
+            // Named, not by family: the kernel's async path is written for these two runtimes.
+            (Family::DataParallel, _)
+            | (Family::Async, "async" | "async-current-thread")
+            | (Family::Synchronization, "semaphore") => Ok(()),
+            (Family::SharedState | Family::Synchronization | Family::Async, name) => Err(format!(
                 "`async_fanout`'s tasks are independent waits: it runs with the data-parallel strategies \
                  (blocking threads), `semaphore` (a thread per task) and the async ones; `{name}` has \
                  nothing to manage here"
@@ -74,7 +86,7 @@ impl Workload for AsyncFanout {
     }
     fn memory_bytes(&self, size: u64, _: &Params) -> u64 {
         // Results and reference, plus a few hundred bytes per live task (future or thread).
-        size * (16 + 512)
+        size.saturating_mul(16 + 512)
     }
     fn work(&self, size: u64, _: &Params) -> f64 {
         size as f64

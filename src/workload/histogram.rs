@@ -28,6 +28,34 @@ fn grain(bins: usize) -> usize {
     (1 << 16).max(4 * bins)
 }
 
+/// Which code a strategy runs: one arm per version, no catch-all, so that a strategy added to
+/// the registry is unsupported until it is given a version, never run as another's code.
+enum Version {
+    Mutex,
+    RwLock,
+    Atomic,
+    /// Private bins merged at the end: `local-merge`, and every data-parallel strategy.
+    Private,
+}
+
+fn version(strategy: &dyn Strategy) -> Result<Version, String> {
+    match (strategy.family(), strategy.name()) {
+        (Family::SharedState, "mutex") => Ok(Version::Mutex),
+        (Family::SharedState, "rwlock") => Ok(Version::RwLock),
+        (Family::SharedState, "atomic") => Ok(Version::Atomic),
+        (Family::SharedState, "local-merge") | (Family::DataParallel, _) => Ok(Version::Private),
+        (Family::SharedState, name) => Err(format!(
+            "`histogram` has no version for the shared-state strategy `{name}` (its versions: mutex, \
+             rwlock, atomic, local-merge)"
+        )),
+        (Family::Synchronization | Family::Async, name) => Err(format!(
+            "`histogram` only updates shared bins: its versions are the shared-state strategies \
+             (mutex, rwlock, atomic, local-merge); `{name}` would add nothing to measure"
+        )),
+        (Family::Process, _) => Err(default_support("histogram", strategy).err().unwrap_or_default()),
+    }
+}
+
 impl Workload for Histogram {
     fn name(&self) -> &'static str {
         "histogram"
@@ -63,19 +91,22 @@ impl Workload for Histogram {
         vec![4_000_000]
     }
     fn support(&self, strategy: &dyn Strategy) -> Result<(), String> {
-        match strategy.family() {
-            Family::DataParallel | Family::SharedState => Ok(()),
-            Family::Synchronization | Family::Async => Err(format!(
-                "`histogram` only updates shared bins: its versions are the shared-state strategies \
-                 (mutex, rwlock, atomic, local-merge); `{}` would add nothing to measure",
-                strategy.name()
-            )),
-            _ => default_support(self.name(), strategy),
-        }
+        version(strategy).map(|_| ())
     }
     fn memory_bytes(&self, size: u64, params: &Params) -> u64 {
         // The input (4 B per item), the shared bins, the output and the reference.
-        4 * size + 3 * 8 * params.int("bins") as u64
+        let bins = params.int("bins") as u64;
+        size.saturating_mul(4).saturating_add(3 * 8 * bins)
+    }
+    fn case_memory_bytes(&self, size: u64, params: &Params, case: &super::CaseShape) -> u64 {
+        let bins = params.int("bins") as u64;
+        // A private histogram per task (per worker for `local-merge`), held until the merge.
+        if case.family == Family::DataParallel || case.strategy == "local-merge" {
+            case.max_tasks(size, grain(bins as usize) as u64)
+                .saturating_mul(super::SLOT_BYTES + 24 + 8 * bins)
+        } else {
+            0
+        }
     }
     fn work(&self, size: u64, _: &Params) -> f64 {
         size as f64
@@ -124,8 +155,9 @@ impl Kernel for Run<'_> {
     fn run(&mut self, exec: &Exec) {
         let (items, bins) = (&self.input.items[..], self.input.bins);
         let n = items.len();
-        match exec.strategy().name() {
-            "mutex" => {
+        // `support` went through `version` too: an `Err` here means the runner skipped that check.
+        match version(exec.strategy()).unwrap_or_else(|why| panic!("{why}")) {
+            Version::Mutex => {
                 let shared = Mutex::new(vec![0u64; bins]);
                 exec.for_each_range(n, grain(bins), |r| {
                     for &b in &items[r] {
@@ -134,7 +166,7 @@ impl Kernel for Run<'_> {
                 });
                 self.counts = shared.into_inner().unwrap_or_else(|e| e.into_inner());
             }
-            "rwlock" => {
+            Version::RwLock => {
                 let shared = RwLock::new(vec![0u64; bins]);
                 exec.for_each_range(n, grain(bins), |r| {
                     for &b in &items[r] {
@@ -143,7 +175,7 @@ impl Kernel for Run<'_> {
                 });
                 self.counts = shared.into_inner().unwrap_or_else(|e| e.into_inner());
             }
-            "atomic" => {
+            Version::Atomic => {
                 let shared: Vec<AtomicU64> = (0..bins).map(|_| AtomicU64::new(0)).collect();
                 exec.for_each_range(n, grain(bins), |r| {
                     for &b in &items[r] {
@@ -155,7 +187,7 @@ impl Kernel for Run<'_> {
             // `local-merge`'s executor makes one task per worker, so each worker fills one
             // private histogram; data-parallel executors make one per task. Either way nothing
             // is shared until the merge.
-            _ => {
+            Version::Private => {
                 let merged = exec.map_reduce(
                     n,
                     grain(bins),

@@ -53,10 +53,17 @@ impl Workload for Mandelbrot {
     }
     fn memory_bytes(&self, size: u64, _: &Params) -> u64 {
         // Output and reference, u32 per pixel.
-        2 * 4 * size * size
+        size.saturating_mul(size).saturating_mul(2 * 4)
+    }
+    fn case_memory_bytes(&self, size: u64, _: &Params, case: &super::CaseShape) -> u64 {
+        // Under `process` each worker keeps one row.
+        match case.family {
+            Family::Process => (case.workers as u64).saturating_mul(4 * size),
+            _ => 0,
+        }
     }
     fn work(&self, size: u64, _: &Params) -> f64 {
-        (size * size) as f64
+        (size as f64).powi(2)
     }
     fn weak_size(&self, base: u64, workers: usize) -> u64 {
         // The work grows with the pixel count, width squared.

@@ -33,7 +33,7 @@ impl Workload for Matmul {
     }
     fn memory_bytes(&self, size: u64, _: &Params) -> u64 {
         // A, B, B transposed, output, reference.
-        5 * 8 * size * size
+        size.saturating_mul(size).saturating_mul(5 * 8)
     }
     fn work(&self, size: u64, _: &Params) -> f64 {
         2.0 * (size as f64).powi(3)

@@ -16,6 +16,48 @@ use serde::{Deserialize, Serialize};
 use crate::machine::Machine;
 use crate::strategy::{Exec, Family, Strategy};
 
+/// One case as far as its memory is concerned: what [`Workload::case_memory_bytes`] is asked
+/// about when the plan is built.
+#[derive(Debug, Clone, Copy)]
+pub struct CaseShape {
+    pub family: Family,
+    pub strategy: &'static str,
+    pub workers: usize,
+    /// The `chunk` the case runs with (the workload's or the strategy's), if any.
+    pub chunk: Option<usize>,
+    /// The sequential baseline runs every kernel as one task.
+    pub sequential: bool,
+}
+
+impl CaseShape {
+    /// The most tasks any executor splits `items` into for a kernel whose grain is `grain`: one
+    /// per worker for the static strategies, one per grain (or per `chunk`) for the others.
+    pub fn max_tasks(&self, items: u64, grain: u64) -> u64 {
+        if self.sequential {
+            return 1;
+        }
+        let grain = self.chunk.map_or(grain, |c| c as u64).max(1);
+        items.div_ceil(grain).max(self.workers as u64)
+    }
+}
+
+/// What a speedup over the sequential baseline means for one workload run by one strategy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpeedupMeaning {
+    /// Workers share the same algorithm's work: speedup, efficiency and Karp-Flatt apply.
+    Parallel,
+    /// The time ratio is real but is not parallel scaling (the text says why, for every
+    /// output's notes): the speedup is kept and labelled, efficiency and Karp-Flatt withheld.
+    Labelled(&'static str),
+    /// No speedup at all (the text says why and what to read instead, e.g. latency).
+    NotApplicable(&'static str),
+}
+
+/// What one [`Exec::map_reduce`] result slot costs beside its value (a `Mutex<Option<R>>`).
+pub const SLOT_BYTES: u64 = 16;
+/// A worker process of parlab itself, before it builds any input: binary, heap, pipes.
+pub const PROCESS_BYTES: u64 = 8 << 20;
+
 mod async_fanout;
 mod empty;
 #[cfg(any(test, feature = "fault-injection"))]
@@ -159,14 +201,28 @@ pub trait Workload: Sync + 'static {
     fn support(&self, strategy: &dyn Strategy) -> Result<(), String> {
         default_support(self.name(), strategy)
     }
-    /// Bytes the input, one output and the reference need together.
+    /// Bytes the input, one output and the reference need together. Saturating: a size too
+    /// large to count is reported as `u64::MAX`, never wrapped to something small.
     fn memory_bytes(&self, size: u64, params: &Params) -> u64;
+    /// Bytes one case allocates beyond [`Workload::memory_bytes`], at worst: per-task result
+    /// slots of [`Exec::map_reduce`], per-worker private copies, worker processes' own inputs.
+    /// Saturating, like `memory_bytes`. The plan adds [`PROCESS_BYTES`] per worker process.
+    fn case_memory_bytes(&self, _size: u64, _params: &Params, _case: &CaseShape) -> u64 {
+        0
+    }
     /// Units of throughput one run performs (samples, bytes moved, FLOPs).
     fn work(&self, size: u64, params: &Params) -> f64;
     /// For latency workloads: operations per run (e.g. one-way messages), so that the results
     /// carry `latency_ns` = median run time / operations.
     fn latency_ops(&self, _size: u64, _params: &Params) -> Option<f64> {
         None
+    }
+    /// What a speedup over sequential means when `strategy` runs this workload: by default
+    /// parallel work on the same algorithm. A workload whose workers mean something else
+    /// (overlapping waits, the two ends of a conversation) or whose strategy changes the
+    /// algorithm says so here, and the results and reports label or withhold the numbers.
+    fn speedup_meaning(&self, _strategy: &str) -> SpeedupMeaning {
+        SpeedupMeaning::Parallel
     }
     /// Memory-bound kernels are also judged as a fraction of the best measured bandwidth.
     fn memory_bound(&self) -> bool {
@@ -177,6 +233,11 @@ pub trait Workload: Sync + 'static {
     /// faster than their size (an image's width, a matrix's order) override it.
     fn weak_size(&self, base: u64, workers: usize) -> u64 {
         base.saturating_mul(workers as u64)
+    }
+    /// A caveat that every case of `size` on `machine` carries into its results (e.g. STREAM's
+    /// rule not met), or `None`.
+    fn size_note(&self, _size: u64, _machine: &Machine) -> Option<String> {
+        None
     }
     /// Checks a size against the workload's own limits (e.g. a minimum), beyond being non-zero.
     fn check_size(&self, _size: u64, _params: &Params) -> Result<(), String> {
@@ -306,6 +367,43 @@ mod tests {
                     let v = kernel.verify();
                     assert!(v.passed, "{} x {} x {workers}: {}", workload.name(), strategy.name(), v.detail);
                 }
+            }
+        }
+    }
+
+    /// A strategy the workloads have never heard of, of any family.
+    struct Newcomer(Family);
+    impl Strategy for Newcomer {
+        fn name(&self) -> &'static str {
+            "newcomer"
+        }
+        fn summary(&self) -> &'static str {
+            "a strategy added to the registry after the workloads were written"
+        }
+        fn family(&self) -> Family {
+            self.0
+        }
+        fn executor(
+            &self,
+            _: &crate::strategy::ExecConfig,
+        ) -> Result<Box<dyn crate::strategy::Executor>, String> {
+            Err("never built".into())
+        }
+    }
+
+    #[test]
+    fn a_new_strategy_is_unsupported_until_a_workload_writes_its_version() {
+        // Shared-state, synchronization and async strategies mean something only to a workload
+        // that implements them: none may fall into another strategy's code under its own name.
+        // (Data-parallel ones run any kernel through `Exec`; process ones through `serve`.)
+        for family in [Family::SharedState, Family::Synchronization, Family::Async] {
+            for w in WORKLOADS {
+                assert!(
+                    w.support(&Newcomer(family)).is_err(),
+                    "{} accepts an unknown {} strategy",
+                    w.name(),
+                    family.describe()
+                );
             }
         }
     }

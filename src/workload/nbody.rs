@@ -28,6 +28,31 @@ const DT: f64 = 1e-3;
 const SOFTENING2: f64 = 1e-4;
 const TOLERANCE: f64 = 1e-9;
 
+/// Which code a strategy runs: one arm per version, no catch-all, so that a strategy added to
+/// the registry is unsupported until it is given a version, never run as another's code.
+enum Version {
+    /// A team of threads meeting at a barrier between the force and the move phases.
+    Barrier,
+    /// Each pair computed once into private force arrays, merged (`local-merge`).
+    PairsOnce,
+    /// Rows of forces split over the executor: every data-parallel strategy, and `async`
+    /// (whose executor runs the tasks through `spawn_blocking`).
+    Rows,
+}
+
+fn version(strategy: &dyn Strategy) -> Result<Version, String> {
+    match (strategy.family(), strategy.name()) {
+        (Family::DataParallel, _) | (Family::Async, "async") => Ok(Version::Rows),
+        (Family::Synchronization, "barrier") => Ok(Version::Barrier),
+        (Family::SharedState, "local-merge") => Ok(Version::PairsOnce),
+        (Family::SharedState | Family::Synchronization | Family::Async, name) => Err(format!(
+            "`nbody` is pure computation: it runs with the data-parallel strategies, `barrier`, \
+             `local-merge` (symmetric pairs) and `async` (via spawn_blocking); `{name}` has no version"
+        )),
+        (Family::Process, _) => Err(default_support("nbody", strategy).err().unwrap_or_default()),
+    }
+}
+
 impl Workload for NBody {
     fn name(&self) -> &'static str {
         "nbody"
@@ -53,15 +78,18 @@ impl Workload for NBody {
     fn default_sizes(&self, _: &Machine) -> Vec<u64> {
         vec![2048]
     }
-    fn support(&self, strategy: &dyn Strategy) -> Result<(), String> {
-        match (strategy.family(), strategy.name()) {
-            (Family::DataParallel, _) | (_, "barrier" | "local-merge" | "async") => Ok(()),
-            (Family::SharedState | Family::Synchronization | Family::Async, name) => Err(format!(
-                "`nbody` is pure computation: it runs with the data-parallel strategies, `barrier`, \
-                 `local-merge` (symmetric pairs) and `async` (via spawn_blocking); `{name}` has no version"
-            )),
-            _ => default_support(self.name(), strategy),
+    fn speedup_meaning(&self, strategy: &str) -> super::SpeedupMeaning {
+        match strategy {
+            "local-merge" => super::SpeedupMeaning::Labelled(
+                "`local-merge` computes each pair of bodies once, half the interactions of the \
+                 sequential baseline: its speedup mixes a different algorithm with parallelism, so \
+                 efficiency and Karp-Flatt do not apply",
+            ),
+            _ => super::SpeedupMeaning::Parallel,
         }
+    }
+    fn support(&self, strategy: &dyn Strategy) -> Result<(), String> {
+        version(strategy).map(|_| ())
     }
     fn weak_size(&self, base: u64, workers: usize) -> u64 {
         // The work grows like the number of pairs, n squared.
@@ -74,12 +102,20 @@ impl Workload for NBody {
         Ok(())
     }
     fn memory_bytes(&self, size: u64, _: &Params) -> u64 {
-        // Masses, initial state, working state, forces and reference, plus a private force
-        // array per worker for `local-merge` (counted for 4).
-        size * (8 + 48 * 3 + 24 + 4 * 24)
+        // Masses, initial state, working state, forces and reference.
+        size.saturating_mul(8 + 48 * 3 + 24)
+    }
+    fn case_memory_bytes(&self, size: u64, _: &Params, case: &super::CaseShape) -> u64 {
+        // `local-merge`: a private force array per task over half the pairs' rows, until merged.
+        match case.strategy {
+            "local-merge" => case
+                .max_tasks(size.div_ceil(2), 64)
+                .saturating_mul(size.saturating_mul(24) + super::SLOT_BYTES + 24),
+            _ => 0,
+        }
     }
     fn work(&self, size: u64, params: &Params) -> f64 {
-        (size * size) as f64 * params.int("steps") as f64
+        (size as f64).powi(2) * params.int("steps") as f64
     }
     fn prepare(&self, size: u64, params: &Params, seed: u64) -> Result<Box<dyn Instance>, String> {
         let n = size as usize;
@@ -195,8 +231,9 @@ impl Kernel for Run<'_> {
         let (mass, steps) = (&self.input.mass[..], self.input.steps);
         self.state.copy_from_slice(&self.input.state);
         let n = self.state.len();
-        match exec.strategy().name() {
-            "barrier" => {
+        // `support` went through `version` too: an `Err` here means the runner skipped that check.
+        match version(exec.strategy()).unwrap_or_else(|why| panic!("{why}")) {
+            Version::Barrier => {
                 let workers = exec.workers().min(n);
                 let shared = Shared { state: self.state.as_mut_ptr(), acc: self.acc.as_mut_ptr(), n };
                 PhaseBarrier::run(workers, 2 * steps, exec.cancel_flag(), |w, phase| {
@@ -221,7 +258,7 @@ impl Kernel for Run<'_> {
                     }
                 });
             }
-            "local-merge" => {
+            Version::PairsOnce => {
                 for _ in 0..steps {
                     if exec.is_cancelled() {
                         break;
@@ -245,7 +282,7 @@ impl Kernel for Run<'_> {
                     self.state.iter_mut().zip(&acc).for_each(|(b, a)| advance(b, a));
                 }
             }
-            _ => {
+            Version::Rows => {
                 let grain = (1 << 16) / n + 1;
                 for _ in 0..steps {
                     if exec.is_cancelled() {

@@ -40,6 +40,10 @@ impl Workload for PiMonteCarlo {
     fn memory_bytes(&self, _size: u64, _: &Params) -> u64 {
         0
     }
+    fn case_memory_bytes(&self, size: u64, _: &Params, case: &super::CaseShape) -> u64 {
+        // One `map_reduce` slot per task of GRAIN samples.
+        case.max_tasks(size, GRAIN as u64).saturating_mul(super::SLOT_BYTES + 8)
+    }
     fn work(&self, size: u64, _: &Params) -> f64 {
         size as f64
     }

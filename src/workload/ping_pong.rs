@@ -71,6 +71,12 @@ impl Workload for PingPong {
     fn default_sizes(&self, _: &Machine) -> Vec<u64> {
         (3..=22).map(|p| 1u64 << p).collect()
     }
+    fn speedup_meaning(&self, _strategy: &str) -> super::SpeedupMeaning {
+        super::SpeedupMeaning::NotApplicable(
+            "ping_pong measures the latency and bandwidth of messages between two workers; a speedup \
+             over sequential has no meaning here (read the latency and throughput columns)",
+        )
+    }
     fn support(&self, strategy: &dyn Strategy) -> Result<(), String> {
         match strategy.name() {
             "sequential"
@@ -98,10 +104,17 @@ impl Workload for PingPong {
     }
     fn memory_bytes(&self, size: u64, _: &Params) -> u64 {
         // Initial data, two side buffers, the message and the reference.
-        5 * size
+        size.saturating_mul(5)
+    }
+    fn case_memory_bytes(&self, size: u64, _: &Params, case: &super::CaseShape) -> u64 {
+        // Under the process strategies the other side keeps its own buffer, in its own process.
+        match case.family {
+            Family::Process => (case.workers as u64).saturating_mul(size),
+            _ => 0,
+        }
     }
     fn work(&self, size: u64, params: &Params) -> f64 {
-        (2 * trips(size, params) * size) as f64
+        2.0 * trips(size, params) as f64 * size as f64
     }
     fn latency_ops(&self, size: u64, params: &Params) -> Option<f64> {
         Some((2 * trips(size, params)) as f64)

@@ -105,7 +105,7 @@ impl Workload for ProducerConsumer {
         // being made or read per worker; each allocation carries some overhead.
         let cap = params.int("capacity");
         let in_flight = if cap < 0 { size } else { (cap as u64).min(size) + 64 };
-        in_flight * (params.int("msg_bytes") as u64 + 32)
+        in_flight.saturating_mul(params.int("msg_bytes") as u64 + 32)
     }
     fn work(&self, size: u64, _: &Params) -> f64 {
         size as f64

@@ -43,8 +43,12 @@ impl Workload for Spin {
     fn memory_bytes(&self, _: u64, _: &Params) -> u64 {
         0
     }
+    fn case_memory_bytes(&self, size: u64, _: &Params, case: &super::CaseShape) -> u64 {
+        // One `map_reduce` slot per task, and a task per item (grain 1) for dynamic executors.
+        case.max_tasks(size, 1).saturating_mul(super::SLOT_BYTES + 8)
+    }
     fn work(&self, size: u64, params: &Params) -> f64 {
-        (size * params.int("work_units") as u64) as f64
+        size as f64 * params.int("work_units") as f64
     }
     fn prepare(&self, size: u64, params: &Params, seed: u64) -> Result<Box<dyn Instance>, String> {
         Ok(Box::new(Input {

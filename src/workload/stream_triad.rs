@@ -55,15 +55,41 @@ impl Workload for StreamTriad {
         let elements = machine.last_level_cache_bytes().map(|llc| 4 * llc / 8).unwrap_or(FALLBACK_ELEMENTS);
         vec![elements.max(FALLBACK_ELEMENTS)]
     }
+    fn size_note(&self, size: u64, machine: &Machine) -> Option<String> {
+        let array = size.saturating_mul(8);
+        match machine.last_level_cache_bytes() {
+            None => Some(format!(
+                "the last-level cache size is unknown, so STREAM's rule (each array at least 4x the \
+                 last-level cache) could not be checked for arrays of {}",
+                crate::units::format_bytes(array)
+            )),
+            Some(llc) if array < llc.saturating_mul(4) => Some(format!(
+                "STREAM's rule is not met: each array is {}, less than 4x the {} last-level cache, \
+                 so part of the traffic may be served from cache and the bandwidth overstated",
+                crate::units::format_bytes(array),
+                crate::units::format_bytes(llc)
+            )),
+            Some(_) => None,
+        }
+    }
     fn memory_bound(&self) -> bool {
         true
     }
     fn memory_bytes(&self, size: u64, _: &Params) -> u64 {
         // b, c, one output and the reference.
-        4 * 8 * size
+        size.saturating_mul(4 * 8)
+    }
+    fn case_memory_bytes(&self, size: u64, _: &Params, case: &super::CaseShape) -> u64 {
+        match case.strategy {
+            // Each worker process makes its own `b` and `c`, and a slice of `a` per task.
+            "process" => (case.workers as u64).saturating_mul(size.saturating_mul(3 * 8)),
+            // One shared region holds `b`, `c` and `a`.
+            "process-shm" => size.saturating_mul(3 * 8),
+            _ => 0,
+        }
     }
     fn work(&self, size: u64, _: &Params) -> f64 {
-        (BYTES_PER_ELEMENT * size) as f64
+        BYTES_PER_ELEMENT as f64 * size as f64
     }
     fn support(&self, strategy: &dyn Strategy) -> Result<(), String> {
         match strategy.family() {

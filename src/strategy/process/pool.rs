@@ -351,7 +351,8 @@ impl Inner {
 
     fn send(&mut self, w: usize, msg: &ToWorker, during: &'static str) -> Result<(), PoolError> {
         self.scratch.clear();
-        msg.encode(&mut self.scratch);
+        msg.encode(&mut self.scratch)
+            .map_err(|e| PoolError::Io(format!("writing to worker process {}: {e}", w + 1)))?;
         let stdin = self.procs[w].stdin.as_mut().expect("stdin is open while the pool lives");
         match write_without_sigpipe(stdin, &self.scratch) {
             Ok(()) => Ok(()),

@@ -53,8 +53,12 @@ impl SharedMem {
                 spec.path, spec.len
             )));
         }
+        // The length came over the pipe: it must fit this machine's address space.
+        let len = usize::try_from(spec.len).map_err(|_| {
+            io::Error::other(format!("shared region of {} bytes cannot be mapped here", spec.len))
+        })?;
         // SAFETY: as in `create`; the creator keeps the file at this length while we map it.
-        let map = unsafe { memmap2::MmapOptions::new().len(spec.len as usize).map_mut(&file) }?;
+        let map = unsafe { memmap2::MmapOptions::new().len(len).map_mut(&file) }?;
         Ok(SharedMem { map, spec: spec.clone(), _file: file, delete: None })
     }
 

@@ -29,11 +29,11 @@ fn frames(bytes: &[u8]) -> Vec<FromWorker<'_>> {
 #[test]
 fn the_worker_loop_answers_each_request_in_memory() {
     let mut input = vec![];
-    ToWorker::Task { task: 0, range: 0..10 }.encode(&mut input);
-    ToWorker::Setup(job("matmul", 8)).encode(&mut input);
-    ToWorker::Setup(job("pi_monte_carlo", 1000)).encode(&mut input);
-    ToWorker::Task { task: 3, range: 0..1000 }.encode(&mut input);
-    ToWorker::Ping(&[1, 2, 3]).encode(&mut input);
+    ToWorker::Task { task: 0, range: 0..10 }.encode(&mut input).unwrap();
+    ToWorker::Setup(job("matmul", 8)).encode(&mut input).unwrap();
+    ToWorker::Setup(job("pi_monte_carlo", 1000)).encode(&mut input).unwrap();
+    ToWorker::Task { task: 3, range: 0..1000 }.encode(&mut input).unwrap();
+    ToWorker::Ping(&[1, 2, 3]).encode(&mut input).unwrap();
     let mut output = vec![];
     worker::serve(&mut input.as_slice(), &mut output).expect("clean end of input");
     let got = frames(&output);

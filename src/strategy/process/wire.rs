@@ -17,8 +17,15 @@ pub const PROTOCOL: u32 = 1;
 pub const LEN_BYTES: usize = 4;
 /// Bytes a `Done` frame spends before its payload: length, tag, task number.
 pub const DONE_HEADER: usize = LEN_BYTES + 1 + 4;
-/// Frames longer than this are a protocol error (a corrupt length), not an allocation.
+/// Frames longer than this are a protocol error (a corrupt length), not an allocation; a
+/// message that would need a longer one is refused when it is encoded, never truncated.
 pub const MAX_FRAME: usize = 1 << 31;
+/// Longest string field (a workload or parameter name, a path) a `Setup` may carry.
+pub const MAX_STRING: usize = 1 << 16;
+/// Most parameters a `Setup` may carry.
+pub const MAX_PARAMS: u32 = 256;
+/// A `Failed` message is cut to this many bytes, so reporting a failure can never fail.
+pub const MAX_FAILURE: usize = 1 << 16;
 
 /// What a worker is asked to prepare: one workload at one size, which it re-creates from these
 /// (every input is deterministic for its seed), and the shared region for `process-shm`.
@@ -90,12 +97,31 @@ const PONG: u8 = 15;
 pub struct WireError(pub String);
 
 /// Appends one frame to `out`: reserves the length, lets `body` write, then fills the length in.
-fn frame(out: &mut Vec<u8>, body: impl FnOnce(&mut Vec<u8>)) {
+/// A body longer than [`MAX_FRAME`] is taken back out and refused.
+fn frame(out: &mut Vec<u8>, body: impl FnOnce(&mut Vec<u8>)) -> Result<(), WireError> {
     let at = out.len();
     out.extend_from_slice(&[0; LEN_BYTES]);
     body(out);
-    let len = (out.len() - at - LEN_BYTES) as u32;
-    out[at..at + LEN_BYTES].copy_from_slice(&len.to_le_bytes());
+    let result = put_len(&mut out[at..]);
+    if result.is_err() {
+        out.truncate(at);
+    }
+    result
+}
+
+/// Writes the length of the frame that fills `frame` into its first four bytes.
+fn put_len(frame: &mut [u8]) -> Result<(), WireError> {
+    put_len_within(frame, MAX_FRAME)
+}
+
+/// [`put_len`] with the limit as a parameter, so that tests need not allocate 2 GiB.
+fn put_len_within(frame: &mut [u8], max: usize) -> Result<(), WireError> {
+    let body = frame.len() - LEN_BYTES;
+    let len = u32::try_from(body).ok().filter(|_| body <= max).ok_or_else(|| {
+        WireError(format!("a message of {body} bytes is longer than a frame may be ({max})"))
+    })?;
+    frame[..LEN_BYTES].copy_from_slice(&len.to_le_bytes());
+    Ok(())
 }
 
 fn put_u32(out: &mut Vec<u8>, x: u32) {
@@ -104,13 +130,17 @@ fn put_u32(out: &mut Vec<u8>, x: u32) {
 fn put_u64(out: &mut Vec<u8>, x: u64) {
     out.extend_from_slice(&x.to_le_bytes());
 }
+/// A string field; its length is checked against [`MAX_STRING`] by the decoder, which refuses
+/// the whole message, so an over-long one is cut here only if a caller ignored that bound.
 fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
+    let b = &b[..b.len().min(MAX_STRING)];
     put_u32(out, b.len() as u32);
     out.extend_from_slice(b);
 }
 
 impl ToWorker<'_> {
-    pub fn encode(&self, out: &mut Vec<u8>) {
+    /// Appends the message's frame to `out`; `Err` when it would not fit in one.
+    pub fn encode(&self, out: &mut Vec<u8>) -> Result<(), WireError> {
         frame(out, |out| match self {
             ToWorker::Setup(job) => {
                 out.push(SETUP);
@@ -165,7 +195,11 @@ impl ToWorker<'_> {
             SETUP => {
                 let workload = r.string()?;
                 let mut params = Params::default();
-                for _ in 0..r.u32()? {
+                let count = r.u32()?;
+                if count > MAX_PARAMS {
+                    return Err(WireError(format!("{count} parameters, more than {MAX_PARAMS}")));
+                }
+                for _ in 0..count {
                     let name = r.string()?;
                     let value = match r.u8()? {
                         0 => ParamValue::Int(r.u64()? as i64),
@@ -184,6 +218,9 @@ impl ToWorker<'_> {
             TASK => {
                 let task = r.u32()?;
                 let range = r.u64()?..r.u64()?;
+                if range.start > range.end {
+                    return Err(WireError(format!("task {task} has a backwards range {range:?}")));
+                }
                 ToWorker::Task { task, range }
             }
             MESSAGE => ToWorker::Message { seq: r.u32()?, bytes: r.rest() },
@@ -196,7 +233,9 @@ impl ToWorker<'_> {
 }
 
 impl FromWorker<'_> {
-    pub fn encode(&self, out: &mut Vec<u8>) {
+    /// Appends the message's frame to `out`; `Err` when it would not fit in one (a `Failed`
+    /// message never fails: it is cut to [`MAX_FAILURE`] bytes).
+    pub fn encode(&self, out: &mut Vec<u8>) -> Result<(), WireError> {
         frame(out, |out| match self {
             FromWorker::Hello { protocol, pid } => {
                 out.push(HELLO);
@@ -211,7 +250,7 @@ impl FromWorker<'_> {
             }
             FromWorker::Failed(message) => {
                 out.push(FAILED);
-                out.extend_from_slice(message.as_bytes());
+                out.extend_from_slice(&message.as_bytes()[..message.len().min(MAX_FAILURE)]);
             }
             FromWorker::Pong(bytes) => {
                 out.push(PONG);
@@ -244,20 +283,19 @@ pub fn start_done(out: &mut Vec<u8>, task: u32) {
     put_u32(out, task);
 }
 
-/// Completes a frame begun by [`start_done`].
-pub fn finish_done(out: &mut [u8]) {
-    let len = (out.len() - LEN_BYTES) as u32;
-    out[..LEN_BYTES].copy_from_slice(&len.to_le_bytes());
+/// Completes a frame begun by [`start_done`]; `Err` when the payload made it too long.
+pub fn finish_done(out: &mut [u8]) -> Result<(), WireError> {
+    put_len(out)
 }
 
 /// The body length announced at the front of `buf`, once its four bytes are there.
 pub fn body_len(buf: &[u8]) -> Result<Option<usize>, WireError> {
     let Some(head) = buf.get(..LEN_BYTES) else { return Ok(None) };
-    let len = u32::from_le_bytes(head.try_into().expect("four bytes")) as usize;
-    if len == 0 || len > MAX_FRAME {
-        return Err(WireError(format!("frame length {len} is out of range")));
+    let len = u32::from_le_bytes(head.try_into().expect("four bytes"));
+    match usize::try_from(len) {
+        Ok(len) if (1..=MAX_FRAME).contains(&len) => Ok(Some(len)),
+        _ => Err(WireError(format!("frame length {len} is out of range (1..={MAX_FRAME})"))),
     }
-    Ok(Some(len))
 }
 
 struct Reader<'a>(&'a [u8]);
@@ -281,7 +319,11 @@ impl<'a> Reader<'a> {
         Ok(u64::from_le_bytes(self.take(8)?.try_into().expect("eight bytes")))
     }
     fn string(&mut self) -> Result<String, WireError> {
-        let n = self.u32()? as usize;
+        let n = self.u32()?;
+        let n = usize::try_from(n)
+            .ok()
+            .filter(|n| *n <= MAX_STRING)
+            .ok_or_else(|| WireError(format!("a string of {n} bytes, more than {MAX_STRING}")))?;
         String::from_utf8(self.take(n)?.to_vec()).map_err(|_| WireError("a string is not UTF-8".into()))
     }
     fn rest(&mut self) -> &'a [u8] {
@@ -363,7 +405,7 @@ mod tests {
             ToWorker::Ping(&[]),
         ] {
             let mut out = vec![];
-            msg.encode(&mut out);
+            msg.encode(&mut out).unwrap();
             assert_eq!(ToWorker::decode(body(&out)).unwrap(), msg);
         }
     }
@@ -379,7 +421,7 @@ mod tests {
             FromWorker::Pong(&[4, 5]),
         ] {
             let mut out = vec![];
-            msg.encode(&mut out);
+            msg.encode(&mut out).unwrap();
             assert_eq!(FromWorker::decode(body(&out)).unwrap(), msg);
         }
     }
@@ -390,9 +432,9 @@ mod tests {
         start_done(&mut direct, 4);
         assert_eq!(direct.len(), DONE_HEADER);
         direct.extend_from_slice(as_bytes(&[1.5f64, -2.0]));
-        finish_done(&mut direct);
+        finish_done(&mut direct).unwrap();
         let mut encoded = vec![];
-        FromWorker::Done { task: 4, payload: as_bytes(&[1.5f64, -2.0]) }.encode(&mut encoded);
+        FromWorker::Done { task: 4, payload: as_bytes(&[1.5f64, -2.0]) }.encode(&mut encoded).unwrap();
         assert_eq!(direct, encoded);
         let mut back = [0f64; 2];
         let FromWorker::Done { payload, .. } = FromWorker::decode(body(&direct)).unwrap() else { panic!() };
@@ -412,5 +454,44 @@ mod tests {
         assert_eq!(body_len(&[1, 0]), Ok(None), "length not complete yet");
         assert!(body_len(&[0, 0, 0, 0]).is_err());
         assert!(body_len(&[255, 255, 255, 255]).is_err());
+    }
+
+    #[test]
+    fn lengths_off_the_wire_are_bounded() {
+        // The largest frame is accepted, one byte more is not.
+        assert_eq!(body_len(&(MAX_FRAME as u32).to_le_bytes()), Ok(Some(MAX_FRAME)));
+        assert!(body_len(&(MAX_FRAME as u32 + 1).to_le_bytes()).is_err());
+        // A string length past MAX_STRING is refused before anything is read or allocated.
+        let mut setup = vec![SETUP];
+        setup.extend_from_slice(&(MAX_STRING as u32 + 1).to_le_bytes());
+        setup.extend(std::iter::repeat_n(b'a', MAX_STRING + 1));
+        let e = ToWorker::decode(&setup).unwrap_err();
+        assert!(e.0.contains("more than"), "{e:?}");
+        // So is a parameter count past MAX_PARAMS.
+        let mut setup = vec![SETUP];
+        setup.extend_from_slice(&1u32.to_le_bytes());
+        setup.push(b'x');
+        setup.extend_from_slice(&u32::MAX.to_le_bytes());
+        assert!(ToWorker::decode(&setup).unwrap_err().0.contains("parameters"));
+        // And a task range that runs backwards.
+        let mut task = vec![TASK];
+        task.extend_from_slice(&0u32.to_le_bytes());
+        task.extend_from_slice(&9u64.to_le_bytes());
+        task.extend_from_slice(&3u64.to_le_bytes());
+        assert!(ToWorker::decode(&task).unwrap_err().0.contains("backwards"));
+    }
+
+    #[test]
+    fn an_overlong_frame_is_refused_not_truncated() {
+        // A frame's length is never cast down: a body over the limit is an error.
+        let mut frame = vec![0u8; LEN_BYTES + 11];
+        assert!(put_len_within(&mut frame, 10).unwrap_err().0.contains("longer than a frame"));
+        assert_eq!(frame[..LEN_BYTES], [0; LEN_BYTES], "nothing written");
+        put_len_within(&mut frame, 11).unwrap();
+        assert_eq!(body_len(&frame), Ok(Some(11)));
+        // A failure message is cut to fit instead.
+        let mut out = vec![];
+        FromWorker::Failed("x".repeat(MAX_FAILURE + 10)).encode(&mut out).unwrap();
+        assert_eq!(out.len(), LEN_BYTES + 1 + MAX_FAILURE);
     }
 }

@@ -73,10 +73,18 @@ fn tie_to_parent() -> Result<(), String> {
     Ok(())
 }
 
+/// Replaces whatever `out` holds with a `Failed` frame carrying `message`.
+fn failed(out: &mut Vec<u8>, message: String) {
+    out.clear();
+    FromWorker::Failed(message).encode(out).expect("a failure is cut to fit in a frame");
+}
+
 /// The request loop over any pair of streams (tests drive it in memory).
 pub(crate) fn serve(input: &mut dyn Read, output: &mut dyn Write) -> io::Result<()> {
     let mut out = Vec::new();
-    FromWorker::Hello { protocol: PROTOCOL, pid: std::process::id() }.encode(&mut out);
+    FromWorker::Hello { protocol: PROTOCOL, pid: std::process::id() }
+        .encode(&mut out)
+        .map_err(io::Error::other)?;
     output.write_all(&out)?;
     let mut job: Option<Job> = None;
     let mut body = Vec::new();
@@ -94,7 +102,7 @@ pub(crate) fn serve(input: &mut dyn Read, output: &mut dyn Write) -> io::Result<
         out.clear();
         match ToWorker::decode(&body) {
             Err(e) => {
-                FromWorker::Failed(e.to_string()).encode(&mut out);
+                failed(&mut out, e.to_string());
                 output.write_all(&out)?;
                 return Err(io::Error::other(e));
             }
@@ -103,40 +111,46 @@ pub(crate) fn serve(input: &mut dyn Read, output: &mut dyn Write) -> io::Result<
                 match guarded(|| prepare(&spec)) {
                     Ok(j) => {
                         job = Some(j);
-                        FromWorker::Ready.encode(&mut out);
+                        FromWorker::Ready.encode(&mut out).map_err(io::Error::other)?;
                     }
-                    Err(e) => FromWorker::Failed(e).encode(&mut out),
+                    Err(e) => failed(&mut out, e),
                 }
             }
             Ok(ToWorker::Task { task, range }) => match job.as_mut() {
-                None => FromWorker::Failed("a task came before any job".into()).encode(&mut out),
+                None => failed(&mut out, "a task came before any job".into()),
                 Some(Job { serve, shared }) => {
                     // The result is written straight after the frame header: no copy.
                     wire::start_done(&mut out, task);
-                    let range = range.start as usize..range.end as usize;
-                    match guarded(|| serve.task(task as usize, range, shared.as_mut(), &mut out)) {
-                        Ok(()) => wire::finish_done(&mut out),
-                        Err(e) => {
-                            out.clear();
-                            FromWorker::Failed(e).encode(&mut out);
-                        }
+                    // The range comes off the wire: it must fit this machine's indices.
+                    let range = match (usize::try_from(range.start), usize::try_from(range.end)) {
+                        (Ok(start), Ok(end)) => Ok(start..end),
+                        _ => Err(format!("task {task}'s range {range:?} does not fit in memory")),
+                    };
+                    let done = range.and_then(|range| {
+                        guarded(|| serve.task(task as usize, range, shared.as_mut(), &mut out))
+                    });
+                    match done.and_then(|()| wire::finish_done(&mut out).map_err(|e| e.to_string())) {
+                        Ok(()) => {}
+                        Err(e) => failed(&mut out, e),
                     }
                 }
             },
             Ok(ToWorker::Message { seq, bytes }) => match job.as_mut() {
-                None => FromWorker::Failed("a message came before any job".into()).encode(&mut out),
+                None => failed(&mut out, "a message came before any job".into()),
                 Some(Job { serve, shared }) => {
                     wire::start_done(&mut out, seq);
-                    match guarded(|| serve.message(seq as usize, bytes, shared.as_mut(), &mut out)) {
-                        Ok(()) => wire::finish_done(&mut out),
-                        Err(e) => {
-                            out.clear();
-                            FromWorker::Failed(e).encode(&mut out);
-                        }
+                    let done = guarded(|| serve.message(seq as usize, bytes, shared.as_mut(), &mut out));
+                    match done.and_then(|()| wire::finish_done(&mut out).map_err(|e| e.to_string())) {
+                        Ok(()) => {}
+                        Err(e) => failed(&mut out, e),
                     }
                 }
             },
-            Ok(ToWorker::Ping(bytes)) => FromWorker::Pong(bytes).encode(&mut out),
+            Ok(ToWorker::Ping(bytes)) => {
+                if let Err(e) = FromWorker::Pong(bytes).encode(&mut out) {
+                    failed(&mut out, e.to_string());
+                }
+            }
         }
         output.write_all(&out)?;
     }
