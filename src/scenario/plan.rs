@@ -520,7 +520,12 @@ fn params(
                 Some(help),
             ));
         };
-        let v = match (spec.default, value.get_ref()) {
+        let v = match (&spec.default, value.get_ref()) {
+            (ParamValue::Text(_), toml::Value::String(s)) => match spec.choices.iter().find(|c| **c == s) {
+                Some(c) => ParamValue::Text((*c).into()),
+                None => return Err(bad_choice(src, value, f, spec, &format!("`{s}`"))),
+            },
+            (ParamValue::Text(_), other) => return Err(bad_choice(src, value, f, spec, &other.to_string())),
             (ParamValue::Int(_), toml::Value::Integer(i)) => ParamValue::Int(*i),
             (ParamValue::Float(_), toml::Value::Float(x)) => ParamValue::Float(*x),
             (ParamValue::Float(_), toml::Value::Integer(i)) => ParamValue::Float(*i as f64),
@@ -532,7 +537,7 @@ fn params(
             }
         };
         let x = v.as_f64();
-        if !(spec.min..=spec.max).contains(&x) {
+        if spec.choices.is_empty() && !(spec.min..=spec.max).contains(&x) {
             return Err(src.error_help(
                 value.span(),
                 f,
@@ -542,7 +547,29 @@ fn params(
         }
         params.0.insert(spec.name.to_string(), v);
     }
+    if let Err((name, m)) = w.check_params(&params) {
+        // At the parameter to blame, or at the first one given when that one was left default.
+        let given = raw.iter().find(|(key, _)| key.get_ref() == name).or_else(|| raw.iter().next());
+        let span = given.map_or(0..0, |(_, value)| value.span());
+        return Err(src.error(span, format!("{field}.{name}"), m));
+    }
     Ok(params)
+}
+
+/// A choice parameter given something that is not one of its names.
+fn bad_choice(
+    src: &Source,
+    value: &Spanned<toml::Value>,
+    field: String,
+    spec: &workload::ParamSpec,
+    got: &str,
+) -> ScenarioError {
+    let names: Vec<String> = spec.choices.iter().map(|c| format!("\"{c}\"")).collect();
+    let help = match value.get_ref().as_str().and_then(|s| closest(s, spec.choices.iter().copied())) {
+        Some(best) => format!("did you mean \"{best}\"? ({}: {})", spec.help, names.join(" or ")),
+        None => format!("{}: {}", spec.help, names.join(" or ")),
+    };
+    src.error_help(value.span(), field, format!("expected one of {}, got {got}", names.join(", ")), Some(help))
 }
 
 fn strategies(

@@ -46,6 +46,7 @@ impl Workload for Mandelbrot {
             default: ParamValue::Int(500),
             min: 1.0,
             max: 1e7,
+            choices: &[],
         }]
     }
     fn default_sizes(&self, _: &Machine) -> Vec<u64> {

@@ -48,6 +48,7 @@ impl Workload for NBody {
             default: ParamValue::Int(4),
             min: 1.0,
             max: 1e6,
+            choices: &[],
         }]
     }
     fn default_sizes(&self, _: &Machine) -> Vec<u64> {

@@ -42,6 +42,7 @@ impl Workload for StencilHeat {
             default: ParamValue::Int(20),
             min: 1.0,
             max: 1e6,
+            choices: &[],
         }]
     }
     fn default_sizes(&self, _: &Machine) -> Vec<u64> {

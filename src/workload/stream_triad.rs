@@ -49,6 +49,7 @@ impl Workload for StreamTriad {
             default: ParamValue::Float(3.0),
             min: -1e6,
             max: 1e6,
+            choices: &[],
         }]
     }
     fn default_sizes(&self, machine: &Machine) -> Vec<u64> {
