@@ -3,7 +3,7 @@
 //! RFC 4180: comma-separated, fields with a comma, quote or line break quoted, quotes doubled.
 //! Times are in nanoseconds, rates in the unit named by `throughput_unit`, memory in bytes; empty
 //! means "not measured" (a failed case has no speedup, never a zero one; most workloads have no
-//! `latency_ns`). Free text (reasons, verification
+//! `latency_ns`, and those with one kernel build no `isa`). Free text (reasons, verification
 //! details) that starts like a spreadsheet formula gets a leading `'`, so opening the file
 //! cannot run it.
 
@@ -12,7 +12,7 @@ use crate::results::{CaseResult, Results};
 
 pub struct Csv;
 
-pub const COLUMNS: [&str; 36] = [
+pub const COLUMNS: [&str; 37] = [
     "id",
     "workload",
     "strategy",
@@ -49,6 +49,7 @@ pub const COLUMNS: [&str; 36] = [
     "setup_ns",
     "peak_rss_bytes",
     "latency_ns",
+    "isa",
 ];
 
 impl Exporter for Csv {
@@ -114,6 +115,7 @@ fn row(c: &CaseResult) -> Vec<String> {
         c.setup_ns.map_or(String::new(), |v| v.to_string()),
         c.peak_rss_bytes.map_or(String::new(), |v| v.to_string()),
         num(c.latency_ns),
+        c.isa.clone().unwrap_or_default(),
     ]
 }
 

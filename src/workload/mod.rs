@@ -350,6 +350,35 @@ mod tests {
         }
     }
 
+    /// The dispatch agreement at the level of whole workloads: every workload with a `simd`
+    /// parameter verifies against its scalar reference with each choice, and says which
+    /// instruction set it ran (the paths this CPU lacks are covered by `simd`'s own tests).
+    #[test]
+    fn simd_choices_verify_and_report_their_isa() {
+        use crate::strategy::find as strategy;
+        for workload in WORKLOADS.iter().filter(|w| w.params().iter().any(|p| p.name == "simd")) {
+            for choice in ["auto", "scalar"] {
+                let mut params = tiny_params(*workload);
+                params.0.insert("simd".into(), ParamValue::Text(choice.into()));
+                if workload.name() == "matmul" {
+                    // The tuned kernel has no scalar path of its own (see `Matmul::check_params`).
+                    params.0.insert("kernel".into(), ParamValue::Text("blocked".into()));
+                }
+                let want = if choice == "scalar" { "scalar" } else { simd::Isa::best().name() };
+                // 70 covers several vectors and a tail in every kernel; fewer rows for the O(n^2) ones.
+                let size = if tiny(*workload) == 10_000 { 10_007 } else { 70 };
+                let instance = workload.prepare(size, &params, 3).expect("prepare");
+                for (name, workers) in [("sequential", 1), ("threads", 2), ("rayon", 3)] {
+                    let mut kernel = instance.kernel();
+                    kernel.run(&exec(strategy(name).unwrap(), workers));
+                    let v = kernel.verify();
+                    assert!(v.passed, "{} simd={choice} {name}: {}", workload.name(), v.detail);
+                    assert_eq!(kernel.isa(), Some(want), "{} simd={choice} {name}", workload.name());
+                }
+            }
+        }
+    }
+
     #[test]
     fn verifiers_reject_an_unrun_kernel() {
         // A kernel that never ran holds no answer: each verifier must notice.

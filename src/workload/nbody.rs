@@ -10,11 +10,16 @@
 //!   per step. Row `i` has `n - 1 - i` pairs, so rows are dealt in folded pairs (`i`,
 //!   `n - 1 - i`) of equal cost. Speedups above the worker count are this halving, not magic.
 //!
+//! The force sum of the data-parallel, `async` and `barrier` versions runs in vector lanes where
+//! the CPU has them (`simd = "auto"`, see [`super::simd::nbody`]); `local-merge`'s pair loop,
+//! which scatters into two bodies at once, stays scalar, and its results say so.
+//!
 //! Sums in another order round differently, so the check is a tolerance: every coordinate
 //! within 1e-9 (relative, or absolute below 1) of the sequential reference.
 
 use std::sync::OnceLock;
 
+use super::simd::{self, Isa};
 use super::{
     default_support, unit_f64, Instance, Kernel, ParamSpec, ParamValue, Params, SizeUnit, Verification,
     Workload,
@@ -27,6 +32,18 @@ pub struct NBody;
 const DT: f64 = 1e-3;
 const SOFTENING2: f64 = 1e-4;
 const TOLERANCE: f64 = 1e-9;
+
+const PARAMS: &[ParamSpec] = &[
+    ParamSpec {
+        name: "steps",
+        help: "time steps per run",
+        default: ParamValue::Int(4),
+        min: 1.0,
+        max: 1e6,
+        choices: &[],
+    },
+    simd::PARAM,
+];
 
 impl Workload for NBody {
     fn name(&self) -> &'static str {
@@ -42,14 +59,7 @@ impl Workload for NBody {
         "interactions/s"
     }
     fn params(&self) -> &'static [ParamSpec] {
-        &[ParamSpec {
-            name: "steps",
-            help: "time steps per run",
-            default: ParamValue::Int(4),
-            min: 1.0,
-            max: 1e6,
-            choices: &[],
-        }]
+        PARAMS
     }
     fn default_sizes(&self, _: &Machine) -> Vec<u64> {
         vec![2048]
@@ -92,7 +102,13 @@ impl Workload for NBody {
                 [u(k, 1), u(k, 2), u(k, 3), v(4), v(5), v(6)]
             })
             .collect();
-        Ok(Box::new(Input { mass, state, steps: params.int("steps") as usize, reference: OnceLock::new() }))
+        Ok(Box::new(Input {
+            mass,
+            state,
+            steps: params.int("steps") as usize,
+            isa: simd::select(params),
+            reference: OnceLock::new(),
+        }))
     }
 }
 
@@ -103,15 +119,17 @@ struct Input {
     mass: Vec<f64>,
     state: Vec<Body>,
     steps: usize,
+    isa: Isa,
     reference: OnceLock<Vec<Body>>,
 }
 
-/// The acceleration of body `i`, summed over every body in index order.
+/// The acceleration of body `i`, summed over every body: vector lanes for as many bodies as
+/// they cover, then the scalar loop (in index order) for the rest.
 #[inline]
-fn accel(i: usize, state: &[Body], mass: &[f64]) -> [f64; 3] {
+fn accel(isa: Isa, i: usize, state: &[Body], mass: &[f64]) -> [f64; 3] {
     let p = &state[i];
-    let mut a = [0.0; 3];
-    for (q, m) in state.iter().zip(mass) {
+    let (mut a, done) = simd::nbody::accel_prefix(isa, [p[0], p[1], p[2]], state, mass, SOFTENING2);
+    for (q, m) in state.iter().zip(mass).skip(done) {
         let d = [q[0] - p[0], q[1] - p[1], q[2] - p[2]];
         let r2 = d[0] * d[0] + d[1] * d[1] + d[2] * d[2] + SOFTENING2;
         let s = m / (r2 * r2.sqrt());
@@ -159,7 +177,7 @@ impl Input {
     fn reference(&self) -> Vec<Body> {
         let mut state = self.state.clone();
         for _ in 0..self.steps {
-            let acc: Vec<_> = (0..state.len()).map(|i| accel(i, &state, &self.mass)).collect();
+            let acc: Vec<_> = (0..state.len()).map(|i| accel(Isa::SCALAR, i, &state, &self.mass)).collect();
             state.iter_mut().zip(&acc).for_each(|(b, a)| advance(b, a));
         }
         state
@@ -170,7 +188,7 @@ impl Instance for Input {
     fn kernel(&self) -> Box<dyn Kernel + '_> {
         let n = self.state.len();
         // NaN never comes out of a run, so an unrun kernel cannot pass.
-        Box::new(Run { input: self, state: vec![[f64::NAN; 6]; n], acc: vec![[0.0; 3]; n] })
+        Box::new(Run { input: self, state: vec![[f64::NAN; 6]; n], acc: vec![[0.0; 3]; n], ran: None })
     }
 }
 
@@ -178,6 +196,8 @@ struct Run<'a> {
     input: &'a Input,
     state: Vec<Body>,
     acc: Vec<[f64; 3]>,
+    /// The instruction set of the last run's force sum.
+    ran: Option<Isa>,
 }
 
 /// Raw access to the state and forces for the barrier team (roles alternate by phase).
@@ -193,9 +213,11 @@ unsafe impl Sync for Shared {}
 
 impl Kernel for Run<'_> {
     fn run(&mut self, exec: &Exec) {
-        let (mass, steps) = (&self.input.mass[..], self.input.steps);
+        let (mass, steps, isa) = (&self.input.mass[..], self.input.steps, self.input.isa);
         self.state.copy_from_slice(&self.input.state);
         let n = self.state.len();
+        // Only `local-merge` takes the scalar pair loop below.
+        self.ran = Some(if exec.strategy().name() == "local-merge" { Isa::SCALAR } else { isa });
         match exec.strategy().name() {
             "barrier" => {
                 let workers = exec.workers().min(n);
@@ -212,7 +234,7 @@ impl Kernel for Run<'_> {
                         if phase % 2 == 0 {
                             let state = std::slice::from_raw_parts(s.state, s.n);
                             for i in mine {
-                                *s.acc.add(i) = accel(i, state, mass);
+                                *s.acc.add(i) = accel(isa, i, state, mass);
                             }
                         } else {
                             for i in mine {
@@ -255,7 +277,7 @@ impl Kernel for Run<'_> {
                     let state = &self.state;
                     exec.for_each_rows_mut(&mut self.acc, 1, grain, |first, block| {
                         for (k, a) in block.iter_mut().enumerate() {
-                            *a = accel(first + k, state, mass);
+                            *a = accel(isa, first + k, state, mass);
                         }
                     });
                     let acc = &self.acc;
@@ -286,5 +308,9 @@ impl Kernel for Run<'_> {
         } else {
             Verification::fail(format!("max relative error {worst:.1e} > {TOLERANCE:.0e}"))
         }
+    }
+
+    fn isa(&self) -> Option<&'static str> {
+        self.ran.map(Isa::name)
     }
 }

@@ -167,12 +167,26 @@ same_source! {
     }
 }
 
+/// Rows of B per panel of the blocked matmul: a panel of 128 rows stays in the L2 cache.
+pub const K_BLOCK: usize = 128;
+
 same_source! {
-    /// `c_row += a_ik * b_row` (one multiply, one add per element): the inner loop of the
-    /// blocked matmul.
-    pub fn axpy(c_row: &mut [f64], aik: f64, b_row: &[f64]) {
-        for (c, b) in c_row.iter_mut().zip(b_row) {
-            *c += aik * b;
+    /// `matmul`'s hand-written blocked kernel: the rows of `C = A B` that start at row `first`
+    /// (`c` holds whole rows of `n`), streaming rows of B into rows of C (i-k-j order, one
+    /// multiply and one add per element) over panels of [`K_BLOCK`] rows of B.
+    pub fn matmul_blocked(a: &[f64], b: &[f64], n: usize, first: usize, c: &mut [f64]) {
+        c.fill(0.0);
+        for k0 in (0..n).step_by(K_BLOCK) {
+            let k1 = (k0 + K_BLOCK).min(n);
+            for (i, c_row) in c.chunks_mut(n).enumerate() {
+                let a_row = &a[(first + i) * n..][..n];
+                for (k, &aik) in a_row.iter().enumerate().take(k1).skip(k0) {
+                    let b_row = &b[k * n..][..n];
+                    for (c, b) in c_row.iter_mut().zip(b_row) {
+                        *c += aik * b;
+                    }
+                }
+            }
         }
     }
 }
@@ -223,10 +237,15 @@ pub(crate) mod tests {
                 relax_row(isa, &up, &mid, &down, &mut got);
                 assert_eq!(bits(&want), bits(&got), "relax_row {} n={n}", isa.name());
 
-                let (mut want, mut got) = (v(n, 6), v(n, 6));
-                axpy(Isa::SCALAR, &mut want, 0.7, &b);
-                axpy(isa, &mut got, 0.7, &b);
-                assert_eq!(bits(&want), bits(&got), "axpy {} n={n}", isa.name());
+            }
+            // Rows 1.. of C; 130 spans two panels of K_BLOCK.
+            for n in [1, 5, 130] {
+                let (a, b) = (v(n * n, 6), v(n * n, 7));
+                let rows = n - 1;
+                let (mut want, mut got) = (vec![0.0; rows * n], vec![0.0; rows * n]);
+                matmul_blocked(Isa::SCALAR, &a, &b, n, 1, &mut want);
+                matmul_blocked(isa, &a, &b, n, 1, &mut got);
+                assert_eq!(bits(&want), bits(&got), "matmul_blocked {} n={n}", isa.name());
             }
         }
     }
