@@ -21,7 +21,11 @@ fn the_tuned_kernel_starts_no_threads_under_sequential() {
     let matmul = workload::find("matmul").unwrap();
     let params = Params::defaults(matmul);
     assert_eq!(params.text("kernel"), "tuned", "the tuned kernel is the default");
-    let config = ExecConfig { workers: 1, params: StrategyParams::default(), cancel: Arc::new(AtomicBool::new(false)) };
+    let config = ExecConfig {
+        workers: 1,
+        params: StrategyParams::default(),
+        cancel: Arc::new(AtomicBool::new(false)),
+    };
     let exec = Exec::new(strategy::find("sequential").unwrap(), &config).unwrap();
     // Big enough for matrixmultiply to split it over threads if its "threading" feature were on.
     let instance = matmul.prepare(300, &params, 1).unwrap();

@@ -72,7 +72,7 @@ pub fn escape(s: &str) -> String {
 pub fn code(s: &str) -> String {
     let escaped = escape(s);
     let parts: Vec<&str> = escaped.split('`').collect();
-    if parts.len() % 2 == 0 {
+    if parts.len().is_multiple_of(2) {
         return escaped; // unbalanced: leave the backticks alone
     }
     parts
@@ -517,7 +517,8 @@ fn cases_table(out: &mut String, g: &Group) {
          worker processes not; compare strategies at the same size",
     ));
     if isa {
-        header.push((table::ISA, "the instruction set the kernel ran with (the workload's `simd` parameter)"));
+        header
+            .push((table::ISA, "the instruction set the kernel ran with (the workload's `simd` parameter)"));
     }
     header.push(("status", ""));
     for (h, title) in &header {

@@ -569,7 +569,12 @@ fn bad_choice(
         Some(best) => format!("did you mean \"{best}\"? ({}: {})", spec.help, names.join(" or ")),
         None => format!("{}: {}", spec.help, names.join(" or ")),
     };
-    src.error_help(value.span(), field, format!("expected one of {}, got {got}", names.join(", ")), Some(help))
+    src.error_help(
+        value.span(),
+        field,
+        format!("expected one of {}, got {got}", names.join(", ")),
+        Some(help),
+    )
 }
 
 fn strategies(

@@ -83,7 +83,11 @@ pub struct ParamSpec {
 
 impl ParamSpec {
     /// A parameter that names one of `choices`; the first is the default.
-    pub const fn choice(name: &'static str, help: &'static str, choices: &'static [&'static str]) -> ParamSpec {
+    pub const fn choice(
+        name: &'static str,
+        help: &'static str,
+        choices: &'static [&'static str],
+    ) -> ParamSpec {
         ParamSpec {
             name,
             help,

@@ -97,7 +97,14 @@ impl Workload for StreamTriad {
         let n = job.size as usize;
         // Under `process-shm` the inputs are in the region; only the pipe version makes its own.
         let (b, c) = if job.shared.is_some() { (vec![], vec![]) } else { inputs(n, job.seed) };
-        Ok(Box::new(Worker { n, b, c, scalar: job.params.float("scalar"), isa: simd::select(&job.params), a: vec![] }))
+        Ok(Box::new(Worker {
+            n,
+            b,
+            c,
+            scalar: job.params.float("scalar"),
+            isa: simd::select(&job.params),
+            a: vec![],
+        }))
     }
 }
 

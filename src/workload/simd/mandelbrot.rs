@@ -41,7 +41,8 @@ mod x86 {
     pub unsafe fn row_avx2(row: Row, out: &mut [u32]) -> usize {
         const LANES: usize = 4;
         let (four, two) = (_mm256_set1_pd(4.0), _mm256_set1_pd(2.0));
-        let (re_min, re_step, im) = (_mm256_set1_pd(row.re_min), _mm256_set1_pd(row.re_step), _mm256_set1_pd(row.im));
+        let (re_min, re_step, im) =
+            (_mm256_set1_pd(row.re_min), _mm256_set1_pd(row.re_step), _mm256_set1_pd(row.im));
         let whole = out.len() / LANES * LANES;
         for (block, cells) in out[..whole].chunks_exact_mut(LANES).enumerate() {
             let x0 = (block * LANES) as f64;
@@ -74,7 +75,8 @@ mod x86 {
     pub unsafe fn row_avx512(row: Row, out: &mut [u32]) -> usize {
         const LANES: usize = 8;
         let (four, two) = (_mm512_set1_pd(4.0), _mm512_set1_pd(2.0));
-        let (re_min, re_step, im) = (_mm512_set1_pd(row.re_min), _mm512_set1_pd(row.re_step), _mm512_set1_pd(row.im));
+        let (re_min, re_step, im) =
+            (_mm512_set1_pd(row.re_min), _mm512_set1_pd(row.re_step), _mm512_set1_pd(row.im));
         let offsets = _mm512_setr_pd(0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0);
         let one = _mm512_set1_epi64(1);
         let whole = out.len() / LANES * LANES;

@@ -222,7 +222,8 @@ pub(crate) mod tests {
 
     #[test]
     fn same_source_kernels_agree_bit_for_bit() {
-        let v = |n: usize, k: u64| (0..n).map(|i| super::super::unit_f64(k, i as u64) - 0.3).collect::<Vec<_>>();
+        let v =
+            |n: usize, k: u64| (0..n).map(|i| super::super::unit_f64(k, i as u64) - 0.3).collect::<Vec<_>>();
         for isa in levels() {
             for n in LENGTHS {
                 let (b, c) = (v(n, 1), v(n, 2));
@@ -236,7 +237,6 @@ pub(crate) mod tests {
                 relax_row(Isa::SCALAR, &up, &mid, &down, &mut want);
                 relax_row(isa, &up, &mid, &down, &mut got);
                 assert_eq!(bits(&want), bits(&got), "relax_row {} n={n}", isa.name());
-
             }
             // Rows 1.. of C; 130 spans two panels of K_BLOCK.
             for n in [1, 5, 130] {

@@ -12,7 +12,13 @@ pub type Body = [f64; 6];
 /// The acceleration on a body at `p` from the longest prefix of `state` that whole vectors
 /// cover, and that prefix's length, for the caller's scalar loop to finish. The scalar level
 /// does nothing.
-pub fn accel_prefix(isa: Isa, p: [f64; 3], state: &[Body], mass: &[f64], softening2: f64) -> ([f64; 3], usize) {
+pub fn accel_prefix(
+    isa: Isa,
+    p: [f64; 3],
+    state: &[Body],
+    mass: &[f64],
+    softening2: f64,
+) -> ([f64; 3], usize) {
     assert_eq!(state.len(), mass.len(), "one mass per body");
     match isa.level() {
         Level::Scalar => ([0.0; 3], 0),
@@ -108,7 +114,8 @@ mod tests {
     fn every_level_agrees_with_the_scalar_sum() {
         for isa in levels() {
             for n in LENGTHS {
-                let state: Vec<Body> = (0..n).map(|k| std::array::from_fn(|c| unit_f64(3, (6 * k + c) as u64))).collect();
+                let state: Vec<Body> =
+                    (0..n).map(|k| std::array::from_fn(|c| unit_f64(3, (6 * k + c) as u64))).collect();
                 let mass: Vec<f64> = (0..n).map(|k| 0.5 + unit_f64(4, k as u64)).collect();
                 for p in [[0.5, 0.5, 0.5], [0.1, 0.9, 0.3]] {
                     let (mut got, done) = accel_prefix(isa, p, &state, &mass, 1e-4);

@@ -53,7 +53,8 @@ mod x86 {
     #[target_feature(enable = "avx2,fma")]
     unsafe fn mul64_avx2(a: __m256i, b: __m256i, b_hi: __m256i) -> __m256i {
         let lo = _mm256_mul_epu32(a, b);
-        let cross = _mm256_add_epi64(_mm256_mul_epu32(_mm256_srli_epi64(a, 32), b), _mm256_mul_epu32(a, b_hi));
+        let cross =
+            _mm256_add_epi64(_mm256_mul_epu32(_mm256_srli_epi64(a, 32), b), _mm256_mul_epu32(a, b_hi));
         _mm256_add_epi64(lo, _mm256_slli_epi64(cross, 32))
     }
 
@@ -81,7 +82,10 @@ mod x86 {
         let steps = range.len() / (2 * LANES);
         let first = counter(seed, range.start);
         let lane = |j: u64| first.wrapping_add((2 * j).wrapping_mul(GAMMA)) as i64;
-        let mut cx = [_mm256_setr_epi64x(lane(0), lane(1), lane(2), lane(3)), _mm256_setr_epi64x(lane(4), lane(5), lane(6), lane(7))];
+        let mut cx = [
+            _mm256_setr_epi64x(lane(0), lane(1), lane(2), lane(3)),
+            _mm256_setr_epi64x(lane(4), lane(5), lane(6), lane(7)),
+        ];
         let gamma = _mm256_set1_epi64x(GAMMA as i64);
         let step = _mm256_set1_epi64x((2 * 2 * LANES as u64).wrapping_mul(GAMMA) as i64);
         let one = _mm256_set1_pd(1.0);
@@ -92,7 +96,8 @@ mod x86 {
                 let y = unit_avx2(_mm256_add_epi64(cx[k], gamma));
                 let r2 = _mm256_add_pd(_mm256_mul_pd(x, x), _mm256_mul_pd(y, y));
                 // All ones (-1) in lanes inside the circle.
-                inside[k] = _mm256_sub_epi64(inside[k], _mm256_castpd_si256(_mm256_cmp_pd(r2, one, _CMP_LE_OQ)));
+                inside[k] =
+                    _mm256_sub_epi64(inside[k], _mm256_castpd_si256(_mm256_cmp_pd(r2, one, _CMP_LE_OQ)));
                 cx[k] = _mm256_add_epi64(cx[k], step);
             }
         }
@@ -104,8 +109,10 @@ mod x86 {
     #[inline]
     #[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
     unsafe fn unit_avx512(z: __m512i) -> __m512d {
-        let z = _mm512_mullo_epi64(_mm512_xor_si512(z, _mm512_srli_epi64(z, 30)), _mm512_set1_epi64(M1 as i64));
-        let z = _mm512_mullo_epi64(_mm512_xor_si512(z, _mm512_srli_epi64(z, 27)), _mm512_set1_epi64(M2 as i64));
+        let z =
+            _mm512_mullo_epi64(_mm512_xor_si512(z, _mm512_srli_epi64(z, 30)), _mm512_set1_epi64(M1 as i64));
+        let z =
+            _mm512_mullo_epi64(_mm512_xor_si512(z, _mm512_srli_epi64(z, 27)), _mm512_set1_epi64(M2 as i64));
         let v = _mm512_srli_epi64(_mm512_xor_si512(z, _mm512_srli_epi64(z, 31)), 11);
         _mm512_mul_pd(_mm512_cvtepu64_pd(v), _mm512_set1_pd(SCALE))
     }
@@ -118,7 +125,8 @@ mod x86 {
         let first = counter(seed, range.start);
         let lanes: [i64; 2 * LANES] =
             std::array::from_fn(|j| first.wrapping_add((2 * j as u64).wrapping_mul(GAMMA)) as i64);
-        let mut cx = [_mm512_loadu_si512(lanes.as_ptr().cast()), _mm512_loadu_si512(lanes[LANES..].as_ptr().cast())];
+        let mut cx =
+            [_mm512_loadu_si512(lanes.as_ptr().cast()), _mm512_loadu_si512(lanes[LANES..].as_ptr().cast())];
         let gamma = _mm512_set1_epi64(GAMMA as i64);
         let step = _mm512_set1_epi64((2 * 2 * LANES as u64).wrapping_mul(GAMMA) as i64);
         let one = _mm512_set1_pd(1.0);
@@ -162,7 +170,12 @@ mod tests {
                     let total = prefix + scalar(seed, end..range.end);
                     assert_eq!(total, scalar(seed, range.clone()), "{} seed {seed} {range:?}", isa.name());
                     if isa != Isa::SCALAR && range.len() >= 64 {
-                        assert!(range.end - end < 64, "{} left {} samples to the tail", isa.name(), range.end - end);
+                        assert!(
+                            range.end - end < 64,
+                            "{} left {} samples to the tail",
+                            isa.name(),
+                            range.end - end
+                        );
                     }
                 }
             }
