@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 log() { printf '\n==> %s\n' "$*"; }
 
 # --- system packages -------------------------------------------------------------------------
-packages=(pkg-config libhwloc-dev libudev-dev chromium)
+# libopenblas-dev: the dgemm yardstick of ci/reference/yardsticks.sh (not run here).
+packages=(pkg-config libhwloc-dev libudev-dev chromium libopenblas-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

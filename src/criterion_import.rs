@@ -110,9 +110,12 @@ fn parse(bench: &Benchmark, sample: &Sample) -> Result<Imported, String> {
     if let Some(list) = parts.next() {
         for kv in list.split(',') {
             let (k, v) = kv.split_once('=').ok_or_else(|| format!("bad parameter `{kv}`"))?;
-            let value = match v.parse::<i64>() {
-                Ok(i) => ParamValue::Int(i),
-                Err(_) => ParamValue::Float(v.parse().map_err(|_| format!("bad parameter `{kv}`"))?),
+            let choice =
+                w.params().iter().find(|p| p.name == k).and_then(|p| p.choices.iter().find(|c| **c == v));
+            let value = match (choice, v.parse::<i64>()) {
+                (Some(name), _) => ParamValue::Text((*name).into()),
+                (None, Ok(i)) => ParamValue::Int(i),
+                (None, Err(_)) => ParamValue::Float(v.parse().map_err(|_| format!("bad parameter `{kv}`"))?),
             };
             params.0.insert(k.to_string(), value);
         }
@@ -236,7 +239,13 @@ mod tests {
         let times_par: Vec<f64> = iters.iter().map(|i| i * 500.0).collect();
         write(dir.path(), "pi_monte_carlo/sequential/1w/1000", "1w/1000", &iters, &times_seq);
         write(dir.path(), "pi_monte_carlo/rayon/2w/1000", "2w/1000", &iters, &times_par);
-        write(dir.path(), "mandelbrot/threads/2w/64/max_iter=100", "2w/64/max_iter=100", &iters, &times_par);
+        write(
+            dir.path(),
+            "mandelbrot/threads/2w/64/max_iter=100,simd=scalar",
+            "2w/64/max_iter=100,simd=scalar",
+            &iters,
+            &times_par,
+        );
         write(dir.path(), "my_group/thing/x", "x", &iters, &times_par);
         let (results, skipped) = import(dir.path(), Machine::detect()).unwrap();
         assert_eq!(results.cases.len(), 3);
@@ -247,6 +256,7 @@ mod tests {
         assert_eq!(pi_par.throughput.as_ref().unwrap().unit, "samples/s");
         let m = results.cases.iter().find(|c| c.workload == "mandelbrot").unwrap();
         assert_eq!(m.params.int("max_iter"), 100);
+        assert_eq!(m.params.text("simd"), "scalar");
         assert_eq!(m.speedup, None, "no sequential baseline for mandelbrot");
         // The imported results survive a round trip through JSON.
         let text = serde_json::to_string(&results).unwrap();

@@ -124,7 +124,7 @@ impl std::fmt::Display for ParamValue {
         match self {
             ParamValue::Int(i) => write!(f, "{i}"),
             ParamValue::Float(x) => write!(f, "{x}"),
-            ParamValue::Text(s) => write!(f, "{s:?}"),
+            ParamValue::Text(s) => f.write_str(s),
         }
     }
 }
@@ -409,6 +409,15 @@ mod tests {
         names.sort();
         names.dedup();
         assert_eq!(names.len(), WORKLOADS.len());
+    }
+
+    #[test]
+    fn params_with_names_round_trip_through_json() {
+        let params = Params::defaults(find("matmul").unwrap());
+        assert_eq!((params.text("kernel"), params.text("simd")), ("tuned", "auto"));
+        let text = serde_json::to_string(&params).unwrap();
+        assert_eq!(text, r#"{"kernel":"tuned","simd":"auto"}"#);
+        assert_eq!(serde_json::from_str::<Params>(&text).unwrap(), params);
     }
 
     #[test]
