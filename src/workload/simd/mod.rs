@@ -97,10 +97,11 @@ pub const PARAM: ParamSpec = ParamSpec::choice(
     &["auto", "scalar"],
 );
 
-/// The instruction set a case runs with, from its `simd` parameter.
+/// The instruction set a case runs with, from its `simd` parameter. Absent means `"auto"`: a
+/// worker process's job may come from a hand-built spec that names only the parameters it needs.
 pub fn select(params: &super::Params) -> Isa {
-    match params.text(PARAM.name) {
-        "scalar" => Isa::SCALAR,
+    match params.0.get(PARAM.name) {
+        Some(super::ParamValue::Text(name)) if name == "scalar" => Isa::SCALAR,
         _ => Isa::best(),
     }
 }
