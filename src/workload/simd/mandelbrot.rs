@@ -37,33 +37,42 @@ mod x86 {
 
     use super::Row;
 
+    /// Two vectors of four pixels in flight: one vector's multiply-add chain alone would
+    /// leave the FP units idle most of each iteration.
     #[target_feature(enable = "avx2,fma")]
     pub unsafe fn row_avx2(row: Row, out: &mut [u32]) -> usize {
         const LANES: usize = 4;
-        let (four, two) = (_mm256_set1_pd(4.0), _mm256_set1_pd(2.0));
+        const GROUP: usize = 2 * LANES;
+        let (four, two, half) = (_mm256_set1_pd(4.0), _mm256_set1_pd(2.0), _mm256_set1_pd(0.5));
         let (re_min, re_step, im) =
             (_mm256_set1_pd(row.re_min), _mm256_set1_pd(row.re_step), _mm256_set1_pd(row.im));
-        let whole = out.len() / LANES * LANES;
-        for (block, cells) in out[..whole].chunks_exact_mut(LANES).enumerate() {
-            let x0 = (block * LANES) as f64;
-            let x = _mm256_setr_pd(x0, x0 + 1.0, x0 + 2.0, x0 + 3.0);
-            let re = _mm256_add_pd(re_min, _mm256_mul_pd(_mm256_add_pd(x, _mm256_set1_pd(0.5)), re_step));
-            let (mut zr, mut zi) = (_mm256_setzero_pd(), _mm256_setzero_pd());
-            let mut count = _mm256_setzero_si256();
-            let mut active = _mm256_castsi256_pd(_mm256_set1_epi64x(-1));
+        let offsets = [_mm256_setr_pd(0.0, 1.0, 2.0, 3.0), _mm256_setr_pd(4.0, 5.0, 6.0, 7.0)];
+        let whole = out.len() / GROUP * GROUP;
+        for (group, cells) in out[..whole].chunks_exact_mut(GROUP).enumerate() {
+            let x0 = _mm256_set1_pd((group * GROUP) as f64);
+            let re = offsets.map(|o| {
+                _mm256_add_pd(re_min, _mm256_mul_pd(_mm256_add_pd(_mm256_add_pd(x0, o), half), re_step))
+            });
+            let (mut zr, mut zi) = ([_mm256_setzero_pd(); 2], [_mm256_setzero_pd(); 2]);
+            let mut count = [_mm256_setzero_si256(); 2];
+            let mut active = [_mm256_castsi256_pd(_mm256_set1_epi64x(-1)); 2];
             for _ in 0..row.max_iter {
-                let (zr2, zi2) = (_mm256_mul_pd(zr, zr), _mm256_mul_pd(zi, zi));
-                active = _mm256_and_pd(active, _mm256_cmp_pd(_mm256_add_pd(zr2, zi2), four, _CMP_LE_OQ));
-                if _mm256_movemask_pd(active) == 0 {
+                for k in 0..2 {
+                    let (zr2, zi2) = (_mm256_mul_pd(zr[k], zr[k]), _mm256_mul_pd(zi[k], zi[k]));
+                    active[k] =
+                        _mm256_and_pd(active[k], _mm256_cmp_pd(_mm256_add_pd(zr2, zi2), four, _CMP_LE_OQ));
+                    count[k] = _mm256_sub_epi64(count[k], _mm256_castpd_si256(active[k]));
+                    let t = _mm256_add_pd(_mm256_sub_pd(zr2, zi2), re[k]);
+                    zi[k] = _mm256_add_pd(_mm256_mul_pd(_mm256_mul_pd(two, zr[k]), zi[k]), im);
+                    zr[k] = t;
+                }
+                if _mm256_movemask_pd(_mm256_or_pd(active[0], active[1])) == 0 {
                     break;
                 }
-                count = _mm256_sub_epi64(count, _mm256_castpd_si256(active));
-                let t = _mm256_add_pd(_mm256_sub_pd(zr2, zi2), re);
-                zi = _mm256_add_pd(_mm256_mul_pd(_mm256_mul_pd(two, zr), zi), im);
-                zr = t;
             }
-            let mut lanes = [0u64; LANES];
-            _mm256_storeu_si256(lanes.as_mut_ptr().cast(), count);
+            let mut lanes = [0u64; GROUP];
+            _mm256_storeu_si256(lanes.as_mut_ptr().cast(), count[0]);
+            _mm256_storeu_si256(lanes[LANES..].as_mut_ptr().cast(), count[1]);
             for (cell, n) in cells.iter_mut().zip(lanes) {
                 *cell = n as u32;
             }
