@@ -49,6 +49,11 @@ cargo clippy --all-targets --features "$all_features" -- -D warnings
 log "cargo test (default features, plus the test-only fault-injection workloads)"
 cargo test --features fault-injection
 
+# Already run above; again here with their output, so the log says which instruction sets this
+# CPU has (checked) and which it lacks (skipped, with a note each).
+log "SIMD dispatch agreement: every path this CPU supports against the scalar one"
+cargo test --lib --features fault-injection --quiet workload::simd -- --nocapture --test-threads 1
+
 if [ $have_hwloc = 1 ]; then
   log "cargo test --features hwloc"
   cargo test --features hwloc,fault-injection
