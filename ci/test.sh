@@ -52,7 +52,7 @@ cargo test --features fault-injection
 # Already run above; again here with their output, so the log says which instruction sets this
 # CPU has (checked) and which it lacks (skipped, with a note each).
 log "SIMD dispatch agreement: every path this CPU supports against the scalar one"
-cargo test --lib --features fault-injection --quiet workload::simd -- --nocapture --test-threads 1
+cargo test --lib --features fault-injection workload::simd -- --nocapture --test-threads 1
 
 if [ $have_hwloc = 1 ]; then
   log "cargo test --features hwloc"
