@@ -566,8 +566,8 @@ fn bad_choice(
 ) -> ScenarioError {
     let names: Vec<String> = spec.choices.iter().map(|c| format!("\"{c}\"")).collect();
     let help = match value.get_ref().as_str().and_then(|s| closest(s, spec.choices.iter().copied())) {
-        Some(best) => format!("did you mean \"{best}\"? ({}: {})", spec.help, names.join(" or ")),
-        None => format!("{}: {}", spec.help, names.join(" or ")),
+        Some(best) => format!("did you mean \"{best}\"? {}", spec.help),
+        None => spec.help.to_string(),
     };
     src.error_help(
         value.span(),

@@ -25,7 +25,7 @@ pub struct Matmul;
 const PARAMS: &[ParamSpec] = &[
     ParamSpec::choice(
         "kernel",
-        "\"tuned\": matrixmultiply's packed dgemm; \"blocked\": the hand-written cache-blocked loop",
+        "\"tuned\" is matrixmultiply's packed dgemm, \"blocked\" the hand-written cache-blocked loop",
         &["tuned", "blocked"],
     ),
     simd::PARAM,

@@ -93,7 +93,7 @@ impl Isa {
 /// The `simd` parameter every vectorised workload takes.
 pub const PARAM: ParamSpec = ParamSpec::choice(
     "simd",
-    "\"auto\": the widest instruction set this CPU has; \"scalar\": the portable code, to see what vectorisation buys",
+    "\"auto\" runs the widest instruction set this CPU has, \"scalar\" the portable code (to see what vectorisation buys)",
     &["auto", "scalar"],
 );
 
