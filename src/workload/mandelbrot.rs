@@ -30,18 +30,6 @@ const RE_SPAN: f64 = 3.0;
 const IM_MAX: f64 = 1.5;
 const IM_SPAN: f64 = 2.5;
 
-const PARAMS: &[ParamSpec] = &[
-    ParamSpec {
-        name: "max_iter",
-        help: "iterations before a point counts as inside the set",
-        default: ParamValue::Int(500),
-        min: 1.0,
-        max: 1e7,
-        choices: &[],
-    },
-    simd::PARAM,
-];
-
 impl Workload for Mandelbrot {
     fn name(&self) -> &'static str {
         "mandelbrot"
@@ -56,7 +44,17 @@ impl Workload for Mandelbrot {
         "pixels/s"
     }
     fn params(&self) -> &'static [ParamSpec] {
-        PARAMS
+        &[
+            ParamSpec {
+                name: "max_iter",
+                help: "iterations before a point counts as inside the set",
+                default: ParamValue::Int(500),
+                min: 1.0,
+                max: 1e7,
+                choices: &[],
+            },
+            simd::PARAM,
+        ]
     }
     fn default_sizes(&self, _: &Machine) -> Vec<u64> {
         vec![1024]

@@ -33,18 +33,6 @@ const DT: f64 = 1e-3;
 const SOFTENING2: f64 = 1e-4;
 const TOLERANCE: f64 = 1e-9;
 
-const PARAMS: &[ParamSpec] = &[
-    ParamSpec {
-        name: "steps",
-        help: "time steps per run",
-        default: ParamValue::Int(4),
-        min: 1.0,
-        max: 1e6,
-        choices: &[],
-    },
-    simd::PARAM,
-];
-
 impl Workload for NBody {
     fn name(&self) -> &'static str {
         "nbody"
@@ -59,7 +47,17 @@ impl Workload for NBody {
         "interactions/s"
     }
     fn params(&self) -> &'static [ParamSpec] {
-        PARAMS
+        &[
+            ParamSpec {
+                name: "steps",
+                help: "time steps per run",
+                default: ParamValue::Int(4),
+                min: 1.0,
+                max: 1e6,
+                choices: &[],
+            },
+            simd::PARAM,
+        ]
     }
     fn default_sizes(&self, _: &Machine) -> Vec<u64> {
         vec![2048]

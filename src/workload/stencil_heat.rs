@@ -27,18 +27,6 @@ pub struct StencilHeat;
 
 const HOT: f64 = 1.0;
 
-const PARAMS: &[ParamSpec] = &[
-    ParamSpec {
-        name: "iters",
-        help: "Jacobi iterations per run",
-        default: ParamValue::Int(20),
-        min: 1.0,
-        max: 1e6,
-        choices: &[],
-    },
-    simd::PARAM,
-];
-
 impl Workload for StencilHeat {
     fn name(&self) -> &'static str {
         "stencil_heat"
@@ -53,7 +41,17 @@ impl Workload for StencilHeat {
         "cells/s"
     }
     fn params(&self) -> &'static [ParamSpec] {
-        PARAMS
+        &[
+            ParamSpec {
+                name: "iters",
+                help: "Jacobi iterations per run",
+                default: ParamValue::Int(20),
+                min: 1.0,
+                max: 1e6,
+                choices: &[],
+            },
+            simd::PARAM,
+        ]
     }
     fn default_sizes(&self, _: &Machine) -> Vec<u64> {
         vec![1024]

@@ -33,18 +33,6 @@ const BYTES_PER_ELEMENT: u64 = 3 * 8;
 /// Used when the last-level cache is unknown (STREAM's own default array size).
 const FALLBACK_ELEMENTS: u64 = 10_000_000;
 
-const PARAMS: &[ParamSpec] = &[
-    ParamSpec {
-        name: "scalar",
-        help: "the triad's scalar s",
-        default: ParamValue::Float(3.0),
-        min: -1e6,
-        max: 1e6,
-        choices: &[],
-    },
-    simd::PARAM,
-];
-
 impl Workload for StreamTriad {
     fn name(&self) -> &'static str {
         "stream_triad"
@@ -59,7 +47,17 @@ impl Workload for StreamTriad {
         "B/s"
     }
     fn params(&self) -> &'static [ParamSpec] {
-        PARAMS
+        &[
+            ParamSpec {
+                name: "scalar",
+                help: "the triad's scalar s",
+                default: ParamValue::Float(3.0),
+                min: -1e6,
+                max: 1e6,
+                choices: &[],
+            },
+            simd::PARAM,
+        ]
     }
     fn default_sizes(&self, machine: &Machine) -> Vec<u64> {
         let elements = machine.last_level_cache_bytes().map(|llc| 4 * llc / 8).unwrap_or(FALLBACK_ELEMENTS);

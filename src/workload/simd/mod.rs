@@ -90,12 +90,16 @@ impl Isa {
     }
 }
 
-/// The `simd` parameter every vectorised workload takes.
-pub const PARAM: ParamSpec = ParamSpec::choice(
-    "simd",
-    "\"auto\" runs the widest instruction set this CPU has, \"scalar\" the portable code (to see what vectorisation buys)",
-    &["auto", "scalar"],
-);
+/// The `simd` parameter every vectorised workload takes. (Written out rather than through
+/// [`ParamSpec::choice`], so that workloads can list it in a promoted `&[...]` literal.)
+pub const PARAM: ParamSpec = ParamSpec {
+    name: "simd",
+    help: "\"auto\" runs the widest instruction set this CPU has, \"scalar\" the portable code (to see what vectorisation buys)",
+    default: super::ParamValue::Text(std::borrow::Cow::Borrowed("auto")),
+    min: 0.0,
+    max: 0.0,
+    choices: &["auto", "scalar"],
+};
 
 /// The instruction set a case runs with, from its `simd` parameter. Absent means `"auto"`: a
 /// worker process's job may come from a hand-built spec that names only the parameters it needs.
