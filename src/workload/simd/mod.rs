@@ -11,6 +11,9 @@
 //!   of [`nbody`]). Each returns how far it got, and the workload finishes the tail with its
 //!   scalar code.
 //!
+//! `histogram` has no vector path: its kernel is a scatter of increments (`bins[b] += 1`), which
+//! lanes cannot do without conflict detection, and its lesson is the cost of sharing anyway.
+//!
 //! On aarch64 NEON is part of the baseline, so the portable code is already vectorised there;
 //! only x86-64 has paths to choose between. This module depends on nothing but `std` and the
 //! workloads' RNG helpers.
