@@ -3,8 +3,9 @@
 //! so the hit count is bit-exact.
 //!
 //! What bounds it is splitmix64's two 64-bit multiplies per number. AVX-512DQ has a 64-bit
-//! lane multiply (`vpmullq`); AVX2 does not, so each one becomes three 32x32->64 multiplies
-//! (`vpmuludq`) and shifts: `lo*lo + ((hi*lo + lo*hi) << 32)`. The top 53 bits convert to f64
+//! lane multiply (`vpmullq`); AVX2 does not, so each one becomes two: a 32x32->64 multiply
+//! (`vpmuludq`) for `lo*lo` and a 32-bit one (`vpmulld`) for both cross terms, added as
+//! `lo*lo + ((hi*lo + lo*hi) << 32)`. The top 53 bits convert to f64
 //! exactly (AVX-512DQ `vcvtuqq2pd`; on AVX2 the two-halves trick with 2^52 and 2^84
 //! offsets), and `x*x + y*y` is a multiply and an add, never an FMA, as in the scalar code.
 
@@ -48,13 +49,15 @@ mod x86 {
         seed.wrapping_add((2 * i as u64).wrapping_mul(GAMMA))
     }
 
-    /// `a * b` per 64-bit lane, modulo 2^64, from 32-bit multiplies (`b_hi` = `b >> 32`).
+    /// `a * b` per 64-bit lane, modulo 2^64, from 32-bit multiplies: `lo(a) lo(b)` in full
+    /// (`vpmuludq`), plus the two cross products, of which only the low 32 bits matter, from
+    /// one `vpmulld` against `b` with its halves swapped (`b_swap`), shifted into place.
     #[inline]
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn mul64_avx2(a: __m256i, b: __m256i, b_hi: __m256i) -> __m256i {
+    unsafe fn mul64_avx2(a: __m256i, b: __m256i, b_swap: __m256i) -> __m256i {
         let lo = _mm256_mul_epu32(a, b);
-        let cross =
-            _mm256_add_epi64(_mm256_mul_epu32(_mm256_srli_epi64(a, 32), b), _mm256_mul_epu32(a, b_hi));
+        let cross = _mm256_mullo_epi32(a, b_swap);
+        let cross = _mm256_add_epi32(cross, _mm256_srli_epi64(cross, 32));
         _mm256_add_epi64(lo, _mm256_slli_epi64(cross, 32))
     }
 
@@ -62,10 +65,10 @@ mod x86 {
     #[inline]
     #[target_feature(enable = "avx2,fma")]
     unsafe fn unit_avx2(z: __m256i) -> __m256d {
-        let (m1, m1_hi) = (_mm256_set1_epi64x(M1 as i64), _mm256_set1_epi64x((M1 >> 32) as i64));
-        let (m2, m2_hi) = (_mm256_set1_epi64x(M2 as i64), _mm256_set1_epi64x((M2 >> 32) as i64));
-        let z = mul64_avx2(_mm256_xor_si256(z, _mm256_srli_epi64(z, 30)), m1, m1_hi);
-        let z = mul64_avx2(_mm256_xor_si256(z, _mm256_srli_epi64(z, 27)), m2, m2_hi);
+        let (m1, m1_swap) = (_mm256_set1_epi64x(M1 as i64), _mm256_set1_epi64x(M1.rotate_left(32) as i64));
+        let (m2, m2_swap) = (_mm256_set1_epi64x(M2 as i64), _mm256_set1_epi64x(M2.rotate_left(32) as i64));
+        let z = mul64_avx2(_mm256_xor_si256(z, _mm256_srli_epi64(z, 30)), m1, m1_swap);
+        let z = mul64_avx2(_mm256_xor_si256(z, _mm256_srli_epi64(z, 27)), m2, m2_swap);
         let v = _mm256_srli_epi64(_mm256_xor_si256(z, _mm256_srli_epi64(z, 31)), 11);
         // v < 2^53: (hi * 2^32 + 2^84) - (2^84 + 2^52) and 2^52 + lo are exact, and so is
         // their sum hi * 2^32 + lo = v.
