@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 log() { printf '\n==> %s\n' "$*"; }
 
 # --- system packages -------------------------------------------------------------------------
-packages=(pkg-config libhwloc-dev libudev-dev chromium)
+# libopenblas-dev: the dgemm yardstick of ci/reference/yardsticks.sh (not run here).
+packages=(pkg-config libhwloc-dev libudev-dev chromium libopenblas-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -47,6 +48,11 @@ cargo clippy --all-targets --features "$all_features" -- -D warnings
 # --- tests -------------------------------------------------------------------------------------
 log "cargo test (default features, plus the test-only fault-injection workloads)"
 cargo test --features fault-injection
+
+# Already run above; again here with their output, so the log says which instruction sets this
+# CPU has (checked) and which it lacks (skipped, with a note each).
+log "SIMD dispatch agreement: every path this CPU supports against the scalar one"
+cargo test --lib --features fault-injection workload::simd -- --nocapture --test-threads 1
 
 if [ $have_hwloc = 1 ]; then
   log "cargo test --features hwloc"

@@ -133,9 +133,14 @@ fn parse(bench: &Benchmark, sample: &Sample) -> Result<Imported, String> {
             "chunk" => tunables.chunk = Some(int()? as usize),
             "capacity" => tunables.capacity = Some(int()? as usize),
             _ if w.params().iter().any(|p| p.name == k) => {
-                let value = match v.parse::<i64>() {
-                    Ok(i) => ParamValue::Int(i),
-                    Err(_) => ParamValue::Float(v.parse().map_err(|_| format!("bad parameter `{kv}`"))?),
+                let choice =
+                    w.params().iter().find(|p| p.name == k).and_then(|p| p.choices.iter().find(|c| **c == v));
+                let value = match (choice, v.parse::<i64>()) {
+                    (Some(name), _) => ParamValue::Text((*name).into()),
+                    (None, Ok(i)) => ParamValue::Int(i),
+                    (None, Err(_)) => {
+                        ParamValue::Float(v.parse().map_err(|_| format!("bad parameter `{kv}`"))?)
+                    }
                 };
                 params.0.insert(k.to_string(), value);
             }
@@ -286,11 +291,17 @@ mod tests {
         let times_par: Vec<f64> = iters.iter().map(|i| i * 500.0).collect();
         write(dir.path(), "pi_monte_carlo/sequential/1w/1000", "1w/1000", &iters, &times_seq);
         write(dir.path(), "pi_monte_carlo/rayon/2w/1000", "2w/1000", &iters, &times_par);
-        write(dir.path(), "mandelbrot/threads/2w/64/max_iter=100", "2w/64/max_iter=100", &iters, &times_par);
         write(
             dir.path(),
-            "mandelbrot/threads-dynamic/2w/64/max_iter=100/chunk=4/seed=7",
-            "2w/64/max_iter=100/chunk=4/seed=7",
+            "mandelbrot/threads/2w/64/max_iter=100,simd=scalar",
+            "2w/64/max_iter=100,simd=scalar",
+            &iters,
+            &times_par,
+        );
+        write(
+            dir.path(),
+            "mandelbrot/threads-dynamic/2w/64/max_iter=100,simd=auto/chunk=4/seed=7",
+            "2w/64/max_iter=100,simd=auto/chunk=4/seed=7",
             &iters,
             &times_par,
         );
@@ -304,13 +315,14 @@ mod tests {
         assert_eq!(pi_par.throughput.as_ref().unwrap().unit, "samples/s");
         let m = results.cases.iter().find(|c| c.strategy == "threads").unwrap();
         assert_eq!(m.params.int("max_iter"), 100);
+        assert_eq!(m.params.text("simd"), "scalar");
         assert_eq!(m.speedup, None, "no sequential baseline for mandelbrot");
         // Tunables and seed come back from the name: the same identity as the case parlab ran.
         let d = results.cases.iter().find(|c| c.strategy == "threads-dynamic").unwrap();
         assert_eq!((d.tunables.chunk, d.seed), (Some(4), Some(7)));
         assert_eq!(
             crate::identity::CaseIdentity::of(d).to_string(),
-            "mandelbrot/threads-dynamic/2w/64/max_iter=100/chunk=4/seed=7"
+            "mandelbrot/threads-dynamic/2w/64/max_iter=100,simd=auto/chunk=4/seed=7"
         );
         // Never claimed as verified by parlab, and every case says so.
         for c in &results.cases {

@@ -139,6 +139,7 @@ mod tests {
             scaling: Scaling::Strong,
             seed: 42,
             tunables: StrategyParams { chunk, ..StrategyParams::default() },
+            notes: Vec::new(),
         };
         let params = Params([("max_iter".to_string(), ParamValue::Int(500))].into_iter().collect());
         CaseResult::unmeasured(&spec, &params, Status::Ok, "")

@@ -667,7 +667,11 @@ fn list() -> anyhow::Result<ExitCode> {
         let unit = w.size_unit();
         println!("  {:<16}   size: {}; throughput in {}", "", unit.what, w.throughput_unit());
         for p in w.params() {
-            println!("  {:<16}   param {} = {} ({}; {}..={})", "", p.name, p.default, p.help, p.min, p.max);
+            let range = match p.choices {
+                [] => format!("{}..={}", p.min, p.max),
+                names => names.join(" | "),
+            };
+            println!("  {:<16}   param {} = {} ({}; {range})", "", p.name, p.default, p.help);
         }
         let supported: Vec<&str> =
             strategy::STRATEGIES.iter().filter(|s| w.support(**s).is_ok()).map(|s| s.name()).collect();

@@ -122,6 +122,10 @@ pub struct CaseResult {
     /// one-way message, i.e. half a round trip).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latency_ns: Option<f64>,
+    /// The instruction set the kernel ran with (`"scalar"`, `"avx2"`, `"avx512"`), for
+    /// workloads whose kernels have more than one (see `workload::simd`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub isa: Option<String>,
     /// Caveats a reader must see beside the numbers (e.g. the STREAM rule could not be met, the
     /// case may have run beside an abandoned one); every output shows them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -186,6 +190,7 @@ impl CaseResult {
             notes: spec.notes.clone(),
             batch: 1,
             processes: None,
+            isa: None,
         }
     }
 

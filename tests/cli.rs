@@ -197,11 +197,13 @@ strategies = ["threads"]
 fn ctrl_c_keeps_what_was_measured() {
     let dir = tempfile::tempdir().unwrap();
     let scenario = dir.path().join("long.toml");
-    // Long enough that the interrupt lands mid-run: each case samples for up to 2 s.
+    // Long enough that the interrupt lands mid-run: each case samples for up to 2 s. The scalar
+    // loop: unoptimised (debug) builds run the SIMD intrinsics out of line, far slower.
     std::fs::write(
         &scenario,
         "[scenario]\nname = \"long\"\n[defaults]\nworkers = [1, 2]\nwarmup = \"0ms\"\nmin_samples = 1000\n\
-         max_samples = 1000\nmax_time = \"2s\"\n[[workload]]\nkind = \"pi_monte_carlo\"\nsize = 200000\n",
+         max_samples = 1000\nmax_time = \"2s\"\n[[workload]]\nkind = \"pi_monte_carlo\"\nsize = 200000\n\
+         params = { simd = \"scalar\" }\n",
     )
     .unwrap();
     let out = dir.path().join("out");

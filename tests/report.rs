@@ -604,7 +604,7 @@ fn case_notes_reach_every_output() {
     assert!(doc.select(&sel("td.status sup")).any(|s| text(s) == "[1]"));
     let csv = report::render(&r, Format::Csv).unwrap();
     let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
-    assert_eq!(header.last(), Some(&"notes"));
+    assert!(header.contains(&"notes"), "{header:?}");
     assert_eq!(csv.matches(note).count(), r.cases.iter().filter(|c| !c.notes.is_empty()).count());
 }
 

@@ -1,5 +1,5 @@
 /* The yardstick for parlab's stream_triad: a plain C triad with OpenMP, STREAM byte counting.
- * Not a product path: ci/reference/triad-compare.sh runs it beside parlab in one sitting.
+ * Not a product path: ci/reference/yardsticks.sh runs it beside parlab in one sitting.
  * Build: gcc -O3 -march=native -fopenmp triad.c -o triad
  * Run:   OMP_NUM_THREADS=2 ./triad [elements per array] [repetitions]                      */
 #include <omp.h>

@@ -388,6 +388,7 @@ mod tests {
             scaling: Scaling::Strong,
             seed: 42,
             tunables: Default::default(),
+            notes: Vec::new(),
         }
     }
 

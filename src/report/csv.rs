@@ -3,7 +3,8 @@
 //! RFC 4180: comma-separated, fields with a comma, quote or line break quoted, quotes doubled.
 //! Times are in nanoseconds, rates in the unit named by `throughput_unit`, memory in bytes; empty
 //! means "not measured" (a failed case has no speedup, never a zero one; most workloads have no
-//! `latency_ns`); `notes` holds the case's caveats joined by `; `. Free text (reasons, notes, verification
+//! `latency_ns`, and those with one kernel build no `isa`); `notes` holds the case's caveats joined
+//! by `; `. Free text (reasons, notes, verification
 //! details) that starts like a spreadsheet formula gets a leading `'`, so opening the file
 //! cannot run it.
 
@@ -12,7 +13,7 @@ use crate::results::{CaseResult, Results};
 
 pub struct Csv;
 
-pub const COLUMNS: [&str; 37] = [
+pub const COLUMNS: [&str; 38] = [
     "id",
     "workload",
     "strategy",
@@ -50,6 +51,7 @@ pub const COLUMNS: [&str; 37] = [
     "peak_rss_bytes",
     "latency_ns",
     "notes",
+    "isa",
 ];
 
 impl Exporter for Csv {
@@ -116,6 +118,7 @@ fn row(c: &CaseResult) -> Vec<String> {
         c.peak_rss_bytes.map_or(String::new(), |v| v.to_string()),
         num(c.latency_ns),
         defuse(&c.notes.join("; ")),
+        c.isa.clone().unwrap_or_default(),
     ]
 }
 

@@ -73,7 +73,7 @@ pub fn escape(s: &str) -> String {
 pub fn code(s: &str) -> String {
     let escaped = escape(s);
     let parts: Vec<&str> = escaped.split('`').collect();
-    if parts.len() % 2 == 0 {
+    if parts.len().is_multiple_of(2) {
         return escaped; // unbalanced: leave the backticks alone
     }
     parts
@@ -514,6 +514,7 @@ fn cases_table(out: &mut String, g: &Group) {
     let best = throughput::best(g).map(|(v, _)| v);
     let latency = g.cases.iter().any(|c| c.latency_ns.is_some());
     let setup = g.cases.iter().any(|c| c.setup_ns.is_some_and(|ns| ns > SETUP_WORTH_SHOWING_NS));
+    let isa = g.cases.iter().any(|c| c.isa.is_some());
     out.push_str(
         "<h3>Every case</h3>\n<div class=\"table-wrap\"><table class=\"cases sortable\">\n<thead><tr>",
     );
@@ -543,6 +544,10 @@ fn cases_table(out: &mut String, g: &Group) {
         "peak resident set of the parlab process during the case (VmHWM): prepared input included, \
          worker processes not; compare strategies at the same size",
     ));
+    if isa {
+        header
+            .push((table::ISA, "the instruction set the kernel ran with (the workload's `simd` parameter)"));
+    }
     header.push(("status", ""));
     for (h, title) in &header {
         let title = if title.is_empty() { String::new() } else { format!(" title=\"{}\"", escape(title)) };
@@ -621,6 +626,9 @@ fn cases_table(out: &mut String, g: &Group) {
             c.peak_rss_bytes.map(|b| b as f64),
             c.peak_rss_bytes.map_or(String::new(), format_bytes),
         ));
+        if isa {
+            let _ = write!(out, "<td>{}</td>", escape(c.isa.as_deref().unwrap_or("-")));
+        }
         let full = status_text(c);
         let detail = full.strip_prefix(c.status.label()).unwrap_or("").trim_start_matches([':', ' ']);
         let marks = table::marks(c, &notes);

@@ -161,6 +161,8 @@ mod tests {
             size: 136_314_880,
             effective_size: 136_314_880,
             scaling: Scaling::Strong,
+            seed: 42,
+            tunables: Default::default(),
             notes: Vec::new(),
         };
         let unsupported =

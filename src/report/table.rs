@@ -31,6 +31,9 @@ pub const HEADER: [&str; 10] = [
 pub const LATENCY: &str = "latency";
 /// Where [`LATENCY`] goes among the [`HEADER`] columns: after the median's CI, before throughput.
 const LATENCY_AT: usize = 6;
+/// The optional column of the instruction set the kernel ran with, for workloads whose kernels
+/// have several (see `workload::simd`); it goes just before the status.
+pub const ISA: &str = "isa";
 
 /// One table per workload, in scenario order, with the verdict line for each.
 pub struct WorkloadTable {
@@ -118,7 +121,7 @@ pub fn marks(c: &CaseResult, notes: &[String]) -> String {
 impl WorkloadTable {
     /// Whether column `i` holds numbers (workers to efficiency), as opposed to names or status.
     pub fn numeric(&self, i: usize) -> bool {
-        i >= 2 && i + 1 < self.header.len()
+        i >= 2 && i + 1 < self.header.len() && self.header[i] != ISA
     }
 }
 
@@ -127,11 +130,15 @@ pub fn tables(results: &Results) -> Vec<WorkloadTable> {
         .into_iter()
         .map(|g| {
             let latency = g.cases.iter().any(|c| c.latency_ns.is_some());
+            let isa = g.cases.iter().any(|c| c.isa.is_some());
             let mut header = HEADER.to_vec();
             if latency {
                 header.insert(LATENCY_AT, LATENCY);
             }
             let notes = footnotes(&g.cases);
+            if isa {
+                header.insert(header.len() - 1, ISA);
+            }
             let rows = g
                 .cases
                 .iter()
@@ -143,6 +150,9 @@ pub fn tables(results: &Results) -> Vec<WorkloadTable> {
                     }
                     if latency {
                         cells.insert(LATENCY_AT, c.latency_ns.map_or("-".into(), format_ns));
+                    }
+                    if isa {
+                        cells.insert(cells.len() - 1, c.isa.clone().unwrap_or_else(|| "-".into()));
                     }
                     cells
                 })

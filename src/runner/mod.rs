@@ -434,6 +434,8 @@ struct Measured {
     verification: Verification,
     /// Process-wide resident-set high-water mark during the case (see `rss`).
     peak_rss_bytes: Option<u64>,
+    /// The instruction set the kernel reported for its runs.
+    isa: Option<&'static str>,
 }
 
 /// How often the case thread's progress is checked while it runs.
@@ -577,6 +579,7 @@ impl Case<'_> {
         result.batch = m.batch;
         result.setup_ns = Some(m.setup_ns);
         result.peak_rss_bytes = m.peak_rss_bytes;
+        result.isa = m.isa.map(str::to_string);
         result.latency_ns = match (&result.stats, w.latency_ops(spec.effective_size, &self.plan.params)) {
             (Some(s), Some(ops)) if ops > 0.0 => Some(s.median / ops),
             _ => None,
@@ -678,6 +681,7 @@ fn sample(
     let peak_rss_bytes = if rss_tracked { rss::peak_bytes() } else { None };
     let _ = events.send(Event::Verifying);
     let last = kernel.verify();
+    let isa = kernel.isa();
     drop(kernel);
     let verification = if !last.passed || exec.is_cancelled() {
         last
@@ -691,7 +695,7 @@ fn sample(
             v => Verification::fail(format!("a fresh run failed where the last sample passed: {}", v.detail)),
         }
     };
-    Ok(Measured { setup_ns, warmup_runs: warm_runs, batch, samples, verification, peak_rss_bytes })
+    Ok(Measured { setup_ns, warmup_runs: warm_runs, batch, samples, verification, peak_rss_bytes, isa })
 }
 
 #[cfg(test)]

@@ -859,7 +859,12 @@ fn params(
                 Some(help),
             ));
         };
-        let v = match (spec.default, value.get_ref()) {
+        let v = match (&spec.default, value.get_ref()) {
+            (ParamValue::Text(_), toml::Value::String(s)) => match spec.choices.iter().find(|c| **c == s) {
+                Some(c) => ParamValue::Text((*c).into()),
+                None => return Err(bad_choice(src, value, f, spec, &format!("`{s}`"))),
+            },
+            (ParamValue::Text(_), other) => return Err(bad_choice(src, value, f, spec, &other.to_string())),
             (ParamValue::Int(_), toml::Value::Integer(i)) => ParamValue::Int(*i),
             (ParamValue::Float(_), toml::Value::Float(x)) => ParamValue::Float(*x),
             (ParamValue::Float(_), toml::Value::Integer(i)) => ParamValue::Float(*i as f64),
@@ -871,14 +876,16 @@ fn params(
             }
         };
         // Whole numbers are compared as integers: an i64 near 2^63 has no exact f64.
-        let inside = match v {
+        let inside = match &v {
             ParamValue::Int(i) => {
                 let (lo, hi) = (spec.min.ceil(), spec.max.floor());
-                (lo <= i64::MIN as f64 || i >= lo as i64) && (hi >= i64::MAX as f64 || i <= hi as i64)
+                (lo <= i64::MIN as f64 || *i >= lo as i64) && (hi >= i64::MAX as f64 || *i <= hi as i64)
             }
-            ParamValue::Float(x) => (spec.min..=spec.max).contains(&x),
+            ParamValue::Float(x) => (spec.min..=spec.max).contains(x),
+            // A choice was checked against its list above.
+            ParamValue::Text(_) => true,
         };
-        let x = v;
+        let x = v.clone();
         if !inside {
             return Err(src.error_help(
                 value.span(),
@@ -889,7 +896,34 @@ fn params(
         }
         params.0.insert(spec.name.to_string(), v);
     }
+    if let Err((name, m)) = w.check_params(&params) {
+        // At the parameter to blame, or at the first one given when that one was left default.
+        let given = raw.iter().find(|(key, _)| key.get_ref() == name).or_else(|| raw.iter().next());
+        let span = given.map_or(0..0, |(_, value)| value.span());
+        return Err(src.error(span, format!("{field}.{name}"), m));
+    }
     Ok(params)
+}
+
+/// A choice parameter given something that is not one of its names.
+fn bad_choice(
+    src: &Source,
+    value: &Spanned<toml::Value>,
+    field: String,
+    spec: &workload::ParamSpec,
+    got: &str,
+) -> ScenarioError {
+    let names: Vec<String> = spec.choices.iter().map(|c| format!("\"{c}\"")).collect();
+    let help = match value.get_ref().as_str().and_then(|s| closest(s, spec.choices.iter().copied())) {
+        Some(best) => format!("did you mean \"{best}\"? {}", spec.help),
+        None => spec.help.to_string(),
+    };
+    src.error_help(
+        value.span(),
+        field,
+        format!("expected one of {}, got {got}", names.join(", ")),
+        Some(help),
+    )
 }
 
 fn strategies(

@@ -207,6 +207,26 @@ fn params_are_checked() {
 }
 
 #[test]
+fn choice_params_take_one_of_their_names() {
+    let plan = |kind: &str, p: &str| format!("{HEAD}[[workload]]\nkind = \"{kind}\"\nparams = {{ {p} }}\n");
+    let params = ok(&plan("stencil_heat", "simd = \"scalar\"")).workloads[0].params.clone();
+    assert_eq!(params.text("simd"), "scalar");
+    assert_eq!(ok(&plan("nbody", "steps = 2")).workloads[0].params.text("simd"), "auto", "the default");
+    let (line, field, msg) = err(&plan("mandelbrot", "simd = \"scalr\""));
+    assert_eq!((line, field.as_str()), (5, "workload[0].params.simd"));
+    assert!(msg.contains("did you mean \"scalar\"?"), "{msg}");
+    let (_, _, msg) = err(&plan("mandelbrot", "simd = 1"));
+    assert!(msg.contains("expected one of \"auto\", \"scalar\", got 1"), "{msg}");
+    // Valid one by one, not together: blamed on `simd`, with the way out.
+    let (_, field, msg) = err(&plan("matmul", "kernel = \"tuned\", simd = \"scalar\""));
+    assert_eq!(field, "workload[0].params.simd");
+    assert!(msg.contains("kernel = \"blocked\""), "{msg}");
+    ok(&plan("matmul", "kernel = \"blocked\", simd = \"scalar\""));
+    let (_, field, _) = err(&plan("matmul", "simd = \"scalar\""));
+    assert_eq!(field, "workload[0].params.simd", "the default kernel is the tuned one");
+}
+
+#[test]
 fn settings_are_checked() {
     let (_, field, _) = err(&with_workload("target_ci = 1.5\n"));
     assert_eq!(field, "workload[0].target_ci");

@@ -265,7 +265,7 @@ impl Exec {
         grain_rows: usize,
         body: impl Fn(usize, &mut [T]) + Sync,
     ) {
-        assert!(row_len > 0 && data.len() % row_len == 0, "data must hold whole rows");
+        assert!(row_len > 0 && data.len().is_multiple_of(row_len), "data must hold whole rows");
         let rows = data.len() / row_len;
         let grain = self.grain(grain_rows);
         let tasks = self.inner.task_count(rows, grain).clamp(1, rows.max(1));

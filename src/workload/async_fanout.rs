@@ -48,6 +48,7 @@ impl Workload for AsyncFanout {
                 default: ParamValue::Int(1000),
                 min: 0.0,
                 max: 1e7,
+                choices: &[],
             },
             ParamSpec {
                 name: "cpu_iters",
@@ -55,6 +56,7 @@ impl Workload for AsyncFanout {
                 default: ParamValue::Int(1000),
                 min: 0.0,
                 max: 1e9,
+                choices: &[],
             },
         ]
     }

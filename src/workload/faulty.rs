@@ -35,6 +35,7 @@ impl Workload for Faulty {
             default: ParamValue::Int(0),
             min: 0.0,
             max: 6.0,
+            choices: &[],
         }]
     }
     fn default_sizes(&self, _: &Machine) -> Vec<u64> {

@@ -77,6 +77,7 @@ impl Workload for Histogram {
                 default: ParamValue::Int(256),
                 min: 1.0,
                 max: (1u64 << 24) as f64,
+                choices: &[],
             },
             ParamSpec {
                 name: "skew",
@@ -84,6 +85,7 @@ impl Workload for Histogram {
                 default: ParamValue::Float(0.0),
                 min: 0.0,
                 max: 1.0,
+                choices: &[],
             },
         ]
     }

@@ -4,6 +4,9 @@
 //! the window is deliberately not symmetric about the real axis, so static blocks are unbalanced
 //! and dynamic scheduling shows its worth. Counts are integers: results must match exactly.
 //!
+//! Pixels run in vector lanes where the CPU has them (`simd = "auto"`, see
+//! [`super::simd::mandelbrot`]) with the same operations, so counts stay exact.
+//!
 //! Process version: each worker computes whole rows. Under `process` every row's counts travel
 //! back through the pipe and are copied into the image (4 bytes per pixel); under `process-shm`
 //! the image is a shared region the workers write directly, and only "done" comes back.
@@ -11,6 +14,7 @@
 use std::ops::Range;
 use std::sync::OnceLock;
 
+use super::simd::{self, Isa};
 use super::{
     default_support, Instance, Kernel, ParamSpec, ParamValue, Params, SizeUnit, Verification, Workload,
 };
@@ -40,13 +44,17 @@ impl Workload for Mandelbrot {
         "pixels/s"
     }
     fn params(&self) -> &'static [ParamSpec] {
-        &[ParamSpec {
-            name: "max_iter",
-            help: "iterations before a point counts as inside the set",
-            default: ParamValue::Int(500),
-            min: 1.0,
-            max: 1e7,
-        }]
+        &[
+            ParamSpec {
+                name: "max_iter",
+                help: "iterations before a point counts as inside the set",
+                default: ParamValue::Int(500),
+                min: 1.0,
+                max: 1e7,
+                choices: &[],
+            },
+            simd::PARAM,
+        ]
     }
     fn default_sizes(&self, _: &Machine) -> Vec<u64> {
         vec![1024]
@@ -93,18 +101,34 @@ impl Workload for Mandelbrot {
 struct Input {
     width: usize,
     max_iter: u32,
+    isa: Isa,
+    /// For the worker processes, which choose their instruction set from them too.
+    params: Params,
     reference: OnceLock<Vec<u32>>,
 }
 
 impl Input {
     fn new(size: u64, params: &Params) -> Input {
-        Input { width: size as usize, max_iter: params.int("max_iter") as u32, reference: OnceLock::new() }
+        Input {
+            width: size as usize,
+            max_iter: params.int("max_iter") as u32,
+            isa: simd::select(params),
+            params: params.clone(),
+            reference: OnceLock::new(),
+        }
     }
 
+    /// Row `y` with the case's instruction set: vector lanes for as many pixels as they cover.
     fn row(&self, y: usize, out: &mut [u32]) {
+        self.row_with(self.isa, y, out)
+    }
+
+    fn row_with(&self, isa: Isa, y: usize, out: &mut [u32]) {
         let w = self.width as f64;
         let im = IM_MAX - (y as f64 + 0.5) * (IM_SPAN / w);
-        for (x, cell) in out.iter_mut().enumerate() {
+        let row = simd::mandelbrot::Row { re_min: RE_MIN, re_step: RE_SPAN / w, im, max_iter: self.max_iter };
+        let done = simd::mandelbrot::row_prefix(isa, row, out);
+        for (x, cell) in out.iter_mut().enumerate().skip(done) {
             let re = RE_MIN + (x as f64 + 0.5) * (RE_SPAN / w);
             let (mut zr, mut zi, mut n) = (0.0f64, 0.0f64, 0);
             while n < self.max_iter && zr * zr + zi * zi <= 4.0 {
@@ -136,9 +160,7 @@ impl Run<'_> {
     fn run_remote(&mut self, pool: &Pool) {
         let w = self.input.width;
         let remote = self.remote.get_or_insert_with(|| {
-            let params =
-                Params([("max_iter".to_string(), ParamValue::Int(self.input.max_iter.into()))].into());
-            Remote::new(pool, "mandelbrot", &params, w as u64, 0, 4 * w * w, |image| {
+            Remote::new(pool, "mandelbrot", &self.input.params, w as u64, 0, 4 * w * w, |image| {
                 image.slice_mut::<u32>(0, w * w).fill(u32::MAX);
             })
         });
@@ -176,8 +198,9 @@ impl Kernel for Run<'_> {
         let w = self.input.width;
         let want = self.input.reference.get_or_init(|| {
             let mut img = vec![0; w * w];
+            // The plain scalar loop, whatever the case ran with.
             for (y, row) in img.chunks_mut(w).enumerate() {
-                self.input.row(y, row);
+                self.input.row_with(Isa::SCALAR, y, row);
             }
             img
         });
@@ -187,6 +210,10 @@ impl Kernel for Run<'_> {
         } else {
             Verification::fail(format!("{wrong} of {} pixels differ from the reference", w * w))
         }
+    }
+
+    fn isa(&self) -> Option<&'static str> {
+        Some(self.input.isa.name())
     }
 }
 

@@ -1,32 +1,79 @@
 //! `matmul`: dense `C = A * B` in f64, n x n, the compute-bound case.
 //!
-//! The kernel streams rows of B into rows of C (i-k-j order, which vectorises) over panels of
-//! `K_BLOCK` rows of B that stay in the L2 cache. The reference takes dot products against
-//! B transposed, a different summation order, so results are compared with a tolerance:
-//! `|c - ref| <= 8 n eps * sum_k |a_ik b_kj|` (with all inputs in [-1, 1], at most `8 n^2 eps`).
+//! Two kernels (`kernel` parameter), both handed row blocks of C by the strategy:
+//! - `tuned` (the default): the `matrixmultiply` crate's packed, register-blocked dgemm (the
+//!   BLIS design: panels of A and B packed into contiguous buffers, a micro-kernel of FMAs that
+//!   keeps a tile of C in registers), which picks AVX-512, AVX2+FMA or AVX at run time. Each
+//!   task packs the whole of B again, so tasks are kept large ([`tuned_grain`]);
+//! - `blocked`: the hand-written kernel for teaching, which streams rows of B into rows of C
+//!   (i-k-j order, which vectorises) over panels of [`simd::K_BLOCK`] rows of B that stay in
+//!   the L2 cache, compiled per instruction set like the other kernels (`simd` parameter).
+//!
+//! The reference takes dot products against B transposed, a different summation order, so
+//! results are compared with a tolerance: `|c - ref| <= 8 n eps * sum_k |a_ik b_kj|` (with all
+//! inputs in [-1, 1], at most `8 n^2 eps`).
 
 use std::sync::OnceLock;
 
-use super::{unit_f64, Instance, Kernel, Params, SizeUnit, Verification, Workload};
+use super::simd::{self, Isa};
+use super::{unit_f64, Instance, Kernel, ParamSpec, Params, SizeUnit, Verification, Workload};
 use crate::machine::Machine;
 use crate::strategy::Exec;
 
 pub struct Matmul;
 
-const K_BLOCK: usize = 128;
+const PARAMS: &[ParamSpec] = &[
+    ParamSpec::choice(
+        "kernel",
+        "\"tuned\" is matrixmultiply's packed dgemm, \"blocked\" the hand-written cache-blocked loop",
+        &["tuned", "blocked"],
+    ),
+    simd::PARAM,
+];
+
+/// Rows of C per task for the tuned kernel: every call packs all of B (n^2 copies) for
+/// `2 rows n^2` FLOP, so a task needs a few hundred rows for the packing to cost a few percent.
+fn tuned_grain(n: usize) -> usize {
+    (n / 8).clamp(16, 256)
+}
+
+/// The instruction set matrixmultiply's dgemm runs with here: the same tests, in the same
+/// order, as its `dgemm_kernel::detect` (AVX-512 F, then AVX2 with FMA, then AVX).
+fn tuned_isa() -> &'static str {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if is_x86_feature_detected!("avx512f") {
+            return "avx512";
+        }
+        if is_x86_feature_detected!("fma") && is_x86_feature_detected!("avx2") {
+            return "avx2";
+        }
+        if is_x86_feature_detected!("avx") {
+            return "avx";
+        }
+    }
+    #[cfg(target_arch = "aarch64")]
+    if std::arch::is_aarch64_feature_detected!("neon") {
+        return "neon";
+    }
+    "scalar"
+}
 
 impl Workload for Matmul {
     fn name(&self) -> &'static str {
         "matmul"
     }
     fn summary(&self) -> &'static str {
-        "dense f64 matrix multiply, cache-blocked: compute-bound, 2n^3 FLOP"
+        "dense f64 matrix multiply, packed (tuned) or cache-blocked: compute-bound, 2n^3 FLOP"
     }
     fn size_unit(&self) -> SizeUnit {
         SizeUnit { what: "matrix order n", bytes_per_item: None }
     }
     fn throughput_unit(&self) -> &'static str {
         "FLOP/s"
+    }
+    fn params(&self) -> &'static [ParamSpec] {
+        PARAMS
     }
     fn default_sizes(&self, _: &Machine) -> Vec<u64> {
         vec![512]
@@ -48,35 +95,74 @@ impl Workload for Matmul {
         }
         Ok(())
     }
-    fn prepare(&self, size: u64, _: &Params, seed: u64) -> Result<Box<dyn Instance>, String> {
+    fn check_params(&self, params: &Params) -> Result<(), (&'static str, String)> {
+        if params.text("kernel") == "tuned" && params.text(simd::PARAM.name) == "scalar" {
+            return Err((
+                "simd",
+                "the tuned kernel (matrixmultiply) picks its own instruction set; use \
+                 `kernel = \"blocked\"` to measure the scalar path"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+    fn prepare(&self, size: u64, params: &Params, seed: u64) -> Result<Box<dyn Instance>, String> {
         let n = size as usize;
         let nn = (n * n) as u64;
         let a = (0..nn).map(|k| 2.0 * unit_f64(seed, k) - 1.0).collect();
         let b = (0..nn).map(|k| 2.0 * unit_f64(seed, nn + k) - 1.0).collect();
-        Ok(Box::new(Input { n, a, b, reference: OnceLock::new() }))
+        let kernel = match params.text("kernel") {
+            "blocked" => Choice::Blocked(simd::select(params)),
+            _ => Choice::Tuned,
+        };
+        Ok(Box::new(Input { n, a, b, kernel, reference: OnceLock::new() }))
     }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Choice {
+    Tuned,
+    Blocked(Isa),
 }
 
 struct Input {
     n: usize,
     a: Vec<f64>,
     b: Vec<f64>,
+    kernel: Choice,
     reference: OnceLock<Vec<f64>>,
 }
 
 impl Input {
+    /// Rows `first..` of C, as many as `c` holds.
     fn rows(&self, first: usize, c: &mut [f64]) {
         let n = self.n;
-        c.fill(0.0);
-        for k0 in (0..n).step_by(K_BLOCK) {
-            let k1 = (k0 + K_BLOCK).min(n);
-            for (i, c_row) in c.chunks_mut(n).enumerate() {
-                let a_row = &self.a[(first + i) * n..][..n];
-                for (k, &aik) in a_row.iter().enumerate().take(k1).skip(k0) {
-                    let b_row = &self.b[k * n..][..n];
-                    for (c, b) in c_row.iter_mut().zip(b_row) {
-                        *c += aik * b;
-                    }
+        match self.kernel {
+            Choice::Blocked(isa) => simd::matmul_blocked(isa, &self.a, &self.b, n, first, c),
+            Choice::Tuned => {
+                let m = c.len() / n;
+                let a = &self.a[first * n..(first + m) * n];
+                // SAFETY: `a` is m x n, `b` n x n and `c` m x n, all row-major with row stride
+                // n and column stride 1, as the pointers and strides say; `c` is not aliased.
+                unsafe {
+                    let (rs, cs) = (n as isize, 1);
+                    matrixmultiply::dgemm(
+                        m,
+                        n,
+                        n,
+                        1.0,
+                        a.as_ptr(),
+                        rs,
+                        cs,
+                        self.b.as_ptr(),
+                        rs,
+                        cs,
+                        // beta = 0: C is overwritten, never read (it starts as NaN).
+                        0.0,
+                        c.as_mut_ptr(),
+                        rs,
+                        cs,
+                    );
                 }
             }
         }
@@ -115,8 +201,12 @@ struct Run<'a> {
 impl Kernel for Run<'_> {
     fn run(&mut self, exec: &Exec) {
         let input = self.input;
-        // Four rows per task: enough to reuse each B panel, small enough to balance.
-        exec.for_each_rows_mut(&mut self.c, input.n, 4, |first, rows| input.rows(first, rows));
+        let grain = match input.kernel {
+            Choice::Tuned => tuned_grain(input.n),
+            // Four rows per task: enough to reuse each B panel, small enough to balance.
+            Choice::Blocked(_) => 4,
+        };
+        exec.for_each_rows_mut(&mut self.c, input.n, grain, |first, rows| input.rows(first, rows));
     }
 
     fn verify(&self) -> Verification {
@@ -134,5 +224,12 @@ impl Kernel for Run<'_> {
             worst = worst.max(err);
         }
         Verification::pass(format!("max abs error {worst:.1e} <= {tolerance:.1e}"))
+    }
+
+    fn isa(&self) -> Option<&'static str> {
+        Some(match self.input.kernel {
+            Choice::Tuned => tuned_isa(),
+            Choice::Blocked(isa) => isa.name(),
+        })
     }
 }

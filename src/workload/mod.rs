@@ -9,6 +9,7 @@
 //! strategies), `Instance::kernel` allocates one case's output, and only [`Kernel::run`] is
 //! timed. The reference is computed lazily, outside the timed region, by the verifier.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -69,6 +70,7 @@ mod nbody;
 mod pi_monte_carlo;
 mod ping_pong;
 mod producer_consumer;
+pub mod simd;
 mod spin;
 mod stencil_heat;
 mod stream_triad;
@@ -109,28 +111,52 @@ pub struct SizeUnit {
     pub bytes_per_item: Option<u64>,
 }
 
-/// A parameter a workload accepts in its `params` table.
-#[derive(Debug, Clone, Copy)]
+/// A parameter a workload accepts in its `params` table: a number in `min..=max`, or, when
+/// `choices` is not empty, one of those names (`min` and `max` are then unused).
+#[derive(Debug, Clone)]
 pub struct ParamSpec {
     pub name: &'static str,
     pub help: &'static str,
     pub default: ParamValue,
     pub min: f64,
     pub max: f64,
+    pub choices: &'static [&'static str],
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+impl ParamSpec {
+    /// A parameter that names one of `choices`; the first is the default.
+    pub const fn choice(
+        name: &'static str,
+        help: &'static str,
+        choices: &'static [&'static str],
+    ) -> ParamSpec {
+        ParamSpec {
+            name,
+            help,
+            default: ParamValue::Text(Cow::Borrowed(choices[0])),
+            min: 0.0,
+            max: 0.0,
+            choices,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum ParamValue {
     Int(i64),
     Float(f64),
+    /// One of a [`ParamSpec`]'s `choices`, e.g. `simd = "scalar"`.
+    Text(Cow<'static, str>),
 }
 
 impl ParamValue {
-    pub fn as_f64(self) -> f64 {
+    /// The value as a number; a name has none (NaN).
+    pub fn as_f64(&self) -> f64 {
         match self {
-            ParamValue::Int(i) => i as f64,
-            ParamValue::Float(f) => f,
+            ParamValue::Int(i) => *i as f64,
+            ParamValue::Float(f) => *f,
+            ParamValue::Text(_) => f64::NAN,
         }
     }
 }
@@ -140,6 +166,7 @@ impl std::fmt::Display for ParamValue {
         match self {
             ParamValue::Int(i) => write!(f, "{i}"),
             ParamValue::Float(x) => write!(f, "{x}"),
+            ParamValue::Text(s) => f.write_str(s),
         }
     }
 }
@@ -151,17 +178,24 @@ pub struct Params(pub BTreeMap<String, ParamValue>);
 impl Params {
     /// All defaults of a workload.
     pub fn defaults(workload: &dyn Workload) -> Params {
-        Params(workload.params().iter().map(|p| (p.name.to_string(), p.default)).collect())
+        Params(workload.params().iter().map(|p| (p.name.to_string(), p.default.clone())).collect())
     }
     pub fn int(&self, name: &str) -> i64 {
         match self.0.get(name) {
             Some(ParamValue::Int(i)) => *i,
             Some(ParamValue::Float(f)) => *f as i64,
-            None => panic!("parameter `{name}` was not validated"),
+            Some(ParamValue::Text(_)) | None => panic!("parameter `{name}` was not validated as a number"),
         }
     }
     pub fn float(&self, name: &str) -> f64 {
         self.0.get(name).map(|v| v.as_f64()).unwrap_or_else(|| panic!("parameter `{name}` was not validated"))
+    }
+    /// The name a choice parameter holds.
+    pub fn text(&self, name: &str) -> &str {
+        match self.0.get(name) {
+            Some(ParamValue::Text(s)) => s,
+            _ => panic!("parameter `{name}` was not validated as a name"),
+        }
     }
 }
 
@@ -243,6 +277,11 @@ pub trait Workload: Sync + 'static {
     fn check_size(&self, _size: u64, _params: &Params) -> Result<(), String> {
         Ok(())
     }
+    /// Checks parameters that are valid one by one but not together (e.g. a kernel that has no
+    /// scalar version asked for with `simd = "scalar"`); the error names the parameter to blame.
+    fn check_params(&self, _params: &Params) -> Result<(), (&'static str, String)> {
+        Ok(())
+    }
     /// Builds the deterministic input for one size.
     fn prepare(&self, size: u64, params: &Params, seed: u64) -> Result<Box<dyn Instance>, String>;
     /// The worker-process half of this workload's process version: what a `parlab worker` builds
@@ -299,6 +338,11 @@ pub trait Instance: Send + Sync {
 pub trait Kernel: Send {
     fn run(&mut self, exec: &Exec);
     fn verify(&self) -> Verification;
+    /// The instruction set the last run used (`"scalar"`, `"avx2"`, `"avx512"`, see [`simd`]),
+    /// for kernels that have more than one.
+    fn isa(&self) -> Option<&'static str> {
+        None
+    }
 }
 
 /// Deterministic 64-bit mixing (splitmix64's finaliser): the counter-based generator behind
@@ -408,6 +452,35 @@ mod tests {
         }
     }
 
+    /// The dispatch agreement at the level of whole workloads: every workload with a `simd`
+    /// parameter verifies against its scalar reference with each choice, and says which
+    /// instruction set it ran (the paths this CPU lacks are covered by `simd`'s own tests).
+    #[test]
+    fn simd_choices_verify_and_report_their_isa() {
+        use crate::strategy::find as strategy;
+        for workload in WORKLOADS.iter().filter(|w| w.params().iter().any(|p| p.name == "simd")) {
+            for choice in ["auto", "scalar"] {
+                let mut params = tiny_params(*workload);
+                params.0.insert("simd".into(), ParamValue::Text(choice.into()));
+                if workload.name() == "matmul" {
+                    // The tuned kernel has no scalar path of its own (see `Matmul::check_params`).
+                    params.0.insert("kernel".into(), ParamValue::Text("blocked".into()));
+                }
+                let want = if choice == "scalar" { "scalar" } else { simd::Isa::best().name() };
+                // 70 covers several vectors and a tail in every kernel; fewer rows for the O(n^2) ones.
+                let size = if tiny(*workload) == 10_000 { 10_007 } else { 70 };
+                let instance = workload.prepare(size, &params, 3).expect("prepare");
+                for (name, workers) in [("sequential", 1), ("threads", 2), ("rayon", 3)] {
+                    let mut kernel = instance.kernel();
+                    kernel.run(&exec(strategy(name).unwrap(), workers));
+                    let v = kernel.verify();
+                    assert!(v.passed, "{} simd={choice} {name}: {}", workload.name(), v.detail);
+                    assert_eq!(kernel.isa(), Some(want), "{} simd={choice} {name}", workload.name());
+                }
+            }
+        }
+    }
+
     #[test]
     fn verifiers_reject_an_unrun_kernel() {
         // A kernel that never ran holds no answer: each verifier must notice.
@@ -424,13 +497,25 @@ mod tests {
         for w in WORKLOADS {
             assert_eq!(find(w.name()).map(|f| f.name()), Some(w.name()));
             for p in w.params() {
-                assert!(p.min <= p.default.as_f64() && p.default.as_f64() <= p.max, "{}", p.name);
+                match &p.default {
+                    ParamValue::Text(name) => assert!(p.choices.contains(&&**name), "{}", p.name),
+                    number => assert!(p.min <= number.as_f64() && number.as_f64() <= p.max, "{}", p.name),
+                }
             }
         }
         let mut names: Vec<_> = WORKLOADS.iter().map(|w| w.name()).collect();
         names.sort();
         names.dedup();
         assert_eq!(names.len(), WORKLOADS.len());
+    }
+
+    #[test]
+    fn params_with_names_round_trip_through_json() {
+        let params = Params::defaults(find("matmul").unwrap());
+        assert_eq!((params.text("kernel"), params.text("simd")), ("tuned", "auto"));
+        let text = serde_json::to_string(&params).unwrap();
+        assert_eq!(text, r#"{"kernel":"tuned","simd":"auto"}"#);
+        assert_eq!(serde_json::from_str::<Params>(&text).unwrap(), params);
     }
 
     #[test]

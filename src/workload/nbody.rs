@@ -10,11 +10,16 @@
 //!   per step. Row `i` has `n - 1 - i` pairs, so rows are dealt in folded pairs (`i`,
 //!   `n - 1 - i`) of equal cost. Speedups above the worker count are this halving, not magic.
 //!
+//! The force sum of the data-parallel, `async` and `barrier` versions runs in vector lanes where
+//! the CPU has them (`simd = "auto"`, see [`super::simd::nbody`]); `local-merge`'s pair loop,
+//! which scatters into two bodies at once, stays scalar, and its results say so.
+//!
 //! Sums in another order round differently, so the check is a tolerance: every coordinate
 //! within 1e-9 (relative, or absolute below 1) of the sequential reference.
 
 use std::sync::OnceLock;
 
+use super::simd::{self, Isa};
 use super::{
     default_support, unit_f64, Instance, Kernel, ParamSpec, ParamValue, Params, SizeUnit, Verification,
     Workload,
@@ -67,13 +72,17 @@ impl Workload for NBody {
         "interactions/s"
     }
     fn params(&self) -> &'static [ParamSpec] {
-        &[ParamSpec {
-            name: "steps",
-            help: "time steps per run",
-            default: ParamValue::Int(4),
-            min: 1.0,
-            max: 1e6,
-        }]
+        &[
+            ParamSpec {
+                name: "steps",
+                help: "time steps per run",
+                default: ParamValue::Int(4),
+                min: 1.0,
+                max: 1e6,
+                choices: &[],
+            },
+            simd::PARAM,
+        ]
     }
     fn default_sizes(&self, _: &Machine) -> Vec<u64> {
         vec![2048]
@@ -127,7 +136,13 @@ impl Workload for NBody {
                 [u(k, 1), u(k, 2), u(k, 3), v(4), v(5), v(6)]
             })
             .collect();
-        Ok(Box::new(Input { mass, state, steps: params.int("steps") as usize, reference: OnceLock::new() }))
+        Ok(Box::new(Input {
+            mass,
+            state,
+            steps: params.int("steps") as usize,
+            isa: simd::select(params),
+            reference: OnceLock::new(),
+        }))
     }
 }
 
@@ -138,15 +153,17 @@ struct Input {
     mass: Vec<f64>,
     state: Vec<Body>,
     steps: usize,
+    isa: Isa,
     reference: OnceLock<Vec<Body>>,
 }
 
-/// The acceleration of body `i`, summed over every body in index order.
+/// The acceleration of body `i`, summed over every body: vector lanes for as many bodies as
+/// they cover, then the scalar loop (in index order) for the rest.
 #[inline]
-fn accel(i: usize, state: &[Body], mass: &[f64]) -> [f64; 3] {
+fn accel(isa: Isa, i: usize, state: &[Body], mass: &[f64]) -> [f64; 3] {
     let p = &state[i];
-    let mut a = [0.0; 3];
-    for (q, m) in state.iter().zip(mass) {
+    let (mut a, done) = simd::nbody::accel_prefix(isa, [p[0], p[1], p[2]], state, mass, SOFTENING2);
+    for (q, m) in state.iter().zip(mass).skip(done) {
         let d = [q[0] - p[0], q[1] - p[1], q[2] - p[2]];
         let r2 = d[0] * d[0] + d[1] * d[1] + d[2] * d[2] + SOFTENING2;
         let s = m / (r2 * r2.sqrt());
@@ -194,7 +211,7 @@ impl Input {
     fn reference(&self) -> Vec<Body> {
         let mut state = self.state.clone();
         for _ in 0..self.steps {
-            let acc: Vec<_> = (0..state.len()).map(|i| accel(i, &state, &self.mass)).collect();
+            let acc: Vec<_> = (0..state.len()).map(|i| accel(Isa::SCALAR, i, &state, &self.mass)).collect();
             state.iter_mut().zip(&acc).for_each(|(b, a)| advance(b, a));
         }
         state
@@ -205,7 +222,7 @@ impl Instance for Input {
     fn kernel(&self) -> Box<dyn Kernel + '_> {
         let n = self.state.len();
         // NaN never comes out of a run, so an unrun kernel cannot pass.
-        Box::new(Run { input: self, state: vec![[f64::NAN; 6]; n], acc: vec![[0.0; 3]; n] })
+        Box::new(Run { input: self, state: vec![[f64::NAN; 6]; n], acc: vec![[0.0; 3]; n], ran: None })
     }
 }
 
@@ -213,6 +230,8 @@ struct Run<'a> {
     input: &'a Input,
     state: Vec<Body>,
     acc: Vec<[f64; 3]>,
+    /// The instruction set of the last run's force sum.
+    ran: Option<Isa>,
 }
 
 /// Raw access to the state and forces for the barrier team (roles alternate by phase).
@@ -228,11 +247,14 @@ unsafe impl Sync for Shared {}
 
 impl Kernel for Run<'_> {
     fn run(&mut self, exec: &Exec) {
-        let (mass, steps) = (&self.input.mass[..], self.input.steps);
+        let (mass, steps, isa) = (&self.input.mass[..], self.input.steps, self.input.isa);
         self.state.copy_from_slice(&self.input.state);
         let n = self.state.len();
         // `support` went through `version` too: an `Err` here means the runner skipped that check.
-        match version(exec.strategy()).unwrap_or_else(|why| panic!("{why}")) {
+        let version = version(exec.strategy()).unwrap_or_else(|why| panic!("{why}"));
+        // Only the pairs-once version (`local-merge`) takes the scalar pair loop below.
+        self.ran = Some(if matches!(version, Version::PairsOnce) { Isa::SCALAR } else { isa });
+        match version {
             Version::Barrier => {
                 let workers = exec.workers().min(n);
                 let shared = Shared { state: self.state.as_mut_ptr(), acc: self.acc.as_mut_ptr(), n };
@@ -248,7 +270,7 @@ impl Kernel for Run<'_> {
                         if phase % 2 == 0 {
                             let state = std::slice::from_raw_parts(s.state, s.n);
                             for i in mine {
-                                *s.acc.add(i) = accel(i, state, mass);
+                                *s.acc.add(i) = accel(isa, i, state, mass);
                             }
                         } else {
                             for i in mine {
@@ -291,7 +313,7 @@ impl Kernel for Run<'_> {
                     let state = &self.state;
                     exec.for_each_rows_mut(&mut self.acc, 1, grain, |first, block| {
                         for (k, a) in block.iter_mut().enumerate() {
-                            *a = accel(first + k, state, mass);
+                            *a = accel(isa, first + k, state, mass);
                         }
                     });
                     let acc = &self.acc;
@@ -322,5 +344,9 @@ impl Kernel for Run<'_> {
         } else {
             Verification::fail(format!("max relative error {worst:.1e} > {TOLERANCE:.0e}"))
         }
+    }
+
+    fn isa(&self) -> Option<&'static str> {
+        self.ran.map(Isa::name)
     }
 }

@@ -4,6 +4,10 @@
 //! counters `2i` and `2i + 1`, whatever thread draws it, so every strategy and worker count
 //! must produce the bit-exact same hit count as the sequential loop.
 //!
+//! The loop runs in vector lanes where the CPU has them (`simd = "auto"`, see
+//! [`super::simd::pi`]), with the same counters, so the count stays bit-exact; `simd = "scalar"`
+//! keeps the plain loop measurable.
+//!
 //! Process version: a job is just the seed and the sample count, so each worker process needs no
 //! input at all; a task's result is one `u64` count, sent back over the pipe (`process`) or
 //! written into the task's slot of a shared array (`process-shm`).
@@ -11,7 +15,8 @@
 use std::ops::Range;
 use std::sync::OnceLock;
 
-use super::{default_support, Instance, Kernel, Params, SizeUnit, Verification, Workload, GAMMA};
+use super::simd::{self, Isa};
+use super::{default_support, Instance, Kernel, ParamSpec, Params, SizeUnit, Verification, Workload, GAMMA};
 use crate::machine::Machine;
 use crate::strategy::process::{self, JobSpec, Pool, Remote, Serve, SharedMem};
 use crate::strategy::{Exec, Family, Strategy};
@@ -20,6 +25,8 @@ pub struct PiMonteCarlo;
 
 /// Samples per task: large enough that handing out a task costs well under 1% of running it.
 const GRAIN: usize = 1 << 16;
+
+const PARAMS: &[ParamSpec] = &[simd::PARAM];
 
 impl Workload for PiMonteCarlo {
     fn name(&self) -> &'static str {
@@ -33,6 +40,9 @@ impl Workload for PiMonteCarlo {
     }
     fn throughput_unit(&self) -> &'static str {
         "samples/s"
+    }
+    fn params(&self) -> &'static [ParamSpec] {
+        PARAMS
     }
     fn default_sizes(&self, _: &Machine) -> Vec<u64> {
         vec![50_000_000]
@@ -56,18 +66,34 @@ impl Workload for PiMonteCarlo {
             _ => default_support(self.name(), strategy),
         }
     }
-    fn prepare(&self, size: u64, _: &Params, seed: u64) -> Result<Box<dyn Instance>, String> {
-        Ok(Box::new(Input { samples: size as usize, seed, reference: OnceLock::new() }))
+    fn prepare(&self, size: u64, params: &Params, seed: u64) -> Result<Box<dyn Instance>, String> {
+        Ok(Box::new(Input {
+            samples: size as usize,
+            seed,
+            isa: simd::select(params),
+            params: params.clone(),
+            reference: OnceLock::new(),
+        }))
     }
     fn serve(&self, job: &JobSpec) -> Result<Box<dyn Serve>, String> {
-        Ok(Box::new(Worker { seed: job.seed }))
+        Ok(Box::new(Worker { seed: job.seed, isa: simd::select(&job.params) }))
     }
 }
 
 struct Input {
     samples: usize,
     seed: u64,
+    isa: Isa,
+    /// For the worker processes, which choose their instruction set from them too.
+    params: Params,
     reference: OnceLock<u64>,
+}
+
+/// Points of `range` inside the quarter circle: vector lanes for as much as they cover, then
+/// the scalar loop.
+fn hits_with(isa: Isa, seed: u64, range: Range<usize>) -> u64 {
+    let (inside, end) = simd::pi::hits_prefix(isa, seed, range.clone());
+    inside + hits(seed, end..range.end)
 }
 
 /// Points of `range` that land inside the quarter circle.
@@ -103,7 +129,7 @@ impl Run<'_> {
         let Input { samples, seed, .. } = *self.input;
         let tasks = pool.split(samples).tasks;
         let remote = self.remote.get_or_insert_with(|| {
-            Remote::new(pool, "pi_monte_carlo", &Params::default(), samples as u64, seed, 8 * tasks, |_| {})
+            Remote::new(pool, "pi_monte_carlo", &self.input.params, samples as u64, seed, 8 * tasks, |_| {})
         });
         if let Some(slots) = remote.shared_mut() {
             // Zeroed each run, so a task that reported done without writing its slot is caught.
@@ -125,10 +151,10 @@ impl Run<'_> {
 
 impl Kernel for Run<'_> {
     fn run(&mut self, exec: &Exec) {
-        let seed = self.input.seed;
+        let Input { seed, isa, .. } = *self.input;
         let total = match exec.processes() {
             Some(pool) => self.run_remote(pool),
-            None => exec.map_reduce(self.input.samples, GRAIN, |r| hits(seed, r), 0, |a, b| a + b),
+            None => exec.map_reduce(self.input.samples, GRAIN, |r| hits_with(isa, seed, r), 0, |a, b| a + b),
         };
         self.inside = Some(total);
     }
@@ -147,11 +173,16 @@ impl Kernel for Run<'_> {
             Verification::fail(format!("hits {inside} != reference {want}"))
         }
     }
+
+    fn isa(&self) -> Option<&'static str> {
+        Some(self.input.isa.name())
+    }
 }
 
 /// The worker-process half: counts the hits of one task's samples.
 struct Worker {
     seed: u64,
+    isa: Isa,
 }
 
 impl Serve for Worker {
@@ -162,7 +193,7 @@ impl Serve for Worker {
         shared: Option<&mut SharedMem>,
         reply: &mut Vec<u8>,
     ) -> Result<(), String> {
-        let inside = hits(self.seed, range);
+        let inside = hits_with(self.isa, self.seed, range);
         match shared {
             Some(slots) => slots.slice_mut::<u64>(8 * task, 1)[0] = inside,
             None => reply.extend_from_slice(&inside.to_ne_bytes()),

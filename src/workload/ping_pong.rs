@@ -66,6 +66,7 @@ impl Workload for PingPong {
             default: ParamValue::Int(2000),
             min: 1.0,
             max: 1e8,
+            choices: &[],
         }]
     }
     fn default_sizes(&self, _: &Machine) -> Vec<u64> {

@@ -61,6 +61,7 @@ impl Workload for ProducerConsumer {
                 default: ParamValue::Int(64),
                 min: 1.0,
                 max: (1u64 << 24) as f64,
+                choices: &[],
             },
             ParamSpec {
                 name: "capacity",
@@ -68,6 +69,7 @@ impl Workload for ProducerConsumer {
                 default: ParamValue::Int(64),
                 min: -1.0,
                 max: (1u64 << 30) as f64,
+                choices: &[],
             },
             ParamSpec {
                 name: "producers_per_consumer",
@@ -75,6 +77,7 @@ impl Workload for ProducerConsumer {
                 default: ParamValue::Float(1.0),
                 min: 0.01,
                 max: 100.0,
+                choices: &[],
             },
         ]
     }

@@ -35,6 +35,7 @@ impl Workload for Spin {
             default: ParamValue::Int(1000),
             min: 1.0,
             max: 1e9,
+            choices: &[],
         }]
     }
     fn default_sizes(&self, _: &Machine) -> Vec<u64> {

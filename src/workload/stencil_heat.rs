@@ -8,9 +8,14 @@
 //! next starts. Data-parallel strategies fork and join once per iteration; `barrier` keeps one
 //! thread per block for the whole run and meets at a barrier instead. Every cell is computed by
 //! the same expression in the same order whatever the split, so results must match exactly.
+//!
+//! The row loop is compiled once more per wider instruction set and chosen at run time
+//! (`simd = "auto"`, see [`super::simd`]): the same additions in the same order in every lane,
+//! so the vector paths are bit-exact too.
 
 use std::sync::OnceLock;
 
+use super::simd::{self, Isa};
 use super::{
     default_support, unit_f64, Instance, Kernel, ParamSpec, ParamValue, Params, SizeUnit, Verification,
     Workload,
@@ -57,13 +62,17 @@ impl Workload for StencilHeat {
         "cells/s"
     }
     fn params(&self) -> &'static [ParamSpec] {
-        &[ParamSpec {
-            name: "iters",
-            help: "Jacobi iterations per run",
-            default: ParamValue::Int(20),
-            min: 1.0,
-            max: 1e6,
-        }]
+        &[
+            ParamSpec {
+                name: "iters",
+                help: "Jacobi iterations per run",
+                default: ParamValue::Int(20),
+                min: 1.0,
+                max: 1e6,
+                choices: &[],
+            },
+            simd::PARAM,
+        ]
     }
     fn default_sizes(&self, _: &Machine) -> Vec<u64> {
         vec![1024]
@@ -102,44 +111,45 @@ impl Workload for StencilHeat {
                 }
             })
             .collect();
-        Ok(Box::new(Input { n, iters: params.int("iters") as usize, grid, reference: OnceLock::new() }))
+        Ok(Box::new(Input {
+            n,
+            iters: params.int("iters") as usize,
+            isa: simd::select(params),
+            grid,
+            reference: OnceLock::new(),
+        }))
     }
 }
 
 struct Input {
     n: usize,
     iters: usize,
+    isa: Isa,
     grid: Vec<f64>,
     reference: OnceLock<Vec<f64>>,
 }
 
-/// Interior row `r` of `dst` from `src`; the boundary columns are left as they are.
-#[inline]
-fn relax_row(src: &[f64], n: usize, r: usize, out: &mut [f64]) {
-    let (up, mid, down) =
-        (&src[(r - 1) * n..r * n], &src[r * n..(r + 1) * n], &src[(r + 1) * n..(r + 2) * n]);
-    for j in 1..n - 1 {
-        out[j] = 0.25 * (up[j] + down[j] + mid[j - 1] + mid[j + 1]);
-    }
-}
-
-/// Rows `first..first + rows.len() / n` of `dst`, skipping the boundary rows.
-fn relax_rows(src: &[f64], n: usize, first: usize, rows: &mut [f64]) {
+/// Rows `first..first + rows.len() / n` of `dst`, skipping the boundary rows. Each interior
+/// cell becomes `0.25 * (up + down + left + right)`, summed in that order
+/// ([`simd::relax_row`]); the boundary columns are left as they are.
+fn relax_rows(isa: Isa, src: &[f64], n: usize, first: usize, rows: &mut [f64]) {
     for (i, out) in rows.chunks_mut(n).enumerate() {
         let r = first + i;
         if r != 0 && r != n - 1 {
-            relax_row(src, n, r, out);
+            let (up, mid, down) =
+                (&src[(r - 1) * n..r * n], &src[r * n..(r + 1) * n], &src[(r + 1) * n..(r + 2) * n]);
+            simd::relax_row(isa, up, mid, down, out);
         }
     }
 }
 
 impl Input {
-    /// The sequential reference: the same row function, in order.
+    /// The sequential reference: the same row function, in order, in scalar code.
     fn reference(&self) -> Vec<f64> {
         let n = self.n;
         let (mut a, mut b) = (self.grid.clone(), self.grid.clone());
         for _ in 0..self.iters {
-            relax_rows(&a, n, 0, &mut b);
+            relax_rows(Isa::SCALAR, &a, n, 0, &mut b);
             std::mem::swap(&mut a, &mut b);
         }
         a
@@ -185,7 +195,7 @@ unsafe impl Sync for Grids {}
 
 impl Kernel for Run<'_> {
     fn run(&mut self, exec: &Exec) {
-        let (n, iters) = (self.input.n, self.input.iters);
+        let (n, iters, isa) = (self.input.n, self.input.iters, self.input.isa);
         // `support` went through `version` too: an `Err` here means the runner skipped that check.
         let barrier = match version(exec.strategy()).unwrap_or_else(|why| panic!("{why}")) {
             Version::Barrier => true,
@@ -214,7 +224,7 @@ impl Kernel for Run<'_> {
                         std::slice::from_raw_parts_mut(p.grids[k % 2].add(rows.start * n), rows.len() * n);
                     (src, dst)
                 };
-                relax_rows(src, n, rows.start, dst);
+                relax_rows(isa, src, n, rows.start, dst);
             });
             return;
         }
@@ -229,7 +239,7 @@ impl Kernel for Run<'_> {
                 _ if k % 2 == 1 => (a, b),
                 _ => (b, a),
             };
-            exec.for_each_rows_mut(dst, n, grain_rows, |first, rows| relax_rows(src, n, first, rows));
+            exec.for_each_rows_mut(dst, n, grain_rows, |first, rows| relax_rows(isa, src, n, first, rows));
         }
     }
 
@@ -242,5 +252,9 @@ impl Kernel for Run<'_> {
         } else {
             Verification::fail(format!("{wrong} of {} cells differ from the reference", want.len()))
         }
+    }
+
+    fn isa(&self) -> Option<&'static str> {
+        Some(self.input.isa.name())
     }
 }

@@ -5,6 +5,9 @@
 //! one write; write-allocate traffic is not counted). The result is exact: one multiply and one
 //! add per element in the same order in every strategy.
 //!
+//! The loop is compiled once more per wider instruction set and chosen at run time
+//! (`simd = "auto"`, see [`super::simd`]); it is memory-bound, so wider vectors buy little here.
+//!
 //! Process version: under `process` each worker re-creates `b` and `c` from the seed when the job
 //! is set up (untimed, as an inherited input would be), and each task's slice of `a` travels back
 //! through the pipe: 8 more bytes per element through the kernel, twice copied, on top of the 24
@@ -14,6 +17,7 @@
 use std::ops::Range;
 use std::sync::OnceLock;
 
+use super::simd::{self, Isa};
 use super::{
     default_support, Instance, Kernel, ParamSpec, ParamValue, Params, SizeUnit, Verification, Workload,
 };
@@ -43,13 +47,17 @@ impl Workload for StreamTriad {
         "B/s"
     }
     fn params(&self) -> &'static [ParamSpec] {
-        &[ParamSpec {
-            name: "scalar",
-            help: "the triad's scalar s",
-            default: ParamValue::Float(3.0),
-            min: -1e6,
-            max: 1e6,
-        }]
+        &[
+            ParamSpec {
+                name: "scalar",
+                help: "the triad's scalar s",
+                default: ParamValue::Float(3.0),
+                min: -1e6,
+                max: 1e6,
+                choices: &[],
+            },
+            simd::PARAM,
+        ]
     }
     fn default_sizes(&self, machine: &Machine) -> Vec<u64> {
         let elements = machine.last_level_cache_bytes().map(|llc| 4 * llc / 8).unwrap_or(FALLBACK_ELEMENTS);
@@ -99,13 +107,28 @@ impl Workload for StreamTriad {
     }
     fn prepare(&self, size: u64, params: &Params, seed: u64) -> Result<Box<dyn Instance>, String> {
         let (b, c) = inputs(size as usize, seed);
-        Ok(Box::new(Input { b, c, scalar: params.float("scalar"), seed, reference: OnceLock::new() }))
+        Ok(Box::new(Input {
+            b,
+            c,
+            scalar: params.float("scalar"),
+            isa: simd::select(params),
+            params: params.clone(),
+            seed,
+            reference: OnceLock::new(),
+        }))
     }
     fn serve(&self, job: &JobSpec) -> Result<Box<dyn Serve>, String> {
         let n = job.size as usize;
         // Under `process-shm` the inputs are in the region; only the pipe version makes its own.
         let (b, c) = if job.shared.is_some() { (vec![], vec![]) } else { inputs(n, job.seed) };
-        Ok(Box::new(Worker { n, b, c, scalar: job.params.float("scalar"), a: vec![] }))
+        Ok(Box::new(Worker {
+            n,
+            b,
+            c,
+            scalar: job.params.float("scalar"),
+            isa: simd::select(&job.params),
+            a: vec![],
+        }))
     }
 }
 
@@ -121,6 +144,9 @@ struct Input {
     b: Vec<f64>,
     c: Vec<f64>,
     scalar: f64,
+    isa: Isa,
+    /// For the worker processes, which choose their instruction set from them too.
+    params: Params,
     seed: u64,
     reference: OnceLock<Vec<f64>>,
 }
@@ -145,8 +171,7 @@ impl Run<'_> {
         let input = self.input;
         let n = input.b.len();
         let remote = self.remote.get_or_insert_with(|| {
-            let params = Params([("scalar".to_string(), ParamValue::Float(input.scalar))].into());
-            Remote::new(pool, "stream_triad", &params, n as u64, input.seed, 3 * 8 * n, |region| {
+            Remote::new(pool, "stream_triad", &input.params, n as u64, input.seed, 3 * 8 * n, |region| {
                 let all = region.slice_mut::<f64>(0, 3 * n);
                 all[..n].copy_from_slice(&input.b);
                 all[n..2 * n].copy_from_slice(&input.c);
@@ -167,22 +192,15 @@ impl Run<'_> {
     }
 }
 
-#[inline]
-fn triad(a: &mut [f64], b: &[f64], c: &[f64], s: f64) {
-    for ((a, b), c) in a.iter_mut().zip(b).zip(c) {
-        *a = b + s * c;
-    }
-}
-
 impl Kernel for Run<'_> {
     fn run(&mut self, exec: &Exec) {
         if let Some(pool) = exec.processes() {
             return self.run_remote(pool);
         }
-        let Input { b, c, scalar, .. } = self.input;
+        let Input { b, c, scalar, isa, .. } = self.input;
         exec.for_each_rows_mut(&mut self.a, 1, GRAIN, |start, a| {
             let end = start + a.len();
-            triad(a, &b[start..end], &c[start..end], *scalar);
+            simd::triad(*isa, a, &b[start..end], &c[start..end], *scalar);
         });
     }
 
@@ -198,6 +216,10 @@ impl Kernel for Run<'_> {
             Verification::fail(format!("{wrong} of {} elements differ from b + s*c", want.len()))
         }
     }
+
+    fn isa(&self) -> Option<&'static str> {
+        Some(self.input.isa.name())
+    }
 }
 
 /// The worker-process half: the triad over one task's range.
@@ -207,6 +229,7 @@ struct Worker {
     b: Vec<f64>,
     c: Vec<f64>,
     scalar: f64,
+    isa: Isa,
     /// One task's `a` under `process`, before its bytes are appended to the reply.
     a: Vec<f64>,
 }
@@ -228,11 +251,11 @@ impl Serve for Worker {
                 let all = region.slice_mut::<f64>(0, 3 * n);
                 let (inputs, a) = all.split_at_mut(2 * n);
                 let (b, c) = inputs.split_at(n);
-                triad(&mut a[range.clone()], &b[range.clone()], &c[range], self.scalar);
+                simd::triad(self.isa, &mut a[range.clone()], &b[range.clone()], &c[range], self.scalar);
             }
             None => {
                 self.a.resize(range.len(), 0.0);
-                triad(&mut self.a, &self.b[range.clone()], &self.c[range], self.scalar);
+                simd::triad(self.isa, &mut self.a, &self.b[range.clone()], &self.c[range], self.scalar);
                 reply.extend_from_slice(process::as_bytes(&self.a));
             }
         }

@@ -157,6 +157,10 @@ impl ToWorker<'_> {
                             out.push(1);
                             put_u64(out, f.to_bits());
                         }
+                        ParamValue::Text(s) => {
+                            out.push(2);
+                            put_bytes(out, s.as_bytes());
+                        }
                     }
                 }
                 put_u64(out, job.size);
@@ -204,6 +208,7 @@ impl ToWorker<'_> {
                     let value = match r.u8()? {
                         0 => ParamValue::Int(r.u64()? as i64),
                         1 => ParamValue::Float(f64::from_bits(r.u64()?)),
+                        2 => ParamValue::Text(r.string()?.into()),
                         k => return Err(WireError(format!("unknown parameter kind {k}"))),
                     };
                     params.0.insert(name, value);
@@ -382,6 +387,7 @@ mod tests {
         let mut params = Params::default();
         params.0.insert("max_iter".into(), ParamValue::Int(-5));
         params.0.insert("scalar".into(), ParamValue::Float(2.5));
+        params.0.insert("simd".into(), ParamValue::Text("scalar".into()));
         let shared = SharedSpec { id: 9, path: "/proc/1/fd/7".into(), len: 4096 };
         for msg in [
             ToWorker::Setup(JobSpec {
