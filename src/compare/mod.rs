@@ -230,9 +230,7 @@ impl Comparison {
             self.cases.iter().enumerate().any(|(i, c)| c.verdict == Verdict::Regressed && quiet(i));
         if !self.broken.is_empty() || trusted_regression {
             Outcome::Regressed
-        } else if self.noisy() {
-            Outcome::Undecided
-        } else if fail_on_inconclusive && self.undecided() > 0 {
+        } else if self.noisy() || (fail_on_inconclusive && self.undecided() > 0) {
             Outcome::Undecided
         } else {
             Outcome::Pass
