@@ -211,24 +211,26 @@ impl Comparison {
     pub fn undecided(&self) -> usize {
         self.cases.iter().filter(|c| c.verdict.undecided()).count()
     }
-    /// Null-control cases too wide (or shifted) to judge the threshold: the machine was too noisy.
+    /// Null-control cases too wide (or shifted) to judge the threshold: the machine was too noisy
+    /// for them. `null_control[i]` is the null control of `cases[i]`.
     pub fn noisy_cases(&self) -> Vec<&CaseComparison> {
         self.null_control.iter().filter(|c| !c.quiet(self.options)).collect()
     }
     pub fn noisy(&self) -> bool {
         !self.noisy_cases().is_empty()
     }
-    /// The gate's conclusion. A broken case fails whatever the noise; a noisy null control
-    /// voids every verdict, regressions included (they could be the noise); otherwise a
-    /// regression fails, and undecided cases fail only when `fail_on_inconclusive`.
+    /// The gate's conclusion. A broken case fails whatever the noise, and so does a regression
+    /// of a case whose null control was quiet (its evidence is sound, whatever other cases'
+    /// noise). Otherwise a noisy null control voids the verdicts (a regression of a noisy case
+    /// could be the noise); then undecided cases fail only when `fail_on_inconclusive`.
     pub fn outcome(&self, fail_on_inconclusive: bool) -> Outcome {
-        if !self.broken.is_empty() {
+        // `compare` has no null control: its cases stand on their own evidence.
+        let quiet = |i: usize| self.null_control.get(i).is_none_or(|n| n.quiet(self.options));
+        let trusted_regression =
+            self.cases.iter().enumerate().any(|(i, c)| c.verdict == Verdict::Regressed && quiet(i));
+        if !self.broken.is_empty() || trusted_regression {
             Outcome::Regressed
-        } else if self.noisy() {
-            Outcome::Undecided
-        } else if self.count(Verdict::Regressed) > 0 {
-            Outcome::Regressed
-        } else if fail_on_inconclusive && self.undecided() > 0 {
+        } else if self.noisy() || (fail_on_inconclusive && self.undecided() > 0) {
             Outcome::Undecided
         } else {
             Outcome::Pass

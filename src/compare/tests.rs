@@ -158,6 +158,22 @@ fn a_null_control_too_wide_for_the_threshold_is_a_noisy_machine() {
     assert!(!c.noisy());
     assert_eq!(c.outcome(true), Outcome::Pass);
     // A significant shift of old against old is noise too.
-    let c = comparison(vec![unchanged], vec![ev(1.10, 1.08, 1.12, 0.001, 8)]);
+    let c = comparison(vec![unchanged.clone()], vec![ev(1.10, 1.08, 1.12, 0.001, 8)]);
     assert!(c.noisy());
+}
+
+#[test]
+fn a_regression_counts_where_its_own_null_control_was_quiet() {
+    let regressed = (Verdict::Regressed, ev(1.10, 1.07, 1.13, 0.001, 20));
+    let unchanged = (Verdict::Unchanged, ev(1.0, 0.99, 1.01, 0.5, 20));
+    let quiet = ev(1.0, 0.98, 1.02, 0.8, 20);
+    let wide = ev(1.0, 0.93, 1.08, 0.9, 20);
+    // Case 0 regressed with a quiet null control; case 1's null control is noisy: still a
+    // regression, sound on its own evidence.
+    let c = comparison(vec![regressed.clone(), unchanged.clone()], vec![quiet.clone(), wide.clone()]);
+    assert!(c.noisy());
+    assert_eq!(c.outcome(true), Outcome::Regressed);
+    // The regressed case's own null control is noisy: it could be the noise.
+    let c = comparison(vec![regressed, unchanged], vec![wide, quiet]);
+    assert_eq!(c.outcome(false), Outcome::Undecided);
 }
