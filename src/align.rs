@@ -48,6 +48,21 @@ pub fn filled<T: Copy>(len: usize, value: T) -> Buffer<T> {
     Buffer { storage: vec![value; start + len], start, len }
 }
 
+/// `f(0), f(1), ..., f(len - 1)` at this process's offset (see [`Buffer`]).
+pub fn from_fn<T: Copy + Default>(len: usize, f: impl Fn(usize) -> T) -> Buffer<T> {
+    let mut b = filled(len, T::default());
+    b.iter_mut().enumerate().for_each(|(i, slot)| *slot = f(i));
+    b
+}
+
+impl<'a, T> IntoIterator for &'a Buffer<T> {
+    type Item = &'a T;
+    type IntoIter = std::slice::Iter<'a, T>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
+
 impl<T> Deref for Buffer<T> {
     type Target = [T];
     fn deref(&self) -> &[T] {

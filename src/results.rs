@@ -12,7 +12,7 @@ use crate::stats::{self, Summary};
 use crate::strategy::StrategyParams;
 use crate::workload::{Params, SpeedupMeaning, Verification};
 
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// What reports write beside `ok` for a case parlab did not verify itself (`import-criterion`).
 pub const NOT_VERIFIED_LABEL: &str = "not verified by parlab";

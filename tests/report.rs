@@ -617,3 +617,35 @@ fn sizes_are_shown_in_human_units() {
     let terminal = report::terminal::render(&r);
     assert!(terminal.contains(" 136M ") && !terminal.contains("136314880"), "{terminal}");
 }
+
+#[test]
+fn every_report_says_what_its_cis_cover() {
+    // One process per case (the fixture): every output warns that rerun spread was not measured.
+    let r = fixture();
+    let warn = "Spread between runs was not measured";
+    assert!(report::terminal::render(&r).contains(warn));
+    assert!(report::render(&r, Format::Markdown).unwrap().contains(warn));
+    let doc = html(&r);
+    assert!(doc.select(&sel("p.measurement")).any(|p| text(p).contains(warn)));
+    // Measured in several processes, one case split into groups: said instead, with the spread.
+    let mut r = fixture();
+    let measured: Vec<usize> = (0..r.cases.len()).filter(|&i| r.cases[i].stats.is_some()).collect();
+    for (k, &i) in measured.iter().enumerate() {
+        r.cases[i].processes = Some(parlab::results::ProcessSpread {
+            count: 5,
+            medians_ns: vec![1.0; 5],
+            align_offsets: vec![0, 8, 16, 24, 32],
+            between_cv: 0.01 * (k + 1) as f64,
+            groups: if k == 0 { 2 } else { 1 },
+        });
+    }
+    r.clock_overhead_ns = Some(25.0);
+    let line = table::measurement(&r);
+    assert!(!line.contains(warn), "{line}");
+    assert!(
+        line.contains(&format!("{} of {} measured cases ran in 5 processes", measured.len(), measured.len())),
+        "{line}"
+    );
+    assert!(line.contains("1 case(s) split into separate groups"), "{line}");
+    assert!(line.contains("Clock overhead 25"), "{line}");
+}

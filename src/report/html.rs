@@ -125,6 +125,7 @@ fn header(out: &mut String, r: &Results) {
              what follows covers the cases that did.</p>\n",
         );
     }
+    let _ = writeln!(out, "<p class=\"meta measurement\">{}</p>", escape(&table::measurement(r)));
     let failures = r.failures();
     if failures > 0 {
         let _ = writeln!(

@@ -32,6 +32,7 @@ impl Exporter for Markdown {
         if failures > 0 {
             out.push_str(&format!("**{failures} case(s) failed** (see the status column).\n\n"));
         }
+        out.push_str(&format!("{}\n\n", escape(&table::measurement(results))));
         let grid = table::summary(results);
         if !grid.rows.is_empty() {
             out.push_str(&format!(

@@ -391,6 +391,46 @@ pub fn summary(results: &Results) -> SummaryGrid {
 }
 
 /// Whether `name` is the sequential baseline.
+/// One sentence on what the run's CIs cover: the spread between processes when cases ran in
+/// several (`--processes`), or a warning that it was not measured; and the clock's overhead
+/// with how many cases were timed in batches. Every report shows it beside the tables.
+pub fn measurement(results: &Results) -> String {
+    let measured: Vec<&CaseResult> = results.cases.iter().filter(|c| c.stats.is_some()).collect();
+    let spread: Vec<&crate::results::ProcessSpread> =
+        measured.iter().filter_map(|c| c.processes.as_ref()).collect();
+    let mut out = if spread.is_empty() {
+        "Spread between runs was not measured: each case ran in one process, so its CI covers the noise \
+         within that process only, not what changes between runs (buffer placement, code layout); \
+         `--processes N` measures it."
+            .to_string()
+    } else {
+        let mut cvs: Vec<f64> = spread.iter().map(|p| p.between_cv).collect();
+        cvs.sort_by(f64::total_cmp);
+        let counts: Vec<usize> = spread.iter().map(|p| p.count).collect();
+        let (lo, hi) = (counts.iter().min().copied().unwrap_or(0), counts.iter().max().copied().unwrap_or(0));
+        let per = if lo == hi { lo.to_string() } else { format!("{lo}-{hi}") };
+        let split = spread.iter().filter(|p| p.groups > 1).count();
+        format!(
+            "{} of {} measured cases ran in {per} processes each: their CIs cover the spread between processes \
+             (median between-process variation {:.1}%, largest {:.1}%){}.",
+            spread.len(),
+            measured.len(),
+            100.0 * cvs[cvs.len() / 2],
+            100.0 * cvs[cvs.len() - 1],
+            if split > 0 { format!("; {split} case(s) split into separate groups (see their notes)") } else { String::new() }
+        )
+    };
+    if let Some(o) = results.clock_overhead_ns {
+        let batched = measured.iter().filter(|c| c.batch > 1).count();
+        out.push_str(&format!(
+            " Clock overhead {}; runs shorter than {} were timed in batches ({batched} case(s)).",
+            format_ns(o),
+            format_ns(o * crate::runner::MIN_OVERHEAD_RATIO)
+        ));
+    }
+    out
+}
+
 pub fn is_sequential(name: &str) -> bool {
     strategy::find(name).is_some_and(|s| s.is_sequential())
 }

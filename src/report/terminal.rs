@@ -37,6 +37,7 @@ pub fn render(results: &Results) -> String {
             out.push_str(&format!("{}\n", SummaryGrid::NOT_APPLICABLE));
         }
     }
+    out.push_str(&format!("\n{}\n", table::measurement(results)));
     out
 }
 

@@ -271,10 +271,12 @@ fn a_cancelled_sequential_kernel_ends_within_the_grace_period() {
     // The reproduction: a sequential pi case far too big for its timeout. Its single task
     // now looks at the flag every 64 grains, so its thread ends within the grace period and
     // the run goes on in this process (tests/cli.rs checks from outside that nothing of it is
-    // left running beside the next case).
+    // left running beside the next case). Scalar, because this is a debug build, where the
+    // vector paths' intrinsics are calls and a piece of 64 grains takes seconds.
     let p = plan(&format!(
         "[scenario]\nname = \"t\"\n[defaults]\n{FAST}workers = 2\n\
          [[workload]]\nkind = \"pi_monte_carlo\"\nsize = \"20G\"\ntimeout = \"300ms\"\nstrategies = []\n\
+         params = {{ simd = \"scalar\" }}\n\
          [[workload]]\nkind = \"spin\"\nsize = 4\nstrategies = [\"threads\"]\n"
     ));
     let results = run(&p, &machine(), &mut Listeners::default(), &RunOptions::default());

@@ -15,6 +15,8 @@
 
 use std::sync::OnceLock;
 
+use crate::align::{self, Buffer};
+
 use super::simd::{self, Isa};
 use super::{unit_f64, Instance, Kernel, ParamSpec, Params, SizeUnit, Verification, Workload};
 use crate::machine::Machine;
@@ -109,8 +111,9 @@ impl Workload for Matmul {
     fn prepare(&self, size: u64, params: &Params, seed: u64) -> Result<Box<dyn Instance>, String> {
         let n = size as usize;
         let nn = (n * n) as u64;
-        let a = (0..nn).map(|k| 2.0 * unit_f64(seed, k) - 1.0).collect();
-        let b = (0..nn).map(|k| 2.0 * unit_f64(seed, nn + k) - 1.0).collect();
+        // At this process's alignment offset (`--processes` varies it between processes).
+        let a = align::from_fn(nn as usize, |k| 2.0 * unit_f64(seed, k as u64) - 1.0);
+        let b = align::from_fn(nn as usize, |k| 2.0 * unit_f64(seed, nn + k as u64) - 1.0);
         let kernel = match params.text("kernel") {
             "blocked" => Choice::Blocked(simd::select(params)),
             _ => Choice::Tuned,
@@ -127,8 +130,8 @@ enum Choice {
 
 struct Input {
     n: usize,
-    a: Vec<f64>,
-    b: Vec<f64>,
+    a: Buffer<f64>,
+    b: Buffer<f64>,
     kernel: Choice,
     reference: OnceLock<Vec<f64>>,
 }
@@ -189,13 +192,13 @@ impl Input {
 
 impl Instance for Input {
     fn kernel(&self) -> Box<dyn Kernel + '_> {
-        Box::new(Run { input: self, c: vec![f64::NAN; self.n * self.n] })
+        Box::new(Run { input: self, c: align::filled(self.n * self.n, f64::NAN) })
     }
 }
 
 struct Run<'a> {
     input: &'a Input,
-    c: Vec<f64>,
+    c: Buffer<f64>,
 }
 
 impl Kernel for Run<'_> {

@@ -17,6 +17,8 @@
 use std::ops::Range;
 use std::sync::OnceLock;
 
+use crate::align::{self, Buffer};
+
 use super::simd::{self, Isa};
 use super::{
     default_support, Instance, Kernel, ParamSpec, ParamValue, Params, SizeUnit, Verification, Workload,
@@ -120,7 +122,11 @@ impl Workload for StreamTriad {
     fn serve(&self, job: &JobSpec) -> Result<Box<dyn Serve>, String> {
         let n = job.size as usize;
         // Under `process-shm` the inputs are in the region; only the pipe version makes its own.
-        let (b, c) = if job.shared.is_some() { (vec![], vec![]) } else { inputs(n, job.seed) };
+        let (b, c) = if job.shared.is_some() {
+            (align::filled(0, 0.0), align::filled(0, 0.0))
+        } else {
+            inputs(n, job.seed)
+        };
         Ok(Box::new(Worker {
             n,
             b,
@@ -134,15 +140,16 @@ impl Workload for StreamTriad {
 
 /// `b` and `c` for a seed. Small integers and halves: every product and sum is exact, whatever
 /// the order.
-fn inputs(n: usize, seed: u64) -> (Vec<f64>, Vec<f64>) {
-    let b = (0..n).map(|i| 1.0 + ((i as u64 ^ seed) % 1024) as f64 * 0.5).collect();
-    let c = (0..n).map(|i| 2.0 + ((i as u64).wrapping_mul(7) % 512) as f64).collect();
+fn inputs(n: usize, seed: u64) -> (Buffer<f64>, Buffer<f64>) {
+    // At this process's alignment offset (`--processes` varies it between processes).
+    let b = align::from_fn(n, |i| 1.0 + ((i as u64 ^ seed) % 1024) as f64 * 0.5);
+    let c = align::from_fn(n, |i| 2.0 + ((i as u64).wrapping_mul(7) % 512) as f64);
     (b, c)
 }
 
 struct Input {
-    b: Vec<f64>,
-    c: Vec<f64>,
+    b: Buffer<f64>,
+    c: Buffer<f64>,
     scalar: f64,
     isa: Isa,
     /// For the worker processes, which choose their instruction set from them too.
@@ -155,13 +162,13 @@ impl Instance for Input {
     fn kernel(&self) -> Box<dyn Kernel + '_> {
         // NaN never equals anything, so an element the kernel skipped fails verification. The
         // pages are touched here, outside the timed region, by the allocation's fill.
-        Box::new(Run { input: self, a: vec![f64::NAN; self.b.len()], remote: None })
+        Box::new(Run { input: self, a: align::filled(self.b.len(), f64::NAN), remote: None })
     }
 }
 
 struct Run<'a> {
     input: &'a Input,
-    a: Vec<f64>,
+    a: Buffer<f64>,
     remote: Option<Remote>,
 }
 
@@ -226,8 +233,8 @@ impl Kernel for Run<'_> {
 struct Worker {
     n: usize,
     /// The inputs under `process` (empty under `process-shm`, where they are in the region).
-    b: Vec<f64>,
-    c: Vec<f64>,
+    b: Buffer<f64>,
+    c: Buffer<f64>,
     scalar: f64,
     isa: Isa,
     /// One task's `a` under `process`, before its bytes are appended to the reply.
