@@ -3,8 +3,9 @@
 #   pi_monte_carlo  vs ci/reference/pi.c     (the same splitmix64 counters; gcc -O3 -march=native -fopenmp)
 #   matmul          vs ci/reference/dgemm.c  (OpenBLAS dgemm, Debian's libopenblas-dev)
 #   stream_triad    vs ci/reference/triad.c  (gcc -O3 -march=native -fopenmp, STREAM byte counting)
-# Best of three runs of each side (each run itself takes the best of several repetitions for C,
-# the best strategy's median for parlab); prints the table and the three ratios parlab / C.
+# Best of three runs of each side, interleaved (each C run takes its fastest of several
+# repetitions, as STREAM does; each parlab run gives its best strategy's median, and its fastest
+# sample); prints the table and the three ratios parlab / C.
 # Needs gcc with OpenMP and libopenblas-dev. Measure on a quiet machine: it says how busy it was.
 # Usage: ci/reference/yardsticks.sh [workers, default 2]
 # Environment: PI_SAMPLES (100M), MATMUL_N (2048), TRIAD_ELEMENTS (20M), RUNS (3).
@@ -41,19 +42,6 @@ best_of() { printf '%s\n' "$@" | sort -g | tail -1; }
 # field NAME LINE: the value of NAME=... in a C program's one-line report.
 field() { sed -n "s|.*$1=\([^ ]*\).*|\1|p" <<<"$2"; }
 
-c_pi=() c_pi_base=() c_mm=() c_triad=() pi_hits=""
-for _ in $(seq "$runs"); do
-  line=$(OMP_NUM_THREADS=$workers "$work/pi" "$pi_n" 3)
-  c_pi+=("$(field Msamples/s "$line")")
-  pi_hits=$(field hits "$line")
-  line=$(OMP_NUM_THREADS=$workers "$work/pi-baseline" "$pi_n" 3)
-  c_pi_base+=("$(field Msamples/s "$line")")
-  line=$(OMP_NUM_THREADS=$workers "$work/dgemm" "$mm_n" 3)
-  c_mm+=("$(field GFLOP/s "$line")")
-  line=$(OMP_NUM_THREADS=$workers "$work/triad" "$triad_n" 20)
-  c_triad+=("$(field GB/s "$line")")
-done
-
 cat >"$work/yardsticks.toml" <<TOML
 [scenario]
 name = "yardsticks"
@@ -78,19 +66,33 @@ kind = "stream_triad"
 size = $triad_n
 strategies = ["threads", "threads-dynamic", "rayon"]
 TOML
+
+# Each run: the C programs, then parlab, so that both sides of a ratio share the machine's mood.
+c_pi=() c_pi_base=() c_mm=() c_triad=() pi_hits=""
 for r in $(seq "$runs"); do
+  line=$(OMP_NUM_THREADS=$workers "$work/pi" "$pi_n" 3)
+  c_pi+=("$(field Msamples/s "$line")")
+  pi_hits=$(field hits "$line")
+  line=$(OMP_NUM_THREADS=$workers "$work/pi-baseline" "$pi_n" 3)
+  c_pi_base+=("$(field Msamples/s "$line")")
+  line=$(OMP_NUM_THREADS=$workers "$work/dgemm" "$mm_n" 3)
+  c_mm+=("$(field GFLOP/s "$line")")
+  line=$(OMP_NUM_THREADS=$workers "$work/triad" "$triad_n" 20)
+  c_triad+=("$(field GB/s "$line")")
   "$parlab" run "$work/yardsticks.toml" --out "$work/run$r" >"$work/run$r.txt" 2>&1 || {
     cat "$work/run$r.txt" >&2
     exit 1
   }
 done
+echo "   load average afterwards $(cut -d' ' -f1-3 /proc/loadavg)"
 
 python3 - "$work" "$runs" "$workers" "$pi_hits" \
   "$(best_of "${c_pi[@]}")" "$(best_of "${c_pi_base[@]}")" "$(best_of "${c_mm[@]}")" "$(best_of "${c_triad[@]}")" <<'PY'
 import json, sys
 work, runs, workers, c_hits = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 c_pi, c_pi_base, c_mm, c_triad = map(float, sys.argv[5:9])
-best = {}  # workload -> (throughput, strategy, isa, verification detail)
+best = {}  # workload -> (median throughput, strategy, isa, verification detail)
+fastest = {}  # workload -> throughput of the fastest single run
 for r in range(1, runs + 1):
     for c in json.load(open(f"{work}/run{r}/results.json"))["cases"]:
         if c["status"] != "ok" or c["workers"] != workers:
@@ -98,19 +100,24 @@ for r in range(1, runs + 1):
         t = c["throughput"]["median"]
         if t > best.get(c["workload"], (0,))[0]:
             best[c["workload"]] = (t, c["strategy"], c.get("isa", "-"), c["verification"]["detail"])
+        top = t * c["stats"]["median"] / min(c["samples_ns"])
+        fastest[c["workload"]] = max(fastest.get(c["workload"], 0), top)
 rows = [
     ("pi_monte_carlo", "Msamples/s", 1e6, c_pi, f"C splitmix64, gcc -O3 -march=native -fopenmp ({c_pi_base:.0f} without -march=native)", 1.0),
     ("matmul", "GFLOP/s", 1e9, c_mm, "OpenBLAS dgemm (libopenblas-dev)", 0.5),
     ("stream_triad", "GB/s", 1e9, c_triad, "C triad, gcc -O3 -march=native -fopenmp", 0.95),
 ]
-print(f"| kernel, {workers} workers | parlab best | yardstick, same machine | ratio | target |")
-print("|---|---|---|---|---|")
+# C reports its fastest repetition; parlab its median. Both ratios are shown: median / C best
+# (the conservative one the targets are for) and fastest run / C best (like for like).
+print(f"| kernel, {workers} workers | parlab best median | yardstick, same machine | ratio | fastest parlab run, ratio | target |")
+print("|---|---|---|---|---|---|")
 ratios = []
 for name, unit, scale, c, what, goal in rows:
     t, strategy, isa, _ = best[name]
-    ratio = t / scale / c
+    ratio, top = t / scale / c, fastest[name] / scale
     ratios.append(f"{name} {ratio:.2f}")
-    print(f"| `{name}` | {t / scale:.1f} {unit} (`{strategy}`, {isa}) | {what}: {c:.1f} {unit} | {ratio:.2f} | >= {goal} |")
+    print(f"| `{name}` | {t / scale:.1f} {unit} (`{strategy}`, {isa}) | {what}: {c:.1f} {unit} | {ratio:.2f} "
+          f"| {top:.1f} {unit}, {top / c:.2f} | >= {goal} |")
 hits = best["pi_monte_carlo"][3]
 same = c_hits and f"hits {c_hits} ==" in hits
 print(f"pi: C counted {c_hits} hits; parlab: {hits} ({'the same count' if same else 'DIFFERENT counts'})")
