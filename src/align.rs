@@ -5,7 +5,7 @@
 //! process allocates it: measured in one process, that effect is invisible and biases every
 //! sample alike. `--processes N` gives each process another [`offset`] (see
 //! `runner::child::align_offset`), and workloads allocate their large buffers with
-//! [`filled`], so the effect shows up as spread between processes, where the two-level
+//! [`filled`], so the effect shows up as spread between processes, where the interval over processes
 //! bootstrap accounts for it.
 
 use std::ops::{Deref, DerefMut};

@@ -294,6 +294,9 @@ fn main() -> ExitCode {
     }
 }
 
+/// Where a run that continues in a fresh process leaves its plan for that process.
+const RESUME_PLAN: &str = "resume-plan.json";
+
 fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     // First, before any thread or process starts: everything this run starts inherits it.
     let marker = runner::marker::install(args.resume);
@@ -303,6 +306,16 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         None => {
             scenario::parse("<built-in quick>", scenario::BUILTIN_QUICK, &machine).map_err(BadInput::from)?
         }
+    };
+    // A run continued in a fresh process runs the plan its first process made.
+    let resumed_plan = args.out.as_ref().map(|d| d.join(RESUME_PLAN)).filter(|p| args.resume && p.is_file());
+    let plan = match resumed_plan {
+        Some(path) => {
+            let text = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+            serde_json::from_slice(&text)
+                .map_err(|e| BadInput(format!("{}: not a parlab plan: {e}", path.display())))?
+        }
+        None => plan,
     };
     let cases = plan.cases();
     if args.dry_run {
@@ -374,6 +387,11 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             "case {id} could not be stopped (its thread was still running after the grace period); \
              continuing the remaining cases in a fresh process"
         );
+        // The fresh process must run exactly these cases: sizes derived from the machine (a
+        // default shrunk to fit the memory available now) could come out differently later.
+        let plan_path = dir.join(RESUME_PLAN);
+        std::fs::write(&plan_path, serde_json::to_vec(&plan)?)
+            .with_context(|| format!("cannot write {}", plan_path.display()))?;
         use std::os::unix::process::CommandExt;
         let exe = std::env::current_exe().context("cannot find parlab's own binary to continue with")?;
         let err = std::process::Command::new(exe).args(args.resume_args(&dir)).exec();

@@ -135,7 +135,7 @@ pub struct CaseResult {
     #[serde(default = "one")]
     pub batch: u64,
     /// When the case was measured in several processes (`--processes`): the spread between
-    /// them. `stats.median` and its CI are then the two-level estimate over processes.
+    /// them. `stats.median` and its CI are then the estimate over processes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub processes: Option<ProcessSpread>,
 }

@@ -79,6 +79,7 @@ fn a_case_that_cannot_be_stopped_sends_the_rest_of_the_run_to_a_fresh_process() 
     assert_eq!(r["complete"], true);
     let notes = r["cases"][1]["notes"].to_string();
     assert!(notes.contains("still running"), "{notes}");
+    assert!(out.join("resume-plan.json").is_file(), "the fresh process ran the first one's plan");
     let lines = std::fs::read_to_string(out.join("results.jsonl")).unwrap();
     assert_eq!(lines.lines().count(), 6, "every case once in results.jsonl");
 }
@@ -159,4 +160,38 @@ fn processes_measure_each_case_in_several_processes() {
         );
         assert!(lo <= mid && mid <= hi, "{lo} {mid} {hi}");
     }
+}
+
+#[test]
+fn ctrl_c_on_a_case_that_cannot_be_stopped_ends_the_run() {
+    // The review's reproduction: the interrupted case's thread lingers, which used to send the
+    // rest of the run to a fresh process that finished it and exited 0.
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("stuck.toml");
+    std::fs::write(
+        &scenario,
+        STUCK.replace("timeout = \"300ms\"", "timeout = \"60s\"").replace("size = 4000", "size = 8000"),
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_parlab"))
+        .args(["run", scenario.to_str().unwrap(), "--out", out.to_str().unwrap()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The first (sequential) case is quick; then the stuck one runs for 8 s.
+    let log = out.join("results.jsonl");
+    let start = std::time::Instant::now();
+    while std::fs::read_to_string(&log).map_or(true, |s| s.lines().count() < 1) {
+        assert!(start.elapsed().as_secs() < 60, "no case finished within a minute");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(130), "{}", String::from_utf8_lossy(&output.stderr));
+    let r = results(&out);
+    assert_eq!(r["complete"], false);
+    assert_eq!(statuses(&r), ["ok", "interrupted"]);
 }

@@ -11,8 +11,8 @@
 //!
 //! With [`Isolation::Process`] each case runs in a child process of parlab's own binary
 //! ([`child`]), which a timeout kills with everything it started; with `processes > 1` each
-//! case is measured in that many processes, interleaved across cases, and summarised with a
-//! two-level bootstrap ([`crate::stats::Hierarchical`]).
+//! case is measured in that many processes, interleaved across cases, and summarised over
+//! processes ([`crate::stats::Hierarchical`]).
 //!
 //! Inputs are prepared once per workload and size, outside the timed region; each timed sample
 //! is one `Kernel::run`, or for kernels shorter than about 100 times the clock's own overhead a
@@ -247,13 +247,14 @@ fn run_in_threads(
         };
         let status = result.status;
         finish_case(spec, result, baselines, listener, results);
+        // Ctrl-C wins: the user asked to stop, not to go on in a fresh process.
+        if status == Status::Interrupted {
+            return End::Interrupted;
+        }
         if lingering {
             // Its threads still hold the input and burn a core: measuring anything more in
             // this process would measure beside it.
             return End::Abandoned(spec.id);
-        }
-        if status == Status::Interrupted {
-            return End::Interrupted;
         }
     }
     End::Complete
@@ -323,7 +324,7 @@ fn run_in_children(
 }
 
 /// One case measured in several processes, as one result: every sample kept (in order), the
-/// centre and interval from the two-level bootstrap, the spread between processes recorded,
+/// centre and interval over processes, the spread between processes recorded,
 /// and a note when the process medians form separate groups.
 fn merge_processes(parts: Vec<(CaseResult, usize)>) -> CaseResult {
     let (mut parts, offsets): (Vec<CaseResult>, Vec<usize>) = parts.into_iter().unzip();
@@ -351,9 +352,7 @@ fn merge_processes(parts: Vec<(CaseResult, usize)>) -> CaseResult {
     }
     let xs: Vec<f64> = merged.samples_ns.iter().map(|&ns| ns as f64).collect();
     merged.stats = Summary::from_samples(&xs);
-    if let (Some(h), Some(stats)) =
-        (stats::Hierarchical::from_processes(&groups, stats::SUMMARY_SEED), merged.stats.as_mut())
-    {
+    if let (Some(h), Some(stats)) = (stats::Hierarchical::from_processes(&groups), merged.stats.as_mut()) {
         // The headline is the processes' estimate: the pooled median would weigh a process by
         // how many samples it happened to take, and its interval would ignore the spread
         // between processes, which is what a rerun sees.
