@@ -49,7 +49,7 @@ struct Imported {
     params: Params,
     seed: u64,
     tunables: StrategyParams,
-    samples_ns: Vec<u64>,
+    samples_ns: Vec<f64>,
 }
 
 /// Reads every parlab benchmark under `dir`; `skipped` collects the ones that are not parlab's.
@@ -150,8 +150,7 @@ fn parse(bench: &Benchmark, sample: &Sample) -> Result<Imported, String> {
     if sample.iters.len() != sample.times.len() || sample.iters.is_empty() {
         return Err("sample.json has no samples".into());
     }
-    let samples_ns =
-        sample.iters.iter().zip(&sample.times).map(|(i, t)| (t / i.max(1.0)).round() as u64).collect();
+    let samples_ns = sample.iters.iter().zip(&sample.times).map(|(i, t)| t / i.max(1.0)).collect();
     Ok(Imported {
         workload: w.name().to_string(),
         strategy,
@@ -242,7 +241,7 @@ fn build(mut imported: Vec<Imported>, dir: &Path, machine: Machine) -> Results {
         let w = workload::find(&i.workload).expect("checked in parse");
         let mut case = CaseResult::unmeasured(&spec, &i.params, Status::Ok, "");
         case.reason = None;
-        let xs: Vec<f64> = i.samples_ns.iter().map(|&x| x as f64).collect();
+        let xs: Vec<f64> = i.samples_ns.clone();
         case.stats = Summary::from_samples(&xs);
         if let Some(s) = &case.stats {
             let work = w.work(i.size, &i.params);
@@ -310,7 +309,7 @@ mod tests {
         assert_eq!(results.cases.len(), 4);
         assert_eq!(skipped.len(), 1, "{skipped:?}");
         let pi_par = results.cases.iter().find(|c| c.strategy == "rayon").unwrap();
-        assert_eq!(pi_par.samples_ns, vec![500; 10]);
+        assert_eq!(pi_par.samples_ns, vec![500.0; 10]);
         assert_eq!(pi_par.speedup, Some(2.0));
         assert_eq!(pi_par.throughput.as_ref().unwrap().unit, "samples/s");
         let m = results.cases.iter().find(|c| c.strategy == "threads").unwrap();

@@ -20,5 +20,6 @@ pub mod runner;
 pub mod scenario;
 pub mod stats;
 pub mod strategy;
+pub mod subprocess;
 pub mod units;
 pub mod workload;

@@ -95,9 +95,11 @@ pub struct CaseResult {
     /// outside the timed region; absent for cases that were not measured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub setup_ns: Option<u64>,
-    /// Every timed run, in nanoseconds, in the order taken.
+    /// Every sample, in nanoseconds per run, in the order taken. When runs are timed in batches
+    /// (`batch` > 1), a sample is the batch's time divided by `batch`: fractional, since a
+    /// kernel of a few nanoseconds rounded to whole ones would be off by up to 10%.
     #[serde(default)]
-    pub samples_ns: Vec<u64>,
+    pub samples_ns: Vec<f64>,
     /// Statistics of `samples_ns`, in nanoseconds.
     #[serde(default)]
     pub stats: Option<Summary>,

@@ -383,7 +383,11 @@ fn median_standard_error(samples: &[f64]) -> f64 {
 /// errors starts a new group. One group is the healthy case; more mean that something fixed
 /// at process start (alignment, placement) decides the speed, and one process's number is
 /// not representative (the `matmul` that ran at 213 us in six processes and 330 us in two).
+/// Two medians are one group whatever their gap: two numbers show a spread, not clusters.
 pub fn median_groups(medians: &[f64], standard_errors: &[f64]) -> usize {
+    if medians.len() < 3 {
+        return usize::from(!medians.is_empty());
+    }
     let mut order: Vec<usize> = (0..medians.len()).collect();
     order.sort_by(|&a, &b| medians[a].total_cmp(&medians[b]));
     let mut groups = usize::from(!medians.is_empty());
@@ -897,6 +901,13 @@ mod tests {
         let h = Hierarchical::from_processes(&procs).unwrap();
         assert!(h.ci_low > 0.0 && h.ci_high.is_finite(), "{h:?}");
         assert!(h.ci_low < 213e3 && h.ci_high > 330e3, "{h:?}");
+    }
+
+    #[test]
+    fn two_process_medians_are_never_called_groups() {
+        assert_eq!(median_groups(&[100.0, 130.0], &[0.1, 0.1]), 1);
+        assert_eq!(median_groups(&[100.0, 130.0, 131.0], &[0.1, 0.1, 0.1]), 2);
+        assert_eq!(median_groups(&[], &[]), 0);
     }
 
     #[test]

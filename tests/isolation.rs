@@ -195,3 +195,48 @@ fn ctrl_c_on_a_case_that_cannot_be_stopped_ends_the_run() {
     assert_eq!(r["complete"], false);
     assert_eq!(statuses(&r), ["ok", "interrupted"]);
 }
+
+/// Sets the interrupt flag as soon as `after` processes have finished, as Ctrl-C would.
+struct InterruptAfter {
+    after: usize,
+    seen: usize,
+    flag: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl parlab::runner::Listener for InterruptAfter {
+    fn process_finished(
+        &mut self,
+        _: &parlab::scenario::CaseSpec,
+        _: usize,
+        _: usize,
+        _: &parlab::results::CaseResult,
+    ) {
+        self.seen += 1;
+        if self.seen == self.after {
+            self.flag.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+}
+
+#[test]
+fn an_interrupted_multi_process_run_says_how_many_processes_each_case_had() {
+    use parlab::runner::{run, Isolation, Listeners, RunOptions};
+    let mut machine = parlab::machine::Machine::detect();
+    machine.logical_cpus = 2;
+    let text = "[scenario]\nname = \"p\"\n[defaults]\nworkers = 2\nwarmup = \"0ms\"\nmin_samples = 3\n\
+                max_samples = 3\n[[workload]]\nkind = \"pi_monte_carlo\"\nsize = 20000\nstrategies = [\"threads\"]\n";
+    let plan = parlab::scenario::parse("p.toml", text, &machine).unwrap();
+    let options = RunOptions {
+        isolation: Isolation::Process { exe: env!("CARGO_BIN_EXE_parlab").into() },
+        processes: Some(3),
+        ..RunOptions::default()
+    };
+    // Round 1 of both cases (sequential, threads), then round 2 of the first: interrupted there.
+    let mut stop = InterruptAfter { after: 3, seen: 0, flag: options.interrupt.clone() };
+    let results = run(&plan, &machine, &mut Listeners(vec![&mut stop]), &options);
+    assert!(!results.complete);
+    let notes: Vec<String> = results.cases.iter().map(|c| c.notes.join("; ")).collect();
+    assert_eq!(results.cases.len(), 2, "{notes:?}");
+    assert!(notes[0].contains("measured in 2 of 3 processes"), "{notes:?}");
+    assert!(notes[1].contains("measured in 1 of 3 processes"), "{notes:?}");
+}

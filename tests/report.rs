@@ -474,8 +474,8 @@ fn comparison_shows_a_case_made_slower_as_slower() {
                     && c.status == Status::Ok
             })
             .unwrap();
-        c.samples_ns = c.samples_ns.iter().map(|&s| (s as f64 * factor) as u64).collect();
-        let samples: Vec<f64> = c.samples_ns.iter().map(|&s| s as f64).collect();
+        c.samples_ns = c.samples_ns.iter().map(|&s| s * factor).collect();
+        let samples = c.samples_ns.clone();
         c.stats = Summary::from_samples(&samples);
     };
     change("mandelbrot", "threads", 2, 1.4);

@@ -28,6 +28,7 @@ use super::{decide, paired_evidence, CaseComparison, Comparison, GateOptions};
 use crate::identity::CaseIdentity;
 use crate::results::{Results, Status};
 use crate::scenario::CaseSpec;
+use crate::subprocess::tail;
 
 /// A case that did not run `ok` under one of the builds: the gate stops, and the command exits
 /// as for a failed case (1), not as for an internal error.
@@ -307,6 +308,10 @@ fn one_run(
         .stderr(Stdio::piped())
         .spawn()
         .with_context(|| format!("cannot start {}", binary.display()))?;
+    // Read stderr while the child runs: a child that says more than the pipe holds (64 KiB)
+    // would otherwise block on its write and be killed as a hang.
+    let stderr = child.stderr.take().expect("piped");
+    let said = std::thread::spawn(move || tail(stderr, 4096));
     let started = Instant::now();
     let status = loop {
         if let Some(status) = child.try_wait()? {
@@ -315,6 +320,7 @@ fn one_run(
         if started.elapsed() > timeout {
             let _ = child.kill();
             let _ = child.wait();
+            let _ = said.join();
             bail!(
                 "{} did not finish case {case} within {}; killed",
                 binary.display(),
@@ -323,11 +329,7 @@ fn one_run(
         }
         std::thread::sleep(Duration::from_millis(10));
     };
-    let mut stderr = String::new();
-    if let Some(mut e) = child.stderr.take() {
-        use std::io::Read;
-        let _ = e.read_to_string(&mut stderr);
-    }
+    let stderr = said.join().unwrap_or_default();
     // 0: all verified; 1: a case failed, which the status below explains.
     if !matches!(status.code(), Some(0) | Some(1)) {
         bail!("{} exited with {status} on case {case}: {}", binary.display(), stderr.trim());
@@ -366,6 +368,25 @@ mod tests {
     use crate::compare::Verdict;
     use crate::scenario::Scaling;
     use crate::stats::Rng;
+
+    #[test]
+    fn a_run_that_says_much_on_stderr_is_not_taken_for_a_hang() {
+        // More than a pipe holds, then exit 2: read only after exit, the child would block on
+        // its write and be killed at the timeout as a hang.
+        let dir = tempfile::tempdir().unwrap();
+        let script = dir.path().join("chatty");
+        std::fs::write(
+            &script,
+            "#!/bin/sh\nhead -c 300000 /dev/zero | tr '\\0' x >&2\necho last words >&2\nexit 2\n",
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let e = one_run(&script, Path::new("s.toml"), 0, &dir.path().join("out"), Duration::from_secs(20))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("exited with") && e.contains("last words"), "{e}");
+    }
 
     #[test]
     fn too_few_runs_are_refused_with_the_number_needed() {

@@ -305,8 +305,7 @@ pub fn compare_results(
             skipped.push(format!("{key}: not ok in both ({} / {})", b.status.label(), c.status.label()));
             continue;
         }
-        let xa: Vec<f64> = b.samples_ns.iter().map(|&x| x as f64).collect();
-        let xb: Vec<f64> = c.samples_ns.iter().map(|&x| x as f64).collect();
+        let (xa, xb) = (b.samples_ns.clone(), c.samples_ns.clone());
         let evidence = sample_evidence(&xa, &xb, &key);
         let (verdict, more_needed) = decide(&evidence, opts);
         cases.push(CaseComparison {

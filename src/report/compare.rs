@@ -59,13 +59,11 @@ pub struct Ratio {
 /// regression gate's [`sample_evidence`], so both views agree on the numbers), classified by
 /// [`classify`]; `None` when either side has fewer than [`MIN_SAMPLES`] samples (no honest
 /// interval) or a zero median. `key` seeds the bootstrap, so a case always gets the same interval.
-pub fn ratio(base: &[u64], other: &[u64], key: &str) -> Option<Ratio> {
-    let a: Vec<f64> = base.iter().map(|&v| v as f64).collect();
-    let b: Vec<f64> = other.iter().map(|&v| v as f64).collect();
+pub fn ratio(a: &[f64], b: &[f64], key: &str) -> Option<Ratio> {
     if a.len() < MIN_SAMPLES || b.len() < MIN_SAMPLES {
         return None;
     }
-    let e = sample_evidence(&a, &b, key);
+    let e = sample_evidence(a, b, key);
     if !(e.ratio.is_finite() && e.ratio > 0.0 && e.ci_low.is_finite() && e.ci_high.is_finite()) {
         return None;
     }
@@ -346,16 +344,16 @@ fn glyph(x: &Ratio, scale: (f64, f64)) -> String {
 mod tests {
     use super::*;
 
-    fn samples(base: u64, n: usize) -> Vec<u64> {
+    fn samples(base: u64, n: usize) -> Vec<f64> {
         // A little deterministic jitter around `base`.
-        (0..n).map(|i| base + (i as u64 * 7919) % (base / 50 + 1)).collect()
+        (0..n).map(|i| (base + (i as u64 * 7919) % (base / 50 + 1)) as f64).collect()
     }
 
     #[test]
     fn slower_faster_and_unchanged() {
         let a = samples(1_000_000, 30);
-        let slower: Vec<u64> = a.iter().map(|v| v * 3 / 2).collect();
-        let faster: Vec<u64> = a.iter().map(|v| v * 7 / 10).collect();
+        let slower: Vec<f64> = a.iter().map(|v| v * 1.5).collect();
+        let faster: Vec<f64> = a.iter().map(|v| v * 0.7).collect();
         let r = ratio(&a, &slower, "k").unwrap();
         assert_eq!(r.change, Change::Slower);
         assert!((r.ratio - 1.5).abs() < 1e-3 && r.low > 1.0, "{r:?}");

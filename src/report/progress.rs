@@ -86,7 +86,7 @@ impl Listener for Progress {
         }
     }
 
-    fn sample(&mut self, _case: &CaseSpec, n: usize, max: usize, _ns: u64) {
+    fn sample(&mut self, _case: &CaseSpec, n: usize, max: usize, _ns: f64) {
         if let Some(bar) = &self.case {
             bar.set_length(max as u64);
             bar.set_position(n as u64);

@@ -25,6 +25,7 @@ use super::{Listener, RunOptions};
 use crate::machine::Machine;
 use crate::results::{CaseResult, Status};
 use crate::scenario::{CaseSpec, Plan};
+use crate::subprocess::{describe_exit, tail};
 
 /// The hidden subcommand a child is started with.
 pub const SUBCOMMAND: &str = "case-child";
@@ -48,7 +49,7 @@ pub struct Request {
 enum Said {
     WarmedUp(u64),
     Batched(u64),
-    Sample { n: usize, max: usize, ns: u64 },
+    Sample { n: usize, max: usize, ns: f64 },
     Verifying,
     Result(Box<CaseResult>),
 }
@@ -134,7 +135,7 @@ impl Listener for Events<'_> {
     fn batched(&mut self, _: &CaseSpec, runs: u64) {
         self.say(Said::Batched(runs));
     }
-    fn sample(&mut self, _: &CaseSpec, n: usize, max: usize, ns: u64) {
+    fn sample(&mut self, _: &CaseSpec, n: usize, max: usize, ns: f64) {
         self.say(Said::Sample { n, max, ns });
     }
     fn verifying(&mut self, _: &CaseSpec) {
@@ -290,31 +291,5 @@ impl Drop for Reaper {
         unsafe {
             libc::killpg(self.pgid, libc::SIGKILL);
         }
-    }
-}
-
-/// The last `keep` bytes a stream says, as text.
-fn tail(mut stream: impl Read, keep: usize) -> String {
-    let mut kept: Vec<u8> = Vec::new();
-    let mut buf = [0u8; 4096];
-    while let Ok(n) = stream.read(&mut buf) {
-        if n == 0 {
-            break;
-        }
-        kept.extend_from_slice(&buf[..n]);
-        if kept.len() > 2 * keep {
-            kept.drain(..kept.len() - keep);
-        }
-    }
-    let start = kept.len().saturating_sub(keep);
-    String::from_utf8_lossy(&kept[start..]).into_owned()
-}
-
-fn describe_exit(status: std::process::ExitStatus) -> String {
-    use std::os::unix::process::ExitStatusExt;
-    match (status.code(), status.signal()) {
-        (Some(code), _) => format!("exit code {code}"),
-        (None, Some(sig)) => format!("killed by signal {sig}"),
-        _ => status.to_string(),
     }
 }

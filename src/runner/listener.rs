@@ -12,7 +12,7 @@ pub trait Listener {
     /// Warm-up is over; `runs` were made.
     fn warmed_up(&mut self, _case: &CaseSpec, _runs: u64) {}
     /// One timed sample, the `n`-th (1-based), out of at most `max`.
-    fn sample(&mut self, _case: &CaseSpec, _n: usize, _max: usize, _ns: u64) {}
+    fn sample(&mut self, _case: &CaseSpec, _n: usize, _max: usize, _ns: f64) {}
     /// Runs are too short to time alone: each sample is the mean of a batch of `runs`.
     fn batched(&mut self, _case: &CaseSpec, _runs: u64) {}
     /// Sampling is over and the output is being verified.
@@ -39,7 +39,7 @@ impl Listener for Listeners<'_> {
     fn warmed_up(&mut self, case: &CaseSpec, runs: u64) {
         self.0.iter_mut().for_each(|l| l.warmed_up(case, runs));
     }
-    fn sample(&mut self, case: &CaseSpec, n: usize, max: usize, ns: u64) {
+    fn sample(&mut self, case: &CaseSpec, n: usize, max: usize, ns: f64) {
         self.0.iter_mut().for_each(|l| l.sample(case, n, max, ns));
     }
     fn batched(&mut self, case: &CaseSpec, runs: u64) {

@@ -291,9 +291,10 @@ fn run_in_children(
             let part = child::measure(plan, spec, exe, offset, options, listener);
             if part.status != Status::Ok {
                 let mut failed = part;
-                if processes_for(plan, spec, options) > 1 {
+                let of = processes_for(plan, spec, options);
+                if of > 1 {
                     let why = failed.reason.take().unwrap_or_default();
-                    failed.reason = Some(format!("in process {} of {}: {why}", round + 1, rounds));
+                    failed.reason = Some(format!("in process {} of {of}: {why}", round + 1));
                 }
                 let stop = failed.status == Status::Interrupted;
                 ended[k] = Some(failed);
@@ -312,7 +313,19 @@ fn run_in_children(
         let result = match ended[k].take() {
             Some(r) => r,
             None if parts[k].is_empty() => continue, // never reached (interrupted)
-            None => merge_processes(std::mem::take(&mut parts[k])),
+            None => {
+                let measured = parts[k].len();
+                let mut merged = merge_processes(std::mem::take(&mut parts[k]));
+                let of = processes_for(plan, spec, options);
+                if measured < of {
+                    // Interrupted part-way: fewer processes than asked for, so less of the
+                    // spread between runs is in the interval than the scenario promised.
+                    merged.notes.push(format!(
+                        "measured in {measured} of {of} processes: the run was interrupted before the rest"
+                    ));
+                }
+                merged
+            }
         };
         finish_case(spec, result, baselines, listener, results);
     }
@@ -331,8 +344,7 @@ fn merge_processes(parts: Vec<(CaseResult, usize)>) -> CaseResult {
     if parts.len() == 1 {
         return parts.pop().expect("one part");
     }
-    let groups: Vec<Vec<f64>> =
-        parts.iter().map(|p| p.samples_ns.iter().map(|&ns| ns as f64).collect()).collect();
+    let groups: Vec<Vec<f64>> = parts.iter().map(|p| p.samples_ns.clone()).collect();
     let mut merged = parts[0].clone();
     merged.samples_ns = parts.iter().flat_map(|p| p.samples_ns.iter().copied()).collect();
     merged.warmup_runs = parts.iter().map(|p| p.warmup_runs).sum();
@@ -350,8 +362,7 @@ fn merge_processes(parts: Vec<(CaseResult, usize)>) -> CaseResult {
             }
         }
     }
-    let xs: Vec<f64> = merged.samples_ns.iter().map(|&ns| ns as f64).collect();
-    merged.stats = Summary::from_samples(&xs);
+    merged.stats = Summary::from_samples(&merged.samples_ns);
     if let (Some(h), Some(stats)) = (stats::Hierarchical::from_processes(&groups), merged.stats.as_mut()) {
         // The headline is the processes' estimate: the pooled median would weigh a process by
         // how many samples it happened to take, and its interval would ignore the spread
@@ -417,7 +428,7 @@ enum Event {
     WarmedUp(u64),
     /// Sampling is over; verification (which may compute a slow reference) has its own timeout.
     Verifying,
-    Sample(usize, u64),
+    Sample(usize, f64),
     /// Runs are too short to time one by one: each sample is the mean of this many.
     Batched(u64),
     Done(Result<Measured, String>),
@@ -429,7 +440,8 @@ struct Measured {
     warmup_runs: u64,
     /// Runs per sample (1 unless the kernel is too short to time alone).
     batch: u64,
-    samples: Vec<u64>,
+    /// Nanoseconds per run, one per sample.
+    samples: Vec<f64>,
     verification: Verification,
     /// Process-wide resident-set high-water mark during the case (see `rss`).
     peak_rss_bytes: Option<u64>,
@@ -550,8 +562,7 @@ impl Case<'_> {
         let w = workload::find(&spec.workload).expect("known workload");
         let mut result = CaseResult::unmeasured(spec, &self.plan.params, Status::Ok, "");
         result.reason = None;
-        let xs: Vec<f64> = m.samples.iter().map(|&ns| ns as f64).collect();
-        let summary = Summary::from_samples(&xs);
+        let summary = Summary::from_samples(&m.samples);
         if let Some(s) = &summary {
             let work = w.work(spec.effective_size, &self.plan.params);
             let per_s = |ns: f64| {
@@ -626,23 +637,26 @@ fn sample(
     let mut kernel = instance.kernel();
     let warmup_ns = settings.warmup.as_nanos() as u64;
     let wall = Instant::now();
-    let (mut warm_ns, mut warm_runs) = (0u64, 0u64);
+    let (mut warm_ns, mut warm_runs, mut fastest_ns) = (0u64, 0u64, u64::MAX);
     // At least one run: it touches the output's pages and proves the kernel terminates.
     loop {
-        warm_ns += clock.measure(spec, usize::MAX, &mut || kernel.run(&exec));
+        let ns = clock.measure(spec, usize::MAX, &mut || kernel.run(&exec));
+        warm_ns = warm_ns.saturating_add(ns);
+        fastest_ns = fastest_ns.min(ns);
         warm_runs += 1;
         if warm_ns >= warmup_ns || wall.elapsed() >= settings.warmup || exec.is_cancelled() {
             break;
         }
     }
     let _ = events.send(Event::WarmedUp(warm_runs));
-    let batch = batch_size(warm_ns as f64 / warm_runs as f64, clock.overhead_ns());
+    // From the fastest warm-up run, not the mean: the first, cold run (page faults, cache
+    // misses) can be a thousand times a warm one and would hide that warm runs need batching.
+    let batch = batch_size(fastest_ns as f64, clock.overhead_ns());
     if batch > 1 {
         let _ = events.send(Event::Batched(batch));
     }
     let max_time = settings.max_time.as_nanos() as u64;
-    let mut samples = Vec::with_capacity(settings.max_samples);
-    let mut as_f64 = Vec::with_capacity(settings.max_samples);
+    let mut samples: Vec<f64> = Vec::with_capacity(settings.max_samples);
     let mut total = 0u64;
     while !exec.is_cancelled() {
         let ns = clock.measure(spec, samples.len(), &mut || {
@@ -651,10 +665,9 @@ fn sample(
             }
         });
         total = total.saturating_add(ns);
-        // The mean of the batch, to the nearest nanosecond.
-        let ns = (ns + batch / 2) / batch;
+        // The mean run of the batch, unrounded: rounding a 7 ns run would move it by up to 7%.
+        let ns = ns as f64 / batch as f64;
         samples.push(ns);
-        as_f64.push(ns as f64);
         let n = samples.len();
         let _ = events.send(Event::Sample(n, ns));
         if n >= settings.max_samples {
@@ -667,7 +680,7 @@ fn sample(
             // The check runs between samples, never inside one; checking every n/20 samples
             // (and `quick_relative_ci` looking at a bounded subsample) bounds its cost.
             let every = (n / 20).max(1);
-            if n % every == 0 && stats::quick_relative_ci(&as_f64, n as u64) <= settings.target_ci {
+            if n.is_multiple_of(every) && stats::quick_relative_ci(&samples, n as u64) <= settings.target_ci {
                 break;
             }
         }

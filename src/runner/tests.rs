@@ -169,7 +169,7 @@ fn events_arrive_in_order() {
         fn case_started(&mut self, c: &CaseSpec) {
             self.0.push(format!("start {}", c.id));
         }
-        fn sample(&mut self, _: &CaseSpec, n: usize, max: usize, _: u64) {
+        fn sample(&mut self, _: &CaseSpec, n: usize, max: usize, _: f64) {
             self.0.push(format!("sample {n}/{max}"));
         }
         fn case_finished(&mut self, r: &crate::results::CaseResult) {
@@ -317,6 +317,45 @@ fn runs_shorter_than_100_clock_overheads_are_timed_in_batches() {
     let c = &results.cases[0];
     // One warm-up run reads 100 ns against a 1000 ns floor: batches of 10, each 100 ns.
     assert_eq!(c.batch, 10);
-    assert!(c.samples_ns.iter().all(|&ns| ns == 10), "{:?}", c.samples_ns);
+    assert!(c.samples_ns.iter().all(|&ns| ns == 10.0), "{:?}", c.samples_ns);
     assert_eq!(results.clock_overhead_ns, Some(10.0));
+}
+
+/// Warm-up: one cold run of 500 µs, then warm runs of 100 ns; every timed batch reads 1005 ns.
+struct ColdStartClock(std::sync::atomic::AtomicU64);
+
+impl Clock for ColdStartClock {
+    fn measure(&self, _: &CaseSpec, sample: usize, f: &mut dyn FnMut()) -> u64 {
+        f();
+        if sample != usize::MAX {
+            return 1005;
+        }
+        if self.0.fetch_add(1, Ordering::SeqCst) == 0 {
+            500_000
+        } else {
+            100
+        }
+    }
+    fn overhead_ns(&self) -> f64 {
+        10.0
+    }
+}
+
+#[test]
+fn the_batch_is_sized_from_warm_runs_and_per_run_times_are_not_rounded() {
+    let p = plan(
+        "[scenario]\nname = \"t\"\n[defaults]\nwarmup = \"1ms\"\nmin_samples = 3\nmax_samples = 5\n\
+         timeout = \"5s\"\nworkers = 1\n[[workload]]\nkind = \"empty\"\nsize = 1\nstrategies = []\n",
+    );
+    let clock = ColdStartClock(std::sync::atomic::AtomicU64::new(0));
+    let options = RunOptions { clock: Arc::new(clock), ..RunOptions::default() };
+    let results = run(&p, &machine(), &mut Listeners::default(), &options);
+    let c = &results.cases[0];
+    assert!(c.warmup_runs >= 2, "{}", c.warmup_runs);
+    // Warm runs take 100 ns against a 1000 ns floor: batches of 10. The mean of the warm-up,
+    // cold run included, is at least 200 ns and would give batches of 5 or fewer.
+    assert_eq!(c.batch, 10);
+    // 1005 ns per batch of 10 is 100.5 ns per run, not 101.
+    assert!(c.samples_ns.iter().all(|&ns| ns == 100.5), "{:?}", c.samples_ns);
+    assert_eq!(c.stats.as_ref().unwrap().median, 100.5);
 }

@@ -1,0 +1,45 @@
+//! Small helpers for talking to child processes, shared by the runner's case children and
+//! the gate's runs of whole builds: reading what a child says without ever blocking it.
+
+use std::io::Read;
+use std::process::ExitStatus;
+
+/// The last `keep` bytes a stream says, as text.
+pub fn tail(mut stream: impl Read, keep: usize) -> String {
+    let mut kept: Vec<u8> = Vec::new();
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = stream.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        kept.extend_from_slice(&buf[..n]);
+        if kept.len() > 2 * keep {
+            kept.drain(..kept.len() - keep);
+        }
+    }
+    let start = kept.len().saturating_sub(keep);
+    String::from_utf8_lossy(&kept[start..]).into_owned()
+}
+
+/// How a child ended, in words: its exit code, or the signal that killed it.
+pub fn describe_exit(status: ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => format!("exit code {code}"),
+        (None, Some(sig)) => format!("killed by signal {sig}"),
+        _ => status.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tail_keeps_the_last_bytes_of_a_long_stream() {
+        let text: Vec<u8> = (0..100_000u32).flat_map(|i| format!("{i}\n").into_bytes()).collect();
+        let kept = tail(&text[..], 12);
+        assert_eq!(kept, "99998\n99999\n");
+        assert_eq!(tail(&b"short"[..], 100), "short");
+    }
+}
