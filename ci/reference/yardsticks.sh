@@ -20,8 +20,9 @@ pi_n=${PI_SAMPLES:-100000000}
 mm_n=${MATMUL_N:-2048}
 triad_n=${TRIAD_ELEMENTS:-20000000}
 runs=${RUNS:-3}
-# Tuning overrides some environments set for OpenBLAS would make its number not its own.
-unset OPENBLAS_CORETYPE OPENBLAS_L2_SIZE
+# Tuning overrides some environments set for OpenBLAS would make its number not its own, and
+# OPENBLAS_NUM_THREADS (read before OMP_NUM_THREADS) would change dgemm's thread count.
+unset OPENBLAS_CORETYPE OPENBLAS_L2_SIZE OPENBLAS_NUM_THREADS GOTO_NUM_THREADS
 
 if ! echo '#include <cblas.h>' | gcc -E -x c - >/dev/null 2>&1; then
   echo "yardsticks: cblas.h not found; install libopenblas-dev" >&2
@@ -41,6 +42,13 @@ echo "== $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), $
 best_of() { printf '%s\n' "$@" | sort -g | tail -1; }
 # field NAME LINE: the value of NAME=... in a C program's one-line report.
 field() { sed -n "s|.*$1=\([^ ]*\).*|\1|p" <<<"$2"; }
+# threads_ok LINE: the C program ran on the workers asked for (a yardstick on fewer threads
+# would flatter parlab).
+threads_ok() {
+  local t
+  t=$(field threads "$1")
+  [ "$t" = "$workers" ] || { echo "yardsticks: a C program ran $t threads, not $workers: $1" >&2; exit 1; }
+}
 
 cat >"$work/yardsticks.toml" <<TOML
 [scenario]
@@ -71,13 +79,17 @@ TOML
 c_pi=() c_pi_base=() c_mm=() c_triad=() pi_hits=""
 for r in $(seq "$runs"); do
   line=$(OMP_NUM_THREADS=$workers "$work/pi" "$pi_n" 3)
+  threads_ok "$line"
   c_pi+=("$(field Msamples/s "$line")")
   pi_hits=$(field hits "$line")
   line=$(OMP_NUM_THREADS=$workers "$work/pi-baseline" "$pi_n" 3)
+  threads_ok "$line"
   c_pi_base+=("$(field Msamples/s "$line")")
   line=$(OMP_NUM_THREADS=$workers "$work/dgemm" "$mm_n" 3)
+  threads_ok "$line"
   c_mm+=("$(field GFLOP/s "$line")")
   line=$(OMP_NUM_THREADS=$workers "$work/triad" "$triad_n" 20)
+  threads_ok "$line"
   c_triad+=("$(field GB/s "$line")")
   "$parlab" run "$work/yardsticks.toml" --out "$work/run$r" >"$work/run$r.txt" 2>&1 || {
     cat "$work/run$r.txt" >&2
