@@ -15,8 +15,14 @@ shift 2
 [ "$runs" -ge 2 ] || { echo "K must be at least 2" >&2; exit 2; }
 cargo build --release --quiet
 bin=target/release/parlab
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+# KEEP=DIR keeps every run's results there for a closer look.
+if [ -n "${KEEP:-}" ]; then
+  work=$KEEP
+  mkdir -p "$work"
+else
+  work=$(mktemp -d)
+  trap 'rm -rf "$work"' EXIT
+fi
 start=$(date +%s)
 for i in $(seq 1 "$runs"); do
   "$bin" run "$scenario" --out "$work/run-$i" "$@" >/dev/null 2>"$work/run-$i.log" \

@@ -38,6 +38,13 @@ fi
 all_features="fault-injection"
 [ $have_hwloc = 1 ] && all_features="fault-injection,hwloc"
 
+# matmul's tuned kernel must start no threads of its own (the strategies split the work):
+# nothing in the build may turn on matrixmultiply's "threading" feature.
+if cargo tree -e features -i matrixmultiply --features "$all_features" 2>/dev/null | grep -q '"threading"'; then
+  echo 'matrixmultiply is built with its "threading" feature: matmul under `sequential` would not be one thread' >&2
+  exit 1
+fi
+
 # --- formatting and lints ----------------------------------------------------------------------
 log "cargo fmt --check"
 cargo fmt --all --check

@@ -124,7 +124,7 @@ pub struct CaseResult {
     /// one-way message, i.e. half a round trip).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latency_ns: Option<f64>,
-    /// The instruction set the kernel ran with (`"scalar"`, `"avx2"`, `"avx512"`), for
+    /// The instruction set the kernel ran with (`"sse2"`: the portable code on x86-64, `"avx2"`, `"avx512"`), for
     /// workloads whose kernels have more than one (see `workload::simd`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub isa: Option<String>,

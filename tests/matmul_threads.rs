@@ -18,6 +18,11 @@ fn the_tuned_kernel_starts_no_threads_under_sequential() {
         eprintln!("note: no /proc/self/task here; the thread count is not checked");
         return;
     }
+    // matrixmultiply, were its "threading" feature on, would size its pool from this variable,
+    // or else from the physical cores, starting none on a machine with one: force a pool so that
+    // the test fails on any machine if the feature ever gets enabled. Read lazily, at the first
+    // multiplication; this binary has no other test that could race with the write.
+    std::env::set_var("MATMUL_NUM_THREADS", "4");
     let matmul = workload::find("matmul").unwrap();
     let params = Params::defaults(matmul);
     assert_eq!(params.text("kernel"), "tuned", "the tuned kernel is the default");

@@ -58,7 +58,7 @@ fn tuned_isa() -> &'static str {
     if std::arch::is_aarch64_feature_detected!("neon") {
         return "neon";
     }
-    "scalar"
+    simd::BASELINE
 }
 
 impl Workload for Matmul {

@@ -338,7 +338,7 @@ pub trait Instance: Send + Sync {
 pub trait Kernel: Send {
     fn run(&mut self, exec: &Exec);
     fn verify(&self) -> Verification;
-    /// The instruction set the last run used (`"scalar"`, `"avx2"`, `"avx512"`, see [`simd`]),
+    /// The instruction set the last run used (`"sse2"` for the portable code on x86-64, `"avx2"`, `"avx512"`, see [`simd`]),
     /// for kernels that have more than one.
     fn isa(&self) -> Option<&'static str> {
         None
@@ -466,7 +466,8 @@ mod tests {
                     // The tuned kernel has no scalar path of its own (see `Matmul::check_params`).
                     params.0.insert("kernel".into(), ParamValue::Text("blocked".into()));
                 }
-                let want = if choice == "scalar" { "scalar" } else { simd::Isa::best().name() };
+                let want =
+                    if choice == "scalar" { simd::Isa::SCALAR.name() } else { simd::Isa::best().name() };
                 // 70 covers several vectors and a tail in every kernel; fewer rows for the O(n^2) ones.
                 let size = if tiny(*workload) == 10_000 { 10_007 } else { 70 };
                 let instance = workload.prepare(size, &params, 3).expect("prepare");
