@@ -20,7 +20,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::identity::{self, CaseIdentity, DuplicateCase};
-use crate::results::{Results, Status};
+use crate::results::{CaseResult, Results, Status};
 use crate::stats::{self, Rng};
 
 pub mod ab;
@@ -262,6 +262,23 @@ pub const SINGLE_RUNS: &str = "single runs compared: one process run against one
     between process runs is not measured, so the interval may be too narrow: gate with `parlab ab`, \
     which compares interleaved process runs";
 
+/// Added to the method when cases measured in several processes were compared by their
+/// process medians.
+pub const BY_PROCESS: &str = "cases measured in several processes on both sides are compared \
+    by their process medians (one number per process: the samples within one process share its \
+    memory layout and its moment, so they are not independent runs)";
+
+/// The numbers a saved case is compared by: its process medians when both sides were measured
+/// in several processes, else its samples.
+pub fn units(b: &CaseResult, c: &CaseResult) -> (Vec<f64>, Vec<f64>, bool) {
+    match (&b.processes, &c.processes) {
+        (Some(pb), Some(pc)) if pb.medians_ns.len() > 1 && pc.medians_ns.len() > 1 => {
+            (pb.medians_ns.clone(), pc.medians_ns.clone(), true)
+        }
+        _ => (b.samples_ns.clone(), c.samples_ns.clone(), false),
+    }
+}
+
 /// Bootstrap resamples for the ratio's CI.
 const RESAMPLES: usize = 2000;
 
@@ -290,6 +307,7 @@ pub fn compare_results(
     let mut cases = Vec::new();
     let mut skipped = Vec::new();
     let mut broken = Vec::new();
+    let mut by_process = false;
     for b in &baseline.cases {
         let id = CaseIdentity::of(b);
         let key = id.to_string();
@@ -305,7 +323,8 @@ pub fn compare_results(
             skipped.push(format!("{key}: not ok in both ({} / {})", b.status.label(), c.status.label()));
             continue;
         }
-        let (xa, xb) = (b.samples_ns.clone(), c.samples_ns.clone());
+        let (xa, xb, per_process) = units(b, c);
+        by_process |= per_process;
         let evidence = sample_evidence(&xa, &xb, &key);
         let (verdict, more_needed) = decide(&evidence, opts);
         cases.push(CaseComparison {
@@ -333,7 +352,7 @@ pub fn compare_results(
         return Err(CompareError::Disjoint { baseline: baseline_name.into(), current: current_name.into() });
     }
     Ok(Comparison {
-        method: SINGLE_RUNS.into(),
+        method: if by_process { format!("{SINGLE_RUNS}; {BY_PROCESS}") } else { SINGLE_RUNS.into() },
         options: opts,
         baseline: baseline_name.into(),
         current: current_name.into(),

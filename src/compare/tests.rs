@@ -177,3 +177,39 @@ fn a_regression_counts_where_its_own_null_control_was_quiet() {
     let c = comparison(vec![regressed, unchanged], vec![wide, quiet]);
     assert_eq!(c.outcome(false), Outcome::Undecided);
 }
+
+/// A saved case measured in five processes: `medians` per process, each with 20 samples
+/// within ±0.5% of its median.
+fn in_processes(case: &mut CaseResult, medians: &[f64]) {
+    case.samples_ns = medians.iter().flat_map(|&m| samples(m, 0.01, 20, m as u64)).collect();
+    case.processes = Some(crate::results::ProcessSpread {
+        count: medians.len(),
+        medians_ns: medians.to_vec(),
+        align_offsets: vec![0; medians.len()],
+        between_cv: 0.07,
+        groups: 1,
+    });
+}
+
+#[test]
+fn cases_measured_in_several_processes_are_compared_by_their_process_medians() {
+    let mut base: Results = serde_json::from_str(include_str!("../../tests/fixtures/lab.json")).unwrap();
+    let k = base.cases.iter().position(|c| c.status == Status::Ok).unwrap();
+    base.cases = vec![base.cases[k].clone()];
+    let mut current = base.clone();
+    // 8% slower on average, but the processes of each side spread ±10%: five processes a side
+    // cannot tell that from the spread between processes. Pooled, the 200 samples would.
+    let medians = [1.0e6, 1.1e6, 0.9e6, 1.05e6, 0.95e6];
+    in_processes(&mut base.cases[0], &medians);
+    in_processes(&mut current.cases[0], &medians.map(|m| m * 1.08));
+    let opts = GateOptions { threshold: 0.03, alpha: 0.01 };
+    let by_process = compare_results(&base, "a", &current, "b", opts).unwrap();
+    assert_ne!(by_process.cases[0].verdict, Verdict::Regressed, "{:?}", by_process.cases[0]);
+    assert!(by_process.method.contains("process medians"), "{}", by_process.method);
+    // The same samples without the process records: pooled, they make the shift look certain.
+    base.cases[0].processes = None;
+    current.cases[0].processes = None;
+    let pooled = compare_results(&base, "a", &current, "b", opts).unwrap();
+    assert_eq!(pooled.cases[0].verdict, Verdict::Regressed, "{:?}", pooled.cases[0]);
+    assert!(!pooled.method.contains("process medians"));
+}

@@ -109,7 +109,8 @@ pub fn align<'a>(base: &'a Results, other: &'a Results) -> Vec<Row<'a>> {
         });
         let ratio = match o {
             Some(o) if b.status == Status::Ok && o.status == Status::Ok => {
-                ratio(&b.samples_ns, &o.samples_ns, &key.to_string())
+                let (xb, xo, _) = crate::compare::units(b, o);
+                ratio(&xb, &xo, &key.to_string())
             }
             _ => None,
         };
@@ -283,11 +284,16 @@ fn comparison(out: &mut String, i: usize, base: &Run, run: &Run) {
             (None, Some(b), Some(o))
                 if b.status == Status::Ok
                     && o.status == Status::Ok
-                    && b.samples_ns.len().min(o.samples_ns.len()) < MIN_SAMPLES =>
+                    && {
+                        let (xb, xo, _) = crate::compare::units(b, o);
+                        xb.len().min(xo.len()) < MIN_SAMPLES
+                    } =>
             {
                 (
                     "<td data-sort=\"\"></td><td></td>".to_string(),
-                    format!("<td class=\"same\">insufficient data (fewer than {MIN_SAMPLES} samples)</td>"),
+                    format!(
+                        "<td class=\"same\">insufficient data (fewer than {MIN_SAMPLES} samples, or processes where both were measured in several)</td>"
+                    ),
                 )
             }
             (None, Some(_), Some(_)) => ("<td data-sort=\"\"></td><td></td>".to_string(), "<td class=\"same\">not comparable</td>".to_string()),
