@@ -312,11 +312,26 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let plan = match resumed_plan {
         Some(path) => {
             let text = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
-            serde_json::from_slice(&text)
-                .map_err(|e| BadInput(format!("{}: not a parlab plan: {e}", path.display())))?
+            let plan: scenario::Plan = serde_json::from_slice(&text)
+                .map_err(|e| BadInput(format!("{}: not a parlab plan: {e}", path.display())))?;
+            // Read from a folder the user named, perhaps left by another parlab: held to the
+            // limits of a scenario before anything runs.
+            plan.check_limits(&machine).map_err(|e| {
+                BadInput(format!(
+                    "{}: {e}\n  help: this is the plan of an earlier run in that folder; start the \
+                     run again without --resume (or in a fresh --out folder)",
+                    path.display()
+                ))
+            })?;
+            plan
         }
         None => plan,
     };
+    // Checked before anything runs: a typo in a baseline's name must not cost the whole run.
+    let baseline = args.baseline.as_deref().map(check_baseline).transpose()?;
+    if let Some(name) = &args.save_baseline {
+        baseline_path(name)?;
+    }
     let cases = plan.cases();
     if args.dry_run {
         println!("scenario `{}` is valid: {} cases", plan.name, cases.len());
@@ -431,27 +446,80 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         std::fs::copy(dir.join("results.json"), &path)
             .with_context(|| format!("cannot save the baseline {}", path.display()))?;
         println!("saved baseline `{name}` to {}", path.display());
-    }
-    let mut code = ExitCode::SUCCESS;
-    if failures > 0 {
-        eprintln!("{failures} case(s) failed: see the status column");
-        code = ExitCode::from(exit::FAILED);
-    }
-    if let Some(name) = &args.baseline {
-        // One run against one: said plainly, since it is weaker evidence than `ab`'s.
-        println!("gating against baseline `{name}`: {}", parlab::compare::SINGLE_RUNS);
-        let gate = gate_files(
-            &baseline_path(name)?,
-            &dir.join("results.json"),
-            GateOptions::default(),
-            false,
-            &dir,
-        )?;
-        if gate != ExitCode::SUCCESS {
-            code = gate;
+        if failures > 0 {
+            // Saved as it is (it is what ran), but a gate against it skips those cases.
+            eprintln!(
+                "warning: baseline `{name}` holds {failures} failed case(s); a gate against it cannot \
+                 judge them: fix them and save the baseline again"
+            );
         }
     }
-    Ok(code)
+    if failures > 0 {
+        eprintln!("{failures} case(s) failed: see the status column");
+    }
+    let Some((path, baseline)) = &baseline else {
+        return Ok(if failures > 0 { ExitCode::from(exit::FAILED) } else { ExitCode::SUCCESS });
+    };
+    // One run against one: said plainly, since it is weaker evidence than `ab`'s.
+    println!(
+        "gating against baseline `{}`: {}",
+        args.baseline.as_deref().unwrap_or_default(),
+        parlab::compare::SINGLE_RUNS
+    );
+    let gate = gate_against(baseline, path, &dir.join("results.json"), GateOptions::default(), false, &dir);
+    // A failed case outranks whatever the gate says (undecided, or that it cannot compare):
+    // exit 1 must not turn into a 3 that a CI script retries, or a 2 that blames the input.
+    if failures == 0 {
+        return gate;
+    }
+    if let Err(e) = gate {
+        eprintln!("warning: the gate could not compare with the baseline: {e:#}");
+    }
+    Ok(ExitCode::from(exit::FAILED))
+}
+
+/// `--baseline NAME`, checked before the run: the name, and that its file exists and is a
+/// results file this parlab can gate against. Returns its path and results.
+fn check_baseline(name: &str) -> anyhow::Result<(PathBuf, parlab::results::Results)> {
+    let path = baseline_path(name)?;
+    if !path.is_file() {
+        let saved: Vec<String> = std::fs::read_dir(path.parent().expect("baselines folder"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| e.file_name().to_str()?.strip_suffix(".json").map(str::to_string))
+            .collect();
+        let help = match scenario::closest(name, saved.iter().map(String::as_str)) {
+            Some(best) => format!("did you mean `{best}`?"),
+            None if saved.is_empty() => format!("save one first with `parlab run --save-baseline {name}`"),
+            None => format!("saved baselines: {}", saved.join(", ")),
+        };
+        return Err(BadInput(format!(
+            "no baseline `{name}`: {} does not exist\n  help: {help}",
+            path.display()
+        ))
+        .into());
+    }
+    let results = load_results(&path)?;
+    if results.schema_version != parlab::results::SCHEMA_VERSION {
+        return Err(BadInput(format!(
+            "baseline `{name}` ({}) has results schema {}, this parlab writes {}: save the baseline again \
+             with this parlab",
+            path.display(),
+            results.schema_version,
+            parlab::results::SCHEMA_VERSION
+        ))
+        .into());
+    }
+    if !results.cases.iter().any(|c| c.status == parlab::results::Status::Ok) {
+        return Err(BadInput(format!(
+            "baseline `{name}` ({}) has no measured case to compare with: save it again from a run \
+             whose cases ran",
+            path.display()
+        ))
+        .into());
+    }
+    Ok((path, results))
 }
 
 /// `reports/baselines/NAME.json`; names are plain words so they cannot escape the folder.
@@ -493,9 +561,21 @@ fn gate_files(
     fail_on_inconclusive: bool,
     out: &Path,
 ) -> anyhow::Result<ExitCode> {
-    let (a, b) = (load_results(baseline)?, load_results(current)?);
+    gate_against(&load_results(baseline)?, baseline, current, opts, fail_on_inconclusive, out)
+}
+
+/// [`gate_files`] with the baseline (read from `baseline`) already loaded.
+fn gate_against(
+    a: &parlab::results::Results,
+    baseline: &Path,
+    current: &Path,
+    opts: GateOptions,
+    fail_on_inconclusive: bool,
+    out: &Path,
+) -> anyhow::Result<ExitCode> {
+    let b = load_results(current)?;
     let comparison = parlab::compare::compare_results(
-        &a,
+        a,
         &baseline.display().to_string(),
         &b,
         &current.display().to_string(),
@@ -571,9 +651,7 @@ fn ab(args: AbArgs) -> anyhow::Result<ExitCode> {
         gate: args.gate.options(),
         scenario_b: args.scenario_b.clone(),
         work_dir: work_dir.join("runs"),
-        // A run is one case: its own timeout, warm-up and verification, plus process start-up.
-        run_timeout: plan.workloads.iter().map(|w| w.settings.timeout).max().unwrap_or_default() * 2
-            + std::time::Duration::from_secs(60),
+        run_timeout: parlab::compare::ab::run_timeout(&plan),
     };
     let cases = plan.cases();
     eprintln!(

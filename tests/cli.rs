@@ -320,3 +320,73 @@ fn the_reproductions_exit_2_before_anything_runs() {
         .stderr(predicate::str::contains("spin.toml:5:").and(predicate::str::contains("`rayon` with")));
     assert!(!dir.path().join("out").exists(), "nothing ran, nothing was written");
 }
+
+/// A valid plan for the real machine, as JSON: what `--resume` and a case process read back.
+fn plan_json() -> Value {
+    let text = "[scenario]\nname = \"r\"\n[defaults]\nworkers = 1\nwarmup = \"0ms\"\nmin_samples = 2\n\
+                max_samples = 3\n[[workload]]\nkind = \"pi_monte_carlo\"\nsize = 1000\nstrategies = []\n";
+    let plan = parlab::scenario::parse("r.toml", text, &parlab::machine::Machine::detect()).unwrap();
+    serde_json::to_value(plan).unwrap()
+}
+
+/// `run --resume` reads `resume-plan.json` from the folder it is given: a plan past the limits
+/// (edited, or left by another parlab) is bad input, before anything runs, where it aborted
+/// (`max_samples` of 10^12), panicked (a timeout of 10^18 s) or panicked on an unknown workload.
+#[test]
+fn a_resume_plan_past_the_limits_exits_2_naming_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("r.toml");
+    std::fs::write(
+        &scenario,
+        "[scenario]\nname = \"r\"\n[[workload]]\nkind = \"pi_monte_carlo\"\nsize = 1000\n",
+    )
+    .unwrap();
+    let edits: [(&str, Value, &str); 3] = [
+        ("max_samples", Value::from(1_000_000_000_000u64), "workload[0].max_samples: must be between"),
+        ("timeout", Value::from(1e18), "workload[0].timeout: "),
+        ("kind", Value::from("warp_drive"), "workload[0].kind: unknown workload"),
+    ];
+    for (key, value, field) in edits {
+        let out = dir.path().join(format!("out-{key}"));
+        std::fs::create_dir_all(&out).unwrap();
+        let mut plan = plan_json();
+        match key {
+            "kind" => plan["workloads"][0]["kind"] = value,
+            _ => plan["workloads"][0]["settings"][key] = value,
+        }
+        std::fs::write(out.join("resume-plan.json"), plan.to_string()).unwrap();
+        parlab()
+            .arg("run")
+            .arg(&scenario)
+            .arg("--out")
+            .arg(&out)
+            .arg("--resume")
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains("resume-plan.json").and(predicate::str::contains(field)));
+        assert!(!out.join("results.jsonl").exists(), "{key}: nothing ran");
+    }
+}
+
+/// The hidden `case-child` subcommand holds the plan on its stdin to the same limits.
+#[test]
+fn a_case_process_refuses_a_plan_past_the_limits() {
+    use std::io::Write;
+    let mut plan = plan_json();
+    plan["workloads"][0]["settings"]["max_samples"] = Value::from(1_000_000_000_000u64);
+    let request = serde_json::json!({ "plan": plan, "case": 0, "align_offset": 0, "grace_ms": 100 });
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_parlab"))
+        .arg("case-child")
+        // As parlab starts it: the child checks that this process is its parent.
+        .env("PARLAB_CASE_PARENT", std::process::id().to_string())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(request.to_string().as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("workload[0].max_samples"), "{stderr}");
+}

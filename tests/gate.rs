@@ -414,3 +414,62 @@ fn compare_never_reads_a_broken_input_or_output_as_a_regression() {
         .code(4)
         .stderr(predicate::str::contains("internal error"));
 }
+
+const SPIN: &str = "[scenario]\nname = \"s\"\n[defaults]\nworkers = 1\nwarmup = \"0ms\"\nmin_samples = 5\n\
+                    max_samples = 5\n[[workload]]\nkind = \"spin\"\nsize = 2\nparams = { work_units = 20 }\n\
+                    strategies = []\n";
+
+/// `--baseline` and `--save-baseline` are checked before any case runs: a typo, a missing or
+/// broken baseline costs nothing and exits 2, instead of a whole run and then 2.
+#[test]
+fn a_bad_baseline_is_refused_before_anything_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("s.toml"), SPIN).unwrap();
+    let refused = |args: &[&str], said: &str| {
+        parlab()
+            .current_dir(dir.path())
+            .args(["run", "s.toml", "--out", "out"])
+            .args(args)
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains(said));
+        assert!(!dir.path().join("out").exists(), "{args:?}: nothing may run or be written");
+    };
+    refused(&["--baseline", "does-not-exist"], "no baseline `does-not-exist`");
+    refused(&["--baseline", "../x"], "baseline name `../x`");
+    refused(&["--save-baseline", "../x"], "baseline name `../x`");
+    let baselines = dir.path().join("reports/baselines");
+    std::fs::create_dir_all(&baselines).unwrap();
+    std::fs::write(baselines.join("broken.json"), "{\"not\": \"results\"}").unwrap();
+    refused(&["--baseline", "broken"], "not a parlab results file");
+    let mut old = fixture();
+    old["schema_version"] = Value::from(1);
+    std::fs::write(baselines.join("old.json"), old.to_string()).unwrap();
+    refused(&["--baseline", "old"], "schema 1");
+    refused(&["--baseline", "brokne"], "did you mean `broken`?");
+}
+
+/// A failed case exits 1 whatever the gate then says: not 2 when the baseline shares no case
+/// with the run (or 3 when the gate is undecided), which would hide the failure. Saving such
+/// results as a baseline says that they hold failures.
+#[cfg(feature = "fault-injection")]
+#[test]
+fn a_failed_case_exits_1_whatever_the_gate_says() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("s.toml"), SPIN).unwrap();
+    std::fs::write(
+        dir.path().join("f.toml"),
+        "[scenario]\nname = \"f\"\n[defaults]\nworkers = 2\nwarmup = \"0ms\"\nmin_samples = 2\nmax_samples = 3\n\
+         [[workload]]\nkind = \"faulty\"\nsize = 100\nparams = { fault = 3 }\nstrategies = [\"threads\"]\n",
+    )
+    .unwrap();
+    let run = |args: &[&str]| parlab().current_dir(dir.path()).arg("run").args(args).assert();
+    run(&["s.toml", "--out", "a", "--save-baseline", "spin"]).success();
+    run(&["f.toml", "--out", "b", "--save-baseline", "wrong"])
+        .code(1)
+        .stderr(predicate::str::contains("baseline `wrong` holds 1 failed case(s)"));
+    // No case in common with the spin baseline: the gate cannot compare, the failure stands.
+    run(&["f.toml", "--out", "c", "--baseline", "spin"]).code(1).stderr(
+        predicate::str::contains("1 case(s) failed").and(predicate::str::contains("could not compare")),
+    );
+}

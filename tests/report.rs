@@ -649,3 +649,43 @@ fn every_report_says_what_its_cis_cover() {
     assert!(line.contains("1 case(s) split into separate groups"), "{line}");
     assert!(line.contains("Clock overhead 25"), "{line}");
 }
+
+/// A results file may name a workload this build lacks (a test-only one, a newer parlab's),
+/// with weak scaling too: `report` renders it instead of panicking (exit 101).
+#[test]
+fn a_weak_scaling_workload_this_build_lacks_still_renders() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(FIXTURE).unwrap()).unwrap();
+    let entry = &mut v["scenario"]["workloads"][2];
+    assert_eq!(
+        (entry["kind"].as_str(), entry["settings"]["scaling"].as_str()),
+        (Some("pi_monte_carlo"), Some("weak"))
+    );
+    entry["kind"] = "not_in_this_build".into();
+    for case in v["cases"].as_array_mut().unwrap() {
+        if case["workload"] == "pi_monte_carlo" {
+            case["workload"] = "not_in_this_build".into();
+        }
+    }
+    let path = dir.path().join("results.json");
+    std::fs::write(&path, v.to_string()).unwrap();
+    let out = parlab().arg("report").arg(&path).arg("--out").arg(dir.path()).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let html = std::fs::read_to_string(dir.path().join("index.html")).unwrap();
+    assert!(html.contains("not_in_this_build"));
+}
+
+/// A results file whose scenario claims more cases than any scenario may (a crafted one) is
+/// refused as bad input instead of being expanded.
+#[test]
+fn a_results_file_whose_scenario_claims_too_many_cases_is_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(FIXTURE).unwrap()).unwrap();
+    v["scenario"]["workloads"][1]["sizes"] = (1..=200_000u64).collect::<Vec<_>>().into();
+    let path = dir.path().join("results.json");
+    std::fs::write(&path, v.to_string()).unwrap();
+    let out = parlab().arg("report").arg(&path).arg("--out").arg(dir.path()).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("more than the limit of 100000"), "{stderr}");
+}

@@ -27,7 +27,7 @@ use anyhow::{bail, Context};
 use super::{decide, paired_evidence, CaseComparison, Comparison, GateOptions};
 use crate::identity::CaseIdentity;
 use crate::results::{Results, Status};
-use crate::scenario::CaseSpec;
+use crate::scenario::{CaseSpec, Plan, Settings};
 use crate::subprocess::tail;
 
 /// A case that did not run `ok` under one of the builds: the gate stops, and the command exits
@@ -68,6 +68,23 @@ const ORDERS: [[Arm; 3]; 6] = [
     [Arm::B, Arm::A, Arm::N],
     [Arm::N, Arm::B, Arm::A],
 ];
+
+/// How long one process run of `plan` (`parlab run --case N`, one case) may take before `ab`
+/// kills it: per process the case measures in (its workload's `processes`), its timeout twice
+/// over (warm-up and verification besides sampling) and [`PROCESS_SLACK`] for start-up and
+/// preparing the input; plus a minute for the run as a whole. The longest over the workloads.
+pub fn run_timeout(plan: &Plan) -> Duration {
+    let per_case = |s: &Settings| {
+        let processes = u32::try_from(s.processes.max(1)).unwrap_or(u32::MAX);
+        s.timeout.saturating_mul(2).saturating_add(PROCESS_SLACK).saturating_mul(processes)
+    };
+    plan.workloads.iter().map(|w| per_case(&w.settings)).max().unwrap_or_default().saturating_add(RUN_SLACK)
+}
+
+/// What one of a case's processes may take beyond its timeouts (start-up, detection, input).
+const PROCESS_SLACK: Duration = Duration::from_secs(10);
+/// What a whole run may take beyond its case's processes (writing the reports).
+const RUN_SLACK: Duration = Duration::from_secs(60);
 
 /// Whether `runs` blocks can ever give a significant result at `alpha`.
 pub fn check_runs(runs: usize, alpha: f64) -> Result<(), String> {
@@ -344,7 +361,7 @@ fn one_run(
         bail!(
             "{} did not run case {case} (its scenario has {} cases; the builds may expand it differently)",
             binary.display(),
-            results.scenario.cases().len()
+            results.scenario.case_count()
         );
     };
     if c.status != Status::Ok {
@@ -357,7 +374,11 @@ fn one_run(
         ))
         .into());
     }
-    Ok((CaseIdentity::of(c).to_string(), c.median_ns().expect("an ok case has statistics")))
+    // A file, even one a parlab wrote: never a panic on its data.
+    let Some(median) = c.median_ns() else {
+        bail!("{} says case {case} is ok but gives no samples ({})", binary.display(), path.display());
+    };
+    Ok((CaseIdentity::of(c).to_string(), median))
 }
 
 #[cfg(test)]
@@ -386,6 +407,22 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("exited with") && e.contains("last words"), "{e}");
+    }
+
+    #[test]
+    fn a_run_of_a_multi_process_case_may_take_each_process_its_timeout() {
+        let text = "[scenario]\nname = \"p\"\n[defaults]\ntimeout = \"30s\"\n\
+                    [[workload]]\nkind = \"spin\"\nsize = 4\nstrategies = []\n\
+                    [[workload]]\nkind = \"spin\"\nsize = 4\nstrategies = []\nprocesses = 10\n";
+        let machine = crate::machine::fixture::Synthetic::new(8 << 20, 2 << 30);
+        let dir = tempfile::tempdir().unwrap();
+        let plan = crate::scenario::parse("p.toml", text, &machine.detect(dir.path()).unwrap()).unwrap();
+        // Ten processes, each of which may use its 30 s timeout twice over: killed at 2 min + 60 s,
+        // the second workload would be reported as an internal error though nothing failed.
+        assert!(run_timeout(&plan) >= Duration::from_secs(10 * 60), "{:?}", run_timeout(&plan));
+        let mut one = plan.clone();
+        one.workloads.truncate(1);
+        assert!(run_timeout(&one) < Duration::from_secs(3 * 60), "{:?}", run_timeout(&one));
     }
 
     #[test]

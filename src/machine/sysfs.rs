@@ -280,7 +280,13 @@ fn numa_nodes(root: &Path) -> Result<usize, String> {
     Ok(count.max(1))
 }
 
-/// Parses a kernel CPU list such as `"0-3,8,10-11"`; `None` if it is malformed.
+/// The highest CPU id a CPU list may name. Linux allows 8192 (`CONFIG_NR_CPUS`); the cap only
+/// keeps a corrupt or hand-written list (`0-18446744073709551615` in a `PARLAB_MACHINE_ROOT`
+/// tree) from being expanded into more memory than the machine has.
+const MAX_CPU_ID: usize = 1 << 16;
+
+/// Parses a kernel CPU list such as `"0-3,8,10-11"`; `None` if it is malformed or names a CPU
+/// past [`MAX_CPU_ID`].
 fn parse_cpu_list(text: &str) -> Option<Vec<usize>> {
     let text = text.trim();
     let mut cpus = Vec::new();
@@ -293,12 +299,17 @@ fn parse_cpu_list(text: &str) -> Option<Vec<usize>> {
             Some((first, last)) => {
                 let first: usize = first.trim().parse().ok()?;
                 let last: usize = last.trim().parse().ok()?;
-                if first > last {
+                if first > last || last > MAX_CPU_ID {
                     return None;
                 }
                 cpus.extend(first..=last);
             }
-            None => cpus.push(part.parse().ok()?),
+            None => cpus.push(part.parse::<usize>().ok().filter(|id| *id <= MAX_CPU_ID)?),
+        }
+        // Repeated ranges could still add up: no list holds more CPUs than there are ids.
+        if cpus.len() > MAX_CPU_ID + 1 {
+            cpus.sort_unstable();
+            cpus.dedup();
         }
     }
     cpus.sort_unstable();
@@ -473,6 +484,18 @@ mod tests {
         assert_eq!(parse_cpu_list("3-1"), None);
         assert_eq!(parse_cpu_list("a-b"), None);
         assert_eq!(parse_cpu_list("0,,1"), None);
+    }
+
+    #[test]
+    fn cpu_lists_past_the_id_cap_are_malformed_not_expanded() {
+        // Expanded as written, this list would need 2^64 entries and abort.
+        assert_eq!(parse_cpu_list("0-18446744073709551615"), None);
+        assert_eq!(parse_cpu_list(&format!("0-{}", MAX_CPU_ID + 1)), None);
+        assert_eq!(parse_cpu_list(&(MAX_CPU_ID + 1).to_string()), None);
+        assert_eq!(parse_cpu_list(&format!("0-{MAX_CPU_ID}")).map(|c| c.len()), Some(MAX_CPU_ID + 1));
+        // The same wide range many times over stays one CPU per id.
+        let repeated = vec![format!("0-{MAX_CPU_ID}"); 64].join(",");
+        assert_eq!(parse_cpu_list(&repeated).map(|c| c.len()), Some(MAX_CPU_ID + 1));
     }
 
     #[test]

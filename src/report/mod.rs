@@ -86,8 +86,20 @@ pub fn load(path: &Path) -> anyhow::Result<Results> {
         ),
         Some(_) => {}
     }
-    serde_json::from_str(&text)
-        .with_context(|| format!("{} is not a valid parlab results file", path.display()))
+    let results: Results = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a valid parlab results file", path.display()))?;
+    // Reports expand the stored scenario into its cases: a file whose scenario claims more than
+    // any scenario may is not parlab's, and must not make that expansion exhaust memory.
+    let cases = results.scenario.case_count();
+    if cases > crate::scenario::limits::MAX_CASES {
+        anyhow::bail!(
+            "{} is not a valid parlab results file: its scenario expands to {cases} cases, more than \
+             the limit of {}",
+            path.display(),
+            crate::scenario::limits::MAX_CASES
+        );
+    }
+    Ok(results)
 }
 
 /// Writes the comparison of `runs` (the first is the baseline) as `index.html` in `dir`.

@@ -71,6 +71,12 @@ pub fn serve(input: &mut dyn Read, output: &mut dyn Write) -> Result<(), String>
     let request: Request = serde_json::from_str(&text).map_err(|e| format!("a malformed request: {e}"))?;
     crate::align::set_offset(request.align_offset);
     let machine = Machine::detect();
+    // Its parent checked the plan, but this side cannot tell who wrote its stdin: held to the
+    // same limits before anything runs (the caps are what keep one case from aborting).
+    request
+        .plan
+        .check_limits(&machine)
+        .map_err(|e| format!("the plan sent is not one parlab can run: {e}"))?;
     let options = RunOptions {
         only: Some(vec![request.case]),
         grace: Duration::from_millis(request.grace_ms),

@@ -4,9 +4,11 @@
 //! it is measured: absolute [`limits`] checked as each value is read (they hold on any machine),
 //! and the machine's own, checked once a workload's cases are known: the memory each case
 //! needs at worst (input, outputs, per-task and per-worker copies, worker processes) against
-//! what is available, and how far workers may oversubscribe the logical CPUs. Defaults derived
-//! from the machine (STREAM's 4x the last-level cache) are shrunk to fit instead of refused,
-//! and the cases say so in their notes.
+//! what is available (a fixed budget where that is unknown, never "no limit"), and how far
+//! workers may oversubscribe the logical CPUs. A plan read back from a file rather than parsed
+//! is held to the same limits ([`Plan::check_limits`]). Defaults derived from the machine
+//! (STREAM's 4x the last-level cache) are shrunk to fit instead of refused, and the cases say so
+//! in their notes.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -44,6 +46,9 @@ pub mod limits {
     /// A size derived from the machine (a default) may use at most this share of the available
     /// memory, numerator and denominator; a size the scenario gives may use all of it.
     pub const DEFAULT_MEMORY_SHARE: (u64, u64) = (1, 2);
+    /// The memory a plan may use when the machine's available memory is unknown (no readable
+    /// `/proc/meminfo`): a budget most machines that run parlab have, rather than none at all.
+    pub const UNKNOWN_MEMORY_BYTES: u64 = 2 << 30;
 }
 
 /// How the problem size relates to the worker count.
@@ -176,18 +181,25 @@ impl Plan {
     pub fn cases(&self) -> Vec<CaseSpec> {
         let mut cases = Vec::new();
         for (wi, w) in self.workloads.iter().enumerate() {
+            // Saved results may name a workload this build lacks (a test-only one, or one of a
+            // newer parlab): never a panic on a file's data. Its weak-scaling sizes are taken as
+            // linear (the default rule), its notes left out.
+            let kind = workload::find(&w.kind);
             for &size in &w.sizes {
                 let groups: Vec<(u64, Vec<usize>)> = match w.settings.scaling {
                     Scaling::Strong => vec![(size, w.workers.clone())],
-                    Scaling::Weak => {
-                        let kind = workload::find(&w.kind).expect("the plan names only known workloads");
-                        w.workers.iter().map(|&n| (kind.weak_size(size, n), vec![n])).collect()
-                    }
+                    Scaling::Weak => w
+                        .workers
+                        .iter()
+                        .map(|&n| {
+                            let measured =
+                                kind.map_or(size.saturating_mul(n as u64), |k| k.weak_size(size, n));
+                            (measured, vec![n])
+                        })
+                        .collect(),
                 };
                 let notes: Vec<String> =
                     w.notes.iter().filter(|n| n.size == size).map(|n| n.note.clone()).collect();
-                // Saved results may name a workload this build lacks (a test-only one): no notes.
-                let kind = workload::find(&w.kind);
                 for (effective_size, workers) in groups {
                     for strategy in &w.strategies {
                         let is_seq = strategy::find(strategy).is_some_and(|s| s.is_sequential());
@@ -225,17 +237,193 @@ impl Plan {
     pub fn case_count(&self) -> u64 {
         self.workloads.iter().fold(0u64, |total, w| total.saturating_add(case_count(w)))
     }
+
+    /// Checks a plan that was read back rather than built here (a continued run's
+    /// `resume-plan.json`, a case process's request) against the limits a scenario is held to
+    /// when it is parsed: names this build knows, every parameter present and in range, samples,
+    /// durations, worker and process counts, sizes and the number of cases, and
+    /// oversubscription of this machine. Such a file can be stale (another parlab) or edited;
+    /// unchecked, one value could abort (`max_samples` of 10^12), panic (a timeout of 10^18 s)
+    /// or start a billion threads. The error names the field, as `workload[0].max_samples: ...`.
+    /// Memory is not checked again: what is available now is not what the plan was made for.
+    pub fn check_limits(&self, machine: &Machine) -> Result<(), String> {
+        if self.workloads.is_empty() {
+            return Err("workload: the plan has no workload".into());
+        }
+        for (name, p) in &self.strategy_params {
+            let field = format!("strategy.{name}");
+            let s = strategy::find(name).ok_or_else(|| format!("{field}: unknown strategy `{name}`"))?;
+            for (tunable, value, min, max) in [
+                ("chunk", p.chunk, 1, limits::MAX_SIZE as usize),
+                ("capacity", p.capacity, 0, limits::MAX_CAPACITY),
+            ] {
+                let Some(v) = value else { continue };
+                if !s.tunables().contains(&tunable) {
+                    return Err(format!("{field}.{tunable}: strategy `{name}` has no tunable `{tunable}`"));
+                }
+                if !(min..=max).contains(&v) {
+                    return Err(format!("{field}.{tunable}: must be between {min} and {max}, got {v}"));
+                }
+            }
+        }
+        let mut cases = 0u64;
+        for (i, w) in self.workloads.iter().enumerate() {
+            let at = |key: &str| format!("workload[{i}].{key}");
+            let kind = workload::find(&w.kind).ok_or_else(|| {
+                format!("{}: unknown workload `{}` (`parlab list` shows them)", at("kind"), w.kind)
+            })?;
+            check_settings(&w.settings).map_err(|(key, m)| format!("{}: {m}", at(key)))?;
+            if w.strategies.is_empty() {
+                return Err(format!("{}: no strategy", at("strategies")));
+            }
+            if let Some(bad) = w.strategies.iter().find(|s| strategy::find(s).is_none()) {
+                return Err(format!("{}: unknown strategy `{bad}`", at("strategies")));
+            }
+            if w.workers.is_empty() || w.workers.len() > limits::MAX_WORKERS {
+                return Err(format!(
+                    "{}: {} worker counts; give 1 to {}",
+                    at("workers"),
+                    w.workers.len(),
+                    limits::MAX_WORKERS
+                ));
+            }
+            if let Some(n) = w.workers.iter().find(|n| !(1..=limits::MAX_WORKERS).contains(n)) {
+                return Err(format!(
+                    "{}: worker counts must be between 1 and {}, got {n}",
+                    at("workers"),
+                    limits::MAX_WORKERS
+                ));
+            }
+            if let Some(c) = w.chunk.filter(|c| !(1..=limits::MAX_SIZE).contains(&(*c as u64))) {
+                return Err(format!("{}: must be between 1 and {}, got {c}", at("chunk"), limits::MAX_SIZE));
+            }
+            check_param_values(kind, &w.params)
+                .map_err(|(name, m)| format!("{}.{name}: {m}", at("params")))?;
+            // Counted before the sizes are checked, which costs a little per size.
+            cases = cases.saturating_add(case_count(w));
+            if cases > limits::MAX_CASES {
+                return Err(format!(
+                    "workload[{i}]: the plan expands to more than {} cases by this entry",
+                    limits::MAX_CASES
+                ));
+            }
+            if w.sizes.is_empty() {
+                return Err(format!("{}: no size", at("size")));
+            }
+            let most = *w.workers.iter().max().expect("not empty");
+            for &size in &w.sizes {
+                let measured = match w.settings.scaling {
+                    Scaling::Strong => size,
+                    Scaling::Weak => kind.weak_size(size, most),
+                };
+                for s in [size, measured] {
+                    if !(1..=limits::MAX_SIZE).contains(&s) {
+                        return Err(format!(
+                            "{}: size {s} is not between 1 and {}",
+                            at("size"),
+                            limits::MAX_SIZE
+                        ));
+                    }
+                    kind.check_size(s, &w.params).map_err(|e| format!("{}: size {s}: {e}", at("size")))?;
+                }
+            }
+            if let Some((m, help)) = oversubscribed(kind, &w.strategies, &w.workers, machine) {
+                return Err(format!("{}: {m} ({help})", at("workers")));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+impl Plan {
+    /// The memory a case of workload `index` at (base) `size` needs at worst, as planning
+    /// estimated it: over every strategy and worker count, at the largest measured size.
+    pub(crate) fn worst_memory(&self, index: usize, size: u64) -> u64 {
+        let wp = &self.workloads[index];
+        let w = workload::find(&wp.kind).expect("a parsed plan");
+        let shapes = shapes(w, &wp.strategies, &wp.workers, wp.chunk, &self.strategy_params);
+        let measured = match wp.settings.scaling {
+            Scaling::Strong => size,
+            Scaling::Weak => w.weak_size(size, *wp.workers.iter().max().unwrap_or(&1)),
+        };
+        worst_case(w, measured, &wp.params, &shapes).0
+    }
+}
+
+/// The checks [`settings`] makes as it reads each value, on settings read back from a file:
+/// `Err` names the key and what is wrong.
+fn check_settings(s: &Settings) -> Result<(), (&'static str, String)> {
+    for (key, d) in [("warmup", s.warmup), ("max_time", s.max_time), ("timeout", s.timeout)] {
+        if d > units::MAX_DURATION {
+            return Err((key, format!("{} is longer than the limit of 24h", humantime::format_duration(d))));
+        }
+    }
+    if s.timeout.is_zero() {
+        return Err(("timeout", "the timeout must be longer than zero".into()));
+    }
+    for (key, n) in [("min_samples", s.min_samples), ("max_samples", s.max_samples)] {
+        if !(1..=limits::MAX_SAMPLES).contains(&n) {
+            return Err((key, format!("must be between 1 and {}, got {n}", limits::MAX_SAMPLES)));
+        }
+    }
+    if s.min_samples > s.max_samples {
+        return Err((
+            "min_samples",
+            format!("min_samples ({}) is larger than max_samples ({})", s.min_samples, s.max_samples),
+        ));
+    }
+    if !(s.target_ci > 0.0 && s.target_ci < 1.0) {
+        return Err(("target_ci", format!("must be between 0 and 1, got {}", s.target_ci)));
+    }
+    if !(1..=MAX_PROCESSES).contains(&s.processes) {
+        return Err(("processes", format!("must be between 1 and {MAX_PROCESSES}, got {}", s.processes)));
+    }
+    Ok(())
+}
+
+/// The checks [`params`] makes, on parameters read back from a file: every parameter of the
+/// workload present (the kernels read them unchecked), of its type, in range, no other, and
+/// valid together. `Err` names the parameter.
+fn check_param_values(w: &dyn Workload, params: &Params) -> Result<(), (String, String)> {
+    if let Some(name) = params.0.keys().find(|name| !w.params().iter().any(|p| p.name == name.as_str())) {
+        return Err((name.clone(), format!("`{}` has no parameter `{name}`", w.name())));
+    }
+    for spec in w.params() {
+        let Some(v) = params.0.get(spec.name) else {
+            return Err((spec.name.into(), "missing".into()));
+        };
+        let same_type = matches!(
+            (&spec.default, v),
+            (ParamValue::Int(_), ParamValue::Int(_))
+                | (ParamValue::Float(_), ParamValue::Int(_) | ParamValue::Float(_))
+                | (ParamValue::Text(_), ParamValue::Text(_))
+        );
+        if !same_type || !within(spec, v) {
+            let range = match spec.choices {
+                [] => format!("[{}, {}]", spec.min, spec.max),
+                names => names.join(" | "),
+            };
+            return Err((spec.name.into(), format!("{v} is not valid ({range})")));
+        }
+    }
+    w.check_params(params).map_err(|(name, m)| (name.to_string(), m))
 }
 
 /// The cases of one workload: per size, the baseline once and every other strategy at each
 /// worker count (weak scaling: every strategy, baseline included, once per worker count).
 fn case_count(w: &WorkloadPlan) -> u64 {
-    let sizes = w.sizes.len() as u64;
-    let workers = w.workers.len() as u64;
+    count_cases(w.sizes.len(), w.workers.len(), &w.strategies, w.settings.scaling)
+}
+
+/// [`case_count`] from the lengths alone, so that a scenario is counted before its sizes are
+/// checked one by one.
+fn count_cases(sizes: usize, workers: usize, strategies: &[String], scaling: Scaling) -> u64 {
+    let (sizes, workers) = (sizes as u64, workers as u64);
     let parallel =
-        w.strategies.iter().filter(|s| !strategy::find(s).is_some_and(|s| s.is_sequential())).count() as u64;
-    let sequential = w.strategies.len() as u64 - parallel;
-    let per_size = match w.settings.scaling {
+        strategies.iter().filter(|s| !strategy::find(s).is_some_and(|s| s.is_sequential())).count() as u64;
+    let sequential = strategies.len() as u64 - parallel;
+    let per_size = match scaling {
         Scaling::Strong => sequential.saturating_add(parallel.saturating_mul(workers)),
         Scaling::Weak => (sequential + parallel).saturating_mul(workers),
     };
@@ -247,10 +435,15 @@ pub(super) fn build(src: &Source, raw: RawScenario, machine: &Machine) -> Result
     if name.is_empty() {
         return Err(src.error(raw.scenario.name.span(), "scenario.name", "the scenario needs a name"));
     }
-    let defaults = settings(src, "defaults", &raw.defaults, &Settings::default())?;
-    let default_workers = match &raw.defaults.workers {
-        Some(w) => workers(src, "defaults.workers", w, machine)?,
-        None => default_worker_counts(machine.logical_cpus),
+    let defaults = Defaults {
+        settings: settings(src, "defaults", &raw.defaults, &Settings::default())?,
+        workers: match &raw.defaults.workers {
+            Some(w) => workers(src, "defaults.workers", w, machine)?,
+            None => {
+                let (max, clamped) = most_workers(machine);
+                Workers { counts: default_worker_counts(max), clamped }
+            }
+        },
     };
 
     let mut strategy_params = BTreeMap::new();
@@ -308,41 +501,31 @@ pub(super) fn build(src: &Source, raw: RawScenario, machine: &Machine) -> Result
     };
     let mut cases = 0u64;
     for (i, entry) in raw.workload.iter().enumerate() {
-        let w = workload_plan(
-            src,
-            i,
-            entry.get_ref(),
-            &defaults,
-            &default_workers,
-            &plan.strategy_params,
-            machine,
-        )?;
-        cases = cases.saturating_add(case_count(&w));
-        if cases > limits::MAX_CASES {
-            return Err(src.error_help(
-                entry.span(),
-                format!("workload[{i}]"),
-                format!(
-                    "the scenario expands to more than {} cases by this entry ({cases} so far)",
-                    limits::MAX_CASES
-                ),
-                Some("sweep fewer sizes, worker counts or strategies, or split the scenario".into()),
-            ));
-        }
+        let w = workload_plan(src, i, entry, &defaults, &plan.strategy_params, machine, &mut cases)?;
         plan.workloads.push(w);
     }
     Ok(plan)
 }
 
+/// What `[defaults]` gives every `[[workload]]` entry that does not override it.
+struct Defaults {
+    settings: Settings,
+    workers: Workers,
+}
+
+/// Validates one `[[workload]]` entry. `cases` counts the cases of the entries before it; the
+/// entry's own are added (and the total checked) before any of its sizes is estimated, since
+/// each estimate walks every strategy and worker count.
 fn workload_plan(
     src: &Source,
     index: usize,
-    raw: &RawWorkload,
-    defaults: &Settings,
-    default_workers: &[usize],
+    entry: &Spanned<RawWorkload>,
+    defaults: &Defaults,
     strategy_params: &BTreeMap<String, StrategyParams>,
     machine: &Machine,
+    cases: &mut u64,
 ) -> Result<WorkloadPlan, ScenarioError> {
+    let raw = entry.get_ref();
     let at = |key: &str| format!("workload[{index}].{key}");
     let Some(w) = workload::find(raw.kind.get_ref()) else {
         let names = workload::WORKLOADS.iter().map(|w| w.name());
@@ -358,10 +541,10 @@ fn workload_plan(
         ));
     };
     let overrides = raw.settings();
-    let settings = settings(src, &format!("workload[{index}]"), &overrides, defaults)?;
-    let worker_counts = match &raw.workers {
+    let settings = settings(src, &format!("workload[{index}]"), &overrides, &defaults.settings)?;
+    let Workers { counts: worker_counts, clamped } = match &raw.workers {
         Some(v) => workers(src, &at("workers"), v, machine)?,
-        None => default_workers.to_vec(),
+        None => defaults.workers.clone(),
     };
     let params = params(src, &at("params"), w, &raw.params)?;
     let strategies = strategies(src, &at("strategies"), w, raw.strategies.as_ref())?;
@@ -376,15 +559,34 @@ fn workload_plan(
         Some(c) => Some(*c.get_ref() as usize),
         None => None,
     };
+    let size_count = match raw.size.as_ref().map(|v| v.get_ref()) {
+        Some(toml::Value::Array(items)) => items.len(),
+        Some(_) => 1,
+        None => w.default_sizes(machine).len(),
+    };
+    *cases =
+        cases.saturating_add(count_cases(size_count, worker_counts.len(), &strategies, settings.scaling));
+    if *cases > limits::MAX_CASES {
+        return Err(src.error_help(
+            entry.span(),
+            format!("workload[{index}]"),
+            format!(
+                "the scenario expands to more than {} cases by this entry ({} so far)",
+                limits::MAX_CASES,
+                *cases
+            ),
+            Some("sweep fewer sizes, worker counts or strategies, or split the scenario".into()),
+        ));
+    }
     let workers_span = raw.workers.as_ref().map_or(raw.kind.span(), |v| v.span());
-    oversubscription(src, &at("workers"), workers_span, w, &strategies, &worker_counts, machine)?;
+    oversubscription(src, &at("workers"), workers_span.clone(), w, &strategies, &worker_counts, machine)?;
     let shapes = shapes(w, &strategies, &worker_counts, chunk, strategy_params);
     let max_workers = *worker_counts.iter().max().unwrap_or(&1);
     let measured = |size: u64| match settings.scaling {
         Scaling::Strong => size,
         Scaling::Weak => w.weak_size(size, max_workers),
     };
-    let available = machine.memory_available_bytes;
+    let memory = Memory::of(machine);
     let mut notes = Vec::new();
     let sizes = match &raw.size {
         Some(v) => {
@@ -406,15 +608,15 @@ fn workload_plan(
                     })?;
                 }
                 let (need, shape) = worst_case(w, m, &params, &shapes);
-                if available > 0 && need > available {
+                if need > memory.bytes {
                     return Err(src.error_help(
                         v.span(),
                         at("size"),
                         format!(
-                            "size {m} needs {} of memory at worst ({}), but only {} is available",
+                            "size {m} needs {} of memory at worst ({}), but {}",
                             units::format_bytes(need),
                             describe(shape),
-                            units::format_bytes(available)
+                            memory.limit()
                         ),
                         Some("choose a smaller size, or fewer workers for that strategy".into()),
                     ));
@@ -425,22 +627,37 @@ fn workload_plan(
         None => {
             // A default comes from the machine: it must fit, so it shrinks rather than fails.
             let (num, den) = limits::DEFAULT_MEMORY_SHARE;
-            let budget = available / den * num;
+            let budget = memory.bytes / den * num;
             let mut sizes = Vec::new();
             for default in w.default_sizes(machine) {
-                let fits =
-                    |size: u64| available == 0 || worst_case(w, measured(size), &params, &shapes).0 <= budget;
+                let need = |size: u64| worst_case(w, measured(size), &params, &shapes);
+                let fits = |size: u64| need(size).0 <= budget;
                 let size = if fits(default) { default } else { largest_fitting(default, fits) };
+                // Even the smallest size can need more than there is (per-worker costs alone).
+                let (least, shape) = need(size);
+                if least > memory.bytes {
+                    return Err(src.error_help(
+                        workers_span,
+                        at("size"),
+                        format!(
+                            "even size {size} needs {} of memory at worst ({}), but {}",
+                            units::format_bytes(least),
+                            describe(shape),
+                            memory.limit()
+                        ),
+                        Some("choose fewer workers for that strategy".into()),
+                    ));
+                }
                 if size != default {
                     notes.push(SizeNote {
                         size,
                         note: format!(
                             "the default size {} was reduced to {} so that a case needs at most {} \
-                             (half the {} of memory available)",
+                             (half {})",
                             units::format_count(default),
                             units::format_count(size),
                             units::format_bytes(budget),
-                            units::format_bytes(available)
+                            memory.what()
                         ),
                     });
                 }
@@ -449,6 +666,11 @@ fn workload_plan(
             sizes
         }
     };
+    if clamped {
+        for &size in &sizes {
+            notes.push(SizeNote { size, note: clamped_note(machine) });
+        }
+    }
     for &size in &sizes {
         if let Some(note) = w.size_note(measured(size), machine) {
             notes.push(SizeNote { size, note });
@@ -464,6 +686,48 @@ fn workload_plan(
         settings,
         notes,
     })
+}
+
+/// The memory a plan may take here: what the machine has available, or, where that is unknown
+/// (0: `/proc/meminfo` unreadable, a sandbox, not Linux), [`limits::UNKNOWN_MEMORY_BYTES`].
+/// Unknown never means unlimited.
+struct Memory {
+    bytes: u64,
+    known: bool,
+}
+
+impl Memory {
+    fn of(machine: &Machine) -> Memory {
+        match machine.memory_available_bytes {
+            0 => Memory { bytes: limits::UNKNOWN_MEMORY_BYTES, known: false },
+            bytes => Memory { bytes, known: true },
+        }
+    }
+
+    /// Ends "size N needs X at worst, but ...".
+    fn limit(&self) -> String {
+        if self.known {
+            format!("only {} is available", units::format_bytes(self.bytes))
+        } else {
+            format!(
+                "this machine's available memory is unknown (`parlab detect` says why), so parlab \
+                 allows at most {}",
+                units::format_bytes(self.bytes)
+            )
+        }
+    }
+
+    /// Ends "needs at most X (half ...)".
+    fn what(&self) -> String {
+        if self.known {
+            format!("the {} of memory available", units::format_bytes(self.bytes))
+        } else {
+            format!(
+                "the {} parlab assumes where the available memory is unknown",
+                units::format_bytes(self.bytes)
+            )
+        }
+    }
 }
 
 /// Every (strategy, worker count) shape the workload's cases take, for the memory estimate.
@@ -550,6 +814,20 @@ fn oversubscription(
     workers: &[usize],
     machine: &Machine,
 ) -> Result<(), ScenarioError> {
+    match oversubscribed(w, strategies, workers, machine) {
+        Some((message, help)) => Err(src.error_help(span, field, message, Some(help))),
+        None => Ok(()),
+    }
+}
+
+/// Why `workers` oversubscribe this machine under one of `strategies`, and the limit that
+/// applies; `None` when they do not.
+fn oversubscribed(
+    w: &dyn Workload,
+    strategies: &[String],
+    workers: &[usize],
+    machine: &Machine,
+) -> Option<(String, String)> {
     let cpus = machine.logical_cpus.max(1);
     let most = *workers.iter().max().unwrap_or(&1);
     for s in strategies.iter().filter_map(|name| strategy::find(name)) {
@@ -563,30 +841,27 @@ fn oversubscription(
             _ => ((limits::THREADS_PER_CPU * cpus).max(limits::MIN_THREAD_WORKERS), "threads"),
         };
         if most > limit {
-            return Err(src.error_help(
-                span,
-                field,
-                format!(
-                    "`{}` with {most} workers would start {most} {what} on {cpus} logical CPUs; the \
-                     limit here is {limit}",
-                    s.name()
+            let message = format!(
+                "`{}` with {most} workers would start {most} {what} on {cpus} logical CPUs; the \
+                 limit here is {limit}",
+                s.name()
+            );
+            let help = match s.family() {
+                Family::Process => format!(
+                    "process strategies take at most {} per logical CPU (at least {})",
+                    limits::PROCESSES_PER_CPU,
+                    limits::MIN_PROCESS_WORKERS
                 ),
-                Some(match s.family() {
-                    Family::Process => format!(
-                        "process strategies take at most {} per logical CPU (at least {})",
-                        limits::PROCESSES_PER_CPU,
-                        limits::MIN_PROCESS_WORKERS
-                    ),
-                    _ => format!(
-                        "thread strategies take at most {} per logical CPU (at least {})",
-                        limits::THREADS_PER_CPU,
-                        limits::MIN_THREAD_WORKERS
-                    ),
-                }),
-            ));
+                _ => format!(
+                    "thread strategies take at most {} per logical CPU (at least {})",
+                    limits::THREADS_PER_CPU,
+                    limits::MIN_THREAD_WORKERS
+                ),
+            };
+            return Some((message, help));
         }
     }
-    Ok(())
+    None
 }
 
 fn settings(
@@ -615,7 +890,6 @@ fn settings(
     for (key, value, into) in [
         ("min_samples", &raw.min_samples, &mut s.min_samples),
         ("max_samples", &raw.max_samples, &mut s.max_samples),
-        ("processes", &raw.processes, &mut s.processes),
     ] {
         if let Some(v) = value {
             let n = *v.get_ref();
@@ -680,14 +954,16 @@ fn settings(
         })?;
     }
     if let Some(v) = &raw.processes {
-        if s.processes > MAX_PROCESSES {
+        let n = *v.get_ref();
+        if !(1..=MAX_PROCESSES as i64).contains(&n) {
             return Err(src.error_help(
                 v.span(),
                 at("processes"),
-                format!("at most {MAX_PROCESSES} processes per case, got {}", v.get_ref()),
+                format!("must be between 1 and {MAX_PROCESSES} processes per case, got {n}"),
                 Some("5 to 10 processes already show the spread between processes".into()),
             ));
         }
+        s.processes = n as usize;
     }
     Ok(s)
 }
@@ -702,14 +978,41 @@ fn default_worker_counts(max: usize) -> Vec<usize> {
     counts
 }
 
+/// What `"max"` (and the default sweep) stands for here: the logical CPU count, but never more
+/// than [`limits::MAX_WORKERS`]; `true` when that cut the count down.
+fn most_workers(machine: &Machine) -> (usize, bool) {
+    let cpus = machine.logical_cpus.max(1);
+    (cpus.min(limits::MAX_WORKERS), cpus > limits::MAX_WORKERS)
+}
+
+/// The note every case of a sweep that [`most_workers`] cut down carries.
+fn clamped_note(machine: &Machine) -> String {
+    format!(
+        "this machine has {} logical CPUs, but worker counts stop at parlab's limit of {}: \
+         \"max\" and the default sweep mean {} here",
+        machine.logical_cpus,
+        limits::MAX_WORKERS,
+        limits::MAX_WORKERS
+    )
+}
+
+/// Worker counts, sorted and distinct; `clamped` when `"max"` was cut down to
+/// [`limits::MAX_WORKERS`] ([`most_workers`]), which the cases then say.
+#[derive(Debug, Clone)]
+struct Workers {
+    counts: Vec<usize>,
+    clamped: bool,
+}
+
 /// Worker counts: an integer, `"max"`, a range `"1..=max"` / `"2..8"`, `"pow2"`, or a list of these.
 fn workers(
     src: &Source,
     field: &str,
     value: &Spanned<toml::Value>,
     machine: &Machine,
-) -> Result<Vec<usize>, ScenarioError> {
-    let max = machine.logical_cpus.max(1);
+) -> Result<Workers, ScenarioError> {
+    let (max, cut) = most_workers(machine);
+    let said_max = std::cell::Cell::new(false);
     let err = |m: String| {
         src.error_help(
             value.span(),
@@ -718,9 +1021,12 @@ fn workers(
             Some("write e.g. 4, \"max\", \"1..=max\", \"pow2\" or [1, 2, \"max\"]".into()),
         )
     };
-    let one = |v: &toml::Value| -> Result<Vec<usize>, ScenarioError> {
+    // Each item is one or more ranges of counts, every bound within 1..=MAX_WORKERS.
+    let one = |v: &toml::Value| -> Result<Vec<std::ops::RangeInclusive<usize>>, ScenarioError> {
         match v {
-            toml::Value::Integer(n) if (1..=limits::MAX_WORKERS as i64).contains(n) => Ok(vec![*n as usize]),
+            toml::Value::Integer(n) if (1..=limits::MAX_WORKERS as i64).contains(n) => {
+                Ok(vec![*n as usize..=*n as usize])
+            }
             toml::Value::Integer(n) => {
                 Err(err(format!("worker counts must be between 1 and {}, got {n}", limits::MAX_WORKERS)))
             }
@@ -728,7 +1034,10 @@ fn workers(
                 let s = s.trim();
                 let bound = |t: &str| -> Result<usize, ScenarioError> {
                     match t.trim() {
-                        "max" => Ok(max),
+                        "max" => {
+                            said_max.set(true);
+                            Ok(max)
+                        }
                         t => match t.parse::<u64>() {
                             Ok(n) if (1..=limits::MAX_WORKERS as u64).contains(&n) => Ok(n as usize),
                             Ok(n) => Err(err(format!(
@@ -746,42 +1055,53 @@ fn workers(
                     }
                 };
                 if s == "pow2" {
-                    Ok(default_worker_counts(max))
+                    said_max.set(true);
+                    Ok(default_worker_counts(max).into_iter().map(|n| n..=n).collect())
                 } else if let Some((a, b)) = s.split_once("..=") {
                     let (a, b) = (bound(a)?, bound(b)?);
                     if a > b {
                         return Err(err(format!("the range `{s}` is empty")));
                     }
-                    Ok((a..=b).collect())
+                    Ok(vec![a..=b])
                 } else if let Some((a, b)) = s.split_once("..") {
                     let (a, b) = (bound(a)?, bound(b)?);
                     if a >= b {
                         return Err(err(format!("the range `{s}` is empty")));
                     }
-                    Ok((a..b).collect())
+                    Ok(vec![a..=b - 1])
                 } else {
-                    Ok(vec![bound(s)?])
+                    let n = bound(s)?;
+                    Ok(vec![n..=n])
                 }
             }
             other => Err(err(format!("expected a worker count, got {other}"))),
         }
     };
-    let mut counts = match value.get_ref() {
+    let items = match value.get_ref() {
         toml::Value::Array(items) if items.is_empty() => {
             return Err(err("the list of worker counts is empty".into()))
         }
-        toml::Value::Array(items) => {
-            let mut all = Vec::new();
-            for item in items {
-                all.extend(one(item)?);
-            }
-            all
+        // More items than there are distinct counts can only repeat them.
+        toml::Value::Array(items) if items.len() > limits::MAX_WORKERS => {
+            return Err(err(format!(
+                "a list of {} worker counts; a list takes at most {} entries",
+                items.len(),
+                limits::MAX_WORKERS
+            )))
         }
-        v => one(v)?,
+        toml::Value::Array(items) => items.as_slice(),
+        v => std::slice::from_ref(v),
     };
-    counts.sort_unstable();
-    counts.dedup();
-    Ok(counts)
+    // Ranges are marked in a table of every possible count, never expanded into a list: a long
+    // list of wide ranges costs no more memory than one.
+    let mut chosen = vec![false; limits::MAX_WORKERS + 1];
+    for item in items {
+        for range in one(item)? {
+            chosen[range].fill(true);
+        }
+    }
+    let counts = chosen.iter().enumerate().filter(|(_, c)| **c).map(|(n, _)| n).collect();
+    Ok(Workers { counts, clamped: cut && said_max.get() })
 }
 
 fn sizes(
@@ -875,18 +1195,8 @@ fn params(
                 return Err(src.error(value.span(), f, format!("expected a number, got {other}")))
             }
         };
-        // Whole numbers are compared as integers: an i64 near 2^63 has no exact f64.
-        let inside = match &v {
-            ParamValue::Int(i) => {
-                let (lo, hi) = (spec.min.ceil(), spec.max.floor());
-                (lo <= i64::MIN as f64 || *i >= lo as i64) && (hi >= i64::MAX as f64 || *i <= hi as i64)
-            }
-            ParamValue::Float(x) => (spec.min..=spec.max).contains(x),
-            // A choice was checked against its list above.
-            ParamValue::Text(_) => true,
-        };
         let x = v.clone();
-        if !inside {
+        if !within(spec, &v) {
             return Err(src.error_help(
                 value.span(),
                 f,
@@ -903,6 +1213,19 @@ fn params(
         return Err(src.error(span, format!("{field}.{name}"), m));
     }
     Ok(params)
+}
+
+/// Whether `v` is within `spec`'s range, or one of its choices.
+fn within(spec: &workload::ParamSpec, v: &ParamValue) -> bool {
+    match v {
+        // Whole numbers are compared as integers: an i64 near 2^63 has no exact f64.
+        ParamValue::Int(i) => {
+            let (lo, hi) = (spec.min.ceil(), spec.max.floor());
+            (lo <= i64::MIN as f64 || *i >= lo as i64) && (hi >= i64::MAX as f64 || *i <= hi as i64)
+        }
+        ParamValue::Float(x) => (spec.min..=spec.max).contains(x),
+        ParamValue::Text(t) => spec.choices.contains(&t.as_ref()),
+    }
 }
 
 /// A choice parameter given something that is not one of its names.

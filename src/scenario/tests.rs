@@ -387,6 +387,197 @@ fn too_many_cases_are_refused_before_they_are_made() {
     assert!(e.contains("more than 100000 cases") && e.contains("`workload[0]`"), "{e}");
 }
 
+#[test]
+fn processes_are_checked_against_their_own_limit() {
+    // Not the samples' limit (1000000) nor their help: the processes cap is 1000.
+    for n in [0, 1001] {
+        let (_, field, msg) = err(&with_workload(&format!("processes = {n}\n")));
+        assert_eq!(field, "workload[0].processes");
+        assert!(msg.contains(&format!("between 1 and 1000 processes per case, got {n}")), "{msg}");
+        assert!(!msg.contains("samples"), "{msg}");
+    }
+    assert_eq!(ok(&with_workload("processes = 1000\n")).workloads[0].settings.processes, 1000);
+}
+
+/// Memory that could not be read is a fixed budget (2 GiB), never "no limit": the issue's own
+/// reproduction (240 GB of result slots) must be refused on such a host too.
+#[test]
+fn unknown_memory_is_a_fixed_budget_not_unlimited() {
+    let unknown = synthetic(2, 8 << 20, 0);
+    assert_eq!(unknown.memory_available_bytes, 0);
+    let text = format!("{HEAD}[[workload]]\nkind = \"spin\"\nsize = \"10G\"\nstrategies = [\"rayon\"]\n");
+    let e = parse("s.toml", &text, &unknown).unwrap_err().to_string();
+    assert!(e.contains("`workload[0].size`") && e.contains("`rayon` with"), "{e}");
+    assert!(e.contains("memory is unknown") && e.contains("at most 2 GiB"), "{e}");
+    // A default derived from the machine (STREAM's 4x a 260 MiB LLC: 3 GiB of arrays) shrinks
+    // to half the budget, and says why.
+    let unknown = synthetic(2, 260 << 20, 0);
+    let plan = parse("s.toml", &format!("{HEAD}[[workload]]\nkind = \"stream_triad\"\n"), &unknown)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let triad = &plan.workloads[0];
+    assert!(plan.worst_memory(0, triad.sizes[0]) <= limits::UNKNOWN_MEMORY_BYTES / 2, "{triad:?}");
+    assert!(
+        triad.notes.iter().any(|n| n.note.contains("reduced") && n.note.contains("unknown")),
+        "{triad:?}"
+    );
+    // The built-in scenario is still never refused.
+    parse("<built-in quick>", BUILTIN_QUICK, &unknown).unwrap_or_else(|e| panic!("{e}"));
+}
+
+/// Results files can name a workload this build does not have (a test-only one, a newer
+/// parlab's): expanding their scenario must not panic, whatever its scaling.
+#[test]
+fn cases_of_a_workload_this_build_lacks_do_not_panic() {
+    let mut plan =
+        ok(&with_workload("size = 4\nworkers = [1, 2]\nstrategies = [\"threads\"]\nscaling = \"weak\"\n"));
+    plan.workloads[0].kind = "not_in_this_build".into();
+    let cases = plan.cases();
+    let sizes: Vec<(usize, u64)> = cases.iter().map(|c| (c.workers, c.effective_size)).collect();
+    // Weak scaling by the default (linear) rule.
+    assert_eq!(sizes, [(1, 4), (1, 4), (1, 8), (2, 8)]);
+    assert_eq!(cases.len() as u64, plan.case_count());
+}
+
+#[test]
+fn max_and_the_default_sweep_stay_within_the_worker_limit_on_a_huge_machine() {
+    let huge = Machine { logical_cpus: 5000, ..synthetic(4, 8 << 20, 64 << 30) };
+    for workers in ["workers = \"max\"\n", "workers = \"1..=max\"\n", "workers = \"pow2\"\n", ""] {
+        let text = with_workload(&format!("size = 1000\nstrategies = [\"threads\"]\n{workers}"));
+        let plan = parse("s.toml", &text, &huge).unwrap_or_else(|e| panic!("{workers}: {e}"));
+        let w = &plan.workloads[0];
+        assert_eq!(w.workers.last(), Some(&limits::MAX_WORKERS), "{workers}");
+        assert!(w.workers.iter().all(|&n| (1..=limits::MAX_WORKERS).contains(&n)), "{workers}");
+        let cases = plan.cases();
+        assert!(
+            cases
+                .iter()
+                .all(|c| c.notes.iter().any(|n| n.contains("5000 logical CPUs") && n.contains("4096"))),
+            "{workers}: {:?}",
+            cases[0].notes
+        );
+    }
+    // Counts written out are not cut down, and need no note.
+    let text = with_workload("size = 1000\nworkers = [1, 4096]\nstrategies = [\"threads\"]\n");
+    let plan = parse("s.toml", &text, &huge).unwrap_or_else(|e| panic!("{e}"));
+    assert!(plan.cases().iter().all(|c| c.notes.is_empty()));
+}
+
+#[test]
+fn long_worker_lists_are_refused_without_being_expanded() {
+    // 5,000 wide ranges: expanded before the dedup they were 20 million counts (the issue's
+    // 1 MB file of them, hundreds of millions).
+    let items = vec!["\"1..=4096\""; 5000].join(", ");
+    let (_, field, msg) = err(&with_workload(&format!("workers = [{items}]\nstrategies = []\n")));
+    assert_eq!(field, "workload[0].workers");
+    assert!(msg.contains("at most 4096 entries"), "{msg}");
+    // As many entries as there are counts is fine, ranges included, and the counts are distinct.
+    let items = vec!["\"1..=3\""; 4096].join(", ");
+    assert_eq!(ok(&with_workload(&format!("workers = [{items}]\n"))).workloads[0].workers, [1, 2, 3]);
+}
+
+#[test]
+fn the_case_count_is_checked_before_any_size_is_estimated() {
+    // 25,001 sizes x (sequential + rayon at 4 worker counts): 125,005 cases. The first size
+    // would also need 240 GB; refusing the count first spares 25,001 memory estimates (each
+    // over every strategy and worker count), so the count is the error.
+    let sizes = std::iter::once("\"10G\"").chain(std::iter::repeat_n("1000", 25_000)).collect::<Vec<_>>();
+    let text = format!(
+        "{HEAD}[[workload]]\nkind = \"spin\"\nworkers = \"1..=4\"\nstrategies = [\"rayon\"]\nsize = [{}]\n",
+        sizes.join(", ")
+    );
+    let (_, field, msg) = err(&text);
+    assert_eq!(field, "workload[0]", "{msg}");
+    assert!(msg.contains("more than 100000 cases"), "{msg}");
+}
+
+/// What `--resume` and a case process read back: a plan that passes parsing passes, and one
+/// edited (or written by another parlab) past a limit is refused naming the field, where it
+/// would otherwise abort, panic or start a billion threads.
+#[test]
+fn plans_read_back_are_held_to_the_scenario_limits() {
+    for (name, machine) in machines() {
+        for entry in std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios")).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                let plan = load(&path, &machine).unwrap();
+                let back: Plan = serde_json::from_str(&serde_json::to_string(&plan).unwrap()).unwrap();
+                back.check_limits(&machine).unwrap_or_else(|e| panic!("{name}: {}: {e}", path.display()));
+            }
+        }
+    }
+    let machine = machine();
+    let plan = ok(&format!(
+        "{HEAD}[strategy.channels]\ncapacity = 8\n[[workload]]\nkind = \"pi_monte_carlo\"\nsize = 1000\n\
+         workers = [1, 2]\nstrategies = [\"threads\", \"channels\"]\n"
+    ));
+    plan.check_limits(&machine).unwrap();
+    let json = serde_json::to_value(&plan).unwrap();
+    type Edit = fn(&mut serde_json::Value);
+    let edits: &[(Edit, &str)] = &[
+        (
+            |v| v["workloads"][0]["settings"]["max_samples"] = 1_000_000_000_000u64.into(),
+            "workload[0].max_samples: must be between 1 and 1000000",
+        ),
+        (|v| v["workloads"][0]["settings"]["min_samples"] = 0.into(), "workload[0].min_samples"),
+        (|v| v["workloads"][0]["settings"]["timeout"] = 1e18.into(), "workload[0].timeout: "),
+        (
+            |v| v["workloads"][0]["settings"]["timeout"] = 0.0.into(),
+            "workload[0].timeout: the timeout must be longer than zero",
+        ),
+        (|v| v["workloads"][0]["settings"]["warmup"] = 1e9.into(), "workload[0].warmup"),
+        (
+            |v| v["workloads"][0]["settings"]["processes"] = 0.into(),
+            "workload[0].processes: must be between 1 and 1000",
+        ),
+        (|v| v["workloads"][0]["settings"]["target_ci"] = 0.0.into(), "workload[0].target_ci"),
+        (
+            |v| v["workloads"][0]["kind"] = "warp_drive".into(),
+            "workload[0].kind: unknown workload `warp_drive`",
+        ),
+        (
+            |v| v["workloads"][0]["workers"] = serde_json::json!([1_000_000_000u64]),
+            "workload[0].workers: worker counts must be between 1 and 4096",
+        ),
+        (|v| v["workloads"][0]["workers"] = serde_json::json!([]), "workload[0].workers"),
+        (
+            |v| v["workloads"][0]["workers"] = serde_json::json!([300]),
+            "workload[0].workers: `threads` with 300 workers",
+        ),
+        (
+            |v| v["workloads"][0]["strategies"] = serde_json::json!(["sequential", "warp"]),
+            "workload[0].strategies: unknown strategy `warp`",
+        ),
+        (|v| v["workloads"][0]["sizes"] = serde_json::json!([]), "workload[0].size"),
+        (|v| v["workloads"][0]["sizes"] = serde_json::json!([10_000_000_000_000_000u64]), "workload[0].size"),
+        (|v| v["workloads"][0]["chunk"] = 0.into(), "workload[0].chunk"),
+        (|v| v["workloads"][0]["params"]["simd"] = "avx9000".into(), "workload[0].params.simd"),
+        (|v| v["workloads"][0]["params"] = serde_json::json!({}), "workload[0].params.simd: missing"),
+        (|v| v["workloads"][0]["params"]["warp"] = 9.into(), "workload[0].params.warp"),
+        (
+            |v| v["strategy_params"]["channels"]["capacity"] = 1_000_000_000_000u64.into(),
+            "strategy.channels.capacity: must be between 0 and 1048576",
+        ),
+        (
+            |v| v["strategy_params"]["threads"] = serde_json::json!({"capacity": 4}),
+            "strategy.threads.capacity: strategy `threads` has no tunable",
+        ),
+        (|v| v["strategy_params"]["warp"] = serde_json::json!({}), "strategy.warp: unknown strategy"),
+        (|v| v["workloads"] = serde_json::json!([]), "no workload"),
+    ];
+    for (edit, needle) in edits {
+        let mut v = json.clone();
+        edit(&mut v);
+        let bad: Plan = serde_json::from_value(v).unwrap();
+        let e = bad.check_limits(&machine).unwrap_err();
+        assert!(e.contains(needle), "{needle}: {e}");
+    }
+    // Sizes times worker counts beyond the case limit, counted without being made.
+    let mut v = json.clone();
+    v["workloads"][0]["sizes"] = (1..=50_001u64).collect::<Vec<_>>().into();
+    let bad: Plan = serde_json::from_value(v).unwrap();
+    assert!(bad.check_limits(&machine).unwrap_err().contains("more than 100000 cases"));
+}
+
 mod properties {
     //! Scenarios with extreme but well-formed values: parsing never panics, and every plan it
     //! accepts stays within the limits.
@@ -395,9 +586,14 @@ mod properties {
     use proptest::prelude::*;
     use std::sync::LazyLock;
 
-    /// 2 CPUs and an 8 MiB LLC, with unknown (0), 2 GiB and 64 GiB of available memory.
-    static MACHINES: LazyLock<Vec<Machine>> =
-        LazyLock::new(|| [0u64, 2, 64].iter().map(|gib| synthetic(2, 8 << 20, gib << 30)).collect());
+    /// 2 CPUs and an 8 MiB LLC, with unknown (0), 2 GiB and 64 GiB of available memory; and a
+    /// machine with more logical CPUs than a case may have workers (`"max"` must stop there).
+    static MACHINES: LazyLock<Vec<Machine>> = LazyLock::new(|| {
+        let mut machines: Vec<Machine> =
+            [0u64, 2, 64].iter().map(|gib| synthetic(2, 8 << 20, gib << 30)).collect();
+        machines.push(Machine { logical_cpus: 5000, ..synthetic(2, 8 << 20, 64 << 30) });
+        machines
+    });
 
     fn extreme_int() -> impl Strategy<Value = i64> {
         prop_oneof![
@@ -441,6 +637,7 @@ mod properties {
             1 => (mostly_small(), extreme_int()).prop_map(|(a, b)| format!("\"{a}..={b}\"")),
             1 => (extreme_int(), extreme_int()).prop_map(|(a, b)| format!("\"{a}..{b}\"")),
             2 => Just("\"1..=max\"".to_string()),
+            1 => Just("\"max\"".to_string()),
             2 => Just("\"pow2\"".to_string()),
             1 => Just("\"99999999999999999999999\"".to_string()),
             2 => proptest::collection::vec(mostly_small(), 1..4)
@@ -475,7 +672,7 @@ mod properties {
             capacity in mostly_small(),
             seed in mostly_small(),
             scaling in prop::sample::select(vec!["strong", "weak"]),
-            machine in 0usize..3,
+            machine in 0usize..4,
         ) {
             let text = format!(
                 "[scenario]\nname = \"p\"\n[defaults]\nscaling = \"{scaling}\"\nseed = {seed}\n\
@@ -502,6 +699,21 @@ mod properties {
                 for c in &cases {
                     prop_assert!(c.effective_size <= limits::MAX_SIZE);
                 }
+                // Every accepted size fits the memory: what is available, or the fixed budget
+                // where that is unknown (0), which must never mean "no limit".
+                let budget = match MACHINES[machine].memory_available_bytes {
+                    0 => limits::UNKNOWN_MEMORY_BYTES,
+                    n => n,
+                };
+                for (i, w) in plan.workloads.iter().enumerate() {
+                    for &size in &w.sizes {
+                        let need = plan.worst_memory(i, size);
+                        prop_assert!(need <= budget, "{} at {}: {} > {}", w.kind, size, need, budget);
+                    }
+                }
+                // A plan read back from a file (resume, a case process) passes the same limits.
+                let back: Plan = serde_json::from_str(&serde_json::to_string(&plan).unwrap()).unwrap();
+                prop_assert!(back.check_limits(&MACHINES[machine]).is_ok(), "{:?}", back.check_limits(&MACHINES[machine]));
             }
         }
     }
