@@ -11,6 +11,7 @@
 //! in their notes.
 
 use std::collections::BTreeMap;
+use std::ops::Range;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -43,6 +44,13 @@ pub mod limits {
     /// Worker processes per logical CPU (but at least [`MIN_PROCESS_WORKERS`]).
     pub const PROCESSES_PER_CPU: usize = 4;
     pub const MIN_PROCESS_WORKERS: usize = 16;
+    /// Threads one case may run at once where a tunable rather than the worker count sets them
+    /// (`[strategy.semaphore] capacity`: a thread per permit, for tasks that mostly wait, as a
+    /// thread-per-request server's do). Sleeping threads do not compete for the CPUs, so the
+    /// per-CPU limit above does not apply to them; this one bounds the kernel tasks and stacks
+    /// (the kernel's own limits are a few tens of thousands), and each thread's memory is
+    /// counted too ([`crate::strategy::THREAD_BYTES`]).
+    pub const MAX_THREADS: usize = 4096;
     /// A size derived from the machine (a default) may use at most this share of the available
     /// memory, numerator and denominator; a size the scenario gives may use all of it.
     pub const DEFAULT_MEMORY_SHARE: (u64, u64) = (1, 2);
@@ -330,6 +338,23 @@ impl Plan {
             if let Some((m, help)) = oversubscribed(kind, &w.strategies, &w.workers, machine) {
                 return Err(format!("{}: {m} ({help})", at("workers")));
             }
+            // A tunable that sets the concurrency (semaphore permits) has its own thread limit.
+            let most = *w.workers.iter().max().expect("not empty");
+            for s in w.strategies.iter().filter_map(|name| strategy::find(name)) {
+                // As when parsed: only where the strategy runs (`tunable_threads`).
+                if s.is_sequential() || kind.support(s).is_err() {
+                    continue;
+                }
+                let tunables = self.strategy_params.get(s.name()).cloned().unwrap_or_default();
+                let threads = s.threads(most, &tunables);
+                if threads > most && threads > limits::MAX_THREADS {
+                    return Err(format!(
+                        "strategy.{}.capacity: would run {threads} threads at once; the limit is {}",
+                        s.name(),
+                        limits::MAX_THREADS
+                    ));
+                }
+            }
         }
         Ok(())
     }
@@ -342,7 +367,8 @@ impl Plan {
     pub(crate) fn worst_memory(&self, index: usize, size: u64) -> u64 {
         let wp = &self.workloads[index];
         let w = workload::find(&wp.kind).expect("a parsed plan");
-        let shapes = shapes(w, &wp.strategies, &wp.workers, wp.chunk, &self.strategy_params);
+        let tables = StrategyTables { params: self.strategy_params.clone(), spans: BTreeMap::new() };
+        let shapes = shapes(w, &wp.strategies, &wp.workers, wp.chunk, &tables);
         let measured = match wp.settings.scaling {
             Scaling::Strong => size,
             Scaling::Weak => w.weak_size(size, *wp.workers.iter().max().unwrap_or(&1)),
@@ -446,7 +472,7 @@ pub(super) fn build(src: &Source, raw: RawScenario, machine: &Machine) -> Result
         },
     };
 
-    let mut strategy_params = BTreeMap::new();
+    let mut tables = StrategyTables::default();
     for (key, table) in &raw.strategy {
         let field = format!("strategy.{}", key.get_ref());
         let Some(s) = strategy::find(key.get_ref()) else {
@@ -480,8 +506,9 @@ pub(super) fn build(src: &Source, raw: RawScenario, machine: &Machine) -> Result
                 "chunk" => params.chunk = Some(v as usize),
                 _ => params.capacity = Some(v as usize),
             }
+            tables.spans.insert(format!("strategy.{}.{tunable}", s.name()), value.span());
         }
-        strategy_params.insert(s.name().to_string(), params);
+        tables.params.insert(s.name().to_string(), params);
     }
 
     if raw.workload.is_empty() {
@@ -496,14 +523,15 @@ pub(super) fn build(src: &Source, raw: RawScenario, machine: &Machine) -> Result
         name,
         description: raw.scenario.description.trim().to_string(),
         source: src.name.to_string(),
-        strategy_params,
+        strategy_params: BTreeMap::new(),
         workloads: Vec::new(),
     };
     let mut cases = 0u64;
     for (i, entry) in raw.workload.iter().enumerate() {
-        let w = workload_plan(src, i, entry, &defaults, &plan.strategy_params, machine, &mut cases)?;
+        let w = workload_plan(src, i, entry, &defaults, &tables, machine, &mut cases)?;
         plan.workloads.push(w);
     }
+    plan.strategy_params = tables.params;
     Ok(plan)
 }
 
@@ -511,6 +539,20 @@ pub(super) fn build(src: &Source, raw: RawScenario, machine: &Machine) -> Result
 struct Defaults {
     settings: Settings,
     workers: Workers,
+}
+
+/// The `[strategy.NAME]` tables: the validated tunables, and where each one was written.
+#[derive(Default)]
+struct StrategyTables {
+    params: BTreeMap<String, StrategyParams>,
+    /// By field, e.g. `strategy.semaphore.capacity`.
+    spans: BTreeMap<String, Range<usize>>,
+}
+
+impl StrategyTables {
+    fn of(&self, strategy: &str) -> StrategyParams {
+        self.params.get(strategy).cloned().unwrap_or_default()
+    }
 }
 
 /// Validates one `[[workload]]` entry. `cases` counts the cases of the entries before it; the
@@ -521,7 +563,7 @@ fn workload_plan(
     index: usize,
     entry: &Spanned<RawWorkload>,
     defaults: &Defaults,
-    strategy_params: &BTreeMap<String, StrategyParams>,
+    tables: &StrategyTables,
     machine: &Machine,
     cases: &mut u64,
 ) -> Result<WorkloadPlan, ScenarioError> {
@@ -580,13 +622,63 @@ fn workload_plan(
     }
     let workers_span = raw.workers.as_ref().map_or(raw.kind.span(), |v| v.span());
     oversubscription(src, &at("workers"), workers_span.clone(), w, &strategies, &worker_counts, machine)?;
-    let shapes = shapes(w, &strategies, &worker_counts, chunk, strategy_params);
+    tunable_threads(src, w, &strategies, &worker_counts, tables)?;
+    let shapes = shapes(w, &strategies, &worker_counts, chunk, tables);
     let max_workers = *worker_counts.iter().max().unwrap_or(&1);
     let measured = |size: u64| match settings.scaling {
         Scaling::Strong => size,
         Scaling::Weak => w.weak_size(size, max_workers),
     };
+    // Each case's own limits at a measured size (a reply frame, a parameter one strategy
+    // cannot use), checked before its memory: the more specific error comes first.
+    let check_cases = |size: u64| -> Result<(), ScenarioError> {
+        for shape in &shapes {
+            if let Err((blame, message)) = w.check_case(size, &params, shape) {
+                return Err(blamed(src, index, raw, tables, shape, blame, message));
+            }
+        }
+        Ok(())
+    };
     let memory = Memory::of(machine);
+    let available = memory.bytes;
+    // What a case needs whatever its size (queues allocated up front, threads a tunable adds):
+    // no size makes it fit, so the workers or the tunable are to blame, not the size.
+    let (floor, shape) = worst_case(w, 1, &params, &shapes);
+    if floor > available {
+        // Blamed: the first value given that would make it fit if it were left at its default
+        // (a strategy's `capacity`, then a parameter), else the worker counts.
+        let fits = |params: &Params, shapes: &[CaseShape]| worst_case(w, 1, params, shapes).0 <= available;
+        let tunable = shapes.iter().filter(|s| s.capacity.is_some()).find_map(|s| {
+            let field = format!("strategy.{}.capacity", s.strategy);
+            let unset: Vec<CaseShape> = shapes
+                .iter()
+                .map(|t| if t.strategy == s.strategy { CaseShape { capacity: None, ..*t } } else { *t })
+                .collect();
+            let span = tables.spans.get(&field).filter(|_| fits(&params, &unset))?;
+            Some((field, span.clone()))
+        });
+        let defaults = Params::defaults(w);
+        let param = || {
+            raw.params.iter().find_map(|(key, value)| {
+                let mut p = params.clone();
+                p.0.insert(key.get_ref().clone(), defaults.0.get(key.get_ref())?.clone());
+                fits(&p, &shapes).then(|| (at(&format!("params.{}", key.get_ref())), value.span()))
+            })
+        };
+        let (field, span) = tunable.or_else(param).unwrap_or((at("workers"), workers_span));
+        return Err(src.error_help(
+            span,
+            field,
+            format!(
+                "{} needs {} of memory at worst even at size 1 (what it holds whatever the size: \
+                 queues allocated up front, messages in flight, threads), but {}",
+                describe(shape),
+                units::format_bytes(floor),
+                memory.limit()
+            ),
+            Some("lower this value, or use fewer workers".into()),
+        ));
+    }
     let mut notes = Vec::new();
     let sizes = match &raw.size {
         Some(v) => {
@@ -607,6 +699,7 @@ fn workload_plan(
                         )
                     })?;
                 }
+                check_cases(m)?;
                 let (need, shape) = worst_case(w, m, &params, &shapes);
                 if need > memory.bytes {
                     return Err(src.error_help(
@@ -661,6 +754,7 @@ fn workload_plan(
                         ),
                     });
                 }
+                check_cases(measured(size))?;
                 sizes.push(size);
             }
             sizes
@@ -736,7 +830,7 @@ fn shapes(
     strategies: &[String],
     workers: &[usize],
     chunk: Option<usize>,
-    strategy_params: &BTreeMap<String, StrategyParams>,
+    tables: &StrategyTables,
 ) -> Vec<CaseShape> {
     let mut shapes = Vec::new();
     for s in strategies.iter().filter_map(|name| strategy::find(name)) {
@@ -744,7 +838,8 @@ fn shapes(
         if w.support(s).is_err() {
             continue;
         }
-        let chunk = chunk.or_else(|| strategy_params.get(s.name()).and_then(|p| p.chunk));
+        let tunables = tables.of(s.name());
+        let chunk = chunk.or(tunables.chunk);
         let counts: &[usize] = if s.is_sequential() { &[1] } else { workers };
         for &n in counts {
             shapes.push(CaseShape {
@@ -753,6 +848,7 @@ fn shapes(
                 workers: n,
                 chunk,
                 sequential: s.is_sequential(),
+                capacity: tunables.capacity,
             });
         }
     }
@@ -771,8 +867,12 @@ fn worst_case<'a>(
         .iter()
         .map(|shape| {
             let processes = if shape.family == Family::Process { shape.workers as u64 } else { 0 };
+            // The executor's own queues and threads, whether or not the kernel hands it tasks.
+            let executor = strategy::find(shape.strategy)
+                .map_or(0, |s| s.executor_memory_bytes(shape.workers, &shape.tunables()));
             let need = base
                 .saturating_add(w.case_memory_bytes(size, params, shape))
+                .saturating_add(executor)
                 .saturating_add(processes.saturating_mul(workload::PROCESS_BYTES));
             (need, Some(shape))
         })
@@ -862,6 +962,81 @@ fn oversubscribed(
         }
     }
     None
+}
+
+/// Refuses a tunable that would run more threads at once than [`limits::MAX_THREADS`]
+/// (`semaphore`'s permits, [`strategy::Strategy::threads`]): [`oversubscription`] sees only the
+/// worker counts, and a thread per permit is a thread all the same.
+fn tunable_threads(
+    src: &Source,
+    w: &dyn Workload,
+    strategies: &[String],
+    workers: &[usize],
+    tables: &StrategyTables,
+) -> Result<(), ScenarioError> {
+    let most = *workers.iter().max().unwrap_or(&1);
+    for s in strategies.iter().filter_map(|name| strategy::find(name)) {
+        if s.is_sequential() || w.support(s).is_err() {
+            continue;
+        }
+        let tunables = tables.of(s.name());
+        let threads = s.threads(most, &tunables);
+        // The workers themselves are held to the per-CPU limit; only a tunable's extra here.
+        if threads <= most || threads <= limits::MAX_THREADS {
+            continue;
+        }
+        let field = format!("strategy.{}.capacity", s.name());
+        let span = tables.spans.get(&field).cloned().unwrap_or(0..0);
+        return Err(src.error_help(
+            span,
+            field,
+            format!(
+                "`{}` with capacity {} would run {threads} threads at once (a thread per permit); \
+                 the limit is {}",
+                s.name(),
+                tunables.capacity.unwrap_or(most),
+                limits::MAX_THREADS
+            ),
+            Some(format!(
+                "at most {} threads at once, whatever the machine: a few hundred already overlap \
+                 thousands of waits of a millisecond",
+                limits::MAX_THREADS
+            )),
+        ));
+    }
+    Ok(())
+}
+
+/// The error for a case [`Workload::check_case`] refused, at the field it blames: the
+/// workload's `chunk` or else the strategy table's, the size, or a parameter.
+fn blamed(
+    src: &Source,
+    index: usize,
+    raw: &RawWorkload,
+    tables: &StrategyTables,
+    shape: &CaseShape,
+    blame: &str,
+    message: String,
+) -> ScenarioError {
+    let at = |key: &str| format!("workload[{index}].{key}");
+    let entry = raw.kind.span();
+    let (field, span) = match blame {
+        "chunk" => match &raw.chunk {
+            Some(c) => (at("chunk"), c.span()),
+            None => {
+                let field = format!("strategy.{}.chunk", shape.strategy);
+                let span = tables.spans.get(&field).cloned().unwrap_or(entry);
+                (field, span)
+            }
+        },
+        "size" => (at("size"), raw.size.as_ref().map_or(entry, |v| v.span())),
+        other => {
+            let name = other.strip_prefix("params.").unwrap_or(other);
+            let given = raw.params.iter().find(|(key, _)| key.get_ref() == name);
+            (at(other), given.map_or(entry, |(_, value)| value.span()))
+        }
+    };
+    src.error(span, field, message)
 }
 
 fn settings(

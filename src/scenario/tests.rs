@@ -289,23 +289,70 @@ fn weak_scaling_keeps_work_per_worker_constant() {
     assert!(msg.contains("weak scaling measures size 120000"), "{msg}");
 }
 
-/// The issue's reproductions: each aborted or hung parlab; each is now an error that names its
-/// field and the limit, before anything runs.
-const REPRODUCTIONS: &[(&str, &str, &str)] = &[
-    ("workers = \"1..=1000000000\"\n", "workload[0].workers", "between 1 and 4096"),
-    ("workers = [1000000000]\n", "workload[0].workers", "between 1 and 4096"),
-    ("workers = 5000\nstrategies = [\"process\"]\n", "workload[0].workers", "between 1 and 4096"),
-    ("max_samples = 1_000_000_000_000\n", "workload[0].max_samples", "between 1 and 1000000"),
-    ("min_samples = 1_000_000_000_000\n", "workload[0].min_samples", "between 1 and 1000000"),
-    ("timeout = \"400000000000y\"\n", "workload[0].timeout", "limit of 24h"),
-    ("size = \"18446744073709551616\"\n", "workload[0].size", "too large"),
+/// A `pi_monte_carlo` entry with `$body` after its kind, which starts on line 5 after [`HEAD`].
+macro_rules! pi {
+    ($body:literal) => {
+        concat!("[[workload]]\nkind = \"pi_monte_carlo\"\n", $body)
+    };
+}
+
+/// The issue's and the reviews' reproductions: each aborted, hung or exhausted the machine;
+/// each is now an error that names its line, field and limit, before anything runs. Each is
+/// the scenario after [`HEAD`], the line and field blamed, and what the message says. Every
+/// one is refused on any machine, with little or plenty of memory.
+const REPRODUCTIONS: &[(&str, usize, &str, &str)] = &[
+    (pi!("workers = \"1..=1000000000\"\n"), 5, "workload[0].workers", "between 1 and 4096"),
+    (pi!("workers = [1000000000]\n"), 5, "workload[0].workers", "between 1 and 4096"),
+    (pi!("workers = 5000\nstrategies = [\"process\"]\n"), 5, "workload[0].workers", "between 1 and 4096"),
+    (pi!("max_samples = 1_000_000_000_000\n"), 5, "workload[0].max_samples", "between 1 and 1000000"),
+    (pi!("min_samples = 1_000_000_000_000\n"), 5, "workload[0].min_samples", "between 1 and 1000000"),
+    (pi!("timeout = \"400000000000y\"\n"), 5, "workload[0].timeout", "limit of 24h"),
+    (pi!("size = \"18446744073709551616\"\n"), 5, "workload[0].size", "too large"),
+    // The channel's 2^30 slots (24 GiB), allocated and stamped on every run.
+    (
+        "[[workload]]\nkind = \"producer_consumer\"\nsize = 1000\nparams = { capacity = 1073741824 }\n\
+         strategies = [\"channels\"]\n",
+        6,
+        "workload[0].params.capacity",
+        "out of range [-1, 1048576]",
+    ),
+    // tokio's bounded channel asserts a capacity of at least 1: the case panicked.
+    (
+        "[[workload]]\nkind = \"producer_consumer\"\nparams = { capacity = 0 }\nstrategies = [\"async\"]\n",
+        5,
+        "workload[0].params.capacity",
+        "cannot run with capacity 0",
+    ),
+    // A thread per permit: 100,000 sleeping threads, past the kernel's limits.
+    (
+        "[strategy.semaphore]\ncapacity = 1048576\n[[workload]]\nkind = \"async_fanout\"\nworkers = 1\n\
+         size = 100000\nparams = { io_us = 10000000 }\nstrategies = [\"semaphore\"]\n",
+        4,
+        "strategy.semaphore.capacity",
+        "the limit is 4096",
+    ),
+    // The shared image (a memfd, 8.6 GB) beside the local one and the reference.
+    (
+        "[[workload]]\nkind = \"mandelbrot\"\nsize = 46341\nworkers = 1\nstrategies = [\"process-shm\"]\n",
+        5,
+        "workload[0].size",
+        "`process-shm` with 1 workers",
+    ),
+    // One task's rows in one reply of 3.6 GB: the worker could only fail it at run time.
+    (
+        "[[workload]]\nkind = \"mandelbrot\"\nsize = 30000\nworkers = 1\nchunk = 30000\n\
+         strategies = [\"process\"]\n",
+        7,
+        "workload[0].chunk",
+        "more than a frame may carry",
+    ),
 ];
 
 #[test]
 fn the_reproductions_are_clear_errors() {
-    for (body, field, needle) in REPRODUCTIONS {
-        let (line, got, msg) = err(&with_workload(body));
-        assert_eq!((line, got.as_str()), (5, *field), "{body}: {msg}");
+    for (body, line, field, needle) in REPRODUCTIONS {
+        let (got_line, got, msg) = err(&format!("{HEAD}{body}"));
+        assert_eq!((got_line, got.as_str()), (*line, *field), "{body}: {msg}");
         assert!(msg.contains(needle), "{body}: {msg}");
     }
 }
@@ -323,6 +370,170 @@ fn per_task_slots_count_towards_memory() {
     ok(&format!(
         "{HEAD}[[workload]]\nkind = \"spin\"\nsize = \"10G\"\nstrategies = [\"rayon\"]\nchunk = 1000\n"
     ));
+}
+
+/// Parses `text` on `machine` and expects an error: (line, field, full message).
+fn err_on(machine: &Machine, text: &str) -> (usize, String, String) {
+    match parse("s.toml", text, machine) {
+        Ok(_) => panic!("accepted:\n{text}"),
+        Err(ScenarioError::Invalid(l)) => (l.line, l.field.clone(), l.to_string()),
+        Err(e) => panic!("unexpected error {e}"),
+    }
+}
+
+#[test]
+fn producer_consumer_capacity_is_capped_and_its_slots_are_counted_whatever_the_size() {
+    let text = |capacity: i64, strategy: &str| {
+        format!(
+            "{HEAD}[[workload]]\nkind = \"producer_consumer\"\nsize = 1000\n\
+             params = {{ capacity = {capacity} }}\nstrategies = [\"{strategy}\"]\n"
+        )
+    };
+    let (line, field, msg) = err(&text(1 << 30, "channels"));
+    assert_eq!((line, field.as_str()), (6, "workload[0].params.capacity"), "{msg}");
+    assert!(msg.contains("1048576") && msg.contains("up front"), "{msg}");
+    ok(&text(1 << 20, "channels"));
+    // 2^20 slots of 24 B (24 MiB) are allocated up front, for 1000 messages of 96 B.
+    let small = synthetic(2, 8 << 20, 16 << 20);
+    for strategy in ["channels", "std-mpsc"] {
+        let (line, field, msg) = err_on(&small, &text(1 << 20, strategy));
+        assert_eq!((line, field.as_str()), (6, "workload[0].params.capacity"), "{msg}");
+        assert!(
+            msg.contains(&format!("`{strategy}` with 2 workers")) && msg.contains("even at size 1"),
+            "{msg}"
+        );
+    }
+    // The queues that grow as messages arrive hold at most 1000 of them here.
+    parse("s.toml", &text(1 << 20, "condvar-queue"), &small).unwrap_or_else(|e| panic!("{e}"));
+}
+
+#[test]
+fn capacity_zero_is_refused_only_where_a_strategy_cannot_run_it() {
+    let text = |strategy: &str| {
+        format!(
+            "{HEAD}[[workload]]\nkind = \"producer_consumer\"\nparams = {{ capacity = 0 }}\n\
+             strategies = [\"{strategy}\"]\n"
+        )
+    };
+    for strategy in ["async", "async-current-thread"] {
+        let (line, field, msg) = err(&text(strategy));
+        assert_eq!((line, field.as_str()), (5, "workload[0].params.capacity"), "{msg}");
+        assert!(msg.contains(&format!("`{strategy}` cannot run with capacity 0")), "{msg}");
+        assert!(msg.contains("-1 for unbounded"), "{msg}");
+    }
+    // A rendezvous deadlocks these two by design (the lesson the case timeout catches).
+    for strategy in ["channels", "std-mpsc", "condvar-queue", "semaphore"] {
+        ok(&text(strategy));
+    }
+}
+
+#[test]
+fn producer_consumer_counts_a_message_per_worker() {
+    // 256 workers each holding a 16 MiB message: 4 GiB, though the queue holds only one.
+    let text = format!(
+        "{HEAD}[[workload]]\nkind = \"producer_consumer\"\nsize = 100\nworkers = 256\n\
+         params = {{ msg_bytes = 16777216, capacity = 1 }}\nstrategies = [\"channels\"]\n"
+    );
+    let (_, field, msg) = err_on(&synthetic(2, 8 << 20, 2 << 30), &text);
+    assert!(field.starts_with("workload[0]."), "{field}");
+    assert!(msg.contains("`channels` with 256 workers") && msg.contains("2 GiB is available"), "{msg}");
+    parse("s.toml", &text, &synthetic(2, 8 << 20, 8 << 30)).unwrap_or_else(|e| panic!("{e}"));
+}
+
+#[test]
+fn executor_queues_count_towards_memory() {
+    // One channel per worker, every slot allocated up front: 256 x 2^20 x 16 B = 4 GiB.
+    let text = format!(
+        "{HEAD}[strategy.std-mpsc]\ncapacity = 1048576\n[[workload]]\nkind = \"producer_consumer\"\n\
+         workers = 256\nstrategies = [\"std-mpsc\"]\n"
+    );
+    let (line, field, msg) = err_on(&synthetic(2, 8 << 20, 1 << 30), &text);
+    assert_eq!((line, field.as_str()), (4, "strategy.std-mpsc.capacity"), "{msg}");
+    assert!(msg.contains("`std-mpsc` with 256 workers needs 4.0 GiB"), "{msg}");
+    parse("s.toml", &text, &synthetic(2, 8 << 20, 8 << 30)).unwrap_or_else(|e| panic!("{e}"));
+}
+
+#[test]
+fn semaphore_permits_are_threads_within_their_own_limit() {
+    let text = |capacity: usize| {
+        format!(
+            "{HEAD}[strategy.semaphore]\ncapacity = {capacity}\n[[workload]]\nkind = \"async_fanout\"\n\
+             workers = 1\nsize = 1000\nstrategies = [\"semaphore\"]\n"
+        )
+    };
+    let machine = synthetic(2, 8 << 20, 1 << 30);
+    let (line, field, msg) = err_on(&machine, &text(4097));
+    assert_eq!((line, field.as_str()), (4, "strategy.semaphore.capacity"), "{msg}");
+    assert!(msg.contains("4097 threads at once") && msg.contains("the limit is 4096"), "{msg}");
+    // Sleeping threads past the 256 per-CPU workers of 2 CPUs: allowed, and counted.
+    parse("s.toml", &text(4096), &machine).unwrap_or_else(|e| panic!("{e}"));
+    let (line, field, msg) = err_on(&synthetic(2, 8 << 20, 128 << 20), &text(4096));
+    assert_eq!((line, field.as_str()), (4, "strategy.semaphore.capacity"), "{msg}");
+    assert!(msg.contains("needs 256.0 MiB"), "{msg}");
+    // The permits matter only where `semaphore` runs: nothing to check for `pi_monte_carlo`.
+    ok(&format!("{HEAD}[strategy.semaphore]\ncapacity = 1048576\n[[workload]]\nkind = \"pi_monte_carlo\"\n"));
+}
+
+#[test]
+fn process_buffers_count_towards_memory() {
+    let text = |kind: &str, size: &str, strategy: &str| {
+        format!("{HEAD}[[workload]]\nkind = \"{kind}\"\nsize = {size}\nworkers = 1\nstrategies = [\"{strategy}\"]\n")
+    };
+    // mandelbrot: the 8.6 GB shared image beside the 17.2 GB of local image and reference.
+    let machine = synthetic(2, 8 << 20, 20 << 30);
+    parse("s.toml", &text("mandelbrot", "46341", "threads"), &machine).unwrap_or_else(|e| panic!("{e}"));
+    let (_, field, msg) = err_on(&machine, &text("mandelbrot", "46341", "process-shm"));
+    assert_eq!(field, "workload[0].size", "{msg}");
+    assert!(msg.contains("`process-shm` with 1 workers"), "{msg}");
+    // Under `process`, a task's 1875 rows come back in a 225 MB frame, held twice.
+    let machine = synthetic(2, 8 << 20, 7_500_000_000);
+    parse("s.toml", &text("mandelbrot", "30000", "threads"), &machine).unwrap_or_else(|e| panic!("{e}"));
+    let (_, field, msg) = err_on(&machine, &text("mandelbrot", "30000", "process"));
+    assert_eq!(field, "workload[0].size", "{msg}");
+    assert!(msg.contains("`process` with 1 workers"), "{msg}");
+    // ping_pong: the 1 GiB message's shared region beside its five buffers and the pong's own.
+    let machine = synthetic(2, 8 << 20, 13 << 29);
+    parse("s.toml", &text("ping_pong", "\"1GiB\"", "channels"), &machine).unwrap_or_else(|e| panic!("{e}"));
+    let (_, field, msg) = err_on(&machine, &text("ping_pong", "\"1GiB\"", "process-shm"));
+    assert_eq!(field, "workload[0].size", "{msg}");
+}
+
+#[test]
+fn a_process_reply_larger_than_a_frame_is_refused_before_it_runs() {
+    let machine = synthetic(2, 8 << 20, 64 << 30);
+    // The workload's chunk, the strategy's, and a size that makes tasks too big on its own.
+    let (line, field, msg) = err_on(
+        &machine,
+        &format!(
+            "{HEAD}[[workload]]\nkind = \"mandelbrot\"\nsize = 30000\nchunk = 30000\nstrategies = [\"process\"]\n"
+        ),
+    );
+    assert_eq!((line, field.as_str()), (6, "workload[0].chunk"), "{msg}");
+    assert!(msg.contains("a `chunk` of at most 17895 items"), "{msg}");
+    let (line, field, msg) = err_on(
+        &machine,
+        &format!(
+            "{HEAD}[strategy.process]\nchunk = 400000000\n[[workload]]\nkind = \"stream_triad\"\n\
+             size = \"1G\"\nstrategies = [\"process\"]\n"
+        ),
+    );
+    assert_eq!((line, field.as_str()), (4, "strategy.process.chunk"), "{msg}");
+    assert!(msg.contains("more than a frame may carry"), "{msg}");
+    let (line, field, msg) = err_on(
+        &machine,
+        &format!("{HEAD}[[workload]]\nkind = \"stream_triad\"\nsize = \"5G\"\nworkers = 1\nstrategies = [\"process\"]\n"),
+    );
+    assert_eq!((line, field.as_str()), (5, "workload[0].size"), "{msg}");
+    assert!(msg.contains("use a smaller size, or a `chunk`"), "{msg}");
+    // `process-shm` answers only "done": the same chunk is fine there.
+    parse(
+        "s.toml",
+        &format!(
+            "{HEAD}[[workload]]\nkind = \"mandelbrot\"\nsize = 30000\nchunk = 30000\nstrategies = [\"process-shm\"]\n"
+        ),
+        &machine,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
 }
 
 #[test]
@@ -571,6 +782,17 @@ fn plans_read_back_are_held_to_the_scenario_limits() {
         let e = bad.check_limits(&machine).unwrap_err();
         assert!(e.contains(needle), "{needle}: {e}");
     }
+    // A semaphore's permits are threads: held to their own limit where it runs.
+    let fanout = ok(&format!(
+        "{HEAD}[strategy.semaphore]\ncapacity = 8\n[[workload]]\nkind = \"async_fanout\"\nsize = 100\n\
+         workers = 1\nstrategies = [\"semaphore\"]\n"
+    ));
+    fanout.check_limits(&machine).unwrap();
+    let mut v = serde_json::to_value(&fanout).unwrap();
+    v["strategy_params"]["semaphore"]["capacity"] = 1_048_576.into();
+    let bad: Plan = serde_json::from_value(v).unwrap();
+    let e = bad.check_limits(&machine).unwrap_err();
+    assert!(e.contains("strategy.semaphore.capacity: would run 1048576 threads at once"), "{e}");
     // Sizes times worker counts beyond the case limit, counted without being made.
     let mut v = json.clone();
     v["workloads"][0]["sizes"] = (1..=50_001u64).collect::<Vec<_>>().into();
@@ -670,13 +892,14 @@ mod properties {
             timeout in duration_text(),
             chunk in mostly_small(),
             capacity in mostly_small(),
+            permits in prop_oneof![4 => mostly_small(), 1 => Just(4096i64), 1 => Just(4097i64), 1 => Just(1i64 << 20)],
             seed in mostly_small(),
             scaling in prop::sample::select(vec!["strong", "weak"]),
             machine in 0usize..4,
         ) {
             let text = format!(
                 "[scenario]\nname = \"p\"\n[defaults]\nscaling = \"{scaling}\"\nseed = {seed}\n\
-                 [strategy.channels]\ncapacity = {capacity}\n\
+                 [strategy.channels]\ncapacity = {capacity}\n[strategy.semaphore]\ncapacity = {permits}\n\
                  [[workload]]\nkind = \"{kind}\"\nsize = {size}\nworkers = {workers}\n\
                  min_samples = {min_samples}\nmax_samples = {max_samples}\ntimeout = {timeout}\n\
                  chunk = {chunk}\nstrategies = [\"{strategy}\"]\n"
@@ -693,6 +916,17 @@ mod properties {
                 }
                 for p in plan.strategy_params.values() {
                     prop_assert!(p.capacity.is_none_or(|c| c <= limits::MAX_CAPACITY));
+                }
+                // No tunable runs more threads at once than the limit, where its strategy runs.
+                for (i, w) in plan.workloads.iter().enumerate() {
+                    let most = *w.workers.iter().max().unwrap();
+                    let kind = crate::workload::find(&w.kind).unwrap();
+                    for name in &w.strategies {
+                        let s = crate::strategy::find(name).unwrap();
+                        if kind.support(s).is_ok() {
+                            prop_assert!(s.threads(most, &plan.tunables(i, name)) <= limits::MAX_THREADS.max(most));
+                        }
+                    }
                 }
                 let cases = plan.cases();
                 prop_assert_eq!(cases.len() as u64, plan.case_count());
@@ -721,8 +955,8 @@ mod properties {
     #[test]
     fn the_fixed_corpus_is_refused() {
         let machine = synthetic(2, 8 << 20, 23 << 30);
-        for (body, field, _) in REPRODUCTIONS {
-            let e = parse("r.toml", &with_workload(body), &machine).unwrap_err().to_string();
+        for (body, _, field, _) in REPRODUCTIONS {
+            let e = parse("r.toml", &format!("{HEAD}{body}"), &machine).unwrap_err().to_string();
             assert!(e.contains(field), "{body}: {e}");
         }
     }

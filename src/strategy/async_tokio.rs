@@ -7,17 +7,23 @@
 //! pool capped at the worker count: CPU-bound work must not sit on the async worker threads,
 //! where it would stall every other future. That is the honest way to run CPU work from async
 //! code, and what it costs (a hand-off to another thread per task) is part of the measurement.
+//! At most [`IN_FLIGHT_PER_WORKER`] tasks per worker are handed over at once (a `JoinSet`,
+//! topped up as each finishes, in completion order): the blocking pool always has work queued,
+//! and the memory the hand-offs hold does not grow with the task count (spawning every task up
+//! front held a task cell of a few hundred bytes for each, which a large size turned into GBs).
 //!
 //! This file also holds what `async-current-thread` shares: [`Runtimes`] and the executor.
 
+use std::any::Any;
 use std::future::Future;
 use std::panic::resume_unwind;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 
 use tokio::runtime::{Builder, Runtime};
+use tokio::task::{JoinError, JoinSet};
 
-use super::{static_block, ExecConfig, Executor, Family, Strategy};
+use super::{static_block, ExecConfig, Executor, Family, Strategy, StrategyParams};
 
 pub struct AsyncMultiThread;
 
@@ -34,10 +40,20 @@ impl Strategy for AsyncMultiThread {
     fn tunables(&self) -> &'static [&'static str] {
         &["chunk"]
     }
+    fn executor_memory_bytes(&self, workers: usize, _params: &StrategyParams) -> u64 {
+        (workers.max(1) as u64).saturating_mul((IN_FLIGHT_PER_WORKER as u64) * BLOCKING_TASK_BYTES)
+    }
     fn executor(&self, config: &ExecConfig) -> Result<Box<dyn Executor>, String> {
         Ok(Box::new(TokioExecutor::new(Runtimes::multi_thread(config.workers)?, config)))
     }
 }
+
+/// Tasks per worker handed to `spawn_blocking` at once: one running and the rest queued, so a
+/// blocking thread that finishes finds the next task without waiting for the dispatcher.
+const IN_FLIGHT_PER_WORKER: usize = 4;
+/// What one task handed to `spawn_blocking` holds until it finishes, at worst: tokio's task cell
+/// (a cache-line-aligned header, the closure, a trailer) and its place in the `JoinSet`.
+const BLOCKING_TASK_BYTES: u64 = 512;
 
 /// The tokio runtimes of one async case: one multi-threaded runtime (`async`), or one
 /// single-threaded event loop per worker (`async-current-thread`).
@@ -178,6 +194,15 @@ impl Drop for WaitForAll {
     }
 }
 
+/// Keeps the first task panic of a run, to re-raise once every task has finished.
+fn keep_first_panic(done: Result<(), JoinError>, panic: &mut Option<Box<dyn Any + Send>>) {
+    if let Err(e) = done {
+        if e.is_panic() && panic.is_none() {
+            *panic = Some(e.into_panic());
+        }
+    }
+}
+
 // SAFETY: multi-threaded: each index is given to `spawn_blocking` once, and `run_tasks` returns
 // (or unwinds) only after every one of them has finished or been dropped (`WaitForAll`).
 // Event loops: the static blocks partition `0..tasks` and `block_on_each` joins every loop.
@@ -210,25 +235,26 @@ unsafe impl Executor for TokioExecutor {
         let pending = Arc::new(Pending { count: Mutex::new(0), zero: Condvar::new() });
         let _wait = WaitForAll(pending.clone());
         let rt = &self.runtimes.loops[0];
+        let window = IN_FLIGHT_PER_WORKER * self.workers;
         rt.block_on(async {
-            let handles: Vec<_> = (0..tasks)
-                .map(|i| {
-                    let (token, cancel) = (pending.token(), cancel.clone());
-                    rt.spawn_blocking(move || {
-                        let _token = token;
-                        if !cancel.load(Ordering::Relaxed) {
-                            task(i);
-                        }
-                    })
-                })
-                .collect();
+            let mut running = JoinSet::new();
             let mut panic = None;
-            for handle in handles {
-                if let Err(e) = handle.await {
-                    if e.is_panic() && panic.is_none() {
-                        panic = Some(e.into_panic());
+            for i in 0..tasks {
+                if running.len() >= window {
+                    if let Some(done) = running.join_next().await {
+                        keep_first_panic(done, &mut panic);
                     }
                 }
+                let (token, cancel) = (pending.token(), cancel.clone());
+                running.spawn_blocking(move || {
+                    let _token = token;
+                    if !cancel.load(Ordering::Relaxed) {
+                        task(i);
+                    }
+                });
+            }
+            while let Some(done) = running.join_next().await {
+                keep_first_panic(done, &mut panic);
             }
             if let Some(p) = panic {
                 resume_unwind(p);

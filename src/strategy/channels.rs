@@ -1,10 +1,14 @@
 //! `channels`: the cookbook's queue recipe on crossbeam. A dispatcher feeds task numbers into a
 //! bounded channel, a pool of worker threads takes them, and each reports completion on a
 //! results channel. The capacity is a tunable; the price is two channel operations per task.
+//!
+//! The dispatcher takes completions as it goes, not after the last task is sent, so the results
+//! channel holds at most the tasks in flight (`capacity + workers + 1`): its memory does not
+//! grow with the task count, however large a size makes it.
 
 use crossbeam::channel;
 
-use super::{ExecConfig, Executor, Strategy};
+use super::{ExecConfig, Executor, Strategy, StrategyParams, QUEUE_SLOT_BYTES};
 
 pub struct Channels;
 
@@ -18,10 +22,22 @@ impl Strategy for Channels {
     fn tunables(&self) -> &'static [&'static str] {
         &["chunk", "capacity"]
     }
+    fn executor_memory_bytes(&self, workers: usize, params: &StrategyParams) -> u64 {
+        // The task channel's slots, allocated up front, and the completions in flight (a list
+        // channel: a slot and a share of its block's header each, counted twice to be safe).
+        let capacity = capacity(workers, params) as u64;
+        let in_flight = capacity.saturating_add(workers as u64).saturating_add(1);
+        capacity.saturating_add(in_flight.saturating_mul(2)).saturating_mul(QUEUE_SLOT_BYTES)
+    }
     fn executor(&self, config: &ExecConfig) -> Result<Box<dyn Executor>, String> {
-        let capacity = config.params.capacity.unwrap_or(2 * config.workers);
+        let capacity = capacity(config.workers, &config.params);
         Ok(Box::new(Queue { workers: config.workers, capacity }))
     }
+}
+
+/// The task channel's capacity: the tunable, else twice the workers.
+fn capacity(workers: usize, params: &StrategyParams) -> usize {
+    params.capacity.unwrap_or(2 * workers)
 }
 
 struct Queue {
@@ -53,15 +69,19 @@ unsafe impl Executor for Queue {
                 });
             }
             drop((task_rx, done_tx));
+            let mut finished = 0;
             for i in 0..tasks {
                 // Fails only when every worker has died (panicked); the scope re-raises that.
                 if task_tx.send(i).is_err() {
                     break;
                 }
+                // Completions are taken as they come: between two looks at most the tasks in
+                // flight can finish, so the results channel never holds more than those.
+                finished += done_rx.try_iter().count();
             }
             drop(task_tx);
             // Results come back in completion order; the count tells the dispatcher it is done.
-            let finished = done_rx.iter().count();
+            finished += done_rx.iter().count();
             debug_assert!(finished <= tasks);
         });
     }

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
-use super::{ExecConfig, Executor, Family, Strategy};
+use super::{ExecConfig, Executor, Family, Strategy, StrategyParams, QUEUE_SLOT_BYTES};
 
 pub struct CondvarQueue;
 
@@ -28,6 +28,10 @@ impl Strategy for CondvarQueue {
     }
     fn tunables(&self) -> &'static [&'static str] {
         &["chunk", "capacity"]
+    }
+    fn executor_memory_bytes(&self, workers: usize, params: &StrategyParams) -> u64 {
+        // The deque grows to the capacity (in doublings, so up to twice its slots).
+        (params.capacity.unwrap_or(2 * workers) as u64).saturating_mul(QUEUE_SLOT_BYTES)
     }
     fn executor(&self, config: &ExecConfig) -> Result<Box<dyn Executor>, String> {
         let capacity = config.params.capacity.unwrap_or(2 * config.workers);

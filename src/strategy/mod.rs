@@ -74,6 +74,13 @@ pub fn find(name: &str) -> Option<&'static dyn Strategy> {
     STRATEGIES.iter().copied().find(|s| s.name() == name)
 }
 
+/// What one slot of a task queue costs (a task number and the queue's own word per slot), for
+/// [`Strategy::executor_memory_bytes`] of the queues that allocate their slots up front.
+pub const QUEUE_SLOT_BYTES: u64 = 16;
+/// What one more thread costs the machine at worst: its stack's touched pages, thread-local
+/// storage and the kernel's task and stack (its 2 MiB stack is reserved, not resident).
+pub const THREAD_BYTES: u64 = 64 << 10;
+
 /// Tunables a scenario may set for a strategy (`[strategy.NAME]`), already validated.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct StrategyParams {
@@ -141,6 +148,19 @@ pub trait Strategy: Sync + 'static {
     /// Which tunables of [`StrategyParams`] this strategy reads.
     fn tunables(&self) -> &'static [&'static str] {
         &[]
+    }
+    /// Threads the executor runs at once for a case of `workers` workers: the workers
+    /// themselves, unless a tunable sets the concurrency (`semaphore`'s `capacity`, a thread per
+    /// permit). The plan checks it against the thread limits, so no tunable gets past them.
+    fn threads(&self, workers: usize, _params: &StrategyParams) -> usize {
+        workers
+    }
+    /// Bytes the executor itself holds at worst for a case of `workers` workers with `params`:
+    /// queues allocated up front, threads a tunable adds. Never a term per task: an executor
+    /// whose memory grew with the task count could be made to exhaust any machine by a size,
+    /// so executors bound what they hand out at once instead (see `async` and `channels`).
+    fn executor_memory_bytes(&self, _workers: usize, _params: &StrategyParams) -> u64 {
+        0
     }
     /// Builds the executor for one case; runs outside the timed region (pools are made here).
     fn executor(&self, config: &ExecConfig) -> Result<Box<dyn Executor>, String>;

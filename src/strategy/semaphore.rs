@@ -3,7 +3,8 @@
 //! `[strategy.semaphore] capacity`; the executor starts one thread per task once it holds a
 //! permit, so at most that many tasks run at once. Thread-per-task is the point: it is what
 //! async is measured against on `async_fanout`, where a high permit count lets thousands of
-//! waits overlap at the price of a thread each.
+//! waits overlap at the price of a thread each. The permits are threads, so the plan holds them
+//! to `limits::MAX_THREADS` and counts each thread's memory (see [`Strategy::threads`]).
 //!
 //! Workloads use the semaphore directly too: `producer_consumer` builds the classic bounded
 //! buffer from two of them (free slots, filled slots) around a locked deque.
@@ -12,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 
 use super::condvar_queue::CANCEL_POLL;
-use super::{ExecConfig, Executor, Family, Strategy};
+use super::{ExecConfig, Executor, Family, Strategy, StrategyParams, THREAD_BYTES};
 
 pub struct BoundedConcurrency;
 
@@ -28,6 +29,13 @@ impl Strategy for BoundedConcurrency {
     }
     fn tunables(&self) -> &'static [&'static str] {
         &["chunk", "capacity"]
+    }
+    fn threads(&self, workers: usize, params: &StrategyParams) -> usize {
+        // A thread per permit, and the workers the workloads size their roles by.
+        workers.max(params.capacity.unwrap_or(workers))
+    }
+    fn executor_memory_bytes(&self, workers: usize, params: &StrategyParams) -> u64 {
+        (self.threads(workers, params) as u64).saturating_mul(THREAD_BYTES)
     }
     fn executor(&self, config: &ExecConfig) -> Result<Box<dyn Executor>, String> {
         let permits = config.params.capacity.unwrap_or(config.workers).max(1);

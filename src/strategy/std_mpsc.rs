@@ -1,7 +1,9 @@
 //! `std-mpsc`: message passing with the standard library's channels. `std::sync::mpsc` has one
 //! receiver per channel, so the executor gives each worker thread its own bounded
 //! `sync_channel` and the dispatcher deals task numbers round-robin: there is no stealing, and
-//! a slow task holds up the ones queued behind it. Capacity 0 is a rendezvous.
+//! a slow task holds up the ones queued behind it. Capacity 0 is a rendezvous. Each channel
+//! allocates its `capacity` slots when it is made, so the plan counts `workers x capacity` of
+//! them in the case's memory.
 //!
 //! Workloads use the channels directly (`ping_pong`, `producer_consumer`, where consumers
 //! share one receiver behind a mutex, the usual workaround, and part of what is measured).
@@ -10,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
 
-use super::{ExecConfig, Executor, Family, Strategy};
+use super::{ExecConfig, Executor, Family, Strategy, StrategyParams, QUEUE_SLOT_BYTES};
 
 pub struct StdMpsc;
 
@@ -27,10 +29,19 @@ impl Strategy for StdMpsc {
     fn tunables(&self) -> &'static [&'static str] {
         &["chunk", "capacity"]
     }
+    fn executor_memory_bytes(&self, workers: usize, params: &StrategyParams) -> u64 {
+        // A bounded std channel allocates every slot when it is made: one per worker.
+        (workers.max(1) as u64).saturating_mul(capacity(params) as u64).saturating_mul(QUEUE_SLOT_BYTES)
+    }
     fn executor(&self, config: &ExecConfig) -> Result<Box<dyn Executor>, String> {
-        let capacity = config.params.capacity.unwrap_or(2);
+        let capacity = capacity(&config.params);
         Ok(Box::new(RoundRobin { workers: config.workers.max(1), capacity, cancel: config.cancel.clone() }))
     }
+}
+
+/// Each worker's channel capacity: the tunable, else 2.
+fn capacity(params: &StrategyParams) -> usize {
+    params.capacity.unwrap_or(2)
 }
 
 struct RoundRobin {

@@ -64,11 +64,24 @@ impl Workload for Mandelbrot {
         size.saturating_mul(size).saturating_mul(2 * 4)
     }
     fn case_memory_bytes(&self, size: u64, _: &Params, case: &super::CaseShape) -> u64 {
-        // Under `process` each worker keeps one row.
-        match case.family {
-            Family::Process => (case.workers as u64).saturating_mul(4 * size),
+        match case.strategy {
+            // Each worker keeps one row, and each task's rows come back in one frame.
+            "process" => (case.workers as u64)
+                .saturating_mul(4 * size)
+                .saturating_add(case.process_reply_memory(size, 4 * size)),
+            // The shared image, beside the local one `memory_bytes` counts (a memfd: real RAM).
+            "process-shm" => size.saturating_mul(size).saturating_mul(4),
             _ => 0,
         }
+    }
+    fn check_case(
+        &self,
+        size: u64,
+        _: &Params,
+        case: &super::CaseShape,
+    ) -> Result<(), (&'static str, String)> {
+        // A task's rows travel in one frame under `process`: 4 bytes per pixel of each row.
+        case.check_process_reply(size, 4 * size)
     }
     fn work(&self, size: u64, _: &Params) -> f64 {
         (size as f64).powi(2)

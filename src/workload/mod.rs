@@ -15,7 +15,9 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::machine::Machine;
-use crate::strategy::{Exec, Family, Strategy};
+use crate::strategy::process::wire::{DONE_HEADER, LEN_BYTES, MAX_FRAME};
+use crate::strategy::process::Split;
+use crate::strategy::{Exec, Family, Strategy, StrategyParams};
 
 /// One case as far as its memory is concerned: what [`Workload::case_memory_bytes`] is asked
 /// about when the plan is built.
@@ -28,6 +30,8 @@ pub struct CaseShape {
     pub chunk: Option<usize>,
     /// The sequential baseline runs every kernel as one task.
     pub sequential: bool,
+    /// The strategy's `capacity` tunable (`[strategy.NAME] capacity`), if any.
+    pub capacity: Option<usize>,
 }
 
 impl CaseShape {
@@ -39,6 +43,58 @@ impl CaseShape {
         }
         let grain = self.chunk.map_or(grain, |c| c as u64).max(1);
         items.div_ceil(grain).max(self.workers as u64)
+    }
+
+    /// The strategy's tunables as the case runs with them.
+    pub fn tunables(&self) -> StrategyParams {
+        StrategyParams { chunk: self.chunk, capacity: self.capacity }
+    }
+
+    /// Under `process`, the largest result a task sends back through the pipe, in bytes: the
+    /// pool's largest task of `items` items (see [`Split`]) times `bytes_per_item`. 0 under
+    /// every other strategy (`process-shm` answers only "done").
+    pub fn process_reply_bytes(&self, items: u64, bytes_per_item: u64) -> u64 {
+        if self.strategy != "process" {
+            return 0;
+        }
+        let split = Split::new(usize::try_from(items).unwrap_or(usize::MAX), self.workers, self.chunk);
+        (split.largest() as u64).saturating_mul(bytes_per_item)
+    }
+
+    /// What the replies of [`CaseShape::process_reply_bytes`] hold at worst: per worker, the
+    /// frame it is building and the parent's receive buffer, which holds a whole frame and may
+    /// already hold the start of the next one. Two frames per worker.
+    pub fn process_reply_memory(&self, items: u64, bytes_per_item: u64) -> u64 {
+        match self.process_reply_bytes(items, bytes_per_item) {
+            0 => 0,
+            reply => reply.saturating_add(DONE_HEADER as u64).saturating_mul(2 * self.workers as u64),
+        }
+    }
+
+    /// Refuses a `process` case whose largest task would answer with more than one frame may
+    /// carry ([`MAX_FRAME`]): at run time the worker could only fail it. For
+    /// [`Workload::check_case`]: blames the `chunk` when the case has one, else the size.
+    pub fn check_process_reply(&self, items: u64, bytes_per_item: u64) -> Result<(), (&'static str, String)> {
+        let reply = self.process_reply_bytes(items, bytes_per_item);
+        let room = (MAX_FRAME - (DONE_HEADER - LEN_BYTES)) as u64;
+        if reply <= room {
+            return Ok(());
+        }
+        let largest = reply / bytes_per_item.max(1);
+        let fix = format!("a `chunk` of at most {} items per task", room / bytes_per_item.max(1));
+        let (blame, fix) = match self.chunk {
+            Some(_) => ("chunk", format!("use {fix}")),
+            None => ("size", format!("use a smaller size, or {fix}")),
+        };
+        Err((
+            blame,
+            format!(
+                "under `process` a task of {largest} items sends back {} in one frame, more than a \
+                 frame may carry ({}); {fix}",
+                crate::units::format_bytes(reply),
+                crate::units::format_bytes(room)
+            ),
+        ))
     }
 }
 
@@ -275,6 +331,18 @@ pub trait Workload: Sync + 'static {
     }
     /// Checks a size against the workload's own limits (e.g. a minimum), beyond being non-zero.
     fn check_size(&self, _size: u64, _params: &Params) -> Result<(), String> {
+        Ok(())
+    }
+    /// Checks one case at a (measured) size against what its strategy can run, before anything
+    /// runs: a `process` reply larger than a frame, a parameter value one strategy cannot use.
+    /// The error names what to blame, relative to the `[[workload]]` entry: `"size"`, `"chunk"`
+    /// (only when `case.chunk` is set) or `"params.NAME"`.
+    fn check_case(
+        &self,
+        _size: u64,
+        _params: &Params,
+        _case: &CaseShape,
+    ) -> Result<(), (&'static str, String)> {
         Ok(())
     }
     /// Checks parameters that are valid one by one but not together (e.g. a kernel that has no

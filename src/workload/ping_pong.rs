@@ -32,6 +32,7 @@ use super::{
     Workload, GAMMA,
 };
 use crate::machine::Machine;
+use crate::strategy::process::wire::DONE_HEADER;
 use crate::strategy::process::{JobSpec, Remote, Serve, SharedMem};
 use crate::strategy::{Exec, Family, Strategy, WaitQueue};
 
@@ -108,9 +109,15 @@ impl Workload for PingPong {
         size.saturating_mul(5)
     }
     fn case_memory_bytes(&self, size: u64, _: &Params, case: &super::CaseShape) -> u64 {
-        // Under the process strategies the other side keeps its own buffer, in its own process.
-        match case.family {
-            Family::Process => (case.workers as u64).saturating_mul(size),
+        // Under the process strategies every worker prepares the pong side, its own buffer in
+        // its own process.
+        let pongs = (case.workers as u64).saturating_mul(size);
+        match case.strategy {
+            // The message as a frame four times: parlab's outgoing frame and receive buffer,
+            // the pong worker's incoming frame and its reply.
+            "process" => pongs.saturating_add(size.saturating_add(DONE_HEADER as u64).saturating_mul(4)),
+            // The shared region the message lives in.
+            "process-shm" => pongs.saturating_add(size),
             _ => 0,
         }
     }

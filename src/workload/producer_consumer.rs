@@ -7,7 +7,8 @@
 //! and the sum of the digests, which no reordering changes but any loss, duplicate or corrupted
 //! message does. Throughput is messages/s (times `msg_bytes` for bytes/s).
 //!
-//! The queue, chosen by the strategy (`capacity`: -1 unbounded, 0 a rendezvous, n bounded):
+//! The queue, chosen by the strategy (`capacity`: -1 unbounded, 0 a rendezvous, n bounded, at
+//! most `limits::MAX_CAPACITY` because the array channels allocate every slot up front):
 //! - `sequential`: no queue at all; each message is consumed as soon as it is made: the cost
 //!   of the work itself, against which every queue's overhead shows;
 //! - `channels`: a crossbeam channel (multi-consumer);
@@ -17,8 +18,9 @@
 //!   catch, and a test makes sure it does;
 //! - `semaphore`: the classic bounded buffer, two counting semaphores (free slots, filled slots)
 //!   around a locked deque; capacity 0 deadlocks the same way;
-//! - `async`: tokio tasks on the multi-threaded runtime and a tokio channel (capacity >= 1), the
-//!   consumers sharing its receiver behind an async mutex;
+//! - `async`: tokio tasks on the multi-threaded runtime and a tokio channel (capacity >= 1: the
+//!   plan refuses 0 for both async strategies), the consumers sharing its receiver behind an
+//!   async mutex;
 //! - `async-current-thread`: each event loop runs one producer task, one consumer task and its
 //!   own channel over its share of the messages.
 
@@ -36,6 +38,7 @@ use super::{
     Workload, GAMMA,
 };
 use crate::machine::Machine;
+use crate::scenario::limits::MAX_CAPACITY;
 use crate::strategy::{static_block, CloseOnDrop, Exec, Family, Semaphore, Strategy, WaitQueue};
 
 pub struct ProducerConsumer;
@@ -65,10 +68,13 @@ impl Workload for ProducerConsumer {
             },
             ParamSpec {
                 name: "capacity",
-                help: "queue capacity: -1 unbounded, 0 rendezvous (deadlocks condvar-queue and semaphore), n bounded",
+                help: "queue capacity: -1 unbounded, 0 rendezvous (deadlocks condvar-queue and semaphore; \
+                       async has none), n bounded up to 1048576 (channels and std-mpsc allocate every \
+                       slot up front)",
                 default: ParamValue::Int(64),
                 min: -1.0,
-                max: (1u64 << 30) as f64,
+                // The scenario's limit on any queue's capacity: some queues allocate it up front.
+                max: MAX_CAPACITY as f64,
                 choices: &[],
             },
             ParamSpec {
@@ -104,11 +110,53 @@ impl Workload for ProducerConsumer {
         }
     }
     fn memory_bytes(&self, size: u64, params: &Params) -> u64 {
-        // Messages in flight: the queue's capacity (every message when unbounded), plus one
-        // being made or read per worker; each allocation carries some overhead.
+        // Messages in one queue: its capacity (every message when unbounded); each allocation
+        // carries some overhead. What workers hold and what strategies add is per case.
+        in_flight(size, params.int("capacity"), 1).saturating_mul(message_bytes(params))
+    }
+    fn case_memory_bytes(&self, size: u64, params: &Params, case: &super::CaseShape) -> u64 {
         let cap = params.int("capacity");
-        let in_flight = if cap < 0 { size } else { (cap as u64).min(size) + 64 };
-        in_flight.saturating_mul(params.int("msg_bytes") as u64 + 32)
+        // A message being made or read per thread: every producer blocked in `send` holds one,
+        // every consumer one it is reading. The workers are split between the two roles (one
+        // worker still means two threads); each event loop of `async-current-thread` runs one
+        // of each.
+        let workers = case.workers.max(1) as u64;
+        let mut messages = match case.strategy {
+            "sequential" => 1,
+            "async-current-thread" => 2 * workers,
+            _ => workers.max(2),
+        };
+        // `async-current-thread` has a queue per event loop, each as full as its capacity.
+        if case.strategy == "async-current-thread" {
+            messages = messages.saturating_add(
+                in_flight(size, cap, case.workers as u64).saturating_sub(in_flight(size, cap, 1)),
+            );
+        }
+        let slots = match case.strategy {
+            // Array channels allocate (and stamp) every slot when they are made, however few
+            // messages the run sends: a `Box<[u8]>` and a stamp each.
+            "channels" | "std-mpsc" if cap > 0 => (cap as u64).saturating_mul(SLOT_BYTES),
+            _ => 0,
+        };
+        messages.saturating_mul(message_bytes(params)).saturating_add(slots)
+    }
+    fn check_case(
+        &self,
+        _: u64,
+        params: &Params,
+        case: &super::CaseShape,
+    ) -> Result<(), (&'static str, String)> {
+        match case.strategy {
+            "async" | "async-current-thread" if params.int("capacity") == 0 => Err((
+                "params.capacity",
+                format!(
+                    "`{}` cannot run with capacity 0: tokio's bounded channel needs at least 1 (there is \
+                     no async rendezvous); use capacity >= 1, or -1 for unbounded",
+                    case.strategy
+                ),
+            )),
+            _ => Ok(()),
+        }
     }
     fn work(&self, size: u64, _: &Params) -> f64 {
         size as f64
@@ -124,6 +172,22 @@ impl Workload for ProducerConsumer {
         }))
     }
 }
+
+/// Messages in `queues` queues of capacity `cap` (-1: unbounded) when `size` are sent in all.
+fn in_flight(size: u64, cap: i64, queues: u64) -> u64 {
+    match u64::try_from(cap) {
+        Ok(cap) => cap.saturating_mul(queues).min(size),
+        Err(_) => size,
+    }
+}
+
+/// What one message costs: its bytes and its allocation's overhead.
+fn message_bytes(params: &Params) -> u64 {
+    params.int("msg_bytes") as u64 + 32
+}
+
+/// One slot of an array channel: the message's `Box<[u8]>` (pointer and length) and a stamp.
+const SLOT_BYTES: u64 = std::mem::size_of::<Msg>() as u64 + 8;
 
 /// What producers need to make messages: small and `Copy`, so async tasks can own it.
 #[derive(Clone, Copy)]

@@ -91,12 +91,24 @@ impl Workload for StreamTriad {
     }
     fn case_memory_bytes(&self, size: u64, _: &Params, case: &super::CaseShape) -> u64 {
         match case.strategy {
-            // Each worker process makes its own `b` and `c`, and a slice of `a` per task.
-            "process" => (case.workers as u64).saturating_mul(size.saturating_mul(3 * 8)),
+            // Each worker process makes its own `b` and `c`, and a slice of `a` per task, which
+            // comes back in one frame.
+            "process" => (case.workers as u64)
+                .saturating_mul(size.saturating_mul(3 * 8))
+                .saturating_add(case.process_reply_memory(size, 8)),
             // One shared region holds `b`, `c` and `a`.
             "process-shm" => size.saturating_mul(3 * 8),
             _ => 0,
         }
+    }
+    fn check_case(
+        &self,
+        size: u64,
+        _: &Params,
+        case: &super::CaseShape,
+    ) -> Result<(), (&'static str, String)> {
+        // A task's slice of `a` travels in one frame under `process`.
+        case.check_process_reply(size, 8)
     }
     fn work(&self, size: u64, _: &Params) -> f64 {
         BYTES_PER_ELEMENT as f64 * size as f64

@@ -69,9 +69,25 @@ pub struct Split {
 }
 
 impl Split {
+    /// How a pool of `workers` cuts `items` into tasks: `chunk` items per task when the scenario
+    /// sets one, else `TASKS_PER_WORKER` (16) per worker. The plan asks it too, to size the
+    /// largest reply a task sends back before anything runs.
+    pub fn new(items: usize, workers: usize, chunk: Option<usize>) -> Split {
+        let tasks = match chunk {
+            Some(chunk) => items.div_ceil(chunk.max(1)),
+            None => TASKS_PER_WORKER.saturating_mul(workers),
+        };
+        Split { items, tasks: tasks.clamp(1, items.clamp(1, u32::MAX as usize)) }
+    }
+
     pub fn range(&self, task: usize) -> Range<usize> {
-        let per = self.items.div_ceil(self.tasks);
+        let per = self.largest();
         (task * per).min(self.items)..((task + 1) * per).min(self.items)
+    }
+
+    /// Items in the largest task (the first).
+    pub fn largest(&self) -> usize {
+        self.items.div_ceil(self.tasks)
     }
 }
 
@@ -165,11 +181,7 @@ impl Pool {
     /// How [`Pool::run`] cuts `items` into tasks: `chunk` items per task when the scenario sets
     /// one, else `TASKS_PER_WORKER` (16) per worker.
     pub fn split(&self, items: usize) -> Split {
-        let tasks = match self.chunk {
-            Some(chunk) => items.div_ceil(chunk.max(1)),
-            None => TASKS_PER_WORKER * self.workers,
-        };
-        Split { items, tasks: tasks.clamp(1, items.clamp(1, u32::MAX as usize)) }
+        Split::new(items, self.workers, self.chunk)
     }
 
     /// Runs `job` over `0..items` as [`Pool::split`] cuts it, each task on whichever worker is
