@@ -295,7 +295,7 @@ impl Plan {
                     limits::MAX_WORKERS
                 ));
             }
-            if let Some(n) = w.workers.iter().find(|n| !(1..=limits::MAX_WORKERS).contains(n)) {
+            if let Some(n) = w.workers.iter().find(|&&n| !(1..=limits::MAX_WORKERS).contains(&n)) {
                 return Err(format!(
                     "{}: worker counts must be between 1 and {}, got {n}",
                     at("workers"),
