@@ -40,7 +40,11 @@ all_features="fault-injection"
 
 # matmul's tuned kernel must start no threads of its own (the strategies split the work):
 # nothing in the build may turn on matrixmultiply's "threading" feature.
-if cargo tree -e features -i matrixmultiply --features "$all_features" 2>/dev/null | grep -q '"threading"'; then
+tree=$(cargo tree -e features -i matrixmultiply --features "$all_features") || {
+  echo "cargo tree failed: cannot check matrixmultiply's features" >&2
+  exit 1
+}
+if grep -q '"threading"' <<<"$tree"; then
   echo 'matrixmultiply is built with its "threading" feature: matmul under `sequential` would not be one thread' >&2
   exit 1
 fi

@@ -283,6 +283,9 @@ fn main() -> ExitCode {
             if e.downcast_ref::<BadInput>().is_some() {
                 eprintln!("error: {e:#}");
                 ExitCode::from(exit::BAD_INPUT)
+            } else if e.downcast_ref::<parlab::compare::ab::Interrupted>().is_some() {
+                eprintln!("{e:#}");
+                ExitCode::from(exit::INTERRUPTED)
             } else if e.downcast_ref::<parlab::compare::ab::CaseFailed>().is_some() {
                 eprintln!("error: {e:#}");
                 ExitCode::from(exit::FAILED)
@@ -519,6 +522,9 @@ fn check_baseline(name: &str) -> anyhow::Result<(PathBuf, parlab::results::Resul
         ))
         .into());
     }
+    // Two cases of one identity could not be paired: found now, not after the whole run.
+    parlab::identity::check_unique(&results.cases, &path.display().to_string())
+        .map_err(|e| BadInput(format!("baseline `{name}`: {e}")))?;
     Ok((path, results))
 }
 
@@ -653,6 +659,9 @@ fn ab(args: AbArgs) -> anyhow::Result<ExitCode> {
         work_dir: work_dir.join("runs"),
         run_timeout: parlab::compare::ab::run_timeout(&plan),
     };
+    // Each run is in its own process group (so that a timeout ends everything it started), so
+    // the terminal's Ctrl-C reaches only this process: pass it on.
+    let _ = ctrlc::set_handler(parlab::compare::ab::interrupt);
     let cases = plan.cases();
     eprintln!(
         "parlab ab: {} cases x {} blocks x 3 arms (old, new, old again); undecided cases up to {} blocks within {}",

@@ -447,6 +447,12 @@ fn a_bad_baseline_is_refused_before_anything_runs() {
     std::fs::write(baselines.join("old.json"), old.to_string()).unwrap();
     refused(&["--baseline", "old"], "schema 1");
     refused(&["--baseline", "brokne"], "did you mean `broken`?");
+    let mut dup = fixture();
+    dup["schema_version"] = Value::from(parlab::results::SCHEMA_VERSION);
+    let twice = dup["cases"][2].clone();
+    dup["cases"].as_array_mut().unwrap().push(twice);
+    std::fs::write(baselines.join("dup.json"), dup.to_string()).unwrap();
+    refused(&["--baseline", "dup"], "are both");
 }
 
 /// A failed case exits 1 whatever the gate then says: not 2 when the baseline shares no case

@@ -18,8 +18,10 @@
 //! needs the whole interval beyond the threshold, which repeated looks at a true ratio of 1
 //! rarely give).
 
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
@@ -29,6 +31,44 @@ use crate::identity::CaseIdentity;
 use crate::results::{Results, Status};
 use crate::scenario::{CaseSpec, Plan, Settings};
 use crate::subprocess::tail;
+
+/// The gate was interrupted (Ctrl-C): the command exits 130 with nothing decided.
+#[derive(Debug, thiserror::Error)]
+#[error("interrupted: the gate stopped with its run in flight killed; nothing was decided")]
+pub struct Interrupted;
+
+/// Set by [`interrupt`]; every run in flight and to come stops.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+/// The process group of the run in flight (0: none). Each run is the leader of its own group,
+/// so that a timeout or Ctrl-C ends it with everything it started, not just the binary.
+static RUN_GROUP: AtomicI32 = AtomicI32::new(0);
+
+/// For the Ctrl-C handler: kills the run in flight with its whole process group and stops the
+/// gate. (The runs do not get the terminal's Ctrl-C themselves: they are in their own groups.)
+pub fn interrupt() {
+    INTERRUPTED.store(true, Ordering::SeqCst);
+    kill_group(RUN_GROUP.load(Ordering::SeqCst));
+}
+
+fn kill_group(pgid: i32) {
+    if pgid > 0 {
+        // SAFETY: killpg has no memory-safety preconditions; a stale group gives ESRCH.
+        unsafe {
+            libc::killpg(pgid, libc::SIGKILL);
+        }
+    }
+}
+
+/// Kills the run's group when dropped: after a normal exit too, so that nothing a run
+/// started outlives it and holds its stderr open.
+struct RunGroup(i32);
+
+impl Drop for RunGroup {
+    fn drop(&mut self) {
+        RUN_GROUP.store(0, Ordering::SeqCst);
+        kill_group(self.0);
+    }
+}
 
 /// A case that did not run `ok` under one of the builds: the gate stops, and the command exits
 /// as for a failed case (1), not as for an internal error.
@@ -316,6 +356,9 @@ fn one_run(
     if dir.exists() {
         std::fs::remove_dir_all(dir).with_context(|| format!("cannot clear {}", dir.display()))?;
     }
+    if INTERRUPTED.load(Ordering::SeqCst) {
+        return Err(Interrupted.into());
+    }
     let mut child = Command::new(binary)
         .arg("run")
         .arg(scenario)
@@ -323,30 +366,46 @@ fn one_run(
         .arg(dir)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
+        .process_group(0)
         .spawn()
         .with_context(|| format!("cannot start {}", binary.display()))?;
+    let group = RunGroup(child.id() as i32);
+    RUN_GROUP.store(group.0, Ordering::SeqCst);
     // Read stderr while the child runs: a child that says more than the pipe holds (64 KiB)
     // would otherwise block on its write and be killed as a hang.
     let stderr = child.stderr.take().expect("piped");
-    let said = std::thread::spawn(move || tail(stderr, 4096));
+    let (tx, said) = std::sync::mpsc::channel();
+    std::thread::spawn(move || tx.send(tail(stderr, 4096)));
+    // After the group is killed the pipe closes at once; the bound is for a descendant that
+    // left the group and kept it open, which must not hang the gate.
+    let stderr_of = |said: &std::sync::mpsc::Receiver<String>| {
+        said.recv_timeout(Duration::from_secs(2)).unwrap_or_else(|_| "(its stderr was held open)".into())
+    };
     let started = Instant::now();
     let status = loop {
         if let Some(status) = child.try_wait()? {
             break status;
         }
-        if started.elapsed() > timeout {
-            let _ = child.kill();
+        if INTERRUPTED.load(Ordering::SeqCst) {
+            drop(group);
             let _ = child.wait();
-            let _ = said.join();
+            return Err(Interrupted.into());
+        }
+        if started.elapsed() > timeout {
+            drop(group);
+            let _ = child.wait();
+            let said = stderr_of(&said);
             bail!(
-                "{} did not finish case {case} within {}; killed",
+                "{} did not finish case {case} within {}; killed with everything it started: {}",
                 binary.display(),
-                humantime::format_duration(timeout)
+                humantime::format_duration(timeout),
+                said.trim()
             );
         }
         std::thread::sleep(Duration::from_millis(10));
     };
-    let stderr = said.join().unwrap_or_default();
+    drop(group);
+    let stderr = stderr_of(&said);
     // 0: all verified; 1: a case failed, which the status below explains.
     if !matches!(status.code(), Some(0) | Some(1)) {
         bail!("{} exited with {status} on case {case}: {}", binary.display(), stderr.trim());
@@ -389,6 +448,29 @@ mod tests {
     use crate::compare::Verdict;
     use crate::scenario::Scaling;
     use crate::stats::Rng;
+
+    #[test]
+    fn a_run_that_hangs_is_killed_with_everything_it_started() {
+        // A background child inherits the run's stderr: before the run had its own process
+        // group, killing the run left it holding the pipe, and the gate waited for it.
+        let dir = tempfile::tempdir().unwrap();
+        let script = dir.path().join("hangs");
+        let marker = format!("{}", std::process::id() * 7 + 12345);
+        std::fs::write(&script, format!("#!/bin/sh\nsleep 600.{marker} &\nsleep 600.{marker}\n")).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let started = Instant::now();
+        let e = one_run(&script, Path::new("s.toml"), 0, &dir.path().join("out"), Duration::from_secs(1))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("did not finish"), "{e}");
+        assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+        std::thread::sleep(Duration::from_millis(200));
+        let left = std::process::Command::new("pgrep").args(["-f", &format!("sleep 600.{marker}")]).output();
+        if let Ok(out) = left {
+            assert!(out.stdout.is_empty(), "left behind: {}", String::from_utf8_lossy(&out.stdout));
+        }
+    }
 
     #[test]
     fn a_run_that_says_much_on_stderr_is_not_taken_for_a_hang() {

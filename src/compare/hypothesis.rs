@@ -2,7 +2,8 @@
 //!
 //! - Mann-Whitney U (Mann & Whitney 1947) on raw samples, for `parlab compare`: rank-based, so a
 //!   few outliers cannot fake a change, and it assumes no distribution. Two-sided p-value from
-//!   the normal approximation with tie correction.
+//!   U's exact distribution for small samples without ties (up to 20 a side), else from the
+//!   normal approximation with tie correction.
 //! - Exact sign-flip permutation test (Fisher 1935) on paired per-run log ratios, for `parlab
 //!   ab`: with k pairs there are 2^k equally likely sign patterns under "no change", so the
 //!   p-value is exact for any distribution of run-to-run noise, however few runs there are.
@@ -35,6 +36,12 @@ pub fn mann_whitney_u(a: &[f64], b: &[f64]) -> f64 {
     }
     let (n1f, n2f) = (n1 as f64, n2 as f64);
     let u = rank_sum_a - n1f * (n1f + 1.0) / 2.0;
+    // Small samples without ties (process medians: five a side) get the exact distribution:
+    // the normal approximation's smallest p-value at 5 against 5 is 0.012, above the usual
+    // alpha of 0.01, where the exact one is 2/252 = 0.008.
+    if tie_term == 0.0 && n1 * n2 <= EXACT_MAX_PRODUCT {
+        return exact_u_p_value(n1, n2, u.round() as usize);
+    }
     let mean = n1f * n2f / 2.0;
     let nf = n as f64;
     let var = n1f * n2f / 12.0 * ((nf + 1.0) - tie_term / (nf * (nf - 1.0)));
@@ -44,6 +51,40 @@ pub fn mann_whitney_u(a: &[f64], b: &[f64]) -> f64 {
     // Continuity correction: U moves in steps of one.
     let z = ((u - mean).abs() - 0.5).max(0.0) / var.sqrt();
     (2.0 * normal_sf(z)).min(1.0)
+}
+
+/// Up to this many (n1 * n2) pairs, [`mann_whitney_u`] counts U's exact distribution.
+const EXACT_MAX_PRODUCT: usize = 400;
+
+/// Two-sided exact p-value of U = `u` for samples of `n1` and `n2` distinct values: every
+/// arrangement of the ranks equally likely, counted by the recurrence
+/// N(m, n, u) = N(m-1, n, u-n) + N(m, n-1, u) (the last rank belongs to one side or the other).
+fn exact_u_p_value(n1: usize, n2: usize, u: usize) -> f64 {
+    let max_u = n1 * n2;
+    // counts[m][n] = the distribution of U for sizes (m, n), as counts per value of U.
+    let mut counts: Vec<Vec<Vec<f64>>> = vec![vec![Vec::new(); n2 + 1]; n1 + 1];
+    for m in 0..=n1 {
+        for n in 0..=n2 {
+            counts[m][n] = if m == 0 || n == 0 {
+                vec![1.0]
+            } else {
+                let mut c = vec![0.0; m * n + 1];
+                for (v, &k) in counts[m - 1][n].iter().enumerate() {
+                    c[v + n] += k;
+                }
+                for (v, &k) in counts[m][n - 1].iter().enumerate() {
+                    c[v] += k;
+                }
+                c
+            };
+        }
+    }
+    let dist = &counts[n1][n2];
+    let total: f64 = dist.iter().sum();
+    let u = u.min(max_u);
+    let lower: f64 = dist[..=u].iter().sum();
+    let upper: f64 = dist[u..].iter().sum();
+    (2.0 * lower.min(upper) / total).min(1.0)
 }
 
 /// Two-sided p-value of the sign-flip permutation test that the mean of `d` is zero.
@@ -128,6 +169,21 @@ mod tests {
     use super::*;
 
     #[test]
+    fn small_samples_get_the_exact_u_distribution() {
+        // Complete separation of 5 against 5: 2 of the C(10, 5) = 252 arrangements.
+        let p = mann_whitney_u(&[1.0, 2.0, 3.0, 4.0, 5.0], &[6.0, 7.0, 8.0, 9.0, 10.0]);
+        assert!((p - 2.0 / 252.0).abs() < 1e-12, "{p}");
+        assert!(p < 0.01, "5 processes a side can reach alpha = 0.01");
+        // 3 against 3: C(6, 3) = 20; U = 0 has one arrangement, U <= 1 two.
+        assert!((mann_whitney_u(&[1.0, 2.0, 3.0], &[4.0, 5.0, 6.0]) - 0.1).abs() < 1e-12);
+        assert!((mann_whitney_u(&[1.0, 2.0, 4.0], &[3.0, 5.0, 6.0]) - 0.2).abs() < 1e-12);
+        // Symmetric in the two samples; interleaved values are no evidence at all.
+        let (x, y) = ([1.0, 3.0, 5.0, 7.0], [2.0, 4.0, 6.0, 8.0]);
+        assert_eq!(mann_whitney_u(&x, &y), mann_whitney_u(&y, &x));
+        assert!(mann_whitney_u(&x, &y) > 0.5);
+    }
+
+    #[test]
     fn normal_tail_matches_known_values() {
         assert!((normal_sf(0.0) - 0.5).abs() < 1e-7);
         assert!((normal_sf(1.96) - 0.024_997_9).abs() < 1e-6);
@@ -150,11 +206,12 @@ mod tests {
 
     #[test]
     fn mann_whitney_known_value() {
-        // a = 1..5, b = 6..10: U = 0; normal approximation with continuity: z = (12.5-0.5)/4.787.
-        let a = [1.0, 2.0, 3.0, 4.0, 5.0];
-        let b = [6.0, 7.0, 8.0, 9.0, 10.0];
+        // Past the exact range (25 x 25 pairs): the normal approximation with continuity.
+        // a = 1..25, b = 26..50: U = 0, z = (312.5 - 0.5) / sqrt(625 / 12 * 51) = 6.0536.
+        let a: Vec<f64> = (1..=25).map(f64::from).collect();
+        let b: Vec<f64> = (26..=50).map(f64::from).collect();
         let p = mann_whitney_u(&a, &b);
-        assert!((p - 0.0122).abs() < 0.001, "{p}");
+        assert!((p / 1.4168e-9 - 1.0).abs() < 0.01, "{p}");
     }
 
     #[test]

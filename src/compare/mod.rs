@@ -264,18 +264,34 @@ pub const SINGLE_RUNS: &str = "single runs compared: one process run against one
 
 /// Added to the method when cases measured in several processes were compared by their
 /// process medians.
-pub const BY_PROCESS: &str = "cases measured in several processes on both sides are compared \
+pub const BY_PROCESS: &str = "cases measured in at least 5 processes on both sides are compared \
     by their process medians (one number per process: the samples within one process share its \
     memory layout and its moment, so they are not independent runs)";
 
+/// Added when some case had process medians on one side only, or fewer than 5 a side.
+pub const POOLED_PROCESSES: &str = "a case measured in several processes on one side only, or in \
+    fewer than 5 a side, is compared by its pooled samples: the spread between its processes \
+    is then not in the interval";
+
+/// How a case's two sides were compared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Units {
+    /// Sample by sample (single-process runs).
+    Samples,
+    /// By process medians, both sides measured in enough processes.
+    ProcessMedians,
+    /// Sample by sample although at least one side had several processes.
+    PooledProcesses,
+}
+
 /// The numbers a saved case is compared by: its process medians when both sides were measured
-/// in several processes, else its samples.
-pub fn units(b: &CaseResult, c: &CaseResult) -> (Vec<f64>, Vec<f64>, bool) {
-    match (&b.processes, &c.processes) {
-        (Some(pb), Some(pc)) if pb.medians_ns.len() > 1 && pc.medians_ns.len() > 1 => {
-            (pb.medians_ns.clone(), pc.medians_ns.clone(), true)
-        }
-        _ => (b.samples_ns.clone(), c.samples_ns.clone(), false),
+/// in at least [`MIN_SAMPLES`] processes (fewer could never reach a verdict), else its samples.
+pub fn units(b: &CaseResult, c: &CaseResult) -> (Vec<f64>, Vec<f64>, Units) {
+    let medians = |r: &CaseResult| r.processes.as_ref().map(|p| p.medians_ns.clone()).filter(|m| m.len() > 1);
+    match (medians(b), medians(c)) {
+        (Some(mb), Some(mc)) if mb.len().min(mc.len()) >= MIN_SAMPLES => (mb, mc, Units::ProcessMedians),
+        (None, None) => (b.samples_ns.clone(), c.samples_ns.clone(), Units::Samples),
+        _ => (b.samples_ns.clone(), c.samples_ns.clone(), Units::PooledProcesses),
     }
 }
 
@@ -307,7 +323,7 @@ pub fn compare_results(
     let mut cases = Vec::new();
     let mut skipped = Vec::new();
     let mut broken = Vec::new();
-    let mut by_process = false;
+    let (mut by_process, mut pooled_processes) = (false, false);
     for b in &baseline.cases {
         let id = CaseIdentity::of(b);
         let key = id.to_string();
@@ -323,8 +339,14 @@ pub fn compare_results(
             skipped.push(format!("{key}: not ok in both ({} / {})", b.status.label(), c.status.label()));
             continue;
         }
-        let (xa, xb, per_process) = units(b, c);
-        by_process |= per_process;
+        let (xa, xb, how) = units(b, c);
+        by_process |= how == Units::ProcessMedians;
+        pooled_processes |= how == Units::PooledProcesses;
+        // The headline of a multi-process case is its processes' estimate, as in its report.
+        let centre = |r: &CaseResult, xs: &[f64]| match how {
+            Units::ProcessMedians => r.median_ns().unwrap_or_else(|| sorted_median(xs)),
+            _ => sorted_median(xs),
+        };
         let evidence = sample_evidence(&xa, &xb, &key);
         let (verdict, more_needed) = decide(&evidence, opts);
         cases.push(CaseComparison {
@@ -333,8 +355,8 @@ pub fn compare_results(
             strategy: b.strategy.clone(),
             workers: b.workers,
             effective_size: b.effective_size,
-            baseline_median_ns: sorted_median(&xa),
-            current_median_ns: sorted_median(&xb),
+            baseline_median_ns: centre(b, &xa),
+            current_median_ns: centre(c, &xb),
             evidence,
             verdict,
             more_needed,
@@ -352,7 +374,15 @@ pub fn compare_results(
         return Err(CompareError::Disjoint { baseline: baseline_name.into(), current: current_name.into() });
     }
     Ok(Comparison {
-        method: if by_process { format!("{SINGLE_RUNS}; {BY_PROCESS}") } else { SINGLE_RUNS.into() },
+        method: {
+            let mut method = SINGLE_RUNS.to_string();
+            for (said, text) in [(by_process, BY_PROCESS), (pooled_processes, POOLED_PROCESSES)] {
+                if said {
+                    method = format!("{method}; {text}");
+                }
+            }
+            method
+        },
         options: opts,
         baseline: baseline_name.into(),
         current: current_name.into(),

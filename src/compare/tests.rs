@@ -196,20 +196,37 @@ fn cases_measured_in_several_processes_are_compared_by_their_process_medians() {
     let mut base: Results = serde_json::from_str(include_str!("../../tests/fixtures/lab.json")).unwrap();
     let k = base.cases.iter().position(|c| c.status == Status::Ok).unwrap();
     base.cases = vec![base.cases[k].clone()];
-    let mut current = base.clone();
+    let opts = GateOptions { threshold: 0.03, alpha: 0.01 };
+    let medians = [1.0e6, 1.1e6, 0.9e6, 1.05e6, 0.95e6];
+    let compare = |base_medians: &[f64], current_medians: &[f64], keep_processes: bool| {
+        let (mut b, mut c) = (base.clone(), base.clone());
+        in_processes(&mut b.cases[0], base_medians);
+        in_processes(&mut c.cases[0], current_medians);
+        if !keep_processes {
+            b.cases[0].processes = None;
+            c.cases[0].processes = None;
+        }
+        compare_results(&b, "a", &c, "b", opts).unwrap()
+    };
     // 8% slower on average, but the processes of each side spread ±10%: five processes a side
     // cannot tell that from the spread between processes. Pooled, the 200 samples would.
-    let medians = [1.0e6, 1.1e6, 0.9e6, 1.05e6, 0.95e6];
-    in_processes(&mut base.cases[0], &medians);
-    in_processes(&mut current.cases[0], &medians.map(|m| m * 1.08));
-    let opts = GateOptions { threshold: 0.03, alpha: 0.01 };
-    let by_process = compare_results(&base, "a", &current, "b", opts).unwrap();
-    assert_ne!(by_process.cases[0].verdict, Verdict::Regressed, "{:?}", by_process.cases[0]);
+    let slower = medians.map(|m| m * 1.08);
+    let by_process = compare(&medians, &slower, true);
+    assert_eq!(by_process.cases[0].verdict, Verdict::Inconclusive, "{:?}", by_process.cases[0]);
     assert!(by_process.method.contains("process medians"), "{}", by_process.method);
-    // The same samples without the process records: pooled, they make the shift look certain.
-    base.cases[0].processes = None;
-    current.cases[0].processes = None;
-    let pooled = compare_results(&base, "a", &current, "b", opts).unwrap();
+    let pooled = compare(&medians, &slower, false);
     assert_eq!(pooled.cases[0].verdict, Verdict::Regressed, "{:?}", pooled.cases[0]);
     assert!(!pooled.method.contains("process medians"));
+    // Twice as slow is beyond the spread: five processes a side decide it (exact U test).
+    let twice = compare(&medians, &medians.map(|m| m * 2.0), true);
+    assert_eq!(twice.cases[0].verdict, Verdict::Regressed, "{:?}", twice.cases[0]);
+    // The headline is the case's own estimate, as its report shows it.
+    assert_eq!(twice.cases[0].baseline_median_ns, base.cases[0].median_ns().unwrap());
+    // Processes on one side only: pooled, and the method says so.
+    let (mut b, mut c) = (base.clone(), base.clone());
+    in_processes(&mut b.cases[0], &medians);
+    in_processes(&mut c.cases[0], &slower);
+    c.cases[0].processes = None;
+    let one_side = compare_results(&b, "a", &c, "b", opts).unwrap();
+    assert!(one_side.method.contains("one side only"), "{}", one_side.method);
 }

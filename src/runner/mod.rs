@@ -605,6 +605,9 @@ const PANICKED: &str = "\u{0}panicked";
 /// are timed in batches.
 pub const MIN_OVERHEAD_RATIO: f64 = 100.0;
 
+/// Warm runs made before deciding whether to batch, whatever the warm-up setting.
+const MIN_RUNS_TO_BATCH: u64 = 3;
+
 /// At most this many runs in one batch (a kernel of a few nanoseconds on a slow clock).
 pub const MAX_BATCH: u64 = 1 << 20;
 
@@ -648,10 +651,23 @@ fn sample(
             break;
         }
     }
+    // A kernel that may be short enough to batch gets a few warm runs whatever the warm-up
+    // setting: with `warmup = "0ms"` the only run would be the cold one. They are cheap: each
+    // is shorter than 100 clock overheads.
+    let overhead = clock.overhead_ns();
+    while warm_runs < MIN_RUNS_TO_BATCH
+        && (fastest_ns as f64) < MIN_OVERHEAD_RATIO * overhead
+        && !exec.is_cancelled()
+    {
+        fastest_ns = fastest_ns.min(clock.measure(spec, usize::MAX, &mut || kernel.run(&exec)));
+        warm_runs += 1;
+    }
     let _ = events.send(Event::WarmedUp(warm_runs));
     // From the fastest warm-up run, not the mean: the first, cold run (page faults, cache
     // misses) can be a thousand times a warm one and would hide that warm runs need batching.
-    let batch = batch_size(fastest_ns as f64, clock.overhead_ns());
+    // Less the clock's own overhead, which every timing includes: the batch must be 100
+    // overheads of kernel, or a run shorter than the overhead keeps most of it.
+    let batch = batch_size((fastest_ns as f64 - overhead).max(1.0), overhead);
     if batch > 1 {
         let _ = events.send(Event::Batched(batch));
     }

@@ -315,20 +315,22 @@ fn runs_shorter_than_100_clock_overheads_are_timed_in_batches() {
     let options = RunOptions { clock: Arc::new(SlowClock), ..RunOptions::default() };
     let results = run(&p, &machine(), &mut Listeners::default(), &options);
     let c = &results.cases[0];
-    // One warm-up run reads 100 ns against a 1000 ns floor: batches of 10, each 100 ns.
-    assert_eq!(c.batch, 10);
-    assert!(c.samples_ns.iter().all(|&ns| ns == 10.0), "{:?}", c.samples_ns);
+    // Warm runs read 100 ns, 90 of them kernel past the 10 ns clock, against a 1000 ns floor:
+    // batches of 12, each read as 100 ns.
+    assert_eq!(c.batch, 12);
+    assert!(c.samples_ns.iter().all(|&ns| ns == 100.0 / 12.0), "{:?}", c.samples_ns);
+    assert!(c.warmup_runs >= 3, "a kernel short enough to batch gets warm runs: {}", c.warmup_runs);
     assert_eq!(results.clock_overhead_ns, Some(10.0));
 }
 
-/// Warm-up: one cold run of 500 µs, then warm runs of 100 ns; every timed batch reads 1005 ns.
+/// Warm-up: one cold run of 500 µs, then warm runs of 100 ns; every timed batch reads 1206 ns.
 struct ColdStartClock(std::sync::atomic::AtomicU64);
 
 impl Clock for ColdStartClock {
     fn measure(&self, _: &CaseSpec, sample: usize, f: &mut dyn FnMut()) -> u64 {
         f();
         if sample != usize::MAX {
-            return 1005;
+            return 1206;
         }
         if self.0.fetch_add(1, Ordering::SeqCst) == 0 {
             500_000
@@ -352,10 +354,44 @@ fn the_batch_is_sized_from_warm_runs_and_per_run_times_are_not_rounded() {
     let results = run(&p, &machine(), &mut Listeners::default(), &options);
     let c = &results.cases[0];
     assert!(c.warmup_runs >= 2, "{}", c.warmup_runs);
-    // Warm runs take 100 ns against a 1000 ns floor: batches of 10. The mean of the warm-up,
-    // cold run included, is at least 200 ns and would give batches of 5 or fewer.
-    assert_eq!(c.batch, 10);
-    // 1005 ns per batch of 10 is 100.5 ns per run, not 101.
+    // Warm runs take 100 ns (90 past the clock's 10) against a 1000 ns floor: batches of 12.
+    // The mean of the warm-up, cold run included, is at least 200 ns and would give batches
+    // of 6 or fewer.
+    assert_eq!(c.batch, 12);
+    // 1206 ns per batch of 12 is 100.5 ns per run, not 101.
     assert!(c.samples_ns.iter().all(|&ns| ns == 100.5), "{:?}", c.samples_ns);
     assert_eq!(c.stats.as_ref().unwrap().median, 100.5);
+}
+
+/// Every warm run reads 110 ns on a clock whose own overhead is 100 ns: 10 ns of kernel. A
+/// timed batch reads the overhead plus 10 ns per run.
+struct CostlyClock;
+
+impl Clock for CostlyClock {
+    fn measure(&self, _: &CaseSpec, sample: usize, f: &mut dyn FnMut()) -> u64 {
+        f();
+        if sample == usize::MAX {
+            110
+        } else {
+            100 + 10 * 1000
+        }
+    }
+    fn overhead_ns(&self) -> f64 {
+        100.0
+    }
+}
+
+#[test]
+fn the_batch_holds_100_clock_overheads_of_kernel_not_of_kernel_and_clock() {
+    let p = plan(&format!(
+        "[scenario]\nname = \"t\"\n[defaults]\n{FAST}workers = 1\n\
+         [[workload]]\nkind = \"empty\"\nsize = 1\nstrategies = []\n"
+    ));
+    let options = RunOptions { clock: Arc::new(CostlyClock), ..RunOptions::default() };
+    let results = run(&p, &machine(), &mut Listeners::default(), &options);
+    let c = &results.cases[0];
+    // 10 ns of kernel: 1000 runs make 100 overheads. Sized from the 110 ns reading, the batch
+    // would be 91 runs and each sample 11% high.
+    assert_eq!(c.batch, 1000);
+    assert!(c.samples_ns.iter().all(|&ns| (ns - 10.1).abs() < 1e-9), "{:?}", c.samples_ns);
 }

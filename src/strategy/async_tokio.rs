@@ -240,6 +240,11 @@ unsafe impl Executor for TokioExecutor {
             let mut running = JoinSet::new();
             let mut panic = None;
             for i in 0..tasks {
+                // A cancelled case stops handing out tasks (skipping is allowed once
+                // cancelled): handing out a billion no-ops would keep it alive past its grace.
+                if cancel.load(Ordering::Relaxed) {
+                    break;
+                }
                 if running.len() >= window {
                     if let Some(done) = running.join_next().await {
                         keep_first_panic(done, &mut panic);

@@ -6,6 +6,9 @@
 //! channel holds at most the tasks in flight (`capacity + workers + 1`): its memory does not
 //! grow with the task count, however large a size makes it.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
 use crossbeam::channel;
 
 use super::{ExecConfig, Executor, Strategy, StrategyParams, QUEUE_SLOT_BYTES};
@@ -31,7 +34,7 @@ impl Strategy for Channels {
     }
     fn executor(&self, config: &ExecConfig) -> Result<Box<dyn Executor>, String> {
         let capacity = capacity(config.workers, &config.params);
-        Ok(Box::new(Queue { workers: config.workers, capacity }))
+        Ok(Box::new(Queue { workers: config.workers, capacity, cancel: config.cancel.clone() }))
     }
 }
 
@@ -43,6 +46,8 @@ fn capacity(workers: usize, params: &StrategyParams) -> usize {
 struct Queue {
     workers: usize,
     capacity: usize,
+    /// The case's cancellation flag: a cancelled case stops dispatching.
+    cancel: Arc<AtomicBool>,
 }
 
 // SAFETY: each index is sent once and received by exactly one worker; the scope joins all.
@@ -71,6 +76,11 @@ unsafe impl Executor for Queue {
             drop((task_rx, done_tx));
             let mut finished = 0;
             for i in 0..tasks {
+                // Skipping the rest is allowed once cancelled, and handing out a billion
+                // no-ops would keep an abandoned case alive past its grace period.
+                if self.cancel.load(Ordering::Relaxed) {
+                    break;
+                }
                 // Fails only when every worker has died (panicked); the scope re-raises that.
                 if task_tx.send(i).is_err() {
                     break;

@@ -454,6 +454,25 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn queue_executors_stop_dispatching_once_cancelled() {
+        // A trillion tasks, cancelled after 50 ms: handing each one out as a no-op would take
+        // hours under `channels` (two channel operations each) and `async` (a blocking-pool
+        // hand-off each), keeping an abandoned case alive past its grace period.
+        for name in ["channels", "async"] {
+            let exec = exec(find(name).unwrap(), 2);
+            let flag = exec.cancel_flag().clone();
+            let canceller = std::thread::spawn(move || {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+                flag.store(true, Ordering::Relaxed);
+            });
+            let start = std::time::Instant::now();
+            exec.run_tasks(1 << 40, &|_| {});
+            canceller.join().unwrap();
+            assert!(start.elapsed().as_secs() < 10, "{name} dispatched for {:?}", start.elapsed());
+        }
+    }
+
+    #[test]
     fn cancellation_reaches_every_path_within_one_piece() {
         // A kernel that cancels its own case on its first piece: every helper on every
         // executor, the sequential one included, must stop within one piece per task instead
