@@ -64,7 +64,8 @@ pub fn import(dir: &Path, machine: Machine) -> anyhow::Result<(Results, Vec<Stri
     let mut skipped = Vec::new();
     for bench_file in files {
         let read = |p: &Path| -> anyhow::Result<String> {
-            std::fs::read_to_string(p).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", p.display()))
+            crate::input::read_to_string(p, crate::input::RESULTS)
+                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", p.display()))
         };
         let bench: Benchmark = serde_json::from_str(&read(&bench_file)?)
             .map_err(|e| anyhow::anyhow!("{}: not a criterion benchmark.json: {e}", bench_file.display()))?;

@@ -13,6 +13,7 @@ pub mod align;
 pub mod compare;
 pub mod criterion_import;
 pub mod identity;
+pub mod input;
 pub mod machine;
 pub mod report;
 pub mod results;

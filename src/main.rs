@@ -314,7 +314,8 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let resumed_plan = args.out.as_ref().map(|d| d.join(RESUME_PLAN)).filter(|p| args.resume && p.is_file());
     let plan = match resumed_plan {
         Some(path) => {
-            let text = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+            let text = parlab::input::read(&path, parlab::input::PLAN)
+                .map_err(|e| BadInput(format!("cannot read {}: {e}", path.display())))?;
             let plan: scenario::Plan = serde_json::from_slice(&text)
                 .map_err(|e| BadInput(format!("{}: not a parlab plan: {e}", path.display())))?;
             // Read from a folder the user named, perhaps left by another parlab: held to the
@@ -723,7 +724,7 @@ fn load_resumed(
     cases: &[parlab::scenario::CaseSpec],
 ) -> anyhow::Result<Vec<parlab::results::CaseResult>> {
     let path = dir.join("results.jsonl");
-    let text = std::fs::read_to_string(&path)
+    let text = parlab::input::read_to_string(&path, parlab::input::RESULTS)
         .map_err(|e| BadInput(format!("--resume: cannot read {}: {e}", path.display())))?;
     let mut done: Vec<parlab::results::CaseResult> = Vec::new();
     for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {

@@ -368,6 +368,66 @@ fn a_resume_plan_past_the_limits_exits_2_naming_the_field() {
     }
 }
 
+/// A resume plan is held to the memory its cases need, as a scenario is when parsed: a size
+/// whose input cannot be allocated is bad input naming the size, where it aborted parlab
+/// (`vec![0.0; 10^15]`, SIGABRT).
+#[test]
+fn a_resume_plan_past_the_memory_exits_2_naming_the_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "[scenario]\nname = \"r\"\n[defaults]\nworkers = 1\nwarmup = \"0ms\"\nmin_samples = 2\n\
+                max_samples = 3\n[[workload]]\nkind = \"stream_triad\"\nsize = 1000\nstrategies = []\n";
+    let scenario = dir.path().join("r.toml");
+    std::fs::write(&scenario, text).unwrap();
+    let plan = parlab::scenario::parse("r.toml", text, &parlab::machine::Machine::detect()).unwrap();
+    let mut plan = serde_json::to_value(plan).unwrap();
+    plan["workloads"][0]["sizes"] = serde_json::json!([parlab::scenario::limits::MAX_SIZE]);
+    let out = dir.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(out.join("resume-plan.json"), plan.to_string()).unwrap();
+    // As an earlier process leaves it before its first case ends: else the run stops there.
+    std::fs::write(out.join("results.jsonl"), "").unwrap();
+    parlab()
+        .arg("run")
+        .arg(&scenario)
+        .arg("--out")
+        .arg(&out)
+        .arg("--resume")
+        .timeout(std::time::Duration::from_secs(60))
+        .assert()
+        .code(2)
+        .stderr(
+            predicate::str::contains("resume-plan.json")
+                .and(predicate::str::contains("workload[0].size: size 1000000000000000 needs")),
+        );
+    assert_eq!(std::fs::read_to_string(out.join("results.jsonl")).unwrap(), "", "nothing ran");
+}
+
+/// Input files are read only if they are regular and at most a limit: `/dev/zero` as a
+/// scenario is refused at once, where it was read until the allocator aborted.
+#[test]
+fn an_endless_device_as_the_scenario_exits_2_at_once() {
+    let started = std::time::Instant::now();
+    parlab()
+        .args(["run", "/dev/zero", "--dry-run"])
+        .timeout(std::time::Duration::from_secs(30))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("/dev/zero").and(predicate::str::contains("not a regular file")));
+    assert!(started.elapsed() < std::time::Duration::from_secs(10), "{:?}", started.elapsed());
+}
+
+/// `report` reads results only from a regular file of at most 1 GiB: a folder is bad input.
+#[test]
+fn a_folder_as_the_results_file_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    parlab()
+        .arg("report")
+        .arg(dir.path())
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("a folder, not a regular file"));
+}
+
 /// The hidden `case-child` subcommand holds the plan on its stdin to the same limits.
 #[test]
 fn a_case_process_refuses_a_plan_past_the_limits() {

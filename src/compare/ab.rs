@@ -411,7 +411,7 @@ fn one_run(
         bail!("{} exited with {status} on case {case}: {}", binary.display(), stderr.trim());
     }
     let path = dir.join("results.json");
-    let text = std::fs::read_to_string(&path).with_context(|| {
+    let text = crate::input::read_to_string(&path, crate::input::RESULTS).with_context(|| {
         format!("{} wrote no {} ({status}): {}", binary.display(), path.display(), stderr.trim())
     })?;
     let results: Results =

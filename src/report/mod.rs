@@ -72,7 +72,8 @@ pub fn write(results: &Results, format: Format, dir: &Path) -> anyhow::Result<Pa
 
 /// Reads a `results.json`, refusing files written by a newer schema than this parlab reads.
 pub fn load(path: &Path) -> anyhow::Result<Results> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let text = crate::input::read_to_string(path, crate::input::RESULTS)
+        .with_context(|| format!("cannot read {}", path.display()))?;
     let version = serde_json::from_str::<serde_json::Value>(&text)
         .with_context(|| format!("{} is not JSON", path.display()))?
         .get("schema_version")

@@ -18,7 +18,7 @@ pub const BUILTIN_QUICK: &str = include_str!("../../scenarios/quick.toml");
 
 /// Reads and validates a scenario file.
 pub fn load(path: &std::path::Path, machine: &Machine) -> Result<Plan, ScenarioError> {
-    let text = std::fs::read_to_string(path)
+    let text = crate::input::read_to_string(path, crate::input::SCENARIO)
         .map_err(|source| ScenarioError::Read { path: path.display().to_string(), source })?;
     parse(&path.display().to_string(), &text, machine)
 }

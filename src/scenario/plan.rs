@@ -6,9 +6,10 @@
 //! needs at worst (input, outputs, per-task and per-worker copies, worker processes) against
 //! what is available (a fixed budget where that is unknown, never "no limit"), and how far
 //! workers may oversubscribe the logical CPUs. A plan read back from a file rather than parsed
-//! is held to the same limits ([`Plan::check_limits`]). Defaults derived from the machine
-//! (STREAM's 4x the last-level cache) are shrunk to fit instead of refused, and the cases say so
-//! in their notes.
+//! is held to the same limits ([`Plan::check_limits`]), memory included. Defaults derived from
+//! the machine (STREAM's 4x the last-level cache) are shrunk to fit instead of refused (in the
+//! memory, and under weak scaling within the workload's own size limits at the size measured),
+//! and the cases say so in their notes.
 
 use std::collections::BTreeMap;
 use std::ops::Range;
@@ -250,10 +251,14 @@ impl Plan {
     /// `resume-plan.json`, a case process's request) against the limits a scenario is held to
     /// when it is parsed: names this build knows, every parameter present and in range, samples,
     /// durations, worker and process counts, sizes and the number of cases, and
-    /// oversubscription of this machine. Such a file can be stale (another parlab) or edited;
-    /// unchecked, one value could abort (`max_samples` of 10^12), panic (a timeout of 10^18 s)
-    /// or start a billion threads. The error names the field, as `workload[0].max_samples: ...`.
-    /// Memory is not checked again: what is available now is not what the plan was made for.
+    /// oversubscription of this machine, each case's own limits ([`Workload::check_case`]) and
+    /// the memory a case needs at worst against what this machine has available now, as parsing
+    /// estimates it at each measured size. Such a file can be stale (another parlab) or edited;
+    /// unchecked, one value could abort (`max_samples` of 10^12, or a size whose input cannot be
+    /// allocated), panic (a timeout of 10^18 s) or start a billion threads. The error names the
+    /// field, as `workload[0].max_samples: ...`. Memory is held to all of what is available, not
+    /// the share a default may take: a plan that fitted when it was made can only be refused
+    /// here if the machine has less to spare now, and refusing is better than aborting.
     pub fn check_limits(&self, machine: &Machine) -> Result<(), String> {
         if self.workloads.is_empty() {
             return Err("workload: the plan has no workload".into());
@@ -274,6 +279,7 @@ impl Plan {
                 }
             }
         }
+        let memory = Memory::of(machine);
         let mut cases = 0u64;
         for (i, w) in self.workloads.iter().enumerate() {
             let at = |key: &str| format!("workload[{i}].{key}");
@@ -354,6 +360,60 @@ impl Plan {
                         limits::MAX_THREADS
                     ));
                 }
+            }
+            self.check_cases_and_memory(i, kind, &memory)?;
+        }
+        Ok(())
+    }
+
+    /// The part of [`Plan::check_limits`] that parsing does last: each case's own limits and
+    /// its memory at worst, at the measured size of each of workload `index`'s sizes (weak
+    /// scaling's at its most workers, as parsing estimates it), over the same shapes.
+    fn check_cases_and_memory(
+        &self,
+        index: usize,
+        kind: &dyn Workload,
+        memory: &Memory,
+    ) -> Result<(), String> {
+        let w = &self.workloads[index];
+        let at = |key: &str| format!("workload[{index}].{key}");
+        let tables = StrategyTables { params: self.strategy_params.clone(), spans: BTreeMap::new() };
+        let shapes = shapes(kind, &w.strategies, &w.workers, w.chunk, &tables);
+        // As parsing blames it: what a case holds whatever its size is not the size's fault.
+        let (floor, shape) = worst_case(kind, 1, &w.params, &shapes);
+        if floor > memory.bytes {
+            return Err(format!(
+                "{}: {} needs {} of memory at worst even at size 1, but {}",
+                at("workers"),
+                describe(shape),
+                units::format_bytes(floor),
+                memory.limit()
+            ));
+        }
+        let most = *w.workers.iter().max().expect("checked: not empty");
+        for &size in &w.sizes {
+            let measured = match w.settings.scaling {
+                Scaling::Strong => size,
+                Scaling::Weak => kind.weak_size(size, most),
+            };
+            for shape in &shapes {
+                kind.check_case(measured, &w.params, shape).map_err(|(blame, message)| {
+                    let field = match blame {
+                        "chunk" if w.chunk.is_none() => format!("strategy.{}.chunk", shape.strategy),
+                        other => at(other),
+                    };
+                    format!("{field}: {message}")
+                })?;
+            }
+            let (need, shape) = worst_case(kind, measured, &w.params, &shapes);
+            if need > memory.bytes {
+                return Err(format!(
+                    "{}: size {measured} needs {} of memory at worst ({}), but {}",
+                    at("size"),
+                    units::format_bytes(need),
+                    describe(shape),
+                    memory.limit()
+                ));
             }
         }
         Ok(())
@@ -722,10 +782,21 @@ fn workload_plan(
             let (num, den) = limits::DEFAULT_MEMORY_SHARE;
             let budget = memory.bytes / den * num;
             let mut sizes = Vec::new();
+            // The sizes a scenario gives are held to these as they are read (`sizes`, and the
+            // measured one above); a default is too, or `check_limits` would refuse the plan.
+            let in_range = |size: u64| -> Result<(), String> {
+                for s in [size, measured(size)] {
+                    if s > limits::MAX_SIZE {
+                        return Err(format!("size {s} is more than the limit of {}", limits::MAX_SIZE));
+                    }
+                    w.check_size(s, &params).map_err(|e| format!("size {s}: {e}"))?;
+                }
+                Ok(())
+            };
             for default in w.default_sizes(machine) {
                 let need = |size: u64| worst_case(w, measured(size), &params, &shapes);
                 let fits = |size: u64| need(size).0 <= budget;
-                let size = if fits(default) { default } else { largest_fitting(default, fits) };
+                let mut size = if fits(default) { default } else { largest_fitting(default, fits) };
                 // Even the smallest size can need more than there is (per-worker costs alone).
                 let (least, shape) = need(size);
                 if least > memory.bytes {
@@ -741,19 +812,45 @@ fn workload_plan(
                         Some("choose fewer workers for that strategy".into()),
                     ));
                 }
+                let mut reduced = Vec::new();
                 if size != default {
-                    notes.push(SizeNote {
-                        size,
-                        note: format!(
-                            "the default size {} was reduced to {} so that a case needs at most {} \
-                             (half {})",
-                            units::format_count(default),
-                            units::format_count(size),
-                            units::format_bytes(budget),
-                            memory.what()
-                        ),
-                    });
+                    reduced.push(format!(
+                        "the default size {} was reduced to {} so that a case needs at most {} (half {})",
+                        units::format_count(default),
+                        units::format_count(size),
+                        units::format_bytes(budget),
+                        memory.what()
+                    ));
                 }
+                // Weak scaling can measure a size past the workload's own limits (a stencil's
+                // width times the square root of the workers): shrunk until it is within them,
+                // else refused.
+                if let Err(why) = in_range(size) {
+                    // The workloads' minimums are a few items (3 cells a side): the search
+                    // starts at the smallest size within them, above which only maxima bind.
+                    let least = (1..=size.min(64)).find(|&s| in_range(s).is_ok()).unwrap_or(1);
+                    let smaller = largest_fitting_from(least, size, |s| fits(s) && in_range(s).is_ok());
+                    if in_range(smaller).is_err() {
+                        return Err(src.error_help(
+                            workers_span,
+                            at("size"),
+                            format!(
+                                "no default size is within this workload's limits: at {max_workers} \
+                                 workers, the default size {size} gives {why}"
+                            ),
+                            Some("give a size, or use fewer workers".into()),
+                        ));
+                    }
+                    reduced.push(format!(
+                        "the default size {} was reduced to {} so that the size measured at \
+                         {max_workers} workers is within the workload's limits (at {}: {why})",
+                        units::format_count(size),
+                        units::format_count(smaller),
+                        units::format_count(size)
+                    ));
+                    size = smaller;
+                }
+                notes.extend(reduced.into_iter().map(|note| SizeNote { size, note }));
                 check_cases(measured(size))?;
                 sizes.push(size);
             }
@@ -889,7 +986,12 @@ fn describe(shape: Option<&CaseShape>) -> String {
 
 /// The largest size in `1..=start` that `fits` (which must be monotone), or 1.
 fn largest_fitting(start: u64, fits: impl Fn(u64) -> bool) -> u64 {
-    let (mut lo, mut hi) = (1u64, start);
+    largest_fitting_from(1, start, fits)
+}
+
+/// The largest size in `lo..=start` that `fits` (which must be monotone there), or `lo`.
+fn largest_fitting_from(lo: u64, start: u64, fits: impl Fn(u64) -> bool) -> u64 {
+    let (mut lo, mut hi) = (lo, start);
     if !fits(lo) {
         return lo;
     }

@@ -800,6 +800,73 @@ fn plans_read_back_are_held_to_the_scenario_limits() {
     assert!(bad.check_limits(&machine).unwrap_err().contains("more than 100000 cases"));
 }
 
+/// A resume plan or a case process's request is held to the memory a case needs, as parsing
+/// holds a scenario: a size whose input cannot be allocated is refused naming the size, where
+/// it aborted the whole run (`vec![0.0; 10^15]`).
+#[test]
+fn plans_read_back_are_held_to_the_memory_and_each_cases_limits() {
+    let machine = synthetic(2, 8 << 20, 2 << 30);
+    let text = format!(
+        "{HEAD}[[workload]]\nkind = \"stream_triad\"\nsize = 1000\nworkers = [1, 2]\n\
+         strategies = [\"rayon\"]\n"
+    );
+    let plan = parse("s.toml", &text, &machine).unwrap();
+    plan.check_limits(&machine).unwrap();
+    let mut v = serde_json::to_value(&plan).unwrap();
+    v["workloads"][0]["sizes"] = serde_json::json!([limits::MAX_SIZE]);
+    let huge: Plan = serde_json::from_value(v).unwrap();
+    let e = huge.check_limits(&machine).unwrap_err();
+    assert!(e.starts_with("workload[0].size: size 1000000000000000 needs"), "{e}");
+    assert!(e.contains("of memory at worst") && e.contains("only 2 GiB is available"), "{e}");
+    // Weak scaling: the size measured at the most workers, not the base size, is what runs.
+    let mut v = serde_json::to_value(&plan).unwrap();
+    v["workloads"][0]["settings"]["scaling"] = "weak".into();
+    v["workloads"][0]["sizes"] = serde_json::json!([40_000_000u64]);
+    let weak: Plan = serde_json::from_value(v.clone()).unwrap();
+    let e = weak.check_limits(&machine).unwrap_err();
+    assert!(e.starts_with("workload[0].size: size 80000000 needs"), "{e}");
+    v["workloads"][0]["settings"]["scaling"] = "strong".into();
+    let strong: Plan = serde_json::from_value(v).unwrap();
+    strong.check_limits(&machine).unwrap();
+    // `check_case` as when parsed: an async strategy cannot run producer_consumer unbuffered.
+    let text = format!(
+        "{HEAD}[[workload]]\nkind = \"producer_consumer\"\nsize = 1000\nworkers = 2\n\
+         strategies = [\"async\"]\nparams = {{ capacity = 1 }}\n"
+    );
+    let plan = parse("s.toml", &text, &machine).unwrap();
+    plan.check_limits(&machine).unwrap();
+    let mut v = serde_json::to_value(&plan).unwrap();
+    v["workloads"][0]["params"]["capacity"] = 0.into();
+    let unbuffered: Plan = serde_json::from_value(v).unwrap();
+    let e = unbuffered.check_limits(&machine).unwrap_err();
+    assert!(e.starts_with("workload[0].params.capacity: `async` cannot run with capacity 0"), "{e}");
+}
+
+/// A weak-scaling default is held to the workload's own size limits at the size it measures,
+/// as a size the scenario gives is: parsing and [`Plan::check_limits`] agree on it. At 4096
+/// workers stencil_heat's default width would measure 65,536, past its 46,341.
+#[test]
+fn a_weak_scaling_default_size_is_shrunk_within_the_workloads_limits() {
+    let machine = synthetic(2, 8 << 20, 512 << 30);
+    let text = format!(
+        "{HEAD}[[workload]]\nkind = \"stencil_heat\"\nscaling = \"weak\"\nworkers = [4096]\nstrategies = []\n"
+    );
+    let plan = parse("s.toml", &text, &machine).unwrap_or_else(|e| panic!("{e}"));
+    plan.check_limits(&machine).unwrap_or_else(|e| panic!("parse accepted what check_limits refuses: {e}"));
+    let w = &plan.workloads[0];
+    let heat = crate::workload::find("stencil_heat").unwrap();
+    for c in plan.cases() {
+        heat.check_size(c.effective_size, &w.params).unwrap();
+    }
+    let size = w.sizes[0];
+    assert!(heat.weak_size(size + 1, 4096) > 46_341, "the largest size within the limit: {size}");
+    assert!(
+        w.notes.iter().any(|n| n.size == size && n.note.contains("within the workload's limits")),
+        "{:?}",
+        w.notes
+    );
+}
+
 mod properties {
     //! Scenarios with extreme but well-formed values: parsing never panics, and every plan it
     //! accepts stays within the limits.
@@ -885,7 +952,8 @@ mod properties {
         fn extreme_scenarios_never_panic_and_stay_within_the_limits(
             kind in prop::sample::select(vec!["pi_monte_carlo", "spin", "stream_triad", "histogram", "nbody", "matmul", "ping_pong", "producer_consumer", "async_fanout", "mandelbrot", "stencil_heat", "empty"]),
             strategy in prop::sample::select(vec!["rayon", "threads", "process", "process-shm", "local-merge", "channels", "async", "semaphore"]),
-            size in size_text(),
+            // `None`: no `size`, so the workload's default, shrunk to fit (or refused).
+            size in prop::option::weighted(0.85, size_text()),
             workers in workers_text(),
             min_samples in mostly_small(),
             max_samples in prop_oneof![12 => 40i64..100, 1 => extreme_int()],
@@ -897,10 +965,11 @@ mod properties {
             scaling in prop::sample::select(vec!["strong", "weak"]),
             machine in 0usize..4,
         ) {
+            let size = size.map(|s| format!("size = {s}\n")).unwrap_or_default();
             let text = format!(
                 "[scenario]\nname = \"p\"\n[defaults]\nscaling = \"{scaling}\"\nseed = {seed}\n\
                  [strategy.channels]\ncapacity = {capacity}\n[strategy.semaphore]\ncapacity = {permits}\n\
-                 [[workload]]\nkind = \"{kind}\"\nsize = {size}\nworkers = {workers}\n\
+                 [[workload]]\nkind = \"{kind}\"\n{size}workers = {workers}\n\
                  min_samples = {min_samples}\nmax_samples = {max_samples}\ntimeout = {timeout}\n\
                  chunk = {chunk}\nstrategies = [\"{strategy}\"]\n"
             );
