@@ -454,19 +454,25 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn queue_executors_stop_dispatching_once_cancelled() {
-        // A trillion tasks, cancelled after 50 ms: handing each one out as a no-op would take
-        // hours under `channels` (two channel operations each) and `async` (a blocking-pool
-        // hand-off each), keeping an abandoned case alive past its grace period.
-        for name in ["channels", "async"] {
-            let exec = exec(find(name).unwrap(), 2);
+    fn executors_stop_dispatching_once_cancelled() {
+        // As many tasks as a trillion items of one grain make, cancelled after 50 ms: walking
+        // the rest as no-ops would take hours (two channel operations each under `channels`, a
+        // blocking-pool hand-off under `async`, a nanosecond under `rayon`), keeping an
+        // abandoned case alive past its grace period.
+        for strategy in STRATEGIES {
+            if strategy.family() == Family::Process {
+                continue;
+            }
+            let name = strategy.name();
+            let exec = exec(*strategy, 2);
+            let tasks = exec.inner.task_count(1 << 40, 1);
             let flag = exec.cancel_flag().clone();
             let canceller = std::thread::spawn(move || {
                 std::thread::sleep(std::time::Duration::from_millis(50));
                 flag.store(true, Ordering::Relaxed);
             });
             let start = std::time::Instant::now();
-            exec.run_tasks(1 << 40, &|_| {});
+            exec.run_tasks(tasks, &|_| {});
             canceller.join().unwrap();
             assert!(start.elapsed().as_secs() < 10, "{name} dispatched for {:?}", start.elapsed());
         }

@@ -1,6 +1,9 @@
 //! `rayon`: a rayon thread pool of the case's worker count, built once per case (outside the
 //! timed region) and kept across samples; work stealing balances the chunks.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
 use rayon::prelude::*;
 
 use super::{ExecConfig, Executor, Strategy};
@@ -23,16 +26,19 @@ impl Strategy for Rayon {
             .thread_name(|i| format!("parlab-rayon-{i}"))
             .build()
             .map_err(|e| format!("could not build a rayon pool: {e}"))?;
-        Ok(Box::new(Pool { pool, workers: config.workers }))
+        Ok(Box::new(Pool { pool, workers: config.workers, cancel: config.cancel.clone() }))
     }
 }
 
 struct Pool {
     pool: rayon::ThreadPool,
     workers: usize,
+    /// The case's cancellation flag: a cancelled case stops visiting indices.
+    cancel: Arc<AtomicBool>,
 }
 
-// SAFETY: rayon's `for_each` over a range visits each index once and returns after all are done.
+// SAFETY: rayon's `try_for_each` over a range visits each index at most once (all of them
+// unless it stops early, which it does only once cancelled) and returns after every visit.
 unsafe impl Executor for Pool {
     fn workers(&self) -> usize {
         self.workers
@@ -41,6 +47,17 @@ unsafe impl Executor for Pool {
         items.div_ceil(grain)
     }
     fn run_tasks(&self, tasks: usize, task: &(dyn Fn(usize) + Sync)) {
-        self.pool.install(|| (0..tasks).into_par_iter().for_each(task));
+        let cancel = &self.cancel;
+        // Stops at the next index once cancelled: walking a billion remaining indices as no-ops
+        // would keep an abandoned case alive past its grace period.
+        self.pool.install(|| {
+            let _ = (0..tasks).into_par_iter().try_for_each(|i| {
+                if cancel.load(Ordering::Relaxed) {
+                    return Err(());
+                }
+                task(i);
+                Ok(())
+            });
+        });
     }
 }
