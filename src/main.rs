@@ -558,20 +558,11 @@ fn compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
         .out
         .clone()
         .unwrap_or_else(|| args.current.parent().unwrap_or(Path::new(".")).to_path_buf());
-    gate_files(&baseline, &args.current, args.gate.options(), args.gate.fail_on_inconclusive, &out)
+    let (opts, fail) = (args.gate.options(), args.gate.fail_on_inconclusive);
+    gate_against(&load_results(&baseline)?, &baseline, &args.current, opts, fail, &out)
 }
 
-fn gate_files(
-    baseline: &Path,
-    current: &Path,
-    opts: GateOptions,
-    fail_on_inconclusive: bool,
-    out: &Path,
-) -> anyhow::Result<ExitCode> {
-    gate_against(&load_results(baseline)?, baseline, current, opts, fail_on_inconclusive, out)
-}
-
-/// [`gate_files`] with the baseline (read from `baseline`) already loaded.
+/// Compares `current` with a baseline already loaded (read from `baseline`).
 fn gate_against(
     a: &parlab::results::Results,
     baseline: &Path,

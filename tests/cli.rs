@@ -329,6 +329,20 @@ fn plan_json() -> Value {
     serde_json::to_value(plan).unwrap()
 }
 
+/// `parlab run SCENARIO --out OUT --resume` exits 2, blaming `resume-plan.json` and `field`.
+fn resume_is_refused(scenario: &std::path::Path, out: &std::path::Path, field: &str) {
+    parlab()
+        .arg("run")
+        .arg(scenario)
+        .arg("--out")
+        .arg(out)
+        .arg("--resume")
+        .timeout(std::time::Duration::from_secs(60))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("resume-plan.json").and(predicate::str::contains(field)));
+}
+
 /// `run --resume` reads `resume-plan.json` from the folder it is given: a plan past the limits
 /// (edited, or left by another parlab) is bad input, before anything runs, where it aborted
 /// (`max_samples` of 10^12), panicked (a timeout of 10^18 s) or panicked on an unknown workload.
@@ -355,15 +369,7 @@ fn a_resume_plan_past_the_limits_exits_2_naming_the_field() {
             _ => plan["workloads"][0]["settings"][key] = value,
         }
         std::fs::write(out.join("resume-plan.json"), plan.to_string()).unwrap();
-        parlab()
-            .arg("run")
-            .arg(&scenario)
-            .arg("--out")
-            .arg(&out)
-            .arg("--resume")
-            .assert()
-            .code(2)
-            .stderr(predicate::str::contains("resume-plan.json").and(predicate::str::contains(field)));
+        resume_is_refused(&scenario, &out, field);
         assert!(!out.join("results.jsonl").exists(), "{key}: nothing ran");
     }
 }
@@ -386,19 +392,7 @@ fn a_resume_plan_past_the_memory_exits_2_naming_the_size() {
     std::fs::write(out.join("resume-plan.json"), plan.to_string()).unwrap();
     // As an earlier process leaves it before its first case ends: else the run stops there.
     std::fs::write(out.join("results.jsonl"), "").unwrap();
-    parlab()
-        .arg("run")
-        .arg(&scenario)
-        .arg("--out")
-        .arg(&out)
-        .arg("--resume")
-        .timeout(std::time::Duration::from_secs(60))
-        .assert()
-        .code(2)
-        .stderr(
-            predicate::str::contains("resume-plan.json")
-                .and(predicate::str::contains("workload[0].size: size 1000000000000000 needs")),
-        );
+    resume_is_refused(&scenario, &out, "workload[0].size: size 1000000000000000 needs");
     assert_eq!(std::fs::read_to_string(out.join("results.jsonl")).unwrap(), "", "nothing ran");
 }
 
