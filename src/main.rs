@@ -613,12 +613,14 @@ fn finish_gate(
     }))
 }
 
-fn ab(args: AbArgs) -> anyhow::Result<ExitCode> {
+fn ab(mut args: AbArgs) -> anyhow::Result<ExitCode> {
     parlab::compare::ab::check_runs(args.runs, args.gate.alpha).map_err(BadInput)?;
-    for bin in [&args.old, &args.new] {
+    for bin in [&mut args.old, &mut args.new] {
         if !bin.is_file() {
             return Err(BadInput(format!("{} is not a parlab binary (no such file)", bin.display())).into());
         }
+        // As a path, not a name: a bare `parlab-old` would be looked up in PATH when started.
+        *bin = std::fs::canonicalize(&*bin).with_context(|| format!("cannot resolve {}", bin.display()))?;
     }
     let machine = Machine::detect();
     if args.max_runs < args.runs {
@@ -652,7 +654,8 @@ fn ab(args: AbArgs) -> anyhow::Result<ExitCode> {
         run_timeout: parlab::compare::ab::run_timeout(&plan),
     };
     // Each run is in its own process group (so that a timeout ends everything it started), so
-    // the terminal's Ctrl-C reaches only this process: pass it on.
+    // the terminal's Ctrl-C reaches only this process: pass it on, and SIGTERM or SIGHUP (a CI
+    // job cancelled, a terminal closed) likewise.
     let _ = ctrlc::set_handler(parlab::compare::ab::interrupt);
     let cases = plan.cases();
     eprintln!(

@@ -2,7 +2,27 @@
 //! the gate's runs of whole builds: reading what a child says without ever blocking it.
 
 use std::io::Read;
-use std::process::ExitStatus;
+use std::os::unix::process::CommandExt;
+use std::process::{Command, ExitStatus};
+
+/// Makes the child killed (SIGKILL) when this process dies, however it dies: for children that
+/// are not parlab's own current binary (an older build, a wrapper), which cannot be trusted to
+/// ask for it themselves. Set between fork and exec, so there is no window after exec.
+pub fn die_with_parent(command: &mut Command) -> &mut Command {
+    let parent = std::process::id() as libc::pid_t;
+    // SAFETY: the closure runs in the forked child before exec and calls only async-signal-safe
+    // functions (prctl, getppid).
+    unsafe {
+        command.pre_exec(move || {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            // The parent died before the request took effect: it would never fire.
+            if libc::getppid() != parent {
+                return Err(std::io::Error::other("the parent died before the child started"));
+            }
+            Ok(())
+        })
+    }
+}
 
 /// The last `keep` bytes a stream says, as text.
 pub fn tail(mut stream: impl Read, keep: usize) -> String {

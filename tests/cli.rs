@@ -444,3 +444,30 @@ fn a_case_process_refuses_a_plan_past_the_limits() {
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("workload[0].max_samples"), "{stderr}");
 }
+
+/// A case process checks its own case's workload and size, not the whole plan: another
+/// workload's size that does not fit the memory available now must not fail a small case.
+#[test]
+fn a_case_process_checks_only_its_own_case() {
+    use std::io::Write;
+    let mut plan = plan_json();
+    let mut huge = plan["workloads"][0].clone();
+    huge["kind"] = Value::from("stream_triad");
+    huge["params"] = serde_json::json!({"scalar": 3.0, "simd": "auto"});
+    huge["sizes"] = serde_json::json!([parlab::scenario::limits::MAX_SIZE]);
+    plan["workloads"].as_array_mut().unwrap().push(huge);
+    let request = serde_json::json!({ "plan": plan, "case": 0, "align_offset": 0, "grace_ms": 100 });
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_parlab"))
+        .arg("case-child")
+        .env("PARLAB_CASE_PARENT", std::process::id().to_string())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(request.to_string().as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("\"status\":\"ok\""), "{stderr}");
+}

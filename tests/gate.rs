@@ -479,3 +479,39 @@ fn a_failed_case_exits_1_whatever_the_gate_says() {
         predicate::str::contains("1 case(s) failed").and(predicate::str::contains("could not compare")),
     );
 }
+
+/// `ab` stopped by SIGTERM (a CI job cancelled) ends its run in flight with everything that run
+/// started, and exits 130: the runs are in their own process groups, which no signal to `ab`
+/// reaches by itself.
+#[test]
+fn a_terminated_gate_leaves_no_run_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("s.toml"), SPIN).unwrap();
+    // A "build" whose every run hangs, with a child of its own.
+    let marker = format!("{}.{}", 600, std::process::id());
+    let script = dir.path().join("hangs");
+    std::fs::write(&script, format!("#!/bin/sh\nsleep {marker} &\nsleep {marker}\n")).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let gate = std::process::Command::new(env!("CARGO_BIN_EXE_parlab"))
+        .current_dir(dir.path())
+        .args(["ab", "hangs", "hangs", "s.toml", "--out", "out"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let alive = || {
+        let out = std::process::Command::new("pgrep").args(["-f", &format!("sleep {marker}")]).output();
+        out.map(|o| !o.stdout.is_empty()).unwrap_or(false)
+    };
+    let start = std::time::Instant::now();
+    while !alive() {
+        assert!(start.elapsed().as_secs() < 30, "the run never started");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::process::Command::new("kill").args(["-TERM", &gate.id().to_string()]).status().unwrap();
+    let status = gate.wait_with_output().unwrap().status;
+    assert_eq!(status.code(), Some(130));
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert!(!alive(), "a run of the gate was left behind");
+}

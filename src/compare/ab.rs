@@ -30,7 +30,7 @@ use super::{decide, paired_evidence, CaseComparison, Comparison, GateOptions};
 use crate::identity::CaseIdentity;
 use crate::results::{Results, Status};
 use crate::scenario::{CaseSpec, Plan, Settings};
-use crate::subprocess::tail;
+use crate::subprocess::{die_with_parent, tail};
 
 /// The gate was interrupted (Ctrl-C): the command exits 130 with nothing decided.
 #[derive(Debug, thiserror::Error)]
@@ -43,8 +43,9 @@ static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 /// so that a timeout or Ctrl-C ends it with everything it started, not just the binary.
 static RUN_GROUP: AtomicI32 = AtomicI32::new(0);
 
-/// For the Ctrl-C handler: kills the run in flight with its whole process group and stops the
-/// gate. (The runs do not get the terminal's Ctrl-C themselves: they are in their own groups.)
+/// For the Ctrl-C (and SIGTERM, SIGHUP) handler: kills the run in flight with its whole process
+/// group and stops the gate. (The runs do not get the terminal's Ctrl-C themselves: they are in
+/// their own groups; and if `ab` is killed outright, each run dies with it by its death signal.)
 pub fn interrupt() {
     INTERRUPTED.store(true, Ordering::SeqCst);
     kill_group(RUN_GROUP.load(Ordering::SeqCst));
@@ -359,7 +360,7 @@ fn one_run(
     if INTERRUPTED.load(Ordering::SeqCst) {
         return Err(Interrupted.into());
     }
-    let mut child = Command::new(binary)
+    let mut child = die_with_parent(&mut Command::new(binary))
         .arg("run")
         .arg(scenario)
         .args(["--case", &case.to_string(), "--out"])
@@ -405,6 +406,10 @@ fn one_run(
         std::thread::sleep(Duration::from_millis(10));
     };
     drop(group);
+    // The handler may have killed the run between two looks: its death is the interrupt's.
+    if INTERRUPTED.load(Ordering::SeqCst) {
+        return Err(Interrupted.into());
+    }
     let stderr = stderr_of(&said);
     // 0: all verified; 1: a case failed, which the status below explains.
     if !matches!(status.code(), Some(0) | Some(1)) {

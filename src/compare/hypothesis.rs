@@ -2,7 +2,7 @@
 //!
 //! - Mann-Whitney U (Mann & Whitney 1947) on raw samples, for `parlab compare`: rank-based, so a
 //!   few outliers cannot fake a change, and it assumes no distribution. Two-sided p-value from
-//!   U's exact distribution for small samples without ties (up to 20 a side), else from the
+//!   the exact permutation distribution for small samples, ties included (up to 20 a side), else the
 //!   normal approximation with tie correction.
 //! - Exact sign-flip permutation test (Fisher 1935) on paired per-run log ratios, for `parlab
 //!   ab`: with k pairs there are 2^k equally likely sign patterns under "no change", so the
@@ -21,6 +21,8 @@ pub fn mann_whitney_u(a: &[f64], b: &[f64]) -> f64 {
     all.sort_by(|x, y| x.0.total_cmp(&y.0));
     let n = all.len();
     let (mut rank_sum_a, mut tie_term) = (0.0, 0.0);
+    // Every value's rank, doubled (tied ranks are halves): for the exact distribution.
+    let mut doubled_ranks: Vec<usize> = Vec::with_capacity(n);
     let mut i = 0;
     while i < n {
         let mut j = i;
@@ -32,15 +34,16 @@ pub fn mann_whitney_u(a: &[f64], b: &[f64]) -> f64 {
         let t = (j - i + 1) as f64;
         tie_term += t * t * t - t;
         rank_sum_a += all[i..=j].iter().filter(|v| v.1).count() as f64 * rank;
+        doubled_ranks.extend(std::iter::repeat_n(i + j + 2, j - i + 1));
         i = j + 1;
     }
     let (n1f, n2f) = (n1 as f64, n2 as f64);
     let u = rank_sum_a - n1f * (n1f + 1.0) / 2.0;
-    // Small samples without ties (process medians: five a side) get the exact distribution:
-    // the normal approximation's smallest p-value at 5 against 5 is 0.012, above the usual
-    // alpha of 0.01, where the exact one is 2/252 = 0.008.
-    if tie_term == 0.0 && n1 * n2 <= EXACT_MAX_PRODUCT {
-        return exact_u_p_value(n1, n2, u.round() as usize);
+    // Small samples (process medians: five a side) get the exact permutation distribution,
+    // ties included: the normal approximation's smallest p-value at 5 against 5 is 0.012,
+    // above the usual alpha of 0.01, where the exact one is 2/252 = 0.008.
+    if n1 + n2 <= EXACT_MAX_VALUES && n1 * n2 <= EXACT_MAX_PRODUCT {
+        return exact_rank_sum_p_value(&doubled_ranks, n1, (2.0 * rank_sum_a).round() as usize);
     }
     let mean = n1f * n2f / 2.0;
     let nf = n as f64;
@@ -53,38 +56,38 @@ pub fn mann_whitney_u(a: &[f64], b: &[f64]) -> f64 {
     (2.0 * normal_sf(z)).min(1.0)
 }
 
-/// Up to this many (n1 * n2) pairs, [`mann_whitney_u`] counts U's exact distribution.
+/// Up to this many (n1 * n2) pairs, [`mann_whitney_u`] counts the exact distribution.
 const EXACT_MAX_PRODUCT: usize = 400;
+/// ... and up to this many values in all, which bounds the count table (sizes x rank sums).
+const EXACT_MAX_VALUES: usize = 40;
 
-/// Two-sided exact p-value of U = `u` for samples of `n1` and `n2` distinct values: every
-/// arrangement of the ranks equally likely, counted by the recurrence
-/// N(m, n, u) = N(m-1, n, u-n) + N(m, n-1, u) (the last rank belongs to one side or the other).
-fn exact_u_p_value(n1: usize, n2: usize, u: usize) -> f64 {
-    let max_u = n1 * n2;
-    // counts[m][n] = the distribution of U for sizes (m, n), as counts per value of U.
-    let mut counts: Vec<Vec<Vec<f64>>> = vec![vec![Vec::new(); n2 + 1]; n1 + 1];
-    for m in 0..=n1 {
-        for n in 0..=n2 {
-            counts[m][n] = if m == 0 || n == 0 {
-                vec![1.0]
-            } else {
-                let mut c = vec![0.0; m * n + 1];
-                for (v, &k) in counts[m - 1][n].iter().enumerate() {
-                    c[v + n] += k;
-                }
-                for (v, &k) in counts[m][n - 1].iter().enumerate() {
-                    c[v] += k;
-                }
-                c
-            };
+/// Two-sided exact p-value of the rank sum of the first sample, `observed` (doubled, as the
+/// ranks are), given every value's doubled rank (ties share the average) and `n1` values in the
+/// first sample: every choice of `n1` of the ranks is equally likely under "no difference", and
+/// `counts[k][s]` counts the choices of `k` ranks summing to `s`. Two-sided: the choices at least
+/// as far from the mean sum as the observed one.
+fn exact_rank_sum_p_value(doubled_ranks: &[usize], n1: usize, observed: usize) -> f64 {
+    let total_sum: usize = doubled_ranks.iter().sum();
+    let mut counts = vec![vec![0.0f64; total_sum + 1]; n1 + 1];
+    counts[0][0] = 1.0;
+    for &r in doubled_ranks {
+        for k in (1..=n1).rev() {
+            for s in (r..=total_sum).rev() {
+                counts[k][s] += counts[k - 1][s - r];
+            }
         }
     }
-    let dist = &counts[n1][n2];
-    let total: f64 = dist.iter().sum();
-    let u = u.min(max_u);
-    let lower: f64 = dist[..=u].iter().sum();
-    let upper: f64 = dist[u..].iter().sum();
-    (2.0 * lower.min(upper) / total).min(1.0)
+    let dist = &counts[n1];
+    let all: f64 = dist.iter().sum();
+    let mean = total_sum as f64 * n1 as f64 / doubled_ranks.len() as f64;
+    let far = (observed as f64 - mean).abs();
+    let extreme: f64 = dist
+        .iter()
+        .enumerate()
+        .filter(|&(s, _)| (s as f64 - mean).abs() >= far - 1e-9)
+        .map(|(_, &c)| c)
+        .sum();
+    (extreme / all).min(1.0)
 }
 
 /// Two-sided p-value of the sign-flip permutation test that the mean of `d` is zero.
@@ -177,6 +180,14 @@ mod tests {
         // 3 against 3: C(6, 3) = 20; U = 0 has one arrangement, U <= 1 two.
         assert!((mann_whitney_u(&[1.0, 2.0, 3.0], &[4.0, 5.0, 6.0]) - 0.1).abs() < 1e-12);
         assert!((mann_whitney_u(&[1.0, 2.0, 4.0], &[3.0, 5.0, 6.0]) - 0.2).abs() < 1e-12);
+        // Ties keep the exact test: 5 against 5 separated, with a tie inside each side, is
+        // still 2/252 (the normal approximation would give 0.012, above alpha = 0.01).
+        let p = mann_whitney_u(&[1.0, 1.0, 3.0, 4.0, 5.0], &[6.0, 7.0, 8.0, 9.0, 9.0]);
+        assert!((p - 2.0 / 252.0).abs() < 1e-12, "{p}");
+        // A tie across the sides: 2 against 2, values {1, 2} and {2, 3}; ranks 1, 2.5 | 2.5, 4.
+        // Sums of two of the four ranks: 3.5, 3.5, 5, 5, 6.5, 6.5 (mean 5); observed 3.5.
+        let p = mann_whitney_u(&[1.0, 2.0], &[2.0, 3.0]);
+        assert!((p - 4.0 / 6.0).abs() < 1e-12, "{p}");
         // Symmetric in the two samples; interleaved values are no evidence at all.
         let (x, y) = ([1.0, 3.0, 5.0, 7.0], [2.0, 4.0, 6.0, 8.0]);
         assert_eq!(mann_whitney_u(&x, &y), mann_whitney_u(&y, &x));

@@ -270,8 +270,9 @@ pub const BY_PROCESS: &str = "cases measured in at least 5 processes on both sid
 
 /// Added when some case had process medians on one side only, or fewer than 5 a side.
 pub const POOLED_PROCESSES: &str = "a case measured in several processes on one side only, or in \
-    fewer than 5 a side, is compared by its pooled samples: the spread between its processes \
-    is then not in the interval";
+    fewer than 5 a side, gets no verdict (insufficient data): its pooled samples would read the \
+    spread between processes as a change, and fewer than 5 processes cannot decide; the ratio \
+    shown is of its pooled samples";
 
 /// How a case's two sides were compared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -342,21 +343,24 @@ pub fn compare_results(
         let (xa, xb, how) = units(b, c);
         by_process |= how == Units::ProcessMedians;
         pooled_processes |= how == Units::PooledProcesses;
-        // The headline of a multi-process case is its processes' estimate, as in its report.
-        let centre = |r: &CaseResult, xs: &[f64]| match how {
-            Units::ProcessMedians => r.median_ns().unwrap_or_else(|| sorted_median(xs)),
-            _ => sorted_median(xs),
-        };
         let evidence = sample_evidence(&xa, &xb, &key);
-        let (verdict, more_needed) = decide(&evidence, opts);
+        let (verdict, more_needed) = match how {
+            // Its samples share their processes: pooled, a spread between processes would read
+            // as a shift (a third of same-build comparisons at 3 processes a side), and too few
+            // processes cannot reach a verdict on their own.
+            Units::PooledProcesses => (Verdict::InsufficientData, None),
+            _ => decide(&evidence, opts),
+        };
         cases.push(CaseComparison {
             key,
             workload: b.workload.clone(),
             strategy: b.strategy.clone(),
             workers: b.workers,
             effective_size: b.effective_size,
-            baseline_median_ns: centre(b, &xa),
-            current_median_ns: centre(c, &xb),
+            // The medians of what was compared (process medians, or samples), the same centres
+            // the ratio is taken between.
+            baseline_median_ns: sorted_median(&xa),
+            current_median_ns: sorted_median(&xb),
             evidence,
             verdict,
             more_needed,

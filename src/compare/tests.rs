@@ -220,8 +220,9 @@ fn cases_measured_in_several_processes_are_compared_by_their_process_medians() {
     // Twice as slow is beyond the spread: five processes a side decide it (exact U test).
     let twice = compare(&medians, &medians.map(|m| m * 2.0), true);
     assert_eq!(twice.cases[0].verdict, Verdict::Regressed, "{:?}", twice.cases[0]);
-    // The headline is the case's own estimate, as its report shows it.
-    assert_eq!(twice.cases[0].baseline_median_ns, base.cases[0].median_ns().unwrap());
+    // The headline is the median of the process medians, the centre the ratio is taken from.
+    assert_eq!(twice.cases[0].baseline_median_ns, 1.0e6);
+    assert_eq!(twice.cases[0].current_median_ns, 2.0e6);
     // Processes on one side only: pooled, and the method says so.
     let (mut b, mut c) = (base.clone(), base.clone());
     in_processes(&mut b.cases[0], &medians);
@@ -229,4 +230,11 @@ fn cases_measured_in_several_processes_are_compared_by_their_process_medians() {
     c.cases[0].processes = None;
     let one_side = compare_results(&b, "a", &c, "b", opts).unwrap();
     assert!(one_side.method.contains("one side only"), "{}", one_side.method);
+    assert_eq!(one_side.cases[0].verdict, Verdict::InsufficientData);
+    // Three processes a side of one build, spread ±10%: pooled, their 60 samples a side would
+    // look like a change; they get no verdict.
+    let same = compare(&medians[..3], &[1.1e6, 0.9e6, 1.05e6], true);
+    assert_eq!(same.cases[0].verdict, Verdict::InsufficientData, "{:?}", same.cases[0]);
+    let pooled = compare(&medians[..3], &[1.1e6, 0.9e6, 1.05e6], false);
+    assert_ne!(pooled.cases[0].verdict, Verdict::InsufficientData, "{:?}", pooled.cases[0]);
 }

@@ -72,11 +72,17 @@ pub fn serve(input: &mut dyn Read, output: &mut dyn Write) -> Result<(), String>
     crate::align::set_offset(request.align_offset);
     let machine = Machine::detect();
     // Its parent checked the plan, but this side cannot tell who wrote its stdin: held to the
-    // same limits before anything runs (the caps are what keep one case from aborting).
-    request
-        .plan
-        .check_limits(&machine)
-        .map_err(|e| format!("the plan sent is not one parlab can run: {e}"))?;
+    // same limits before anything runs (the caps are what keep one case from aborting). Only
+    // its own case's workload and size: memory is checked against what is available now, and
+    // another workload's largest size must not fail this small case.
+    let cases = request.plan.cases();
+    let spec = cases
+        .get(request.case)
+        .ok_or_else(|| format!("the plan sent has no case {} (it has {})", request.case, cases.len()))?;
+    let mut own = request.plan.clone();
+    own.workloads = vec![request.plan.workloads[spec.workload_index].clone()];
+    own.workloads[0].sizes = vec![spec.size];
+    own.check_limits(&machine).map_err(|e| format!("the plan sent is not one parlab can run: {e}"))?;
     let options = RunOptions {
         only: Some(vec![request.case]),
         grace: Duration::from_millis(request.grace_ms),
