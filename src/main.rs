@@ -10,7 +10,7 @@
 //! | 2 | bad input: a scenario, argument or input file (unreadable, not parlab results, another schema) |
 //! | 3 | the gate could not decide (old against old too wide for the threshold; with `--fail-on-inconclusive`, a case inconclusive or with too little data) |
 //! | 4 | internal error: parlab itself failed (e.g. it could not write its reports) |
-//! | 130 | interrupted by Ctrl-C (the results so far are written) |
+//! | 130 | interrupted by Ctrl-C, SIGTERM or SIGHUP (the results so far are written) |
 //!
 //! Only [`BadInput`] errors exit 2; any other error exits 4, never 1, so that a broken run is
 //! never read as a regression or a failed case.
