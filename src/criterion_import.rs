@@ -121,7 +121,7 @@ fn parse(bench: &Benchmark, sample: &Sample) -> Result<Imported, String> {
     let size = parts.next().and_then(|p| p.parse().ok()).ok_or("no size in the name")?;
     // The rest is the case's settings as `CaseIdentity` writes them: parameters joined by
     // commas, then each tunable, then the seed when not the default.
-    let mut params = Params::defaults(w);
+    let mut params = crate::workload::default_params(w);
     let (mut seed, mut tunables) = (Settings::default().seed, StrategyParams::default());
     for kv in parts.flat_map(|p| p.split(',')) {
         if kv.starts_with("weak from ") {

@@ -10,11 +10,15 @@
 //! [`report`] (terminal, Markdown, JSON).
 
 pub mod align;
+pub mod backend;
+pub mod clock;
 pub mod compare;
 pub mod criterion_import;
 pub mod identity;
 pub mod input;
+pub mod limits;
 pub mod machine;
+pub mod params;
 pub mod report;
 pub mod results;
 pub mod runner;

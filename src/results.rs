@@ -140,10 +140,158 @@ pub struct CaseResult {
     /// them. `stats.median` and its CI are then the estimate over processes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub processes: Option<ProcessSpread>,
+    /// Named phases of each sample (`launch`, `transfer_in`, `kernel`, ..., and `other`, the
+    /// remainder), for backends that break their runs down; each phase's samples line up with
+    /// `samples_ns`. Empty when the case has none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub phases: Vec<PhaseSamples>,
+    /// Per-item latencies (messages, queue items), where items overlap: a distribution beside
+    /// the samples, never summed into the phases.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub item_latency: Option<ItemLatency>,
+    /// Where each worker process or rank ran (empty: threads of parlab's own process).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub placement: Vec<Placement>,
 }
 
 fn one() -> u64 {
     1
+}
+
+/// One named phase of every sample of a case, in nanoseconds per run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PhaseSamples {
+    pub name: String,
+    /// One value per sample, in the order of `CaseResult::samples_ns`.
+    pub samples_ns: Vec<f64>,
+}
+
+/// The distribution of per-item latencies of a case, in nanoseconds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ItemLatency {
+    pub count: u64,
+    pub p50_ns: f64,
+    pub p90_ns: f64,
+    pub p99_ns: f64,
+    pub max_ns: f64,
+}
+
+/// A host some part of a run ran on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Host {
+    pub hostname: String,
+    /// The CPU's model name.
+    pub cpu: String,
+    pub logical_cpus: usize,
+    pub physical_cores: usize,
+}
+
+/// Where one worker process or rank of a case ran.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Placement {
+    /// `"worker 1"`, `"rank 0"`, ...
+    pub role: String,
+    /// The host's name, as in [`Results::hosts`].
+    pub host: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
+    /// The CPUs it was allowed to run on, as Linux lists them (`"0-3,8"`), where known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpus: Option<String>,
+}
+
+/// The name of the remainder of a sample that no phase covers.
+pub const OTHER_PHASE: &str = "other";
+
+impl PhaseSamples {
+    /// Phases per run from what a backend reported: `totals_ns[i]` is sample `i` (per run) and
+    /// `phases[i]` its named phases (per run), in the same order in every sample. Adds
+    /// [`OTHER_PHASE`], the remainder. Refuses phases that are negative, not finite, named
+    /// differently from one sample to the next, named `other`, or that add up to more than the
+    /// sample (beyond rounding: 1 ns per phase, or one part in 10^9). No phases at all gives
+    /// none.
+    pub fn from_samples(
+        totals_ns: &[f64],
+        phases: &[Vec<(String, f64)>],
+    ) -> Result<Vec<PhaseSamples>, String> {
+        if phases.len() != totals_ns.len() {
+            return Err(format!("{} samples but phases for {}", totals_ns.len(), phases.len()));
+        }
+        let Some(first) = phases.first() else { return Ok(Vec::new()) };
+        if phases.iter().all(Vec::is_empty) {
+            return Ok(Vec::new());
+        }
+        let names: Vec<&str> = first.iter().map(|(n, _)| n.as_str()).collect();
+        if let Some(dup) = names.iter().enumerate().find(|(i, n)| names[..*i].contains(n)) {
+            return Err(format!("phase `{}` is reported twice in one sample", dup.1));
+        }
+        if names.contains(&OTHER_PHASE) {
+            return Err(format!(
+                "`{OTHER_PHASE}` is the remainder parlab computes; a backend may not report it"
+            ));
+        }
+        let mut out: Vec<PhaseSamples> = names
+            .iter()
+            .chain([&OTHER_PHASE])
+            .map(|n| PhaseSamples { name: n.to_string(), samples_ns: Vec::with_capacity(totals_ns.len()) })
+            .collect();
+        for (i, (&total, sample)) in totals_ns.iter().zip(phases).enumerate() {
+            let these: Vec<&str> = sample.iter().map(|(n, _)| n.as_str()).collect();
+            if these != names {
+                return Err(format!("sample {i} has phases {these:?}, the first had {names:?}"));
+            }
+            let mut sum = 0.0;
+            for (k, (name, ns)) in sample.iter().enumerate() {
+                if !ns.is_finite() || *ns < 0.0 {
+                    return Err(format!("sample {i}: phase `{name}` is {ns} ns"));
+                }
+                sum += ns;
+                out[k].samples_ns.push(*ns);
+            }
+            let slack = (sample.len() as f64).max(total * 1e-9);
+            if sum > total + slack {
+                return Err(format!(
+                    "sample {i}: its phases add up to {sum} ns, more than the sample's {total} ns"
+                ));
+            }
+            out[names.len()].samples_ns.push((total - sum).max(0.0));
+        }
+        Ok(out)
+    }
+}
+
+impl ItemLatency {
+    /// The distribution of `items_ns` (sorted here); `None` for no items. Values that are not
+    /// finite or are negative are refused.
+    pub fn from_items(mut items_ns: Vec<f64>) -> Result<Option<ItemLatency>, String> {
+        if let Some(bad) = items_ns.iter().find(|v| !v.is_finite() || **v < 0.0) {
+            return Err(format!("an item latency of {bad} ns"));
+        }
+        if items_ns.is_empty() {
+            return Ok(None);
+        }
+        items_ns.sort_by(f64::total_cmp);
+        let q = |p: f64| stats::quantile(&items_ns, p);
+        Ok(Some(ItemLatency {
+            count: items_ns.len() as u64,
+            p50_ns: q(0.5),
+            p90_ns: q(0.9),
+            p99_ns: q(0.99),
+            max_ns: *items_ns.last().expect("not empty"),
+        }))
+    }
+}
+
+impl Host {
+    /// The host `machine` describes.
+    pub fn of(machine: &Machine) -> Host {
+        Host {
+            hostname: machine.hostname.clone(),
+            cpu: machine.cpu_model.clone(),
+            logical_cpus: machine.logical_cpus,
+            physical_cores: machine.physical_cores,
+        }
+    }
 }
 
 /// How a case's processes differed (see [`crate::stats::Hierarchical`]).
@@ -193,6 +341,9 @@ impl CaseResult {
             batch: 1,
             processes: None,
             isa: None,
+            phases: Vec::new(),
+            item_latency: None,
+            placement: Vec::new(),
         }
     }
 
@@ -262,6 +413,10 @@ pub struct Results {
     /// there, and the remaining cases ran (or must run) in a fresh one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub abandoned_case: Option<usize>,
+    /// Every host the run's cases ran on; the first is `machine`'s. Cases name theirs in
+    /// [`CaseResult::placement`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hosts: Vec<Host>,
 }
 
 impl Results {
@@ -278,6 +433,7 @@ impl Results {
             cases: Vec::new(),
             clock_overhead_ns: None,
             abandoned_case: None,
+            hosts: Vec::new(),
         }
     }
 
@@ -334,6 +490,50 @@ pub fn now_rfc3339() -> String {
 mod tests {
     use super::*;
     use crate::machine::Machine;
+
+    fn named(pairs: &[(&str, f64)]) -> Vec<(String, f64)> {
+        pairs.iter().map(|(n, v)| (n.to_string(), *v)).collect()
+    }
+
+    #[test]
+    fn phases_get_the_remainder_as_other() {
+        let got = PhaseSamples::from_samples(
+            &[100.0, 50.0],
+            &[
+                named(&[("transfer_in", 20.0), ("kernel", 70.0)]),
+                named(&[("transfer_in", 10.0), ("kernel", 40.0)]),
+            ],
+        )
+        .unwrap();
+        let names: Vec<&str> = got.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["transfer_in", "kernel", "other"]);
+        assert_eq!(got[2].samples_ns, [10.0, 0.0]);
+        assert_eq!(PhaseSamples::from_samples(&[5.0], &[vec![]]).unwrap(), []);
+    }
+
+    #[test]
+    fn phases_that_cannot_be_true_are_refused() {
+        let over = PhaseSamples::from_samples(&[100.0], &[named(&[("a", 60.0), ("b", 60.0)])]);
+        assert!(over.unwrap_err().contains("more than the sample"));
+        let renamed = PhaseSamples::from_samples(&[9.0, 9.0], &[named(&[("a", 1.0)]), named(&[("b", 1.0)])]);
+        assert!(renamed.unwrap_err().contains("the first had"));
+        assert!(PhaseSamples::from_samples(&[9.0], &[named(&[("a", -1.0)])]).is_err());
+        assert!(PhaseSamples::from_samples(&[9.0], &[named(&[("a", f64::NAN)])]).is_err());
+        assert!(PhaseSamples::from_samples(&[9.0], &[named(&[("other", 1.0)])]).is_err());
+        assert!(PhaseSamples::from_samples(&[9.0], &[named(&[("a", 1.0), ("a", 1.0)])]).is_err());
+        assert!(PhaseSamples::from_samples(&[9.0, 1.0], &[named(&[("a", 1.0)])]).is_err());
+        // Rounding: phases summed from integer nanoseconds may exceed a total by a nanosecond each.
+        assert!(PhaseSamples::from_samples(&[10.0], &[named(&[("a", 5.5), ("b", 5.5)])]).is_ok());
+    }
+
+    #[test]
+    fn item_latencies_summarise_their_distribution() {
+        let l = ItemLatency::from_items((1..=100).map(f64::from).rev().collect()).unwrap().unwrap();
+        assert_eq!((l.count, l.max_ns), (100, 100.0));
+        assert!((l.p50_ns - 50.5).abs() < 1e-9 && l.p90_ns < l.p99_ns && l.p99_ns <= l.max_ns, "{l:?}");
+        assert_eq!(ItemLatency::from_items(vec![]).unwrap(), None);
+        assert!(ItemLatency::from_items(vec![1.0, f64::INFINITY]).is_err());
+    }
 
     #[test]
     fn old_files_recover_seed_and_tunables_from_their_scenario() {

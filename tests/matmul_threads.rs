@@ -6,7 +6,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use parlab::strategy::{self, Exec, ExecConfig, StrategyParams};
-use parlab::workload::{self, Params};
+use parlab::workload;
 
 fn threads() -> usize {
     std::fs::read_dir("/proc/self/task").map(|d| d.count()).unwrap_or(0)
@@ -24,7 +24,7 @@ fn the_tuned_kernel_starts_no_threads_under_sequential() {
     // multiplication; this binary has no other test that could race with the write.
     std::env::set_var("MATMUL_NUM_THREADS", "4");
     let matmul = workload::find("matmul").unwrap();
-    let params = Params::defaults(matmul);
+    let params = workload::default_params(matmul);
     assert_eq!(params.text("kernel"), "tuned", "the tuned kernel is the default");
     let config = ExecConfig {
         workers: 1,

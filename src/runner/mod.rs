@@ -27,13 +27,13 @@ use std::time::{Duration, Instant};
 use crossbeam::channel::{self, RecvTimeoutError, Sender};
 
 pub mod child;
-pub mod clock;
+
 pub mod listener;
 pub mod marker;
 mod panics;
 mod rss;
 
-pub use clock::{Clock, RealClock, ScriptedClock};
+pub use crate::clock::{self, Clock, RealClock, ScriptedClock};
 pub use listener::{Listener, Listeners};
 pub use panics::{case_error, describe as panic_description};
 

@@ -27,38 +27,7 @@ use crate::units;
 use crate::workload::{self, CaseShape, ParamValue, Params, SpeedupMeaning, Workload};
 
 /// Absolute limits on a scenario, the same on every machine; each error message states its own.
-pub mod limits {
-    /// Workers of one case.
-    pub const MAX_WORKERS: usize = 4096;
-    /// `min_samples` and `max_samples`.
-    pub const MAX_SAMPLES: usize = 1_000_000;
-    /// Cases in one scenario, after every sweep is expanded.
-    pub const MAX_CASES: u64 = 100_000;
-    /// A size in the workload's own items (10^15); weak scaling's measured size included.
-    pub const MAX_SIZE: u64 = 1_000_000_000_000_000;
-    /// `capacity` of a bounded queue (some queues allocate their capacity up front).
-    pub const MAX_CAPACITY: usize = 1 << 20;
-    /// Thread workers per logical CPU (but at least [`MIN_THREAD_WORKERS`]): oversubscription
-    /// past this only measures the scheduler.
-    pub const THREADS_PER_CPU: usize = 64;
-    pub const MIN_THREAD_WORKERS: usize = 256;
-    /// Worker processes per logical CPU (but at least [`MIN_PROCESS_WORKERS`]).
-    pub const PROCESSES_PER_CPU: usize = 4;
-    pub const MIN_PROCESS_WORKERS: usize = 16;
-    /// Threads one case may run at once where a tunable rather than the worker count sets them
-    /// (`[strategy.semaphore] capacity`: a thread per permit, for tasks that mostly wait, as a
-    /// thread-per-request server's do). Sleeping threads do not compete for the CPUs, so the
-    /// per-CPU limit above does not apply to them; this one bounds the kernel tasks and stacks
-    /// (the kernel's own limits are a few tens of thousands), and each thread's memory is
-    /// counted too ([`crate::strategy::THREAD_BYTES`]).
-    pub const MAX_THREADS: usize = 4096;
-    /// A size derived from the machine (a default) may use at most this share of the available
-    /// memory, numerator and denominator; a size the scenario gives may use all of it.
-    pub const DEFAULT_MEMORY_SHARE: (u64, u64) = (1, 2);
-    /// The memory a plan may use when the machine's available memory is unknown (no readable
-    /// `/proc/meminfo`): a budget most machines that run parlab have, rather than none at all.
-    pub const UNKNOWN_MEMORY_BYTES: u64 = 2 << 30;
-}
+pub use crate::limits;
 
 /// How the problem size relates to the worker count.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -717,7 +686,7 @@ fn workload_plan(
             let span = tables.spans.get(&field).filter(|_| fits(&params, &unset))?;
             Some((field, span.clone()))
         });
-        let defaults = Params::defaults(w);
+        let defaults = crate::workload::default_params(w);
         let param = || {
             raw.params.iter().find_map(|(key, value)| {
                 let mut p = params.clone();
@@ -1439,7 +1408,7 @@ fn params(
     w: &dyn Workload,
     raw: &BTreeMap<Spanned<String>, Spanned<toml::Value>>,
 ) -> Result<Params, ScenarioError> {
-    let mut params = Params::defaults(w);
+    let mut params = crate::workload::default_params(w);
     for (key, value) in raw {
         let f = format!("{field}.{}", key.get_ref());
         let Some(spec) = w.params().iter().find(|p| p.name == key.get_ref()) else {

@@ -162,6 +162,11 @@ pub trait Strategy: Sync + 'static {
     fn executor_memory_bytes(&self, _workers: usize, _params: &StrategyParams) -> u64 {
         0
     }
+    /// The backend that runs this strategy's cases, by name (see `crate::backend`): threads of
+    /// parlab's own process unless the strategy runs elsewhere (worker processes, ranks).
+    fn backend(&self) -> &'static str {
+        "in-process"
+    }
     /// Builds the executor for one case; runs outside the timed region (pools are made here).
     fn executor(&self, config: &ExecConfig) -> Result<Box<dyn Executor>, String>;
 }

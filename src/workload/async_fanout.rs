@@ -210,7 +210,7 @@ mod tests {
 
     #[test]
     fn ten_thousand_tasks_run_on_a_few_threads() {
-        let mut params = Params::defaults(&AsyncFanout);
+        let mut params = crate::workload::default_params(&AsyncFanout);
         params.0.insert("cpu_iters".into(), ParamValue::Int(10));
         let input = AsyncFanout.prepare(10_000, &params, 3).unwrap();
         let exec = exec(find("async").unwrap(), 2);

@@ -10,7 +10,6 @@
 //! timed. The reference is computed lazily, outside the timed region, by the verifier.
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
@@ -197,62 +196,11 @@ impl ParamSpec {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum ParamValue {
-    Int(i64),
-    Float(f64),
-    /// One of a [`ParamSpec`]'s `choices`, e.g. `simd = "scalar"`.
-    Text(Cow<'static, str>),
-}
+pub use crate::params::{ParamValue, Params};
 
-impl ParamValue {
-    /// The value as a number; a name has none (NaN).
-    pub fn as_f64(&self) -> f64 {
-        match self {
-            ParamValue::Int(i) => *i as f64,
-            ParamValue::Float(f) => *f,
-            ParamValue::Text(_) => f64::NAN,
-        }
-    }
-}
-
-impl std::fmt::Display for ParamValue {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ParamValue::Int(i) => write!(f, "{i}"),
-            ParamValue::Float(x) => write!(f, "{x}"),
-            ParamValue::Text(s) => f.write_str(s),
-        }
-    }
-}
-
-/// Validated parameters, every one present (defaults filled in).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Params(pub BTreeMap<String, ParamValue>);
-
-impl Params {
-    /// All defaults of a workload.
-    pub fn defaults(workload: &dyn Workload) -> Params {
-        Params(workload.params().iter().map(|p| (p.name.to_string(), p.default.clone())).collect())
-    }
-    pub fn int(&self, name: &str) -> i64 {
-        match self.0.get(name) {
-            Some(ParamValue::Int(i)) => *i,
-            Some(ParamValue::Float(f)) => *f as i64,
-            Some(ParamValue::Text(_)) | None => panic!("parameter `{name}` was not validated as a number"),
-        }
-    }
-    pub fn float(&self, name: &str) -> f64 {
-        self.0.get(name).map(|v| v.as_f64()).unwrap_or_else(|| panic!("parameter `{name}` was not validated"))
-    }
-    /// The name a choice parameter holds.
-    pub fn text(&self, name: &str) -> &str {
-        match self.0.get(name) {
-            Some(ParamValue::Text(s)) => s,
-            _ => panic!("parameter `{name}` was not validated as a name"),
-        }
-    }
+/// All defaults of `workload`.
+pub fn default_params(workload: &dyn Workload) -> Params {
+    Params(workload.params().iter().map(|p| (p.name.to_string(), p.default.clone())).collect())
 }
 
 /// The outcome of checking a kernel's output against the sequential reference.
@@ -454,7 +402,7 @@ mod tests {
 
     /// The defaults, made cheaper where a default is sized for measuring rather than testing.
     fn tiny_params(workload: &dyn Workload) -> Params {
-        let mut params = Params::defaults(workload);
+        let mut params = crate::workload::default_params(workload);
         if workload.name() == "ping_pong" {
             params.0.insert("round_trips".into(), ParamValue::Int(50));
         }
@@ -580,7 +528,7 @@ mod tests {
 
     #[test]
     fn params_with_names_round_trip_through_json() {
-        let params = Params::defaults(find("matmul").unwrap());
+        let params = crate::workload::default_params(find("matmul").unwrap());
         assert_eq!((params.text("kernel"), params.text("simd")), ("tuned", "auto"));
         let text = serde_json::to_string(&params).unwrap();
         assert_eq!(text, r#"{"kernel":"tuned","simd":"auto"}"#);

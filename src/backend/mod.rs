@@ -1,0 +1,134 @@
+//! Backends: where a case's runs happen.
+//!
+//! The runner decides *when* (warm-up, batch size, how many samples, its stopping rule); a
+//! backend decides *where*. It turns one case into a [`Session`] that runs the kernel when told
+//! to and answers with a [`Sample`], and checks the output when asked:
+//! - [`in_process`]: on threads of this process, through the strategy's `Exec` (every strategy
+//!   but the process ones);
+//! - [`process`]: a warm pool of `parlab worker` processes that compute the workload's tasks
+//!   from a job description ([`crate::remote`]), gathered here (`process`, `process-shm`);
+//! - tests add a backend that runs a whole case in a child process which reports phases, and one
+//!   that leaves a grandchild behind (`fault-injection` builds only).
+//!
+//! MPI ranks, external programs, task-queue workers and GPUs are each one more backend: they
+//! start their processes with the case's marker ([`CaseJob::marker`]), prepare their own input
+//! from the case's spec, run as the session is told, and send back samples (with phases) and a
+//! result. The runner finds any process a backend left behind by that marker.
+//!
+//! A strategy names its backend ([`crate::strategy::Strategy::backend`]); [`find`] looks it up
+//! in the static registry [`BACKENDS`].
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use crate::clock::Clock;
+use crate::results::Placement;
+use crate::scenario::CaseSpec;
+use crate::strategy::{ExecConfig, Strategy};
+use crate::workload::{Instance, Params, Verification};
+
+/// Why a backend could not start or run a case. The runner shows it as the case's reason.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum BackendError {
+    /// The backend cannot run on this machine or build (no binary, no runtime).
+    #[error("{0}")]
+    Unavailable(String),
+    /// Starting the case failed (the executor, the processes, their handshake).
+    #[error("could not set up `{what}`: {why}")]
+    Setup { what: String, why: String },
+    /// A process the case runs in failed or died; the text says which and why.
+    #[error("{0}")]
+    Failed(String),
+    /// A process answered something the protocol does not allow.
+    #[error("broke the protocol: {0}")]
+    Protocol(String),
+    /// The case's cancellation flag was set (timeout, Ctrl-C).
+    #[error("the case was cancelled")]
+    Cancelled,
+}
+
+/// The environment variable that carries a case's marker into every process its backend starts
+/// (beside the run's own [`crate::runner::marker::ENV`]).
+pub const CASE_MARKER_ENV: &str = "PARLAB_CASE_MARKER";
+
+/// Everything a backend gets to start one case.
+pub struct CaseJob<'a> {
+    pub spec: &'a CaseSpec,
+    /// The workload's validated parameters and the input seed: what a process elsewhere needs
+    /// to prepare the same input.
+    pub params: &'a Params,
+    pub seed: u64,
+    pub strategy: &'static dyn Strategy,
+    /// Workers, tunables and the cancellation flag.
+    pub config: ExecConfig,
+    /// The input prepared in this process (not timed): the in-process backend runs on it,
+    /// coordinating backends gather into outputs made from it and verify against it.
+    pub instance: Arc<dyn Instance>,
+    /// Times runs made in this process (scripted in tests). Backends whose runs are timed
+    /// elsewhere report their own clock's readings.
+    pub clock: Arc<dyn Clock>,
+    /// `(CASE_MARKER_ENV, value)`: set on every process the backend starts, so that any left
+    /// behind is found and ended when the case ends.
+    pub marker: (&'static str, String),
+}
+
+/// One timed sample: `runs` runs back to back, as the runner asked.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Sample {
+    /// Nanoseconds for all the runs together.
+    pub ns: u64,
+    /// Named phases of those runs (totals over the runs, nanoseconds): disjoint intervals
+    /// measured on the same clock as `ns`, whose sum is at most `ns`. The runner reports the
+    /// remainder as `other`. Empty when the backend does not break its runs down.
+    pub phases: Vec<(Cow<'static, str>, u64)>,
+    /// Per-item latencies (a message's or a queue item's own time, nanoseconds), where items
+    /// overlap: a distribution, never summed into the phases.
+    pub items_ns: Vec<f64>,
+}
+
+/// One case started by a backend: runs as the runner directs, then verifies.
+pub trait Session {
+    /// Nanoseconds starting the case took (pools, processes, handshakes): outside every sample.
+    fn setup_ns(&self) -> u64;
+    /// Runs the kernel `runs` times back to back and times them as one sample; `index` is the
+    /// sample's number for scripted clocks (`usize::MAX` for warm-up runs).
+    fn sample(&mut self, index: usize, runs: u64) -> Result<Sample, BackendError>;
+    /// Checks the last run's output against the sequential reference, then a fresh output from
+    /// one more untimed run (a kernel that skips work must not pass on what earlier runs left).
+    fn verify(&mut self) -> Result<Verification, BackendError>;
+    /// The instruction set the kernel reported for its runs.
+    fn isa(&self) -> Option<&'static str> {
+        None
+    }
+    /// Where each worker or rank ran, for the results (empty: all on this host, in this process).
+    fn placement(&self) -> Vec<Placement> {
+        Vec::new()
+    }
+}
+
+/// A way of running cases: a registry entry.
+pub trait Backend: Sync + 'static {
+    fn name(&self) -> &'static str;
+    /// One line for `parlab list` and the docs.
+    fn summary(&self) -> &'static str;
+    /// `Err` when this machine or build cannot run it at all (the case is `unavailable`).
+    fn availability(&self) -> Result<(), BackendError> {
+        Ok(())
+    }
+    /// Starts one case; not timed (its cost is [`Session::setup_ns`]).
+    fn start<'a>(&self, job: CaseJob<'a>) -> Result<Box<dyn Session + 'a>, BackendError>;
+}
+
+impl std::fmt::Debug for dyn Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Every backend, by the name strategies give in [`crate::strategy::Strategy::backend`].
+pub static BACKENDS: &[&dyn Backend] = &[];
+
+/// Looks a backend up by name.
+pub fn find(name: &str) -> Option<&'static dyn Backend> {
+    BACKENDS.iter().copied().find(|b| b.name() == name)
+}
