@@ -38,7 +38,7 @@ use super::{
     Workload, GAMMA,
 };
 use crate::machine::Machine;
-use crate::scenario::limits::MAX_CAPACITY;
+use crate::limits::MAX_CAPACITY;
 use crate::strategy::{static_block, CloseOnDrop, Exec, Family, Semaphore, Strategy, WaitQueue};
 
 pub struct ProducerConsumer;
