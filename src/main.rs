@@ -505,7 +505,8 @@ fn check_baseline(name: &str) -> anyhow::Result<(PathBuf, parlab::results::Resul
         .into());
     }
     let results = load_results(&path)?;
-    if results.schema_version != parlab::results::SCHEMA_VERSION {
+    // The run writes the current schema: the baseline must be comparable with it.
+    if !parlab::results::comparable_schemas(results.schema_version, parlab::results::SCHEMA_VERSION) {
         return Err(BadInput(format!(
             "baseline `{name}` ({}) has results schema {}, this parlab writes {}: save the baseline again \
              with this parlab",

@@ -12,7 +12,18 @@ use crate::stats::{self, Summary};
 use crate::strategy::StrategyParams;
 use crate::workload::{Params, SpeedupMeaning, Verification};
 
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
+
+/// The oldest schema whose samples mean what this parlab's do: schema 3 only added fields
+/// beside them (phases, item latency, hosts, placement), so a file of schema 2 compares with
+/// one of 3 and serves as a baseline; schema 1 timed no batches and is compared only with
+/// itself.
+pub const OLDEST_COMPARABLE_SCHEMA: u32 = 2;
+
+/// Whether runs written with schemas `a` and `b` can be compared sample by sample.
+pub fn comparable_schemas(a: u32, b: u32) -> bool {
+    a == b || (a >= OLDEST_COMPARABLE_SCHEMA && b >= OLDEST_COMPARABLE_SCHEMA)
+}
 
 /// What reports write beside `ok` for a case parlab did not verify itself (`import-criterion`).
 pub const NOT_VERIFIED_LABEL: &str = "not verified by parlab";
@@ -524,6 +535,39 @@ mod tests {
         assert!(PhaseSamples::from_samples(&[9.0, 1.0], &[named(&[("a", 1.0)])]).is_err());
         // Rounding: phases summed from integer nanoseconds may exceed a total by a nanosecond each.
         assert!(PhaseSamples::from_samples(&[10.0], &[named(&[("a", 5.5), ("b", 5.5)])]).is_ok());
+    }
+
+    #[test]
+    fn schema_2_compares_with_3_and_1_only_with_itself() {
+        assert!(comparable_schemas(2, SCHEMA_VERSION) && comparable_schemas(SCHEMA_VERSION, 2));
+        assert!(comparable_schemas(1, 1) && comparable_schemas(3, 3));
+        assert!(!comparable_schemas(1, 2) && !comparable_schemas(SCHEMA_VERSION, 1));
+    }
+
+    /// A case line of schema 2 (`results.jsonl`, read back by `--resume`) reads with no
+    /// phases, item latency or placement.
+    #[test]
+    fn a_schema_2_case_reads_without_the_new_fields() {
+        let spec = CaseSpec {
+            id: 3,
+            workload_index: 0,
+            workload: "spin".into(),
+            strategy: "threads".into(),
+            workers: 2,
+            size: 4,
+            effective_size: 4,
+            scaling: Scaling::Strong,
+            notes: Vec::new(),
+            seed: 1,
+            tunables: StrategyParams::default(),
+        };
+        let case = CaseResult::unmeasured(&spec, &Params::default(), Status::Ok, "");
+        let line = serde_json::to_value(&case).unwrap();
+        for new in ["phases", "item_latency", "placement"] {
+            assert!(line.get(new).is_none(), "{new} is left out when empty, as schema 2 had it");
+        }
+        let back: CaseResult = serde_json::from_value(line).unwrap();
+        assert_eq!(back, case);
     }
 
     #[test]

@@ -54,7 +54,7 @@ fn run_writes_valid_results_that_all_verify() {
         .stdout(predicate::str::contains("speedup").and(predicate::str::contains("results.json")));
     let results: Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
-    assert_eq!(results["schema_version"], 2);
+    assert_eq!(results["schema_version"], 3);
     assert_eq!(results["complete"], true);
     assert_eq!(results["scenario"]["name"], "tiny");
     assert!(results["machine"]["logical_cpus"].as_u64().unwrap() >= 1);

@@ -169,6 +169,58 @@ fn named_baselines_are_saved_and_gated_against() {
     assert!(stdout.contains("spin/sequential/1w/2"), "{stdout}");
     assert!(dir.path().join("b/compare.md").exists());
     parlab().current_dir(dir.path()).args(["run", "s.toml", "--baseline", "../x"]).assert().code(2);
+    // A baseline saved by the parlab before schema 3 still gates: 3 only added fields.
+    let baselines = dir.path().join("reports/baselines");
+    let mut v2: Value =
+        serde_json::from_str(&std::fs::read_to_string(baselines.join("main.json")).unwrap()).unwrap();
+    v2["schema_version"] = Value::from(2);
+    write(&baselines, "v2.json", &v2);
+    let out = parlab()
+        .current_dir(dir.path())
+        .args(["run", "s.toml", "--out", "c", "--baseline", "v2"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(2), "{stderr}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("spin/sequential/1w/2"), "{stderr}");
+    assert!(dir.path().join("c/compare.md").exists());
+}
+
+/// Schema 3 only added fields beside the samples: a schema 2 file compares with a schema 3 one
+/// (either way round); schema 1, which timed no batches, only with itself.
+#[test]
+fn compare_pairs_schema_2_with_3_but_not_1() {
+    assert_eq!(parlab::results::SCHEMA_VERSION, 3);
+    let dir = tempfile::tempdir().unwrap();
+    let versioned = |v: &Value, version: u32| {
+        let mut v = v.clone();
+        v["schema_version"] = Value::from(version);
+        v
+    };
+    let (steady, slowed) = (steady(), slowed(2, 1.3));
+    let v2 = write(dir.path(), "v2.json", &versioned(&steady, 2));
+    let v3 = write(dir.path(), "v3.json", &versioned(&slowed, 3));
+    let v1 = write(dir.path(), "v1.json", &versioned(&steady, 1));
+    parlab()
+        .args(["compare", &v2, &v3, "--threshold", "5%", "--out"])
+        .arg(dir.path())
+        .assert()
+        .code(1)
+        .stdout(predicate::str::is_match(r"mandelbrot/threads/2w/\S+ .*regressed").unwrap());
+    parlab().args(["compare", &v3, &v2, "--out"]).arg(dir.path()).assert().code(predicate::ne(2));
+    parlab()
+        .args(["compare", &v1, &v3, "--out"])
+        .arg(dir.path())
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("schema version 1"));
+    // Newer than this parlab: refused with a clear error, as before.
+    let v4 = write(dir.path(), "v4.json", &versioned(&steady, 4));
+    parlab()
+        .args(["compare", &v2, &v4])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("results schema 4, newer than this parlab reads (3)"));
 }
 
 fn criterion_bench(dir: &std::path::Path, id: &str, value: &str, per_iter_ns: f64) {

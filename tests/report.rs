@@ -10,7 +10,7 @@ use std::path::Path;
 
 use assert_cmd::Command;
 use parlab::report::{self, charts, table, Format};
-use parlab::results::{Results, Status};
+use parlab::results::{Host, ItemLatency, PhaseSamples, Placement, Results, Status};
 use parlab::stats::Summary;
 use parlab::units::{format_bytes, format_ns};
 use scraper::{ElementRef, Html, Selector};
@@ -688,4 +688,283 @@ fn a_results_file_whose_scenario_claims_too_many_cases_is_bad_input() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("more than the limit of 100000"), "{stderr}");
+}
+
+/// The fixture as a backend that breaks runs down would leave it: `mandelbrot` threads at 4
+/// workers split into `transfer_in` (10% of every sample), `kernel` (80%) and the remaining
+/// `other`; `mandelbrot` channels at 4 workers with per-item latencies of 1 to 1000 µs; and,
+/// with `hosts`, two hosts, that channels case's workers placed one on each.
+fn with_phases_and_items(hosts: bool) -> Results {
+    let mut r = fixture();
+    let split =
+        r.cases.iter_mut().find(|c| c.workload == "mandelbrot" && c.strategy == "threads" && c.workers == 4);
+    let split = split.unwrap();
+    let per_sample: Vec<Vec<(String, f64)>> = split
+        .samples_ns
+        .iter()
+        .map(|s| vec![("transfer_in".to_string(), s * 0.1), ("kernel".to_string(), s * 0.8)])
+        .collect();
+    split.phases = PhaseSamples::from_samples(&split.samples_ns, &per_sample).unwrap();
+    let queued =
+        r.cases.iter_mut().find(|c| c.workload == "mandelbrot" && c.strategy == "channels" && c.workers == 4);
+    let queued = queued.unwrap();
+    queued.item_latency =
+        ItemLatency::from_items((1..=1000).map(|us| f64::from(us) * 1e3).collect()).unwrap();
+    if hosts {
+        let other =
+            Host { hostname: "node-b".into(), cpu: "Test CPU".into(), logical_cpus: 16, physical_cores: 8 };
+        r.hosts = vec![Host::of(&r.machine), other];
+        queued.placement = vec![
+            Placement {
+                role: "worker 1".into(),
+                host: r.machine.hostname.clone(),
+                pid: Some(100),
+                cpus: None,
+            },
+            Placement {
+                role: "worker 2".into(),
+                host: "node-b".into(),
+                pid: Some(4242),
+                cpus: Some("0-3".into()),
+            },
+        ];
+    }
+    r
+}
+
+/// The phase case's median per run, times `fraction`, as reports print it.
+fn phase_median(r: &Results, fraction: f64) -> String {
+    let c = r.cases.iter().find(|c| !c.phases.is_empty()).unwrap();
+    let mut sorted = c.samples_ns.clone();
+    sorted.sort_by(f64::total_cmp);
+    assert_eq!(sorted.len() % 2, 1, "an odd count: the median is one sample, scaled exactly");
+    format_ns(sorted[sorted.len() / 2] * fraction)
+}
+
+/// The item-latency line of the channels case, as reports print it.
+fn items_line(r: &Results) -> String {
+    let l = r.cases.iter().find_map(|c| c.item_latency.as_ref()).unwrap();
+    assert_eq!((l.count, l.max_ns), (1000, 1e6));
+    format!(
+        "items: p50 {} · p90 {} · p99 {} · max 1.00 ms (1k items)",
+        format_ns(l.p50_ns),
+        format_ns(l.p90_ns),
+        format_ns(l.p99_ns)
+    )
+}
+
+/// Whether every line of `old` appears in `new`, in order.
+fn keeps_every_line(old: &str, new: &str) -> bool {
+    let mut new = new.lines();
+    old.lines().all(|l| new.any(|n| n == l))
+}
+
+#[test]
+fn terminal_shows_phases_and_items_under_their_case() {
+    let plain = report::terminal::render(&fixture());
+    let r = with_phases_and_items(true);
+    let term = report::terminal::render(&r);
+    let phases = format!(
+        "    phases: transfer_in {} (10%) · kernel {} (80%) · other {} (10%)",
+        phase_median(&r, 0.1),
+        phase_median(&r, 0.8),
+        phase_median(&r, 0.1)
+    );
+    let lines: Vec<&str> = term.lines().collect();
+    let at = lines.iter().position(|l| *l == phases).unwrap_or_else(|| panic!("`{phases}` in\n{term}"));
+    let case = r.cases.iter().find(|c| !c.phases.is_empty()).unwrap();
+    let row = table::row(case);
+    let above = lines[at - 1];
+    assert!(
+        above.starts_with("mandelbrot") && above.contains(" threads ") && above.contains(&row[4]),
+        "{above}"
+    );
+    let items = format!("    {}", items_line(&r));
+    let at = lines.iter().position(|l| *l == items).unwrap_or_else(|| panic!("`{items}` in\n{term}"));
+    assert!(lines[at - 1].contains(" channels "), "{}", lines[at - 1]);
+    // Every other line, the cases without phases included, is as it was.
+    let rest: Vec<&str> = lines
+        .iter()
+        .copied()
+        .filter(|l| !l.starts_with("    phases: ") && !l.starts_with("    items: "))
+        .collect();
+    assert_eq!(rest.join("\n") + "\n", plain);
+}
+
+#[test]
+fn markdown_lists_phases_items_and_hosts() {
+    let plain = report::render(&fixture(), Format::Markdown).unwrap();
+    assert!(!plain.contains("## Hosts") && !plain.contains("Phases:"), "{plain}");
+    let r = with_phases_and_items(true);
+    let md = report::render(&r, Format::Markdown).unwrap();
+    let phases = format!(
+        "- threads, 4 workers, size {}: phases: transfer_in {} (10%) · kernel {} (80%) · other {} (10%)",
+        parlab::units::format_count(r.cases[3].effective_size),
+        phase_median(&r, 0.1),
+        phase_median(&r, 0.8),
+        phase_median(&r, 0.1)
+    );
+    assert!(md.lines().any(|l| l == phases), "`{phases}` in\n{md}");
+    assert!(md.contains(&items_line(&r)), "{md}");
+    assert!(md.contains("shares are of the sum of the phase medians"), "{md}");
+    assert!(md.contains("## Hosts\n\n| host | CPU | cores | logical CPUs |"), "{md}");
+    assert!(md.contains(&format!("| {} | {} |", r.machine.hostname, r.machine.cpu_model)), "{md}");
+    assert!(md.contains("| node-b | Test CPU | 8 | 16 |"), "{md}");
+    assert!(md.contains("worker 1 → vm (pid 100), worker 2 → node-b (pid 4242)"), "{md}");
+    // What was there is still there, unchanged: the tables, the cases without phases.
+    assert!(keeps_every_line(&plain, &md));
+    // One host and no placement elsewhere: no hosts section.
+    let one = with_phases_and_items(false);
+    assert!(!report::render(&one, Format::Markdown).unwrap().contains("## Hosts"));
+}
+
+#[test]
+fn hosts_are_listed_only_when_the_run_spans_several() {
+    let mut r = fixture();
+    assert!(!table::spans_hosts(&r));
+    // Placed on the one host there is: nothing to say.
+    let here = Placement { role: "rank 0".into(), host: r.machine.hostname.clone(), pid: None, cpus: None };
+    r.cases[3].placement = vec![here];
+    r.hosts = vec![Host::of(&r.machine)];
+    assert!(!table::spans_hosts(&r));
+    assert!(html(&r).select(&sel("section#hosts")).next().is_none());
+    // A case placed elsewhere, even in a file that lists no hosts: listed.
+    r.hosts.clear();
+    r.cases[3].placement.push(Placement { role: "rank 1".into(), host: "far".into(), pid: None, cpus: None });
+    assert!(table::spans_hosts(&r));
+    let md = report::render(&r, Format::Markdown).unwrap();
+    assert!(md.contains("rank 0 → vm, rank 1 → far"), "{md}");
+}
+
+#[test]
+fn csv_has_phase_medians_and_item_quantiles() {
+    let r = with_phases_and_items(true);
+    let rows = csv_rows(&report::render(&r, Format::Csv).unwrap());
+    let header = &rows[0];
+    assert_eq!(&header[header.len() - 3..], ["phases", "item_p50_ns", "item_p99_ns"]);
+    let col = |name: &str| header.iter().position(|h| h == name).unwrap();
+    for (row, case) in rows[1..].iter().zip(&r.cases) {
+        assert_eq!(row.len(), header.len());
+        if case.phases.is_empty() {
+            assert_eq!(row[col("phases")], "", "case {}", case.id);
+        } else {
+            let median = case.median_ns().unwrap();
+            let got: Vec<(&str, f64)> = row[col("phases")]
+                .split(';')
+                .map(|p| {
+                    let (name, ns) = p.split_once('=').unwrap();
+                    (name, ns.parse().unwrap())
+                })
+                .collect();
+            let want = [("transfer_in", 0.1), ("kernel", 0.8), ("other", 0.1)];
+            assert_eq!(got.len(), want.len(), "{got:?}");
+            for ((name, ns), (want_name, fraction)) in got.iter().zip(want) {
+                assert_eq!(*name, want_name);
+                assert!(
+                    (ns - median * fraction).abs() < median * 1e-9,
+                    "{name}: {ns} vs {}",
+                    median * fraction
+                );
+            }
+        }
+        match &case.item_latency {
+            Some(l) => {
+                assert_eq!(row[col("item_p50_ns")].parse::<f64>().unwrap(), l.p50_ns);
+                assert_eq!(row[col("item_p99_ns")].parse::<f64>().unwrap(), l.p99_ns);
+            }
+            None => {
+                assert_eq!((row[col("item_p50_ns")].as_str(), row[col("item_p99_ns")].as_str()), ("", ""))
+            }
+        }
+    }
+}
+
+#[test]
+fn html_shows_a_phase_bar_item_latencies_and_hosts() {
+    let plain_results = fixture();
+    let plain = html(&plain_results);
+    assert!(plain
+        .select(&sel("section#hosts, table.phases, table.items, a[href=\"#hosts\"]"))
+        .next()
+        .is_none());
+    let r = with_phases_and_items(true);
+    let doc = html(&r);
+    let g = &table::groups(&r)[0];
+    assert_eq!(g.label, "mandelbrot");
+    let s = section(&doc, &format!("w-{}", g.index));
+    // The case table is as it was; phases and items come in tables of their own.
+    assert_eq!(case_table(&doc, g), case_table(&plain, &table::groups(&plain_results)[0]));
+    let rows: Vec<ElementRef> = s.select(&sel("table.phases tbody tr")).collect();
+    assert_eq!(rows.len(), 1);
+    let names: Vec<&str> =
+        rows[0].select(&sel("li[data-phase]")).map(|li| li.value().attr("data-phase").unwrap()).collect();
+    assert_eq!(names, ["transfer_in", "kernel", "other"]);
+    let kernel = rows[0].select(&sel("li[data-phase=\"kernel\"]")).next().unwrap();
+    assert_eq!(text(kernel), format!("kernel {} (80%)", phase_median(&r, 0.8)));
+    let widths: Vec<f64> = rows[0]
+        .select(&sel(".phase-bar span.phase"))
+        .map(|p| {
+            let style = p.value().attr("style").unwrap();
+            style.strip_prefix("width:").unwrap().split('%').next().unwrap().parse().unwrap()
+        })
+        .collect();
+    assert_eq!(widths.len(), 3);
+    let colours: Vec<&str> = rows[0]
+        .select(&sel(".phase-bar span.phase"))
+        .map(|p| p.value().attr("style").unwrap().split("background:").nth(1).unwrap())
+        .collect();
+    assert!(colours[0] != colours[1] && colours[1] != colours[2] && colours[0] != colours[2], "{colours:?}");
+    assert!(
+        (widths.iter().sum::<f64>() - 100.0).abs() < 0.05 && (widths[1] - 80.0).abs() < 0.01,
+        "{widths:?}"
+    );
+    let items: Vec<String> =
+        s.select(&sel("table.items tbody tr td")).map(|td| text(td).trim().to_string()).collect();
+    let l = r.cases[12].item_latency.as_ref().unwrap();
+    let want = [
+        "1k".to_string(),
+        format_ns(l.p50_ns),
+        format_ns(l.p90_ns),
+        format_ns(l.p99_ns),
+        format_ns(l.max_ns),
+    ];
+    assert_eq!((items.len(), items[1].as_str()), (8, "4"), "{items:?}");
+    assert_eq!(items[3..], want);
+    // Hosts: a section, linked from the table of contents, with both hosts and the placement.
+    assert!(doc.select(&sel("nav.toc a[href=\"#hosts\"]")).next().is_some());
+    let hosts = section(&doc, "hosts");
+    let host_rows: Vec<String> = hosts.select(&sel("table.hosts tbody tr")).map(text).collect();
+    assert_eq!(host_rows.len(), 2);
+    assert!(host_rows[1].contains("node-b") && host_rows[1].contains("Test CPU"), "{host_rows:?}");
+    let placed: Vec<String> = hosts.select(&sel("table.placement tbody tr")).map(text).collect();
+    assert_eq!(placed.len(), 2);
+    assert!(
+        placed[1].contains("worker 2")
+            && placed[1].contains("node-b")
+            && placed[1].contains("4242")
+            && placed[1].contains("0-3"),
+        "{placed:?}"
+    );
+}
+
+/// Files of schema 2 (before phases, item latency and hosts) load and render as they did; a
+/// schema newer than this parlab's is refused.
+#[test]
+fn schema_2_files_still_load_and_newer_ones_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(FIXTURE).unwrap()).unwrap();
+    v["schema_version"] = 2.into();
+    let path = dir.path().join("v2.json");
+    std::fs::write(&path, v.to_string()).unwrap();
+    let r = report::load(&path).expect("a schema 2 file loads");
+    assert_eq!(r.schema_version, 2);
+    assert!(r.hosts.is_empty() && r.cases.iter().all(|c| c.phases.is_empty() && c.item_latency.is_none()));
+    let out = parlab().arg("report").arg(&path).arg("--out").arg(dir.path()).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let md = std::fs::read_to_string(dir.path().join("summary.md")).unwrap();
+    assert_eq!(md, report::render(&r, Format::Markdown).unwrap());
+    v["schema_version"] = (parlab::results::SCHEMA_VERSION + 1).into();
+    std::fs::write(&path, v.to_string()).unwrap();
+    let err = report::load(&path).unwrap_err().to_string();
+    assert!(err.contains("newer than this parlab reads (3)"), "{err}");
 }

@@ -307,7 +307,7 @@ pub fn compare_results(
     current_name: &str,
     opts: GateOptions,
 ) -> Result<Comparison, CompareError> {
-    if baseline.schema_version != current.schema_version {
+    if !crate::results::comparable_schemas(baseline.schema_version, current.schema_version) {
         return Err(CompareError::Schema {
             baseline: baseline_name.into(),
             current: current_name.into(),

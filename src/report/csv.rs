@@ -4,16 +4,19 @@
 //! Times are in nanoseconds, rates in the unit named by `throughput_unit`, memory in bytes; empty
 //! means "not measured" (a failed case has no speedup, never a zero one; most workloads have no
 //! `latency_ns`, and those with one kernel build no `isa`); `notes` holds the case's caveats joined
-//! by `; `. Free text (reasons, notes, verification
+//! by `; `. `phases` holds each phase's median per run as `name=median_ns`, joined by `;`
+//! (empty for a case without phases), and `item_p50_ns`/`item_p99_ns` the per-item latency
+//! distribution where the case timed items. Free text (reasons, notes, verification
 //! details) that starts like a spreadsheet formula gets a leading `'`, so opening the file
 //! cannot run it.
 
+use super::table;
 use super::Exporter;
 use crate::results::{CaseResult, Results};
 
 pub struct Csv;
 
-pub const COLUMNS: [&str; 38] = [
+pub const COLUMNS: [&str; 41] = [
     "id",
     "workload",
     "strategy",
@@ -52,6 +55,9 @@ pub const COLUMNS: [&str; 38] = [
     "latency_ns",
     "notes",
     "isa",
+    "phases",
+    "item_p50_ns",
+    "item_p99_ns",
 ];
 
 impl Exporter for Csv {
@@ -80,6 +86,8 @@ fn row(c: &CaseResult) -> Vec<String> {
         serde_json::to_value(c.scaling).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
     let status =
         serde_json::to_value(c.status).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+    let phases: Vec<String> =
+        table::phase_medians(c).iter().map(|p| format!("{}={}", p.name, num(Some(p.median_ns)))).collect();
     vec![
         c.id.to_string(),
         c.workload.clone(),
@@ -119,6 +127,9 @@ fn row(c: &CaseResult) -> Vec<String> {
         num(c.latency_ns),
         defuse(&c.notes.join("; ")),
         c.isa.clone().unwrap_or_default(),
+        defuse(&phases.join(";")),
+        num(c.item_latency.as_ref().map(|l| l.p50_ns)),
+        num(c.item_latency.as_ref().map(|l| l.p99_ns)),
     ]
 }
 

@@ -3,7 +3,9 @@
 //! The page answers, from the top: which strategy wins for each workload (the summary heatmap),
 //! on what machine and scenario, then per workload how well each strategy scales and how sure
 //! the numbers are (charts from [`super::charts`], the table of every case, a one-line
-//! verdict). CSS and a few lines of optional JavaScript (sortable tables) live in
+//! verdict; where cases break their runs into phases, a stacked bar per case, and where they
+//! timed items, their latency distribution). A run that spans hosts lists them and where each
+//! case ran. CSS and a few lines of optional JavaScript (sortable tables) live in
 //! `template.html`; charts are inline SVG; nothing is fetched, and the page reads fully with
 //! JavaScript off. Every string that comes from a scenario or a results file goes through
 //! [`escape`].
@@ -31,9 +33,12 @@ impl Exporter for Html {
         let mut body = String::new();
         header(&mut body, results);
         let groups = table::groups(results);
-        toc(&mut body, &groups);
+        toc(&mut body, &groups, table::spans_hosts(results));
         summary(&mut body, results, &groups);
         machine(&mut body, results);
+        if table::spans_hosts(results) {
+            hosts(&mut body, results);
+        }
         scenario(&mut body, results, &groups);
         for g in &groups {
             workload_section(&mut body, g)?;
@@ -137,8 +142,12 @@ fn header(out: &mut String, r: &Results) {
     out.push_str("</header>\n");
 }
 
-fn toc(out: &mut String, groups: &[Group]) {
-    out.push_str("<nav class=\"toc\"><a href=\"#summary\">Summary</a><a href=\"#machine\">Machine</a><a href=\"#scenario\">Scenario</a>");
+fn toc(out: &mut String, groups: &[Group], hosts: bool) {
+    out.push_str("<nav class=\"toc\"><a href=\"#summary\">Summary</a><a href=\"#machine\">Machine</a>");
+    if hosts {
+        out.push_str("<a href=\"#hosts\">Hosts</a>");
+    }
+    out.push_str("<a href=\"#scenario\">Scenario</a>");
     for g in groups {
         let _ = write!(out, "<a href=\"#{}\">{}</a>", anchor(g), escape(&g.label));
     }
@@ -304,6 +313,49 @@ fn machine(out: &mut String, r: &Results) {
     out.push_str("</dl>\n</section>\n");
 }
 
+/// The hosts of a run that spans several, and where each case that names its placement ran.
+fn hosts(out: &mut String, r: &Results) {
+    out.push_str(
+        "<section id=\"hosts\">\n<h2>Hosts</h2>\n<div class=\"table-wrap\"><table class=\"plain hosts\">\n\
+         <thead><tr><th>host</th><th>CPU</th><th>cores</th><th>logical CPUs</th></tr></thead>\n<tbody>\n",
+    );
+    for h in table::hosts(r) {
+        let _ = writeln!(
+            out,
+            "<tr><td>{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+            escape(&h.hostname),
+            escape(&h.cpu),
+            h.physical_cores,
+            h.logical_cpus
+        );
+    }
+    out.push_str("</tbody></table></div>\n");
+    let placed: Vec<&CaseResult> = r.cases.iter().filter(|c| !c.placement.is_empty()).collect();
+    if !placed.is_empty() {
+        out.push_str(
+            "<h3>Where each case ran</h3>\n<div class=\"table-wrap\"><table class=\"plain placement\">\n\
+             <thead><tr><th>workload</th><th>case</th><th>role</th><th>host</th><th>pid</th><th>CPUs</th></tr></thead>\n\
+             <tbody>\n",
+        );
+        for c in placed {
+            for p in &c.placement {
+                let _ = writeln!(
+                    out,
+                    "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"num\">{}</td><td>{}</td></tr>",
+                    escape(&c.workload),
+                    escape(&table::case_label(c)),
+                    escape(&p.role),
+                    escape(&p.host),
+                    p.pid.map_or("-".to_string(), |pid| pid.to_string()),
+                    escape(p.cpus.as_deref().unwrap_or("-"))
+                );
+            }
+        }
+        out.push_str("</tbody></table></div>\n");
+    }
+    out.push_str("</section>\n");
+}
+
 fn scenario(out: &mut String, r: &Results, groups: &[Group]) {
     let p = &r.scenario;
     let _ = writeln!(
@@ -442,6 +494,8 @@ fn workload_section(out: &mut String, g: &Group) -> anyhow::Result<()> {
         out.push_str("</div>\n");
     }
     cases_table(out, g);
+    phases_table(out, g);
+    items_table(out, g);
     out.push_str("</section>\n");
     Ok(())
 }
@@ -650,6 +704,108 @@ fn cases_table(out: &mut String, g: &Group) {
         }
         out.push_str("</ol>\n");
     }
+}
+
+/// A stacked bar per case with phases: each phase's median per run and its share of the sum
+/// of the phase medians (medians of parts do not add up to the median of the total).
+fn phases_table(out: &mut String, g: &Group) {
+    let cases: Vec<&&CaseResult> =
+        g.cases.iter().filter(|c| !table::collapsed(c) && !c.phases.is_empty()).collect();
+    if cases.is_empty() {
+        return;
+    }
+    out.push_str(
+        "<h3>Phases</h3>\n<p class=\"hint\">The median per run of each phase. Shares are of the sum of the phase \
+         medians, since the medians of the parts do not add up to the median of the total; <code>other</code> \
+         is the time no phase covers.</p>\n<div class=\"table-wrap\"><table class=\"phases\">\n<thead><tr>\
+         <th scope=\"col\">strategy</th><th scope=\"col\">workers</th><th scope=\"col\">size</th>\
+         <th scope=\"col\">median</th><th scope=\"col\">phases</th></tr></thead>\n<tbody>\n",
+    );
+    for c in cases {
+        let phases = table::phase_medians(c);
+        let mut bar = String::new();
+        let mut list = String::new();
+        for (i, p) in phases.iter().enumerate() {
+            let text = format!("{} {} ({})", p.name, format_ns(p.median_ns), table::percent(p.share));
+            let colour = phase_colour(&p.name, i);
+            let width = if p.share.is_finite() { p.share * 100.0 } else { 0.0 };
+            let _ = write!(
+                bar,
+                "<span class=\"phase\" data-phase=\"{}\" style=\"width:{width:.2}%;background:{colour}\" title=\"{}\"></span>",
+                escape(&p.name),
+                escape(&text)
+            );
+            let _ = write!(
+                list,
+                "<li data-phase=\"{}\" data-median-ns=\"{}\"><span class=\"swatch\" style=\"background:{colour}\"></span>{}</li>",
+                escape(&p.name),
+                p.median_ns,
+                escape(&text)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "<tr><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
+             <td><div class=\"phase-bar\">{bar}</div><ul class=\"phase-list\">{list}</ul></td></tr>",
+            strategy_name(&c.strategy),
+            c.workers,
+            format_count(c.effective_size),
+            c.median_ns().map_or("-".to_string(), format_ns),
+        );
+    }
+    out.push_str("</tbody></table></div>\n");
+}
+
+/// A phase's colour: the conventional phases keep theirs from case to case (Okabe-Ito, which
+/// colour-blind readers tell apart), `other` is grey, and any other name takes one by position.
+fn phase_colour(name: &str, position: usize) -> &'static str {
+    const MORE: [&str; 3] = ["#f0e442", "#882255", "#44aa99"];
+    match name {
+        "launch" => "#e69f00",
+        "setup" => "#cc79a7",
+        "transfer_in" => "#56b4e9",
+        "kernel" => "#0072b2",
+        "transfer_out" => "#009e73",
+        "communication" => "#d55e00",
+        crate::results::OTHER_PHASE => "#bdbdbd",
+        _ => MORE[position % MORE.len()],
+    }
+}
+
+/// The per-item latency distribution of the cases that timed items.
+fn items_table(out: &mut String, g: &Group) {
+    let cases: Vec<(&&CaseResult, &crate::results::ItemLatency)> = g
+        .cases
+        .iter()
+        .filter(|c| !table::collapsed(c))
+        .filter_map(|c| c.item_latency.as_ref().map(|l| (c, l)))
+        .collect();
+    if cases.is_empty() {
+        return;
+    }
+    out.push_str(
+        "<h3>Item latency</h3>\n<p class=\"hint\">The distribution of per-item latencies (messages, queue \
+         items). Items overlap, so these are not part of the phases.</p>\n<div class=\"table-wrap\">\
+         <table class=\"items\">\n<thead><tr><th scope=\"col\">strategy</th><th scope=\"col\">workers</th>\
+         <th scope=\"col\">size</th><th scope=\"col\">items</th><th scope=\"col\">p50</th><th scope=\"col\">p90</th>\
+         <th scope=\"col\">p99</th><th scope=\"col\">max</th></tr></thead>\n<tbody>\n",
+    );
+    for (c, l) in cases {
+        let _ = writeln!(
+            out,
+            "<tr><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
+             <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+            strategy_name(&c.strategy),
+            c.workers,
+            format_count(c.effective_size),
+            format_count(l.count),
+            format_ns(l.p50_ns),
+            format_ns(l.p90_ns),
+            format_ns(l.p99_ns),
+            format_ns(l.max_ns),
+        );
+    }
+    out.push_str("</tbody></table></div>\n");
 }
 
 fn footer(out: &mut String, r: &Results) {

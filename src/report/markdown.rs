@@ -1,9 +1,11 @@
 //! `summary.md`: the workload x strategy summary grid, then the table per workload, in
-//! GitHub-flavoured Markdown, for CI job summaries and pull-request comments.
+//! GitHub-flavoured Markdown, for CI job summaries and pull-request comments. Cases with
+//! phases or item latencies get a line each under their workload's table, and a run that spans
+//! hosts lists them and where each case ran.
 
 use super::table::{self, SummaryGrid};
 use super::Exporter;
-use crate::results::Results;
+use crate::results::{CaseResult, Results};
 
 pub struct Markdown;
 
@@ -33,6 +35,9 @@ impl Exporter for Markdown {
             out.push_str(&format!("**{failures} case(s) failed** (see the status column).\n\n"));
         }
         out.push_str(&format!("{}\n\n", escape(&table::measurement(results))));
+        if table::spans_hosts(results) {
+            hosts(&mut out, results);
+        }
         let grid = table::summary(results);
         if !grid.rows.is_empty() {
             out.push_str(&format!(
@@ -61,6 +66,15 @@ impl Exporter for Markdown {
             if !t.notes.is_empty() {
                 out.push('\n');
             }
+            let detailed: Vec<&(String, Vec<String>)> =
+                t.details.iter().filter(|(_, d)| !d.is_empty()).collect();
+            if !detailed.is_empty() {
+                out.push_str(&format!("{}\n\n", escape(PHASES_NOTE)));
+                for (case, lines) in detailed {
+                    out.push_str(&format!("- {}: {}\n", escape(case), escape(&lines.join("; "))));
+                }
+                out.push('\n');
+            }
             for n in &t.not_run {
                 out.push_str(&format!("- Not run: {}\n", escape(&n.text())));
             }
@@ -69,6 +83,38 @@ impl Exporter for Markdown {
             }
         }
         Ok(out)
+    }
+}
+
+/// What the phase lines mean, said once above them.
+const PHASES_NOTE: &str = "Phases: the median per run of each; shares are of the sum of the phase medians \
+                           (medians of parts do not add up to the median of the total). Items: the \
+                           distribution of per-item latencies, which overlap and are not part of the phases.";
+
+/// The hosts the run spanned, and where each case that names its placement ran.
+fn hosts(out: &mut String, results: &Results) {
+    out.push_str("## Hosts\n\n");
+    let rows: Vec<Vec<String>> = table::hosts(results)
+        .iter()
+        .map(|h| {
+            vec![h.hostname.clone(), h.cpu.clone(), h.physical_cores.to_string(), h.logical_cpus.to_string()]
+        })
+        .collect();
+    let header = ["host", "CPU", "cores", "logical CPUs"].map(String::from);
+    out.push_str(&markdown_table(&header, &rows));
+    out.push('\n');
+    let placed: Vec<&CaseResult> = results.cases.iter().filter(|c| !c.placement.is_empty()).collect();
+    if !placed.is_empty() {
+        out.push_str("Where each case ran:\n\n");
+        for c in placed {
+            out.push_str(&format!(
+                "- {} {}: {}\n",
+                escape(&c.workload),
+                escape(&table::case_label(c)),
+                escape(&table::placement_text(c))
+            ));
+        }
+        out.push('\n');
     }
 }
 

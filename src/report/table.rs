@@ -6,9 +6,16 @@
 //! into one line per reason naming the strategies ([`not_run`]), since a scenario with every
 //! strategy has more of them than measured cases. Case notes become numbered footnotes
 //! ([`footnotes`]), marked in the status cell, so a caveat shared by many rows is written once.
+//!
+//! Cases that break their runs into phases, or time items, get detail lines beside their row
+//! ([`details`]); runs that span hosts get the hosts and each case's placement ([`spans_hosts`]).
+//! A phase is shown as its median per run and its share of the *sum of the phase medians*: the
+//! medians of the parts do not add up to the median of the total, so shares of the total would
+//! not add up to 100%.
 
-use crate::results::{CaseResult, Results, Status};
+use crate::results::{CaseResult, Host, Results, Status};
 use crate::scenario::WorkloadPlan;
+use crate::stats;
 use crate::strategy;
 use crate::units::{format_count, format_ns, format_si};
 use crate::workload::{self, SpeedupMeaning};
@@ -47,6 +54,9 @@ pub struct WorkloadTable {
     pub not_run: Vec<NotRun>,
     /// Footnote `i + 1` of the rows' status cells.
     pub notes: Vec<String>,
+    /// Per row, the case's [`case_label`] and the lines shown beside it ([`details`], mostly
+    /// none).
+    pub details: Vec<(String, Vec<String>)>,
 }
 
 /// Strategies of one workload that were not run, for one reason.
@@ -139,10 +149,10 @@ pub fn tables(results: &Results) -> Vec<WorkloadTable> {
             if isa {
                 header.insert(header.len() - 1, ISA);
             }
-            let rows = g
-                .cases
+            let shown: Vec<&&CaseResult> = g.cases.iter().filter(|c| !collapsed(c)).collect();
+            let details = shown.iter().map(|c| (case_label(c), details(c))).collect();
+            let rows = shown
                 .iter()
-                .filter(|c| !collapsed(c))
                 .map(|c| {
                     let mut cells = row(c).to_vec();
                     if let Some(status) = cells.last_mut() {
@@ -163,10 +173,123 @@ pub fn tables(results: &Results) -> Vec<WorkloadTable> {
                 verdict: verdict_for(&g.label, &g.cases),
                 not_run: not_run(&g.cases),
                 notes,
+                details,
                 workload: g.label,
             }
         })
         .collect()
+}
+
+/// One phase of a case: its median per run and its share of the sum of the phase medians.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PhaseMedian {
+    pub name: String,
+    pub median_ns: f64,
+    /// `median_ns` over the sum of every phase's median (0 to 1).
+    pub share: f64,
+}
+
+/// The phases of a case, in the order the backend reported them (`other` last): each one's
+/// median per run, and its share of the sum of the phase medians (see the module docs).
+pub fn phase_medians(c: &CaseResult) -> Vec<PhaseMedian> {
+    let medians: Vec<(&str, f64)> = c
+        .phases
+        .iter()
+        .map(|p| {
+            let mut sorted = p.samples_ns.clone();
+            sorted.sort_by(f64::total_cmp);
+            (p.name.as_str(), stats::median(&sorted))
+        })
+        .collect();
+    let sum: f64 = medians.iter().map(|m| m.1).filter(|m| m.is_finite()).sum();
+    medians
+        .into_iter()
+        .map(|(name, median_ns)| PhaseMedian {
+            name: name.to_string(),
+            median_ns,
+            share: if sum > 0.0 { median_ns / sum } else { 0.0 },
+        })
+        .collect()
+}
+
+/// `12%`, or `-` for a share that could not be computed.
+pub fn percent(share: f64) -> String {
+    if share.is_finite() {
+        format!("{:.0}%", share * 100.0)
+    } else {
+        "-".to_string()
+    }
+}
+
+/// `phases: transfer_in 1.20 ms (12%) · kernel 8.10 ms (81%) · other 700 µs (7%)`, for a case
+/// with phases.
+pub fn phases_text(c: &CaseResult) -> Option<String> {
+    if c.phases.is_empty() {
+        return None;
+    }
+    let parts: Vec<String> = phase_medians(c)
+        .iter()
+        .map(|p| format!("{} {} ({})", p.name, format_ns(p.median_ns), percent(p.share)))
+        .collect();
+    Some(format!("phases: {}", parts.join(" · ")))
+}
+
+/// `items: p50 1.20 µs · p90 … · p99 … · max … (1.2k items)`, for a case that timed items.
+pub fn items_text(c: &CaseResult) -> Option<String> {
+    let l = c.item_latency.as_ref()?;
+    Some(format!(
+        "items: p50 {} · p90 {} · p99 {} · max {} ({} items)",
+        format_ns(l.p50_ns),
+        format_ns(l.p90_ns),
+        format_ns(l.p99_ns),
+        format_ns(l.max_ns),
+        format_count(l.count)
+    ))
+}
+
+/// The lines shown beside a case's row: its phases and its item latencies, where it has them.
+pub fn details(c: &CaseResult) -> Vec<String> {
+    phases_text(c).into_iter().chain(items_text(c)).collect()
+}
+
+/// `rayon, 4 workers, size 1M`: a case named in a line of its own.
+pub fn case_label(c: &CaseResult) -> String {
+    format!(
+        "{}, {} worker{}, size {}",
+        c.strategy,
+        c.workers,
+        if c.workers == 1 { "" } else { "s" },
+        format_count(c.effective_size)
+    )
+}
+
+/// The hosts of a run: [`Results::hosts`], or the machine alone in files that list none.
+pub fn hosts(r: &Results) -> Vec<Host> {
+    if r.hosts.is_empty() {
+        vec![Host::of(&r.machine)]
+    } else {
+        r.hosts.clone()
+    }
+}
+
+/// Whether the run spans hosts: it lists more than one, or a case ran partly on a host other
+/// than the first. Only then do reports list the hosts and where each case ran.
+pub fn spans_hosts(r: &Results) -> bool {
+    let first = r.hosts.first().map_or(r.machine.hostname.as_str(), |h| h.hostname.as_str());
+    r.hosts.len() > 1 || r.cases.iter().flat_map(|c| &c.placement).any(|p| p.host != first)
+}
+
+/// `rank 0 → node-a (pid 12), rank 1 → node-b (pid 40)`: where a case's processes ran.
+pub fn placement_text(c: &CaseResult) -> String {
+    let parts: Vec<String> = c
+        .placement
+        .iter()
+        .map(|p| {
+            let pid = p.pid.map(|pid| format!(" (pid {pid})")).unwrap_or_default();
+            format!("{} → {}{pid}", p.role, p.host)
+        })
+        .collect();
+    parts.join(", ")
 }
 
 /// The cases of one `[[workload]]` entry, in the order they ran.

@@ -1,5 +1,6 @@
 //! The tables printed at the end of a run: the same data as `summary.md` (the per-workload
-//! tables, then the workload x strategy summary grid), aligned for a terminal.
+//! tables, then the workload x strategy summary grid), aligned for a terminal. A case with
+//! phases or item latencies gets them on indented lines under its row.
 
 use super::table::{self, SummaryGrid};
 use crate::results::Results;
@@ -11,7 +12,16 @@ pub fn render(results: &Results) -> String {
         let rows: Vec<Vec<&str>> = t.rows.iter().map(|r| r.iter().map(String::as_str).collect()).collect();
         // Numbers right-aligned, names and status left-aligned.
         if !rows.is_empty() {
-            out.push_str(&aligned(&t.header, &rows, |i| t.numeric(i)));
+            let text = aligned(&t.header, &rows, |i| t.numeric(i));
+            // A case's phases and item latencies go on lines of their own, just under its row.
+            for (i, line) in text.lines().enumerate() {
+                out.push_str(line);
+                out.push('\n');
+                let row = i.checked_sub(1).and_then(|r| t.details.get(r));
+                for detail in row.into_iter().flat_map(|(_, lines)| lines) {
+                    out.push_str(&format!("    {detail}\n"));
+                }
+            }
         }
         for (i, note) in t.notes.iter().enumerate() {
             out.push_str(&format!("[{}] {note}\n", i + 1));
