@@ -18,6 +18,8 @@
 //! A strategy names its backend ([`crate::strategy::Strategy::backend`]); [`find`] looks it up
 //! in the static registry [`BACKENDS`].
 
+pub mod protocol;
+
 use std::borrow::Cow;
 use std::sync::Arc;
 
