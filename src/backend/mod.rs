@@ -19,6 +19,8 @@
 //! in the static registry [`BACKENDS`].
 
 pub mod protocol;
+#[cfg(any(test, feature = "fault-injection"))]
+pub mod testing;
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -130,7 +132,13 @@ impl std::fmt::Debug for dyn Backend {
 /// Every backend, by the name strategies give in [`crate::strategy::Strategy::backend`].
 pub static BACKENDS: &[&dyn Backend] = &[];
 
-/// Looks a backend up by name.
+/// Backends that exist only to test the harness (`test-phases`, `test-orphan`); never listed.
+#[cfg(any(test, feature = "fault-injection"))]
+pub static TESTING: &[&dyn Backend] = &[&testing::TEST_PHASES, &testing::TEST_ORPHAN];
+#[cfg(not(any(test, feature = "fault-injection")))]
+pub static TESTING: &[&dyn Backend] = &[];
+
+/// Looks a backend up by name, including test-only ones where compiled in.
 pub fn find(name: &str) -> Option<&'static dyn Backend> {
-    BACKENDS.iter().copied().find(|b| b.name() == name)
+    BACKENDS.iter().chain(TESTING).copied().find(|b| b.name() == name)
 }

@@ -106,7 +106,7 @@ fn with_job<R>(cancel: Arc<AtomicBool>, f: impl FnOnce(CaseJob<'_>) -> R) -> R {
         notes: Vec::new(),
     };
     let workload = crate::workload::find("pi_monte_carlo").unwrap();
-    let params = crate::params::Params::default();
+    let params = crate::workload::default_params(workload);
     let instance: Arc<dyn crate::workload::Instance> = workload.prepare(1000, &params, 7).unwrap().into();
     let marker = format!("protocol-test-{}-{:?}", std::process::id(), std::thread::current().id());
     f(CaseJob {
