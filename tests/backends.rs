@@ -159,3 +159,83 @@ fn test_orphan_leaves_exactly_one_grandchild_carrying_the_case_marker() {
     }
     assert_eq!(carrying(&marker), []);
 }
+
+/// Processes carrying the run marker of the `parlab` whose pid was `parent` (its markers are
+/// `<pid>-<nanos>`).
+fn carrying_run_marker_of(parent: u32) -> Vec<(u32, String)> {
+    let want = format!("{}={parent}-", parlab::runner::marker::ENV);
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| {
+            let e = e.ok()?;
+            let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+            let env = std::fs::read(e.path().join("environ")).ok()?;
+            if !env.split(|&b| b == 0).any(|v| v.starts_with(want.as_bytes())) {
+                return None;
+            }
+            let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+            Some((pid, String::from_utf8_lossy(&cmd).replace('\0', " ").trim().to_string()))
+        })
+        .collect()
+}
+
+const THROUGH_RUN: &str = r#"
+[scenario]
+name = "backends"
+[defaults]
+workers = 1
+warmup = "0ms"
+min_samples = 3
+max_samples = 5
+[[workload]]
+kind = "pi_monte_carlo"
+size = 20000
+strategies = ["sequential", "test-phases", "test-orphan"]
+"#;
+
+#[test]
+#[ignore = "needs the runner's backend dispatch"]
+fn parlab_run_measures_cases_on_the_protocol_backends_and_ends_what_they_leave() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("backends.toml");
+    std::fs::write(&scenario, THROUGH_RUN).unwrap();
+    let out = dir.path().join("out");
+    let exe = assert_cmd::cargo::cargo_bin("parlab");
+    let child = std::process::Command::new(exe)
+        .arg("run")
+        .arg(&scenario)
+        .arg("--out")
+        .arg(&out)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let parent = child.id();
+    let output = child.wait_with_output().unwrap();
+    let left = carrying_run_marker_of(parent);
+    for (pid, _) in &left {
+        // SAFETY: a plain syscall on a pid just read; at worst it has already exited.
+        unsafe {
+            libc::kill(*pid as i32, libc::SIGKILL);
+        }
+    }
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(left, [], "nothing outlives the run");
+    let results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
+    let cases = results["cases"].as_array().unwrap();
+    let case = |strategy: &str| {
+        cases.iter().find(|c| c["strategy"] == strategy).unwrap_or_else(|| panic!("no `{strategy}` case"))
+    };
+    for c in cases {
+        assert_eq!(c["status"], "ok", "{c}");
+    }
+    let phases = case("test-phases");
+    let names: Vec<&str> =
+        phases["phases"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["setup", "kernel", "other"]);
+    assert!(phases["item_latency"].is_object(), "{phases}");
+    let orphan = case("test-orphan");
+    let notes: Vec<&str> = orphan["notes"].as_array().unwrap().iter().filter_map(|n| n.as_str()).collect();
+    assert!(notes.iter().any(|n| n.contains("left 1 process")), "{notes:?}");
+}
