@@ -1,5 +1,6 @@
-//! Small helpers for talking to child processes, shared by the runner's case children and
-//! the gate's runs of whole builds: reading what a child says without ever blocking it.
+//! Small helpers for talking to child processes, shared by the runner's case children, the
+//! backends' programs and the gate's runs of whole builds: reading what a child says without
+//! ever blocking it, writing to one that may have died without dying of `SIGPIPE`.
 
 use std::io::Read;
 use std::os::unix::process::CommandExt;

@@ -7,8 +7,10 @@
 //!   but the process ones);
 //! - [`process`]: a warm pool of `parlab worker` processes that compute the workload's tasks
 //!   from a job description ([`crate::remote`]), gathered here (`process`, `process-shm`);
-//! - tests add a backend that runs a whole case in a child process which reports phases, and one
-//!   that leaves a grandchild behind (`fault-injection` builds only).
+//! - [`protocol`]: a whole case in a child program speaking JSON lines (`docs/case-protocol.md`),
+//!   the way external programs are run; the test backends `test-phases` (reports phases) and
+//!   `test-orphan` (leaves a grandchild behind) run parlab's own `case-program` on it
+//!   (`testing`, `fault-injection` builds only).
 //!
 //! MPI ranks, external programs, task-queue workers and GPUs are each one more backend: they
 //! start their processes with the case's marker ([`CaseJob::marker`]), prepare their own input
