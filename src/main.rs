@@ -73,6 +73,15 @@ enum Command {
     /// stdin, writes events and the result as JSON lines. Started by parlab itself.
     #[command(name = "case-child", hide = true)]
     CaseChild,
+    /// The test backends' program (`fault-injection` builds): speaks the case protocol on
+    /// stdin/stdout. Started by parlab itself.
+    #[cfg(feature = "fault-injection")]
+    #[command(name = "case-program", hide = true)]
+    CaseProgram {
+        /// `phases`, or `orphan` (also leaves a grandchild behind).
+        #[arg(long)]
+        behaviour: String,
+    },
 }
 
 #[derive(clap::Args)]
@@ -266,6 +275,19 @@ fn main() -> ExitCode {
         Command::ImportCriterion { dir, out } => import_criterion(&dir, out),
         Command::Report(args) => report_cmd(args),
         Command::Worker => return parlab::strategy::process::worker::main(),
+        #[cfg(feature = "fault-injection")]
+        Command::CaseProgram { behaviour } => {
+            use parlab::backend::testing;
+            let served = testing::Behaviour::parse(&behaviour)
+                .and_then(|b| testing::serve(b, &mut std::io::stdin().lock(), &mut std::io::stdout().lock()));
+            return match served {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::from(2)
+                }
+            };
+        }
         Command::CaseChild => {
             let (mut input, mut output) = (std::io::stdin().lock(), std::io::stdout().lock());
             return match parlab::runner::child::serve(&mut input, &mut output) {

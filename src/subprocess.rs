@@ -1,5 +1,6 @@
-//! Small helpers for talking to child processes, shared by the runner's case children and
-//! the gate's runs of whole builds: reading what a child says without ever blocking it.
+//! Small helpers for talking to child processes, shared by the runner's case children, the
+//! backends' programs and the gate's runs of whole builds: reading what a child says without
+//! ever blocking it, writing to one that may have died without dying of `SIGPIPE`.
 
 use std::io::Read;
 use std::os::unix::process::CommandExt;
@@ -21,6 +22,29 @@ pub fn die_with_parent(command: &mut Command) -> &mut Command {
             }
             Ok(())
         })
+    }
+}
+
+/// Writes to a child's pipe with `SIGPIPE` blocked on this thread, so a child that died turns
+/// the write into an `EPIPE` error to report, not a signal that kills parlab (whose disposition
+/// of `SIGPIPE` is the default, so that `parlab list | head` ends quietly). The signal a failed
+/// write raises is thread-directed and pending while blocked: it is consumed before unblocking.
+pub fn write_without_sigpipe(pipe: &mut impl std::io::Write, bytes: &[u8]) -> std::io::Result<()> {
+    // SAFETY: signal-set and mask calls on local, initialised sets; the mask change is undone
+    // before returning, and only this thread's mask is touched.
+    unsafe {
+        let mut sigpipe: libc::sigset_t = std::mem::zeroed();
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut sigpipe);
+        libc::sigaddset(&mut sigpipe, libc::SIGPIPE);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &sigpipe, &mut old);
+        let result = pipe.write_all(bytes).and_then(|()| pipe.flush());
+        if matches!(&result, Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe) {
+            let now = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+            libc::sigtimedwait(&sigpipe, std::ptr::null_mut(), &now);
+        }
+        libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+        result
     }
 }
 

@@ -7,8 +7,10 @@
 //!   but the process ones);
 //! - [`process`]: a warm pool of `parlab worker` processes that compute the workload's tasks
 //!   from a job description ([`crate::remote`]), gathered here (`process`, `process-shm`);
-//! - tests add a backend that runs a whole case in a child process which reports phases, and one
-//!   that leaves a grandchild behind (`fault-injection` builds only).
+//! - [`protocol`]: a whole case in a child program speaking JSON lines (`docs/case-protocol.md`),
+//!   the way external programs are run; the test backends `test-phases` (reports phases) and
+//!   `test-orphan` (leaves a grandchild behind) run parlab's own `case-program` on it
+//!   (`testing`, `fault-injection` builds only).
 //!
 //! MPI ranks, external programs, task-queue workers and GPUs are each one more backend: they
 //! start their processes with the case's marker ([`CaseJob::marker`]), prepare their own input
@@ -17,6 +19,10 @@
 //!
 //! A strategy names its backend ([`crate::strategy::Strategy::backend`]); [`find`] looks it up
 //! in the static registry [`BACKENDS`].
+
+pub mod protocol;
+#[cfg(any(test, feature = "fault-injection"))]
+pub mod testing;
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -128,7 +134,13 @@ impl std::fmt::Debug for dyn Backend {
 /// Every backend, by the name strategies give in [`crate::strategy::Strategy::backend`].
 pub static BACKENDS: &[&dyn Backend] = &[];
 
-/// Looks a backend up by name.
+/// Backends that exist only to test the harness (`test-phases`, `test-orphan`); never listed.
+#[cfg(any(test, feature = "fault-injection"))]
+pub static TESTING: &[&dyn Backend] = &[&testing::TEST_PHASES, &testing::TEST_ORPHAN];
+#[cfg(not(any(test, feature = "fault-injection")))]
+pub static TESTING: &[&dyn Backend] = &[];
+
+/// Looks a backend up by name, including test-only ones where compiled in.
 pub fn find(name: &str) -> Option<&'static dyn Backend> {
-    BACKENDS.iter().copied().find(|b| b.name() == name)
+    BACKENDS.iter().chain(TESTING).copied().find(|b| b.name() == name)
 }

@@ -26,6 +26,8 @@ mod rwlock;
 mod semaphore;
 mod sequential;
 mod std_mpsc;
+#[cfg(any(test, feature = "fault-injection"))]
+pub mod testing;
 mod threads;
 mod threads_dynamic;
 mod worker_threads;
@@ -69,9 +71,15 @@ pub static STRATEGIES: &[&dyn Strategy] = &[
     &ProcessShm,
 ];
 
-/// Looks a strategy up by name.
+/// Strategies that exist only to test the harness (they run on the test backends); never listed.
+#[cfg(any(test, feature = "fault-injection"))]
+pub static TESTING: &[&dyn Strategy] = &[&testing::TestPhases, &testing::TestOrphan];
+#[cfg(not(any(test, feature = "fault-injection")))]
+pub static TESTING: &[&dyn Strategy] = &[];
+
+/// Looks a strategy up by name, including test-only ones where compiled in.
 pub fn find(name: &str) -> Option<&'static dyn Strategy> {
-    STRATEGIES.iter().copied().find(|s| s.name() == name)
+    STRATEGIES.iter().chain(TESTING).copied().find(|s| s.name() == name)
 }
 
 /// What one slot of a task queue costs (a task number and the queue's own word per slot), for
