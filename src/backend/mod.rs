@@ -28,7 +28,7 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use crate::clock::Clock;
-use crate::results::Placement;
+use crate::results::{Host, Placement};
 use crate::scenario::CaseSpec;
 use crate::strategy::{ExecConfig, Strategy};
 use crate::workload::{Instance, Params, Verification};
@@ -108,6 +108,11 @@ pub trait Session {
     }
     /// Where each worker or rank ran, for the results (empty: all on this host, in this process).
     fn placement(&self) -> Vec<Placement> {
+        Vec::new()
+    }
+    /// The hosts the placement names, as the processes there described them; the runner adds
+    /// those it did not know to [`crate::results::Results::hosts`]. Empty: this host only.
+    fn hosts(&self) -> Vec<Host> {
         Vec::new()
     }
 }

@@ -608,6 +608,10 @@ impl Session for ProtocolSession {
         }
     }
 
+    fn hosts(&self) -> Vec<Host> {
+        self.host.iter().cloned().collect()
+    }
+
     fn placement(&self) -> Vec<Placement> {
         self.placement.clone()
     }

@@ -37,8 +37,8 @@ use super::{
     default_support, mix64, Instance, Kernel, ParamSpec, ParamValue, Params, SizeUnit, Verification,
     Workload, GAMMA,
 };
-use crate::machine::Machine;
 use crate::limits::MAX_CAPACITY;
+use crate::machine::Machine;
 use crate::strategy::{static_block, CloseOnDrop, Exec, Family, Semaphore, Strategy, WaitQueue};
 
 pub struct ProducerConsumer;
