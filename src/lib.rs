@@ -19,6 +19,7 @@ pub mod input;
 pub mod limits;
 pub mod machine;
 pub mod params;
+pub mod remote;
 pub mod report;
 pub mod results;
 pub mod runner;

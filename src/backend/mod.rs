@@ -27,6 +27,9 @@ use crate::scenario::CaseSpec;
 use crate::strategy::{ExecConfig, Strategy};
 use crate::workload::{Instance, Params, Verification};
 
+pub mod in_process;
+pub mod process;
+
 /// Why a backend could not start or run a case. The runner shows it as the case's reason.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum BackendError {
@@ -126,9 +129,21 @@ impl std::fmt::Debug for dyn Backend {
 }
 
 /// Every backend, by the name strategies give in [`crate::strategy::Strategy::backend`].
-pub static BACKENDS: &[&dyn Backend] = &[];
+pub static BACKENDS: &[&dyn Backend] = &[&in_process::InProcess, &process::Process, &process::ProcessShm];
 
 /// Looks a backend up by name.
 pub fn find(name: &str) -> Option<&'static dyn Backend> {
     BACKENDS.iter().copied().find(|b| b.name() == name)
+}
+
+/// The case's input, borrowed for as long as the caller chooses: sessions keep the kernel or
+/// coordinator they make from it beside the [`CaseJob::instance`] that owns it.
+///
+/// # Safety
+/// The caller must keep `instance` (a clone of the `Arc`, so the input cannot move or be
+/// freed) alive, and drop everything that borrows from the returned reference before it: a
+/// session declares its kernel before the `Arc` field, and fields drop in order.
+unsafe fn lend<'a>(instance: &Arc<dyn Instance>) -> &'a dyn Instance {
+    // SAFETY: per this function's contract, the pointee outlives every use of the reference.
+    unsafe { &*Arc::as_ptr(instance) }
 }
