@@ -423,21 +423,58 @@ mod tests {
 
     #[test]
     fn every_pair_verifies_on_tiny_sizes() {
+        use crate::backend::{self, CaseJob, CASE_MARKER_ENV};
+        use crate::scenario::{CaseSpec, Scaling};
+        use std::sync::atomic::AtomicBool;
+        use std::sync::Arc;
         for workload in WORKLOADS {
             let params = tiny_params(*workload);
-            let instance = workload.prepare(tiny(*workload), &params, 7).expect("prepare");
+            let size = tiny(*workload);
+            let instance: Arc<dyn Instance> = Arc::from(workload.prepare(size, &params, 7).expect("prepare"));
             for strategy in STRATEGIES {
+                let backend = backend::find(strategy.backend()).expect("every strategy's backend exists");
                 // Unavailable: e.g. the process strategies where no parlab binary was built.
-                if workload.support(*strategy).is_err() || strategy.availability().is_err() {
+                if workload.support(*strategy).is_err()
+                    || strategy.availability().is_err()
+                    || backend.availability().is_err()
+                {
                     continue;
                 }
                 for workers in [1, 2, 3] {
-                    let exec = exec(*strategy, workers);
-                    let mut kernel = instance.kernel();
-                    kernel.run(&exec);
-                    kernel.run(&exec);
-                    let v = kernel.verify();
-                    assert!(v.passed, "{} x {} x {workers}: {}", workload.name(), strategy.name(), v.detail);
+                    let what = format!("{} x {} x {workers}", workload.name(), strategy.name());
+                    let tunables = StrategyParams { chunk: Some(3), capacity: Some(1) };
+                    let spec = CaseSpec {
+                        id: 0,
+                        workload_index: 0,
+                        workload: workload.name().into(),
+                        strategy: strategy.name().into(),
+                        workers,
+                        size,
+                        effective_size: size,
+                        scaling: Scaling::Strong,
+                        seed: 7,
+                        tunables: tunables.clone(),
+                        notes: vec![],
+                    };
+                    let job = CaseJob {
+                        spec: &spec,
+                        params: &params,
+                        seed: 7,
+                        strategy: *strategy,
+                        config: crate::strategy::ExecConfig {
+                            workers,
+                            params: tunables,
+                            cancel: Arc::new(AtomicBool::new(false)),
+                        },
+                        instance: instance.clone(),
+                        clock: Arc::new(crate::clock::RealClock),
+                        marker: (CASE_MARKER_ENV, format!("tiny-{}-{what}", std::process::id())),
+                    };
+                    let mut session = backend.start(job).unwrap_or_else(|e| panic!("{what}: {e}"));
+                    // Two runs, so that a second run over the first's output must be right too.
+                    session.sample(usize::MAX, 2).unwrap_or_else(|e| panic!("{what}: {e}"));
+                    let v = session.verify().unwrap_or_else(|e| panic!("{what}: {e}"));
+                    assert!(v.passed, "{what}: {}", v.detail);
                 }
             }
         }
