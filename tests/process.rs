@@ -83,8 +83,17 @@ fn every_workload_with_a_process_version_verifies_under_both_strategies() {
             measured += 1;
             // Process start-up is recorded apart from the samples.
             assert!(case["setup_ns"].as_u64().unwrap() > 0, "{case}");
+            // Each worker's place: this host, a pid of its own.
+            let placement = case["placement"].as_array().unwrap();
+            assert_eq!(placement.len() as u64, case["workers"].as_u64().unwrap(), "{case}");
+            for (k, p) in placement.iter().enumerate() {
+                assert_eq!(p["role"], format!("worker {}", k + 1));
+                assert_eq!(p["host"], results["hosts"][0]["hostname"], "{case}");
+                assert!(p["pid"].as_u64().is_some_and(|pid| pid > 0), "{case}");
+            }
         }
     }
+    assert_eq!(results["hosts"].as_array().unwrap().len(), 1, "one host: this one");
     assert_eq!(measured, 4 * 2 * 2, "four workload sizes x two strategies x two worker counts");
 }
 
