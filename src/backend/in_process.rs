@@ -29,7 +29,7 @@ impl Backend for InProcess {
         // SAFETY: the session holds `job.instance` and drops the kernel first.
         let kernel = unsafe { lend(&job.instance) }.kernel();
         Ok(Box::new(Threads {
-            kernel,
+            kernel: Some(kernel),
             exec,
             spec: job.spec,
             clock: job.clock,
@@ -41,8 +41,9 @@ impl Backend for InProcess {
 
 /// One case on the strategy's executor.
 struct Threads<'a> {
-    /// Declared before `instance`, which it borrows: dropped first.
-    kernel: Box<dyn Kernel + 'a>,
+    /// Declared before `instance`, which it borrows: dropped first. `None` only inside
+    /// `verify`, between dropping the last output and making the fresh one.
+    kernel: Option<Box<dyn Kernel + 'a>>,
     exec: Exec,
     spec: &'a CaseSpec,
     clock: Arc<dyn Clock>,
@@ -56,7 +57,7 @@ impl Session for Threads<'_> {
     }
 
     fn sample(&mut self, index: usize, runs: u64) -> Result<Sample, BackendError> {
-        let (kernel, exec) = (&mut self.kernel, &self.exec);
+        let (kernel, exec) = (self.kernel.as_mut().expect("a kernel outside `verify`"), &self.exec);
         let ns = self.clock.measure(self.spec, index, &mut || {
             for _ in 0..runs {
                 kernel.run(exec)
@@ -66,21 +67,27 @@ impl Session for Threads<'_> {
     }
 
     fn verify(&mut self) -> Result<Verification, BackendError> {
-        let last = self.kernel.verify();
+        let last = self.kernel.as_ref().expect("a kernel outside `verify`").verify();
         if !last.passed || self.exec.cancel_flag().load(Ordering::Relaxed) {
             return Ok(last);
         }
         // A fresh output (filled with values no kernel produces) and one more untimed run: a
-        // kernel that skips part of its work cannot pass on what earlier runs left behind.
-        let mut fresh = self.instance.kernel();
+        // kernel that skips part of its work cannot pass on what earlier runs left behind. The
+        // last output goes first: outputs can be most of memory, and the plan counted one.
+        self.kernel = None;
+        // SAFETY: as in `start`: the fresh kernel is kept in the same field.
+        let mut fresh = unsafe { lend(&self.instance) }.kernel();
         fresh.run(&self.exec);
-        Ok(match fresh.verify() {
+        let checked = fresh.verify();
+        // Later samples (a benchmark's) run on the fresh output.
+        self.kernel = Some(fresh);
+        Ok(match checked {
             v if v.passed => last,
             v => Verification::fail(format!("a fresh run failed where the last sample passed: {}", v.detail)),
         })
     }
 
     fn isa(&self) -> Option<&'static str> {
-        self.kernel.isa()
+        self.kernel.as_ref().and_then(|k| k.isa())
     }
 }

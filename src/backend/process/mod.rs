@@ -137,8 +137,9 @@ fn backend_error(e: RemoteError) -> BackendError {
 
 /// One case on a warm pool.
 struct PoolSession<'a> {
-    /// Declared before `instance`, which it borrows: dropped first.
-    coordinator: Box<dyn Coordinator + 'a>,
+    /// Declared before `instance`, which it borrows: dropped first. `None` only inside
+    /// `verify`, between dropping the last output and making the fresh one.
+    coordinator: Option<Box<dyn Coordinator + 'a>>,
     workers: PoolWorkers,
     spec: &'a CaseSpec,
     clock: Arc<dyn Clock>,
@@ -180,7 +181,7 @@ impl<'a> PoolSession<'a> {
             shared: None,
         };
         let mut session = PoolSession {
-            coordinator,
+            coordinator: Some(coordinator),
             workers: PoolWorkers { pool, job: job_spec, region: None },
             spec: job.spec,
             clock: job.clock,
@@ -201,11 +202,12 @@ impl<'a> PoolSession<'a> {
         // The previous output's region goes first: sizes can be most of memory.
         self.workers.region = None;
         self.workers.job.shared = None;
-        let bytes = self.coordinator.shared_bytes(&self.workers);
+        let coordinator = self.coordinator.as_mut().expect("a coordinator outside `verify`");
+        let bytes = coordinator.shared_bytes(&self.workers);
         let mut region = SharedMem::create(bytes).map_err(|e| {
             BackendError::Failed(format!("cannot create a shared region of {bytes} bytes: {e}"))
         })?;
-        self.coordinator.init_shared(&mut region);
+        coordinator.init_shared(&mut region);
         self.workers.job.shared = Some(region.spec().clone());
         self.workers.region = Some(region);
         Ok(())
@@ -218,7 +220,8 @@ impl Session for PoolSession<'_> {
     }
 
     fn sample(&mut self, index: usize, runs: u64) -> Result<Sample, BackendError> {
-        let (coordinator, workers) = (&mut self.coordinator, &mut self.workers);
+        let coordinator = self.coordinator.as_mut().expect("a coordinator outside `verify`");
+        let workers = &mut self.workers;
         let mut outcome = Ok(());
         // Timed here, as the runner times a kernel: the harness's view of each run, pipes and
         // all.
@@ -235,27 +238,31 @@ impl Session for PoolSession<'_> {
     }
 
     fn verify(&mut self) -> Result<Verification, BackendError> {
-        let last = verification(self.coordinator.verify(self.workers.shared()));
+        let coordinator = self.coordinator.as_ref().expect("a coordinator outside `verify`");
+        let last = verification(coordinator.verify(self.workers.shared()));
         if !last.passed || self.cancel.load(Ordering::SeqCst) {
             return Ok(last);
         }
         // A fresh output (and region, filled with sentinels) and one more untimed run: a version
-        // that skips part of its work cannot pass on what earlier runs left behind.
-        // SAFETY: as in `start`: the fresh coordinator replaces the one dropped first.
+        // that skips part of its work cannot pass on what earlier runs left behind. The last
+        // output goes first: outputs can be most of memory, and the plan counted one.
+        self.coordinator = None;
+        // SAFETY: as in `start`: the fresh coordinator is kept in the same field.
         let instance = unsafe { lend(&self.instance) };
-        self.coordinator = instance.coordinator().ok_or_else(|| {
+        self.coordinator = Some(instance.coordinator().ok_or_else(|| {
             BackendError::Failed("the input made no harness half for the final check".into())
-        })?;
+        })?);
         self.share_region()?;
-        self.coordinator.run(&mut self.workers).map_err(backend_error)?;
-        Ok(match verification(self.coordinator.verify(self.workers.shared())) {
+        let fresh = self.coordinator.as_mut().expect("just made");
+        fresh.run(&mut self.workers).map_err(backend_error)?;
+        Ok(match verification(fresh.verify(self.workers.shared())) {
             v if v.passed => last,
             v => Verification::fail(format!("a fresh run failed where the last sample passed: {}", v.detail)),
         })
     }
 
     fn isa(&self) -> Option<&'static str> {
-        self.coordinator.isa()
+        self.coordinator.as_ref().and_then(|c| c.isa())
     }
 
     fn placement(&self) -> Vec<Placement> {
