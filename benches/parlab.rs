@@ -8,13 +8,15 @@
 //! and `parlab import-criterion target/criterion` turns the saved estimates back into cases with
 //! the same identity as `parlab run`'s.
 //!
-//! Criterion calls a benchmark's closure many times: during warm-up, then once per sample. So,
-//! as `parlab run` does, the executor (rayon pool, tokio runtime, worker processes) and the
-//! case's output are built once per benchmark, on its first call (criterion calls the closure
-//! only for benchmarks its filter selects), outside anything timed, and reused by every later
-//! call. The output is verified on that first call, before any timing, and again after every
-//! call's timed loop: the last call is the last sample, so a wrong answer aborts the bench
-//! before criterion analyses and stores that benchmark's estimates.
+//! Every case runs through its strategy's backend, as under `parlab run`: one code path for
+//! threads and worker processes alike. Criterion calls a benchmark's closure many times: during
+//! warm-up, then once per sample. So the backend's session (rayon pool, tokio runtime, worker
+//! processes, and the case's output) is started once per benchmark, on its first call (criterion
+//! calls the closure only for benchmarks its filter selects), outside anything timed, and reused
+//! by every later call, whose `iters` runs the session times as one sample (`iter_custom`). The
+//! output is verified on that first call, before any timing, and again after every call's timed
+//! loop: the last call is the last sample, so a wrong answer aborts the bench before criterion
+//! analyses and stores that benchmark's estimates.
 
 use std::cell::OnceCell;
 use std::path::PathBuf;
@@ -24,18 +26,15 @@ use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput};
 
+use parlab::backend::{self, CaseJob, Session, CASE_MARKER_ENV};
+use parlab::clock::RealClock;
 use parlab::identity::CaseIdentity;
 use parlab::machine::Machine;
 use parlab::results::{CaseResult, Status};
+use parlab::runner::marker;
 use parlab::scenario;
-use parlab::strategy::{self, Exec, ExecConfig};
-use parlab::workload::{self, Instance, Kernel};
-
-/// A benchmark's executor and output, built on its first call and kept for the others.
-struct Built<'a> {
-    exec: Exec,
-    kernel: Box<dyn Kernel + 'a>,
-}
+use parlab::strategy::{self, ExecConfig};
+use parlab::workload::{self, Instance};
 
 fn main() {
     let path = std::env::var_os("PARLAB_SCENARIO")
@@ -51,6 +50,7 @@ fn main() {
     };
     let mut criterion = Criterion::default().configure_from_args();
     let cases = plan.cases();
+    let run_marker = marker::current_or_fresh();
     for (index, wp) in plan.workloads.iter().enumerate() {
         let w = workload::find(&wp.kind).expect("validated");
         let mut group = criterion.benchmark_group(&wp.kind);
@@ -63,10 +63,11 @@ fn main() {
         // Cases at one measured size share one input, prepared on the first benchmark that
         // runs and dropped before the next size's (sizes can be most of memory).
         for same_size in of_workload.chunk_by(|a, b| a.effective_size == b.effective_size) {
-            let input: OnceCell<Box<dyn Instance>> = OnceCell::new();
+            let input: OnceCell<Arc<dyn Instance>> = OnceCell::new();
             for case in same_size {
                 let st = strategy::find(&case.strategy).expect("validated");
-                if st.availability().is_err() || w.support(st).is_err() {
+                let Some(backend) = backend::find(st.backend()) else { continue };
+                if st.availability().is_err() || backend.availability().is_err() || w.support(st).is_err() {
                     continue;
                 }
                 let config = ExecConfig {
@@ -88,29 +89,51 @@ fn main() {
                 let fail = |detail: &str| -> ! {
                     panic!("{identity} failed verification: {detail}; criterion stores nothing for it")
                 };
-                let mut built: Option<Built> = None;
+                let case_marker = format!("{run_marker}/{}/0", case.id);
+                let mut built: Option<Box<dyn Session + '_>> = None;
                 group.bench_function(BenchmarkId::new(&case.strategy, value), |b| {
-                    let built = built.get_or_insert_with(|| {
+                    let session = built.get_or_insert_with(|| {
                         let instance = input.get_or_init(|| {
-                            w.prepare(case.effective_size, &wp.params, case.seed).expect("prepare the input")
+                            Arc::from(
+                                w.prepare(case.effective_size, &wp.params, case.seed)
+                                    .expect("prepare the input"),
+                            )
                         });
-                        let exec = Exec::new(st, &config).expect("strategy set-up");
-                        let mut kernel = instance.kernel();
-                        kernel.run(&exec);
-                        let first = kernel.verify();
-                        if !first.passed {
-                            fail(&first.detail);
+                        let job = CaseJob {
+                            spec: case,
+                            params: &wp.params,
+                            seed: case.seed,
+                            strategy: st,
+                            config: config.clone(),
+                            instance: instance.as_ref(),
+                            clock: Arc::new(RealClock),
+                            marker: (CASE_MARKER_ENV, case_marker.clone()),
+                        };
+                        let mut session = backend.start(job).unwrap_or_else(|e| panic!("{identity}: {e}"));
+                        session.sample(usize::MAX, 1).unwrap_or_else(|e| panic!("{identity}: {e}"));
+                        match session.verify() {
+                            Ok(v) if v.passed => {}
+                            Ok(v) => fail(&v.detail),
+                            Err(e) => fail(&e.to_string()),
                         }
-                        Built { exec, kernel }
+                        session
                     });
-                    b.iter(|| built.kernel.run(&built.exec));
-                    let v = built.kernel.verify();
-                    if !v.passed {
-                        fail(&v.detail);
+                    b.iter_custom(|iters| {
+                        let sample = session.sample(0, iters).unwrap_or_else(|e| panic!("{identity}: {e}"));
+                        Duration::from_nanos(sample.ns)
+                    });
+                    match session.verify() {
+                        Ok(v) if v.passed => {}
+                        Ok(v) => fail(&v.detail),
+                        Err(e) => fail(&e.to_string()),
                     }
                 });
-                // The executor goes with its benchmark: pools stop, worker processes exit.
+                // The session goes with its benchmark: pools stop, worker processes exit, and
+                // none may be left behind.
                 drop(built);
+                if let Some(note) = marker::end_left_behind(CASE_MARKER_ENV, &case_marker) {
+                    eprintln!("{identity}: {note}");
+                }
             }
         }
         group.finish();

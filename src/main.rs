@@ -274,7 +274,7 @@ fn main() -> ExitCode {
         Command::Ab(args) => ab(args),
         Command::ImportCriterion { dir, out } => import_criterion(&dir, out),
         Command::Report(args) => report_cmd(args),
-        Command::Worker => return parlab::strategy::process::worker::main(),
+        Command::Worker => return parlab::backend::process::worker::main(),
         #[cfg(feature = "fault-injection")]
         Command::CaseProgram { behaviour } => {
             use parlab::backend::testing;
@@ -438,7 +438,7 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         let err = std::process::Command::new(exe).args(args.resume_args(&dir)).exec();
         return Err(anyhow::anyhow!("cannot continue in a fresh process: {err}"));
     }
-    let left = runner::marker::end_survivors(&marker);
+    let left = runner::marker::end_survivors(runner::marker::ENV, &marker);
     if !left.is_empty() {
         eprintln!(
             "warning: {} process(es) started by this run were still running at its end and were killed:",

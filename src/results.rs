@@ -163,6 +163,11 @@ pub struct CaseResult {
     /// Where each worker process or rank ran (empty: threads of parlab's own process).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub placement: Vec<Placement>,
+    /// The hosts `placement` names, as the case's processes described them, on their way from
+    /// the case (maybe in a case process) to [`Results::hosts`], which the runner adds them to
+    /// and leaves this empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hosts: Vec<Host>,
 }
 
 fn one() -> u64 {
@@ -293,6 +298,17 @@ impl ItemLatency {
     }
 }
 
+impl Results {
+    /// Adds the hosts a case brought ([`CaseResult::hosts`]) that the run did not list yet.
+    pub fn take_hosts(&mut self, case: &mut CaseResult) {
+        for host in std::mem::take(&mut case.hosts) {
+            if !self.hosts.iter().any(|h| h.hostname == host.hostname) {
+                self.hosts.push(host);
+            }
+        }
+    }
+}
+
 impl Host {
     /// The host `machine` describes.
     pub fn of(machine: &Machine) -> Host {
@@ -355,6 +371,7 @@ impl CaseResult {
             phases: Vec::new(),
             item_latency: None,
             placement: Vec::new(),
+            hosts: Vec::new(),
         }
     }
 
@@ -504,6 +521,26 @@ mod tests {
 
     fn named(pairs: &[(&str, f64)]) -> Vec<(String, f64)> {
         pairs.iter().map(|(n, v)| (n.to_string(), *v)).collect()
+    }
+
+    #[test]
+    fn a_case_adds_only_the_hosts_the_run_did_not_list() {
+        let machine = Machine::detect();
+        let plan = crate::scenario::parse(
+            "t.toml",
+            "[scenario]\nname = \"t\"\n[[workload]]\nkind = \"empty\"\n",
+            &machine,
+        )
+        .unwrap();
+        let mut results = Results::new(machine.clone(), plan.clone());
+        results.hosts = vec![Host::of(&machine)];
+        let spec = &plan.cases()[0];
+        let mut case = CaseResult::unmeasured(spec, &plan.workloads[0].params, Status::Ok, "");
+        let other = Host { hostname: "node2".into(), cpu: "x".into(), logical_cpus: 4, physical_cores: 2 };
+        case.hosts = vec![Host::of(&machine), other.clone(), other.clone()];
+        results.take_hosts(&mut case);
+        assert_eq!(results.hosts, [Host::of(&machine), other]);
+        assert!(case.hosts.is_empty(), "moved, not copied");
     }
 
     #[test]

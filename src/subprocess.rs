@@ -1,10 +1,13 @@
 //! Small helpers for talking to child processes, shared by the runner's case children, the
-//! backends' programs and the gate's runs of whole builds: reading what a child says without
-//! ever blocking it, writing to one that may have died without dying of `SIGPIPE`.
+//! backends' programs and workers and the gate's runs of whole builds: finding parlab's own
+//! binary, reading what a child says without ever blocking it, writing to one that may have died
+//! without dying of `SIGPIPE`, describing how a child (or a panic in one) ended.
 
 use std::io::Read;
 use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus};
+use std::sync::OnceLock;
 
 /// Makes the child killed (SIGKILL) when this process dies, however it dies: for children that
 /// are not parlab's own current binary (an older build, a wrapper), which cannot be trusted to
@@ -73,6 +76,61 @@ pub fn describe_exit(status: ExitStatus) -> String {
         (None, Some(sig)) => format!("killed by signal {sig}"),
         _ => status.to_string(),
     }
+}
+
+/// Names the parlab binary to start worker processes from, where it cannot be found otherwise.
+pub const EXE_ENV: &str = "PARLAB_EXE";
+
+/// The parlab binary worker processes are started from: this executable when it is parlab,
+/// else `$PARLAB_EXE`, else a `parlab` beside this executable or one folder up (where cargo
+/// puts the binary relative to a test or bench executable in `target/<profile>/deps`).
+pub fn worker_exe() -> Result<PathBuf, String> {
+    static EXE: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    EXE.get_or_init(find_worker_exe).clone()
+}
+
+fn find_worker_exe() -> Result<PathBuf, String> {
+    let me = std::env::current_exe().map_err(|e| format!("cannot tell which executable this is: {e}"))?;
+    if me.file_stem().is_some_and(|s| s == "parlab") {
+        return Ok(me);
+    }
+    if let Some(path) = std::env::var_os(EXE_ENV) {
+        let path = PathBuf::from(path);
+        return if path.is_file() {
+            Ok(path)
+        } else {
+            Err(format!("{EXE_ENV}={} is not a file", path.display()))
+        };
+    }
+    let name = format!("parlab{}", std::env::consts::EXE_SUFFIX);
+    let dir = me.parent().unwrap_or(Path::new("."));
+    let found = [Some(dir), dir.parent()].into_iter().flatten().map(|d| d.join(&name)).find(|p| p.is_file());
+    found.ok_or_else(|| {
+        format!(
+            "no parlab binary to start worker processes from (this executable is `{}`); \
+                 build it (`cargo build`) or set {EXE_ENV}",
+            me.display()
+        )
+    })
+}
+
+/// What a panic carried, as text.
+pub fn payload_text(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| NON_STRING_PAYLOAD.into())
+}
+
+/// What [`payload_text`] says of a payload that is not text.
+pub const NON_STRING_PAYLOAD: &str = "non-string panic payload";
+
+/// A panic's message and where it happened, e.g. `index out of bounds at src/x.rs:3`: what a
+/// case's reason and a worker process's failure report say.
+pub fn panic_description(info: &std::panic::PanicHookInfo<'_>) -> String {
+    let at = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
+    format!("{}{at}", payload_text(info.payload()))
 }
 
 #[cfg(test)]

@@ -44,7 +44,7 @@ fn with_session<R>(
         seed: 11,
         strategy: parlab::strategy::find(backend).unwrap(),
         config: ExecConfig { workers: 1, params: StrategyParams::default(), cancel },
-        instance,
+        instance: &*instance,
         clock: Arc::new(parlab::clock::RealClock),
         marker: (CASE_MARKER_ENV, marker.clone()),
     };
@@ -194,7 +194,7 @@ strategies = ["sequential", "test-phases", "test-orphan"]
 "#;
 
 #[test]
-#[ignore = "needs the runner's backend dispatch"]
+
 fn parlab_run_measures_cases_on_the_protocol_backends_and_ends_what_they_leave() {
     let dir = tempfile::tempdir().unwrap();
     let scenario = dir.path().join("backends.toml");

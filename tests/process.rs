@@ -83,9 +83,47 @@ fn every_workload_with_a_process_version_verifies_under_both_strategies() {
             measured += 1;
             // Process start-up is recorded apart from the samples.
             assert!(case["setup_ns"].as_u64().unwrap() > 0, "{case}");
+            // Each worker's place: this host, a pid of its own.
+            let placement = case["placement"].as_array().unwrap();
+            assert_eq!(placement.len() as u64, case["workers"].as_u64().unwrap(), "{case}");
+            for (k, p) in placement.iter().enumerate() {
+                assert_eq!(p["role"], format!("worker {}", k + 1));
+                assert_eq!(p["host"], results["hosts"][0]["hostname"], "{case}");
+                assert!(p["pid"].as_u64().is_some_and(|pid| pid > 0), "{case}");
+            }
         }
     }
+    assert_eq!(results["hosts"].as_array().unwrap().len(), 1, "one host: this one");
     assert_eq!(measured, 4 * 2 * 2, "four workload sizes x two strategies x two worker counts");
+}
+
+#[test]
+fn a_case_process_sends_back_where_its_workers_ran() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("isolated.toml");
+    std::fs::write(
+        &scenario,
+        "[scenario]\nname = \"isolated\"\n[defaults]\nworkers = 2\nwarmup = \"0ms\"\nmin_samples = 2\n\
+         max_samples = 2\ntimeout = \"30s\"\n[[workload]]\nkind = \"pi_monte_carlo\"\nsize = 20000\n\
+         strategies = [\"process-shm\"]\n",
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let status = Command::new(EXE)
+        .args(["run", scenario.to_str().unwrap(), "--out", out.to_str().unwrap(), "--isolate", "process"])
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success(), "{status}");
+    let results = results(&out);
+    let case = cases(&results).iter().find(|c| c["strategy"] == "process-shm").unwrap();
+    assert_eq!(case["status"], "ok", "{case}");
+    // The case ran in a child process: its placement came back inside the result it sent.
+    let placement = case["placement"].as_array().unwrap();
+    assert_eq!(
+        placement.iter().map(|p| p["role"].as_str().unwrap()).collect::<Vec<_>>(),
+        ["worker 1", "worker 2"]
+    );
 }
 
 /// Processes whose environment holds `tag`: the workers of the parlab run given that tag.

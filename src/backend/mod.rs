@@ -33,6 +33,9 @@ use crate::scenario::CaseSpec;
 use crate::strategy::{ExecConfig, Strategy};
 use crate::workload::{Instance, Params, Verification};
 
+pub mod in_process;
+pub mod process;
+
 /// Why a backend could not start or run a case. The runner shows it as the case's reason.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum BackendError {
@@ -54,7 +57,7 @@ pub enum BackendError {
 }
 
 /// The environment variable that carries a case's marker into every process its backend starts
-/// (beside the run's own [`crate::runner::marker::ENV`]).
+/// (beside the run's own [`crate::marker::ENV`]).
 pub const CASE_MARKER_ENV: &str = "PARLAB_CASE_MARKER";
 
 /// Everything a backend gets to start one case.
@@ -69,7 +72,7 @@ pub struct CaseJob<'a> {
     pub config: ExecConfig,
     /// The input prepared in this process (not timed): the in-process backend runs on it,
     /// coordinating backends gather into outputs made from it and verify against it.
-    pub instance: Arc<dyn Instance>,
+    pub instance: &'a dyn Instance,
     /// Times runs made in this process (scripted in tests). Backends whose runs are timed
     /// elsewhere report their own clock's readings.
     pub clock: Arc<dyn Clock>,
@@ -137,7 +140,7 @@ impl std::fmt::Debug for dyn Backend {
 }
 
 /// Every backend, by the name strategies give in [`crate::strategy::Strategy::backend`].
-pub static BACKENDS: &[&dyn Backend] = &[];
+pub static BACKENDS: &[&dyn Backend] = &[&in_process::InProcess, &process::Process, &process::ProcessShm];
 
 /// Backends that exist only to test the harness (`test-phases`, `test-orphan`); never listed.
 #[cfg(any(test, feature = "fault-injection"))]

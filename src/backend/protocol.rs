@@ -305,8 +305,8 @@ pub fn start(
         // Its own group: the terminal's Ctrl-C reaches only parlab, and killing the group on drop
         // ends whatever the program started along with it.
         .process_group(0);
-    if let Ok(run) = std::env::var(crate::runner::marker::ENV) {
-        command.env(crate::runner::marker::ENV, run);
+    if let Ok(run) = std::env::var(crate::marker::ENV) {
+        command.env(crate::marker::ENV, run);
     }
     crate::subprocess::die_with_parent(&mut command);
     let mut child = command

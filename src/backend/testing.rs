@@ -69,10 +69,10 @@ impl Backend for TestProgram {
         }
     }
     fn availability(&self) -> Result<(), BackendError> {
-        crate::strategy::process::worker_exe().map(drop).map_err(BackendError::Unavailable)
+        crate::subprocess::worker_exe().map(drop).map_err(BackendError::Unavailable)
     }
     fn start<'a>(&self, job: CaseJob<'a>) -> Result<Box<dyn Session + 'a>, BackendError> {
-        let exe = crate::strategy::process::worker_exe().map_err(BackendError::Unavailable)?;
+        let exe = crate::subprocess::worker_exe().map_err(BackendError::Unavailable)?;
         let mut command = Command::new(exe);
         command.args([SUBCOMMAND, "--behaviour", self.behaviour.name()]);
         let what = format!("`parlab {SUBCOMMAND} --behaviour {}`", self.behaviour.name());

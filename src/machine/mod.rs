@@ -149,3 +149,9 @@ impl Machine {
             .map(|c| c.size_bytes)
     }
 }
+
+/// This host's name (as [`Machine::hostname`] reads it), or `"unknown"`: where a backend's
+/// worker processes on this host ran.
+pub fn hostname() -> String {
+    sysfs::hostname().unwrap_or_else(|_| "unknown".to_owned())
+}

@@ -41,6 +41,9 @@ pub struct Request {
     /// Bytes by which input buffers are shifted from their natural alignment.
     pub align_offset: usize,
     pub grace_ms: u64,
+    /// Which of the case's processes this is (from 0), for the case's marker.
+    #[serde(default)]
+    pub round: usize,
 }
 
 /// What a child says, one JSON line each, on its stdout.
@@ -86,6 +89,7 @@ pub fn serve(input: &mut dyn Read, output: &mut dyn Write) -> Result<(), String>
     let options = RunOptions {
         only: Some(vec![request.case]),
         grace: Duration::from_millis(request.grace_ms),
+        round: request.round,
         ..RunOptions::default()
     };
     let mut events = Events { out: output, failed: None };
@@ -165,6 +169,7 @@ pub fn measure(
     plan: &Plan,
     spec: &CaseSpec,
     exe: &Path,
+    round: usize,
     align_offset: usize,
     options: &RunOptions,
     listener: &mut dyn Listener,
@@ -176,6 +181,7 @@ pub fn measure(
         case: spec.id,
         align_offset,
         grace_ms: options.grace.as_millis() as u64,
+        round,
     };
     let started = Instant::now();
     let mut child = match spawn(exe, align_offset) {

@@ -29,19 +29,22 @@ use crossbeam::channel::{self, RecvTimeoutError, Sender};
 pub mod child;
 
 pub mod listener;
-pub mod marker;
+pub use crate::marker;
 mod panics;
 mod rss;
 
 pub use crate::clock::{self, Clock, RealClock, ScriptedClock};
 pub use listener::{Listener, Listeners};
-pub use panics::{case_error, describe as panic_description};
 
+use crate::backend::{self, Backend, BackendError, CaseJob, CASE_MARKER_ENV};
 use crate::machine::Machine;
-use crate::results::{now_rfc3339, CaseResult, ProcessSpread, Results, Status, Throughput};
+use crate::results::{
+    now_rfc3339, CaseResult, Host, ItemLatency, PhaseSamples, Placement, ProcessSpread, Results, Status,
+    Throughput,
+};
 use crate::scenario::{CaseSpec, Plan, Settings, WorkloadPlan};
 use crate::stats::{self, Summary};
-use crate::strategy::{self, Exec, ExecConfig, Strategy};
+use crate::strategy::{self, ExecConfig, Strategy};
 use crate::workload::{self, Instance, Verification};
 
 /// How a run is timed and stopped.
@@ -61,6 +64,9 @@ pub struct RunOptions {
     pub grace: Duration,
     /// Cases an earlier process of this run finished (`--resume`): kept, not run again.
     pub done: Vec<CaseResult>,
+    /// Which of a case's processes this run is (a case child's, counted from 0): part of each
+    /// case's marker, so that the processes of one case's rounds are told apart.
+    pub round: usize,
 }
 
 /// Where a case runs.
@@ -87,6 +93,7 @@ impl Default for RunOptions {
             processes: None,
             grace: GRACE,
             done: Vec::new(),
+            round: 0,
         }
     }
 }
@@ -101,6 +108,7 @@ pub fn run(plan: &Plan, machine: &Machine, listener: &mut dyn Listener, options:
     }
     let mut results = Results::new(machine.clone(), plan.clone());
     results.clock_overhead_ns = Some(options.clock.overhead_ns());
+    results.hosts = vec![Host::of(machine)];
     let mut baselines: HashMap<(usize, u64), f64> = HashMap::new();
     // Cases an earlier process of this run finished: kept as they are, and their sequential
     // medians are the baselines of the cases still to run.
@@ -121,7 +129,10 @@ pub fn run(plan: &Plan, machine: &Machine, listener: &mut dyn Listener, options:
         Isolation::Thread if options.processes.is_some_and(|p| p > 1) => {
             unreachable!("more than one process per case needs Isolation::Process")
         }
-        Isolation::Thread => run_in_threads(plan, &cases, listener, options, &mut baselines, &mut results),
+        Isolation::Thread => {
+            let run_marker = marker::current_or_fresh();
+            run_in_threads(plan, &cases, &run_marker, listener, options, &mut baselines, &mut results)
+        }
     };
     results.complete = end == End::Complete;
     if let End::Abandoned(id) = end {
@@ -160,9 +171,23 @@ fn cannot_run(plan: &Plan, spec: &CaseSpec) -> Option<CaseResult> {
     let wp = &plan.workloads[spec.workload_index];
     let w = workload::find(&wp.kind).expect("the plan names only known workloads");
     let s = strategy::find(&spec.strategy).expect("the plan names only known strategies");
+    let unmeasured = |status, reason: String| Some(CaseResult::unmeasured(spec, &wp.params, status, reason));
     if let Err(reason) = s.availability() {
-        Some(CaseResult::unmeasured(spec, &wp.params, Status::Unavailable, reason))
-    } else if let Err(reason) = w.support(s) {
+        return unmeasured(Status::Unavailable, reason);
+    }
+    match backend::find(s.backend()) {
+        None => {
+            let why =
+                format!("`{}` runs on backend `{}`, which this build does not have", s.name(), s.backend());
+            return unmeasured(Status::Error, why);
+        }
+        Some(b) => {
+            if let Err(e) = b.availability() {
+                return unmeasured(Status::Unavailable, e.to_string());
+            }
+        }
+    }
+    if let Err(reason) = w.support(s) {
         Some(CaseResult::unmeasured(spec, &wp.params, Status::Unsupported, reason))
     } else {
         None
@@ -178,6 +203,7 @@ fn finish_case(
 ) {
     result.derive_speedup(baselines.get(&(spec.workload_index, spec.effective_size)).copied());
     note_baseline(baselines, spec, &result);
+    results.take_hosts(&mut result);
     listener.case_finished(&result);
     results.cases.push(result);
 }
@@ -185,6 +211,7 @@ fn finish_case(
 fn run_in_threads(
     plan: &Plan,
     cases: &[CaseSpec],
+    run_marker: &str,
     listener: &mut dyn Listener,
     options: &RunOptions,
     baselines: &mut HashMap<(usize, u64), f64>,
@@ -238,7 +265,9 @@ fn run_in_threads(
                         },
                         cancel: Arc::new(AtomicBool::new(false)),
                     };
-                    let case = Case { spec, plan: wp, strategy: s, config, instance: instance.clone() };
+                    let marker = format!("{run_marker}/{}/{}", spec.id, options.round);
+                    let case =
+                        Case { spec, plan: wp, strategy: s, config, instance: instance.clone(), marker };
                     let (result, still_running) = case.measure(options, listener);
                     lingering = still_running;
                     result
@@ -288,7 +317,7 @@ fn run_in_children(
             }
             listener.case_started(spec);
             let offset = child::align_offset(round);
-            let part = child::measure(plan, spec, exe, offset, options, listener);
+            let part = child::measure(plan, spec, exe, round, offset, options, listener);
             if part.status != Status::Ok {
                 let mut failed = part;
                 let of = processes_for(plan, spec, options);
@@ -353,6 +382,13 @@ fn merge_processes(parts: Vec<(CaseResult, usize)>) -> CaseResult {
     let mut setups: Vec<u64> = parts.iter().filter_map(|p| p.setup_ns).collect();
     setups.sort_unstable();
     merged.setup_ns = setups.get(setups.len() / 2).copied();
+    for p in &parts[1..] {
+        for h in &p.hosts {
+            if !merged.hosts.iter().any(|m| m.hostname == h.hostname) {
+                merged.hosts.push(h.clone());
+            }
+        }
+    }
     merged.batch = parts.iter().map(|p| p.batch).max().unwrap_or(1);
     let mut notes: Vec<String> = Vec::new();
     for p in &parts {
@@ -389,6 +425,15 @@ fn merge_processes(parts: Vec<(CaseResult, usize)>) -> CaseResult {
             groups: h.groups,
         });
     }
+    merged.phases = match merge_phases(&parts) {
+        Ok(phases) => phases,
+        Err(why) => {
+            notes.push(format!("phases are left out: {why}"));
+            Vec::new()
+        }
+    };
+    // `item_latency` stays the first process's: the items themselves are not kept, so their
+    // quantiles cannot be pooled.
     merged.throughput = rescale_throughput(&parts[0], merged.stats.as_ref());
     merged.latency_ns = match (parts[0].latency_ns, parts[0].median_ns(), merged.median_ns()) {
         (Some(l), Some(m0), Some(m)) if m0 > 0.0 => Some(l * m / m0),
@@ -396,6 +441,23 @@ fn merge_processes(parts: Vec<(CaseResult, usize)>) -> CaseResult {
     };
     merged.notes = notes;
     merged
+}
+
+/// Every process's phases, concatenated per name in sample order (they line up with the merged
+/// samples); `Err` says why not when the processes named different phases.
+fn merge_phases(parts: &[CaseResult]) -> Result<Vec<PhaseSamples>, String> {
+    let names = |p: &CaseResult| p.phases.iter().map(|ph| ph.name.clone()).collect::<Vec<_>>();
+    let first = names(&parts[0]);
+    if let Some((k, other)) = parts.iter().enumerate().map(|(k, p)| (k, names(p))).find(|(_, n)| *n != first)
+    {
+        return Err(format!("process {} reported {other:?}, process 1 {first:?}", k + 1));
+    }
+    Ok((0..first.len())
+        .map(|i| PhaseSamples {
+            name: first[i].clone(),
+            samples_ns: parts.iter().flat_map(|p| p.phases[i].samples_ns.iter().copied()).collect(),
+        })
+        .collect())
 }
 
 /// The throughput of `part` re-derived for the merged statistics (work per run is the same).
@@ -422,6 +484,8 @@ struct Case<'a> {
     strategy: &'static dyn Strategy,
     config: ExecConfig,
     instance: Arc<dyn Instance>,
+    /// The value of the case's marker ([`CASE_MARKER_ENV`]) on every process its backend starts.
+    marker: String,
 }
 
 enum Event {
@@ -431,6 +495,8 @@ enum Event {
     Sample(usize, f64),
     /// Runs are too short to time one by one: each sample is the mean of this many.
     Batched(u64),
+    /// Something for the case's notes, whatever its outcome (processes left behind).
+    Note(String),
     Done(Result<Measured, String>),
 }
 
@@ -447,6 +513,11 @@ struct Measured {
     peak_rss_bytes: Option<u64>,
     /// The instruction set the kernel reported for its runs.
     isa: Option<&'static str>,
+    /// Named phases per run, one value per sample (plus `other`); empty when the backend has none.
+    phases: Vec<PhaseSamples>,
+    item_latency: Option<ItemLatency>,
+    placement: Vec<Placement>,
+    hosts: Vec<Host>,
 }
 
 /// How often the case thread's progress is checked while it runs.
@@ -466,19 +537,29 @@ impl Case<'_> {
         let body = {
             let (spec, settings, clock) = (spec.clone(), settings.clone(), options.clock.clone());
             let (strategy, config, instance) = (self.strategy, self.config.clone(), self.instance.clone());
+            let (params, seed, marker) = (params.clone(), self.plan.settings.seed, self.marker.clone());
             move || {
                 let outcome = catch_unwind(AssertUnwindSafe(|| {
-                    sample(&spec, instance.as_ref(), strategy, &config, &settings, clock.as_ref(), &tx)
+                    let job = CaseJob {
+                        spec: &spec,
+                        params: &params,
+                        seed,
+                        strategy,
+                        config,
+                        instance: &*instance,
+                        clock: clock.clone(),
+                        marker: (CASE_MARKER_ENV, marker.clone()),
+                    };
+                    sample(job, &settings, clock.as_ref(), &tx)
                 }));
+                // The session is over, ended or unwound: whatever still carries the case's
+                // marker was left behind by its backend.
+                if let Some(note) = marker::end_left_behind(CASE_MARKER_ENV, &marker) {
+                    let _ = tx.send(Event::Note(note));
+                }
                 let event = match outcome {
                     Ok(measured) => measured,
-                    Err(payload) => {
-                        if panics::take_case_error() {
-                            Err(panics::payload_text(payload.as_ref()))
-                        } else {
-                            Err(format!("{PANICKED}{}", panics::payload_text(payload.as_ref())))
-                        }
-                    }
+                    Err(payload) => Err(format!("{PANICKED}{}", panics::payload_text(payload.as_ref()))),
                 };
                 let _ = tx.send(Event::Done(event));
             }
@@ -492,6 +573,7 @@ impl Case<'_> {
             }
         };
         let (mut deadline, mut verifying) = (started + settings.timeout, false);
+        let mut notes = Vec::new();
         let outcome: Result<Measured, (Status, String)> = loop {
             match rx.recv_timeout(POLL) {
                 Ok(Event::WarmedUp(runs)) => listener.warmed_up(&spec, runs),
@@ -502,6 +584,7 @@ impl Case<'_> {
                 }
                 Ok(Event::Sample(n, ns)) => listener.sample(&spec, n, settings.max_samples, ns),
                 Ok(Event::Batched(runs)) => listener.batched(&spec, runs),
+                Ok(Event::Note(note)) => notes.push(note),
                 Ok(Event::Done(Ok(m))) => break Ok(m),
                 Ok(Event::Done(Err(e))) if e.starts_with(PANICKED) => {
                     let why = panics::reason(&e[PANICKED.len()..]);
@@ -541,6 +624,12 @@ impl Case<'_> {
         if !lingering {
             let _ = thread.join();
         }
+        // A note sent after the runner stopped listening (a case abandoned, then ended within
+        // its grace period) still belongs to the case.
+        notes.extend(rx.try_iter().filter_map(|e| match e {
+            Event::Note(note) => Some(note),
+            _ => None,
+        }));
         panics::end_case();
         let wall = started.elapsed().as_secs_f64();
         let mut result = match outcome {
@@ -554,6 +643,7 @@ impl Case<'_> {
                 humantime::format_duration(options.grace)
             ));
         }
+        result.notes.extend(notes);
         result.wall_time_s = wall;
         (result, lingering)
     }
@@ -590,6 +680,10 @@ impl Case<'_> {
         result.setup_ns = Some(m.setup_ns);
         result.peak_rss_bytes = m.peak_rss_bytes;
         result.isa = m.isa.map(str::to_string);
+        result.phases = m.phases;
+        result.item_latency = m.item_latency;
+        result.placement = m.placement;
+        result.hosts = m.hosts;
         result.latency_ns = match (&result.stats, w.latency_ops(spec.effective_size, &self.plan.params)) {
             (Some(s), Some(ops)) if ops > 0.0 => Some(s.median / ops),
             _ => None,
@@ -621,33 +715,69 @@ pub fn batch_size(run_ns: f64, overhead_ns: f64) -> u64 {
     ((want / run_ns).ceil() as u64).clamp(1, MAX_BATCH)
 }
 
-/// The case thread's work: warm up, sample until the CI is tight enough or a limit is hit,
-/// then verify the last output.
+/// Item latencies kept for a case's distribution: every one up to [`MAX_ITEMS`], then an evenly
+/// spaced subset (every `stride`-th, the stride doubling each time the store fills), so that a
+/// long run of a backend reporting many items per sample holds bounded memory.
+#[derive(Debug, Default)]
+struct Items {
+    kept: Vec<f64>,
+    stride: u64,
+    seen: u64,
+}
+
+/// The most item latencies a case keeps (see [`Items`]).
+const MAX_ITEMS: usize = 1 << 16;
+
+impl Items {
+    fn push(&mut self, ns: f64) {
+        let stride = self.stride.max(1);
+        if self.seen.is_multiple_of(stride) {
+            self.kept.push(ns);
+            if self.kept.len() >= MAX_ITEMS {
+                self.kept = self.kept.iter().step_by(2).copied().collect();
+                self.stride = stride * 2;
+            }
+        }
+        self.seen += 1;
+    }
+
+    /// The distribution of what was kept, counting every item seen.
+    fn summary(self) -> Result<Option<ItemLatency>, String> {
+        let seen = self.seen;
+        Ok(ItemLatency::from_items(self.kept)?.map(|l| ItemLatency { count: seen, ..l }))
+    }
+}
+
+/// The case thread's work: starts the case on its strategy's backend, warms up, samples until
+/// the CI is tight enough or a limit is hit, then verifies the last output.
 fn sample(
-    spec: &CaseSpec,
-    instance: &dyn Instance,
-    strategy: &'static dyn Strategy,
-    config: &ExecConfig,
+    job: CaseJob<'_>,
     settings: &Settings,
     clock: &dyn Clock,
     events: &Sender<Event>,
 ) -> Result<Measured, String> {
+    let cancel = job.config.cancel.clone();
+    let cancelled = || cancel.load(Ordering::Relaxed);
+    let backend: &dyn Backend =
+        backend::find(job.strategy.backend()).expect("`cannot_run` checked the backend");
+    let failed = |e: BackendError| match e {
+        // The runner has already given up on this case.
+        BackendError::Cancelled => "cancelled".to_string(),
+        e => e.to_string(),
+    };
     let rss_tracked = rss::reset_peak();
-    let setup = Instant::now();
-    let exec =
-        Exec::new(strategy, config).map_err(|e| format!("could not set up `{}`: {e}", strategy.name()))?;
-    let setup_ns = setup.elapsed().as_nanos() as u64;
-    let mut kernel = instance.kernel();
+    let mut session = backend.start(job).map_err(failed)?;
+    let setup_ns = session.setup_ns();
     let warmup_ns = settings.warmup.as_nanos() as u64;
     let wall = Instant::now();
     let (mut warm_ns, mut warm_runs, mut fastest_ns) = (0u64, 0u64, u64::MAX);
     // At least one run: it touches the output's pages and proves the kernel terminates.
     loop {
-        let ns = clock.measure(spec, usize::MAX, &mut || kernel.run(&exec));
+        let ns = session.sample(usize::MAX, 1).map_err(failed)?.ns;
         warm_ns = warm_ns.saturating_add(ns);
         fastest_ns = fastest_ns.min(ns);
         warm_runs += 1;
-        if warm_ns >= warmup_ns || wall.elapsed() >= settings.warmup || exec.is_cancelled() {
+        if warm_ns >= warmup_ns || wall.elapsed() >= settings.warmup || cancelled() {
             break;
         }
     }
@@ -655,11 +785,9 @@ fn sample(
     // setting: with `warmup = "0ms"` the only run would be the cold one. They are cheap: each
     // is shorter than 100 clock overheads.
     let overhead = clock.overhead_ns();
-    while warm_runs < MIN_RUNS_TO_BATCH
-        && (fastest_ns as f64) < MIN_OVERHEAD_RATIO * overhead
-        && !exec.is_cancelled()
+    while warm_runs < MIN_RUNS_TO_BATCH && (fastest_ns as f64) < MIN_OVERHEAD_RATIO * overhead && !cancelled()
     {
-        fastest_ns = fastest_ns.min(clock.measure(spec, usize::MAX, &mut || kernel.run(&exec)));
+        fastest_ns = fastest_ns.min(session.sample(usize::MAX, 1).map_err(failed)?.ns);
         warm_runs += 1;
     }
     let _ = events.send(Event::WarmedUp(warm_runs));
@@ -673,17 +801,24 @@ fn sample(
     }
     let max_time = settings.max_time.as_nanos() as u64;
     let mut samples: Vec<f64> = Vec::with_capacity(settings.max_samples);
+    // Per run, like the samples: each sample's phases, and every item's latency.
+    let mut phases: Vec<Vec<(String, f64)>> = Vec::with_capacity(settings.max_samples);
+    let mut items_ns = Items::default();
     let mut total = 0u64;
-    while !exec.is_cancelled() {
-        let ns = clock.measure(spec, samples.len(), &mut || {
-            for _ in 0..batch {
-                kernel.run(&exec)
-            }
-        });
-        total = total.saturating_add(ns);
+    while !cancelled() {
+        let sample = session.sample(samples.len(), batch).map_err(failed)?;
+        total = total.saturating_add(sample.ns);
         // The mean run of the batch, unrounded: rounding a 7 ns run would move it by up to 7%.
-        let ns = ns as f64 / batch as f64;
+        let ns = sample.ns as f64 / batch as f64;
         samples.push(ns);
+        phases.push(
+            sample
+                .phases
+                .into_iter()
+                .map(|(name, ns)| (name.into_owned(), ns as f64 / batch as f64))
+                .collect(),
+        );
+        sample.items_ns.into_iter().for_each(|v| items_ns.push(v));
         let n = samples.len();
         let _ = events.send(Event::Sample(n, ns));
         if n >= settings.max_samples {
@@ -701,29 +836,53 @@ fn sample(
             }
         }
     }
-    if exec.is_cancelled() {
+    if cancelled() {
         // The runner has already given up on this case: computing a reference now would only
         // keep a core busy beside the next case.
         return Err("cancelled".into());
     }
     let peak_rss_bytes = if rss_tracked { rss::peak_bytes() } else { None };
     let _ = events.send(Event::Verifying);
-    let last = kernel.verify();
-    let isa = kernel.isa();
-    drop(kernel);
-    let verification = if !last.passed || exec.is_cancelled() {
-        last
-    } else {
-        // A fresh output (filled with values no kernel produces) and one more untimed run: a
-        // kernel that skips part of its work cannot pass on what earlier runs left behind.
-        let mut fresh = instance.kernel();
-        fresh.run(&exec);
-        match fresh.verify() {
-            v if v.passed => last,
-            v => Verification::fail(format!("a fresh run failed where the last sample passed: {}", v.detail)),
+    let verification = session.verify().map_err(failed)?;
+    let (isa, placement, hosts) = (session.isa(), session.placement(), session.hosts());
+    drop(session);
+    let phases = PhaseSamples::from_samples(&samples, &phases)
+        .map_err(|e| format!("the backend reported impossible phases: {e}"))?;
+    let item_latency =
+        items_ns.summary().map_err(|e| format!("the backend reported impossible item latencies: {e}"))?;
+    Ok(Measured {
+        setup_ns,
+        warmup_runs: warm_runs,
+        batch,
+        samples,
+        verification,
+        peak_rss_bytes,
+        isa,
+        phases,
+        item_latency,
+        placement,
+        hosts,
+    })
+}
+
+#[cfg(test)]
+mod items_tests {
+    use super::*;
+
+    #[test]
+    fn item_latencies_stay_bounded_and_evenly_spread() {
+        let mut items = Items::default();
+        let n = 10 * MAX_ITEMS as u64 + 7;
+        for k in 0..n {
+            items.push(k as f64);
         }
-    };
-    Ok(Measured { setup_ns, warmup_runs: warm_runs, batch, samples, verification, peak_rss_bytes, isa })
+        assert!(items.kept.len() < MAX_ITEMS, "{}", items.kept.len());
+        assert!(items.kept.len() >= MAX_ITEMS / 4, "{}", items.kept.len());
+        let l = items.summary().unwrap().unwrap();
+        assert_eq!(l.count, n);
+        // An even subset of 0..n has its median near n/2.
+        assert!((l.p50_ns / n as f64 - 0.5).abs() < 0.01, "{l:?}");
+    }
 }
 
 #[cfg(test)]

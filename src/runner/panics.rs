@@ -4,24 +4,8 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, Once};
 
-thread_local! {
-    /// Set by [`case_error`] just before it panics.
-    static AS_ERROR: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
-
-/// Ends the running case as `error` rather than `panicked`, with `reason` as it is: for failures
-/// of the machinery around a kernel (a worker process died), not of the kernel's own code. It
-/// unwinds like a panic, so it must be called on the case's thread (where kernels run).
-#[track_caller]
-pub fn case_error(reason: String) -> ! {
-    AS_ERROR.with(|e| e.set(true));
-    std::panic::panic_any(reason)
-}
-
-/// Whether the panic this thread just caught came from [`case_error`]; clears the mark.
-pub(crate) fn take_case_error() -> bool {
-    AS_ERROR.with(|e| e.replace(false))
-}
+use crate::subprocess::NON_STRING_PAYLOAD as NON_STRING;
+pub(crate) use crate::subprocess::{panic_description as describe, payload_text};
 
 /// Cases running now: one in the binary, several when tests run pipelines side by side.
 static ACTIVE: AtomicUsize = AtomicUsize::new(0);
@@ -69,24 +53,7 @@ pub fn reason(payload_text: &str) -> String {
     }
 }
 
-const NON_STRING: &str = "non-string panic payload";
-
 /// The first panic recorded so far in this case, without ending it.
 pub fn first() -> Option<String> {
     FIRST.lock().unwrap_or_else(|e| e.into_inner()).clone()
-}
-
-/// A panic's message, as text.
-pub(crate) fn payload_text(payload: &(dyn std::any::Any + Send)) -> String {
-    payload
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| NON_STRING.into())
-}
-
-/// A panic's message and where it happened, e.g. `index out of bounds at src/x.rs:3`.
-pub fn describe(info: &std::panic::PanicHookInfo<'_>) -> String {
-    let at = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
-    format!("{}{at}", payload_text(info.payload()))
 }

@@ -395,3 +395,40 @@ fn the_batch_holds_100_clock_overheads_of_kernel_not_of_kernel_and_clock() {
     assert_eq!(c.batch, 1000);
     assert!(c.samples_ns.iter().all(|&ns| (ns - 10.1).abs() < 1e-9), "{:?}", c.samples_ns);
 }
+
+#[test]
+fn merged_processes_concatenate_their_phases_and_drop_mismatched_ones() {
+    let p = plan(&format!(
+        "[scenario]\nname = \"t\"\n[defaults]\n{FAST}workers = [1]\n\
+         [[workload]]\nkind = \"pi_monte_carlo\"\nsize = 4096\nstrategies = [\"threads\"]\n"
+    ));
+    let results = run(&p, &machine(), &mut Listeners::default(), &scripted());
+    let base = results.cases[0].clone();
+    let n = base.samples_ns.len();
+    let with = |names: [&str; 2], at: f64| {
+        let mut part = base.clone();
+        part.phases = names
+            .iter()
+            .enumerate()
+            .map(|(k, name)| PhaseSamples { name: name.to_string(), samples_ns: vec![at + k as f64; n] })
+            .collect();
+        part
+    };
+    let merged =
+        merge_processes(vec![(with(["kernel", "other"], 1.0), 0), (with(["kernel", "other"], 5.0), 8)]);
+    assert_eq!(merged.samples_ns.len(), 2 * n);
+    assert_eq!(merged.phases.len(), 2);
+    assert_eq!(merged.phases[0].name, "kernel");
+    assert_eq!(merged.phases[0].samples_ns, [vec![1.0; n], vec![5.0; n]].concat());
+    assert_eq!(merged.phases[1].samples_ns, [vec![2.0; n], vec![6.0; n]].concat());
+    assert!(!merged.notes.iter().any(|note| note.contains("phases")), "{:?}", merged.notes);
+
+    let mismatched =
+        merge_processes(vec![(with(["kernel", "other"], 1.0), 0), (with(["copy", "other"], 1.0), 8)]);
+    assert!(mismatched.phases.is_empty());
+    assert!(
+        mismatched.notes.iter().any(|note| note.starts_with("phases are left out: process 2 reported")),
+        "{:?}",
+        mismatched.notes
+    );
+}

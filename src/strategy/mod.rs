@@ -200,10 +200,6 @@ pub unsafe trait Executor: Send {
     fn runtimes(&self) -> Option<&Runtimes> {
         None
     }
-    /// The worker-process pool of the process strategies, for workloads with a process version.
-    fn processes(&self) -> Option<&process::Pool> {
-        None
-    }
 }
 
 /// The executor of one case, with the helpers kernels are written against.
@@ -247,11 +243,6 @@ impl Exec {
     /// The tokio runtimes when the strategy is async (`async`, `async-current-thread`).
     pub fn runtimes(&self) -> Option<&Runtimes> {
         self.inner.runtimes()
-    }
-
-    /// The warm pool of worker processes when the strategy is `process` or `process-shm`.
-    pub fn processes(&self) -> Option<&process::Pool> {
-        self.inner.processes()
     }
 
     fn grain(&self, default: usize) -> usize {
@@ -422,7 +413,7 @@ pub(crate) mod tests {
     fn every_strategy_runs_each_task_exactly_once() {
         for strategy in STRATEGIES {
             if strategy.family() == Family::Process {
-                continue; // closures cannot cross a process boundary; see `process::tests`
+                continue; // closures cannot cross a process boundary; see `backend::process::tests`
             }
             for workers in [1, 2, 3] {
                 let exec = exec(*strategy, workers);

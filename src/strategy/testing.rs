@@ -17,9 +17,6 @@ impl Strategy for TestPhases {
     fn family(&self) -> Family {
         Family::DataParallel
     }
-    fn availability(&self) -> Result<(), String> {
-        available(self.backend())
-    }
     fn backend(&self) -> &'static str {
         "test-phases"
     }
@@ -38,20 +35,12 @@ impl Strategy for TestOrphan {
     fn family(&self) -> Family {
         Family::DataParallel
     }
-    fn availability(&self) -> Result<(), String> {
-        available(self.backend())
-    }
     fn backend(&self) -> &'static str {
         "test-orphan"
     }
     fn executor(&self, _config: &ExecConfig) -> Result<Box<dyn Executor>, String> {
         no_executor(self)
     }
-}
-
-fn available(backend: &str) -> Result<(), String> {
-    let b = crate::backend::find(backend).ok_or_else(|| format!("no backend `{backend}` in this build"))?;
-    b.availability().map_err(|e| e.to_string())
 }
 
 fn no_executor(s: &dyn Strategy) -> Result<Box<dyn Executor>, String> {

@@ -19,7 +19,7 @@ use super::{
     default_support, Instance, Kernel, ParamSpec, ParamValue, Params, SizeUnit, Verification, Workload,
 };
 use crate::machine::Machine;
-use crate::strategy::process::{self, JobSpec, Pool, Remote, Serve, SharedMem};
+use crate::remote::{self, Coordinator, JobSpec, RemoteError, Share, SharedMem, Workers};
 use crate::strategy::{Exec, Family, Strategy};
 
 pub struct Mandelbrot;
@@ -105,7 +105,7 @@ impl Workload for Mandelbrot {
     fn prepare(&self, size: u64, params: &Params, _seed: u64) -> Result<Box<dyn Instance>, String> {
         Ok(Box::new(Input::new(size, params)))
     }
-    fn serve(&self, job: &JobSpec) -> Result<Box<dyn Serve>, String> {
+    fn share(&self, job: &JobSpec) -> Result<Box<dyn Share>, String> {
         let input = Input::new(job.size, &job.params);
         Ok(Box::new(Worker { row: vec![0; input.width], input }))
     }
@@ -115,8 +115,6 @@ struct Input {
     width: usize,
     max_iter: u32,
     isa: Isa,
-    /// For the worker processes, which choose their instruction set from them too.
-    params: Params,
     reference: OnceLock<Vec<u32>>,
 }
 
@@ -126,7 +124,6 @@ impl Input {
             width: size as usize,
             max_iter: params.int("max_iter") as u32,
             isa: simd::select(params),
-            params: params.clone(),
             reference: OnceLock::new(),
         }
     }
@@ -158,46 +155,77 @@ impl Input {
 impl Instance for Input {
     fn kernel(&self) -> Box<dyn Kernel + '_> {
         // u32::MAX never comes out of the kernel, so an unwritten pixel cannot pass verification.
-        Box::new(Run { input: self, image: vec![u32::MAX; self.width * self.width], remote: None })
+        Box::new(Run { input: self, image: vec![u32::MAX; self.width * self.width] })
+    }
+    fn coordinator(&self) -> Option<Box<dyn Coordinator + '_>> {
+        // Under `process` the rows are copied into `image`, with the same sentinel; under
+        // `process-shm` it stays untouched and the image is in the region.
+        Some(Box::new(Run { input: self, image: vec![u32::MAX; self.width * self.width] }))
     }
 }
 
 struct Run<'a> {
     input: &'a Input,
     image: Vec<u32>,
-    remote: Option<Remote>,
 }
 
 impl Run<'_> {
-    /// The process version: rows come back through the pipes, or are already in shared memory.
-    fn run_remote(&mut self, pool: &Pool) {
+    /// Compares `image` with the sequential reference.
+    fn check(&self, image: &[u32]) -> Verification {
         let w = self.input.width;
-        let remote = self.remote.get_or_insert_with(|| {
-            Remote::new(pool, "mandelbrot", &self.input.params, w as u64, 0, 4 * w * w, |image| {
-                image.slice_mut::<u32>(0, w * w).fill(u32::MAX);
-            })
+        let want = self.input.reference.get_or_init(|| {
+            let mut img = vec![0; w * w];
+            // The plain scalar loop, whatever the case ran with.
+            for (y, row) in img.chunks_mut(w).enumerate() {
+                self.input.row_with(Isa::SCALAR, y, row);
+            }
+            img
         });
+        let wrong = image.iter().zip(want).filter(|(a, b)| a != b).count();
+        if wrong == 0 {
+            Verification::pass(format!("all {} pixels match the reference", w * w))
+        } else {
+            Verification::fail(format!("{wrong} of {} pixels differ from the reference", w * w))
+        }
+    }
+}
+
+/// The process version: rows come back through the pipes, or are already in shared memory.
+impl Coordinator for Run<'_> {
+    fn shared_bytes(&self, _workers: &dyn Workers) -> usize {
+        4 * self.input.width * self.input.width
+    }
+
+    fn init_shared(&mut self, image: &mut SharedMem) {
+        let w = self.input.width;
+        image.slice_mut::<u32>(0, w * w).fill(u32::MAX);
+    }
+
+    fn run(&mut self, workers: &mut dyn Workers) -> Result<(), RemoteError> {
+        let w = self.input.width;
         let image = &mut self.image;
-        remote.run(pool, w, |_, rows, payload| {
-            process::copy_into(payload, &mut image[rows.start * w..rows.end * w])
-        });
+        workers.run(w, &mut |_, rows, payload| {
+            remote::copy_into(payload, &mut image[rows.start * w..rows.end * w])
+        })
     }
 
     /// The image the last run wrote: local, or the shared region.
-    fn output(&self) -> &[u32] {
+    fn verify(&self, shared: Option<&SharedMem>) -> Result<String, String> {
         let w = self.input.width;
-        match self.remote.as_ref().and_then(Remote::shared) {
-            Some(image) => image.slice(0, w * w),
-            None => &self.image,
+        match shared {
+            Some(image) => self.check(image.slice(0, w * w)),
+            None => self.check(&self.image),
         }
+        .into_result()
+    }
+
+    fn isa(&self) -> Option<&'static str> {
+        Some(self.input.isa.name())
     }
 }
 
 impl Kernel for Run<'_> {
     fn run(&mut self, exec: &Exec) {
-        if let Some(pool) = exec.processes() {
-            return self.run_remote(pool);
-        }
         let input = self.input;
         let w = input.width;
         exec.for_each_rows_mut(&mut self.image, w, 1, |first, rows| {
@@ -208,21 +236,7 @@ impl Kernel for Run<'_> {
     }
 
     fn verify(&self) -> Verification {
-        let w = self.input.width;
-        let want = self.input.reference.get_or_init(|| {
-            let mut img = vec![0; w * w];
-            // The plain scalar loop, whatever the case ran with.
-            for (y, row) in img.chunks_mut(w).enumerate() {
-                self.input.row_with(Isa::SCALAR, y, row);
-            }
-            img
-        });
-        let wrong = self.output().iter().zip(want).filter(|(a, b)| a != b).count();
-        if wrong == 0 {
-            Verification::pass(format!("all {} pixels match the reference", w * w))
-        } else {
-            Verification::fail(format!("{wrong} of {} pixels differ from the reference", w * w))
-        }
+        self.check(&self.image)
     }
 
     fn isa(&self) -> Option<&'static str> {
@@ -237,7 +251,7 @@ struct Worker {
     row: Vec<u32>,
 }
 
-impl Serve for Worker {
+impl Share for Worker {
     fn task(
         &mut self,
         _task: usize,
@@ -260,7 +274,7 @@ impl Serve for Worker {
                 reply.reserve(4 * rows.len() * w);
                 for y in rows {
                     self.input.row(y, &mut self.row);
-                    reply.extend_from_slice(process::as_bytes(&self.row));
+                    reply.extend_from_slice(remote::as_bytes(&self.row));
                 }
             }
         }

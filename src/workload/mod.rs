@@ -14,8 +14,8 @@ use std::borrow::Cow;
 use serde::{Deserialize, Serialize};
 
 use crate::machine::Machine;
-use crate::strategy::process::wire::{DONE_HEADER, LEN_BYTES, MAX_FRAME};
-use crate::strategy::process::Split;
+use crate::remote::wire::{DONE_HEADER, LEN_BYTES, MAX_FRAME};
+use crate::remote::{Coordinator, JobSpec, Share, Split};
 use crate::strategy::{Exec, Family, Strategy, StrategyParams};
 
 /// One case as far as its memory is concerned: what [`Workload::case_memory_bytes`] is asked
@@ -212,6 +212,14 @@ pub struct Verification {
 }
 
 impl Verification {
+    /// `Ok(detail)` passed, `Err(detail)` failed: the form a [`Coordinator`] reports in.
+    pub fn into_result(self) -> Result<String, String> {
+        if self.passed {
+            Ok(self.detail)
+        } else {
+            Err(self.detail)
+        }
+    }
     pub fn pass(detail: impl Into<String>) -> Self {
         Verification { passed: true, detail: detail.into() }
     }
@@ -300,13 +308,11 @@ pub trait Workload: Sync + 'static {
     }
     /// Builds the deterministic input for one size.
     fn prepare(&self, size: u64, params: &Params, seed: u64) -> Result<Box<dyn Instance>, String>;
-    /// The worker-process half of this workload's process version: what a `parlab worker` builds
-    /// from a job's description to compute its tasks (see [`crate::strategy::process`]). A
-    /// workload that has one also lets [`Family::Process`] through in [`Workload::support`].
-    fn serve(
-        &self,
-        _job: &crate::strategy::process::JobSpec,
-    ) -> Result<Box<dyn crate::strategy::process::Serve>, String> {
+    /// The worker half of this workload's remote version: what a worker process builds from a
+    /// job's description to compute its tasks (see [`crate::remote`]). A workload that has one
+    /// also gives [`Instance::coordinator`] and lets [`Family::Process`] through in
+    /// [`Workload::support`].
+    fn share(&self, _job: &JobSpec) -> Result<Box<dyn Share>, String> {
         Err(format!("`{}` has no process version", self.name()))
     }
 }
@@ -329,7 +335,7 @@ pub fn default_support(workload: &str, strategy: &dyn Strategy) -> Result<(), St
         Family::DataParallel => Ok(()),
         Family::Process => Err(format!(
             "`{workload}` has no multi-process version: its kernel's closures cannot cross a process \
-             boundary, and no worker-process half (`Workload::serve`) is written for it"
+             boundary, and no worker-process half (`Workload::share`) is written for it"
         )),
         Family::Async => Err(format!(
             "`{workload}` has no async version: its work never waits, so an event loop would only run \
@@ -348,6 +354,12 @@ pub fn default_support(workload: &str, strategy: &dyn Strategy) -> Result<(), St
 pub trait Instance: Send + Sync {
     /// Allocates one case's output; not timed.
     fn kernel(&self) -> Box<dyn Kernel + '_>;
+    /// Allocates one case's output for a run whose work is done elsewhere (worker processes,
+    /// see [`crate::remote`]): the harness half of the workload's remote version, or `None`
+    /// when it has none.
+    fn coordinator(&self) -> Option<Box<dyn Coordinator + '_>> {
+        None
+    }
 }
 
 /// One case's state: runs the kernel (timed) and checks its last output (not timed).
@@ -411,21 +423,58 @@ mod tests {
 
     #[test]
     fn every_pair_verifies_on_tiny_sizes() {
+        use crate::backend::{self, CaseJob, CASE_MARKER_ENV};
+        use crate::scenario::{CaseSpec, Scaling};
+        use std::sync::atomic::AtomicBool;
+        use std::sync::Arc;
         for workload in WORKLOADS {
             let params = tiny_params(*workload);
-            let instance = workload.prepare(tiny(*workload), &params, 7).expect("prepare");
+            let size = tiny(*workload);
+            let instance: Arc<dyn Instance> = Arc::from(workload.prepare(size, &params, 7).expect("prepare"));
             for strategy in STRATEGIES {
+                let backend = backend::find(strategy.backend()).expect("every strategy's backend exists");
                 // Unavailable: e.g. the process strategies where no parlab binary was built.
-                if workload.support(*strategy).is_err() || strategy.availability().is_err() {
+                if workload.support(*strategy).is_err()
+                    || strategy.availability().is_err()
+                    || backend.availability().is_err()
+                {
                     continue;
                 }
                 for workers in [1, 2, 3] {
-                    let exec = exec(*strategy, workers);
-                    let mut kernel = instance.kernel();
-                    kernel.run(&exec);
-                    kernel.run(&exec);
-                    let v = kernel.verify();
-                    assert!(v.passed, "{} x {} x {workers}: {}", workload.name(), strategy.name(), v.detail);
+                    let what = format!("{} x {} x {workers}", workload.name(), strategy.name());
+                    let tunables = StrategyParams { chunk: Some(3), capacity: Some(1) };
+                    let spec = CaseSpec {
+                        id: 0,
+                        workload_index: 0,
+                        workload: workload.name().into(),
+                        strategy: strategy.name().into(),
+                        workers,
+                        size,
+                        effective_size: size,
+                        scaling: Scaling::Strong,
+                        seed: 7,
+                        tunables: tunables.clone(),
+                        notes: vec![],
+                    };
+                    let job = CaseJob {
+                        spec: &spec,
+                        params: &params,
+                        seed: 7,
+                        strategy: *strategy,
+                        config: crate::strategy::ExecConfig {
+                            workers,
+                            params: tunables,
+                            cancel: Arc::new(AtomicBool::new(false)),
+                        },
+                        instance: &*instance,
+                        clock: Arc::new(crate::clock::RealClock),
+                        marker: (CASE_MARKER_ENV, format!("tiny-{}-{what}", std::process::id())),
+                    };
+                    let mut session = backend.start(job).unwrap_or_else(|e| panic!("{what}: {e}"));
+                    // Two runs, so that a second run over the first's output must be right too.
+                    session.sample(usize::MAX, 2).unwrap_or_else(|e| panic!("{what}: {e}"));
+                    let v = session.verify().unwrap_or_else(|e| panic!("{what}: {e}"));
+                    assert!(v.passed, "{what}: {}", v.detail);
                 }
             }
         }
@@ -455,7 +504,7 @@ mod tests {
     fn a_new_strategy_is_unsupported_until_a_workload_writes_its_version() {
         // Shared-state, synchronization and async strategies mean something only to a workload
         // that implements them: none may fall into another strategy's code under its own name.
-        // (Data-parallel ones run any kernel through `Exec`; process ones through `serve`.)
+        // (Data-parallel ones run any kernel through `Exec`; process ones through `share`.)
         for family in [Family::SharedState, Family::Synchronization, Family::Async] {
             for w in WORKLOADS {
                 assert!(

@@ -18,7 +18,7 @@ use std::sync::OnceLock;
 use super::simd::{self, Isa};
 use super::{default_support, Instance, Kernel, ParamSpec, Params, SizeUnit, Verification, Workload, GAMMA};
 use crate::machine::Machine;
-use crate::strategy::process::{self, JobSpec, Pool, Remote, Serve, SharedMem};
+use crate::remote::{self, Coordinator, JobSpec, RemoteError, Share, SharedMem, Workers};
 use crate::strategy::{Exec, Family, Strategy};
 
 pub struct PiMonteCarlo;
@@ -71,11 +71,10 @@ impl Workload for PiMonteCarlo {
             samples: size as usize,
             seed,
             isa: simd::select(params),
-            params: params.clone(),
             reference: OnceLock::new(),
         }))
     }
-    fn serve(&self, job: &JobSpec) -> Result<Box<dyn Serve>, String> {
+    fn share(&self, job: &JobSpec) -> Result<Box<dyn Share>, String> {
         Ok(Box::new(Worker { seed: job.seed, isa: simd::select(&job.params) }))
     }
 }
@@ -84,8 +83,6 @@ struct Input {
     samples: usize,
     seed: u64,
     isa: Isa,
-    /// For the worker processes, which choose their instruction set from them too.
-    params: Params,
     reference: OnceLock<u64>,
 }
 
@@ -113,49 +110,59 @@ fn hits(seed: u64, range: Range<usize>) -> u64 {
 
 impl Instance for Input {
     fn kernel(&self) -> Box<dyn Kernel + '_> {
-        Box::new(Run { input: self, inside: None, remote: None })
+        Box::new(Run { input: self, inside: None })
+    }
+    fn coordinator(&self) -> Option<Box<dyn Coordinator + '_>> {
+        Some(Box::new(Run { input: self, inside: None }))
     }
 }
 
 struct Run<'a> {
     input: &'a Input,
     inside: Option<u64>,
-    remote: Option<Remote>,
 }
 
-impl Run<'_> {
-    /// The process version: each task's count comes back over its pipe, or from its slot.
-    fn run_remote(&mut self, pool: &Pool) -> u64 {
-        let Input { samples, seed, .. } = *self.input;
-        let tasks = pool.split(samples).tasks;
-        let remote = self.remote.get_or_insert_with(|| {
-            Remote::new(pool, "pi_monte_carlo", &self.input.params, samples as u64, seed, 8 * tasks, |_| {})
-        });
-        if let Some(slots) = remote.shared_mut() {
+/// The process version: each task's count comes back over its pipe, or in its slot of the
+/// shared region (one `u64` per task).
+impl Coordinator for Run<'_> {
+    fn shared_bytes(&self, workers: &dyn Workers) -> usize {
+        8 * workers.split(self.input.samples).tasks
+    }
+
+    fn run(&mut self, workers: &mut dyn Workers) -> Result<(), RemoteError> {
+        let samples = self.input.samples;
+        let tasks = workers.split(samples).tasks;
+        if let Some(slots) = workers.shared_mut() {
             // Zeroed each run, so a task that reported done without writing its slot is caught.
             slots.slice_mut::<u64>(0, tasks).fill(0);
         }
         let mut total = 0u64;
-        remote.run(pool, samples, |_, _, payload| {
+        workers.run(samples, &mut |_, _, payload| {
             let mut count = [0u64];
-            process::copy_into(payload, &mut count)?;
+            remote::copy_into(payload, &mut count)?;
             total += count[0];
             Ok(())
-        });
-        match remote.shared() {
+        })?;
+        self.inside = Some(match workers.shared() {
             Some(slots) => slots.slice::<u64>(0, tasks).iter().sum(),
             None => total,
-        }
+        });
+        Ok(())
+    }
+
+    fn verify(&self, _shared: Option<&SharedMem>) -> Result<String, String> {
+        Kernel::verify(self).into_result()
+    }
+
+    fn isa(&self) -> Option<&'static str> {
+        Kernel::isa(self)
     }
 }
 
 impl Kernel for Run<'_> {
     fn run(&mut self, exec: &Exec) {
         let Input { seed, isa, .. } = *self.input;
-        let total = match exec.processes() {
-            Some(pool) => self.run_remote(pool),
-            None => exec.map_reduce(self.input.samples, GRAIN, |r| hits_with(isa, seed, r), 0, |a, b| a + b),
-        };
+        let total = exec.map_reduce(self.input.samples, GRAIN, |r| hits_with(isa, seed, r), 0, |a, b| a + b);
         self.inside = Some(total);
     }
 
@@ -185,7 +192,7 @@ struct Worker {
     isa: Isa,
 }
 
-impl Serve for Worker {
+impl Share for Worker {
     fn task(
         &mut self,
         task: usize,

@@ -32,8 +32,8 @@ use super::{
     Workload, GAMMA,
 };
 use crate::machine::Machine;
-use crate::strategy::process::wire::DONE_HEADER;
-use crate::strategy::process::{JobSpec, Remote, Serve, SharedMem};
+use crate::remote::wire::DONE_HEADER;
+use crate::remote::{Coordinator, JobSpec, RemoteError, Share, SharedMem, Workers};
 use crate::strategy::{Exec, Family, Strategy, WaitQueue};
 
 pub struct PingPong;
@@ -131,7 +131,7 @@ impl Workload for PingPong {
         let initial = (0..size).map(|k| mix64(seed.wrapping_add(k.wrapping_mul(GAMMA))) as u8).collect();
         Ok(Box::new(Input { initial, trips: trips(size, params) as usize, reference: OnceLock::new() }))
     }
-    fn serve(&self, job: &JobSpec) -> Result<Box<dyn Serve>, String> {
+    fn share(&self, job: &JobSpec) -> Result<Box<dyn Share>, String> {
         Ok(Box::new(PongProcess { pong: vec![0; job.size as usize] }))
     }
 }
@@ -142,17 +142,19 @@ struct Input {
     reference: OnceLock<Vec<u8>>,
 }
 
+impl Input {
+    fn run(&self) -> Run<'_> {
+        let n = self.initial.len();
+        Run { input: self, ping: vec![0; n], pong: vec![0; n], message: vec![0; n], trips_done: None }
+    }
+}
+
 impl Instance for Input {
     fn kernel(&self) -> Box<dyn Kernel + '_> {
-        let n = self.initial.len();
-        Box::new(Run {
-            input: self,
-            ping: vec![0; n],
-            pong: vec![0; n],
-            message: vec![0; n],
-            trips_done: None,
-            remote: None,
-        })
+        Box::new(self.run())
+    }
+    fn coordinator(&self) -> Option<Box<dyn Coordinator + '_>> {
+        Some(Box::new(self.run()))
     }
 }
 
@@ -162,8 +164,6 @@ struct Run<'a> {
     pong: Vec<u8>,
     message: Vec<u8>,
     trips_done: Option<usize>,
-    /// The pong process's job (and shared region), for the process strategies.
-    remote: Option<Remote>,
 }
 
 /// The pong side's answer to trip `t`: take the message in, mark the trip, send it back out.
@@ -321,40 +321,43 @@ impl Run<'_> {
     }
 }
 
-impl Run<'_> {
-    /// Ping here, pong in worker process 1. Under `process` the message goes out through one
-    /// pipe and comes back through the other; under `process-shm` it stays in a shared region
-    /// and the pipes carry only "your turn" and "done".
-    fn process(&mut self, exec: &Exec) -> usize {
-        let pool = exec.processes().expect("a process strategy has a pool");
+/// Ping here, pong in worker process 1. Under `process` the message goes out through one pipe
+/// and comes back through the other; under `process-shm` it stays in a shared region and the
+/// pipes carry only "your turn" and "done".
+impl Coordinator for Run<'_> {
+    fn shared_bytes(&self, _workers: &dyn Workers) -> usize {
+        self.input.initial.len()
+    }
+
+    fn run(&mut self, workers: &mut dyn Workers) -> Result<(), RemoteError> {
+        self.ping.copy_from_slice(&self.input.initial);
+        self.trips_done = None;
         let n = self.input.initial.len();
-        let remote = self.remote.get_or_insert_with(|| {
-            Remote::new(pool, "ping_pong", &Params::default(), n as u64, 0, n, |_| {})
-        });
         let (ping, message) = (&mut self.ping, &mut self.message);
+        // A cancelled case ends at the next exchange: the pool looks at the flag on every wait.
         for t in 0..self.input.trips {
-            if exec.is_cancelled() {
-                return t;
-            }
-            match remote.shared_mut() {
-                Some(region) => {
-                    region.slice_mut::<u8>(0, n).copy_from_slice(ping);
-                    remote.exchange(pool, t, &[], |_| Ok(()));
-                    ping.copy_from_slice(remote.shared().expect("shared").slice::<u8>(0, n));
-                }
-                None => {
-                    message.copy_from_slice(ping);
-                    remote.exchange(pool, t, message, |answer| {
-                        if answer.len() != n {
-                            return Err(format!("answered {} bytes to a {n}-byte ping", answer.len()));
-                        }
-                        ping.copy_from_slice(answer);
-                        Ok(())
-                    });
-                }
+            if workers.shared().is_some() {
+                let region = workers.shared_mut().expect("shared");
+                region.slice_mut::<u8>(0, n).copy_from_slice(ping);
+                workers.exchange(t, &[], &mut |_| Ok(()))?;
+                ping.copy_from_slice(workers.shared().expect("shared").slice::<u8>(0, n));
+            } else {
+                message.copy_from_slice(ping);
+                workers.exchange(t, message, &mut |answer| {
+                    if answer.len() != n {
+                        return Err(format!("answered {} bytes to a {n}-byte ping", answer.len()));
+                    }
+                    ping.copy_from_slice(answer);
+                    Ok(())
+                })?;
             }
         }
-        self.input.trips
+        self.trips_done = Some(self.input.trips);
+        Ok(())
+    }
+
+    fn verify(&self, _shared: Option<&SharedMem>) -> Result<String, String> {
+        Kernel::verify(self).into_result()
     }
 }
 
@@ -363,7 +366,7 @@ struct PongProcess {
     pong: Vec<u8>,
 }
 
-impl Serve for PongProcess {
+impl Share for PongProcess {
     fn message(
         &mut self,
         t: usize,
@@ -421,7 +424,6 @@ impl Kernel for Run<'_> {
                 |rx| rx.pop(),
             ),
             "async" | "async-current-thread" => self.tokio(exec),
-            "process" | "process-shm" => self.process(exec),
             other => unreachable!("`ping_pong` does not support `{other}`"),
         };
         self.trips_done = Some(done);

@@ -24,7 +24,7 @@ use super::{
     default_support, Instance, Kernel, ParamSpec, ParamValue, Params, SizeUnit, Verification, Workload,
 };
 use crate::machine::Machine;
-use crate::strategy::process::{self, JobSpec, Pool, Remote, Serve, SharedMem};
+use crate::remote::{self, Coordinator, JobSpec, RemoteError, Share, SharedMem, Workers};
 use crate::strategy::{Exec, Family, Strategy};
 
 pub struct StreamTriad;
@@ -126,12 +126,10 @@ impl Workload for StreamTriad {
             c,
             scalar: params.float("scalar"),
             isa: simd::select(params),
-            params: params.clone(),
-            seed,
             reference: OnceLock::new(),
         }))
     }
-    fn serve(&self, job: &JobSpec) -> Result<Box<dyn Serve>, String> {
+    fn share(&self, job: &JobSpec) -> Result<Box<dyn Share>, String> {
         let n = job.size as usize;
         // Under `process-shm` the inputs are in the region; only the pipe version makes its own.
         let (b, c) = if job.shared.is_some() {
@@ -164,9 +162,6 @@ struct Input {
     c: Buffer<f64>,
     scalar: f64,
     isa: Isa,
-    /// For the worker processes, which choose their instruction set from them too.
-    params: Params,
-    seed: u64,
     reference: OnceLock<Vec<f64>>,
 }
 
@@ -174,48 +169,70 @@ impl Instance for Input {
     fn kernel(&self) -> Box<dyn Kernel + '_> {
         // NaN never equals anything, so an element the kernel skipped fails verification. The
         // pages are touched here, outside the timed region, by the allocation's fill.
-        Box::new(Run { input: self, a: align::filled(self.b.len(), f64::NAN), remote: None })
+        Box::new(Run { input: self, a: align::filled(self.b.len(), f64::NAN) })
+    }
+    fn coordinator(&self) -> Option<Box<dyn Coordinator + '_>> {
+        Some(Box::new(Run { input: self, a: align::filled(self.b.len(), f64::NAN) }))
     }
 }
 
 struct Run<'a> {
     input: &'a Input,
     a: Buffer<f64>,
-    remote: Option<Remote>,
 }
 
 impl Run<'_> {
-    /// The process version. The shared region holds `b`, `c` and `a`, in that order.
-    fn run_remote(&mut self, pool: &Pool) {
+    /// Compares `a` with `b + s*c`.
+    fn check(&self, a: &[f64]) -> Verification {
         let input = self.input;
-        let n = input.b.len();
-        let remote = self.remote.get_or_insert_with(|| {
-            Remote::new(pool, "stream_triad", &input.params, n as u64, input.seed, 3 * 8 * n, |region| {
-                let all = region.slice_mut::<f64>(0, 3 * n);
-                all[..n].copy_from_slice(&input.b);
-                all[n..2 * n].copy_from_slice(&input.c);
-                all[2 * n..].fill(f64::NAN);
-            })
-        });
+        let want = input
+            .reference
+            .get_or_init(|| input.b.iter().zip(&input.c).map(|(b, c)| b + input.scalar * c).collect());
+        let wrong = a.iter().zip(want).filter(|(a, w)| a != w).count();
+        if wrong == 0 {
+            Verification::pass(format!("all {} elements equal b + s*c exactly", want.len()))
+        } else {
+            Verification::fail(format!("{wrong} of {} elements differ from b + s*c", want.len()))
+        }
+    }
+}
+
+/// The process version. The shared region holds `b`, `c` and `a`, in that order.
+impl Coordinator for Run<'_> {
+    fn shared_bytes(&self, _workers: &dyn Workers) -> usize {
+        3 * 8 * self.input.b.len()
+    }
+
+    fn init_shared(&mut self, region: &mut SharedMem) {
+        let n = self.input.b.len();
+        let all = region.slice_mut::<f64>(0, 3 * n);
+        all[..n].copy_from_slice(&self.input.b);
+        all[n..2 * n].copy_from_slice(&self.input.c);
+        all[2 * n..].fill(f64::NAN);
+    }
+
+    fn run(&mut self, workers: &mut dyn Workers) -> Result<(), RemoteError> {
         let a = &mut self.a;
-        remote.run(pool, n, |_, range, payload| process::copy_into(payload, &mut a[range]));
+        workers.run(a.len(), &mut |_, range, payload| remote::copy_into(payload, &mut a[range]))
     }
 
     /// The `a` the last run wrote: local, or in the shared region.
-    fn output(&self) -> &[f64] {
+    fn verify(&self, shared: Option<&SharedMem>) -> Result<String, String> {
         let n = self.input.b.len();
-        match self.remote.as_ref().and_then(Remote::shared) {
-            Some(region) => region.slice(2 * 8 * n, n),
-            None => &self.a,
+        match shared {
+            Some(region) => self.check(region.slice(2 * 8 * n, n)),
+            None => self.check(&self.a),
         }
+        .into_result()
+    }
+
+    fn isa(&self) -> Option<&'static str> {
+        Some(self.input.isa.name())
     }
 }
 
 impl Kernel for Run<'_> {
     fn run(&mut self, exec: &Exec) {
-        if let Some(pool) = exec.processes() {
-            return self.run_remote(pool);
-        }
         let Input { b, c, scalar, isa, .. } = self.input;
         exec.for_each_rows_mut(&mut self.a, 1, GRAIN, |start, a| {
             let end = start + a.len();
@@ -224,16 +241,7 @@ impl Kernel for Run<'_> {
     }
 
     fn verify(&self) -> Verification {
-        let input = self.input;
-        let want = input
-            .reference
-            .get_or_init(|| input.b.iter().zip(&input.c).map(|(b, c)| b + input.scalar * c).collect());
-        let wrong = self.output().iter().zip(want).filter(|(a, w)| a != w).count();
-        if wrong == 0 {
-            Verification::pass(format!("all {} elements equal b + s*c exactly", want.len()))
-        } else {
-            Verification::fail(format!("{wrong} of {} elements differ from b + s*c", want.len()))
-        }
+        self.check(&self.a)
     }
 
     fn isa(&self) -> Option<&'static str> {
@@ -253,7 +261,7 @@ struct Worker {
     a: Vec<f64>,
 }
 
-impl Serve for Worker {
+impl Share for Worker {
     fn task(
         &mut self,
         _task: usize,
@@ -275,7 +283,7 @@ impl Serve for Worker {
             None => {
                 self.a.resize(range.len(), 0.0);
                 simd::triad(self.isa, &mut self.a, &self.b[range.clone()], &self.c[range], self.scalar);
-                reply.extend_from_slice(process::as_bytes(&self.a));
+                reply.extend_from_slice(remote::as_bytes(&self.a));
             }
         }
         Ok(())

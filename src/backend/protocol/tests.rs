@@ -115,7 +115,7 @@ fn with_job<R>(cancel: Arc<AtomicBool>, f: impl FnOnce(CaseJob<'_>) -> R) -> R {
         seed: 7,
         strategy: crate::strategy::find("sequential").unwrap(),
         config: ExecConfig { workers: 1, params: StrategyParams::default(), cancel },
-        instance,
+        instance: &*instance,
         clock: Arc::new(crate::clock::RealClock),
         marker: (CASE_MARKER_ENV, marker),
     })

@@ -11,8 +11,7 @@
 //! The one exception is [`Pool::exchange`] under `process`, whose message may be larger than
 //! the pipe: that write blocks until the worker has read it, or fails at once if it has died.
 
-use std::io::{self, Write};
-use std::ops::Range;
+use std::io;
 use std::os::fd::AsRawFd;
 use std::path::Path;
 use std::process::{Child, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
@@ -20,18 +19,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::wire::{self, FromWorker, JobSpec, ToWorker, LEN_BYTES, PROTOCOL};
 use super::PARENT_ENV;
+use crate::remote::wire::{self, FromWorker, JobSpec, ToWorker, LEN_BYTES, PROTOCOL};
+use crate::remote::{OnReply, Split};
 
 /// Longest single wait before the flags and the workers' statuses are checked again.
 const POLL: Duration = Duration::from_millis(20);
 /// Tasks queued per worker: one running, one waiting, so a worker never idles on a round trip.
 const DEPTH: usize = 2;
-/// Tasks per worker when no `chunk` is given. Each task costs a round trip over the pipes, so
-/// tasks are big (`multiprocessing.Pool.map` makes 4 per worker), but not so few that uneven
-/// ones (mandelbrot's rows) leave a worker idle: with `DEPTH` tasks queued, the round trips
-/// overlap the work, and 16 per worker balance to within a few percent.
-const TASKS_PER_WORKER: usize = 16;
 /// How long worker processes get to start and say hello.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a worker whose pipe closed gets to exit before it is killed.
@@ -56,39 +51,6 @@ pub enum PoolError {
     Io(String),
     #[error("the pool was stopped by an earlier failure: {0}")]
     Broken(Box<PoolError>),
-}
-
-/// What [`Pool::run`] calls with each task's reply: `(task, range, payload)`.
-pub type OnReply<'a> = dyn FnMut(usize, Range<usize>, &[u8]) -> Result<(), String> + 'a;
-
-/// How `0..items` is cut into numbered tasks: `tasks` ranges of (nearly) equal length.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Split {
-    pub items: usize,
-    pub tasks: usize,
-}
-
-impl Split {
-    /// How a pool of `workers` cuts `items` into tasks: `chunk` items per task when the scenario
-    /// sets one, else `TASKS_PER_WORKER` (16) per worker. The plan asks it too, to size the
-    /// largest reply a task sends back before anything runs.
-    pub fn new(items: usize, workers: usize, chunk: Option<usize>) -> Split {
-        let tasks = match chunk {
-            Some(chunk) => items.div_ceil(chunk.max(1)),
-            None => TASKS_PER_WORKER.saturating_mul(workers),
-        };
-        Split { items, tasks: tasks.clamp(1, items.clamp(1, u32::MAX as usize)) }
-    }
-
-    pub fn range(&self, task: usize) -> Range<usize> {
-        let per = self.largest();
-        (task * per).min(self.items)..((task + 1) * per).min(self.items)
-    }
-
-    /// Items in the largest task (the first).
-    pub fn largest(&self) -> usize {
-        self.items.div_ceil(self.tasks)
-    }
 }
 
 /// A warm pool of worker processes.
@@ -120,21 +82,23 @@ struct Proc {
 }
 
 impl Pool {
-    /// Starts `workers` processes of `exe` (parlab itself, `parlab worker`) and waits until each
-    /// has said hello; that wait is the start-up cost [`Pool::startup`] reports.
+    /// Starts `workers` processes of `exe` (parlab itself, `parlab worker`), each with `env`
+    /// (the case's marker) in its environment, and waits until each has said hello; that wait is
+    /// the start-up cost [`Pool::startup`] reports.
     pub fn start(
         exe: &Path,
         workers: usize,
         shared: bool,
         chunk: Option<usize>,
         cancel: Arc<AtomicBool>,
+        env: &[(&str, &str)],
     ) -> Result<Pool, PoolError> {
         let started = Instant::now();
         let mut inner =
             Inner { procs: Vec::with_capacity(workers), job: None, broken: None, scratch: vec![] };
         for _ in 0..workers {
             // On an early return `inner` drops, killing and reaping the workers started so far.
-            inner.procs.push(Proc::spawn(exe)?);
+            inner.procs.push(Proc::spawn(exe, env)?);
         }
         let mut hello = vec![false; workers];
         let deadline = Some(started + START_TIMEOUT);
@@ -179,7 +143,7 @@ impl Pool {
     }
 
     /// How [`Pool::run`] cuts `items` into tasks: `chunk` items per task when the scenario sets
-    /// one, else `TASKS_PER_WORKER` (16) per worker.
+    /// one, else [`crate::remote::TASKS_PER_WORKER`] per worker.
     pub fn split(&self, items: usize) -> Split {
         Split::new(items, self.workers, self.chunk)
     }
@@ -366,7 +330,7 @@ impl Inner {
         msg.encode(&mut self.scratch)
             .map_err(|e| PoolError::Io(format!("writing to worker process {}: {e}", w + 1)))?;
         let stdin = self.procs[w].stdin.as_mut().expect("stdin is open while the pool lives");
-        match write_without_sigpipe(stdin, &self.scratch) {
+        match crate::subprocess::write_without_sigpipe(stdin, &self.scratch) {
             Ok(()) => Ok(()),
             // A closed pipe means the worker is gone: report how it ended.
             Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Err(self.died(w, during)),
@@ -477,10 +441,11 @@ impl Inner {
 }
 
 impl Proc {
-    fn spawn(exe: &Path) -> Result<Proc, PoolError> {
+    fn spawn(exe: &Path, env: &[(&str, &str)]) -> Result<Proc, PoolError> {
         let spawn_error = |why: String| PoolError::Spawn { exe: exe.display().to_string(), why };
         let mut child = Command::new(exe)
             .arg("worker")
+            .envs(env.iter().copied())
             .env(PARENT_ENV, std::process::id().to_string())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -541,29 +506,6 @@ impl Drop for Proc {
         drop(self.stdin.take());
         let _ = self.child.kill();
         let _ = self.child.wait();
-    }
-}
-
-/// Writes to a worker's pipe with `SIGPIPE` blocked on this thread, so a worker that died turns
-/// the write into an `EPIPE` error to report, not a signal that kills parlab (whose disposition
-/// of `SIGPIPE` is the default, so that `parlab list | head` ends quietly). The signal a failed
-/// write raises is thread-directed and pending while blocked: it is consumed before unblocking.
-fn write_without_sigpipe(stdin: &mut ChildStdin, bytes: &[u8]) -> io::Result<()> {
-    // SAFETY: signal-set and mask calls on local, initialised sets; the mask change is undone
-    // before returning, and only this thread's mask is touched.
-    unsafe {
-        let mut pipe: libc::sigset_t = std::mem::zeroed();
-        let mut old: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut pipe);
-        libc::sigaddset(&mut pipe, libc::SIGPIPE);
-        libc::pthread_sigmask(libc::SIG_BLOCK, &pipe, &mut old);
-        let result = stdin.write_all(bytes);
-        if matches!(&result, Err(e) if e.kind() == io::ErrorKind::BrokenPipe) {
-            let now = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-            libc::sigtimedwait(&pipe, std::ptr::null_mut(), &now);
-        }
-        libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
-        result
     }
 }
 

@@ -8,7 +8,7 @@
 
 use std::ops::Range;
 
-use crate::workload::{ParamValue, Params};
+use crate::params::{ParamValue, Params};
 
 /// Bumped on any change to the messages, so a stale worker binary is refused at start-up.
 pub const PROTOCOL: u32 = 1;

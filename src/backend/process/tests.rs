@@ -8,8 +8,10 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::wire::{self, FromWorker, ToWorker, LEN_BYTES};
 use super::*;
+use crate::remote::wire::{self, FromWorker, ToWorker, LEN_BYTES};
+use crate::remote::{copy_into, Split};
+use crate::workload::Params;
 
 fn job(workload: &str, size: u64) -> JobSpec {
     JobSpec { workload: workload.into(), params: Params::default(), size, seed: 7, shared: None }
@@ -69,7 +71,9 @@ fn pool(workers: usize, shared: bool) -> Option<Pool> {
             return None;
         }
     };
-    Some(Pool::start(&exe, workers, shared, None, Arc::new(AtomicBool::new(false))).expect("pool starts"))
+    Some(
+        Pool::start(&exe, workers, shared, None, Arc::new(AtomicBool::new(false)), &[]).expect("pool starts"),
+    )
 }
 
 /// Whether `pid` is still a process whose parent is this test (running or a zombie).
@@ -172,7 +176,7 @@ fn dropping_a_pool_kills_and_reaps_its_workers() {
 fn a_cancelled_run_returns_promptly() {
     let Some(exe) = worker_exe().ok() else { return };
     let cancel = Arc::new(AtomicBool::new(false));
-    let pool = Pool::start(&exe, 1, false, None, cancel.clone()).expect("pool starts");
+    let pool = Pool::start(&exe, 1, false, None, cancel.clone(), &[]).expect("pool starts");
     let flag = cancel.clone();
     let setter = std::thread::spawn(move || {
         std::thread::sleep(Duration::from_millis(100));

@@ -14,14 +14,14 @@ use std::os::fd::FromRawFd;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::process::ExitCode;
 
-use super::shm::SharedMem;
-use super::wire::{self, FromWorker, JobSpec, ToWorker, LEN_BYTES, PROTOCOL};
-use super::{Serve, PARENT_ENV};
+use super::PARENT_ENV;
+use crate::remote::wire::{self, FromWorker, JobSpec, ToWorker, LEN_BYTES, PROTOCOL};
+use crate::remote::{Share, SharedMem};
 use crate::workload;
 
 /// The prepared job: the workload's worker half and, for `process-shm`, the mapped region.
 struct Job {
-    serve: Box<dyn Serve>,
+    share: Box<dyn Share>,
     shared: Option<SharedMem>,
 }
 
@@ -37,7 +37,7 @@ pub fn main() -> ExitCode {
     }
     // A panic in a task is reported to parlab as that task's failure, not printed here.
     std::panic::set_hook(Box::new(|info| {
-        let text = crate::runner::panic_description(info);
+        let text = crate::subprocess::panic_description(info);
         PANIC.with(|p| *p.borrow_mut() = Some(format!("panicked: {text}")));
     }));
     match serve(&mut io::stdin().lock(), &mut *raw_stdout()) {
@@ -118,7 +118,7 @@ pub(crate) fn serve(input: &mut dyn Read, output: &mut dyn Write) -> io::Result<
             }
             Ok(ToWorker::Task { task, range }) => match job.as_mut() {
                 None => failed(&mut out, "a task came before any job".into()),
-                Some(Job { serve, shared }) => {
+                Some(Job { share, shared }) => {
                     // The result is written straight after the frame header: no copy.
                     wire::start_done(&mut out, task);
                     // The range comes off the wire: it must fit this machine's indices.
@@ -127,7 +127,7 @@ pub(crate) fn serve(input: &mut dyn Read, output: &mut dyn Write) -> io::Result<
                         _ => Err(format!("task {task}'s range {range:?} does not fit in memory")),
                     };
                     let done = range.and_then(|range| {
-                        guarded(|| serve.task(task as usize, range, shared.as_mut(), &mut out))
+                        guarded(|| share.task(task as usize, range, shared.as_mut(), &mut out))
                     });
                     match done.and_then(|()| wire::finish_done(&mut out).map_err(|e| e.to_string())) {
                         Ok(()) => {}
@@ -137,9 +137,9 @@ pub(crate) fn serve(input: &mut dyn Read, output: &mut dyn Write) -> io::Result<
             },
             Ok(ToWorker::Message { seq, bytes }) => match job.as_mut() {
                 None => failed(&mut out, "a message came before any job".into()),
-                Some(Job { serve, shared }) => {
+                Some(Job { share, shared }) => {
                     wire::start_done(&mut out, seq);
-                    let done = guarded(|| serve.message(seq as usize, bytes, shared.as_mut(), &mut out));
+                    let done = guarded(|| share.message(seq as usize, bytes, shared.as_mut(), &mut out));
                     match done.and_then(|()| wire::finish_done(&mut out).map_err(|e| e.to_string())) {
                         Ok(()) => {}
                         Err(e) => failed(&mut out, e),
@@ -164,8 +164,8 @@ fn prepare(spec: &JobSpec) -> Result<Job, String> {
             Some(SharedMem::open(s).map_err(|e| format!("cannot map the shared region {}: {e}", s.path))?)
         }
     };
-    let serve = w.serve(spec)?;
-    Ok(Job { serve, shared })
+    let share = w.share(spec)?;
+    Ok(Job { share, shared })
 }
 
 /// Runs `f`, turning a panic into an error message.
