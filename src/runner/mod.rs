@@ -497,7 +497,7 @@ enum Event {
     Batched(u64),
     /// Something for the case's notes, whatever its outcome (processes left behind).
     Note(String),
-    Done(Result<Measured, String>),
+    Done(Result<Box<Measured>, String>),
 }
 
 struct Measured {
@@ -558,7 +558,7 @@ impl Case<'_> {
                     let _ = tx.send(Event::Note(note));
                 }
                 let event = match outcome {
-                    Ok(measured) => measured,
+                    Ok(measured) => measured.map(Box::new),
                     Err(payload) => Err(format!("{PANICKED}{}", panics::payload_text(payload.as_ref()))),
                 };
                 let _ = tx.send(Event::Done(event));
@@ -585,7 +585,7 @@ impl Case<'_> {
                 Ok(Event::Sample(n, ns)) => listener.sample(&spec, n, settings.max_samples, ns),
                 Ok(Event::Batched(runs)) => listener.batched(&spec, runs),
                 Ok(Event::Note(note)) => notes.push(note),
-                Ok(Event::Done(Ok(m))) => break Ok(m),
+                Ok(Event::Done(Ok(m))) => break Ok(*m),
                 Ok(Event::Done(Err(e))) if e.starts_with(PANICKED) => {
                     let why = panics::reason(&e[PANICKED.len()..]);
                     break Err((Status::Panicked, format!("panicked: {why}")));
