@@ -24,7 +24,7 @@ impl Backend for InProcess {
     fn start<'a>(&self, job: CaseJob<'a>) -> Result<Box<dyn Session + 'a>, BackendError> {
         let setup = Instant::now();
         let exec = Exec::new(job.strategy, &job.config)
-            .map_err(|why| BackendError::Setup { what: job.strategy.name().to_string(), why })?;
+            .map_err(|e| BackendError::Setup { what: job.strategy.name().to_string(), why: e.to_string() })?;
         let setup_ns = setup.elapsed().as_nanos() as u64;
         let kernel = job.instance.kernel();
         Ok(Box::new(Threads {

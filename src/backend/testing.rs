@@ -106,14 +106,14 @@ fn answer(behaviour: Behaviour, input: &mut dyn BufRead, output: &mut dyn Write)
     }
     let workload =
         crate::workload::find(&start.workload).ok_or_else(|| format!("no workload `{}`", start.workload))?;
-    let instance = workload.prepare(start.size, &start.params, start.seed)?;
+    let instance = workload.prepare(start.size, &start.params, start.seed).map_err(|e| e.to_string())?;
     let sequential = crate::strategy::find("sequential").expect("sequential is a strategy");
     let config = ExecConfig {
         workers: 1,
         params: StrategyParams::default(),
         cancel: Arc::new(AtomicBool::new(false)),
     };
-    let exec = Exec::new(sequential, &config)?;
+    let exec = Exec::new(sequential, &config).map_err(|e| e.to_string())?;
     let machine = crate::machine::Machine::detect();
     let ready = Ready {
         setup_ns: begun.elapsed().as_nanos() as u64,

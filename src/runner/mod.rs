@@ -173,7 +173,7 @@ fn cannot_run(plan: &Plan, spec: &CaseSpec) -> Option<CaseResult> {
     let s = strategy::find(&spec.strategy).expect("the plan names only known strategies");
     let unmeasured = |status, reason: String| Some(CaseResult::unmeasured(spec, &wp.params, status, reason));
     if let Err(reason) = s.availability() {
-        return unmeasured(Status::Unavailable, reason);
+        return unmeasured(Status::Unavailable, reason.to_string());
     }
     match backend::find(s.backend()) {
         None => {
@@ -187,8 +187,8 @@ fn cannot_run(plan: &Plan, spec: &CaseSpec) -> Option<CaseResult> {
             }
         }
     }
-    if let Err(reason) = w.support(s) {
-        Some(CaseResult::unmeasured(spec, &wp.params, Status::Unsupported, reason))
+    if let Err(unsupported) = w.support(s) {
+        Some(CaseResult::unmeasured(spec, &wp.params, Status::Unsupported, unsupported.reason))
     } else {
         None
     }
@@ -235,7 +235,7 @@ fn run_in_threads(
                 // Free the previous input before building the next: sizes can be most of memory.
                 drop(prepared.take());
                 let made = catch_unwind(AssertUnwindSafe(|| {
-                    w.prepare(spec.effective_size, &wp.params, wp.settings.seed)
+                    w.prepare(spec.effective_size, &wp.params, wp.settings.seed).map_err(|e| e.to_string())
                 }))
                 .unwrap_or_else(|p| {
                     Err(format!(

@@ -366,12 +366,12 @@ impl Plan {
                 Scaling::Weak => kind.weak_size(size, most),
             };
             for shape in &shapes {
-                kind.check_case(measured, &w.params, shape).map_err(|(blame, message)| {
-                    let field = match blame {
+                kind.check_case(measured, &w.params, shape).map_err(|refused| {
+                    let field = match refused.field {
                         "chunk" if w.chunk.is_none() => format!("strategy.{}.chunk", shape.strategy),
                         other => at(other),
                     };
-                    format!("{field}: {message}")
+                    format!("{field}: {refused}")
                 })?;
             }
             let (need, shape) = worst_case(kind, measured, &w.params, &shapes);
@@ -462,7 +462,7 @@ fn check_param_values(w: &dyn Workload, params: &Params) -> Result<(), (String, 
             return Err((spec.name.into(), format!("{v} is not valid ({range})")));
         }
     }
-    w.check_params(params).map_err(|(name, m)| (name.to_string(), m))
+    w.check_params(params).map_err(|refused| (refused.field.to_string(), refused.why))
 }
 
 /// The cases of one workload: per size, the baseline once and every other strategy at each
@@ -662,8 +662,8 @@ fn workload_plan(
     // cannot use), checked before its memory: the more specific error comes first.
     let check_cases = |size: u64| -> Result<(), ScenarioError> {
         for shape in &shapes {
-            if let Err((blame, message)) = w.check_case(size, &params, shape) {
-                return Err(blamed(src, index, raw, tables, shape, blame, message));
+            if let Err(refused) = w.check_case(size, &params, shape) {
+                return Err(blamed(src, index, raw, tables, shape, refused.field, refused.why));
             }
         }
         Ok(())
@@ -718,7 +718,7 @@ fn workload_plan(
                     let problem = if m > limits::MAX_SIZE {
                         Err(format!("more than the limit of {}", limits::MAX_SIZE))
                     } else {
-                        w.check_size(m, &params)
+                        w.check_size(m, &params).map_err(|e| e.to_string())
                     };
                     problem.map_err(|e| {
                         src.error(
@@ -1392,7 +1392,7 @@ fn sizes(
         if items > limits::MAX_SIZE {
             return Err(err(format!("size {items} is more than the limit of {} items", limits::MAX_SIZE)));
         }
-        w.check_size(items, params).map_err(err)?;
+        w.check_size(items, params).map_err(|e| err(e.to_string()))?;
         Ok(items)
     };
     match value.get_ref() {
@@ -1452,7 +1452,7 @@ fn params(
         }
         params.0.insert(spec.name.to_string(), v);
     }
-    if let Err((name, m)) = w.check_params(&params) {
+    if let Err(workload::Refused { field: name, why: m }) = w.check_params(&params) {
         // At the parameter to blame, or at the first one given when that one was left default.
         let given = raw.iter().find(|(key, _)| key.get_ref() == name).or_else(|| raw.iter().next());
         let span = given.map_or(0..0, |(_, value)| value.span());

@@ -5,7 +5,7 @@
 //! they have no version for it.
 
 use super::async_tokio::{Runtimes, TokioExecutor};
-use super::{ExecConfig, Executor, Family, Strategy};
+use super::{ExecConfig, Executor, Family, Strategy, StrategyError};
 
 pub struct AsyncCurrentThread;
 
@@ -19,7 +19,7 @@ impl Strategy for AsyncCurrentThread {
     fn family(&self) -> Family {
         Family::Async
     }
-    fn executor(&self, config: &ExecConfig) -> Result<Box<dyn Executor>, String> {
+    fn executor(&self, config: &ExecConfig) -> Result<Box<dyn Executor>, StrategyError> {
         Ok(Box::new(TokioExecutor::new(Runtimes::current_thread(config.workers)?, config)))
     }
 }

@@ -23,7 +23,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use tokio::runtime::{Builder, Runtime};
 use tokio::task::{JoinError, JoinSet};
 
-use super::{static_block, ExecConfig, Executor, Family, Strategy, StrategyParams};
+use super::{static_block, ExecConfig, Executor, Family, Strategy, StrategyError, StrategyParams};
 
 pub struct AsyncMultiThread;
 
@@ -43,7 +43,7 @@ impl Strategy for AsyncMultiThread {
     fn executor_memory_bytes(&self, workers: usize, _params: &StrategyParams) -> u64 {
         (workers.max(1) as u64).saturating_mul((IN_FLIGHT_PER_WORKER as u64) * BLOCKING_TASK_BYTES)
     }
-    fn executor(&self, config: &ExecConfig) -> Result<Box<dyn Executor>, String> {
+    fn executor(&self, config: &ExecConfig) -> Result<Box<dyn Executor>, StrategyError> {
         Ok(Box::new(TokioExecutor::new(Runtimes::multi_thread(config.workers)?, config)))
     }
 }
@@ -64,7 +64,7 @@ pub struct Runtimes {
 }
 
 impl Runtimes {
-    pub(crate) fn multi_thread(workers: usize) -> Result<Runtimes, String> {
+    pub(crate) fn multi_thread(workers: usize) -> Result<Runtimes, StrategyError> {
         let workers = workers.max(1);
         let started = Arc::new(AtomicUsize::new(0));
         let counter = started.clone();
@@ -77,11 +77,11 @@ impl Runtimes {
             })
             .enable_time()
             .build()
-            .map_err(|e| format!("could not build a tokio runtime: {e}"))?;
+            .map_err(|e| StrategyError::Setup(format!("could not build a tokio runtime: {e}")))?;
         Ok(Runtimes { loops: vec![rt], multi_thread: true, threads_started: started })
     }
 
-    pub(crate) fn current_thread(loops: usize) -> Result<Runtimes, String> {
+    pub(crate) fn current_thread(loops: usize) -> Result<Runtimes, StrategyError> {
         let started = Arc::new(AtomicUsize::new(0));
         let loops = (0..loops.max(1))
             .map(|_| {
@@ -93,7 +93,7 @@ impl Runtimes {
                     })
                     .enable_time()
                     .build()
-                    .map_err(|e| format!("could not build a tokio event loop: {e}"))
+                    .map_err(|e| StrategyError::Setup(format!("could not build a tokio event loop: {e}")))
             })
             .collect::<Result<_, _>>()?;
         Ok(Runtimes { loops, multi_thread: false, threads_started: started })

@@ -3,7 +3,7 @@
 //! serialise on it: contention moves from the lock into the cache-coherence protocol.
 
 use super::worker_threads::WorkerThreads;
-use super::{ExecConfig, Executor, Family, Strategy};
+use super::{ExecConfig, Executor, Family, Strategy, StrategyError};
 
 pub struct AtomicShared;
 
@@ -17,7 +17,7 @@ impl Strategy for AtomicShared {
     fn family(&self) -> Family {
         Family::SharedState
     }
-    fn executor(&self, config: &ExecConfig) -> Result<Box<dyn Executor>, String> {
+    fn executor(&self, config: &ExecConfig) -> Result<Box<dyn Executor>, StrategyError> {
         Ok(WorkerThreads::boxed(config))
     }
 }

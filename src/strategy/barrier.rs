@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Barrier;
 
 use super::worker_threads::WorkerThreads;
-use super::{ExecConfig, Executor, Family, Strategy};
+use super::{ExecConfig, Executor, Family, Strategy, StrategyError};
 
 pub struct PhaseBarriers;
 
@@ -28,7 +28,7 @@ impl Strategy for PhaseBarriers {
     fn family(&self) -> Family {
         Family::Synchronization
     }
-    fn executor(&self, config: &ExecConfig) -> Result<Box<dyn Executor>, String> {
+    fn executor(&self, config: &ExecConfig) -> Result<Box<dyn Executor>, StrategyError> {
         Ok(WorkerThreads::boxed(config))
     }
 }

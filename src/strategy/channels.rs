@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use crossbeam::channel;
 
-use super::{ExecConfig, Executor, Strategy, StrategyParams, QUEUE_SLOT_BYTES};
+use super::{ExecConfig, Executor, Strategy, StrategyError, StrategyParams, QUEUE_SLOT_BYTES};
 
 pub struct Channels;
 
@@ -32,7 +32,7 @@ impl Strategy for Channels {
         let in_flight = capacity.saturating_add(workers as u64).saturating_add(1);
         capacity.saturating_add(in_flight.saturating_mul(2)).saturating_mul(QUEUE_SLOT_BYTES)
     }
-    fn executor(&self, config: &ExecConfig) -> Result<Box<dyn Executor>, String> {
+    fn executor(&self, config: &ExecConfig) -> Result<Box<dyn Executor>, StrategyError> {
         let capacity = capacity(config.workers, &config.params);
         Ok(Box::new(Queue { workers: config.workers, capacity, cancel: config.cancel.clone() }))
     }

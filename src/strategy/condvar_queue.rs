@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
-use super::{ExecConfig, Executor, Family, Strategy, StrategyParams, QUEUE_SLOT_BYTES};
+use super::{ExecConfig, Executor, Family, Strategy, StrategyError, StrategyParams, QUEUE_SLOT_BYTES};
 
 pub struct CondvarQueue;
 
@@ -33,7 +33,7 @@ impl Strategy for CondvarQueue {
         // The deque grows to the capacity (in doublings, so up to twice its slots).
         (params.capacity.unwrap_or(2 * workers) as u64).saturating_mul(QUEUE_SLOT_BYTES)
     }
-    fn executor(&self, config: &ExecConfig) -> Result<Box<dyn Executor>, String> {
+    fn executor(&self, config: &ExecConfig) -> Result<Box<dyn Executor>, StrategyError> {
         let capacity = config.params.capacity.unwrap_or(2 * config.workers);
         Ok(Box::new(QueuePool { workers: config.workers.max(1), capacity, cancel: config.cancel.clone() }))
     }

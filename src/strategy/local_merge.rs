@@ -4,7 +4,7 @@
 //! (one copy per worker) and a merge that grows with the state's size.
 
 use super::worker_threads::WorkerThreads;
-use super::{ExecConfig, Executor, Family, Strategy};
+use super::{ExecConfig, Executor, Family, Strategy, StrategyError};
 
 pub struct LocalMerge;
 
@@ -18,7 +18,7 @@ impl Strategy for LocalMerge {
     fn family(&self) -> Family {
         Family::SharedState
     }
-    fn executor(&self, config: &ExecConfig) -> Result<Box<dyn Executor>, String> {
+    fn executor(&self, config: &ExecConfig) -> Result<Box<dyn Executor>, StrategyError> {
         Ok(WorkerThreads::boxed(config))
     }
 }

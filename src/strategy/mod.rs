@@ -107,6 +107,22 @@ pub struct ExecConfig {
     pub cancel: Arc<AtomicBool>,
 }
 
+/// Why a strategy cannot run a case: the machine or build lacks it, its executor could not be
+/// built, or it has no executor because its cases run on a backend of their own. The texts are
+/// the sentences users see in reports and `parlab list`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StrategyError {
+    /// [`Strategy::availability`]: this machine or build cannot run the strategy at all.
+    #[error("{0}")]
+    Unavailable(String),
+    /// Building the executor failed (a pool, a runtime), or the case asked for what none can run.
+    #[error("{0}")]
+    Setup(String),
+    /// The strategy's cases run on `backend`, never through an executor here; `why` says where.
+    #[error("{why}")]
+    NoExecutor { strategy: &'static str, backend: &'static str, why: String },
+}
+
 /// What kind of recipe a strategy is. Data-parallel strategies run any kernel written against
 /// [`Exec`]; the others mean something only to workloads that implement them (a `mutex` needs
 /// shared state to protect), so a workload must opt in to them in [`crate::workload::Workload::support`].
@@ -143,7 +159,7 @@ pub trait Strategy: Sync + 'static {
     /// One line for `parlab list` and reports.
     fn summary(&self) -> &'static str;
     /// `Err(reason)` when this machine or build cannot run the strategy at all.
-    fn availability(&self) -> Result<(), String> {
+    fn availability(&self) -> Result<(), StrategyError> {
         Ok(())
     }
     fn family(&self) -> Family {
@@ -176,7 +192,7 @@ pub trait Strategy: Sync + 'static {
         "in-process"
     }
     /// Builds the executor for one case; runs outside the timed region (pools are made here).
-    fn executor(&self, config: &ExecConfig) -> Result<Box<dyn Executor>, String>;
+    fn executor(&self, config: &ExecConfig) -> Result<Box<dyn Executor>, StrategyError>;
 }
 
 impl std::fmt::Debug for dyn Strategy {
@@ -211,9 +227,9 @@ pub struct Exec {
 }
 
 impl Exec {
-    pub fn new(strategy: &'static dyn Strategy, config: &ExecConfig) -> Result<Exec, String> {
+    pub fn new(strategy: &'static dyn Strategy, config: &ExecConfig) -> Result<Exec, StrategyError> {
         if config.workers == 0 {
-            return Err("a case needs at least one worker".into());
+            return Err(StrategyError::Setup("a case needs at least one worker".into()));
         }
         Ok(Exec {
             strategy,
@@ -574,6 +590,27 @@ pub(crate) mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn strategy_errors_keep_their_texts() {
+        let config = ExecConfig { workers: 0, params: StrategyParams::default(), cancel: Default::default() };
+        let e = Exec::new(&Sequential, &config).err().expect("no workers");
+        assert_eq!(e, StrategyError::Setup("a case needs at least one worker".into()));
+        assert_eq!(e.to_string(), "a case needs at least one worker");
+
+        let config = ExecConfig { workers: 1, ..config };
+        let e = Process.executor(&config).err().expect("process has no executor");
+        assert!(
+            matches!(e, StrategyError::NoExecutor { strategy: "process", backend: "process", .. }),
+            "{e:?}"
+        );
+        assert_eq!(
+            e.to_string(),
+            "`process` runs on its backend `process` (worker processes), not through an executor: \
+             closures cannot cross a process boundary"
+        );
+        assert_eq!(StrategyError::Unavailable("no parlab binary".into()).to_string(), "no parlab binary");
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! business (see `histogram`).
 
 use super::worker_threads::WorkerThreads;
-use super::{ExecConfig, Executor, Family, Strategy};
+use super::{ExecConfig, Executor, Family, Strategy, StrategyError};
 
 pub struct MutexShared;
 
@@ -20,7 +20,7 @@ impl Strategy for MutexShared {
     fn family(&self) -> Family {
         Family::SharedState
     }
-    fn executor(&self, config: &ExecConfig) -> Result<Box<dyn Executor>, String> {
+    fn executor(&self, config: &ExecConfig) -> Result<Box<dyn Executor>, StrategyError> {
         Ok(WorkerThreads::boxed(config))
     }
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use rayon::prelude::*;
 
-use super::{ExecConfig, Executor, Strategy};
+use super::{ExecConfig, Executor, Strategy, StrategyError};
 
 pub struct Rayon;
 
@@ -20,12 +20,12 @@ impl Strategy for Rayon {
     fn tunables(&self) -> &'static [&'static str] {
         &["chunk"]
     }
-    fn executor(&self, config: &ExecConfig) -> Result<Box<dyn Executor>, String> {
+    fn executor(&self, config: &ExecConfig) -> Result<Box<dyn Executor>, StrategyError> {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(config.workers)
             .thread_name(|i| format!("parlab-rayon-{i}"))
             .build()
-            .map_err(|e| format!("could not build a rayon pool: {e}"))?;
+            .map_err(|e| StrategyError::Setup(format!("could not build a rayon pool: {e}")))?;
         Ok(Box::new(Pool { pool, workers: config.workers, cancel: config.cancel.clone() }))
     }
 }

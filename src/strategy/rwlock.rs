@@ -4,7 +4,7 @@
 //! over a plain `mutex`.
 
 use super::worker_threads::WorkerThreads;
-use super::{ExecConfig, Executor, Family, Strategy};
+use super::{ExecConfig, Executor, Family, Strategy, StrategyError};
 
 pub struct RwLockShared;
 
@@ -18,7 +18,7 @@ impl Strategy for RwLockShared {
     fn family(&self) -> Family {
         Family::SharedState
     }
-    fn executor(&self, config: &ExecConfig) -> Result<Box<dyn Executor>, String> {
+    fn executor(&self, config: &ExecConfig) -> Result<Box<dyn Executor>, StrategyError> {
         Ok(WorkerThreads::boxed(config))
     }
 }

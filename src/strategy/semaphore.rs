@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 
 use super::condvar_queue::CANCEL_POLL;
-use super::{ExecConfig, Executor, Family, Strategy, StrategyParams, THREAD_BYTES};
+use super::{ExecConfig, Executor, Family, Strategy, StrategyError, StrategyParams, THREAD_BYTES};
 
 pub struct BoundedConcurrency;
 
@@ -37,7 +37,7 @@ impl Strategy for BoundedConcurrency {
     fn executor_memory_bytes(&self, workers: usize, params: &StrategyParams) -> u64 {
         (self.threads(workers, params) as u64).saturating_mul(THREAD_BYTES)
     }
-    fn executor(&self, config: &ExecConfig) -> Result<Box<dyn Executor>, String> {
+    fn executor(&self, config: &ExecConfig) -> Result<Box<dyn Executor>, StrategyError> {
         let permits = config.params.capacity.unwrap_or(config.workers).max(1);
         Ok(Box::new(ThreadPerTask { workers: config.workers.max(1), permits, cancel: config.cancel.clone() }))
     }

@@ -1,6 +1,6 @@
 //! `sequential`: one worker, tasks in order. The reference every speedup is measured against.
 
-use super::{ExecConfig, Executor, Strategy};
+use super::{ExecConfig, Executor, Strategy, StrategyError};
 
 pub struct Sequential;
 
@@ -14,7 +14,7 @@ impl Strategy for Sequential {
     fn is_sequential(&self) -> bool {
         true
     }
-    fn executor(&self, _: &ExecConfig) -> Result<Box<dyn Executor>, String> {
+    fn executor(&self, _: &ExecConfig) -> Result<Box<dyn Executor>, StrategyError> {
         Ok(Box::new(InOrder))
     }
 }

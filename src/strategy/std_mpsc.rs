@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
 
-use super::{ExecConfig, Executor, Family, Strategy, StrategyParams, QUEUE_SLOT_BYTES};
+use super::{ExecConfig, Executor, Family, Strategy, StrategyError, StrategyParams, QUEUE_SLOT_BYTES};
 
 pub struct StdMpsc;
 
@@ -33,7 +33,7 @@ impl Strategy for StdMpsc {
         // A bounded std channel allocates every slot when it is made: one per worker.
         (workers.max(1) as u64).saturating_mul(capacity(params) as u64).saturating_mul(QUEUE_SLOT_BYTES)
     }
-    fn executor(&self, config: &ExecConfig) -> Result<Box<dyn Executor>, String> {
+    fn executor(&self, config: &ExecConfig) -> Result<Box<dyn Executor>, StrategyError> {
         let capacity = capacity(&config.params);
         Ok(Box::new(RoundRobin { workers: config.workers.max(1), capacity, cancel: config.cancel.clone() }))
     }

@@ -2,7 +2,7 @@
 //! run on the test backends of the same names ([`crate::backend::testing`]). They let a scenario
 //! exercise the case protocol end to end; they are never listed.
 
-use super::{ExecConfig, Executor, Family, Strategy};
+use super::{ExecConfig, Executor, Family, Strategy, StrategyError};
 
 pub struct TestPhases;
 pub struct TestOrphan;
@@ -20,7 +20,7 @@ impl Strategy for TestPhases {
     fn backend(&self) -> &'static str {
         "test-phases"
     }
-    fn executor(&self, _config: &ExecConfig) -> Result<Box<dyn Executor>, String> {
+    fn executor(&self, _config: &ExecConfig) -> Result<Box<dyn Executor>, StrategyError> {
         no_executor(self)
     }
 }
@@ -38,17 +38,21 @@ impl Strategy for TestOrphan {
     fn backend(&self) -> &'static str {
         "test-orphan"
     }
-    fn executor(&self, _config: &ExecConfig) -> Result<Box<dyn Executor>, String> {
+    fn executor(&self, _config: &ExecConfig) -> Result<Box<dyn Executor>, StrategyError> {
         no_executor(self)
     }
 }
 
-fn no_executor(s: &dyn Strategy) -> Result<Box<dyn Executor>, String> {
-    Err(format!(
-        "`{}` runs its cases in a program of their own, on the `{}` backend, not on an executor here",
-        s.name(),
-        s.backend()
-    ))
+fn no_executor(s: &dyn Strategy) -> Result<Box<dyn Executor>, StrategyError> {
+    Err(StrategyError::NoExecutor {
+        strategy: s.name(),
+        backend: s.backend(),
+        why: format!(
+            "`{}` runs its cases in a program of their own, on the `{}` backend, not on an executor here",
+            s.name(),
+            s.backend()
+        ),
+    })
 }
 
 #[cfg(test)]
@@ -77,7 +81,7 @@ strategies = ["sequential", "test-phases", "test-orphan"]
             assert_eq!(crate::strategy::find(s.name()).map(|f| f.backend()), Some(s.name()));
             assert!(crate::backend::find(s.backend()).is_some(), "{} has its backend", s.name());
             let config = ExecConfig { workers: 1, params: Default::default(), cancel: Default::default() };
-            let e = s.executor(&config).err().expect("no executor");
+            let e = s.executor(&config).err().expect("no executor").to_string();
             assert!(e.contains("on the `test-"), "{e}");
         }
     }

@@ -1,7 +1,7 @@
 //! `threads`: std scoped threads, each given one contiguous block of the work (static
 //! scheduling). Cheap to reason about; suffers when rows cost different amounts.
 
-use super::{static_block, ExecConfig, Executor, Strategy};
+use super::{static_block, ExecConfig, Executor, Strategy, StrategyError};
 
 pub struct Threads;
 
@@ -12,7 +12,7 @@ impl Strategy for Threads {
     fn summary(&self) -> &'static str {
         "std scoped threads spawned per run, one static block each"
     }
-    fn executor(&self, config: &ExecConfig) -> Result<Box<dyn Executor>, String> {
+    fn executor(&self, config: &ExecConfig) -> Result<Box<dyn Executor>, StrategyError> {
         Ok(Box::new(StaticThreads { workers: config.workers }))
     }
 }

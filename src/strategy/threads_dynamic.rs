@@ -4,7 +4,7 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use super::{ExecConfig, Executor, Strategy};
+use super::{ExecConfig, Executor, Strategy, StrategyError};
 
 pub struct ThreadsDynamic;
 
@@ -18,7 +18,7 @@ impl Strategy for ThreadsDynamic {
     fn tunables(&self) -> &'static [&'static str] {
         &["chunk"]
     }
-    fn executor(&self, config: &ExecConfig) -> Result<Box<dyn Executor>, String> {
+    fn executor(&self, config: &ExecConfig) -> Result<Box<dyn Executor>, StrategyError> {
         Ok(Box::new(Dynamic { workers: config.workers, cancel: config.cancel.clone() }))
     }
 }

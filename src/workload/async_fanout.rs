@@ -19,8 +19,8 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use super::{
-    default_support, mix64, Instance, Kernel, ParamSpec, ParamValue, Params, SizeUnit, Verification,
-    Workload, GAMMA,
+    default_support, mix64, Instance, Kernel, ParamSpec, ParamValue, Params, PrepareError, SizeUnit,
+    Unsupported, Verification, Workload, GAMMA,
 };
 use crate::machine::Machine;
 use crate::strategy::{static_block, Exec, Family, Strategy};
@@ -72,16 +72,20 @@ impl Workload for AsyncFanout {
             ),
         }
     }
-    fn support(&self, strategy: &dyn Strategy) -> Result<(), String> {
+    fn support(&self, strategy: &dyn Strategy) -> Result<(), Unsupported> {
         match (strategy.family(), strategy.name()) {
             // Named, not by family: the kernel's async path is written for these two runtimes.
             (Family::DataParallel, _)
             | (Family::Async, "async" | "async-current-thread")
             | (Family::Synchronization, "semaphore") => Ok(()),
-            (Family::SharedState | Family::Synchronization | Family::Async, name) => Err(format!(
-                "`async_fanout`'s tasks are independent waits: it runs with the data-parallel strategies \
-                 (blocking threads), `semaphore` (a thread per task) and the async ones; `{name}` has \
-                 nothing to manage here"
+            (Family::SharedState | Family::Synchronization | Family::Async, name) => Err(Unsupported::new(
+                "async_fanout",
+                strategy,
+                format!(
+                    "`async_fanout`'s tasks are independent waits: it runs with the data-parallel strategies \
+                     (blocking threads), `semaphore` (a thread per task) and the async ones; `{name}` has \
+                     nothing to manage here"
+                ),
             )),
             _ => default_support(self.name(), strategy),
         }
@@ -93,7 +97,7 @@ impl Workload for AsyncFanout {
     fn work(&self, size: u64, _: &Params) -> f64 {
         size as f64
     }
-    fn prepare(&self, size: u64, params: &Params, seed: u64) -> Result<Box<dyn Instance>, String> {
+    fn prepare(&self, size: u64, params: &Params, seed: u64) -> Result<Box<dyn Instance>, PrepareError> {
         Ok(Box::new(Input {
             tasks: size as usize,
             io: Duration::from_micros(params.int("io_us") as u64),

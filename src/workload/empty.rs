@@ -3,7 +3,7 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use super::{Instance, Kernel, Params, SizeUnit, Verification, Workload};
+use super::{Instance, Kernel, Params, PrepareError, SizeUnit, Verification, Workload};
 use crate::machine::Machine;
 use crate::strategy::Exec;
 
@@ -31,7 +31,7 @@ impl Workload for Empty {
     fn work(&self, size: u64, _: &Params) -> f64 {
         size as f64
     }
-    fn prepare(&self, size: u64, _: &Params, _: u64) -> Result<Box<dyn Instance>, String> {
+    fn prepare(&self, size: u64, _: &Params, _: u64) -> Result<Box<dyn Instance>, PrepareError> {
         Ok(Box::new(Input { tasks: size as usize }))
     }
 }

@@ -9,7 +9,9 @@
 
 use std::time::Duration;
 
-use super::{Instance, Kernel, ParamSpec, ParamValue, Params, SizeUnit, Verification, Workload};
+use super::{
+    Instance, Kernel, ParamSpec, ParamValue, Params, PrepareError, SizeUnit, Verification, Workload,
+};
 use crate::machine::Machine;
 use crate::strategy::Exec;
 
@@ -47,7 +49,7 @@ impl Workload for Faulty {
     fn work(&self, size: u64, _: &Params) -> f64 {
         size as f64
     }
-    fn prepare(&self, size: u64, params: &Params, _: u64) -> Result<Box<dyn Instance>, String> {
+    fn prepare(&self, size: u64, params: &Params, _: u64) -> Result<Box<dyn Instance>, PrepareError> {
         Ok(Box::new(Input { size, fault: params.int("fault") }))
     }
 }

@@ -15,8 +15,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock, RwLock};
 
 use super::{
-    default_support, mix64, unit_f64, Instance, Kernel, ParamSpec, ParamValue, Params, SizeUnit,
-    Verification, Workload, GAMMA,
+    default_support, mix64, unit_f64, Instance, Kernel, ParamSpec, ParamValue, Params, PrepareError,
+    SizeUnit, Unsupported, Verification, Workload, GAMMA,
 };
 use crate::machine::Machine;
 use crate::strategy::{Exec, Family, Strategy};
@@ -38,21 +38,32 @@ enum Version {
     Private,
 }
 
-fn version(strategy: &dyn Strategy) -> Result<Version, String> {
+fn version(strategy: &dyn Strategy) -> Result<Version, Unsupported> {
     match (strategy.family(), strategy.name()) {
         (Family::SharedState, "mutex") => Ok(Version::Mutex),
         (Family::SharedState, "rwlock") => Ok(Version::RwLock),
         (Family::SharedState, "atomic") => Ok(Version::Atomic),
         (Family::SharedState, "local-merge") | (Family::DataParallel, _) => Ok(Version::Private),
-        (Family::SharedState, name) => Err(format!(
-            "`histogram` has no version for the shared-state strategy `{name}` (its versions: mutex, \
-             rwlock, atomic, local-merge)"
+        (Family::SharedState, name) => Err(Unsupported::new(
+            "histogram",
+            strategy,
+            format!(
+                "`histogram` has no version for the shared-state strategy `{name}` (its versions: mutex, \
+                 rwlock, atomic, local-merge)"
+            ),
         )),
-        (Family::Synchronization | Family::Async, name) => Err(format!(
-            "`histogram` only updates shared bins: its versions are the shared-state strategies \
-             (mutex, rwlock, atomic, local-merge); `{name}` would add nothing to measure"
+        (Family::Synchronization | Family::Async, name) => Err(Unsupported::new(
+            "histogram",
+            strategy,
+            format!(
+                "`histogram` only updates shared bins: its versions are the shared-state strategies \
+                 (mutex, rwlock, atomic, local-merge); `{name}` would add nothing to measure"
+            ),
         )),
-        (Family::Process, _) => Err(default_support("histogram", strategy).err().unwrap_or_default()),
+        (Family::Process, _) => {
+            Err(default_support("histogram", strategy)
+                .expect_err("no workload has a default process version"))
+        }
     }
 }
 
@@ -92,7 +103,7 @@ impl Workload for Histogram {
     fn default_sizes(&self, _: &Machine) -> Vec<u64> {
         vec![4_000_000]
     }
-    fn support(&self, strategy: &dyn Strategy) -> Result<(), String> {
+    fn support(&self, strategy: &dyn Strategy) -> Result<(), Unsupported> {
         version(strategy).map(|_| ())
     }
     fn memory_bytes(&self, size: u64, params: &Params) -> u64 {
@@ -113,7 +124,7 @@ impl Workload for Histogram {
     fn work(&self, size: u64, _: &Params) -> f64 {
         size as f64
     }
-    fn prepare(&self, size: u64, params: &Params, seed: u64) -> Result<Box<dyn Instance>, String> {
+    fn prepare(&self, size: u64, params: &Params, seed: u64) -> Result<Box<dyn Instance>, PrepareError> {
         let bins = params.int("bins") as u64;
         let skew = params.float("skew");
         let items = (0..size)

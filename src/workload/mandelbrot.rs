@@ -16,7 +16,8 @@ use std::sync::OnceLock;
 
 use super::simd::{self, Isa};
 use super::{
-    default_support, Instance, Kernel, ParamSpec, ParamValue, Params, SizeUnit, Verification, Workload,
+    default_support, Instance, Kernel, ParamSpec, ParamValue, Params, PrepareError, Refused, SizeUnit,
+    Unsupported, Verification, Workload,
 };
 use crate::machine::Machine;
 use crate::remote::{self, Coordinator, JobSpec, RemoteError, Share, SharedMem, Workers};
@@ -74,12 +75,7 @@ impl Workload for Mandelbrot {
             _ => 0,
         }
     }
-    fn check_case(
-        &self,
-        size: u64,
-        _: &Params,
-        case: &super::CaseShape,
-    ) -> Result<(), (&'static str, String)> {
+    fn check_case(&self, size: u64, _: &Params, case: &super::CaseShape) -> Result<(), Refused> {
         // A task's rows travel in one frame under `process`: 4 bytes per pixel of each row.
         case.check_process_reply(size, 4 * size)
     }
@@ -90,22 +86,22 @@ impl Workload for Mandelbrot {
         // The work grows with the pixel count, width squared.
         super::scaled_size(base, workers, 2)
     }
-    fn check_size(&self, size: u64, _: &Params) -> Result<(), String> {
+    fn check_size(&self, size: u64, _: &Params) -> Result<(), PrepareError> {
         if size > 65_536 {
-            return Err("an image wider than 65536 pixels would take hours".into());
+            return Err(PrepareError::Invalid("an image wider than 65536 pixels would take hours".into()));
         }
         Ok(())
     }
-    fn support(&self, strategy: &dyn Strategy) -> Result<(), String> {
+    fn support(&self, strategy: &dyn Strategy) -> Result<(), Unsupported> {
         match strategy.family() {
             Family::Process => Ok(()),
             _ => default_support(self.name(), strategy),
         }
     }
-    fn prepare(&self, size: u64, params: &Params, _seed: u64) -> Result<Box<dyn Instance>, String> {
+    fn prepare(&self, size: u64, params: &Params, _seed: u64) -> Result<Box<dyn Instance>, PrepareError> {
         Ok(Box::new(Input::new(size, params)))
     }
-    fn share(&self, job: &JobSpec) -> Result<Box<dyn Share>, String> {
+    fn share(&self, job: &JobSpec) -> Result<Box<dyn Share>, PrepareError> {
         let input = Input::new(job.size, &job.params);
         Ok(Box::new(Worker { row: vec![0; input.width], input }))
     }

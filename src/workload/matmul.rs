@@ -18,7 +18,9 @@ use std::sync::OnceLock;
 use crate::align::{self, Buffer};
 
 use super::simd::{self, Isa};
-use super::{unit_f64, Instance, Kernel, ParamSpec, Params, SizeUnit, Verification, Workload};
+use super::{
+    unit_f64, Instance, Kernel, ParamSpec, Params, PrepareError, Refused, SizeUnit, Verification, Workload,
+};
 use crate::machine::Machine;
 use crate::strategy::Exec;
 
@@ -91,24 +93,23 @@ impl Workload for Matmul {
         // The work grows like n cubed.
         super::scaled_size(base, workers, 3)
     }
-    fn check_size(&self, size: u64, _: &Params) -> Result<(), String> {
+    fn check_size(&self, size: u64, _: &Params) -> Result<(), PrepareError> {
         if size > 32_768 {
-            return Err("matrices larger than 32768 x 32768 would take hours".into());
+            return Err(PrepareError::Invalid("matrices larger than 32768 x 32768 would take hours".into()));
         }
         Ok(())
     }
-    fn check_params(&self, params: &Params) -> Result<(), (&'static str, String)> {
+    fn check_params(&self, params: &Params) -> Result<(), Refused> {
         if params.text("kernel") == "tuned" && params.text(simd::PARAM.name) == "scalar" {
-            return Err((
+            return Err(Refused::new(
                 "simd",
                 "the tuned kernel (matrixmultiply) picks its own instruction set; use \
-                 `kernel = \"blocked\"` to measure the scalar path"
-                    .into(),
+                 `kernel = \"blocked\"` to measure the scalar path",
             ));
         }
         Ok(())
     }
-    fn prepare(&self, size: u64, params: &Params, seed: u64) -> Result<Box<dyn Instance>, String> {
+    fn prepare(&self, size: u64, params: &Params, seed: u64) -> Result<Box<dyn Instance>, PrepareError> {
         let n = size as usize;
         let nn = (n * n) as u64;
         // At this process's alignment offset (`--processes` varies it between processes).

@@ -73,7 +73,7 @@ impl CaseShape {
     /// Refuses a `process` case whose largest task would answer with more than one frame may
     /// carry ([`MAX_FRAME`]): at run time the worker could only fail it. For
     /// [`Workload::check_case`]: blames the `chunk` when the case has one, else the size.
-    pub fn check_process_reply(&self, items: u64, bytes_per_item: u64) -> Result<(), (&'static str, String)> {
+    pub fn check_process_reply(&self, items: u64, bytes_per_item: u64) -> Result<(), Refused> {
         let reply = self.process_reply_bytes(items, bytes_per_item);
         let room = (MAX_FRAME - (DONE_HEADER - LEN_BYTES)) as u64;
         if reply <= room {
@@ -85,7 +85,7 @@ impl CaseShape {
             Some(_) => ("chunk", format!("use {fix}")),
             None => ("size", format!("use a smaller size, or {fix}")),
         };
-        Err((
+        Err(Refused::new(
             blame,
             format!(
                 "under `process` a task of {largest} items sends back {} in one frame, more than a \
@@ -107,6 +107,53 @@ pub enum SpeedupMeaning {
     Labelled(&'static str),
     /// No speedup at all (the text says why and what to read instead, e.g. latency).
     NotApplicable(&'static str),
+}
+
+/// Why a workload cannot run under a strategy ([`Workload::support`]): the case is reported
+/// `unsupported` with [`Unsupported::reason`] as its text, so the names are kept beside the text
+/// for callers that need them rather than parsed back out of it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{reason}")]
+pub struct Unsupported {
+    pub workload: &'static str,
+    pub strategy: &'static str,
+    /// The sentence users see, in `parlab list`, the reports and the results.
+    pub reason: String,
+}
+
+impl Unsupported {
+    pub fn new(workload: &'static str, strategy: &dyn Strategy, reason: impl Into<String>) -> Unsupported {
+        Unsupported { workload, strategy: strategy.name(), reason: reason.into() }
+    }
+}
+
+/// Why a workload would not build an input ([`Workload::check_size`], [`Workload::prepare`]) or
+/// a worker process's half of one ([`Workload::share`]). The texts are the sentences users see.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PrepareError {
+    /// The input asked for is refused: a size beyond the workload's limits, a bad combination.
+    #[error("{0}")]
+    Invalid(String),
+    /// A worker process was asked to compute a workload that has no remote version.
+    #[error("`{workload}` has no process version")]
+    NoProcessVersion { workload: &'static str },
+}
+
+/// A case or parameter set refused before anything runs ([`Workload::check_case`],
+/// [`Workload::check_params`]): `field` says what the plan's error points at, relative to the
+/// `[[workload]]` entry (`"size"`, `"chunk"`, `"params.NAME"` or a parameter's name), and
+/// `why` is the sentence users see.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{why}")]
+pub struct Refused {
+    pub field: &'static str,
+    pub why: String,
+}
+
+impl Refused {
+    pub fn new(field: &'static str, why: impl Into<String>) -> Refused {
+        Refused { field, why: why.into() }
+    }
 }
 
 /// What one [`Exec::map_reduce`] result slot costs beside its value (a `Mutex<Option<R>>`).
@@ -244,7 +291,7 @@ pub trait Workload: Sync + 'static {
     /// Whether `strategy` can run this workload; `Err` carries the reason shown to users.
     /// By default every data-parallel strategy can, and no other: a workload that implements a
     /// shared-state, synchronization, process or async version says so by overriding this.
-    fn support(&self, strategy: &dyn Strategy) -> Result<(), String> {
+    fn support(&self, strategy: &dyn Strategy) -> Result<(), Unsupported> {
         default_support(self.name(), strategy)
     }
     /// Bytes the input, one output and the reference need together. Saturating: a size too
@@ -286,34 +333,29 @@ pub trait Workload: Sync + 'static {
         None
     }
     /// Checks a size against the workload's own limits (e.g. a minimum), beyond being non-zero.
-    fn check_size(&self, _size: u64, _params: &Params) -> Result<(), String> {
+    fn check_size(&self, _size: u64, _params: &Params) -> Result<(), PrepareError> {
         Ok(())
     }
     /// Checks one case at a (measured) size against what its strategy can run, before anything
     /// runs: a `process` reply larger than a frame, a parameter value one strategy cannot use.
     /// The error names what to blame, relative to the `[[workload]]` entry: `"size"`, `"chunk"`
     /// (only when `case.chunk` is set) or `"params.NAME"`.
-    fn check_case(
-        &self,
-        _size: u64,
-        _params: &Params,
-        _case: &CaseShape,
-    ) -> Result<(), (&'static str, String)> {
+    fn check_case(&self, _size: u64, _params: &Params, _case: &CaseShape) -> Result<(), Refused> {
         Ok(())
     }
     /// Checks parameters that are valid one by one but not together (e.g. a kernel that has no
     /// scalar version asked for with `simd = "scalar"`); the error names the parameter to blame.
-    fn check_params(&self, _params: &Params) -> Result<(), (&'static str, String)> {
+    fn check_params(&self, _params: &Params) -> Result<(), Refused> {
         Ok(())
     }
     /// Builds the deterministic input for one size.
-    fn prepare(&self, size: u64, params: &Params, seed: u64) -> Result<Box<dyn Instance>, String>;
+    fn prepare(&self, size: u64, params: &Params, seed: u64) -> Result<Box<dyn Instance>, PrepareError>;
     /// The worker half of this workload's remote version: what a worker process builds from a
     /// job's description to compute its tasks (see [`crate::remote`]). A workload that has one
     /// also gives [`Instance::coordinator`] and lets [`Family::Process`] through in
     /// [`Workload::support`].
-    fn share(&self, _job: &JobSpec) -> Result<Box<dyn Share>, String> {
-        Err(format!("`{}` has no process version", self.name()))
+    fn share(&self, _job: &JobSpec) -> Result<Box<dyn Share>, PrepareError> {
+        Err(PrepareError::NoProcessVersion { workload: self.name() })
     }
 }
 
@@ -330,19 +372,20 @@ pub fn scaled_size(base: u64, workers: usize, dims: i32) -> u64 {
 }
 
 /// The default answer of [`Workload::support`].
-pub fn default_support(workload: &str, strategy: &dyn Strategy) -> Result<(), String> {
+pub fn default_support(workload: &'static str, strategy: &dyn Strategy) -> Result<(), Unsupported> {
+    let refuse = |reason: String| Err(Unsupported::new(workload, strategy, reason));
     match strategy.family() {
         Family::DataParallel => Ok(()),
-        Family::Process => Err(format!(
+        Family::Process => refuse(format!(
             "`{workload}` has no multi-process version: its kernel's closures cannot cross a process \
              boundary, and no worker-process half (`Workload::share`) is written for it"
         )),
-        Family::Async => Err(format!(
+        Family::Async => refuse(format!(
             "`{workload}` has no async version: its work never waits, so an event loop would only run \
              it inline (`{}` is measured on async_fanout, producer_consumer and ping_pong)",
             strategy.name()
         )),
-        family => Err(format!(
+        family => refuse(format!(
             "`{workload}` has no {} version: its workers share no state or messages that `{}` would manage",
             family.describe(),
             strategy.name()
@@ -495,8 +538,8 @@ mod tests {
         fn executor(
             &self,
             _: &crate::strategy::ExecConfig,
-        ) -> Result<Box<dyn crate::strategy::Executor>, String> {
-            Err("never built".into())
+        ) -> Result<Box<dyn crate::strategy::Executor>, crate::strategy::StrategyError> {
+            Err(crate::strategy::StrategyError::Setup("never built".into()))
         }
     }
 
@@ -582,6 +625,41 @@ mod tests {
         let text = serde_json::to_string(&params).unwrap();
         assert_eq!(text, r#"{"kernel":"tuned","simd":"auto"}"#);
         assert_eq!(serde_json::from_str::<Params>(&text).unwrap(), params);
+    }
+
+    #[test]
+    fn typed_errors_keep_the_texts_users_see() {
+        let process = crate::strategy::find("process").unwrap();
+        let e = find("matmul").unwrap().support(process).unwrap_err();
+        assert_eq!((e.workload, e.strategy), ("matmul", "process"));
+        assert_eq!(
+            e.to_string(),
+            "`matmul` has no multi-process version: its kernel's closures cannot cross a process \
+             boundary, and no worker-process half (`Workload::share`) is written for it"
+        );
+
+        let job = JobSpec {
+            workload: "matmul".into(),
+            size: 10,
+            params: default_params(find("matmul").unwrap()),
+            seed: 1,
+            shared: None,
+        };
+        let e = find("matmul").unwrap().share(&job).err().expect("matmul has no process version");
+        assert_eq!(e, PrepareError::NoProcessVersion { workload: "matmul" });
+        assert_eq!(e.to_string(), "`matmul` has no process version");
+        let e = find("matmul").unwrap().check_size(40_000, &job.params).unwrap_err();
+        assert_eq!(e.to_string(), "matrices larger than 32768 x 32768 would take hours");
+
+        let mut params = default_params(find("matmul").unwrap());
+        params.0.insert("simd".into(), ParamValue::Text("scalar".into()));
+        let e = find("matmul").unwrap().check_params(&params).unwrap_err();
+        assert_eq!(e.field, "simd");
+        assert_eq!(
+            e.to_string(),
+            "the tuned kernel (matrixmultiply) picks its own instruction set; use `kernel = \"blocked\"` \
+             to measure the scalar path"
+        );
     }
 
     #[test]

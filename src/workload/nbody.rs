@@ -21,8 +21,8 @@ use std::sync::OnceLock;
 
 use super::simd::{self, Isa};
 use super::{
-    default_support, unit_f64, Instance, Kernel, ParamSpec, ParamValue, Params, SizeUnit, Verification,
-    Workload,
+    default_support, unit_f64, Instance, Kernel, ParamSpec, ParamValue, Params, PrepareError, SizeUnit,
+    Unsupported, Verification, Workload,
 };
 use crate::machine::Machine;
 use crate::strategy::{static_block, Exec, Family, PhaseBarrier, Strategy};
@@ -45,16 +45,22 @@ enum Version {
     Rows,
 }
 
-fn version(strategy: &dyn Strategy) -> Result<Version, String> {
+fn version(strategy: &dyn Strategy) -> Result<Version, Unsupported> {
     match (strategy.family(), strategy.name()) {
         (Family::DataParallel, _) | (Family::Async, "async") => Ok(Version::Rows),
         (Family::Synchronization, "barrier") => Ok(Version::Barrier),
         (Family::SharedState, "local-merge") => Ok(Version::PairsOnce),
-        (Family::SharedState | Family::Synchronization | Family::Async, name) => Err(format!(
-            "`nbody` is pure computation: it runs with the data-parallel strategies, `barrier`, \
-             `local-merge` (symmetric pairs) and `async` (via spawn_blocking); `{name}` has no version"
+        (Family::SharedState | Family::Synchronization | Family::Async, name) => Err(Unsupported::new(
+            "nbody",
+            strategy,
+            format!(
+                "`nbody` is pure computation: it runs with the data-parallel strategies, `barrier`, \
+                 `local-merge` (symmetric pairs) and `async` (via spawn_blocking); `{name}` has no version"
+            ),
         )),
-        (Family::Process, _) => Err(default_support("nbody", strategy).err().unwrap_or_default()),
+        (Family::Process, _) => {
+            Err(default_support("nbody", strategy).expect_err("no workload has a default process version"))
+        }
     }
 }
 
@@ -97,16 +103,16 @@ impl Workload for NBody {
             _ => super::SpeedupMeaning::Parallel,
         }
     }
-    fn support(&self, strategy: &dyn Strategy) -> Result<(), String> {
+    fn support(&self, strategy: &dyn Strategy) -> Result<(), Unsupported> {
         version(strategy).map(|_| ())
     }
     fn weak_size(&self, base: u64, workers: usize) -> u64 {
         // The work grows like the number of pairs, n squared.
         super::scaled_size(base, workers, 2)
     }
-    fn check_size(&self, size: u64, _: &Params) -> Result<(), String> {
+    fn check_size(&self, size: u64, _: &Params) -> Result<(), PrepareError> {
         if size < 2 {
-            return Err("at least 2 bodies are needed".into());
+            return Err(PrepareError::Invalid("at least 2 bodies are needed".into()));
         }
         Ok(())
     }
@@ -126,7 +132,7 @@ impl Workload for NBody {
     fn work(&self, size: u64, params: &Params) -> f64 {
         (size as f64).powi(2) * params.int("steps") as f64
     }
-    fn prepare(&self, size: u64, params: &Params, seed: u64) -> Result<Box<dyn Instance>, String> {
+    fn prepare(&self, size: u64, params: &Params, seed: u64) -> Result<Box<dyn Instance>, PrepareError> {
         let n = size as usize;
         let u = |k: usize, c: u64| unit_f64(seed, 8 * k as u64 + c);
         let mass = (0..n).map(|k| 0.5 + u(k, 0)).collect();

@@ -16,7 +16,10 @@ use std::ops::Range;
 use std::sync::OnceLock;
 
 use super::simd::{self, Isa};
-use super::{default_support, Instance, Kernel, ParamSpec, Params, SizeUnit, Verification, Workload, GAMMA};
+use super::{
+    default_support, Instance, Kernel, ParamSpec, Params, PrepareError, SizeUnit, Unsupported, Verification,
+    Workload, GAMMA,
+};
 use crate::machine::Machine;
 use crate::remote::{self, Coordinator, JobSpec, RemoteError, Share, SharedMem, Workers};
 use crate::strategy::{Exec, Family, Strategy};
@@ -57,7 +60,7 @@ impl Workload for PiMonteCarlo {
     fn work(&self, size: u64, _: &Params) -> f64 {
         size as f64
     }
-    fn support(&self, strategy: &dyn Strategy) -> Result<(), String> {
+    fn support(&self, strategy: &dyn Strategy) -> Result<(), Unsupported> {
         match strategy.family() {
             Family::Process => Ok(()),
             // CPU-bound tasks from async code, the honest way: tokio's blocking pool, capped at
@@ -66,7 +69,7 @@ impl Workload for PiMonteCarlo {
             _ => default_support(self.name(), strategy),
         }
     }
-    fn prepare(&self, size: u64, params: &Params, seed: u64) -> Result<Box<dyn Instance>, String> {
+    fn prepare(&self, size: u64, params: &Params, seed: u64) -> Result<Box<dyn Instance>, PrepareError> {
         Ok(Box::new(Input {
             samples: size as usize,
             seed,
@@ -74,7 +77,7 @@ impl Workload for PiMonteCarlo {
             reference: OnceLock::new(),
         }))
     }
-    fn share(&self, job: &JobSpec) -> Result<Box<dyn Share>, String> {
+    fn share(&self, job: &JobSpec) -> Result<Box<dyn Share>, PrepareError> {
         Ok(Box::new(Worker { seed: job.seed, isa: simd::select(&job.params) }))
     }
 }

@@ -28,8 +28,8 @@ use crossbeam::channel;
 use tokio::sync::mpsc as tokio_mpsc;
 
 use super::{
-    default_support, mix64, Instance, Kernel, ParamSpec, ParamValue, Params, SizeUnit, Verification,
-    Workload, GAMMA,
+    default_support, mix64, Instance, Kernel, ParamSpec, ParamValue, Params, PrepareError, SizeUnit,
+    Unsupported, Verification, Workload, GAMMA,
 };
 use crate::machine::Machine;
 use crate::remote::wire::DONE_HEADER;
@@ -79,7 +79,7 @@ impl Workload for PingPong {
              over sequential has no meaning here (read the latency and throughput columns)",
         )
     }
-    fn support(&self, strategy: &dyn Strategy) -> Result<(), String> {
+    fn support(&self, strategy: &dyn Strategy) -> Result<(), Unsupported> {
         match strategy.name() {
             "sequential"
             | "channels"
@@ -90,17 +90,24 @@ impl Workload for PingPong {
             | "process"
             | "process-shm" => Ok(()),
             name => match strategy.family() {
-                Family::DataParallel | Family::SharedState | Family::Synchronization => Err(format!(
-                    "`ping_pong` needs two workers passing one message back and forth; `{name}` has no \
-                     message link (its links are channels, std-mpsc, condvar-queue and async)"
-                )),
+                Family::DataParallel | Family::SharedState | Family::Synchronization => {
+                    Err(Unsupported::new(
+                        "ping_pong",
+                        strategy,
+                        format!(
+                            "`ping_pong` needs two workers passing one message back and forth; `{name}` \
+                             has no message link (its links are channels, std-mpsc, condvar-queue and \
+                             async)"
+                        ),
+                    ))
+                }
                 _ => default_support(self.name(), strategy),
             },
         }
     }
-    fn check_size(&self, size: u64, _: &Params) -> Result<(), String> {
+    fn check_size(&self, size: u64, _: &Params) -> Result<(), PrepareError> {
         if size > 1 << 30 {
-            return Err("messages larger than 1 GiB are not supported".into());
+            return Err(PrepareError::Invalid("messages larger than 1 GiB are not supported".into()));
         }
         Ok(())
     }
@@ -127,11 +134,11 @@ impl Workload for PingPong {
     fn latency_ops(&self, size: u64, params: &Params) -> Option<f64> {
         Some((2 * trips(size, params)) as f64)
     }
-    fn prepare(&self, size: u64, params: &Params, seed: u64) -> Result<Box<dyn Instance>, String> {
+    fn prepare(&self, size: u64, params: &Params, seed: u64) -> Result<Box<dyn Instance>, PrepareError> {
         let initial = (0..size).map(|k| mix64(seed.wrapping_add(k.wrapping_mul(GAMMA))) as u8).collect();
         Ok(Box::new(Input { initial, trips: trips(size, params) as usize, reference: OnceLock::new() }))
     }
-    fn share(&self, job: &JobSpec) -> Result<Box<dyn Share>, String> {
+    fn share(&self, job: &JobSpec) -> Result<Box<dyn Share>, PrepareError> {
         Ok(Box::new(PongProcess { pong: vec![0; job.size as usize] }))
     }
 }

@@ -34,8 +34,8 @@ use crossbeam::channel;
 use tokio::sync::mpsc as tokio_mpsc;
 
 use super::{
-    default_support, mix64, Instance, Kernel, ParamSpec, ParamValue, Params, SizeUnit, Verification,
-    Workload, GAMMA,
+    default_support, mix64, Instance, Kernel, ParamSpec, ParamValue, Params, PrepareError, Refused, SizeUnit,
+    Unsupported, Verification, Workload, GAMMA,
 };
 use crate::limits::MAX_CAPACITY;
 use crate::machine::Machine;
@@ -90,7 +90,7 @@ impl Workload for ProducerConsumer {
     fn default_sizes(&self, _: &Machine) -> Vec<u64> {
         vec![200_000]
     }
-    fn support(&self, strategy: &dyn Strategy) -> Result<(), String> {
+    fn support(&self, strategy: &dyn Strategy) -> Result<(), Unsupported> {
         match strategy.name() {
             "sequential"
             | "channels"
@@ -100,11 +100,17 @@ impl Workload for ProducerConsumer {
             | "async"
             | "async-current-thread" => Ok(()),
             name => match strategy.family() {
-                Family::DataParallel | Family::SharedState | Family::Synchronization => Err(format!(
-                    "`producer_consumer` needs producers and consumers running at once and a queue \
-                     between them, which `{name}` does not provide; its queues are channels, std-mpsc, \
-                     condvar-queue, semaphore and async"
-                )),
+                Family::DataParallel | Family::SharedState | Family::Synchronization => {
+                    Err(Unsupported::new(
+                        "producer_consumer",
+                        strategy,
+                        format!(
+                            "`producer_consumer` needs producers and consumers running at once and a \
+                             queue between them, which `{name}` does not provide; its queues are \
+                             channels, std-mpsc, condvar-queue, semaphore and async"
+                        ),
+                    ))
+                }
                 _ => default_support(self.name(), strategy),
             },
         }
@@ -140,14 +146,9 @@ impl Workload for ProducerConsumer {
         };
         messages.saturating_mul(message_bytes(params)).saturating_add(slots)
     }
-    fn check_case(
-        &self,
-        _: u64,
-        params: &Params,
-        case: &super::CaseShape,
-    ) -> Result<(), (&'static str, String)> {
+    fn check_case(&self, _: u64, params: &Params, case: &super::CaseShape) -> Result<(), Refused> {
         match case.strategy {
-            "async" | "async-current-thread" if params.int("capacity") == 0 => Err((
+            "async" | "async-current-thread" if params.int("capacity") == 0 => Err(Refused::new(
                 "params.capacity",
                 format!(
                     "`{}` cannot run with capacity 0: tokio's bounded channel needs at least 1 (there is \
@@ -161,7 +162,7 @@ impl Workload for ProducerConsumer {
     fn work(&self, size: u64, _: &Params) -> f64 {
         size as f64
     }
-    fn prepare(&self, size: u64, params: &Params, seed: u64) -> Result<Box<dyn Instance>, String> {
+    fn prepare(&self, size: u64, params: &Params, seed: u64) -> Result<Box<dyn Instance>, PrepareError> {
         let cap = params.int("capacity");
         Ok(Box::new(Input {
             spec: Spec { seed, msg_bytes: params.int("msg_bytes") as usize },

@@ -7,7 +7,9 @@
 
 use std::sync::OnceLock;
 
-use super::{mix64, Instance, Kernel, ParamSpec, ParamValue, Params, SizeUnit, Verification, Workload};
+use super::{
+    mix64, Instance, Kernel, ParamSpec, ParamValue, Params, PrepareError, SizeUnit, Verification, Workload,
+};
 use crate::machine::Machine;
 use crate::strategy::Exec;
 
@@ -51,7 +53,7 @@ impl Workload for Spin {
     fn work(&self, size: u64, params: &Params) -> f64 {
         size as f64 * params.int("work_units") as f64
     }
-    fn prepare(&self, size: u64, params: &Params, seed: u64) -> Result<Box<dyn Instance>, String> {
+    fn prepare(&self, size: u64, params: &Params, seed: u64) -> Result<Box<dyn Instance>, PrepareError> {
         Ok(Box::new(Input {
             tasks: size as usize,
             steps: params.int("work_units") as u64 * STEPS_PER_UNIT,

@@ -17,8 +17,8 @@ use std::sync::OnceLock;
 
 use super::simd::{self, Isa};
 use super::{
-    default_support, unit_f64, Instance, Kernel, ParamSpec, ParamValue, Params, SizeUnit, Verification,
-    Workload,
+    default_support, unit_f64, Instance, Kernel, ParamSpec, ParamValue, Params, PrepareError, SizeUnit,
+    Unsupported, Verification, Workload,
 };
 use crate::machine::Machine;
 use crate::strategy::{static_block, Exec, Family, PhaseBarrier, Strategy};
@@ -36,15 +36,22 @@ enum Version {
     Barrier,
 }
 
-fn version(strategy: &dyn Strategy) -> Result<Version, String> {
+fn version(strategy: &dyn Strategy) -> Result<Version, Unsupported> {
     match (strategy.family(), strategy.name()) {
         (Family::DataParallel, _) => Ok(Version::ForkJoin),
         (Family::Synchronization, "barrier") => Ok(Version::Barrier),
-        (Family::SharedState | Family::Synchronization | Family::Async, name) => Err(format!(
-            "`stencil_heat` is phase-synchronous CPU work: it runs with the data-parallel strategies \
-             (a fork-join per iteration) or `barrier`; `{name}` has no version here"
+        (Family::SharedState | Family::Synchronization | Family::Async, name) => Err(Unsupported::new(
+            "stencil_heat",
+            strategy,
+            format!(
+                "`stencil_heat` is phase-synchronous CPU work: it runs with the data-parallel strategies \
+                 (a fork-join per iteration) or `barrier`; `{name}` has no version here"
+            ),
         )),
-        (Family::Process, _) => Err(default_support("stencil_heat", strategy).err().unwrap_or_default()),
+        (Family::Process, _) => {
+            Err(default_support("stencil_heat", strategy)
+                .expect_err("no workload has a default process version"))
+        }
     }
 }
 
@@ -77,16 +84,18 @@ impl Workload for StencilHeat {
     fn default_sizes(&self, _: &Machine) -> Vec<u64> {
         vec![1024]
     }
-    fn support(&self, strategy: &dyn Strategy) -> Result<(), String> {
+    fn support(&self, strategy: &dyn Strategy) -> Result<(), Unsupported> {
         version(strategy).map(|_| ())
     }
     fn weak_size(&self, base: u64, workers: usize) -> u64 {
         // The work grows with the cell count, width squared.
         super::scaled_size(base, workers, 2)
     }
-    fn check_size(&self, size: u64, _: &Params) -> Result<(), String> {
+    fn check_size(&self, size: u64, _: &Params) -> Result<(), PrepareError> {
         if !(3..=46_341).contains(&size) {
-            return Err("the grid needs at least 3 cells a side (and fewer than 2^31 cells)".into());
+            return Err(PrepareError::Invalid(
+                "the grid needs at least 3 cells a side (and fewer than 2^31 cells)".into(),
+            ));
         }
         Ok(())
     }
@@ -97,7 +106,7 @@ impl Workload for StencilHeat {
     fn work(&self, size: u64, params: &Params) -> f64 {
         (size.saturating_sub(2) as f64).powi(2) * params.int("iters") as f64
     }
-    fn prepare(&self, size: u64, params: &Params, seed: u64) -> Result<Box<dyn Instance>, String> {
+    fn prepare(&self, size: u64, params: &Params, seed: u64) -> Result<Box<dyn Instance>, PrepareError> {
         let n = size as usize;
         let grid = (0..n * n)
             .map(|k| {

@@ -21,7 +21,8 @@ use crate::align::{self, Buffer};
 
 use super::simd::{self, Isa};
 use super::{
-    default_support, Instance, Kernel, ParamSpec, ParamValue, Params, SizeUnit, Verification, Workload,
+    default_support, Instance, Kernel, ParamSpec, ParamValue, Params, PrepareError, Refused, SizeUnit,
+    Unsupported, Verification, Workload,
 };
 use crate::machine::Machine;
 use crate::remote::{self, Coordinator, JobSpec, RemoteError, Share, SharedMem, Workers};
@@ -101,25 +102,20 @@ impl Workload for StreamTriad {
             _ => 0,
         }
     }
-    fn check_case(
-        &self,
-        size: u64,
-        _: &Params,
-        case: &super::CaseShape,
-    ) -> Result<(), (&'static str, String)> {
+    fn check_case(&self, size: u64, _: &Params, case: &super::CaseShape) -> Result<(), Refused> {
         // A task's slice of `a` travels in one frame under `process`.
         case.check_process_reply(size, 8)
     }
     fn work(&self, size: u64, _: &Params) -> f64 {
         BYTES_PER_ELEMENT as f64 * size as f64
     }
-    fn support(&self, strategy: &dyn Strategy) -> Result<(), String> {
+    fn support(&self, strategy: &dyn Strategy) -> Result<(), Unsupported> {
         match strategy.family() {
             Family::Process => Ok(()),
             _ => default_support(self.name(), strategy),
         }
     }
-    fn prepare(&self, size: u64, params: &Params, seed: u64) -> Result<Box<dyn Instance>, String> {
+    fn prepare(&self, size: u64, params: &Params, seed: u64) -> Result<Box<dyn Instance>, PrepareError> {
         let (b, c) = inputs(size as usize, seed);
         Ok(Box::new(Input {
             b,
@@ -129,7 +125,7 @@ impl Workload for StreamTriad {
             reference: OnceLock::new(),
         }))
     }
-    fn share(&self, job: &JobSpec) -> Result<Box<dyn Share>, String> {
+    fn share(&self, job: &JobSpec) -> Result<Box<dyn Share>, PrepareError> {
         let n = job.size as usize;
         // Under `process-shm` the inputs are in the region; only the pipe version makes its own.
         let (b, c) = if job.shared.is_some() {

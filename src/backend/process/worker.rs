@@ -164,7 +164,7 @@ fn prepare(spec: &JobSpec) -> Result<Job, String> {
             Some(SharedMem::open(s).map_err(|e| format!("cannot map the shared region {}: {e}", s.path))?)
         }
     };
-    let share = w.share(spec)?;
+    let share = w.share(spec).map_err(|e| e.to_string())?;
     Ok(Job { share, shared })
 }
 

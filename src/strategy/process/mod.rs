@@ -6,7 +6,7 @@
 //! A closure cannot cross a process boundary, so they have no executor: they run only the
 //! workloads that implement a remote version (`Workload::share` and `Instance::coordinator`).
 
-use super::{ExecConfig, Executor, Family, Strategy};
+use super::{ExecConfig, Executor, Family, Strategy, StrategyError};
 use crate::subprocess::worker_exe;
 
 pub struct Process;
@@ -22,8 +22,8 @@ impl Strategy for Process {
     fn family(&self) -> Family {
         Family::Process
     }
-    fn availability(&self) -> Result<(), String> {
-        worker_exe().map(drop)
+    fn availability(&self) -> Result<(), StrategyError> {
+        worker_exe().map(drop).map_err(StrategyError::Unavailable)
     }
     fn tunables(&self) -> &'static [&'static str] {
         &["chunk"]
@@ -31,7 +31,7 @@ impl Strategy for Process {
     fn backend(&self) -> &'static str {
         "process"
     }
-    fn executor(&self, _config: &ExecConfig) -> Result<Box<dyn Executor>, String> {
+    fn executor(&self, _config: &ExecConfig) -> Result<Box<dyn Executor>, StrategyError> {
         Err(on_its_backend(self))
     }
 }
@@ -46,8 +46,8 @@ impl Strategy for ProcessShm {
     fn family(&self) -> Family {
         Family::Process
     }
-    fn availability(&self) -> Result<(), String> {
-        worker_exe().map(drop)
+    fn availability(&self) -> Result<(), StrategyError> {
+        worker_exe().map(drop).map_err(StrategyError::Unavailable)
     }
     fn tunables(&self) -> &'static [&'static str] {
         &["chunk"]
@@ -55,17 +55,21 @@ impl Strategy for ProcessShm {
     fn backend(&self) -> &'static str {
         "process-shm"
     }
-    fn executor(&self, _config: &ExecConfig) -> Result<Box<dyn Executor>, String> {
+    fn executor(&self, _config: &ExecConfig) -> Result<Box<dyn Executor>, StrategyError> {
         Err(on_its_backend(self))
     }
 }
 
 /// Why a process strategy has no executor: its closures would have to cross a process boundary.
-fn on_its_backend(s: &dyn Strategy) -> String {
-    format!(
-        "`{}` runs on its backend `{}` (worker processes), not through an executor: closures cannot \
-         cross a process boundary",
-        s.name(),
-        s.backend()
-    )
+fn on_its_backend(s: &dyn Strategy) -> StrategyError {
+    StrategyError::NoExecutor {
+        strategy: s.name(),
+        backend: s.backend(),
+        why: format!(
+            "`{}` runs on its backend `{}` (worker processes), not through an executor: closures \
+             cannot cross a process boundary",
+            s.name(),
+            s.backend()
+        ),
+    }
 }
