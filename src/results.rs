@@ -163,9 +163,10 @@ pub struct CaseResult {
     /// Where each worker process or rank ran (empty: threads of parlab's own process).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub placement: Vec<Placement>,
-    /// The hosts `placement` names, as the case's processes described them, on their way from
-    /// the case (maybe in a case process) to [`Results::hosts`], which the runner adds them to
-    /// and leaves this empty.
+    /// The hosts `placement` names, as the case's processes described them. Kept with the case,
+    /// so that they travel with it from a case process and into `results.jsonl` (a resumed run
+    /// rebuilds [`Results::hosts`] from them); the runner adds each new one to
+    /// [`Results::hosts`].
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub hosts: Vec<Host>,
 }
@@ -300,10 +301,10 @@ impl ItemLatency {
 
 impl Results {
     /// Adds the hosts a case brought ([`CaseResult::hosts`]) that the run did not list yet.
-    pub fn take_hosts(&mut self, case: &mut CaseResult) {
-        for host in std::mem::take(&mut case.hosts) {
+    pub fn add_hosts(&mut self, case: &CaseResult) {
+        for host in &case.hosts {
             if !self.hosts.iter().any(|h| h.hostname == host.hostname) {
-                self.hosts.push(host);
+                self.hosts.push(host.clone());
             }
         }
     }
@@ -538,9 +539,8 @@ mod tests {
         let mut case = CaseResult::unmeasured(spec, &plan.workloads[0].params, Status::Ok, "");
         let other = Host { hostname: "node2".into(), cpu: "x".into(), logical_cpus: 4, physical_cores: 2 };
         case.hosts = vec![Host::of(&machine), other.clone(), other.clone()];
-        results.take_hosts(&mut case);
+        results.add_hosts(&case);
         assert_eq!(results.hosts, [Host::of(&machine), other]);
-        assert!(case.hosts.is_empty(), "moved, not copied");
     }
 
     #[test]

@@ -78,7 +78,7 @@ fn test_phases_reports_setup_and_kernel_phases_items_and_a_verification() {
         assert!(session.setup_ns() > 0);
         let placement = session.placement();
         assert_eq!(placement.len(), 1);
-        assert_eq!(placement[0].role, "worker 0");
+        assert_eq!(placement[0].role, "program");
         let pid = placement[0].pid.expect("it says its pid");
         assert_eq!(
             carrying(marker).iter().map(|c| c.0).collect::<Vec<_>>(),
@@ -194,7 +194,6 @@ strategies = ["sequential", "test-phases", "test-orphan"]
 "#;
 
 #[test]
-
 fn parlab_run_measures_cases_on_the_protocol_backends_and_ends_what_they_leave() {
     let dir = tempfile::tempdir().unwrap();
     let scenario = dir.path().join("backends.toml");
@@ -238,4 +237,40 @@ fn parlab_run_measures_cases_on_the_protocol_backends_and_ends_what_they_leave()
     let orphan = case("test-orphan");
     let notes: Vec<&str> = orphan["notes"].as_array().unwrap().iter().filter_map(|n| n.as_str()).collect();
     assert!(notes.iter().any(|n| n.contains("left 1 process")), "{notes:?}");
+}
+
+/// A host the run did not start on, as its program describes it, reaches `Results::hosts` and the
+/// case's placement whether the case ran on a thread or in a case process (whose results come
+/// back one case at a time), and `results.jsonl` keeps it for a resumed run.
+#[test]
+fn a_program_on_another_host_is_listed_under_every_isolation() {
+    for isolate in ["thread", "process"] {
+        let dir = tempfile::tempdir().unwrap();
+        let scenario = dir.path().join("hosts.toml");
+        std::fs::write(&scenario, THROUGH_RUN.replace(r#", "test-orphan""#, "")).unwrap();
+        let out = dir.path().join("out");
+        let output = std::process::Command::new(assert_cmd::cargo::cargo_bin("parlab"))
+            .args(["run", "--isolate", isolate])
+            .arg(&scenario)
+            .arg("--out")
+            .arg(&out)
+            .env(parlab::backend::testing::HOSTNAME_ENV, "node-b")
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{isolate}: {}", String::from_utf8_lossy(&output.stderr));
+        let results: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
+        let hosts: Vec<&str> =
+            results["hosts"].as_array().unwrap().iter().map(|h| h["hostname"].as_str().unwrap()).collect();
+        assert_eq!(hosts.len(), 2, "{isolate}: {hosts:?}");
+        assert_eq!(hosts[1], "node-b", "{isolate}");
+        let case =
+            results["cases"].as_array().unwrap().iter().find(|c| c["strategy"] == "test-phases").unwrap();
+        assert_eq!(case["placement"][0]["host"], "node-b", "{isolate}: {case}");
+        let lines = std::fs::read_to_string(out.join("results.jsonl")).unwrap();
+        assert!(
+            lines.lines().any(|l| l.contains("test-phases") && l.contains(r#""hostname":"node-b""#)),
+            "{isolate}"
+        );
+    }
 }

@@ -22,6 +22,10 @@ use crate::strategy::{Exec, ExecConfig, StrategyParams};
 use crate::workload::{Kernel, Verification};
 
 /// The hidden subcommand the test backends start.
+
+/// Names the host the test program says it runs on (tests of hosts the run did not start on).
+pub const HOSTNAME_ENV: &str = "PARLAB_TEST_HOSTNAME";
+
 pub const SUBCOMMAND: &str = "case-program";
 
 /// What the test program does beside speaking the protocol.
@@ -114,11 +118,15 @@ fn answer(behaviour: Behaviour, input: &mut dyn BufRead, output: &mut dyn Write)
         cancel: Arc::new(AtomicBool::new(false)),
     };
     let exec = Exec::new(sequential, &config).map_err(|e| e.to_string())?;
-    let machine = crate::machine::Machine::detect();
+    let mut machine = crate::machine::Machine::detect();
+    // Tests stand in for a program on another host by naming one.
+    if let Ok(name) = std::env::var(HOSTNAME_ENV) {
+        machine.hostname = name;
+    }
     let ready = Ready {
         setup_ns: begun.elapsed().as_nanos() as u64,
         placement: vec![WirePlacement {
-            role: "worker 0".into(),
+            role: "program".into(),
             host: machine.hostname.clone(),
             pid: Some(std::process::id()),
             cpus: allowed_cpus(),

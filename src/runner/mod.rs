@@ -116,6 +116,7 @@ pub fn run(plan: &Plan, machine: &Machine, listener: &mut dyn Listener, options:
         if let Some(spec) = all.iter().find(|c| c.id == done.id) {
             note_baseline(&mut baselines, spec, done);
         }
+        results.add_hosts(done);
         results.cases.push(done.clone());
     }
     cases.retain(|c| !options.done.iter().any(|d| d.id == c.id));
@@ -203,7 +204,7 @@ fn finish_case(
 ) {
     result.derive_speedup(baselines.get(&(spec.workload_index, spec.effective_size)).copied());
     note_baseline(baselines, spec, &result);
-    results.take_hosts(&mut result);
+    results.add_hosts(&result);
     listener.case_finished(&result);
     results.cases.push(result);
 }
