@@ -42,11 +42,7 @@ pub fn survivors(var: &str, marker: &str) -> Vec<(u32, String)> {
     dir.filter_map(|e| {
         let e = e.ok()?;
         let pid: u32 = e.file_name().to_str()?.parse().ok()?;
-        if pid == me {
-            return None;
-        }
-        let env = std::fs::read(e.path().join("environ")).ok()?;
-        if !env.split(|&b| b == 0).any(|v| v == want.as_bytes()) {
+        if pid == me || !carries(pid, want.as_bytes()) {
             return None;
         }
         let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
@@ -56,16 +52,42 @@ pub fn survivors(var: &str, marker: &str) -> Vec<(u32, String)> {
     .collect()
 }
 
+/// Whether process `pid`'s environment holds the entry `want` (`VAR=value`).
+fn carries(pid: u32, want: &[u8]) -> bool {
+    std::fs::read(format!("/proc/{pid}/environ")).is_ok_and(|env| env.split(|&b| b == 0).any(|v| v == want))
+}
+
 /// Ends every survivor of `var=marker` (SIGKILL) and returns what they were.
 pub fn end_survivors(var: &str, marker: &str) -> Vec<(u32, String)> {
-    let found = survivors(var, marker);
-    for (pid, _) in &found {
-        // SAFETY: a plain syscall on a pid we just read; at worst it has already exited.
-        unsafe {
-            libc::kill(*pid as i32, libc::SIGKILL);
+    let want = format!("{var}={marker}");
+    survivors(var, marker).into_iter().filter(|(pid, _)| kill_if_carrying(*pid, want.as_bytes())).collect()
+}
+
+/// Kills `pid` if it still carries `want`. Between the scan and the signal the process may have
+/// exited and its pid been given to an unrelated one: a pidfd pins the process, so the marker
+/// is checked again on the process the signal will reach. Where the kernel has no pidfds (before
+/// Linux 5.3) it falls back to `kill`, re-checking just before.
+fn kill_if_carrying(pid: u32, want: &[u8]) -> bool {
+    // SAFETY: plain syscalls on a pid and the descriptor they return, which is closed here.
+    unsafe {
+        let fd = libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) as libc::c_int;
+        if fd < 0 {
+            if std::io::Error::last_os_error().raw_os_error() == Some(libc::ENOSYS) && carries(pid, want) {
+                return libc::kill(pid as libc::pid_t, libc::SIGKILL) == 0;
+            }
+            return false; // already gone
         }
+        let killed = carries(pid, want)
+            && libc::syscall(
+                libc::SYS_pidfd_send_signal,
+                fd,
+                libc::SIGKILL,
+                std::ptr::null::<libc::siginfo_t>(),
+                0,
+            ) == 0;
+        libc::close(fd);
+        killed
     }
-    found
 }
 
 /// Ends every process still carrying the case marker `var=marker` once its session is over,
@@ -91,6 +113,17 @@ pub fn current_or_fresh() -> String {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_process_without_the_marker_is_never_killed() {
+        // What a pid reused between the scan and the signal looks like: the same number, another
+        // process, not carrying the marker.
+        let mut child = std::process::Command::new("sleep").arg("30").spawn().unwrap();
+        assert!(!kill_if_carrying(child.id(), b"PARLAB_TEST_MARKER=absent"));
+        assert!(child.try_wait().unwrap().is_none(), "still running");
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
     use super::*;
 
     #[test]

@@ -14,9 +14,12 @@ use crate::workload::{Instance, Kernel, Verification};
 
 pub struct InProcess;
 
+/// This backend's name, the one [`crate::strategy::Strategy::backend`] gives by default.
+pub const NAME: &str = "in-process";
+
 impl Backend for InProcess {
     fn name(&self) -> &'static str {
-        "in-process"
+        NAME
     }
     fn summary(&self) -> &'static str {
         "threads of parlab's own process, through the strategy's executor"

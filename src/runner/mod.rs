@@ -36,7 +36,7 @@ mod rss;
 pub use crate::clock::{self, Clock, RealClock, ScriptedClock};
 pub use listener::{Listener, Listeners};
 
-use crate::backend::{self, Backend, BackendError, CaseJob, CASE_MARKER_ENV};
+use crate::backend::{self, in_process, Backend, BackendError, CaseJob, CASE_MARKER_ENV};
 use crate::machine::Machine;
 use crate::results::{
     now_rfc3339, CaseResult, Host, ItemLatency, PhaseSamples, Placement, ProcessSpread, Results, Status,
@@ -555,7 +555,12 @@ impl Case<'_> {
                 }));
                 // The session is over, ended or unwound: whatever still carries the case's
                 // marker was left behind by its backend.
-                if let Some(note) = marker::end_left_behind(CASE_MARKER_ENV, &marker) {
+                // In-process cases set no case marker (the environment is the process's): only
+                // backends that start processes are scanned.
+                let scanned = strategy.backend() != in_process::NAME;
+                if let Some(note) =
+                    scanned.then(|| marker::end_left_behind(CASE_MARKER_ENV, &marker)).flatten()
+                {
                     let _ = tx.send(Event::Note(note));
                 }
                 let event = match outcome {
