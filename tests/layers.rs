@@ -20,6 +20,7 @@ const LAYERS: &[(&str, usize)] = &[
     ("params", 0),
     ("limits", 0),
     ("remote", 0),
+    ("ranks", 0),
     ("marker", 0),
     ("machine", 1),
     ("strategy", 2),

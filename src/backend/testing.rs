@@ -121,7 +121,7 @@ fn answer(behaviour: Behaviour, input: &mut dyn BufRead, output: &mut dyn Write)
             role: "worker 0".into(),
             host: machine.hostname.clone(),
             pid: Some(std::process::id()),
-            cpus: allowed_cpus(),
+            cpus: crate::subprocess::allowed_cpus(),
         }],
         host: WireHost {
             hostname: machine.hostname,
@@ -190,12 +190,6 @@ fn verify(
     let mut fresh = instance.kernel();
     fresh.run(exec);
     fresh.verify()
-}
-
-/// The CPUs this process may run on, as Linux lists them.
-fn allowed_cpus() -> Option<String> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    status.lines().find_map(|l| l.strip_prefix("Cpus_allowed_list:")).map(|c| c.trim().to_string())
 }
 
 /// Starts `sleep 300` in a process group of its own, carrying this process's environment (the

@@ -14,6 +14,7 @@ use std::borrow::Cow;
 use serde::{Deserialize, Serialize};
 
 use crate::machine::Machine;
+use crate::ranks::{RankShare, Ranks};
 use crate::remote::wire::{DONE_HEADER, LEN_BYTES, MAX_FRAME};
 use crate::remote::{Coordinator, JobSpec, Share, Split};
 use crate::strategy::{Exec, Family, Strategy, StrategyParams};
@@ -315,6 +316,13 @@ pub trait Workload: Sync + 'static {
     fn share(&self, _job: &JobSpec) -> Result<Box<dyn Share>, String> {
         Err(format!("`{}` has no process version", self.name()))
     }
+    /// The rank half of this workload's MPI version: what each rank builds from the job's
+    /// description to compute its block and combine the blocks (see [`crate::ranks`]), or `None`
+    /// when it has none. A workload that has one lets [`Family::Mpi`] through in
+    /// [`Workload::support`].
+    fn rank_share(&self, _job: &JobSpec, _ranks: &dyn Ranks) -> Option<Result<Box<dyn RankShare>, String>> {
+        None
+    }
 }
 
 impl std::fmt::Debug for dyn Workload {
@@ -336,6 +344,9 @@ pub fn default_support(workload: &str, strategy: &dyn Strategy) -> Result<(), St
         Family::Process => Err(format!(
             "`{workload}` has no multi-process version: its kernel's closures cannot cross a process \
              boundary, and no worker-process half (`Workload::share`) is written for it"
+        )),
+        Family::Mpi => Err(format!(
+            "`{workload}` has no MPI version: no rank's share (`Workload::rank_share`) is written for it"
         )),
         Family::Async => Err(format!(
             "`{workload}` has no async version: its work never waits, so an event loop would only run \

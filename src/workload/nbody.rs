@@ -54,7 +54,9 @@ fn version(strategy: &dyn Strategy) -> Result<Version, String> {
             "`nbody` is pure computation: it runs with the data-parallel strategies, `barrier`, \
              `local-merge` (symmetric pairs) and `async` (via spawn_blocking); `{name}` has no version"
         )),
-        (Family::Process, _) => Err(default_support("nbody", strategy).err().unwrap_or_default()),
+        (Family::Process | Family::Mpi, _) => {
+            Err(default_support("nbody", strategy).err().unwrap_or_default())
+        }
     }
 }
 

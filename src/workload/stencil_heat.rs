@@ -44,7 +44,9 @@ fn version(strategy: &dyn Strategy) -> Result<Version, String> {
             "`stencil_heat` is phase-synchronous CPU work: it runs with the data-parallel strategies \
              (a fork-join per iteration) or `barrier`; `{name}` has no version here"
         )),
-        (Family::Process, _) => Err(default_support("stencil_heat", strategy).err().unwrap_or_default()),
+        (Family::Process | Family::Mpi, _) => {
+            Err(default_support("stencil_heat", strategy).err().unwrap_or_default())
+        }
     }
 }
 
