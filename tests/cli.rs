@@ -80,6 +80,43 @@ fn run_writes_valid_results_that_all_verify() {
     assert!(md.contains("## matmul") && md.contains("| workload | strategy |"));
 }
 
+#[cfg(not(feature = "mpi"))]
+#[test]
+fn without_the_mpi_feature_mpi_cases_are_unavailable_and_say_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("mpi.toml");
+    std::fs::write(
+        &scenario,
+        r#"
+[scenario]
+name = "no-mpi"
+[defaults]
+workers = 2
+warmup = "0ms"
+min_samples = 2
+max_samples = 2
+[[workload]]
+kind = "pi_monte_carlo"
+size = 1000
+strategies = ["sequential", "mpi"]
+"#,
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    parlab()
+        .args(["run", scenario.to_str().unwrap(), "--out", out.to_str().unwrap()])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("built without the mpi feature"));
+    let results: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
+    let cases = results["cases"].as_array().unwrap();
+    let mpi = cases.iter().find(|c| c["strategy"] == "mpi").expect("an mpi case");
+    assert_eq!(mpi["status"], "unavailable", "{mpi}");
+    assert_eq!(mpi["reason"], "built without the mpi feature", "{mpi}");
+    parlab().arg("list").assert().success().stdout(predicate::str::contains("mpi"));
+}
+
 #[test]
 fn a_bad_scenario_exits_2_naming_file_line_and_field() {
     let dir = tempfile::tempdir().unwrap();

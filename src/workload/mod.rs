@@ -570,6 +570,34 @@ mod tests {
     }
 
     #[test]
+    fn exactly_the_workloads_with_a_rank_share_support_mpi_and_theirs_verify_on_one_rank() {
+        let mpi = crate::strategy::find("mpi").expect("mpi is a strategy");
+        let mut with = Vec::new();
+        for w in WORKLOADS {
+            let job = JobSpec {
+                workload: w.name().into(),
+                params: tiny_params(*w),
+                size: tiny(*w),
+                seed: 3,
+                shared: None,
+            };
+            match (w.support(mpi), w.rank_share(&job, &crate::ranks::OneRank)) {
+                (Ok(()), Some(share)) => {
+                    let mut share = share.unwrap_or_else(|e| panic!("{}: {e}", w.name()));
+                    share.run(&crate::ranks::OneRank).unwrap();
+                    share.verify().unwrap_or_else(|e| panic!("{}: {e}", w.name()));
+                    with.push(w.name());
+                }
+                (Err(why), None) => assert!(why.contains("no MPI version"), "{}: {why}", w.name()),
+                (support, share) => {
+                    panic!("{}: support {support:?} but rank share {}", w.name(), share.is_some())
+                }
+            }
+        }
+        assert_eq!(with, ["pi_monte_carlo", "histogram"]);
+    }
+
+    #[test]
     fn registry_names_are_unique_and_found() {
         for w in WORKLOADS {
             assert_eq!(find(w.name()).map(|f| f.name()), Some(w.name()));
