@@ -137,13 +137,12 @@ impl Ranks for ThreadRanks {
     }
 }
 
+/// Builds one rank's share from its communicator (a workload's `rank_share`, in tests).
+pub type MakeShare<'a> = dyn Fn(&dyn Ranks) -> Result<Box<dyn RankShare>, String> + Sync + 'a;
+
 /// Runs `make`'s share on `size` thread ranks for `runs` runs and returns rank 0's share, for
 /// tests: what rank 0 holds after the collectives is what it verifies.
-pub fn run_on_threads(
-    size: usize,
-    runs: usize,
-    make: &(dyn Fn(&dyn Ranks) -> Result<Box<dyn RankShare>, String> + Sync),
-) -> Result<Box<dyn RankShare>, String> {
+pub fn run_on_threads(size: usize, runs: usize, make: &MakeShare<'_>) -> Result<Box<dyn RankShare>, String> {
     let mut rank0 = None;
     std::thread::scope(|scope| {
         let handles: Vec<_> = ThreadRanks::new(size)
