@@ -159,3 +159,109 @@ strategies = ["mpi"]
     assert_eq!(case["status"], "unsupported", "{case}");
     assert!(case["reason"].as_str().unwrap().contains("has no MPI version"), "{case}");
 }
+
+/// Sampling that goes on until `max_time` (3 s) or the case's timeout, whichever is first, of
+/// runs long enough (some 100 ms in a debug build) that a timeout lands inside one.
+fn long_sampling(timeout: &str) -> String {
+    format!(
+        r#"
+[scenario]
+name = "mpi-long"
+[defaults]
+workers = [2]
+warmup = "0ms"
+min_samples = 3
+max_samples = 1000000
+max_time = "3s"
+target_ci = 0.0001
+timeout = "{timeout}"
+[[workload]]
+kind = "pi_monte_carlo"
+size = 10000000
+strategies = ["mpi"]
+"#
+    )
+}
+
+/// The pids of this run's ranks (processes carrying its run marker that run `mpi-worker`, but
+/// not mpirun, which names it too).
+fn ranks_of(parent: u32) -> Vec<u32> {
+    carrying_run_marker_of(parent)
+        .into_iter()
+        .filter(|(_, cmd)| cmd.ends_with(" mpi-worker") && !cmd.contains("mpirun"))
+        .map(|r| r.0)
+        .collect()
+}
+
+#[test]
+fn a_rank_killed_while_sampling_fails_its_case_and_leaves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("scenario.toml");
+    std::fs::write(&file, long_sampling("60s")).unwrap();
+    let out = dir.path().join("out");
+    let mut child = Command::new(EXE)
+        .arg("run")
+        .arg(&file)
+        .arg("--out")
+        .arg(&out)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let parent = child.id();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let ranks = loop {
+        let ranks = ranks_of(parent);
+        if ranks.len() == 2 || std::time::Instant::now() > deadline {
+            break ranks;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert_eq!(ranks.len(), 2, "the job's two ranks started");
+    // Well inside the sampling, which goes on for 3 s.
+    std::thread::sleep(std::time::Duration::from_millis(1000));
+    // SAFETY: a plain syscall on a pid just read, a rank of the run this test started.
+    unsafe {
+        libc::kill(*ranks.iter().max().unwrap() as i32, libc::SIGKILL);
+    }
+    let status = child.wait().unwrap();
+    let left = carrying_run_marker_of(parent);
+    assert_eq!(left, [], "nothing outlives the run");
+    assert_eq!(status.code(), Some(1), "a failed case");
+    let results: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
+    let cases = results["cases"].as_array().unwrap();
+    let case = cases.iter().find(|c| c["strategy"] == "mpi").expect("an mpi case");
+    assert_eq!(case["status"], "error", "{case}");
+    let reason = case["reason"].as_str().unwrap();
+    assert!(reason.contains("mpirun") && reason.contains("ended without answering"), "{reason}");
+}
+
+#[test]
+fn a_timed_out_job_is_ended_by_mpirun_with_no_rank_left_to_find() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("scenario.toml");
+    std::fs::write(&file, long_sampling("1500ms")).unwrap();
+    let out = dir.path().join("out");
+    let child = Command::new(EXE)
+        .arg("run")
+        .arg(&file)
+        .arg("--out")
+        .arg(&out)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let parent = child.id();
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(carrying_run_marker_of(parent), [], "nothing outlives the run");
+    assert_eq!(output.status.code(), Some(1), "a timed-out case");
+    let results: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
+    let cases = results["cases"].as_array().unwrap();
+    let case = cases.iter().find(|c| c["strategy"] == "mpi").expect("an mpi case");
+    assert_eq!(case["status"], "timed_out", "{case}");
+    // mpirun ended its ranks on SIGTERM: the runner's scan for the case's marker found none.
+    let notes = case["notes"].as_array().map(Vec::as_slice).unwrap_or_default();
+    assert!(notes.iter().all(|n| !n.as_str().unwrap_or_default().contains("left")), "{case}");
+}

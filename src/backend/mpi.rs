@@ -7,6 +7,9 @@
 //! rank 0 and every rank's stdout to its own, and only rank 0 writes protocol lines. Spawning
 //! the job until its `ready` is the session's setup (the launch cost), outside every sample.
 //!
+//! A job still running when its session ends (a timeout) is sent SIGTERM first: mpirun then
+//! ends its ranks, which run outside its process group.
+//!
 //! Ranks are bound to cores only when they fit (`--bind-to core`); more ranks than logical CPUs
 //! run `--oversubscribe --bind-to none`. Each rank's placement records the CPUs it was allowed,
 //! which shows the binding taken.
@@ -59,8 +62,11 @@ impl Backend for Mpi {
         }
         command.arg(&exe).arg(SUBCOMMAND);
         let what = format!("`mpirun -n {ranks} {} parlab {SUBCOMMAND}`", binding.join(" "));
-        // MPI_Finalize and mpirun's own teardown take longer than a plain program's exit.
-        let waits = Waits { exit: Duration::from_secs(5), ..Waits::default() };
+        // MPI_Finalize and mpirun's own teardown take longer than a plain program's exit. The
+        // ranks run in process groups of their own: a job still running when the case ends
+        // (cancelled, timed out) gets a SIGTERM, on which mpirun ends its ranks, before the
+        // group's SIGKILL, which would leave them behind.
+        let waits = Waits { exit: Duration::from_secs(5), term: Duration::from_secs(5), ..Waits::default() };
         let session = protocol::start(command, what, &job, waits)?;
         Ok(Box::new(session))
     }
