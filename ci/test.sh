@@ -9,7 +9,8 @@ log() { printf '\n==> %s\n' "$*"; }
 
 # --- system packages -------------------------------------------------------------------------
 # libopenblas-dev: the dgemm yardstick of ci/reference/yardsticks.sh (not run here).
-packages=(pkg-config libhwloc-dev libudev-dev chromium libopenblas-dev)
+# libopenmpi-dev, openmpi-bin, libclang-dev: the mpi feature (its bindings are made by bindgen).
+packages=(pkg-config libhwloc-dev libudev-dev chromium libopenblas-dev libopenmpi-dev openmpi-bin libclang-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -38,6 +39,20 @@ fi
 all_features="fault-injection"
 [ $have_hwloc = 1 ] && all_features="fault-injection,hwloc"
 
+# The mpi feature needs the MPI library (found through pkg-config), libclang for its bindings,
+# and a launcher to run the ranks with.
+if command -v mpirun >/dev/null && pkg-config --exists mpi 2>/dev/null && ldconfig -p 2>/dev/null | grep -q libclang; then
+  have_mpi=1
+  all_features="$all_features,mpi"
+  # OpenMPI refuses to launch as root unless told that it is meant.
+  if [ "$(id -u)" -eq 0 ]; then
+    export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+  fi
+else
+  have_mpi=0
+  log "mpirun, the MPI library or libclang not found: the mpi feature is not checked on this machine"
+fi
+
 # matmul's tuned kernel must start no threads of its own (the strategies split the work):
 # nothing in the build may turn on matrixmultiply's "threading" feature.
 tree=$(cargo tree -e features -i matrixmultiply --features "$all_features") || {
@@ -55,6 +70,11 @@ cargo fmt --all --check
 
 log "cargo clippy --all-targets --features $all_features -- -D warnings"
 cargo clippy --all-targets --features "$all_features" -- -D warnings
+if [ "$all_features" != "fault-injection" ]; then
+  # The default build's own code paths (no hwloc, no MPI) are linted too.
+  log "cargo clippy --all-targets --features fault-injection -- -D warnings"
+  cargo clippy --all-targets --features fault-injection -- -D warnings
+fi
 
 # --- tests -------------------------------------------------------------------------------------
 log "cargo test (default features, plus the test-only fault-injection workloads)"
@@ -68,6 +88,13 @@ cargo test --lib --features fault-injection workload::simd -- --nocapture --test
 if [ $have_hwloc = 1 ]; then
   log "cargo test --features hwloc"
   cargo test --features hwloc,fault-injection
+fi
+
+if [ $have_mpi = 1 ]; then
+  # tests/mpi.rs: every MPI case of a small scenario verifies on 1 and 2 ranks, with phases,
+  # placement, and no rank left behind.
+  log "cargo test --features mpi"
+  cargo test --features mpi,fault-injection
 fi
 
 log "cargo bench --no-run (the criterion benches compile)"

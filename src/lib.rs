@@ -20,6 +20,7 @@ pub mod limits;
 pub mod machine;
 pub mod marker;
 pub mod params;
+pub mod ranks;
 pub mod remote;
 pub mod report;
 pub mod results;

@@ -73,6 +73,11 @@ enum Command {
     /// stdin, writes events and the result as JSON lines. Started by parlab itself.
     #[command(name = "case-child", hide = true)]
     CaseChild,
+    /// A rank of an `mpi` case's job (`mpi` builds): started by `mpirun`, which parlab starts;
+    /// rank 0 speaks the case protocol on stdin/stdout.
+    #[cfg(feature = "mpi")]
+    #[command(name = "mpi-worker", hide = true)]
+    MpiWorker,
     /// The test backends' program (`fault-injection` builds): speaks the case protocol on
     /// stdin/stdout. Started by parlab itself.
     #[cfg(feature = "fault-injection")]
@@ -275,6 +280,8 @@ fn main() -> ExitCode {
         Command::ImportCriterion { dir, out } => import_criterion(&dir, out),
         Command::Report(args) => report_cmd(args),
         Command::Worker => return parlab::backend::process::worker::main(),
+        #[cfg(feature = "mpi")]
+        Command::MpiWorker => return parlab::backend::mpi_worker::main(),
         #[cfg(feature = "fault-injection")]
         Command::CaseProgram { behaviour } => {
             use parlab::backend::testing;

@@ -114,6 +114,32 @@ fn find_worker_exe() -> Result<PathBuf, String> {
     })
 }
 
+/// The first executable file called `name` in the directories of `$PATH`, as a shell would
+/// find it: how parlab finds an external launcher (`mpirun`) before starting a case on it.
+pub fn find_on_path(name: &str) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|p| std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0))
+}
+
+/// The MPI launcher the `mpi` strategy starts its jobs with, or why there is none: this build
+/// has no MPI (the `mpi` feature), or no `mpirun` is on `PATH`.
+pub fn mpi_launcher() -> Result<PathBuf, String> {
+    if !cfg!(feature = "mpi") {
+        return Err("built without the mpi feature".into());
+    }
+    find_on_path("mpirun").ok_or_else(|| "mpirun not found".into())
+}
+
+/// The CPUs this process may run on, as Linux lists them (`Cpus_allowed_list`): where a
+/// worker or rank records the binding it was given.
+pub fn allowed_cpus() -> Option<String> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status.lines().find_map(|l| l.strip_prefix("Cpus_allowed_list:")).map(|c| c.trim().to_string())
+}
+
 /// What a panic carried, as text.
 pub fn payload_text(payload: &(dyn std::any::Any + Send)) -> String {
     payload

@@ -61,9 +61,14 @@ fn run_writes_valid_results_that_all_verify() {
     let cases = results["cases"].as_array().unwrap();
     // At least 5 workloads x (sequential + the 4 data-parallel strategies x 2 worker counts).
     assert!(cases.len() >= 5 * 9, "{} cases", cases.len());
-    let measured: Vec<&Value> = cases.iter().filter(|c| c["status"] != "unsupported").collect();
-    for c in cases.iter().filter(|c| c["status"] == "unsupported") {
+    let not_run = |c: &&Value| c["status"] == "unsupported" || c["status"] == "unavailable";
+    let measured: Vec<&Value> = cases.iter().filter(|c| !not_run(c)).collect();
+    for c in cases.iter().filter(not_run) {
         assert!(c["reason"].as_str().is_some_and(|r| !r.is_empty()), "{c}");
+        // Only MPI depends on the build and the machine (the feature, a launcher on PATH).
+        if c["status"] == "unavailable" {
+            assert_eq!(c["strategy"], "mpi", "{c}");
+        }
     }
     assert!(measured.len() >= 5 * 9);
     for c in measured {
@@ -78,6 +83,43 @@ fn run_writes_valid_results_that_all_verify() {
     assert_eq!(lines.lines().count(), cases.len());
     let md = std::fs::read_to_string(out.join("summary.md")).unwrap();
     assert!(md.contains("## matmul") && md.contains("| workload | strategy |"));
+}
+
+#[cfg(not(feature = "mpi"))]
+#[test]
+fn without_the_mpi_feature_mpi_cases_are_unavailable_and_say_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("mpi.toml");
+    std::fs::write(
+        &scenario,
+        r#"
+[scenario]
+name = "no-mpi"
+[defaults]
+workers = 2
+warmup = "0ms"
+min_samples = 2
+max_samples = 2
+[[workload]]
+kind = "pi_monte_carlo"
+size = 1000
+strategies = ["sequential", "mpi"]
+"#,
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    parlab()
+        .args(["run", scenario.to_str().unwrap(), "--out", out.to_str().unwrap()])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("built without the mpi feature"));
+    let results: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
+    let cases = results["cases"].as_array().unwrap();
+    let mpi = cases.iter().find(|c| c["strategy"] == "mpi").expect("an mpi case");
+    assert_eq!(mpi["status"], "unavailable", "{mpi}");
+    assert_eq!(mpi["reason"], "built without the mpi feature", "{mpi}");
+    parlab().arg("list").assert().success().stdout(predicate::str::contains("mpi"));
 }
 
 #[test]

@@ -19,6 +19,7 @@ const LAYERS: &[(&str, usize)] = &[
     ("subprocess", 0),
     ("params", 0),
     ("limits", 0),
+    ("ranks", 0),
     ("marker", 0),
     ("input", 1),
     ("remote", 1),

@@ -12,7 +12,10 @@
 //!   `test-orphan` (leaves a grandchild behind) run parlab's own `case-program` on it
 //!   (`testing`, `fault-injection` builds only).
 //!
-//! MPI ranks, external programs, task-queue workers and GPUs are each one more backend: they
+//! - [`mpi`]: MPI ranks, one `mpirun` job per case running `parlab mpi-worker`
+//!   ([`mpi_worker`], `mpi` builds), driven over the case protocol through rank 0.
+//!
+//! External programs, task-queue workers and GPUs are each one more backend: they
 //! start their processes with the case's marker ([`CaseJob::marker`]), prepare their own input
 //! from the case's spec, run as the session is told, and send back samples (with phases) and a
 //! result. The runner finds any process a backend left behind by that marker.
@@ -34,6 +37,9 @@ use crate::strategy::{ExecConfig, Strategy};
 use crate::workload::{Instance, Params, Verification};
 
 pub mod in_process;
+pub mod mpi;
+#[cfg(feature = "mpi")]
+pub mod mpi_worker;
 pub mod process;
 
 /// Why a backend could not start or run a case. The runner shows it as the case's reason.
@@ -140,7 +146,8 @@ impl std::fmt::Debug for dyn Backend {
 }
 
 /// Every backend, by the name strategies give in [`crate::strategy::Strategy::backend`].
-pub static BACKENDS: &[&dyn Backend] = &[&in_process::InProcess, &process::Process, &process::ProcessShm];
+pub static BACKENDS: &[&dyn Backend] =
+    &[&in_process::InProcess, &process::Process, &process::ProcessShm, &mpi::Mpi];
 
 /// Backends that exist only to test the harness (`test-phases`, `test-orphan`); never listed.
 #[cfg(any(test, feature = "fault-injection"))]

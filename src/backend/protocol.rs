@@ -30,7 +30,8 @@
 //! steps that watch the case's cancellation flag, and reading stops at a line longer than
 //! [`MAX_LINE`]. A program that exits, says something malformed or answers out of turn fails the
 //! case with its exit status and the tail of its stderr. Dropping the session closes the
-//! program's stdin, gives it a moment to exit, then kills its whole group and reaps it.
+//! program's stdin, gives it a moment to exit (and, where [`Waits::term`] asks, a SIGTERM and
+//! another moment), then kills its whole group and reaps it.
 
 use std::borrow::Cow;
 use std::io::{self, BufRead, Read, Write};
@@ -272,6 +273,10 @@ pub struct Waits {
     pub answer: Duration,
     /// After closing stdin on drop, before the group is killed.
     pub exit: Duration,
+    /// Then, if it is still running, after a SIGTERM to the group, before SIGKILL: zero for
+    /// none. For programs that end their own children on SIGTERM where those run outside the
+    /// group (mpirun its ranks), which a SIGKILL to the group would leave behind.
+    pub term: Duration,
 }
 
 impl Default for Waits {
@@ -280,6 +285,7 @@ impl Default for Waits {
             ready: Duration::from_secs(120),
             answer: Duration::from_secs(3600),
             exit: Duration::from_secs(1),
+            term: Duration::ZERO,
         }
     }
 }
@@ -624,6 +630,16 @@ impl Drop for ProtocolSession {
         let deadline = Instant::now() + if self.in_step { Duration::ZERO } else { self.waits.exit };
         while self.peek_exit().is_none() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(5));
+        }
+        if self.peek_exit().is_none() && !self.waits.term.is_zero() {
+            // SAFETY: a plain syscall on the group made at spawn, whose leader is not yet reaped.
+            unsafe {
+                libc::killpg(self.pid, libc::SIGTERM);
+            }
+            let deadline = Instant::now() + self.waits.term;
+            while self.peek_exit().is_none() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(5));
+            }
         }
         // The whole group, whether or not the program exited: whatever it started in its group
         // goes with it. (What escaped the group is the runner's to find, by the case marker.)

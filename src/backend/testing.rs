@@ -21,11 +21,10 @@ use super::{Backend, BackendError, CaseJob, Session};
 use crate::strategy::{Exec, ExecConfig, StrategyParams};
 use crate::workload::{Kernel, Verification};
 
-/// The hidden subcommand the test backends start.
-
 /// Names the host the test program says it runs on (tests of hosts the run did not start on).
 pub const HOSTNAME_ENV: &str = "PARLAB_TEST_HOSTNAME";
 
+/// The hidden subcommand the test backends start.
 pub const SUBCOMMAND: &str = "case-program";
 
 /// What the test program does beside speaking the protocol.
@@ -129,7 +128,7 @@ fn answer(behaviour: Behaviour, input: &mut dyn BufRead, output: &mut dyn Write)
             role: "program".into(),
             host: machine.hostname.clone(),
             pid: Some(std::process::id()),
-            cpus: allowed_cpus(),
+            cpus: crate::subprocess::allowed_cpus(),
         }],
         host: WireHost {
             hostname: machine.hostname,
@@ -198,12 +197,6 @@ fn verify(
     let mut fresh = instance.kernel();
     fresh.run(exec);
     fresh.verify()
-}
-
-/// The CPUs this process may run on, as Linux lists them.
-fn allowed_cpus() -> Option<String> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    status.lines().find_map(|l| l.strip_prefix("Cpus_allowed_list:")).map(|c| c.trim().to_string())
 }
 
 /// Starts `sleep 300` in a process group of its own, carrying this process's environment (the

@@ -932,7 +932,7 @@ fn worst_case<'a>(
     shapes
         .iter()
         .map(|shape| {
-            let processes = if shape.family == Family::Process { shape.workers as u64 } else { 0 };
+            let processes = if shape.family.is_processes() { shape.workers as u64 } else { 0 };
             // The executor's own queues and threads, whether or not the kernel hands it tasks.
             let executor = strategy::find(shape.strategy)
                 .map_or(0, |s| s.executor_memory_bytes(shape.workers, &shape.tunables()));
@@ -1009,6 +1009,7 @@ fn oversubscribed(
             Family::Process => {
                 ((limits::PROCESSES_PER_CPU * cpus).max(limits::MIN_PROCESS_WORKERS), "worker processes")
             }
+            Family::Mpi => ((limits::PROCESSES_PER_CPU * cpus).max(limits::MIN_PROCESS_WORKERS), "MPI ranks"),
             _ => ((limits::THREADS_PER_CPU * cpus).max(limits::MIN_THREAD_WORKERS), "threads"),
         };
         if most > limit {
@@ -1018,8 +1019,8 @@ fn oversubscribed(
                 s.name()
             );
             let help = match s.family() {
-                Family::Process => format!(
-                    "process strategies take at most {} per logical CPU (at least {})",
+                Family::Process | Family::Mpi => format!(
+                    "process and MPI strategies take at most {} per logical CPU (at least {})",
                     limits::PROCESSES_PER_CPU,
                     limits::MIN_PROCESS_WORKERS
                 ),

@@ -19,6 +19,7 @@ mod barrier;
 mod channels;
 mod condvar_queue;
 mod local_merge;
+pub mod mpi;
 mod mutex;
 pub mod process;
 mod rayon_pool;
@@ -69,6 +70,7 @@ pub static STRATEGIES: &[&dyn Strategy] = &[
     &AsyncCurrentThread,
     &Process,
     &ProcessShm,
+    &mpi::Mpi,
 ];
 
 /// Strategies that exist only to test the harness (they run on the test backends); never listed.
@@ -137,6 +139,8 @@ pub enum Family {
     Synchronization,
     /// Worker processes of parlab's own binary.
     Process,
+    /// MPI ranks started by an MPI launcher, combining their blocks with collectives.
+    Mpi,
     /// Futures on an async runtime.
     Async,
 }
@@ -148,8 +152,15 @@ impl Family {
             Family::SharedState => "shared-state",
             Family::Synchronization => "synchronization",
             Family::Process => "multi-process",
+            Family::Mpi => "MPI",
             Family::Async => "async",
         }
+    }
+
+    /// Whether the strategy's workers are processes (worker processes, MPI ranks), not threads
+    /// of this one: the plan counts them against the process limits, and they have no executor.
+    pub fn is_processes(self) -> bool {
+        matches!(self, Family::Process | Family::Mpi)
     }
 }
 
@@ -428,7 +439,7 @@ pub(crate) mod tests {
     #[test]
     fn every_strategy_runs_each_task_exactly_once() {
         for strategy in STRATEGIES {
-            if strategy.family() == Family::Process {
+            if strategy.family().is_processes() {
                 continue; // closures cannot cross a process boundary; see `backend::process::tests`
             }
             for workers in [1, 2, 3] {
@@ -454,7 +465,7 @@ pub(crate) mod tests {
     #[test]
     fn helpers_cover_all_items_once() {
         for strategy in STRATEGIES {
-            if strategy.family() == Family::Process {
+            if strategy.family().is_processes() {
                 continue;
             }
             let exec = exec(*strategy, 2);
@@ -480,7 +491,7 @@ pub(crate) mod tests {
         // blocking-pool hand-off under `async`, a nanosecond under `rayon`), keeping an
         // abandoned case alive past its grace period.
         for strategy in STRATEGIES {
-            if strategy.family() == Family::Process {
+            if strategy.family().is_processes() {
                 continue;
             }
             let name = strategy.name();
@@ -504,7 +515,7 @@ pub(crate) mod tests {
         // executor, the sequential one included, must stop within one piece per task instead
         // of running its whole range (the timed-out-case contamination bug).
         for strategy in STRATEGIES {
-            if strategy.family() == Family::Process {
+            if strategy.family().is_processes() {
                 continue;
             }
             let exec = exec(*strategy, 2);

@@ -9,6 +9,8 @@
 //! - `local-merge`: a private histogram per worker, merged at the end;
 //! - data-parallel strategies: the same reduction with one private histogram per task.
 //!
+//! - `mpi`: each rank bins its block of the items, and a sum to rank 0 merges the bins.
+//!
 //! Counts are integers, so every version must match the sequential reference exactly.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -19,6 +21,8 @@ use super::{
     SizeUnit, Unsupported, Verification, Workload, GAMMA,
 };
 use crate::machine::Machine;
+use crate::ranks::{self, PhaseTimes, RankShare, Ranks};
+use crate::remote::JobSpec;
 use crate::strategy::{Exec, Family, Strategy};
 
 pub struct Histogram;
@@ -36,6 +40,8 @@ enum Version {
     Atomic,
     /// Private bins merged at the end: `local-merge`, and every data-parallel strategy.
     Private,
+    /// Private bins per rank, summed into rank 0: `mpi`, run by [`RankPart`], not [`Run`].
+    Ranks,
 }
 
 fn version(strategy: &dyn Strategy) -> Result<Version, Unsupported> {
@@ -44,6 +50,7 @@ fn version(strategy: &dyn Strategy) -> Result<Version, Unsupported> {
         (Family::SharedState, "rwlock") => Ok(Version::RwLock),
         (Family::SharedState, "atomic") => Ok(Version::Atomic),
         (Family::SharedState, "local-merge") | (Family::DataParallel, _) => Ok(Version::Private),
+        (Family::Mpi, _) => Ok(Version::Ranks),
         (Family::SharedState, name) => Err(Unsupported::new(
             "histogram",
             strategy,
@@ -117,6 +124,11 @@ impl Workload for Histogram {
         if case.family == Family::DataParallel || case.strategy == "local-merge" {
             case.max_tasks(size, grain(bins as usize) as u64)
                 .saturating_mul(super::SLOT_BYTES + 24 + 8 * bins)
+        } else if case.family == Family::Mpi {
+            // The ranks' blocks of the input, their bins and sums, and rank 0's input and
+            // reference for the check.
+            size.saturating_mul(8)
+                .saturating_add((case.workers as u64).saturating_add(2).saturating_mul(3 * 8 * bins))
         } else {
             0
         }
@@ -125,18 +137,41 @@ impl Workload for Histogram {
         size as f64
     }
     fn prepare(&self, size: u64, params: &Params, seed: u64) -> Result<Box<dyn Instance>, PrepareError> {
-        let bins = params.int("bins") as u64;
-        let skew = params.float("skew");
-        let items = (0..size)
-            .map(|k| {
-                if unit_f64(seed, 2 * k) < skew {
-                    0
-                } else {
-                    (mix64(seed.wrapping_add((2 * k + 1).wrapping_mul(GAMMA))) % bins) as u32
-                }
-            })
-            .collect();
-        Ok(Box::new(Input { items, bins: bins as usize, reference: OnceLock::new() }))
+        Ok(Box::new(input(size, params, seed)))
+    }
+    fn rank_share(&self, job: &JobSpec, ranks: &dyn Ranks) -> Option<Result<Box<dyn RankShare>, String>> {
+        let bins = job.params.int("bins") as usize;
+        let block = ranks::block(job.size as usize, ranks.rank(), ranks.size());
+        Some(Ok(Box::new(RankPart {
+            items: items(job.seed, &job.params, block.start as u64..block.end as u64),
+            bins,
+            job: job.clone(),
+            counts: vec![0; bins],
+            ran: false,
+        })))
+    }
+}
+
+/// Items `range` of the input: the same for any split, since each depends only on its index.
+fn items(seed: u64, params: &Params, range: std::ops::Range<u64>) -> Vec<u32> {
+    let bins = params.int("bins") as u64;
+    let skew = params.float("skew");
+    range
+        .map(|k| {
+            if unit_f64(seed, 2 * k) < skew {
+                0
+            } else {
+                (mix64(seed.wrapping_add((2 * k + 1).wrapping_mul(GAMMA))) % bins) as u32
+            }
+        })
+        .collect()
+}
+
+fn input(size: u64, params: &Params, seed: u64) -> Input {
+    Input {
+        items: items(seed, params, 0..size),
+        bins: params.int("bins") as usize,
+        reference: OnceLock::new(),
     }
 }
 
@@ -200,6 +235,7 @@ impl Kernel for Run<'_> {
             // `local-merge`'s executor makes one task per worker, so each worker fills one
             // private histogram; data-parallel executors make one per task. Either way nothing
             // is shared until the merge.
+            Version::Ranks => unreachable!("`mpi` cases run on ranks, through `RankPart`"),
             Version::Private => {
                 let merged = exec.map_reduce(
                     n,
@@ -243,6 +279,101 @@ impl Kernel for Run<'_> {
                 want.len(),
                 self.input.items.len()
             ))
+        }
+    }
+}
+
+/// One rank's part: the bins of its block of the items, summed over the ranks into rank 0.
+struct RankPart {
+    items: Vec<u32>,
+    bins: usize,
+    /// Rank 0 prepares the whole input from it to check against the sequential reference.
+    job: JobSpec,
+    /// On rank 0, the merged bins of the last run.
+    counts: Vec<u64>,
+    ran: bool,
+}
+
+impl RankShare for RankPart {
+    fn run(&mut self, ranks: &dyn Ranks) -> Result<PhaseTimes, String> {
+        let (items, bins, counts) = (&self.items, self.bins, &mut self.counts);
+        let times = PhaseTimes::measure(
+            || {
+                let mut local = vec![0u64; bins];
+                count_into(items, &mut local);
+                local
+            },
+            |local| ranks.sum_u64(&local, counts),
+        );
+        self.ran = true;
+        Ok(times)
+    }
+
+    fn verify(&self) -> Result<String, String> {
+        let input = input(self.job.size, &self.job.params, self.job.seed);
+        Run { input: &input, counts: self.counts.clone(), ran: self.ran }.verify().into_result()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ranks::OneRank;
+
+    fn job(size: u64, skew: f64) -> JobSpec {
+        let mut params = crate::workload::default_params(&Histogram);
+        params.0.insert("bins".into(), ParamValue::Int(37));
+        params.0.insert("skew".into(), ParamValue::Float(skew));
+        JobSpec { workload: "histogram".into(), params, size, seed: 5, shared: None }
+    }
+
+    #[test]
+    fn rank_shares_verify_on_one_and_several_ranks() {
+        for skew in [0.0, 0.5] {
+            let job = job(10_001, skew);
+            let mut share = Histogram.rank_share(&job, &OneRank).expect("an MPI version").unwrap();
+            assert!(share.verify().is_err(), "verified before any run");
+            share.run(&OneRank).unwrap();
+            let ok = share.verify().unwrap();
+            assert!(ok.contains("all 37 bins match"), "{ok}");
+            for size in [2, 3] {
+                let make = |r: &dyn Ranks| Histogram.rank_share(&job, r).expect("an MPI version");
+                let rank0 = ranks::run_on_threads(size, 2, &make).unwrap();
+                let ok = rank0.verify().unwrap();
+                assert!(ok.contains("(10001 items)"), "{size} ranks: {ok}");
+            }
+        }
+    }
+
+    #[test]
+    fn bins_missing_a_rank_fail_verification() {
+        // Rank 1 runs its share but its bins never reach rank 0: a short count must fail.
+        let job = job(5_000, 0.0);
+        let make = |r: &dyn Ranks| -> Result<Box<dyn RankShare>, String> {
+            let mut share = Histogram.rank_share(&job, r).expect("an MPI version")?;
+            if r.rank() == 1 {
+                share.run(&OneRank)?; // counted, but summed with no one
+                share = Box::new(Silent { bins: 37 });
+            }
+            Ok(share)
+        };
+        let rank0 = ranks::run_on_threads(2, 1, &make).unwrap();
+        let why = rank0.verify().unwrap_err();
+        assert!(why.contains("bins differ"), "{why}");
+    }
+
+    /// A rank that takes part in the collective with empty bins.
+    struct Silent {
+        bins: usize,
+    }
+
+    impl RankShare for Silent {
+        fn run(&mut self, ranks: &dyn Ranks) -> Result<PhaseTimes, String> {
+            ranks.sum_u64(&vec![0; self.bins], &mut vec![0; self.bins]);
+            Ok(PhaseTimes::default())
+        }
+        fn verify(&self) -> Result<String, String> {
+            Err("not rank 0".into())
         }
     }
 }

@@ -14,6 +14,7 @@ use std::borrow::Cow;
 use serde::{Deserialize, Serialize};
 
 use crate::machine::Machine;
+use crate::ranks::{RankShare, Ranks};
 use crate::remote::wire::{DONE_HEADER, LEN_BYTES, MAX_FRAME};
 use crate::remote::{Coordinator, JobSpec, Share, Split};
 use crate::strategy::{Exec, Family, Strategy, StrategyParams};
@@ -357,6 +358,13 @@ pub trait Workload: Sync + 'static {
     fn share(&self, _job: &JobSpec) -> Result<Box<dyn Share>, PrepareError> {
         Err(PrepareError::NoProcessVersion { workload: self.name() })
     }
+    /// The rank half of this workload's MPI version: what each rank builds from the job's
+    /// description to compute its block and combine the blocks (see [`crate::ranks`]), or `None`
+    /// when it has none. A workload that has one lets [`Family::Mpi`] through in
+    /// [`Workload::support`].
+    fn rank_share(&self, _job: &JobSpec, _ranks: &dyn Ranks) -> Option<Result<Box<dyn RankShare>, String>> {
+        None
+    }
 }
 
 impl std::fmt::Debug for dyn Workload {
@@ -379,6 +387,9 @@ pub fn default_support(workload: &'static str, strategy: &dyn Strategy) -> Resul
         Family::Process => refuse(format!(
             "`{workload}` has no multi-process version: its kernel's closures cannot cross a process \
              boundary, and no worker-process half (`Workload::share`) is written for it"
+        )),
+        Family::Mpi => refuse(format!(
+            "`{workload}` has no MPI version: no rank's share (`Workload::rank_share`) is written for it"
         )),
         Family::Async => refuse(format!(
             "`{workload}` has no async version: its work never waits, so an event loop would only run \
@@ -599,6 +610,36 @@ mod tests {
             let v = instance.kernel().verify();
             assert!(!v.passed, "{} accepted an output that was never computed", workload.name());
         }
+    }
+
+    #[test]
+    fn exactly_the_workloads_with_a_rank_share_support_mpi_and_theirs_verify_on_one_rank() {
+        let mpi = crate::strategy::find("mpi").expect("mpi is a strategy");
+        let mut with = Vec::new();
+        for w in WORKLOADS {
+            let job = JobSpec {
+                workload: w.name().into(),
+                params: tiny_params(*w),
+                size: tiny(*w),
+                seed: 3,
+                shared: None,
+            };
+            match (w.support(mpi), w.rank_share(&job, &crate::ranks::OneRank)) {
+                (Ok(()), Some(share)) => {
+                    let mut share = share.unwrap_or_else(|e| panic!("{}: {e}", w.name()));
+                    share.run(&crate::ranks::OneRank).unwrap();
+                    share.verify().unwrap_or_else(|e| panic!("{}: {e}", w.name()));
+                    with.push(w.name());
+                }
+                (Err(why), None) => {
+                    assert!(why.to_string().contains("no MPI version"), "{}: {why}", w.name())
+                }
+                (support, share) => {
+                    panic!("{}: support {support:?} but rank share {}", w.name(), share.is_some())
+                }
+            }
+        }
+        assert_eq!(with, ["pi_monte_carlo", "histogram"]);
     }
 
     #[test]

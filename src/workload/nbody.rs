@@ -58,7 +58,7 @@ fn version(strategy: &dyn Strategy) -> Result<Version, Unsupported> {
                  `local-merge` (symmetric pairs) and `async` (via spawn_blocking); `{name}` has no version"
             ),
         )),
-        (Family::Process, _) => {
+        (Family::Process | Family::Mpi, _) => {
             Err(default_support("nbody", strategy).expect_err("no workload has a default process version"))
         }
     }

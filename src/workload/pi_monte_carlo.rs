@@ -11,6 +11,9 @@
 //! Process version: a job is just the seed and the sample count, so each worker process needs no
 //! input at all; a task's result is one `u64` count, sent back over the pipe (`process`) or
 //! written into the task's slot of a shared array (`process-shm`).
+//!
+//! MPI version: each rank counts the hits of its block of samples, and a sum to rank 0 combines
+//! the counts; rank 0 checks the total against the same sequential reference.
 
 use std::ops::Range;
 use std::sync::OnceLock;
@@ -21,6 +24,7 @@ use super::{
     Workload, GAMMA,
 };
 use crate::machine::Machine;
+use crate::ranks::{self, PhaseTimes, RankShare, Ranks};
 use crate::remote::{self, Coordinator, JobSpec, RemoteError, Share, SharedMem, Workers};
 use crate::strategy::{Exec, Family, Strategy};
 
@@ -62,7 +66,7 @@ impl Workload for PiMonteCarlo {
     }
     fn support(&self, strategy: &dyn Strategy) -> Result<(), Unsupported> {
         match strategy.family() {
-            Family::Process => Ok(()),
+            Family::Process | Family::Mpi => Ok(()),
             // CPU-bound tasks from async code, the honest way: tokio's blocking pool, capped at
             // the worker count (see `strategy::async_tokio`).
             Family::Async if strategy.name() == "async" => Ok(()),
@@ -79,6 +83,15 @@ impl Workload for PiMonteCarlo {
     }
     fn share(&self, job: &JobSpec) -> Result<Box<dyn Share>, PrepareError> {
         Ok(Box::new(Worker { seed: job.seed, isa: simd::select(&job.params) }))
+    }
+    fn rank_share(&self, job: &JobSpec, ranks: &dyn Ranks) -> Option<Result<Box<dyn RankShare>, String>> {
+        let samples = usize::try_from(job.size).map_err(|_| format!("{} samples is too many here", job.size));
+        Some(samples.map(|samples| {
+            let input =
+                Input { samples, seed: job.seed, isa: simd::select(&job.params), reference: OnceLock::new() };
+            let block = ranks::block(samples, ranks.rank(), ranks.size());
+            Box::new(RankPart { input, block, inside: None }) as Box<dyn RankShare>
+        }))
     }
 }
 
@@ -209,5 +222,97 @@ impl Share for Worker {
             None => reply.extend_from_slice(&inside.to_ne_bytes()),
         }
         Ok(())
+    }
+}
+
+/// One rank's part: the hits of its block of samples, summed over the ranks into rank 0.
+struct RankPart {
+    input: Input,
+    block: Range<usize>,
+    /// On rank 0, the total of the last run.
+    inside: Option<u64>,
+}
+
+impl RankShare for RankPart {
+    fn run(&mut self, ranks: &dyn Ranks) -> Result<PhaseTimes, String> {
+        let Input { seed, isa, .. } = self.input;
+        let block = self.block.clone();
+        let mut total = [0u64];
+        let times =
+            PhaseTimes::measure(|| hits_with(isa, seed, block), |local| ranks.sum_u64(&[local], &mut total));
+        if ranks.rank() == 0 {
+            self.inside = Some(total[0]);
+        }
+        Ok(times)
+    }
+
+    fn verify(&self) -> Result<String, String> {
+        Kernel::verify(&Run { input: &self.input, inside: self.inside }).into_result()
+    }
+
+    fn isa(&self) -> Option<&'static str> {
+        Some(self.input.isa.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ranks::OneRank;
+
+    fn job(size: u64) -> JobSpec {
+        JobSpec {
+            workload: "pi_monte_carlo".into(),
+            params: crate::workload::default_params(&PiMonteCarlo),
+            size,
+            seed: 11,
+            shared: None,
+        }
+    }
+
+    #[test]
+    fn rank_shares_verify_on_one_and_several_ranks() {
+        let job = job(100_003);
+        let mut share = PiMonteCarlo.rank_share(&job, &OneRank).expect("an MPI version").unwrap();
+        assert!(share.verify().is_err(), "verified before any run");
+        let times = share.run(&OneRank).unwrap();
+        assert!(times.compute_ns > 0, "{times:?}");
+        let ok = share.verify().unwrap();
+        assert!(ok.contains("== reference"), "{ok}");
+        for size in [1, 2, 3] {
+            let make = |r: &dyn Ranks| PiMonteCarlo.rank_share(&job, r).expect("an MPI version");
+            let rank0 = ranks::run_on_threads(size, 2, &make).unwrap();
+            let ok = rank0.verify().unwrap();
+            assert!(ok.contains("== reference"), "{size} ranks: {ok}");
+        }
+    }
+
+    #[test]
+    fn a_rank_that_skips_its_block_fails_verification() {
+        // Rank 1's samples are missing from the total: rank 0 must not pass on its own count.
+        let job = job(50_000);
+        let make = |r: &dyn Ranks| -> Result<Box<dyn RankShare>, String> {
+            let mut share = PiMonteCarlo.rank_share(&job, r).expect("an MPI version")?;
+            if r.rank() == 1 {
+                share = Box::new(Skipping);
+            }
+            Ok(share)
+        };
+        let rank0 = ranks::run_on_threads(2, 1, &make).unwrap();
+        let why = rank0.verify().unwrap_err();
+        assert!(why.contains("!= reference"), "{why}");
+    }
+
+    /// A rank that takes part in the collective with a count of zero.
+    struct Skipping;
+
+    impl RankShare for Skipping {
+        fn run(&mut self, ranks: &dyn Ranks) -> Result<PhaseTimes, String> {
+            ranks.sum_u64(&[0], &mut [0]);
+            Ok(PhaseTimes::default())
+        }
+        fn verify(&self) -> Result<String, String> {
+            Err("not rank 0".into())
+        }
     }
 }

@@ -48,7 +48,7 @@ fn version(strategy: &dyn Strategy) -> Result<Version, Unsupported> {
                  (a fork-join per iteration) or `barrier`; `{name}` has no version here"
             ),
         )),
-        (Family::Process, _) => {
+        (Family::Process | Family::Mpi, _) => {
             Err(default_support("stencil_heat", strategy)
                 .expect_err("no workload has a default process version"))
         }

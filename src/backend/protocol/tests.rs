@@ -134,6 +134,7 @@ fn quick() -> Waits {
         ready: Duration::from_secs(10),
         answer: Duration::from_secs(10),
         exit: Duration::from_millis(200),
+        term: Duration::ZERO,
     }
 }
 
@@ -178,6 +179,46 @@ read end; exit 0"#
         drop(session);
         assert_eq!(carrying(&marker), Vec::<u32>::new());
     });
+}
+
+#[test]
+fn a_program_is_sent_sigterm_before_its_group_is_killed_only_where_asked() {
+    // Like mpirun: its child runs outside its group, it ends that child on SIGTERM, and it does
+    // not stop at the end of its input.
+    let script = format!(
+        r#"setsid sleep 300 </dev/null >/dev/null 2>&1 &
+kid=$!
+trap 'kill $kid; exit 0' TERM
+read start
+echo '{READY}'
+while :; do sleep 0.02; done"#
+    );
+    for term in [Duration::from_secs(5), Duration::ZERO] {
+        with_job(Arc::new(AtomicBool::new(false)), |job| {
+            let marker = job.marker.1.clone();
+            let session = start(sh(&script), "the script", &job, Waits { term, ..quick() }).unwrap();
+            // The shell, its child, and now and then the loop's `sleep` (each in turn between
+            // fork and exec, where its environment cannot be read for a moment).
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while carrying(&marker).len() < 2 && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            assert!(carrying(&marker).len() >= 2, "the shell and its child carry the marker");
+            drop(session);
+            let left = carrying(&marker);
+            for pid in &left {
+                // SAFETY: a plain syscall on a pid just read; at worst it has already exited.
+                unsafe {
+                    libc::kill(*pid as i32, libc::SIGKILL);
+                }
+            }
+            if term.is_zero() {
+                assert_eq!(left.len(), 1, "SIGKILL to the group leaves the child outside it");
+            } else {
+                assert_eq!(left, Vec::<u32>::new(), "the program ended its child on SIGTERM");
+            }
+        });
+    }
 }
 
 fn failure(script: &str) -> BackendError {

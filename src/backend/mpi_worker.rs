@@ -1,0 +1,316 @@
+//! `parlab mpi-worker` (`mpi` builds): what every rank of an `mpi` case's job runs.
+//!
+//! Rank 0 reads the case protocol's requests ([`super::protocol`]) from its stdin, which mpirun
+//! forwards from parlab, and broadcasts each to the other ranks, so that all of them take the
+//! same steps and call the same collectives in the same order. Only rank 0 writes to stdout.
+//! - `start`: every rank builds its share of the case (`Workload::rank_share`); rank 0 answers
+//!   `ready` with every rank's placement (gathered) and its host.
+//! - `sample`: a barrier, then each rank times its `runs` runs: the whole region, and inside it
+//!   its local compute and the combining collective apart. The sample is the maximum over ranks
+//!   of each (a reduction to rank 0): `ns` the slowest rank's region, `kernel` the slowest
+//!   compute, `communication` the longest collective, capped so the phases fit in `ns`.
+//! - `verify`: rank 0 checks the last combined result against the workload's sequential
+//!   reference, then every rank runs once more and rank 0 checks that fresh result.
+//!
+//! An error a rank can report between steps (a share it cannot build) is agreed on by all ranks
+//! and rank 0 answers `{"error": ...}` naming each failed rank. An error inside a run, where the
+//! other ranks may already wait in a collective, aborts the whole job (`MPI_Abort`): mpirun
+//! exits, and the session reports that with the rank's message from stderr.
+
+use std::io::{self, BufRead, Write};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use mpi::collective::SystemOperation;
+use mpi::datatype::PartitionMut;
+use mpi::topology::SimpleCommunicator;
+use mpi::traits::*;
+use mpi::Count;
+
+use super::protocol::{
+    self, FromProgram, Ready, SampleReply, Start, ToProgram, VerificationReply, WireHost, WirePlacement,
+};
+use crate::ranks::{RankShare, Ranks};
+use crate::remote::JobSpec;
+
+/// The world communicator, as a workload's share sees it.
+struct World {
+    comm: SimpleCommunicator,
+}
+
+impl World {
+    fn root(&self) -> mpi::topology::Process<'_> {
+        self.comm.process_at_rank(0)
+    }
+
+    /// Element-wise maximum of every rank's `local` on rank 0 (zeros elsewhere).
+    fn max_u64(&self, local: &[u64]) -> Vec<u64> {
+        let mut out = vec![0u64; local.len()];
+        if self.rank() == 0 {
+            self.root().reduce_into_root(local, &mut out[..], SystemOperation::max());
+        } else {
+            self.root().reduce_into(local, SystemOperation::max());
+        }
+        out
+    }
+
+    /// Every rank's `local` bytes, on rank 0 in rank order (empty elsewhere).
+    fn gather_bytes(&self, local: &[u8]) -> Vec<Vec<u8>> {
+        let len = Count::try_from(local.len()).expect("a message under 2 GiB");
+        if self.rank() != 0 {
+            self.root().gather_into(&len);
+            self.root().gather_varcount_into(local);
+            return Vec::new();
+        }
+        let mut lens = vec![0 as Count; self.size()];
+        self.root().gather_into_root(&len, &mut lens[..]);
+        let displs: Vec<Count> = lens
+            .iter()
+            .scan(0, |at, &n| {
+                let here = *at;
+                *at += n;
+                Some(here)
+            })
+            .collect();
+        let total = lens.iter().map(|&n| n as usize).sum();
+        let mut buf = vec![0u8; total];
+        {
+            let mut parts = PartitionMut::new(&mut buf[..], &lens[..], &displs[..]);
+            self.root().gather_varcount_into_root(local, &mut parts);
+        }
+        displs.iter().zip(&lens).map(|(&at, &n)| buf[at as usize..(at + n) as usize].to_vec()).collect()
+    }
+
+    /// Whether every rank's step succeeded; if not, on every rank an error naming each rank that
+    /// failed and why (the texts gathered on rank 0; the others say a rank failed).
+    fn agree<T>(&self, step: Result<T, String>) -> Result<T, String> {
+        let failed = u64::from(step.is_err());
+        let mut total = 0u64;
+        self.comm.all_reduce_into(&failed, &mut total, SystemOperation::sum());
+        if total == 0 {
+            return step;
+        }
+        let mine = step.as_ref().err().cloned().unwrap_or_default();
+        let texts = self.gather_bytes(mine.as_bytes());
+        if self.rank() != 0 {
+            return Err(format!("{total} rank(s) failed"));
+        }
+        let said: Vec<String> = texts
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| !t.is_empty())
+            .map(|(r, t)| format!("rank {r}: {}", String::from_utf8_lossy(t)))
+            .collect();
+        Err(said.join("; "))
+    }
+
+    /// The next request, on every rank: rank 0 reads it from `input` and broadcasts it. `None`
+    /// at the end of input, or when rank 0 could not read (it reports that itself).
+    fn next_request(&self, input: &mut dyn BufRead) -> Result<Option<Vec<u8>>, String> {
+        /// A length meaning: no more requests.
+        const END: u64 = u64::MAX;
+        let mut read = Ok(None);
+        let mut len = END;
+        if self.rank() == 0 {
+            read = protocol::read_line(input);
+            if let Ok(Some(line)) = &read {
+                len = line.len() as u64;
+            }
+        }
+        self.root().broadcast_into(&mut len);
+        if len == END {
+            return read.map(|_| None);
+        }
+        let mut line = match read {
+            Ok(Some(line)) => line,
+            _ => vec![0u8; len as usize],
+        };
+        self.root().broadcast_into(&mut line[..]);
+        Ok(Some(line))
+    }
+}
+
+impl Ranks for World {
+    fn rank(&self) -> usize {
+        self.comm.rank() as usize
+    }
+    fn size(&self) -> usize {
+        self.comm.size() as usize
+    }
+    fn barrier(&self) {
+        self.comm.barrier();
+    }
+    fn sum_u64(&self, local: &[u64], out: &mut [u64]) {
+        if self.rank() == 0 {
+            self.root().reduce_into_root(local, out, SystemOperation::sum());
+        } else {
+            self.root().reduce_into(local, SystemOperation::sum());
+        }
+    }
+}
+
+/// The subcommand: initialises MPI, serves the protocol, finalises (when the universe drops).
+pub fn main() -> ExitCode {
+    let begun = Instant::now();
+    let Some(universe) = mpi::initialize() else {
+        eprintln!("error: MPI was initialised already");
+        return ExitCode::from(2);
+    };
+    let world = World { comm: universe.world() };
+    let served = serve(&world, begun, &mut io::stdin().lock(), &mut io::stdout().lock());
+    match served {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("rank {}: error: {e}", world.rank());
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Answers requests until the input ends. On rank 0, an error is also said as `{"error": …}`.
+fn serve(
+    world: &World,
+    begun: Instant,
+    input: &mut dyn BufRead,
+    output: &mut dyn Write,
+) -> Result<(), String> {
+    let result = answer(world, begun, input, output);
+    if let (Err(e), 0) = (&result, world.rank()) {
+        // Best effort: parlab may be gone, and the error is returned either way.
+        let _ = protocol::write_message(output, &FromProgram::Error(e.clone()));
+    }
+    result
+}
+
+fn answer(
+    world: &World,
+    begun: Instant,
+    input: &mut dyn BufRead,
+    output: &mut dyn Write,
+) -> Result<(), String> {
+    let say = |output: &mut dyn Write, said: FromProgram| -> Result<(), String> {
+        if world.rank() != 0 {
+            return Ok(());
+        }
+        protocol::write_message(output, &said).map_err(|e| format!("cannot write to parlab: {e}"))
+    };
+    let mut share: Option<Box<dyn RankShare>> = None;
+    while let Some(line) = world.next_request(input)? {
+        // Every rank parses the same line, so every rank takes the same branch.
+        let said = match protocol::parse_request(&line)? {
+            ToProgram::Start(start) => {
+                if share.is_some() {
+                    return Err("`start` came twice".into());
+                }
+                share = Some(world.agree(prepare(world, &start))?);
+                FromProgram::Ready(ready(world, begun))
+            }
+            ToProgram::Sample(request) => {
+                let share = share.as_deref_mut().ok_or("`sample` before `start`")?;
+                FromProgram::Sample(sample(world, share, request.runs))
+            }
+            ToProgram::Verify(_) => {
+                let share = share.as_deref_mut().ok_or("`verify` before `start`")?;
+                FromProgram::Verification(verify(world, share))
+            }
+        };
+        say(output, said)?;
+    }
+    Ok(())
+}
+
+/// This rank's share of the case.
+fn prepare(world: &World, start: &Start) -> Result<Box<dyn RankShare>, String> {
+    if start.protocol != protocol::VERSION {
+        return Err(format!("protocol {} asked; this program speaks {}", start.protocol, protocol::VERSION));
+    }
+    if start.workers != world.size() {
+        return Err(format!("the case asks for {} ranks, the job has {}", start.workers, world.size()));
+    }
+    let workload =
+        crate::workload::find(&start.workload).ok_or_else(|| format!("no workload `{}`", start.workload))?;
+    let job = JobSpec {
+        workload: start.workload.clone(),
+        params: start.params.clone(),
+        size: start.size,
+        seed: start.seed,
+        shared: None,
+    };
+    workload
+        .rank_share(&job, world)
+        .unwrap_or_else(|| Err(format!("`{}` has no MPI version", start.workload)))
+}
+
+/// Every rank's placement, gathered on rank 0, and rank 0's host.
+fn ready(world: &World, begun: Instant) -> Ready {
+    let hostname = crate::machine::hostname();
+    let mine = WirePlacement {
+        role: format!("rank {}", world.rank()),
+        host: hostname.clone(),
+        pid: Some(std::process::id()),
+        cpus: crate::subprocess::allowed_cpus(),
+    };
+    let mine = serde_json::to_vec(&mine).expect("a placement serializes");
+    let placement = world
+        .gather_bytes(&mine)
+        .iter()
+        .map(|bytes| serde_json::from_slice(bytes).expect("a rank's placement parses"))
+        .collect();
+    let machine = if world.rank() == 0 { Some(crate::machine::Machine::detect()) } else { None };
+    let host = machine.map_or_else(
+        || WireHost { hostname: hostname.clone(), cpu: String::new(), logical_cpus: 1, physical_cores: 1 },
+        |m| WireHost {
+            hostname: m.hostname,
+            cpu: m.cpu_model,
+            logical_cpus: m.logical_cpus.max(1),
+            physical_cores: m.physical_cores.max(1),
+        },
+    );
+    Ready { setup_ns: begun.elapsed().as_nanos() as u64, placement, host }
+}
+
+/// `runs` runs between a barrier and the reduction of the times: the maximum over ranks.
+fn sample(world: &World, share: &mut dyn RankShare, runs: u64) -> SampleReply {
+    world.barrier();
+    let start = Instant::now();
+    let (mut compute, mut combine) = (0u64, 0u64);
+    for _ in 0..runs {
+        match share.run(world) {
+            Ok(t) => {
+                compute += t.compute_ns;
+                combine += t.combine_ns;
+            }
+            // The other ranks may be inside the collective already: only ending the job frees them.
+            Err(e) => abort(world, &e),
+        }
+    }
+    let whole = start.elapsed().as_nanos() as u64;
+    let max = world.max_u64(&[whole, compute, combine]);
+    let (ns, kernel) = (max[0], max[1]);
+    // A rank's compute and collective fit in its own region, and the slowest compute fits in
+    // the slowest region; the longest collective may not beside it (a fast rank waits in it
+    // for the slowest one's compute), so it gets what remains.
+    let communication = max[2].min(ns - kernel);
+    let phases = vec![("kernel".to_string(), kernel), ("communication".to_string(), communication)];
+    SampleReply { ns, phases, items_ns: Vec::new() }
+}
+
+/// The last run's combined result checked on rank 0, then a fresh one from one more run.
+fn verify(world: &World, share: &mut dyn RankShare) -> VerificationReply {
+    let last = if world.rank() == 0 { share.verify() } else { Ok(String::new()) };
+    if let Err(e) = share.run(world) {
+        abort(world, &e);
+    }
+    let (passed, detail) = match (last, share.verify()) {
+        (Err(why), _) => (false, format!("the last timed run: {why}")),
+        (Ok(_), Ok(what)) => (true, format!("{what} ({} ranks)", world.size())),
+        (Ok(_), Err(why)) => (false, why),
+    };
+    VerificationReply { passed, detail }
+}
+
+/// Says why on stderr and ends every rank of the job.
+fn abort(world: &World, why: &str) -> ! {
+    eprintln!("rank {}: error: {why}", world.rank());
+    world.comm.abort(2)
+}

@@ -1,0 +1,53 @@
+//! `mpi`: the case's work split over MPI ranks, one job of `workers` ranks started by `mpirun`.
+//!
+//! Its cases run on the `mpi` backend ([`crate::backend::mpi`]): every rank computes its block
+//! of the work and the blocks are combined by a collective. A closure cannot cross into another
+//! process, so it has no executor: it runs only the workloads that write a rank's share
+//! (`Workload::rank_share`). For this strategy a scenario's `workers` is the rank count.
+
+use super::{ExecConfig, Executor, Family, Strategy, StrategyError};
+
+pub struct Mpi;
+
+impl Strategy for Mpi {
+    fn name(&self) -> &'static str {
+        "mpi"
+    }
+    fn summary(&self) -> &'static str {
+        "MPI ranks launched by mpirun; each computes its block, a reduction combines them"
+    }
+    fn family(&self) -> Family {
+        Family::Mpi
+    }
+    fn availability(&self) -> Result<(), StrategyError> {
+        crate::subprocess::mpi_launcher().map(drop).map_err(StrategyError::Unavailable)
+    }
+    fn backend(&self) -> &'static str {
+        "mpi"
+    }
+    fn executor(&self, _config: &ExecConfig) -> Result<Box<dyn Executor>, StrategyError> {
+        Err(StrategyError::NoExecutor {
+            strategy: self.name(),
+            backend: self.backend(),
+            why: "`mpi` runs its cases as MPI ranks on the `mpi` backend, not on an executor here".into(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn it_has_no_executor_and_says_why_it_is_unavailable() {
+        let config = ExecConfig { workers: 2, params: Default::default(), cancel: Default::default() };
+        let e = Mpi.executor(&config).err().expect("no executor").to_string();
+        assert!(e.contains("`mpi` backend"), "{e}");
+        let said = Mpi.availability().map_err(|e| e.to_string());
+        match (cfg!(feature = "mpi"), crate::subprocess::find_on_path("mpirun")) {
+            (false, _) => assert_eq!(said, Err("built without the mpi feature".into())),
+            (true, None) => assert_eq!(said, Err("mpirun not found".into())),
+            (true, Some(_)) => assert_eq!(said, Ok(())),
+        }
+    }
+}

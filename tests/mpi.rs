@@ -1,0 +1,267 @@
+//! The `mpi` strategy through the `parlab` binary and a real `mpirun` (`mpi` builds): every
+//! case of a small scenario verifies on 1 and 2 ranks, reports its kernel, communication and
+//! other phases and where each rank ran, and leaves no rank or daemon behind; a case that cannot
+//! launch is `unavailable`, with the reason.
+#![cfg(feature = "mpi")]
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use serde_json::Value;
+
+const EXE: &str = env!("CARGO_BIN_EXE_parlab");
+
+const SMALL: &str = r#"
+[scenario]
+name = "mpi-small"
+
+[defaults]
+workers = [1, 2]
+warmup = "0ms"
+min_samples = 3
+max_samples = 4
+timeout = "60s"
+
+[[workload]]
+kind = "pi_monte_carlo"
+size = 200000
+strategies = ["sequential", "mpi"]
+
+[[workload]]
+kind = "histogram"
+size = 100003
+params = { bins = 61, skew = 0.25 }
+strategies = ["sequential", "mpi"]
+"#;
+
+/// Processes carrying the run marker of the `parlab` whose pid was `parent` (its markers are
+/// `<pid>-<nanos>`): (pid, command line).
+fn carrying_run_marker_of(parent: u32) -> Vec<(u32, String)> {
+    let want = format!("{}={parent}-", parlab::runner::marker::ENV);
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| {
+            let e = e.ok()?;
+            let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+            let env = std::fs::read(e.path().join("environ")).ok()?;
+            if !env.split(|&b| b == 0).any(|v| v.starts_with(want.as_bytes())) {
+                return None;
+            }
+            let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+            Some((pid, String::from_utf8_lossy(&cmd).replace('\0', " ").trim().to_string()))
+        })
+        .collect()
+}
+
+/// Runs `parlab run` on `scenario` with `path` as its PATH (the inherited one when `None`);
+/// returns its results and whatever still carried its run marker once it ended (killed).
+fn run(dir: &Path, scenario: &str, path: Option<&str>) -> (Value, Vec<(u32, String)>) {
+    let file = dir.join("scenario.toml");
+    std::fs::write(&file, scenario).unwrap();
+    let out = dir.join("out");
+    let mut command = Command::new(EXE);
+    command.arg("run").arg(&file).arg("--out").arg(&out).stdout(Stdio::null()).stderr(Stdio::piped());
+    if let Some(path) = path {
+        command.env("PATH", path);
+    }
+    let child = command.spawn().unwrap();
+    let parent = child.id();
+    let output = child.wait_with_output().unwrap();
+    let left = carrying_run_marker_of(parent);
+    for (pid, _) in &left {
+        // SAFETY: a plain syscall on a pid just read; at worst it has already exited.
+        unsafe {
+            libc::kill(*pid as i32, libc::SIGKILL);
+        }
+    }
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let results = serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
+    (results, left)
+}
+
+#[test]
+fn mpi_cases_verify_with_phases_and_placement_and_leave_no_rank_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let (results, left) = run(dir.path(), SMALL, None);
+    assert_eq!(left, [], "nothing outlives the run");
+    let cases = results["cases"].as_array().unwrap();
+    let mut measured = 0;
+    for case in cases {
+        assert_eq!(case["status"], "ok", "{case}");
+        assert_eq!(case["verification"]["passed"], true, "{case}");
+        if case["strategy"] != "mpi" {
+            continue;
+        }
+        measured += 1;
+        let ranks = case["workers"].as_u64().unwrap();
+        // The launch is measured apart from the samples.
+        assert!(case["setup_ns"].as_u64().unwrap() > 0, "{case}");
+        let names: Vec<&str> =
+            case["phases"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+        assert_eq!(names, ["kernel", "communication", "other"], "{case}");
+        let placement = case["placement"].as_array().unwrap();
+        assert_eq!(placement.len() as u64, ranks, "{case}");
+        let mut pids = Vec::new();
+        for (r, p) in placement.iter().enumerate() {
+            assert_eq!(p["role"], format!("rank {r}"), "{case}");
+            assert_eq!(p["host"], results["hosts"][0]["hostname"], "{case}");
+            pids.push(p["pid"].as_u64().unwrap());
+            assert!(p["cpus"].is_string(), "the binding each rank had: {case}");
+        }
+        pids.dedup();
+        assert_eq!(pids.len() as u64, ranks, "a process per rank: {case}");
+        assert!(
+            case["verification"]["detail"].as_str().unwrap().contains(&format!("({ranks} ranks)")),
+            "{case}"
+        );
+    }
+    assert_eq!(measured, 2 * 2, "two workloads x two rank counts");
+}
+
+#[test]
+fn an_mpi_case_without_a_launcher_is_unavailable_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    // A PATH holding nothing: no mpirun to launch the ranks with.
+    let empty = dir.path().join("bin");
+    std::fs::create_dir(&empty).unwrap();
+    let (results, left) = run(dir.path(), SMALL, Some(empty.to_str().unwrap()));
+    assert_eq!(left, []);
+    for case in results["cases"].as_array().unwrap() {
+        if case["strategy"] == "mpi" {
+            assert_eq!(case["status"], "unavailable", "{case}");
+            assert_eq!(case["reason"], "mpirun not found", "{case}");
+        } else {
+            assert_eq!(case["status"], "ok", "{case}");
+        }
+    }
+}
+
+#[test]
+fn a_workload_without_an_mpi_version_is_unsupported() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = r#"
+[scenario]
+name = "mpi-unsupported"
+[defaults]
+workers = 2
+warmup = "0ms"
+min_samples = 2
+max_samples = 2
+[[workload]]
+kind = "stream_triad"
+size = 1000
+strategies = ["mpi"]
+"#;
+    let (results, left) = run(dir.path(), scenario, None);
+    assert_eq!(left, []);
+    let cases = results["cases"].as_array().unwrap();
+    let case = cases.iter().find(|c| c["strategy"] == "mpi").expect("an mpi case");
+    assert_eq!(case["status"], "unsupported", "{case}");
+    assert!(case["reason"].as_str().unwrap().contains("has no MPI version"), "{case}");
+}
+
+/// Sampling that goes on until `max_time` (3 s) or the case's timeout, whichever is first, of
+/// runs long enough (some 100 ms in a debug build) that a timeout lands inside one.
+fn long_sampling(timeout: &str) -> String {
+    format!(
+        r#"
+[scenario]
+name = "mpi-long"
+[defaults]
+workers = [2]
+warmup = "0ms"
+min_samples = 3
+max_samples = 1000000
+max_time = "3s"
+target_ci = 0.0001
+timeout = "{timeout}"
+[[workload]]
+kind = "pi_monte_carlo"
+size = 10000000
+strategies = ["mpi"]
+"#
+    )
+}
+
+/// The pids of this run's ranks (processes carrying its run marker that run `mpi-worker`, but
+/// not mpirun, which names it too).
+fn ranks_of(parent: u32) -> Vec<u32> {
+    carrying_run_marker_of(parent)
+        .into_iter()
+        .filter(|(_, cmd)| cmd.ends_with(" mpi-worker") && !cmd.contains("mpirun"))
+        .map(|r| r.0)
+        .collect()
+}
+
+#[test]
+fn a_rank_killed_while_sampling_fails_its_case_and_leaves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("scenario.toml");
+    std::fs::write(&file, long_sampling("60s")).unwrap();
+    let out = dir.path().join("out");
+    let mut child = Command::new(EXE)
+        .arg("run")
+        .arg(&file)
+        .arg("--out")
+        .arg(&out)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let parent = child.id();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let ranks = loop {
+        let ranks = ranks_of(parent);
+        if ranks.len() == 2 || std::time::Instant::now() > deadline {
+            break ranks;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert_eq!(ranks.len(), 2, "the job's two ranks started");
+    // Well inside the sampling, which goes on for 3 s.
+    std::thread::sleep(std::time::Duration::from_millis(1000));
+    // SAFETY: a plain syscall on a pid just read, a rank of the run this test started.
+    unsafe {
+        libc::kill(*ranks.iter().max().unwrap() as i32, libc::SIGKILL);
+    }
+    let status = child.wait().unwrap();
+    let left = carrying_run_marker_of(parent);
+    assert_eq!(left, [], "nothing outlives the run");
+    assert_eq!(status.code(), Some(1), "a failed case");
+    let results: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
+    let cases = results["cases"].as_array().unwrap();
+    let case = cases.iter().find(|c| c["strategy"] == "mpi").expect("an mpi case");
+    assert_eq!(case["status"], "error", "{case}");
+    let reason = case["reason"].as_str().unwrap();
+    assert!(reason.contains("mpirun") && reason.contains("ended without answering"), "{reason}");
+}
+
+#[test]
+fn a_timed_out_job_is_ended_by_mpirun_with_no_rank_left_to_find() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("scenario.toml");
+    std::fs::write(&file, long_sampling("1500ms")).unwrap();
+    let out = dir.path().join("out");
+    let child = Command::new(EXE)
+        .arg("run")
+        .arg(&file)
+        .arg("--out")
+        .arg(&out)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let parent = child.id();
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(carrying_run_marker_of(parent), [], "nothing outlives the run");
+    assert_eq!(output.status.code(), Some(1), "a timed-out case");
+    let results: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
+    let cases = results["cases"].as_array().unwrap();
+    let case = cases.iter().find(|c| c["strategy"] == "mpi").expect("an mpi case");
+    assert_eq!(case["status"], "timed_out", "{case}");
+    // mpirun ended its ranks on SIGTERM: the runner's scan for the case's marker found none.
+    let notes = case["notes"].as_array().map(Vec::as_slice).unwrap_or_default();
+    assert!(notes.iter().all(|n| !n.as_str().unwrap_or_default().contains("left")), "{case}");
+}
