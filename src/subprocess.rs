@@ -28,11 +28,12 @@ pub fn die_with_parent(command: &mut Command) -> &mut Command {
     }
 }
 
-/// Writes to a child's pipe with `SIGPIPE` blocked on this thread, so a child that died turns
-/// the write into an `EPIPE` error to report, not a signal that kills parlab (whose disposition
-/// of `SIGPIPE` is the default, so that `parlab list | head` ends quietly). The signal a failed
-/// write raises is thread-directed and pending while blocked: it is consumed before unblocking.
-pub fn write_without_sigpipe(pipe: &mut impl std::io::Write, bytes: &[u8]) -> std::io::Result<()> {
+/// Runs `f` (a write to a child's pipe) with `SIGPIPE` blocked on this thread, so a child that
+/// died turns the write into an `EPIPE` error to report, not a signal that kills parlab (whose
+/// disposition of `SIGPIPE` is the default, so that `parlab list | head` ends quietly). The
+/// signal a failed write raises is thread-directed and pending while blocked: it is consumed
+/// before unblocking.
+pub fn without_sigpipe<T>(f: impl FnOnce() -> std::io::Result<T>) -> std::io::Result<T> {
     // SAFETY: signal-set and mask calls on local, initialised sets; the mask change is undone
     // before returning, and only this thread's mask is touched.
     unsafe {
@@ -41,7 +42,7 @@ pub fn write_without_sigpipe(pipe: &mut impl std::io::Write, bytes: &[u8]) -> st
         libc::sigemptyset(&mut sigpipe);
         libc::sigaddset(&mut sigpipe, libc::SIGPIPE);
         libc::pthread_sigmask(libc::SIG_BLOCK, &sigpipe, &mut old);
-        let result = pipe.write_all(bytes).and_then(|()| pipe.flush());
+        let result = f();
         if matches!(&result, Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe) {
             let now = libc::timespec { tv_sec: 0, tv_nsec: 0 };
             libc::sigtimedwait(&sigpipe, std::ptr::null_mut(), &now);
@@ -49,6 +50,12 @@ pub fn write_without_sigpipe(pipe: &mut impl std::io::Write, bytes: &[u8]) -> st
         libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
         result
     }
+}
+
+/// Writes all of `bytes` to a child's (blocking) pipe without dying of `SIGPIPE` (see
+/// [`without_sigpipe`]).
+pub fn write_without_sigpipe(pipe: &mut impl std::io::Write, bytes: &[u8]) -> std::io::Result<()> {
+    without_sigpipe(|| pipe.write_all(bytes).and_then(|()| pipe.flush()))
 }
 
 /// The last `keep` bytes a stream says, as text.

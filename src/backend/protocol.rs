@@ -209,6 +209,13 @@ fn check_sample(s: &SampleReply) -> Result<(), String> {
             ));
         }
     }
+    // Refused at once rather than after the whole sampling time (the runner would refuse them
+    // too, once every sample is in): phases are disjoint parts of the sample, so they cannot
+    // add up to more than it, beyond a nanosecond of rounding each.
+    let sum = s.phases.iter().fold(0u64, |acc, (_, ns)| acc.saturating_add(*ns));
+    if sum > s.ns.saturating_add(s.phases.len() as u64) {
+        return Err(format!("a sample of {} ns whose phases add up to {sum} ns", s.ns));
+    }
     if s.items_ns.len() > MAX_ITEMS {
         return Err(format!(
             "a sample with {} item latencies, more than {MAX_ITEMS} (send an evenly spaced subset)",
@@ -338,7 +345,8 @@ pub fn start(
         host: None,
         in_step: false,
     };
-    for fd in [session.stdout.as_raw_fd(), session.stderr.as_ref().expect("just set").as_raw_fd()] {
+    let stdin_fd = session.stdin.as_ref().expect("just set").as_raw_fd();
+    for fd in [stdin_fd, session.stdout.as_raw_fd(), session.stderr.as_ref().expect("just set").as_raw_fd()] {
         set_nonblocking(fd).map_err(|e| BackendError::Setup {
             what: session.what.clone(),
             why: format!("cannot make its pipes non-blocking: {e}"),
@@ -430,10 +438,7 @@ impl ProtocolSession {
         self.in_step = true;
         let mut line = serde_json::to_vec(request).expect("requests serialize");
         line.push(b'\n');
-        let stdin = self.stdin.as_mut().expect("stdin is open until drop");
-        if let Err(e) = crate::subprocess::write_without_sigpipe(stdin, &line) {
-            return Err(self.failed(&format!("could not be sent a request ({e})")));
-        }
+        self.write_request(&line, wait)?;
         let line = self.read_line(wait)?;
         let said = parse_answer(&line).map_err(|e| BackendError::Protocol(format!("{}: {e}", self.what)))?;
         if let FromProgram::Error(why) = said {
@@ -442,6 +447,42 @@ impl ProtocolSession {
         }
         self.in_step = false;
         Ok(said)
+    }
+
+    /// Writes one request to the program's stdin, which is non-blocking: a program that stops
+    /// reading fills the pipe, and the wait for room watches the cancellation flag and `wait`
+    /// as reading does, so a full pipe can never hang the case.
+    fn write_request(&mut self, line: &[u8], wait: Duration) -> Result<(), BackendError> {
+        let deadline = Instant::now() + wait;
+        let mut sent = 0;
+        while sent < line.len() {
+            let stdin = self.stdin.as_mut().expect("stdin is open until drop");
+            match crate::subprocess::without_sigpipe(|| stdin.write(&line[sent..])) {
+                Ok(0) => return Err(self.failed("could not be sent a request (its stdin is closed)")),
+                Ok(n) => sent += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if self.cancel.load(Ordering::Relaxed) {
+                        return Err(BackendError::Cancelled);
+                    }
+                    let now = Instant::now();
+                    if now >= deadline {
+                        return Err(self.failed(&format!(
+                            "did not read its requests within {}",
+                            humantime::format_duration(Duration::from_millis(wait.as_millis() as u64))
+                        )));
+                    }
+                    let step = POLL.min(deadline - now);
+                    let mut fd = libc::pollfd { fd: stdin.as_raw_fd(), events: libc::POLLOUT, revents: 0 };
+                    // SAFETY: one valid pollfd for the whole call; an error or EINTR just loops.
+                    unsafe { libc::poll(&mut fd, 1, step.as_millis().max(1) as i32) };
+                    // Its stderr may say why it stopped reading; keep the pipe from filling.
+                    self.drain_stderr();
+                }
+                Err(e) => return Err(self.failed(&format!("could not be sent a request ({e})"))),
+            }
+        }
+        Ok(())
     }
 
     /// Reads the next complete line from stdout, collecting stderr meanwhile.

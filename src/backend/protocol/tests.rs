@@ -287,3 +287,43 @@ fn a_silent_program_is_given_up_on_at_its_wait_or_at_cancellation() {
         assert!(e.contains("it did not answer within 200ms"), "{e}");
     });
 }
+
+#[test]
+fn a_program_that_stops_reading_cannot_hang_the_case() {
+    // Reads `start`, then answers every sample without ever reading again: the requests fill
+    // its stdin (64 KiB), and the next write must wait on the cancellation flag, not block.
+    let sample = r#"{"sample": {"ns": 100, "phases": [], "items_ns": []}}"#;
+    let script = format!("read l; echo '{READY}'; while :; do echo '{sample}'; done");
+    let cancel = Arc::new(AtomicBool::new(false));
+    let flag = cancel.clone();
+    with_job(cancel, |job| {
+        let marker = job.marker.1.clone();
+        let mut session = start(sh(&script), "it", &job, quick()).unwrap();
+        let setter = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(300));
+            flag.store(true, Ordering::Relaxed);
+        });
+        let asked = Instant::now();
+        let outcome = loop {
+            match session.sample(0, 1) {
+                Ok(_) => assert!(asked.elapsed() < Duration::from_secs(5), "never cancelled"),
+                Err(e) => break e,
+            }
+        };
+        assert_eq!(outcome, BackendError::Cancelled);
+        assert!(asked.elapsed() < Duration::from_secs(2), "{:?}", asked.elapsed());
+        setter.join().unwrap();
+        drop(session);
+        assert!(carrying(&marker).is_empty());
+    });
+}
+
+#[test]
+fn phases_larger_than_their_sample_are_refused_at_once() {
+    let e = answer_error(r#"{"sample": {"ns": 100, "phases": [["a", 60], ["b", 60]], "items_ns": []}}"#);
+    assert!(e.contains("phases add up to 120 ns"), "{e}");
+    // A nanosecond of rounding per phase is allowed.
+    assert!(
+        parse_answer(br#"{"sample": {"ns": 100, "phases": [["a", 51], ["b", 51]], "items_ns": []}}"#).is_ok()
+    );
+}
