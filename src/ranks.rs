@@ -8,6 +8,7 @@
 //! block of the work on every run and combines the blocks with a collective; rank 0 then holds
 //! the whole result and verifies it against the workload's sequential reference.
 
+use std::collections::{HashMap, VecDeque};
 use std::ops::Range;
 use std::sync::{Arc, Barrier, Condvar, Mutex};
 use std::time::Instant;
@@ -121,11 +122,14 @@ pub struct ThreadRanks {
     mail: Arc<Mailboxes>,
 }
 
+/// (from, to): the direction a message travels.
+type Pair = (usize, usize);
+
 /// Point-to-point messages between thread ranks: buffered, so a send never waits (an MPI
 /// library may do the same below its eager limit).
 #[derive(Default)]
 struct Mailboxes {
-    queued: Mutex<std::collections::HashMap<(usize, usize), std::collections::VecDeque<Vec<u8>>>>,
+    queued: Mutex<HashMap<Pair, VecDeque<Vec<u8>>>>,
     arrived: Condvar,
 }
 

@@ -14,8 +14,8 @@
 //! oneself is.
 
 use super::{
-    mix64, Instance, Kernel, ParamSpec, Params, PrepareError, Refused, SizeUnit, Unsupported, Verification,
-    Workload,
+    mix64, Instance, Kernel, ParamSpec, Params, PrepareError, Refused, SizeUnit, SpeedupMeaning, Unsupported,
+    Verification, Workload,
 };
 use crate::machine::Machine;
 use crate::ranks::{PhaseTimes, RankShare, Ranks};
@@ -94,7 +94,7 @@ impl Workload for Exchange {
         if case.family != Family::Mpi {
             return Ok(());
         }
-        if case.workers % 2 != 0 {
+        if !case.workers.is_multiple_of(2) {
             return Err(Refused::new(
                 "workers",
                 format!("`exchange` pairs its ranks: give an even rank count, not {}", case.workers),
@@ -112,6 +112,16 @@ impl Workload for Exchange {
             ));
         }
         Ok(())
+    }
+    fn speedup_meaning(&self, strategy: &str) -> SpeedupMeaning {
+        if strategy == "mpi" {
+            SpeedupMeaning::NotApplicable(
+                "an exchange is a conversation between ranks, not work split over them: read its time \
+                 and bandwidth, not a speedup over one process's copy",
+            )
+        } else {
+            SpeedupMeaning::Parallel
+        }
     }
     fn timeout_hint(&self, strategy: &str, params: &Params) -> Option<&'static str> {
         (strategy == "mpi" && params.text("order") == "head-to-head").then_some(HEAD_TO_HEAD_HINT)
@@ -195,7 +205,7 @@ struct RankPart {
 impl RankPart {
     fn new(job: &JobSpec, ranks: &dyn Ranks) -> Result<RankPart, String> {
         let len = usize::try_from(job.size).map_err(|_| format!("{} bytes is too many here", job.size))?;
-        if ranks.size() % 2 != 0 {
+        if !ranks.size().is_multiple_of(2) {
             return Err(format!("`exchange` pairs its ranks: {} ranks cannot pair up", ranks.size()));
         }
         let rank = ranks.rank();
