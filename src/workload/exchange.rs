@@ -1,7 +1,7 @@
 //! `exchange`: pairs of MPI ranks swap one message of `size` bytes, the cookbook's lesson on
 //! deadlock made measurable and safe.
 //!
-//! Ranks pair up (0 with 1, 2 with 3, ...). `order = "sendrecv"` swaps with one `MPI_Sendrecv`
+//! Ranks pair up (0 with 1, 2 with 3, ...; the last of an odd count swaps with itself). `order = "sendrecv"` swaps with one `MPI_Sendrecv`
 //! and always completes. `order = "head-to-head"` has both ranks of a pair send first with a
 //! blocking `MPI_Send`, then receive: above the library's eager limit each send waits for a
 //! receive the other rank never reaches, so the job hangs until the case timeout ends it, and
@@ -93,12 +93,6 @@ impl Workload for Exchange {
     fn check_case(&self, size: u64, params: &Params, case: &CaseShape) -> Result<(), Refused> {
         if case.family != Family::Mpi {
             return Ok(());
-        }
-        if !case.workers.is_multiple_of(2) {
-            return Err(Refused::new(
-                "workers",
-                format!("`exchange` pairs its ranks: give an even rank count, not {}", case.workers),
-            ));
         }
         if params.text("order") == "head-to-head" && size < HEAD_TO_HEAD_MIN_BYTES {
             return Err(Refused::new(
@@ -205,12 +199,11 @@ struct RankPart {
 impl RankPart {
     fn new(job: &JobSpec, ranks: &dyn Ranks) -> Result<RankPart, String> {
         let len = usize::try_from(job.size).map_err(|_| format!("{} bytes is too many here", job.size))?;
-        if !ranks.size().is_multiple_of(2) {
-            return Err(format!("`exchange` pairs its ranks: {} ranks cannot pair up", ranks.size()));
-        }
         let rank = ranks.rank();
+        // The last rank of an odd count has no partner: it swaps with itself.
+        let peer = if rank ^ 1 < ranks.size() { rank ^ 1 } else { rank };
         Ok(RankPart {
-            peer: rank ^ 1,
+            peer,
             head_to_head: job.params.text("order") == "head-to-head",
             seed: job.seed,
             sent: message(job.seed, rank, len),
@@ -270,7 +263,7 @@ mod tests {
 
     #[test]
     fn sendrecv_pairs_verify_and_a_wrong_byte_fails() {
-        for size in [2, 4] {
+        for size in [2, 3, 4] {
             let j = job(1000, "sendrecv");
             let make = |r: &dyn Ranks| Exchange.rank_share(&j, r).expect("an MPI version");
             let rank0 = ranks::run_on_threads(size, 2, &make).unwrap();
@@ -285,21 +278,11 @@ mod tests {
     }
 
     #[test]
-    fn an_odd_rank_count_is_refused() {
+    fn a_lone_rank_swaps_with_itself() {
         let j = job(10, "sendrecv");
-        let err = Exchange.rank_share(&j, &OneRank).unwrap().err().expect("refused");
-        assert!(err.contains("cannot pair up"), "{err}");
-        let shape = |workers| CaseShape {
-            family: Family::Mpi,
-            strategy: "mpi",
-            workers,
-            chunk: None,
-            sequential: false,
-            capacity: None,
-        };
-        let refused = Exchange.check_case(10, &j.params, &shape(3)).unwrap_err();
-        assert_eq!(refused.field, "workers");
-        assert!(Exchange.check_case(10, &j.params, &shape(2)).is_ok());
+        let mut share = Exchange.rank_share(&j, &OneRank).unwrap().unwrap();
+        share.run(&OneRank).unwrap();
+        assert!(share.verify().unwrap().contains("each of 1 ranks"));
     }
 
     #[test]

@@ -647,7 +647,7 @@ mod tests {
                 }
             }
         }
-        assert_eq!(with, ["pi_monte_carlo", "histogram"]);
+        assert_eq!(with, ["pi_monte_carlo", "histogram", "exchange"]);
     }
 
     #[test]
