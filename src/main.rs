@@ -287,6 +287,7 @@ fn main() -> ExitCode {
         Command::Worker => return parlab::backend::process::worker::main(),
         #[cfg(feature = "mpi")]
         Command::MpiWorker { library_version: true } => return parlab::machine::mpi::print_library_version(),
+        #[cfg(feature = "mpi")]
         Command::MpiWorker { library_version: false } => return parlab::backend::mpi_worker::main(),
         #[cfg(feature = "fault-injection")]
         Command::CaseProgram { behaviour } => {
