@@ -1,4 +1,5 @@
-//! `mpi`: the case's work split over MPI ranks, one job of `workers` ranks started by `mpirun`.
+//! `mpi`: the case's work split over MPI ranks, one job of `workers` ranks started by the
+//! scenario's `[mpi] launcher`.
 //!
 //! Its cases run on the `mpi` backend ([`crate::backend::mpi`]): every rank computes its block
 //! of the work and the blocks are combined by a collective. A closure cannot cross into another
@@ -15,7 +16,7 @@ impl Strategy for Mpi {
         "mpi"
     }
     fn summary(&self) -> &'static str {
-        "MPI ranks launched by mpirun; each computes its block, a reduction combines them"
+        "MPI ranks started by the `[mpi]` launcher (mpirun by default); each computes its block and the ranks combine or exchange"
     }
     fn family(&self) -> Family {
         Family::Mpi
