@@ -87,12 +87,15 @@ pub fn first_line(program: &Path, args: &[&str], limit: Duration) -> Result<Stri
             Err(e) => break Err(format!("cannot wait for it: {e}")),
         }
     };
-    // The whole group, whatever happened: nothing the program started outlives the probe.
-    // SAFETY: a signal to the process group this function created.
-    unsafe {
-        libc::kill(-group, libc::SIGKILL);
+    if status.is_err() {
+        // Still running, and not yet reaped, so its pid (the group's id) cannot have been
+        // reused: the whole group goes, so nothing the program started outlives the probe.
+        // SAFETY: a signal to the process group this function created.
+        unsafe {
+            libc::kill(-group, libc::SIGKILL);
+        }
+        let _ = child.wait();
     }
-    let _ = child.wait();
     let status = status?;
     let text = reader.join().unwrap_or_default();
     if !status.success() {

@@ -87,7 +87,7 @@ fn check_arg(arg: &str) -> Result<(), String> {
     if arg.contains('\0') {
         return Err("an argument holds a NUL character".into());
     }
-    let own = ["-n", "-np", "--np", "-c", "--ntasks", "--hostfile", "-hostfile", "--machinefile"];
+    let own = ["-n", "-np", "--np", "--ntasks", "--hostfile", "-hostfile", "--machinefile", "-machinefile"];
     let name = arg.split('=').next().unwrap_or(arg);
     if own.contains(&name) {
         return Err(format!(
