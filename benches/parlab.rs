@@ -108,6 +108,7 @@ fn main() {
                             instance: instance.as_ref(),
                             clock: Arc::new(RealClock),
                             marker: (CASE_MARKER_ENV, case_marker.clone()),
+                            mpi: Default::default(),
                         };
                         let mut session = backend.start(job).unwrap_or_else(|e| panic!("{identity}: {e}"));
                         session.sample(usize::MAX, 1).unwrap_or_else(|e| panic!("{identity}: {e}"));

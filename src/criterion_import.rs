@@ -236,6 +236,7 @@ fn build(mut imported: Vec<Imported>, dir: &Path, machine: Machine) -> Results {
         source: dir.display().to_string(),
         strategy_params: BTreeMap::new(),
         workloads,
+        mpi: Default::default(),
     };
     let mut results = Results::new(machine, plan);
     for (spec, i) in specs {

@@ -29,6 +29,8 @@ pub const PLAN: Limit = Limit { bytes: 256 << 20, what: "a resume plan" };
 /// `results.json`, `results.jsonl`, a baseline, a criterion file: every sample of up to 100,000
 /// cases, with a wide margin.
 pub const RESULTS: Limit = Limit { bytes: 1 << 30, what: "a results file" };
+/// An MPI hostfile (`[mpi] hostfile`): a line per host, a few KiB even for a large cluster.
+pub const HOSTFILE: Limit = Limit { bytes: 1 << 20, what: "an MPI hostfile" };
 
 /// Reads `path` whole, if it is a regular file of at most `limit.bytes`. The error says which
 /// of the two it is not (or the system's reason), not which file: the caller names that.

@@ -77,7 +77,12 @@ enum Command {
     /// rank 0 speaks the case protocol on stdin/stdout.
     #[cfg(feature = "mpi")]
     #[command(name = "mpi-worker", hide = true)]
-    MpiWorker,
+    MpiWorker {
+        /// Prints the MPI library's version (`MPI_Get_library_version`) and exits: the probe of
+        /// `parlab detect`, which runs it as a child.
+        #[arg(long)]
+        library_version: bool,
+    },
     /// The test backends' program (`fault-injection` builds): speaks the case protocol on
     /// stdin/stdout. Started by parlab itself.
     #[cfg(feature = "fault-injection")]
@@ -281,7 +286,9 @@ fn main() -> ExitCode {
         Command::Report(args) => report_cmd(args),
         Command::Worker => return parlab::backend::process::worker::main(),
         #[cfg(feature = "mpi")]
-        Command::MpiWorker => return parlab::backend::mpi_worker::main(),
+        Command::MpiWorker { library_version: true } => return parlab::machine::mpi::print_library_version(),
+        #[cfg(feature = "mpi")]
+        Command::MpiWorker { library_version: false } => return parlab::backend::mpi_worker::main(),
         #[cfg(feature = "fault-injection")]
         Command::CaseProgram { behaviour } => {
             use parlab::backend::testing;
@@ -827,7 +834,8 @@ fn list() -> anyhow::Result<ExitCode> {
 }
 
 fn detect(json: bool) -> anyhow::Result<ExitCode> {
-    let m = Machine::detect();
+    let mut m = Machine::detect();
+    parlab::machine::mpi::probe(&mut m);
     if json {
         println!("{}", serde_json::to_string_pretty(&m).context("cannot encode the machine")?);
         return Ok(ExitCode::SUCCESS);

@@ -8,8 +8,9 @@
 //! block of the work on every run and combines the blocks with a collective; rank 0 then holds
 //! the whole result and verifies it against the workload's sequential reference.
 
+use std::collections::{HashMap, VecDeque};
 use std::ops::Range;
-use std::sync::{Arc, Barrier, Mutex};
+use std::sync::{Arc, Barrier, Condvar, Mutex};
 use std::time::Instant;
 
 /// The communicator as a share sees it: its rank, their number, and the collectives the
@@ -25,6 +26,15 @@ pub trait Ranks {
     /// `out` is left as it was on the other ranks. `local` and `out` have the same length on
     /// every rank.
     fn sum_u64(&self, local: &[u64], out: &mut [u64]);
+    /// Sends `bytes` to rank `to` and returns when the buffer may be reused, as a blocking
+    /// `MPI_Send`: the library may copy a small message and return at once, but above its eager
+    /// limit it returns only once `to` has posted the matching receive.
+    fn send_bytes(&self, to: usize, bytes: &[u8]);
+    /// Receives the next message from rank `from` into `out`, whose length it has.
+    fn recv_bytes(&self, from: usize, out: &mut [u8]);
+    /// Sends `bytes` to `peer` and receives `out` from it at once (`MPI_Sendrecv`): never
+    /// deadlocks against the peer's own `sendrecv_bytes`, whatever the size.
+    fn sendrecv_bytes(&self, peer: usize, bytes: &[u8], out: &mut [u8]);
 }
 
 /// Where one run's time went on one rank (nanoseconds): computing its block, and the
@@ -86,6 +96,18 @@ impl Ranks for OneRank {
     fn sum_u64(&self, local: &[u64], out: &mut [u64]) {
         out.copy_from_slice(local);
     }
+    /// A blocking send to itself never completes: a single rank has no peer.
+    fn send_bytes(&self, to: usize, _bytes: &[u8]) {
+        panic!("a single rank has no peer to send to (rank {to} asked)");
+    }
+    fn recv_bytes(&self, from: usize, _out: &mut [u8]) {
+        panic!("a single rank has no peer to receive from (rank {from} asked)");
+    }
+    /// With itself, as MPI does: what is sent is what is received.
+    fn sendrecv_bytes(&self, peer: usize, bytes: &[u8], out: &mut [u8]) {
+        assert_eq!(peer, 0, "a single rank's only peer is itself");
+        out.copy_from_slice(bytes);
+    }
 }
 
 /// Ranks as threads of one process, for tests of shares on several ranks without MPI: each
@@ -96,6 +118,19 @@ pub struct ThreadRanks {
     barrier: Arc<Barrier>,
     /// The sum being gathered for rank 0 by the collective in progress.
     sum: Arc<Mutex<Vec<u64>>>,
+    /// Messages sent and not yet received, by (from, to), in order.
+    mail: Arc<Mailboxes>,
+}
+
+/// (from, to): the direction a message travels.
+type Pair = (usize, usize);
+
+/// Point-to-point messages between thread ranks: buffered, so a send never waits (an MPI
+/// library may do the same below its eager limit).
+#[derive(Default)]
+struct Mailboxes {
+    queued: Mutex<HashMap<Pair, VecDeque<Vec<u8>>>>,
+    arrived: Condvar,
 }
 
 impl ThreadRanks {
@@ -104,7 +139,16 @@ impl ThreadRanks {
         let size = size.max(1);
         let barrier = Arc::new(Barrier::new(size));
         let sum = Arc::new(Mutex::new(Vec::new()));
-        (0..size).map(|rank| ThreadRanks { rank, size, barrier: barrier.clone(), sum: sum.clone() }).collect()
+        let mail = Arc::new(Mailboxes::default());
+        (0..size)
+            .map(|rank| ThreadRanks {
+                rank,
+                size,
+                barrier: barrier.clone(),
+                sum: sum.clone(),
+                mail: mail.clone(),
+            })
+            .collect()
     }
 }
 
@@ -134,6 +178,28 @@ impl Ranks for ThreadRanks {
         if self.rank == 0 {
             out.copy_from_slice(&self.sum.lock().unwrap_or_else(|e| e.into_inner()));
         }
+    }
+    fn send_bytes(&self, to: usize, bytes: &[u8]) {
+        assert!(to < self.size, "rank {to} of {}", self.size);
+        let mut queued = self.mail.queued.lock().unwrap_or_else(|e| e.into_inner());
+        queued.entry((self.rank, to)).or_default().push_back(bytes.to_vec());
+        self.mail.arrived.notify_all();
+    }
+    fn recv_bytes(&self, from: usize, out: &mut [u8]) {
+        assert!(from < self.size, "rank {from} of {}", self.size);
+        let mut queued = self.mail.queued.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if let Some(message) = queued.get_mut(&(from, self.rank)).and_then(|q| q.pop_front()) {
+                assert_eq!(message.len(), out.len(), "a message of another length than the receive");
+                out.copy_from_slice(&message);
+                return;
+            }
+            queued = self.mail.arrived.wait(queued).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+    fn sendrecv_bytes(&self, peer: usize, bytes: &[u8], out: &mut [u8]) {
+        self.send_bytes(peer, bytes);
+        self.recv_bytes(peer, out);
     }
 }
 
@@ -210,5 +276,33 @@ mod tests {
         let mut out = [0u64; 1];
         OneRank.sum_u64(&[5], &mut out);
         assert_eq!(out, [5]);
+    }
+
+    #[test]
+    fn thread_ranks_deliver_messages_in_order_between_each_pair() {
+        let got = std::thread::scope(|scope| {
+            let handles: Vec<_> = ThreadRanks::new(2)
+                .into_iter()
+                .map(|ranks| {
+                    scope.spawn(move || {
+                        let peer = 1 - ranks.rank();
+                        let me = ranks.rank() as u8;
+                        ranks.send_bytes(peer, &[me, 1]);
+                        ranks.send_bytes(peer, &[me, 2]);
+                        let (mut a, mut b, mut c) = ([0u8; 2], [0u8; 2], [0u8; 3]);
+                        ranks.recv_bytes(peer, &mut a);
+                        ranks.recv_bytes(peer, &mut b);
+                        ranks.sendrecv_bytes(peer, &[me; 3], &mut c);
+                        (a, b, c)
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect::<Vec<_>>()
+        });
+        assert_eq!(got[0], ([1, 1], [1, 2], [1; 3]));
+        assert_eq!(got[1], ([0, 1], [0, 2], [0; 3]));
+        let mut out = [0u8; 2];
+        OneRank.sendrecv_bytes(0, &[4, 5], &mut out);
+        assert_eq!(out, [4, 5]);
     }
 }

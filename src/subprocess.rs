@@ -131,13 +131,21 @@ pub fn find_on_path(name: &str) -> Option<PathBuf> {
         .find(|p| std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0))
 }
 
-/// The MPI launcher the `mpi` strategy starts its jobs with, or why there is none: this build
-/// has no MPI (the `mpi` feature), or no `mpirun` is on `PATH`.
-pub fn mpi_launcher() -> Result<PathBuf, String> {
-    if !cfg!(feature = "mpi") {
-        return Err("built without the mpi feature".into());
+/// The MPI launcher `name` (`mpirun`, `mpiexec`, `srun`) that `mpi` cases start their jobs
+/// with, or why there is none: this build has no MPI (the `mpi` feature), or no such program is
+/// on `PATH`.
+pub fn mpi_launcher(name: &str) -> Result<PathBuf, String> {
+    mpi_built()?;
+    find_on_path(name).ok_or_else(|| format!("{name} not found"))
+}
+
+/// Whether this build has MPI (the `mpi` feature), or why not.
+pub fn mpi_built() -> Result<(), String> {
+    if cfg!(feature = "mpi") {
+        Ok(())
+    } else {
+        Err("built without the mpi feature".into())
     }
-    find_on_path("mpirun").ok_or_else(|| "mpirun not found".into())
 }
 
 /// The CPUs this process may run on, as Linux lists them (`Cpus_allowed_list`): where a

@@ -47,6 +47,7 @@ fn with_session<R>(
         instance: &*instance,
         clock: Arc::new(parlab::clock::RealClock),
         marker: (CASE_MARKER_ENV, marker.clone()),
+        mpi: Default::default(),
     };
     let b = backend::find(backend).expect("a test backend");
     b.availability().expect("the parlab binary is built");

@@ -56,6 +56,17 @@ fn carrying_run_marker_of(parent: u32) -> Vec<(u32, String)> {
 /// Runs `parlab run` on `scenario` with `path` as its PATH (the inherited one when `None`);
 /// returns its results and whatever still carried its run marker once it ended (killed).
 fn run(dir: &Path, scenario: &str, path: Option<&str>) -> (Value, Vec<(u32, String)>) {
+    let (results, left, status, stderr) = run_any(dir, scenario, path);
+    assert_eq!(status, Some(0), "{stderr}");
+    (results, left)
+}
+
+/// [`run`], whatever the exit status: also that status and what it said on stderr.
+fn run_any(
+    dir: &Path,
+    scenario: &str,
+    path: Option<&str>,
+) -> (Value, Vec<(u32, String)>, Option<i32>, String) {
     let file = dir.join("scenario.toml");
     std::fs::write(&file, scenario).unwrap();
     let out = dir.join("out");
@@ -74,9 +85,10 @@ fn run(dir: &Path, scenario: &str, path: Option<&str>) -> (Value, Vec<(u32, Stri
             libc::kill(*pid as i32, libc::SIGKILL);
         }
     }
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    let results = serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
-    (results, left)
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    let results = std::fs::read_to_string(out.join("results.json"))
+        .unwrap_or_else(|e| panic!("no results ({e}): {stderr}"));
+    (serde_json::from_str(&results).unwrap(), left, output.status.code(), stderr)
 }
 
 #[test]
@@ -264,4 +276,146 @@ fn a_timed_out_job_is_ended_by_mpirun_with_no_rank_left_to_find() {
     // mpirun ended its ranks on SIGTERM: the runner's scan for the case's marker found none.
     let notes = case["notes"].as_array().map(Vec::as_slice).unwrap_or_default();
     assert!(notes.iter().all(|n| !n.as_str().unwrap_or_default().contains("left")), "{case}");
+}
+
+/// `parlab run` on a scenario that is refused before anything runs: its exit code and stderr.
+fn refused(dir: &Path, scenario: &str) -> (Option<i32>, String) {
+    let file = dir.join("scenario.toml");
+    std::fs::write(&file, scenario).unwrap();
+    let out = Command::new(EXE).arg("run").arg(&file).arg("--out").arg(dir.join("out")).output().unwrap();
+    (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+const EXCHANGE_HEAD: &str = r#"
+[scenario]
+name = "mpi-exchange"
+[defaults]
+workers = [2]
+warmup = "0ms"
+min_samples = 2
+max_samples = 3
+timeout = "60s"
+"#;
+
+#[test]
+fn mpi_section_errors_exit_2_naming_file_line_and_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("scenario.toml").display().to_string();
+    let workload = "[[workload]]\nkind = \"exchange\"\nstrategies = [\"mpi\"]\n";
+    // The `[mpi]` body starts on line 11, after the head's ten lines.
+    for (body, field, says) in [
+        ("launcher = \"mpirum\"", "mpi.launcher", "did you mean `mpirun`?"),
+        ("hostfil = \"hosts\"", "mpi.hostfil", "did you mean `hostfile`?"),
+        ("hostfile = \"no-such-hosts\"", "mpi.hostfile", "no-such-hosts"),
+    ] {
+        let (code, stderr) = refused(dir.path(), &format!("{EXCHANGE_HEAD}[mpi]\n{body}\n{workload}"));
+        assert_eq!(code, Some(2), "{stderr}");
+        assert!(stderr.contains(&format!("{file}:11:")), "{stderr}");
+        assert!(stderr.contains(field) && stderr.contains(says), "{stderr}");
+    }
+}
+
+#[test]
+fn mpiexec_with_a_hostfile_runs_a_sendrecv_exchange_that_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("hosts"), "localhost slots=2\n").unwrap();
+    let scenario = format!(
+        "{EXCHANGE_HEAD}[mpi]\nlauncher = \"mpiexec\"\nhostfile = \"hosts\"\n\
+         [[workload]]\nkind = \"exchange\"\nsize = [1, 65536, \"2MiB\"]\nstrategies = [\"mpi\"]\n"
+    );
+    let (results, left) = run(dir.path(), &scenario, None);
+    assert_eq!(left, []);
+    let hosts = dir.path().join("hosts").display().to_string();
+    let mpi: Vec<&Value> =
+        results["cases"].as_array().unwrap().iter().filter(|c| c["strategy"] == "mpi").collect();
+    assert_eq!(mpi.len(), 3);
+    for case in mpi {
+        assert_eq!(case["status"], "ok", "{case}");
+        let detail = case["verification"]["detail"].as_str().unwrap();
+        assert!(detail.contains("each of 2 ranks received its peer's"), "{case}");
+        let notes: Vec<&str> = case["notes"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+        let launched = notes.iter().find(|n| n.starts_with("ranks started by")).expect("the launch noted");
+        assert!(
+            launched.contains("mpiexec -n 2 ") && launched.contains(&format!("--hostfile {hosts}")),
+            "{launched}"
+        );
+        assert!(
+            !launched.contains(&format!("{}=", parlab::runner::marker::ENV)),
+            "names, not values: {launched}"
+        );
+    }
+}
+
+#[test]
+fn head_to_head_blocking_sends_deadlock_time_out_with_a_hint_and_leave_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = format!(
+        "{EXCHANGE_HEAD}[[workload]]\nkind = \"exchange\"\nsize = \"1MiB\"\nparams = {{ order = \"head-to-head\" }}\n\
+         strategies = [\"mpi\"]\ntimeout = \"3s\"\n"
+    );
+    let started = std::time::Instant::now();
+    let (results, left, code, stderr) = run_any(dir.path(), &scenario, None);
+    assert_eq!(left, [], "no rank or launcher outlives the run");
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(30), "the timeout ended it");
+    let case = results["cases"].as_array().unwrap().iter().find(|c| c["strategy"] == "mpi").unwrap();
+    assert_eq!(case["status"], "timed_out", "{case}");
+    let reason = case["reason"].as_str().unwrap();
+    assert!(reason.contains("within the case timeout of 3s"), "{reason}");
+    assert!(
+        reason
+            .contains("hint: both ranks send first: order the sends (even ranks send first) or use sendrecv"),
+        "{reason}"
+    );
+    let notes = case["notes"].as_array().unwrap();
+    assert!(
+        notes.iter().all(|n| !n.as_str().unwrap().contains("left")),
+        "the marker scan found none: {case}"
+    );
+}
+
+#[test]
+fn head_to_head_below_the_eager_limits_is_refused_before_running() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = format!(
+        "{EXCHANGE_HEAD}[[workload]]\nkind = \"exchange\"\nsize = 4096\nparams = {{ order = \"head-to-head\" }}\n\
+         strategies = [\"mpi\"]\n"
+    );
+    let (code, stderr) = refused(dir.path(), &scenario);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("workload[0].size") && stderr.contains("eager"), "{stderr}");
+}
+
+#[test]
+fn detect_names_the_mpi_library_and_the_launcher() {
+    let out = Command::new(EXE).arg("detect").output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text.lines().find(|l| l.starts_with("mpi:")).expect("an mpi line");
+    let launcher = parlab::subprocess::find_on_path("mpirun").expect("mpirun, as every test here needs");
+    assert!(line.contains("MPI"), "the library's own name and version: {line}");
+    assert!(line.contains(&format!("launcher {} (", launcher.display())), "{line}");
+    let json: Value =
+        serde_json::from_slice(&Command::new(EXE).args(["detect", "--json"]).output().unwrap().stdout)
+            .unwrap();
+    assert!(json["probed"].as_array().unwrap().iter().any(|p| p == "mpi"), "{json}");
+    assert!(json["mpi"].as_str().unwrap().contains("MPI"), "{json}");
+}
+
+#[test]
+fn the_plans_launcher_decides_availability() {
+    let dir = tempfile::tempdir().unwrap();
+    // A PATH whose only launcher is mpirun: a scenario asking for mpiexec cannot launch.
+    let bin = dir.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let mpirun = parlab::subprocess::find_on_path("mpirun").expect("mpirun");
+    std::os::unix::fs::symlink(&mpirun, bin.join("mpirun")).unwrap();
+    let scenario = format!(
+        "{EXCHANGE_HEAD}[mpi]\nlauncher = \"mpiexec\"\n[[workload]]\nkind = \"exchange\"\nsize = 64\nstrategies = [\"mpi\"]\n"
+    );
+    let (results, left) = run(dir.path(), &scenario, Some(bin.to_str().unwrap()));
+    assert_eq!(left, []);
+    let case = results["cases"].as_array().unwrap().iter().find(|c| c["strategy"] == "mpi").unwrap();
+    assert_eq!(case["status"], "unavailable", "{case}");
+    assert_eq!(case["reason"], "mpiexec not found", "{case}");
 }

@@ -32,12 +32,14 @@ use std::sync::Arc;
 
 use crate::clock::Clock;
 use crate::results::{Host, Placement};
-use crate::scenario::CaseSpec;
+use crate::scenario::{CaseSpec, MpiSettings, Plan};
 use crate::strategy::{ExecConfig, Strategy};
 use crate::workload::{Instance, Params, Verification};
 
 pub mod in_process;
 pub mod mpi;
+#[cfg(feature = "mpi")]
+pub mod mpi_p2p;
 #[cfg(feature = "mpi")]
 pub mod mpi_worker;
 pub mod process;
@@ -85,6 +87,8 @@ pub struct CaseJob<'a> {
     /// `(CASE_MARKER_ENV, value)`: set on every process the backend starts, so that any left
     /// behind is found and ended when the case ends.
     pub marker: (&'static str, String),
+    /// The plan's `[mpi]` section: how the `mpi` backend starts the case's ranks.
+    pub mpi: MpiSettings,
 }
 
 /// One timed sample: `runs` runs back to back, as the runner asked.
@@ -119,6 +123,11 @@ pub trait Session {
     fn placement(&self) -> Vec<Placement> {
         Vec::new()
     }
+    /// What a reader of the results should know about how the case ran (how its processes were
+    /// started): the runner adds these to the case's notes, whatever its outcome.
+    fn notes(&self) -> Vec<String> {
+        Vec::new()
+    }
     /// The hosts the placement names, as the processes there described them; the runner adds
     /// those it did not know to [`crate::results::Results::hosts`]. Empty: this host only.
     fn hosts(&self) -> Vec<Host> {
@@ -134,6 +143,11 @@ pub trait Backend: Sync + 'static {
     /// `Err` when this machine or build cannot run it at all (the case is `unavailable`).
     fn availability(&self) -> Result<(), BackendError> {
         Ok(())
+    }
+    /// `Err` when this machine or build cannot run the plan's cases (a launcher the plan names
+    /// that is not here); by default, [`Backend::availability`].
+    fn availability_in(&self, _plan: &Plan) -> Result<(), BackendError> {
+        self.availability()
     }
     /// Starts one case; not timed (its cost is [`Session::setup_ns`]).
     fn start<'a>(&self, job: CaseJob<'a>) -> Result<Box<dyn Session + 'a>, BackendError>;

@@ -14,12 +14,16 @@
 //! run `--oversubscribe --bind-to none`. Each rank's placement records the CPUs it was allowed,
 //! which shows the binding taken.
 
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use super::protocol::{self, Waits};
-use super::{Backend, BackendError, CaseJob, Session, CASE_MARKER_ENV};
+use super::protocol::{self, ProtocolSession, Waits};
+use super::{Backend, BackendError, CaseJob, Sample, Session, CASE_MARKER_ENV};
+use crate::results::{Host, Placement};
+use crate::scenario::{Launcher, MpiSettings, Plan};
 use crate::subprocess::{mpi_launcher, worker_exe};
+use crate::workload::Verification;
 
 /// The hidden subcommand every rank runs.
 pub const SUBCOMMAND: &str = "mpi-worker";
@@ -36,39 +40,105 @@ pub fn binding_args(ranks: usize, cpus: usize) -> &'static [&'static str] {
     }
 }
 
+/// The launcher's arguments before the worker program, as `[mpi]` asks: the user's own first,
+/// then the rank count and, for `mpirun` and `mpiexec`, the binding, the hostfile and a `-x` per
+/// marker variable (which mpirun passes on only when told; `run_marker`: whether this run has
+/// one); `srun` passes the whole environment (`--export=ALL`), markers included. Names only:
+/// the markers' values travel in the environment, never on the command line.
+pub fn launcher_args(settings: &MpiSettings, ranks: usize, cpus: usize, run_marker: bool) -> Vec<String> {
+    let mut args = settings.args.clone();
+    args.push("-n".into());
+    args.push(ranks.to_string());
+    match settings.launcher {
+        Launcher::Mpirun | Launcher::Mpiexec => {
+            args.extend(binding_args(ranks, cpus).iter().map(|a| a.to_string()));
+            if let Some(file) = &settings.hostfile {
+                args.push("--hostfile".into());
+                args.push(file.display().to_string());
+            }
+            args.push("-x".into());
+            args.push(CASE_MARKER_ENV.into());
+            if run_marker {
+                args.push("-x".into());
+                args.push(crate::marker::ENV.into());
+            }
+        }
+        Launcher::Srun => args.push("--export=ALL".into()),
+    }
+    args
+}
+
+/// The command line a case's ranks were started with, as its notes record it.
+pub fn launch_note(program: &Path, args: &[String]) -> String {
+    format!("ranks started by `{} {} parlab {SUBCOMMAND}`", program.display(), args.join(" "))
+}
+
+/// The launcher `settings` names, found on `PATH`, or why it cannot be used.
+fn launcher(settings: &MpiSettings) -> Result<std::path::PathBuf, BackendError> {
+    mpi_launcher(settings.launcher.program()).map_err(BackendError::Unavailable)
+}
+
 impl Backend for Mpi {
     fn name(&self) -> &'static str {
         "mpi"
     }
     fn summary(&self) -> &'static str {
-        "MPI ranks in one `mpirun` job per case, driven over the case protocol through rank 0"
+        "MPI ranks in one launcher job (`mpirun`, `mpiexec`, `srun`) per case, driven over the case protocol through rank 0"
     }
     fn availability(&self) -> Result<(), BackendError> {
-        mpi_launcher().map(drop).map_err(BackendError::Unavailable)
+        launcher(&MpiSettings::default()).map(drop)
+    }
+    fn availability_in(&self, plan: &Plan) -> Result<(), BackendError> {
+        launcher(&plan.mpi).map(drop)
     }
     fn start<'a>(&self, job: CaseJob<'a>) -> Result<Box<dyn Session + 'a>, BackendError> {
-        let launcher = mpi_launcher().map_err(BackendError::Unavailable)?;
+        let program = launcher(&job.mpi)?;
         let exe = worker_exe().map_err(BackendError::Unavailable)?;
         let ranks = job.spec.workers.max(1);
         let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let binding = binding_args(ranks, cpus);
-        let mut command = Command::new(&launcher);
-        command.arg("-n").arg(ranks.to_string()).args(binding);
-        // mpirun passes on only the environment it is told to: the markers must reach every
-        // rank, so that a rank left behind is found by them.
-        command.args(["-x", CASE_MARKER_ENV]);
-        if std::env::var_os(crate::marker::ENV).is_some() {
-            command.args(["-x", crate::marker::ENV]);
-        }
-        command.arg(&exe).arg(SUBCOMMAND);
-        let what = format!("`mpirun -n {ranks} {} parlab {SUBCOMMAND}`", binding.join(" "));
-        // MPI_Finalize and mpirun's own teardown take longer than a plain program's exit. The
-        // ranks run in process groups of their own: a job still running when the case ends
-        // (cancelled, timed out) gets a SIGTERM, on which mpirun ends its ranks, before the
-        // group's SIGKILL, which would leave them behind.
+        let run_marker = std::env::var_os(crate::marker::ENV).is_some();
+        let args = launcher_args(&job.mpi, ranks, cpus, run_marker);
+        let mut command = Command::new(&program);
+        command.args(&args).arg(&exe).arg(SUBCOMMAND);
+        let note = launch_note(&program, &args);
+        let what = format!("`{} -n {ranks} parlab {SUBCOMMAND}`", job.mpi.launcher.program());
+        // MPI_Finalize and the launcher's own teardown take longer than a plain program's exit.
+        // The ranks run in process groups of their own: a job still running when the case ends
+        // (cancelled, timed out) gets a SIGTERM, on which the launcher ends its ranks, before
+        // the group's SIGKILL, which would leave them behind.
         let waits = Waits { exit: Duration::from_secs(5), term: Duration::from_secs(5), ..Waits::default() };
-        let session = protocol::start(command, what, &job, waits)?;
-        Ok(Box::new(session))
+        let inner = protocol::start(command, what, &job, waits)?;
+        Ok(Box::new(MpiSession { inner, note }))
+    }
+}
+
+/// A protocol session that also says how its ranks were started.
+struct MpiSession {
+    inner: ProtocolSession,
+    note: String,
+}
+
+impl Session for MpiSession {
+    fn setup_ns(&self) -> u64 {
+        self.inner.setup_ns()
+    }
+    fn sample(&mut self, index: usize, runs: u64) -> Result<Sample, BackendError> {
+        self.inner.sample(index, runs)
+    }
+    fn verify(&mut self) -> Result<Verification, BackendError> {
+        self.inner.verify()
+    }
+    fn isa(&self) -> Option<&'static str> {
+        self.inner.isa()
+    }
+    fn placement(&self) -> Vec<Placement> {
+        self.inner.placement()
+    }
+    fn hosts(&self) -> Vec<Host> {
+        self.inner.hosts()
+    }
+    fn notes(&self) -> Vec<String> {
+        vec![self.note.clone()]
     }
 }
 
@@ -84,11 +154,51 @@ mod tests {
     }
 
     #[test]
+    fn mpirun_and_mpiexec_get_binding_hostfile_and_markers_srun_the_environment() {
+        let hostfile = std::path::PathBuf::from("/h/hosts");
+        let mut settings = MpiSettings {
+            launcher: Launcher::Mpiexec,
+            args: vec!["--mca".into(), "btl".into(), "self,vader".into()],
+            hostfile: Some(hostfile),
+        };
+        let args = launcher_args(&settings, 2, 4, true);
+        let want = "--mca btl self,vader -n 2 --bind-to core --hostfile /h/hosts -x PARLAB_CASE_MARKER -x PARLAB_RUN_MARKER";
+        assert_eq!(args.join(" "), want);
+        assert_eq!(
+            launch_note(Path::new("/usr/bin/mpiexec"), &args),
+            format!("ranks started by `/usr/bin/mpiexec {want} parlab mpi-worker`")
+        );
+        settings.hostfile = None;
+        assert_eq!(
+            launcher_args(&settings, 3, 2, false).join(" "),
+            "--mca btl self,vader -n 3 --oversubscribe --bind-to none -x PARLAB_CASE_MARKER"
+        );
+        let srun =
+            MpiSettings { launcher: Launcher::Srun, args: vec!["-p".into(), "short".into()], hostfile: None };
+        assert_eq!(launcher_args(&srun, 4, 2, true), ["-p", "short", "-n", "4", "--export=ALL"]);
+    }
+
+    #[test]
     fn availability_says_why_not() {
         let said = Mpi.availability().map_err(|e| e.to_string());
         match (cfg!(feature = "mpi"), crate::subprocess::find_on_path("mpirun")) {
             (false, _) => assert_eq!(said, Err("built without the mpi feature".into())),
             (true, None) => assert_eq!(said, Err("mpirun not found".into())),
+            (true, Some(_)) => assert_eq!(said, Ok(())),
+        }
+        // The plan's launcher decides: one that is nowhere is said by name.
+        let plan = Plan {
+            name: "t".into(),
+            description: String::new(),
+            source: "t.toml".into(),
+            strategy_params: Default::default(),
+            workloads: Vec::new(),
+            mpi: MpiSettings { launcher: Launcher::Srun, ..MpiSettings::default() },
+        };
+        let said = Mpi.availability_in(&plan).map_err(|e| e.to_string());
+        match (cfg!(feature = "mpi"), crate::subprocess::find_on_path("srun")) {
+            (false, _) => assert_eq!(said, Err("built without the mpi feature".into())),
+            (true, None) => assert_eq!(said, Err("srun not found".into())),
             (true, Some(_)) => assert_eq!(said, Ok(())),
         }
     }

@@ -147,6 +147,15 @@ impl Ranks for World {
             self.root().reduce_into(local, SystemOperation::sum());
         }
     }
+    fn send_bytes(&self, to: usize, bytes: &[u8]) {
+        super::mpi_p2p::send_bytes(&self.comm, to, bytes)
+    }
+    fn recv_bytes(&self, from: usize, out: &mut [u8]) {
+        super::mpi_p2p::recv_bytes(&self.comm, from, out)
+    }
+    fn sendrecv_bytes(&self, peer: usize, bytes: &[u8], out: &mut [u8]) {
+        super::mpi_p2p::sendrecv_bytes(&self.comm, peer, bytes, out)
+    }
 }
 
 /// The subcommand: initialises MPI, serves the protocol, finalises (when the universe drops).

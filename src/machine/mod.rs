@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 pub mod fixture;
 #[cfg(feature = "hwloc")]
 mod hwloc;
+pub mod mpi;
 mod sysfs;
 
 /// Names a fake `/sys` + `/proc` tree for [`Machine::detect`] to read instead of the machine.
@@ -135,6 +136,8 @@ impl Machine {
             found.join("; ")
         } else if self.probed.iter().any(|p| p == probe.key()) {
             "none found".into()
+        } else if probe == Probe::Mpi {
+            "not probed (built without the mpi feature)".into()
         } else {
             "not probed (this build has no support for it compiled in)".into()
         }

@@ -42,7 +42,7 @@ use crate::results::{
     now_rfc3339, CaseResult, Host, ItemLatency, PhaseSamples, Placement, ProcessSpread, Results, Status,
     Throughput,
 };
-use crate::scenario::{CaseSpec, Plan, Settings, WorkloadPlan};
+use crate::scenario::{CaseSpec, MpiSettings, Plan, Settings, WorkloadPlan};
 use crate::stats::{self, Summary};
 use crate::strategy::{self, ExecConfig, Strategy};
 use crate::workload::{self, Instance, Verification};
@@ -183,7 +183,7 @@ fn cannot_run(plan: &Plan, spec: &CaseSpec) -> Option<CaseResult> {
             return unmeasured(Status::Error, why);
         }
         Some(b) => {
-            if let Err(e) = b.availability() {
+            if let Err(e) = b.availability_in(plan) {
                 return unmeasured(Status::Unavailable, e.to_string());
             }
         }
@@ -267,8 +267,15 @@ fn run_in_threads(
                         cancel: Arc::new(AtomicBool::new(false)),
                     };
                     let marker = format!("{run_marker}/{}/{}", spec.id, options.round);
-                    let case =
-                        Case { spec, plan: wp, strategy: s, config, instance: instance.clone(), marker };
+                    let case = Case {
+                        spec,
+                        plan: wp,
+                        strategy: s,
+                        config,
+                        instance: instance.clone(),
+                        marker,
+                        mpi: &plan.mpi,
+                    };
                     let (result, still_running) = case.measure(options, listener);
                     lingering = still_running;
                     result
@@ -487,6 +494,8 @@ struct Case<'a> {
     instance: Arc<dyn Instance>,
     /// The value of the case's marker ([`CASE_MARKER_ENV`]) on every process its backend starts.
     marker: String,
+    /// The plan's `[mpi]` section, for the `mpi` backend.
+    mpi: &'a MpiSettings,
 }
 
 enum Event {
@@ -539,6 +548,7 @@ impl Case<'_> {
             let (spec, settings, clock) = (spec.clone(), settings.clone(), options.clock.clone());
             let (strategy, config, instance) = (self.strategy, self.config.clone(), self.instance.clone());
             let (params, seed, marker) = (params.clone(), self.plan.settings.seed, self.marker.clone());
+            let mpi = self.mpi.clone();
             move || {
                 let outcome = catch_unwind(AssertUnwindSafe(|| {
                     let job = CaseJob {
@@ -550,6 +560,7 @@ impl Case<'_> {
                         instance: &*instance,
                         clock: clock.clone(),
                         marker: (CASE_MARKER_ENV, marker.clone()),
+                        mpi: mpi.clone(),
                     };
                     sample(job, &settings, clock.as_ref(), &tx)
                 }));
@@ -611,10 +622,14 @@ impl Case<'_> {
                 // The thread is abandoned; cancellation stops cooperative kernels soon.
                 cancel.store(true, Ordering::SeqCst);
                 let what = if verifying { "verification" } else { "sampling" };
+                let hint = workload::find(&spec.workload)
+                    .and_then(|w| w.timeout_hint(&spec.strategy, &params))
+                    .map(|h| format!("; hint: {h}"))
+                    .unwrap_or_default();
                 break Err((
                     Status::TimedOut,
                     format!(
-                        "{what} did not finish within the case timeout of {}",
+                        "{what} did not finish within the case timeout of {}{hint}",
                         humantime::format_duration(settings.timeout)
                     ),
                 ));
@@ -773,6 +788,9 @@ fn sample(
     };
     let rss_tracked = rss::reset_peak();
     let mut session = backend.start(job).map_err(failed)?;
+    for note in session.notes() {
+        let _ = events.send(Event::Note(note));
+    }
     let setup_ns = session.setup_ns();
     let warmup_ns = settings.warmup.as_nanos() as u64;
     let wall = Instant::now();

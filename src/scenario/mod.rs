@@ -5,10 +5,12 @@
 //! anything is measured. Downstream code sees only the validated [`Plan`].
 
 mod error;
+mod mpi;
 mod plan;
 mod raw;
 
 pub use error::{closest, Located, ScenarioError};
+pub use mpi::{Launcher, MpiSettings};
 pub use plan::{limits, CaseSpec, Plan, Scaling, Settings, SizeNote, WorkloadPlan, MAX_PROCESSES};
 
 use crate::machine::Machine;

@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
 use super::error::{closest, ScenarioError, Source};
+use super::mpi::MpiSettings;
 use super::raw::{RawScenario, RawSettings, RawWorkload};
 use crate::machine::Machine;
 use crate::strategy::Family;
@@ -115,6 +116,9 @@ pub struct Plan {
     pub source: String,
     pub strategy_params: BTreeMap<String, StrategyParams>,
     pub workloads: Vec<WorkloadPlan>,
+    /// The `[mpi]` section: how `mpi` cases start their ranks.
+    #[serde(default)]
+    pub mpi: MpiSettings,
 }
 
 /// One measurement the runner makes.
@@ -232,6 +236,7 @@ impl Plan {
         if self.workloads.is_empty() {
             return Err("workload: the plan has no workload".into());
         }
+        self.mpi.check().map_err(|(key, m)| format!("mpi.{key}: {m}"))?;
         for (name, p) in &self.strategy_params {
             let field = format!("strategy.{name}");
             let s = strategy::find(name).ok_or_else(|| format!("{field}: unknown strategy `{name}`"))?;
@@ -554,6 +559,7 @@ pub(super) fn build(src: &Source, raw: RawScenario, machine: &Machine) -> Result
         source: src.name.to_string(),
         strategy_params: BTreeMap::new(),
         workloads: Vec::new(),
+        mpi: super::mpi::settings(src, raw.mpi.as_ref())?,
     };
     let mut cases = 0u64;
     for (i, entry) in raw.workload.iter().enumerate() {

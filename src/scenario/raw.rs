@@ -16,6 +16,16 @@ pub struct RawScenario {
     pub strategy: BTreeMap<Spanned<String>, RawStrategy>,
     #[serde(default)]
     pub workload: Vec<Spanned<RawWorkload>>,
+    pub mpi: Option<RawMpi>,
+}
+
+/// `[mpi]`: how the ranks of `mpi` cases are started.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMpi {
+    pub launcher: Option<Spanned<String>>,
+    pub args: Option<Spanned<Vec<Spanned<String>>>>,
+    pub hostfile: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -1045,3 +1045,73 @@ fn cases_whose_speedup_is_not_parallel_scaling_carry_a_note() {
     assert!(noted("nbody", "local-merge") && !noted("nbody", "rayon"));
     assert!(!noted("pi_monte_carlo", "rayon"));
 }
+
+/// `[mpi]` with `body`, on a scenario written to a file in `dir` (a hostfile is relative to it).
+fn mpi_scenario(dir: &std::path::Path, body: &str) -> Result<Plan, ScenarioError> {
+    let text = format!("{HEAD}[mpi]\n{body}\n[[workload]]\nkind = \"pi_monte_carlo\"\n");
+    let file = dir.join("s.toml");
+    std::fs::write(&file, &text).unwrap();
+    load(&file, &machine())
+}
+
+fn mpi_err(dir: &std::path::Path, body: &str) -> (usize, String, String) {
+    match mpi_scenario(dir, body) {
+        Err(ScenarioError::Invalid(l)) => (l.line, l.field.clone(), l.to_string()),
+        other => panic!("not refused: {other:?}"),
+    }
+}
+
+#[test]
+fn the_mpi_section_is_validated_with_file_line_field_and_a_suggestion() {
+    let dir = tempfile::tempdir().unwrap();
+    // Lines: 1-2 the head, 3 `[mpi]`, 4 the body.
+    let (line, field, full) = mpi_err(dir.path(), "hostfiel = \"hosts\"");
+    assert_eq!((line, field.as_str()), (4, "mpi.hostfiel"), "{full}");
+    assert!(full.contains("did you mean `hostfile`?"), "{full}");
+    let (line, field, full) = mpi_err(dir.path(), "launcher = \"mpiexc\"");
+    assert_eq!((line, field.as_str()), (4, "mpi.launcher"), "{full}");
+    assert!(full.contains("unknown launcher `mpiexc`") && full.contains("did you mean `mpiexec`?"), "{full}");
+    let (line, field, full) = mpi_err(dir.path(), "hostfile = \"missing\"");
+    assert_eq!((line, field.as_str()), (4, "mpi.hostfile"), "{full}");
+    assert!(full.contains("missing") && full.contains("relative to the scenario file"), "{full}");
+    std::fs::create_dir(dir.path().join("folder")).unwrap();
+    let (_, _, full) = mpi_err(dir.path(), "hostfile = \"folder\"");
+    assert!(full.contains("not a regular file"), "{full}");
+    let (_, field, full) = mpi_err(dir.path(), "args = [\"--mca\", \"btl\", \"self\", \"-n\"]");
+    assert_eq!(field, "mpi.args");
+    assert!(full.contains("`-n` is set by parlab"), "{full}");
+    let many = format!("args = [{}]", vec!["\"-v\""; super::mpi::MAX_ARGS + 1].join(", "));
+    assert!(mpi_err(dir.path(), &many).2.contains("the limit is 64"));
+    std::fs::write(dir.path().join("hosts"), "localhost slots=2\n").unwrap();
+    let (_, field, full) = mpi_err(dir.path(), "launcher = \"srun\"\nhostfile = \"hosts\"");
+    assert_eq!(field, "mpi.hostfile", "{full}");
+}
+
+#[test]
+fn the_mpi_section_travels_in_the_plan_and_is_checked_again_when_read_back() {
+    let dir = tempfile::tempdir().unwrap();
+    assert_eq!(mpi_scenario(dir.path(), "").unwrap().mpi, MpiSettings::default());
+    std::fs::write(dir.path().join("hosts"), "localhost slots=2\n").unwrap();
+    let plan = mpi_scenario(
+        dir.path(),
+        "launcher = \"mpiexec\"\nargs = [\"--mca\", \"btl\", \"self,vader\"]\nhostfile = \"hosts\"",
+    )
+    .unwrap();
+    assert_eq!(plan.mpi.launcher, Launcher::Mpiexec);
+    assert_eq!(plan.mpi.args, ["--mca", "btl", "self,vader"]);
+    let hostfile = plan.mpi.hostfile.clone().unwrap();
+    assert!(hostfile.is_absolute() && hostfile.ends_with("hosts"), "{hostfile:?}");
+    let back: Plan = serde_json::from_str(&serde_json::to_string(&plan).unwrap()).unwrap();
+    assert_eq!(back, plan);
+    back.check_limits(&machine()).unwrap();
+    let mut edited = back.clone();
+    edited.mpi.args.push("--np=4".into());
+    assert!(edited.check_limits(&machine()).unwrap_err().starts_with("mpi.args: `--np=4` is set by parlab"));
+    std::fs::remove_file(&hostfile).unwrap();
+    let gone = back.check_limits(&machine()).unwrap_err();
+    assert!(gone.starts_with("mpi.hostfile: cannot use"), "{gone}");
+    // A plan written before `[mpi]` existed reads as the defaults.
+    let mut old = serde_json::to_value(&plan).unwrap();
+    old.as_object_mut().unwrap().remove("mpi");
+    assert_eq!(serde_json::from_value::<Plan>(old).unwrap().mpi, MpiSettings::default());
+}

@@ -1,9 +1,11 @@
-//! `mpi`: the case's work split over MPI ranks, one job of `workers` ranks started by `mpirun`.
+//! `mpi`: the case's work split over MPI ranks, one job of `workers` ranks started by the
+//! scenario's `[mpi] launcher`.
 //!
 //! Its cases run on the `mpi` backend ([`crate::backend::mpi`]): every rank computes its block
 //! of the work and the blocks are combined by a collective. A closure cannot cross into another
 //! process, so it has no executor: it runs only the workloads that write a rank's share
-//! (`Workload::rank_share`). For this strategy a scenario's `workers` is the rank count.
+//! (`Workload::rank_share`). For this strategy a scenario's `workers` is the rank count; the
+//! scenario's `[mpi]` section picks the launcher, whose absence the backend reports.
 
 use super::{ExecConfig, Executor, Family, Strategy, StrategyError};
 
@@ -14,13 +16,14 @@ impl Strategy for Mpi {
         "mpi"
     }
     fn summary(&self) -> &'static str {
-        "MPI ranks launched by mpirun; each computes its block, a reduction combines them"
+        "MPI ranks started by the `[mpi]` launcher (mpirun by default); each computes its block and the ranks combine or exchange"
     }
     fn family(&self) -> Family {
         Family::Mpi
     }
     fn availability(&self) -> Result<(), StrategyError> {
-        crate::subprocess::mpi_launcher().map(drop).map_err(StrategyError::Unavailable)
+        // The launcher is the plan's (`[mpi] launcher`): the backend checks that it is here.
+        crate::subprocess::mpi_built().map_err(StrategyError::Unavailable)
     }
     fn backend(&self) -> &'static str {
         "mpi"
@@ -44,10 +47,10 @@ mod tests {
         let e = Mpi.executor(&config).err().expect("no executor").to_string();
         assert!(e.contains("`mpi` backend"), "{e}");
         let said = Mpi.availability().map_err(|e| e.to_string());
-        match (cfg!(feature = "mpi"), crate::subprocess::find_on_path("mpirun")) {
-            (false, _) => assert_eq!(said, Err("built without the mpi feature".into())),
-            (true, None) => assert_eq!(said, Err("mpirun not found".into())),
-            (true, Some(_)) => assert_eq!(said, Ok(())),
+        if cfg!(feature = "mpi") {
+            assert_eq!(said, Ok(()));
+        } else {
+            assert_eq!(said, Err("built without the mpi feature".into()));
         }
     }
 }

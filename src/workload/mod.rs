@@ -164,6 +164,7 @@ pub const PROCESS_BYTES: u64 = 8 << 20;
 
 mod async_fanout;
 mod empty;
+mod exchange;
 #[cfg(any(test, feature = "fault-injection"))]
 mod faulty;
 mod histogram;
@@ -192,6 +193,7 @@ pub static WORKLOADS: &[&dyn Workload] = &[
     &stencil_heat::StencilHeat,
     &nbody::NBody,
     &async_fanout::AsyncFanout,
+    &exchange::Exchange,
 ];
 
 /// Workloads that exist only to test the harness (panics, hangs, wrong answers); never listed.
@@ -343,6 +345,11 @@ pub trait Workload: Sync + 'static {
     /// (only when `case.chunk` is set) or `"params.NAME"`.
     fn check_case(&self, _size: u64, _params: &Params, _case: &CaseShape) -> Result<(), Refused> {
         Ok(())
+    }
+    /// What to tell a reader of a case of this workload under `strategy` that timed out, where
+    /// its parameters make a hang the expected outcome (a deadlock the workload demonstrates).
+    fn timeout_hint(&self, _strategy: &str, _params: &Params) -> Option<&'static str> {
+        None
     }
     /// Checks parameters that are valid one by one but not together (e.g. a kernel that has no
     /// scalar version asked for with `simd = "scalar"`); the error names the parameter to blame.
@@ -523,6 +530,7 @@ mod tests {
                         instance: &*instance,
                         clock: Arc::new(crate::clock::RealClock),
                         marker: (CASE_MARKER_ENV, format!("tiny-{}-{what}", std::process::id())),
+                        mpi: Default::default(),
                     };
                     let mut session = backend.start(job).unwrap_or_else(|e| panic!("{what}: {e}"));
                     // Two runs, so that a second run over the first's output must be right too.
@@ -639,7 +647,7 @@ mod tests {
                 }
             }
         }
-        assert_eq!(with, ["pi_monte_carlo", "histogram"]);
+        assert_eq!(with, ["pi_monte_carlo", "histogram", "exchange"]);
     }
 
     #[test]

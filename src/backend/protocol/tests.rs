@@ -118,6 +118,7 @@ fn with_job<R>(cancel: Arc<AtomicBool>, f: impl FnOnce(CaseJob<'_>) -> R) -> R {
         instance: &*instance,
         clock: Arc::new(crate::clock::RealClock),
         marker: (CASE_MARKER_ENV, marker),
+        mpi: Default::default(),
     })
 }
 
