@@ -204,7 +204,7 @@ fn a_deadlocked_queue_times_out_and_its_threads_end() {
     // while crossbeam's channel treats 0 as a rendezvous and finishes.
     let p = plan(&format!(
         "[scenario]\nname = \"t\"\n[defaults]\n{FAST}workers = 2\n\
-         [[workload]]\nkind = \"producer_consumer\"\nsize = 1000\ntimeout = \"300ms\"\n\
+         [[workload]]\nkind = \"producer_consumer\"\nsize = 1000\ntimeout = \"1s\"\n\
          params = {{ capacity = 0 }}\nstrategies = [\"condvar-queue\", \"semaphore\", \"channels\"]\n"
     ));
     let results = run(&p, &machine(), &mut Listeners::default(), &RunOptions::default());
