@@ -64,8 +64,10 @@ pub trait Ranks {
     fn allgather_f64(&self, send: &[f64], counts: &[usize], recv: &mut [f64]);
 }
 
-/// Where one run's time went on one rank (nanoseconds): computing its block, and the
-/// collective that combined the blocks (waiting for slower ranks included).
+/// Where one run's time went on one rank (nanoseconds): computing its block, and
+/// communicating: the collectives that combine or deal out the blocks and the messages between
+/// neighbours, waiting for slower ranks included. Computation overlapped with messages in
+/// flight counts as compute; only the wait for them as communication.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PhaseTimes {
     pub compute_ns: u64,

@@ -3,12 +3,14 @@
 //! Rank 0 reads the case protocol's requests ([`super::protocol`]) from its stdin, which mpirun
 //! forwards from parlab, and broadcasts each to the other ranks, so that all of them take the
 //! same steps and call the same collectives in the same order. Only rank 0 writes to stdout.
-//! - `start`: every rank builds its share of the case (`Workload::rank_share`); rank 0 answers
+//! - `start`: every rank builds its share of the case (`Workload::rank_share`, the version the
+//!   request's strategy names); rank 0 answers
 //!   `ready` with every rank's placement (gathered) and its host.
 //! - `sample`: a barrier, then each rank times its `runs` runs: the whole region, and inside it
-//!   its local compute and the combining collective apart. The sample is the maximum over ranks
+//!   its local compute and its communication (collectives, halo messages, the wait for
+//!   overlapped ones) apart, as the share reports them. The sample is the maximum over ranks
 //!   of each (a reduction to rank 0): `ns` the slowest rank's region, `kernel` the slowest
-//!   compute, `communication` the longest collective, capped so the phases fit in `ns`.
+//!   compute, `communication` the longest, capped so the phases fit in `ns`.
 //! - `verify`: rank 0 checks the last combined result against the workload's sequential
 //!   reference, then every rank runs once more and rank 0 checks that fresh result.
 //!
