@@ -5,8 +5,14 @@
 //! communicator in `parlab mpi-worker`, and tests over [`OneRank`] or [`ThreadRanks`].
 //!
 //! Each rank builds a [`RankShare`] from the case's job (`Workload::rank_share`), computes its
-//! block of the work on every run and combines the blocks with a collective; rank 0 then holds
-//! the whole result and verifies it against the workload's sequential reference.
+//! block of the work on every run and combines the blocks with collectives (or exchanges
+//! boundary data with its neighbours point to point); rank 0 then holds the whole result and
+//! verifies it against the workload's sequential reference.
+//!
+//! The operations follow MPI's semantics, with rank 0 as the root of every rooted collective:
+//! [`OneRank`] and [`ThreadRanks`] behave as a real communicator would, so a share tested on
+//! them runs the same on MPI. A buffer of the wrong length is a programming error: MPI reports
+//! it as a truncated message, [`ThreadRanks`] panics.
 
 use std::collections::{HashMap, VecDeque};
 use std::ops::Range;
@@ -35,10 +41,42 @@ pub trait Ranks {
     /// Sends `bytes` to `peer` and receives `out` from it at once (`MPI_Sendrecv`): never
     /// deadlocks against the peer's own `sendrecv_bytes`, whatever the size.
     fn sendrecv_bytes(&self, peer: usize, bytes: &[u8], out: &mut [u8]);
+    /// Sends `send` to rank `to` and receives `recv.len()` values from rank `from` into `recv`,
+    /// both at once (`MPI_Sendrecv`): neither waits for the other, so a chain or ring of ranks
+    /// that all send and receive cannot deadlock. `None` on a side means no message that way
+    /// (the ends of a chain). The message received must hold exactly `recv.len()` values.
+    fn sendrecv_f64(&self, send: &[f64], to: Option<usize>, recv: &mut [f64], from: Option<usize>);
+    /// Starts every send of `sends` (to a rank, the values) and every receive of `recvs` (from
+    /// a rank, into a buffer of exactly the message's length) without waiting (`MPI_Isend`,
+    /// `MPI_Irecv`), runs `during` while they are in flight, then waits for all of them. The
+    /// borrows make the overlap safe: the sent values cannot change and the receive buffers
+    /// cannot be read before the messages are in, since `during` can reach neither mutably.
+    /// Messages between two ranks are matched in the order they were started.
+    fn exchange_f64(
+        &self,
+        sends: &[(usize, &[f64])],
+        recvs: &mut [(usize, &mut [f64])],
+        during: &mut dyn FnMut(),
+    );
+    /// Rank 0's `send` cut into consecutive blocks of `counts[r]` values, block `r` into rank
+    /// `r`'s `recv` (`MPI_Scatterv`). `counts` is the same on every rank, `recv` holds
+    /// `counts[rank]` values; `send` is read on rank 0 only (pass an empty slice elsewhere).
+    fn scatter_f64(&self, send: &[f64], counts: &[usize], recv: &mut [f64]);
+    /// Every rank's `send` (`counts[rank]` values) into rank 0's `recv`, in rank order
+    /// (`MPI_Gatherv`); `recv` holds the sum of `counts` on rank 0 and is untouched elsewhere
+    /// (pass an empty slice).
+    fn gather_f64(&self, send: &[f64], counts: &[usize], recv: &mut [f64]);
+    /// Rank 0's `buf` into every other rank's `buf`, of the same length (`MPI_Bcast`).
+    fn bcast_f64(&self, buf: &mut [f64]);
+    /// Every rank's `send` (`counts[rank]` values) into every rank's `recv`, in rank order
+    /// (`MPI_Allgatherv`); `recv` holds the sum of `counts` everywhere.
+    fn allgather_f64(&self, send: &[f64], counts: &[usize], recv: &mut [f64]);
 }
 
-/// Where one run's time went on one rank (nanoseconds): computing its block, and the
-/// collective that combined the blocks (waiting for slower ranks included).
+/// Where one run's time went on one rank (nanoseconds): computing its block, and
+/// communicating: the collectives that combine or deal out the blocks and the messages between
+/// neighbours, waiting for slower ranks included. Computation overlapped with messages in
+/// flight counts as compute; only the wait for them as communication.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PhaseTimes {
     pub compute_ns: u64,
@@ -80,6 +118,12 @@ pub fn block(items: usize, rank: usize, ranks: usize) -> Range<usize> {
     start..start + per + usize::from(rank < extra)
 }
 
+/// How many items each of `ranks` ranks holds under [`block`], times `per_item` values each:
+/// the counts of a collective over the blocks.
+pub fn block_counts(items: usize, ranks: usize, per_item: usize) -> Vec<usize> {
+    (0..ranks.max(1)).map(|r| block(items, r, ranks).len() * per_item).collect()
+}
+
 /// A single rank, no communication: the sum to rank 0 is a copy. What a share computes
 /// with one rank is the whole case.
 #[derive(Debug, Clone, Copy, Default)]
@@ -108,6 +152,38 @@ impl Ranks for OneRank {
         assert_eq!(peer, 0, "a single rank's only peer is itself");
         out.copy_from_slice(bytes);
     }
+    fn sendrecv_f64(&self, send: &[f64], to: Option<usize>, recv: &mut [f64], from: Option<usize>) {
+        // The only rank it can talk to is itself.
+        match (to, from) {
+            (Some(0), Some(0)) => recv.copy_from_slice(send),
+            (None, None) => {}
+            _ => panic!("one rank can only exchange with itself, both ways"),
+        }
+    }
+    fn exchange_f64(
+        &self,
+        sends: &[(usize, &[f64])],
+        recvs: &mut [(usize, &mut [f64])],
+        during: &mut dyn FnMut(),
+    ) {
+        assert_eq!(sends.len(), recvs.len(), "one rank receives exactly what it sends itself");
+        for ((_, send), (_, recv)) in sends.iter().zip(recvs.iter_mut()) {
+            recv.copy_from_slice(send);
+        }
+        during();
+    }
+    fn scatter_f64(&self, send: &[f64], counts: &[usize], recv: &mut [f64]) {
+        assert_eq!(counts, [send.len()], "one block, all of it");
+        recv.copy_from_slice(send);
+    }
+    fn gather_f64(&self, send: &[f64], counts: &[usize], recv: &mut [f64]) {
+        assert_eq!(counts, [send.len()], "one block, all of it");
+        recv.copy_from_slice(send);
+    }
+    fn bcast_f64(&self, _buf: &mut [f64]) {}
+    fn allgather_f64(&self, send: &[f64], counts: &[usize], recv: &mut [f64]) {
+        self.gather_f64(send, counts, recv);
+    }
 }
 
 /// Ranks as threads of one process, for tests of shares on several ranks without MPI: each
@@ -116,21 +192,29 @@ pub struct ThreadRanks {
     rank: usize,
     size: usize,
     barrier: Arc<Barrier>,
-    /// The sum being gathered for rank 0 by the collective in progress.
-    sum: Arc<Mutex<Vec<u64>>>,
-    /// Messages sent and not yet received, by (from, to), in order.
-    mail: Arc<Mailboxes>,
+    shared: Arc<Shared>,
 }
 
-/// (from, to): the direction a message travels.
-type Pair = (usize, usize);
+/// Messages in flight per (from, to) rank, oldest first.
+type Mailboxes = HashMap<(usize, usize), VecDeque<Vec<f64>>>;
 
-/// Point-to-point messages between thread ranks: buffered, so a send never waits (an MPI
-/// library may do the same below its eager limit).
+/// Byte messages in flight per (from, to) rank, oldest first.
+type ByteMail = HashMap<(usize, usize), VecDeque<Vec<u8>>>;
+
+/// What the thread ranks of one communicator share.
 #[derive(Default)]
-struct Mailboxes {
-    queued: Mutex<HashMap<Pair, VecDeque<Vec<u8>>>>,
-    arrived: Condvar,
+struct Shared {
+    /// The sum being gathered for rank 0 by the collective in progress.
+    sum: Mutex<Vec<u64>>,
+    /// One block per rank for the collective in progress: what each rank contributes, or what
+    /// rank 0 deals out.
+    blocks: Mutex<Vec<Vec<f64>>>,
+    /// Messages sent and not yet received, per (from, to), oldest first: a send never waits
+    /// (as if every message fit MPI's eager limit), a receive waits for its message.
+    mail: Mutex<Mailboxes>,
+    /// Byte messages of the blocking sends, per (from, to), oldest first.
+    bytes: Mutex<ByteMail>,
+    delivered: Condvar,
 }
 
 impl ThreadRanks {
@@ -138,17 +222,39 @@ impl ThreadRanks {
     pub fn new(size: usize) -> Vec<ThreadRanks> {
         let size = size.max(1);
         let barrier = Arc::new(Barrier::new(size));
-        let sum = Arc::new(Mutex::new(Vec::new()));
-        let mail = Arc::new(Mailboxes::default());
+        let shared = Arc::new(Shared { blocks: Mutex::new(vec![Vec::new(); size]), ..Shared::default() });
         (0..size)
-            .map(|rank| ThreadRanks {
-                rank,
-                size,
-                barrier: barrier.clone(),
-                sum: sum.clone(),
-                mail: mail.clone(),
-            })
+            .map(|rank| ThreadRanks { rank, size, barrier: barrier.clone(), shared: shared.clone() })
             .collect()
+    }
+
+    fn blocks(&self) -> std::sync::MutexGuard<'_, Vec<Vec<f64>>> {
+        self.shared.blocks.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn send(&self, to: usize, values: &[f64]) {
+        assert!(to < self.size, "rank {to} of {}", self.size);
+        let mut mail = self.shared.mail.lock().unwrap_or_else(|e| e.into_inner());
+        mail.entry((self.rank, to)).or_default().push_back(values.to_vec());
+        self.shared.delivered.notify_all();
+    }
+
+    fn receive(&self, from: usize, into: &mut [f64]) {
+        assert!(from < self.size, "rank {from} of {}", self.size);
+        let mut mail = self.shared.mail.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if let Some(message) = mail.get_mut(&(from, self.rank)).and_then(VecDeque::pop_front) {
+                assert_eq!(message.len(), into.len(), "rank {} from rank {from}: message length", self.rank);
+                into.copy_from_slice(&message);
+                return;
+            }
+            mail = self.shared.delivered.wait(mail).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    /// Where each rank's block of `counts` starts in the concatenation.
+    fn offsets(counts: &[usize]) -> Vec<usize> {
+        counts.iter().scan(0, |at, &n| Some(std::mem::replace(at, *at + n))).collect()
     }
 }
 
@@ -164,42 +270,117 @@ impl Ranks for ThreadRanks {
     }
     fn sum_u64(&self, local: &[u64], out: &mut [u64]) {
         // Cleared by rank 0 between two barriers, so no rank adds to the last collective's sum.
+        let sum = || self.shared.sum.lock().unwrap_or_else(|e| e.into_inner());
         if self.rank == 0 {
-            let mut sum = self.sum.lock().unwrap_or_else(|e| e.into_inner());
+            let mut sum = sum();
             sum.clear();
             sum.resize(local.len(), 0);
         }
         self.barrier.wait();
-        {
-            let mut sum = self.sum.lock().unwrap_or_else(|e| e.into_inner());
-            sum.iter_mut().zip(local).for_each(|(s, l)| *s += l);
-        }
+        sum().iter_mut().zip(local).for_each(|(s, l)| *s += l);
         self.barrier.wait();
         if self.rank == 0 {
-            out.copy_from_slice(&self.sum.lock().unwrap_or_else(|e| e.into_inner()));
+            out.copy_from_slice(&sum());
         }
     }
     fn send_bytes(&self, to: usize, bytes: &[u8]) {
         assert!(to < self.size, "rank {to} of {}", self.size);
-        let mut queued = self.mail.queued.lock().unwrap_or_else(|e| e.into_inner());
+        let mut queued = self.shared.bytes.lock().unwrap_or_else(|e| e.into_inner());
         queued.entry((self.rank, to)).or_default().push_back(bytes.to_vec());
-        self.mail.arrived.notify_all();
+        self.shared.delivered.notify_all();
     }
     fn recv_bytes(&self, from: usize, out: &mut [u8]) {
         assert!(from < self.size, "rank {from} of {}", self.size);
-        let mut queued = self.mail.queued.lock().unwrap_or_else(|e| e.into_inner());
+        let mut queued = self.shared.bytes.lock().unwrap_or_else(|e| e.into_inner());
         loop {
             if let Some(message) = queued.get_mut(&(from, self.rank)).and_then(|q| q.pop_front()) {
                 assert_eq!(message.len(), out.len(), "a message of another length than the receive");
                 out.copy_from_slice(&message);
                 return;
             }
-            queued = self.mail.arrived.wait(queued).unwrap_or_else(|e| e.into_inner());
+            queued = self.shared.delivered.wait(queued).unwrap_or_else(|e| e.into_inner());
         }
     }
     fn sendrecv_bytes(&self, peer: usize, bytes: &[u8], out: &mut [u8]) {
         self.send_bytes(peer, bytes);
         self.recv_bytes(peer, out);
+    }
+    fn sendrecv_f64(&self, send: &[f64], to: Option<usize>, recv: &mut [f64], from: Option<usize>) {
+        // Sends never wait here, so sending first cannot deadlock.
+        if let Some(to) = to {
+            self.send(to, send);
+        }
+        if let Some(from) = from {
+            self.receive(from, recv);
+        }
+    }
+    fn exchange_f64(
+        &self,
+        sends: &[(usize, &[f64])],
+        recvs: &mut [(usize, &mut [f64])],
+        during: &mut dyn FnMut(),
+    ) {
+        for (to, values) in sends {
+            self.send(*to, values);
+        }
+        during();
+        for (from, into) in recvs.iter_mut() {
+            self.receive(*from, into);
+        }
+    }
+    // The collectives below go through `blocks` between two barriers: the first says every
+    // block is in place, the second that every rank has taken what it needs, so the next
+    // collective cannot overwrite a block still being read.
+    fn scatter_f64(&self, send: &[f64], counts: &[usize], recv: &mut [f64]) {
+        assert_eq!(counts.len(), self.size, "a count per rank");
+        if self.rank == 0 {
+            assert_eq!(send.len(), counts.iter().sum::<usize>(), "rank 0 sends every block");
+            let mut blocks = self.blocks();
+            for ((block, at), n) in blocks.iter_mut().zip(Self::offsets(counts)).zip(counts) {
+                *block = send[at..at + n].to_vec();
+            }
+        }
+        self.barrier.wait();
+        recv.copy_from_slice(&self.blocks()[self.rank]);
+        self.barrier.wait();
+    }
+    fn gather_f64(&self, send: &[f64], counts: &[usize], recv: &mut [f64]) {
+        assert_eq!(counts.len(), self.size, "a count per rank");
+        assert_eq!(send.len(), counts[self.rank], "rank {} sends its count", self.rank);
+        self.blocks()[self.rank] = send.to_vec();
+        self.barrier.wait();
+        if self.rank == 0 {
+            assert_eq!(recv.len(), counts.iter().sum::<usize>(), "rank 0 receives every block");
+            let blocks = self.blocks();
+            for (block, at) in blocks.iter().zip(Self::offsets(counts)) {
+                recv[at..at + block.len()].copy_from_slice(block);
+            }
+        }
+        self.barrier.wait();
+    }
+    fn bcast_f64(&self, buf: &mut [f64]) {
+        if self.rank == 0 {
+            self.blocks()[0] = buf.to_vec();
+        }
+        self.barrier.wait();
+        if self.rank != 0 {
+            buf.copy_from_slice(&self.blocks()[0]);
+        }
+        self.barrier.wait();
+    }
+    fn allgather_f64(&self, send: &[f64], counts: &[usize], recv: &mut [f64]) {
+        assert_eq!(counts.len(), self.size, "a count per rank");
+        assert_eq!(send.len(), counts[self.rank], "rank {} sends its count", self.rank);
+        assert_eq!(recv.len(), counts.iter().sum::<usize>(), "every rank receives every block");
+        self.blocks()[self.rank] = send.to_vec();
+        self.barrier.wait();
+        {
+            let blocks = self.blocks();
+            for (block, at) in blocks.iter().zip(Self::offsets(counts)) {
+                recv[at..at + block.len()].copy_from_slice(block);
+            }
+        }
+        self.barrier.wait();
     }
 }
 
@@ -304,5 +485,94 @@ mod tests {
         let mut out = [0u8; 2];
         OneRank.sendrecv_bytes(0, &[4, 5], &mut out);
         assert_eq!(out, [4, 5]);
+    }
+
+    /// Runs `f` on each of `size` thread ranks and returns what each returned, in rank order.
+    fn on_threads<T: Send>(size: usize, f: impl Fn(&ThreadRanks) -> T + Sync) -> Vec<T> {
+        std::thread::scope(|scope| {
+            let f = &f;
+            let handles: Vec<_> =
+                ThreadRanks::new(size).into_iter().map(|r| scope.spawn(move || f(&r))).collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        })
+    }
+
+    #[test]
+    fn thread_ranks_send_around_a_ring_and_along_a_chain() {
+        for size in [2, 3] {
+            let got = on_threads(size, |r| {
+                let (me, p) = (r.rank(), r.size());
+                // A ring, twice: every rank hears from its left neighbour, in order.
+                let mut ring = Vec::new();
+                for round in 0..2 {
+                    let mut from_left = [0.0; 2];
+                    let send = [me as f64, round as f64];
+                    r.sendrecv_f64(&send, Some((me + 1) % p), &mut from_left, Some((me + p - 1) % p));
+                    ring.push(from_left);
+                }
+                // A chain downwards: the first rank only sends, the last only receives.
+                let mut down = [-1.0];
+                let to = (me + 1 < p).then_some(me + 1);
+                r.sendrecv_f64(&[10.0 + me as f64], to, &mut down, me.checked_sub(1));
+                // Non-blocking both ways, with work in between.
+                let mut up = [-1.0];
+                let mut ran = false;
+                let mine = [me as f64];
+                let sends: Vec<(usize, &[f64])> =
+                    (0..p).filter(|&o| o != me).map(|o| (o, &mine[..])).collect();
+                let mut all = vec![-1.0; p];
+                let mut recvs: Vec<(usize, &mut [f64])> =
+                    all.chunks_mut(1).enumerate().filter(|(o, _)| *o != me).collect();
+                r.exchange_f64(&sends, &mut recvs, &mut || ran = true);
+                up[0] = all.iter().sum();
+                (ring, down[0], up[0] + me as f64, ran)
+            });
+            for (me, (ring, down, everyone, ran)) in got.into_iter().enumerate() {
+                let left = ((me + size - 1) % size) as f64;
+                assert_eq!(ring, [[left, 0.0], [left, 1.0]], "{size} ranks, rank {me}");
+                assert_eq!(down, if me == 0 { -1.0 } else { 9.0 + me as f64 }, "rank {me}");
+                // Every other rank's number, plus -1 for its own slot, plus its own number.
+                assert_eq!(everyone, (0..size).sum::<usize>() as f64 - 1.0, "rank {me}");
+                assert!(ran);
+            }
+        }
+    }
+
+    #[test]
+    fn thread_ranks_collectives_move_uneven_blocks_to_the_right_ranks() {
+        for size in [2, 3] {
+            let counts = block_counts(7, size, 2);
+            let got = on_threads(size, |r| {
+                let me = r.rank();
+                let all: Vec<f64> = (0..14).map(f64::from).collect();
+                let mut mine = vec![0.0; counts[me]];
+                r.scatter_f64(if me == 0 { &all } else { &[] }, &counts, &mut mine);
+                let doubled: Vec<f64> = mine.iter().map(|x| 2.0 * x).collect();
+                let mut gathered = vec![f64::NAN; if me == 0 { 14 } else { 0 }];
+                r.gather_f64(&doubled, &counts, &mut gathered);
+                let mut everywhere = vec![0.0; 14];
+                r.allgather_f64(&mine, &counts, &mut everywhere);
+                let mut b = [me as f64 + 5.0; 3];
+                r.bcast_f64(&mut b);
+                (mine, gathered, everywhere, b)
+            });
+            let all: Vec<f64> = (0..14).map(f64::from).collect();
+            for (me, (mine, gathered, everywhere, b)) in got.into_iter().enumerate() {
+                let range = block(7, me, size);
+                assert_eq!(mine, all[2 * range.start..2 * range.end], "{size} ranks, rank {me}");
+                if me == 0 {
+                    assert_eq!(gathered, all.iter().map(|x| 2.0 * x).collect::<Vec<_>>());
+                } else {
+                    assert!(gathered.is_empty());
+                }
+                assert_eq!(everywhere, all);
+                assert_eq!(b, [5.0; 3], "rank 0's values everywhere");
+            }
+        }
+        let mut out = [0.0; 2];
+        OneRank.sendrecv_f64(&[1.0, 2.0], Some(0), &mut out, Some(0));
+        assert_eq!(out, [1.0, 2.0]);
+        OneRank.gather_f64(&[3.0, 4.0], &[2], &mut out);
+        assert_eq!(out, [3.0, 4.0]);
     }
 }

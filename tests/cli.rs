@@ -67,7 +67,7 @@ fn run_writes_valid_results_that_all_verify() {
         assert!(c["reason"].as_str().is_some_and(|r| !r.is_empty()), "{c}");
         // Only MPI depends on the build and the machine (the feature, a launcher on PATH).
         if c["status"] == "unavailable" {
-            assert_eq!(c["strategy"], "mpi", "{c}");
+            assert!(["mpi", "mpi-nonblocking"].contains(&c["strategy"].as_str().unwrap()), "{c}");
         }
     }
     assert!(measured.len() >= 5 * 9);

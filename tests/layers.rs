@@ -125,7 +125,8 @@ fn ident_before(chars: &[char], i: usize) -> bool {
     i > 0 && (chars[i - 1].is_alphanumeric() || chars[i - 1] == '_')
 }
 
-/// Removes each item marked `#[cfg(test)]`: up to its `;` or its balanced `{ ... }`.
+/// Removes each item marked `#[cfg(test)]`: up to its `;` or its balanced `{ ... }`, or for a
+/// field (of a struct or a struct expression), up to its `,` or the `}` closing the struct.
 fn strip_test_items(code: &str) -> String {
     const MARK: &str = "#[cfg(test)]";
     let mut out = String::new();
@@ -140,6 +141,11 @@ fn strip_test_items(code: &str) -> String {
                 '(' | '[' => nest += 1,
                 ')' | ']' => nest = nest.saturating_sub(1),
                 '{' => depth += 1,
+                // The struct around a last field without a trailing comma closes: it stays.
+                '}' if depth == 0 => {
+                    end = k;
+                    break;
+                }
                 '}' => {
                     depth -= 1;
                     if depth == 0 {
@@ -147,7 +153,7 @@ fn strip_test_items(code: &str) -> String {
                         break;
                     }
                 }
-                ';' if depth == 0 && nest == 0 => {
+                ';' | ',' if depth == 0 && nest == 0 => {
                     end = k + 1;
                     break;
                 }
@@ -301,4 +307,10 @@ fn the_scanner_sees_what_it_must() {
     // A cfg(test) item whose signature holds a `;` is skipped whole.
     let code = code_only("#[cfg(test)]\nfn g() -> [u8; 2] { crate::runner::x() }\nuse crate::units;\n");
     assert_eq!(named_modules(&code, 1), ["units"]);
+    // A cfg(test) field ends at its comma, or at the brace closing its struct.
+    let code = code_only(
+        "struct S {\n    #[cfg(test)]\n    a: crate::runner::A,\n    b: crate::units::B,\n}\n\
+         fn f() -> S { S { b: B, #[cfg(test)] a: crate::runner::a() } }\nuse crate::stats;\n",
+    );
+    assert_eq!(named_modules(&code, 1), ["units", "stats"]);
 }

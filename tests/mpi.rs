@@ -32,7 +32,27 @@ kind = "histogram"
 size = 100003
 params = { bins = 61, skew = 0.25 }
 strategies = ["sequential", "mpi"]
+
+[[workload]]
+kind = "stencil_heat"
+size = 41
+params = { iters = 7 }
+strategies = ["sequential", "mpi", "mpi-nonblocking"]
+
+[[workload]]
+kind = "matmul"
+size = 37
+strategies = ["sequential", "mpi"]
+
+[[workload]]
+kind = "nbody"
+size = 53
+params = { steps = 3 }
+strategies = ["sequential", "mpi"]
 "#;
+
+/// The strategies that run on MPI ranks.
+const MPI_STRATEGIES: [&str; 2] = ["mpi", "mpi-nonblocking"];
 
 /// Processes carrying the run marker of the `parlab` whose pid was `parent` (its markers are
 /// `<pid>-<nanos>`): (pid, command line).
@@ -101,7 +121,7 @@ fn mpi_cases_verify_with_phases_and_placement_and_leave_no_rank_behind() {
     for case in cases {
         assert_eq!(case["status"], "ok", "{case}");
         assert_eq!(case["verification"]["passed"], true, "{case}");
-        if case["strategy"] != "mpi" {
+        if !MPI_STRATEGIES.contains(&case["strategy"].as_str().unwrap()) {
             continue;
         }
         measured += 1;
@@ -127,7 +147,20 @@ fn mpi_cases_verify_with_phases_and_placement_and_leave_no_rank_behind() {
             "{case}"
         );
     }
-    assert_eq!(measured, 2 * 2, "two workloads x two rank counts");
+    // Five workloads with `mpi`, stencil_heat with `mpi-nonblocking` too, on 1 and 2 ranks.
+    assert_eq!(measured, (5 + 1) * 2, "every MPI case ran");
+    for (workload, strategy) in
+        [("stencil_heat", "mpi"), ("stencil_heat", "mpi-nonblocking"), ("matmul", "mpi"), ("nbody", "mpi")]
+    {
+        for ranks in [1, 2] {
+            assert!(
+                cases
+                    .iter()
+                    .any(|c| c["workload"] == workload && c["strategy"] == strategy && c["workers"] == ranks),
+                "{workload} with {strategy} on {ranks} ranks"
+            );
+        }
+    }
 }
 
 #[test]
@@ -139,7 +172,7 @@ fn an_mpi_case_without_a_launcher_is_unavailable_with_the_reason() {
     let (results, left) = run(dir.path(), SMALL, Some(empty.to_str().unwrap()));
     assert_eq!(left, []);
     for case in results["cases"].as_array().unwrap() {
-        if case["strategy"] == "mpi" {
+        if MPI_STRATEGIES.contains(&case["strategy"].as_str().unwrap()) {
             assert_eq!(case["status"], "unavailable", "{case}");
             assert_eq!(case["reason"], "mpirun not found", "{case}");
         } else {
@@ -149,7 +182,7 @@ fn an_mpi_case_without_a_launcher_is_unavailable_with_the_reason() {
 }
 
 #[test]
-fn a_workload_without_an_mpi_version_is_unsupported() {
+fn a_workload_without_an_mpi_version_or_this_one_is_unsupported() {
     let dir = tempfile::tempdir().unwrap();
     let scenario = r#"
 [scenario]
@@ -163,6 +196,10 @@ max_samples = 2
 kind = "stream_triad"
 size = 1000
 strategies = ["mpi"]
+[[workload]]
+kind = "matmul"
+size = 16
+strategies = ["mpi-nonblocking"]
 "#;
     let (results, left) = run(dir.path(), scenario, None);
     assert_eq!(left, []);
@@ -170,6 +207,10 @@ strategies = ["mpi"]
     let case = cases.iter().find(|c| c["strategy"] == "mpi").expect("an mpi case");
     assert_eq!(case["status"], "unsupported", "{case}");
     assert!(case["reason"].as_str().unwrap().contains("has no MPI version"), "{case}");
+    // matmul has an MPI version, but no neighbour messages to overlap.
+    let case = cases.iter().find(|c| c["strategy"] == "mpi-nonblocking").expect("an mpi-nonblocking case");
+    assert_eq!(case["status"], "unsupported", "{case}");
+    assert!(case["reason"].as_str().unwrap().contains("no neighbour messages"), "{case}");
 }
 
 /// Sampling that goes on until `max_time` (3 s) or the case's timeout, whichever is first, of

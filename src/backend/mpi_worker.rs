@@ -3,12 +3,14 @@
 //! Rank 0 reads the case protocol's requests ([`super::protocol`]) from its stdin, which mpirun
 //! forwards from parlab, and broadcasts each to the other ranks, so that all of them take the
 //! same steps and call the same collectives in the same order. Only rank 0 writes to stdout.
-//! - `start`: every rank builds its share of the case (`Workload::rank_share`); rank 0 answers
+//! - `start`: every rank builds its share of the case (`Workload::rank_share`, the version the
+//!   request's strategy names); rank 0 answers
 //!   `ready` with every rank's placement (gathered) and its host.
 //! - `sample`: a barrier, then each rank times its `runs` runs: the whole region, and inside it
-//!   its local compute and the combining collective apart. The sample is the maximum over ranks
+//!   its local compute and its communication (collectives, halo messages, the wait for
+//!   overlapped ones) apart, as the share reports them. The sample is the maximum over ranks
 //!   of each (a reduction to rank 0): `ns` the slowest rank's region, `kernel` the slowest
-//!   compute, `communication` the longest collective, capped so the phases fit in `ns`.
+//!   compute, `communication` the longest, capped so the phases fit in `ns`.
 //! - `verify`: rank 0 checks the last combined result against the workload's sequential
 //!   reference, then every rank runs once more and rank 0 checks that fresh result.
 //!
@@ -22,7 +24,8 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use mpi::collective::SystemOperation;
-use mpi::datatype::PartitionMut;
+use mpi::datatype::{Partition, PartitionMut};
+use mpi::point_to_point::send_receive_into;
 use mpi::topology::SimpleCommunicator;
 use mpi::traits::*;
 use mpi::Count;
@@ -41,6 +44,10 @@ struct World {
 impl World {
     fn root(&self) -> mpi::topology::Process<'_> {
         self.comm.process_at_rank(0)
+    }
+
+    fn at(&self, rank: usize) -> mpi::topology::Process<'_> {
+        self.comm.process_at_rank(count(rank))
     }
 
     /// Element-wise maximum of every rank's `local` on rank 0 (zeros elsewhere).
@@ -156,6 +163,81 @@ impl Ranks for World {
     fn sendrecv_bytes(&self, peer: usize, bytes: &[u8], out: &mut [u8]) {
         super::mpi_p2p::sendrecv_bytes(&self.comm, peer, bytes, out)
     }
+    fn sendrecv_f64(&self, send: &[f64], to: Option<usize>, recv: &mut [f64], from: Option<usize>) {
+        // At the ends of a chain only one side remains; a plain send or receive matches the
+        // neighbour's `MPI_Sendrecv` as well.
+        match (to, from) {
+            (Some(to), Some(from)) => {
+                send_receive_into(send, &self.at(to), recv, &self.at(from));
+            }
+            (Some(to), None) => self.at(to).send(send),
+            (None, Some(from)) => {
+                self.at(from).receive_into(recv);
+            }
+            (None, None) => {}
+        }
+    }
+    fn exchange_f64(
+        &self,
+        sends: &[(usize, &[f64])],
+        recvs: &mut [(usize, &mut [f64])],
+        during: &mut dyn FnMut(),
+    ) {
+        // The scope holds every request and panics if one is left incomplete: all are waited
+        // for before it ends, and the buffers they use are borrowed from outside it.
+        mpi::request::scope(|scope| {
+            let receives: Vec<_> = recvs
+                .iter_mut()
+                .map(|(from, into)| self.at(*from).immediate_receive_into(scope, &mut **into))
+                .collect();
+            let sent: Vec<_> =
+                sends.iter().map(|(to, values)| self.at(*to).immediate_send(scope, *values)).collect();
+            during();
+            for request in receives {
+                request.wait();
+            }
+            for request in sent {
+                request.wait();
+            }
+        });
+    }
+    fn scatter_f64(&self, send: &[f64], counts: &[usize], recv: &mut [f64]) {
+        if self.rank() != 0 {
+            self.root().scatter_varcount_into(recv);
+            return;
+        }
+        let (counts, displs) = partition(counts);
+        let blocks = Partition::new(send, &counts[..], &displs[..]);
+        self.root().scatter_varcount_into_root(&blocks, recv);
+    }
+    fn gather_f64(&self, send: &[f64], counts: &[usize], recv: &mut [f64]) {
+        if self.rank() != 0 {
+            self.root().gather_varcount_into(send);
+            return;
+        }
+        let (counts, displs) = partition(counts);
+        let mut blocks = PartitionMut::new(recv, &counts[..], &displs[..]);
+        self.root().gather_varcount_into_root(send, &mut blocks);
+    }
+    fn bcast_f64(&self, buf: &mut [f64]) {
+        self.root().broadcast_into(buf);
+    }
+    fn allgather_f64(&self, send: &[f64], counts: &[usize], recv: &mut [f64]) {
+        let (counts, displs) = partition(counts);
+        let mut blocks = PartitionMut::new(recv, &counts[..], &displs[..]);
+        self.comm.all_gather_varcount_into(send, &mut blocks);
+    }
+}
+
+/// An MPI count: a buffer or rank number of this job, far below 2^31.
+fn count(n: usize) -> Count {
+    Count::try_from(n).expect("an MPI count under 2^31")
+}
+
+/// MPI's counts and displacements of consecutive blocks of `counts` values.
+fn partition(counts: &[usize]) -> (Vec<Count>, Vec<Count>) {
+    let displs = counts.iter().scan(0, |at, &n| Some(std::mem::replace(at, *at + count(n)))).collect();
+    (counts.iter().map(|&n| count(n)).collect(), displs)
 }
 
 /// The subcommand: initialises MPI, serves the protocol, finalises (when the universe drops).
@@ -238,6 +320,9 @@ fn prepare(world: &World, start: &Start) -> Result<Box<dyn RankShare>, String> {
     }
     let workload =
         crate::workload::find(&start.workload).ok_or_else(|| format!("no workload `{}`", start.workload))?;
+    let strategy = crate::strategy::find(&start.strategy)
+        .filter(|s| s.family() == crate::strategy::Family::Mpi)
+        .ok_or_else(|| format!("no MPI strategy `{}`", start.strategy))?;
     let job = JobSpec {
         workload: start.workload.clone(),
         params: start.params.clone(),
@@ -246,7 +331,7 @@ fn prepare(world: &World, start: &Start) -> Result<Box<dyn RankShare>, String> {
         shared: None,
     };
     workload
-        .rank_share(&job, world)
+        .rank_share(&job, strategy, world)
         .unwrap_or_else(|| Err(format!("`{}` has no MPI version", start.workload)))
 }
 

@@ -12,7 +12,8 @@
 //! loudly instead of being ignored.
 //!
 //! harness → program ([`ToProgram`]):
-//! - `{"start": {"workload", "size", "params", "seed", "workers", "protocol": 1}}`, once, first;
+//! - `{"start": {"workload", "strategy", "size", "params", "seed", "workers", "protocol": 1}}`,
+//!   once, first;
 //! - `{"sample": {"index", "runs"}}`, any number of times: run the kernel `runs` times back to
 //!   back and time them as one sample (`index` is the sample's number, `null` for warm-up);
 //! - `{"verify": {}}`: check the last run's output, then a fresh one from one more run;
@@ -76,6 +77,9 @@ pub enum ToProgram {
 #[serde(deny_unknown_fields)]
 pub struct Start {
     pub workload: String,
+    /// The case's strategy: which version of the workload to run, where it has several (the
+    /// MPI ones).
+    pub strategy: String,
     /// The size measured (already scaled for weak scaling).
     pub size: u64,
     pub params: Params,
@@ -355,6 +359,7 @@ pub fn start(
     let spec = job.spec;
     let request = ToProgram::Start(Start {
         workload: spec.workload.clone(),
+        strategy: job.strategy.name().to_string(),
         size: spec.effective_size,
         params: job.params.clone(),
         seed: job.seed,

@@ -71,6 +71,7 @@ pub static STRATEGIES: &[&dyn Strategy] = &[
     &Process,
     &ProcessShm,
     &mpi::Mpi,
+    &mpi::MpiNonblocking,
 ];
 
 /// Strategies that exist only to test the harness (they run on the test backends); never listed.

@@ -61,8 +61,19 @@ impl Workload for Exchange {
         vec![HEAD_TO_HEAD_MIN_BYTES]
     }
     fn support(&self, strategy: &dyn Strategy) -> Result<(), Unsupported> {
-        if strategy.is_sequential() || strategy.family() == Family::Mpi {
+        if strategy.is_sequential() || strategy.family() == Family::Mpi && strategy.name() == "mpi" {
             return Ok(());
+        }
+        if strategy.family() == Family::Mpi {
+            return Err(Unsupported::new(
+                self.name(),
+                strategy,
+                format!(
+                    "`exchange` has nothing to overlap its message with: the message is what it measures \
+                     (it runs on `mpi`, not `{}`)",
+                    strategy.name()
+                ),
+            ));
         }
         Err(Unsupported::new(
             self.name(),
@@ -124,7 +135,15 @@ impl Workload for Exchange {
         let len = usize::try_from(size).map_err(|_| PrepareError::Invalid(format!("{size} bytes")))?;
         Ok(Box::new(Input { len, seed }))
     }
-    fn rank_share(&self, job: &JobSpec, ranks: &dyn Ranks) -> Option<Result<Box<dyn RankShare>, String>> {
+    fn rank_share(
+        &self,
+        job: &JobSpec,
+        strategy: &dyn Strategy,
+        ranks: &dyn Ranks,
+    ) -> Option<Result<Box<dyn RankShare>, String>> {
+        if let Err(why) = self.support(strategy) {
+            return Some(Err(why.to_string()));
+        }
         Some(RankPart::new(job, ranks).map(|p| Box::new(p) as Box<dyn RankShare>))
     }
 }
@@ -265,7 +284,9 @@ mod tests {
     fn sendrecv_pairs_verify_and_a_wrong_byte_fails() {
         for size in [2, 3, 4] {
             let j = job(1000, "sendrecv");
-            let make = |r: &dyn Ranks| Exchange.rank_share(&j, r).expect("an MPI version");
+            let make = |r: &dyn Ranks| {
+                Exchange.rank_share(&j, crate::strategy::mpi::mpi(), r).expect("an MPI version")
+            };
             let rank0 = ranks::run_on_threads(size, 2, &make).unwrap();
             let ok = rank0.verify().unwrap();
             assert!(ok.contains(&format!("each of {size} ranks")), "{ok}");
@@ -280,7 +301,7 @@ mod tests {
     #[test]
     fn a_lone_rank_swaps_with_itself() {
         let j = job(10, "sendrecv");
-        let mut share = Exchange.rank_share(&j, &OneRank).unwrap().unwrap();
+        let mut share = Exchange.rank_share(&j, crate::strategy::mpi::mpi(), &OneRank).unwrap().unwrap();
         share.run(&OneRank).unwrap();
         assert!(share.verify().unwrap().contains("each of 1 ranks"));
     }

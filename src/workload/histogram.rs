@@ -50,7 +50,7 @@ fn version(strategy: &dyn Strategy) -> Result<Version, Unsupported> {
         (Family::SharedState, "rwlock") => Ok(Version::RwLock),
         (Family::SharedState, "atomic") => Ok(Version::Atomic),
         (Family::SharedState, "local-merge") | (Family::DataParallel, _) => Ok(Version::Private),
-        (Family::Mpi, _) => Ok(Version::Ranks),
+        (Family::Mpi, _) => super::collective_mpi_support("histogram", strategy).map(|()| Version::Ranks),
         (Family::SharedState, name) => Err(Unsupported::new(
             "histogram",
             strategy,
@@ -139,7 +139,15 @@ impl Workload for Histogram {
     fn prepare(&self, size: u64, params: &Params, seed: u64) -> Result<Box<dyn Instance>, PrepareError> {
         Ok(Box::new(input(size, params, seed)))
     }
-    fn rank_share(&self, job: &JobSpec, ranks: &dyn Ranks) -> Option<Result<Box<dyn RankShare>, String>> {
+    fn rank_share(
+        &self,
+        job: &JobSpec,
+        strategy: &dyn Strategy,
+        ranks: &dyn Ranks,
+    ) -> Option<Result<Box<dyn RankShare>, String>> {
+        if let Err(why) = version(strategy) {
+            return Some(Err(why.to_string()));
+        }
         let bins = job.params.int("bins") as usize;
         let block = ranks::block(job.size as usize, ranks.rank(), ranks.size());
         Some(Ok(Box::new(RankPart {
@@ -319,6 +327,7 @@ impl RankShare for RankPart {
 mod tests {
     use super::*;
     use crate::ranks::OneRank;
+    use crate::strategy::mpi::mpi;
 
     fn job(size: u64, skew: f64) -> JobSpec {
         let mut params = crate::workload::default_params(&Histogram);
@@ -331,13 +340,13 @@ mod tests {
     fn rank_shares_verify_on_one_and_several_ranks() {
         for skew in [0.0, 0.5] {
             let job = job(10_001, skew);
-            let mut share = Histogram.rank_share(&job, &OneRank).expect("an MPI version").unwrap();
+            let mut share = Histogram.rank_share(&job, mpi(), &OneRank).expect("an MPI version").unwrap();
             assert!(share.verify().is_err(), "verified before any run");
             share.run(&OneRank).unwrap();
             let ok = share.verify().unwrap();
             assert!(ok.contains("all 37 bins match"), "{ok}");
             for size in [2, 3] {
-                let make = |r: &dyn Ranks| Histogram.rank_share(&job, r).expect("an MPI version");
+                let make = |r: &dyn Ranks| Histogram.rank_share(&job, mpi(), r).expect("an MPI version");
                 let rank0 = ranks::run_on_threads(size, 2, &make).unwrap();
                 let ok = rank0.verify().unwrap();
                 assert!(ok.contains("(10001 items)"), "{size} ranks: {ok}");
@@ -350,7 +359,7 @@ mod tests {
         // Rank 1 runs its share but its bins never reach rank 0: a short count must fail.
         let job = job(5_000, 0.0);
         let make = |r: &dyn Ranks| -> Result<Box<dyn RankShare>, String> {
-            let mut share = Histogram.rank_share(&job, r).expect("an MPI version")?;
+            let mut share = Histogram.rank_share(&job, mpi(), r).expect("an MPI version")?;
             if r.rank() == 1 {
                 share.run(&OneRank)?; // counted, but summed with no one
                 share = Box::new(Silent { bins: 37 });

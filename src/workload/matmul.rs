@@ -12,17 +12,25 @@
 //! The reference takes dot products against B transposed, a different summation order, so
 //! results are compared with a tolerance: `|c - ref| <= 8 n eps * sum_k |a_ik b_kj|` (with all
 //! inputs in [-1, 1], at most `8 n^2 eps`).
+//!
+//! MPI version (`mpi`, [`RankPart`]): rank 0 holds A and B; every run scatters row blocks of A,
+//! broadcasts B, lets each rank multiply its block with the chosen kernel and gathers the
+//! blocks of C on rank 0, which checks them.
 
 use std::sync::OnceLock;
+use std::time::Instant;
 
 use crate::align::{self, Buffer};
 
 use super::simd::{self, Isa};
 use super::{
-    unit_f64, Instance, Kernel, ParamSpec, Params, PrepareError, Refused, SizeUnit, Verification, Workload,
+    default_support, unit_f64, Instance, Kernel, ParamSpec, Params, PrepareError, Refused, SizeUnit,
+    Unsupported, Verification, Workload,
 };
 use crate::machine::Machine;
-use crate::strategy::Exec;
+use crate::ranks::{self, PhaseTimes, RankShare, Ranks};
+use crate::remote::JobSpec;
+use crate::strategy::{Exec, Family, Strategy};
 
 pub struct Matmul;
 
@@ -82,9 +90,23 @@ impl Workload for Matmul {
     fn default_sizes(&self, _: &Machine) -> Vec<u64> {
         vec![512]
     }
+    fn support(&self, strategy: &dyn Strategy) -> Result<(), Unsupported> {
+        match strategy.family() {
+            Family::Mpi => super::collective_mpi_support(self.name(), strategy),
+            _ => default_support(self.name(), strategy),
+        }
+    }
     fn memory_bytes(&self, size: u64, _: &Params) -> u64 {
         // A, B, B transposed, output, reference.
         size.saturating_mul(size).saturating_mul(5 * 8)
+    }
+    fn case_memory_bytes(&self, size: u64, _: &Params, case: &super::CaseShape) -> u64 {
+        if case.family != Family::Mpi {
+            return 0;
+        }
+        // A copy of B on every rank, the blocks of A and C (the whole of each, over the ranks),
+        // and rank 0's whole input, gathered C, B transposed and reference.
+        size.saturating_mul(size).saturating_mul(8).saturating_mul(case.workers as u64 + 2 + 5)
     }
     fn work(&self, size: u64, _: &Params) -> f64 {
         2.0 * (size as f64).powi(3)
@@ -110,16 +132,33 @@ impl Workload for Matmul {
         Ok(())
     }
     fn prepare(&self, size: u64, params: &Params, seed: u64) -> Result<Box<dyn Instance>, PrepareError> {
-        let n = size as usize;
-        let nn = (n * n) as u64;
-        // At this process's alignment offset (`--processes` varies it between processes).
-        let a = align::from_fn(nn as usize, |k| 2.0 * unit_f64(seed, k as u64) - 1.0);
-        let b = align::from_fn(nn as usize, |k| 2.0 * unit_f64(seed, nn + k as u64) - 1.0);
-        let kernel = match params.text("kernel") {
-            "blocked" => Choice::Blocked(simd::select(params)),
-            _ => Choice::Tuned,
-        };
-        Ok(Box::new(Input { n, a, b, kernel, reference: OnceLock::new() }))
+        Ok(Box::new(input(size as usize, params, seed)))
+    }
+    fn rank_share(
+        &self,
+        job: &JobSpec,
+        strategy: &dyn Strategy,
+        ranks: &dyn Ranks,
+    ) -> Option<Result<Box<dyn RankShare>, String>> {
+        if let Err(why) = self.support(strategy) {
+            return Some(Err(why.to_string()));
+        }
+        Some(RankPart::new(job, ranks).map(|p| Box::new(p) as Box<dyn RankShare>))
+    }
+}
+
+fn input(n: usize, params: &Params, seed: u64) -> Input {
+    let nn = (n * n) as u64;
+    // At this process's alignment offset (`--processes` varies it between processes).
+    let a = align::from_fn(nn as usize, |k| 2.0 * unit_f64(seed, k as u64) - 1.0);
+    let b = align::from_fn(nn as usize, |k| 2.0 * unit_f64(seed, nn + k as u64) - 1.0);
+    Input { n, a, b, kernel: choice(params), reference: OnceLock::new() }
+}
+
+fn choice(params: &Params) -> Choice {
+    match params.text("kernel") {
+        "blocked" => Choice::Blocked(simd::select(params)),
+        _ => Choice::Tuned,
     }
 }
 
@@ -141,35 +180,65 @@ impl Input {
     /// Rows `first..` of C, as many as `c` holds.
     fn rows(&self, first: usize, c: &mut [f64]) {
         let n = self.n;
-        match self.kernel {
-            Choice::Blocked(isa) => simd::matmul_blocked(isa, &self.a, &self.b, n, first, c),
-            Choice::Tuned => {
-                let m = c.len() / n;
-                let a = &self.a[first * n..(first + m) * n];
-                // SAFETY: `a` is m x n, `b` n x n and `c` m x n, all row-major with row stride
-                // n and column stride 1, as the pointers and strides say; `c` is not aliased.
-                unsafe {
-                    let (rs, cs) = (n as isize, 1);
-                    matrixmultiply::dgemm(
-                        m,
-                        n,
-                        n,
-                        1.0,
-                        a.as_ptr(),
-                        rs,
-                        cs,
-                        self.b.as_ptr(),
-                        rs,
-                        cs,
-                        // beta = 0: C is overwritten, never read (it starts as NaN).
-                        0.0,
-                        c.as_mut_ptr(),
-                        rs,
-                        cs,
-                    );
-                }
+        let m = c.len() / n;
+        multiply(self.kernel, &self.a[first * n..(first + m) * n], &self.b, n, c);
+    }
+}
+
+/// `c = a * b` for a block of rows: `a` and `c` hold as many rows of n values, `b` is n x n.
+fn multiply(kernel: Choice, a: &[f64], b: &[f64], n: usize, c: &mut [f64]) {
+    // The dgemm below reads and writes through raw pointers: the shapes must hold.
+    assert!(a.len() == c.len() && b.len() == n * n && c.len().is_multiple_of(n), "a block of rows, and B");
+    match kernel {
+        Choice::Blocked(isa) => simd::matmul_blocked(isa, a, b, n, 0, c),
+        Choice::Tuned => {
+            let m = c.len() / n;
+            // SAFETY: `a` is m x n, `b` n x n and `c` m x n, all row-major with row stride
+            // n and column stride 1, as the pointers and strides say; `c` is not aliased.
+            unsafe {
+                let (rs, cs) = (n as isize, 1);
+                matrixmultiply::dgemm(
+                    m,
+                    n,
+                    n,
+                    1.0,
+                    a.as_ptr(),
+                    rs,
+                    cs,
+                    b.as_ptr(),
+                    rs,
+                    cs,
+                    // beta = 0: C is overwritten, never read (it starts as NaN).
+                    0.0,
+                    c.as_mut_ptr(),
+                    rs,
+                    cs,
+                );
             }
         }
+    }
+}
+
+impl Input {
+    /// `c` (the whole product after a run) against the reference, within the tolerance.
+    fn check(&self, c: &[f64]) -> Verification {
+        let n = self.n;
+        let want = self.reference.get_or_init(|| self.reference());
+        let tolerance = 8.0 * (n * n) as f64 * f64::EPSILON;
+        if c.len() != want.len() {
+            return Verification::fail(format!("{} elements, {} expected", c.len(), want.len()));
+        }
+        let mut worst = 0.0f64;
+        for (c, w) in c.iter().zip(want) {
+            let err = (c - w).abs();
+            if err.is_nan() || err > tolerance {
+                return Verification::fail(format!(
+                    "element off by {err:e}, over the tolerance {tolerance:.1e}"
+                ));
+            }
+            worst = worst.max(err);
+        }
+        Verification::pass(format!("max abs error {worst:.1e} <= {tolerance:.1e}"))
     }
 
     fn reference(&self) -> Vec<f64> {
@@ -214,26 +283,150 @@ impl Kernel for Run<'_> {
     }
 
     fn verify(&self) -> Verification {
-        let n = self.input.n;
-        let want = self.input.reference.get_or_init(|| self.input.reference());
-        let tolerance = 8.0 * (n * n) as f64 * f64::EPSILON;
-        let mut worst = 0.0f64;
-        for (c, w) in self.c.iter().zip(want) {
-            let err = (c - w).abs();
-            if err.is_nan() || err > tolerance {
-                return Verification::fail(format!(
-                    "element off by {err:e}, over the tolerance {tolerance:.1e}"
-                ));
-            }
-            worst = worst.max(err);
-        }
-        Verification::pass(format!("max abs error {worst:.1e} <= {tolerance:.1e}"))
+        self.input.check(&self.c)
     }
 
     fn isa(&self) -> Option<&'static str> {
-        Some(match self.input.kernel {
+        Some(self.input.kernel.isa())
+    }
+}
+
+impl Choice {
+    fn isa(self) -> &'static str {
+        match self {
             Choice::Tuned => tuned_isa(),
             Choice::Blocked(isa) => isa.name(),
+        }
+    }
+}
+
+/// One rank's block of rows of C (see the module's documentation).
+struct RankPart {
+    n: usize,
+    kernel: Choice,
+    /// Values in each rank's block of rows: the counts of the scatter and the gather.
+    counts: Vec<usize>,
+    a: Buffer<f64>,
+    /// B, rank 0's from the start, the others' from the broadcast of each run.
+    b: Buffer<f64>,
+    c: Buffer<f64>,
+    /// On rank 0: A, B and the reference, and C gathered by the last run.
+    whole: Option<Input>,
+    result: Vec<f64>,
+    /// Tests only: the rank takes part in the collectives but never multiplies its block.
+    #[cfg(test)]
+    skip: bool,
+}
+
+impl RankPart {
+    fn new(job: &JobSpec, ranks: &dyn Ranks) -> Result<RankPart, String> {
+        let (n, rank, size) = (job.size as usize, ranks.rank(), ranks.size());
+        if n < size {
+            return Err(format!("{n} rows of A cannot give each of {size} ranks a row"));
+        }
+        let counts = ranks::block_counts(n, size, n);
+        let whole = (rank == 0).then(|| input(n, &job.params, job.seed));
+        let b = match &whole {
+            Some(whole) => align::from_fn(n * n, |k| whole.b[k]),
+            None => align::filled(n * n, f64::NAN),
+        };
+        Ok(RankPart {
+            n,
+            kernel: choice(&job.params),
+            a: align::filled(counts[rank], f64::NAN),
+            b,
+            // NaN until computed: a block never multiplied cannot pass.
+            c: align::filled(counts[rank], f64::NAN),
+            result: if whole.is_some() { vec![f64::NAN; n * n] } else { Vec::new() },
+            counts,
+            whole,
+            #[cfg(test)]
+            skip: false,
         })
+    }
+
+    fn multiplies(&self) -> bool {
+        #[cfg(test)]
+        if self.skip {
+            return false;
+        }
+        true
+    }
+}
+
+impl RankShare for RankPart {
+    fn run(&mut self, ranks: &dyn Ranks) -> Result<PhaseTimes, String> {
+        let a_all: &[f64] = self.whole.as_ref().map_or(&[], |w| &w.a);
+        let t0 = Instant::now();
+        ranks.scatter_f64(a_all, &self.counts, &mut self.a);
+        ranks.bcast_f64(&mut self.b);
+        let t1 = Instant::now();
+        if self.multiplies() {
+            multiply(self.kernel, &self.a, &self.b, self.n, &mut self.c);
+        }
+        let t2 = Instant::now();
+        ranks.gather_f64(&self.c, &self.counts, &mut self.result);
+        let t3 = Instant::now();
+        Ok(PhaseTimes {
+            compute_ns: (t2 - t1).as_nanos() as u64,
+            combine_ns: ((t1 - t0) + (t3 - t2)).as_nanos() as u64,
+        })
+    }
+
+    fn verify(&self) -> Result<String, String> {
+        let whole = self.whole.as_ref().ok_or("only rank 0 holds the whole product")?;
+        whole.check(&self.result).into_result()
+    }
+
+    fn isa(&self) -> Option<&'static str> {
+        Some(self.kernel.isa())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ranks::OneRank;
+    use crate::strategy::mpi::{mpi, mpi_nonblocking};
+    use crate::workload::ParamValue;
+
+    fn job(n: u64, kernel: &'static str) -> JobSpec {
+        let mut params = crate::workload::default_params(&Matmul);
+        params.0.insert("kernel".into(), ParamValue::Text(kernel.into()));
+        JobSpec { workload: "matmul".into(), params, size: n, seed: 4, shared: None }
+    }
+
+    #[test]
+    fn rank_shares_verify_on_one_and_several_ranks() {
+        for kernel in ["tuned", "blocked"] {
+            let job = job(23, kernel);
+            let mut share = Matmul.rank_share(&job, mpi(), &OneRank).expect("an MPI version").unwrap();
+            assert!(share.verify().is_err(), "verified before any run");
+            share.run(&OneRank).unwrap();
+            let ok = share.verify().unwrap();
+            assert!(ok.contains("max abs error"), "{ok}");
+            for size in [2, 3] {
+                let make = |r: &dyn Ranks| Matmul.rank_share(&job, mpi(), r).expect("an MPI version");
+                let rank0 = ranks::run_on_threads(size, 2, &make).unwrap();
+                rank0.verify().unwrap_or_else(|e| panic!("{kernel} on {size}: {e}"));
+            }
+        }
+        let e = Matmul.rank_share(&job(5, "tuned"), mpi_nonblocking(), &OneRank).unwrap().err().unwrap();
+        assert!(e.contains("no neighbour messages"), "{e}");
+    }
+
+    #[test]
+    fn a_rank_that_skips_its_block_fails_verification() {
+        let job = job(23, "tuned");
+        for (size, lazy) in [(2, 1), (3, 2), (3, 0)] {
+            let make = |r: &dyn Ranks| -> Result<Box<dyn RankShare>, String> {
+                let mut part = RankPart::new(&job, r)?;
+                part.skip = r.rank() == lazy;
+                Ok(Box::new(part))
+            };
+            let rank0 = ranks::run_on_threads(size, 1, &make).unwrap();
+            let why = rank0.verify().unwrap_err();
+            assert!(why.contains("over the tolerance"), "{size} ranks, rank {lazy} lazy: {why}");
+        }
     }
 }

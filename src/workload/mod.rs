@@ -367,9 +367,15 @@ pub trait Workload: Sync + 'static {
     }
     /// The rank half of this workload's MPI version: what each rank builds from the job's
     /// description to compute its block and combine the blocks (see [`crate::ranks`]), or `None`
-    /// when it has none. A workload that has one lets [`Family::Mpi`] through in
-    /// [`Workload::support`].
-    fn rank_share(&self, _job: &JobSpec, _ranks: &dyn Ranks) -> Option<Result<Box<dyn RankShare>, String>> {
+    /// when it has none. `strategy` (of [`Family::Mpi`]) picks the version where there are
+    /// several. A workload that has one lets [`Family::Mpi`] through in [`Workload::support`],
+    /// for the strategies it has a version for.
+    fn rank_share(
+        &self,
+        _job: &JobSpec,
+        _strategy: &dyn Strategy,
+        _ranks: &dyn Ranks,
+    ) -> Option<Result<Box<dyn RankShare>, String>> {
         None
     }
 }
@@ -384,6 +390,23 @@ impl std::fmt::Debug for dyn Workload {
 /// its size to the power `dims`.
 pub fn scaled_size(base: u64, workers: usize, dims: i32) -> u64 {
     (base as f64 * (workers as f64).powf(1.0 / dims as f64)).round() as u64
+}
+
+/// [`Workload::support`] for a [`Family::Mpi`] strategy, from a workload whose MPI version
+/// combines its ranks' blocks with collectives only: `mpi` runs it; `mpi-nonblocking`, whose
+/// point is neighbour messages overlapped with computation, has nothing to overlap here.
+pub fn collective_mpi_support(workload: &'static str, strategy: &dyn Strategy) -> Result<(), Unsupported> {
+    match strategy.name() {
+        "mpi" => Ok(()),
+        name => Err(Unsupported::new(
+            workload,
+            strategy,
+            format!(
+                "`{workload}`'s MPI version combines the ranks' blocks with collectives: it exchanges no \
+                 neighbour messages for `{name}` to overlap with computation (run it with `mpi`)"
+            ),
+        )),
+    }
 }
 
 /// The default answer of [`Workload::support`].
@@ -622,32 +645,47 @@ mod tests {
 
     #[test]
     fn exactly_the_workloads_with_a_rank_share_support_mpi_and_theirs_verify_on_one_rank() {
-        let mpi = crate::strategy::find("mpi").expect("mpi is a strategy");
         let mut with = Vec::new();
-        for w in WORKLOADS {
-            let job = JobSpec {
-                workload: w.name().into(),
-                params: tiny_params(*w),
-                size: tiny(*w),
-                seed: 3,
-                shared: None,
-            };
-            match (w.support(mpi), w.rank_share(&job, &crate::ranks::OneRank)) {
-                (Ok(()), Some(share)) => {
-                    let mut share = share.unwrap_or_else(|e| panic!("{}: {e}", w.name()));
-                    share.run(&crate::ranks::OneRank).unwrap();
-                    share.verify().unwrap_or_else(|e| panic!("{}: {e}", w.name()));
-                    with.push(w.name());
-                }
-                (Err(why), None) => {
-                    assert!(why.to_string().contains("no MPI version"), "{}: {why}", w.name())
-                }
-                (support, share) => {
-                    panic!("{}: support {support:?} but rank share {}", w.name(), share.is_some())
+        for strategy in [crate::strategy::mpi::mpi(), crate::strategy::mpi::mpi_nonblocking()] {
+            for w in WORKLOADS {
+                let job = JobSpec {
+                    workload: w.name().into(),
+                    params: tiny_params(*w),
+                    size: tiny(*w),
+                    seed: 3,
+                    shared: None,
+                };
+                let name = (w.name(), strategy.name());
+                match (w.support(strategy), w.rank_share(&job, strategy, &crate::ranks::OneRank)) {
+                    (Ok(()), Some(share)) => {
+                        let mut share = share.unwrap_or_else(|e| panic!("{name:?}: {e}"));
+                        share.run(&crate::ranks::OneRank).unwrap();
+                        share.verify().unwrap_or_else(|e| panic!("{name:?}: {e}"));
+                        with.push(name);
+                    }
+                    (Err(why), None) => {
+                        assert!(why.to_string().contains("no MPI version"), "{name:?}: {why}")
+                    }
+                    // A workload with an MPI version but not this one: the share says why too.
+                    (Err(why), Some(Err(also))) => {
+                        assert!(
+                            why.to_string().contains("nothing") || why.to_string().contains("no neighbour"),
+                            "{name:?}: {why}"
+                        );
+                        assert_eq!(also, why.to_string(), "{name:?}");
+                    }
+                    (support, share) => {
+                        panic!("{name:?}: support {support:?} but rank share {}", share.is_some())
+                    }
                 }
             }
         }
-        assert_eq!(with, ["pi_monte_carlo", "histogram", "exchange"]);
+        let mpi = ["pi_monte_carlo", "histogram", "stencil_heat", "matmul", "nbody", "exchange"];
+        let mut want: Vec<_> = mpi.iter().map(|w| (*w, "mpi")).collect();
+        want.push(("stencil_heat", "mpi-nonblocking"));
+        with.sort();
+        want.sort();
+        assert_eq!(with, want);
     }
 
     #[test]

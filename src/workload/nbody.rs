@@ -14,10 +14,17 @@
 //! the CPU has them (`simd = "auto"`, see [`super::simd::nbody`]); `local-merge`'s pair loop,
 //! which scatters into two bodies at once, stays scalar, and its results say so.
 //!
+//! MPI version (`mpi`, [`RankPart`]): each rank owns a block of bodies and keeps every body's
+//! position; each step it computes the forces on its block, moves it, and an allgather of the
+//! blocks' positions brings every rank up to date for the next step. Rank 0 gathers the final
+//! states and checks them.
+//!
 //! Sums in another order round differently, so the check is a tolerance: every coordinate
 //! within 1e-9 (relative, or absolute below 1) of the sequential reference.
 
+use std::ops::Range;
 use std::sync::OnceLock;
+use std::time::Instant;
 
 use super::simd::{self, Isa};
 use super::{
@@ -25,6 +32,8 @@ use super::{
     Unsupported, Verification, Workload,
 };
 use crate::machine::Machine;
+use crate::ranks::{self, PhaseTimes, RankShare, Ranks};
+use crate::remote::JobSpec;
 use crate::strategy::{static_block, Exec, Family, PhaseBarrier, Strategy};
 
 pub struct NBody;
@@ -43,6 +52,8 @@ enum Version {
     /// Rows of forces split over the executor: every data-parallel strategy, and `async`
     /// (whose executor runs the tasks through `spawn_blocking`).
     Rows,
+    /// A block of bodies per MPI rank (`mpi`), run by [`RankPart`], not [`Run`].
+    Ranks,
 }
 
 fn version(strategy: &dyn Strategy) -> Result<Version, Unsupported> {
@@ -58,7 +69,8 @@ fn version(strategy: &dyn Strategy) -> Result<Version, Unsupported> {
                  `local-merge` (symmetric pairs) and `async` (via spawn_blocking); `{name}` has no version"
             ),
         )),
-        (Family::Process | Family::Mpi, _) => {
+        (Family::Mpi, _) => super::collective_mpi_support("nbody", strategy).map(|()| Version::Ranks),
+        (Family::Process, _) => {
             Err(default_support("nbody", strategy).expect_err("no workload has a default process version"))
         }
     }
@@ -122,6 +134,10 @@ impl Workload for NBody {
     }
     fn case_memory_bytes(&self, size: u64, _: &Params, case: &super::CaseShape) -> u64 {
         // `local-merge`: a private force array per task over half the pairs' rows, until merged.
+        // MPI: every rank's copy of the input and of every position, and rank 0's gathered states.
+        if case.family == Family::Mpi {
+            return size.saturating_mul(8 + 48 * 2 + 24).saturating_mul(case.workers as u64 + 1);
+        }
         match case.strategy {
             "local-merge" => case
                 .max_tasks(size.div_ceil(2), 64)
@@ -133,22 +149,36 @@ impl Workload for NBody {
         (size as f64).powi(2) * params.int("steps") as f64
     }
     fn prepare(&self, size: u64, params: &Params, seed: u64) -> Result<Box<dyn Instance>, PrepareError> {
-        let n = size as usize;
-        let u = |k: usize, c: u64| unit_f64(seed, 8 * k as u64 + c);
-        let mass = (0..n).map(|k| 0.5 + u(k, 0)).collect();
-        let state = (0..n)
-            .map(|k| {
-                let v = |c| 0.1 * (u(k, c) - 0.5);
-                [u(k, 1), u(k, 2), u(k, 3), v(4), v(5), v(6)]
-            })
-            .collect();
-        Ok(Box::new(Input {
-            mass,
-            state,
-            steps: params.int("steps") as usize,
-            isa: simd::select(params),
-            reference: OnceLock::new(),
-        }))
+        Ok(Box::new(input(size as usize, params, seed)))
+    }
+    fn rank_share(
+        &self,
+        job: &JobSpec,
+        strategy: &dyn Strategy,
+        ranks: &dyn Ranks,
+    ) -> Option<Result<Box<dyn RankShare>, String>> {
+        if let Err(why) = version(strategy) {
+            return Some(Err(why.to_string()));
+        }
+        Some(RankPart::new(job, ranks).map(|p| Box::new(p) as Box<dyn RankShare>))
+    }
+}
+
+fn input(n: usize, params: &Params, seed: u64) -> Input {
+    let u = |k: usize, c: u64| unit_f64(seed, 8 * k as u64 + c);
+    let mass = (0..n).map(|k| 0.5 + u(k, 0)).collect();
+    let state = (0..n)
+        .map(|k| {
+            let v = |c| 0.1 * (u(k, c) - 0.5);
+            [u(k, 1), u(k, 2), u(k, 3), v(4), v(5), v(6)]
+        })
+        .collect();
+    Input {
+        mass,
+        state,
+        steps: params.int("steps") as usize,
+        isa: simd::select(params),
+        reference: OnceLock::new(),
     }
 }
 
@@ -214,6 +244,29 @@ fn pair_forces(folded: std::ops::Range<usize>, state: &[Body], mass: &[f64]) -> 
 }
 
 impl Input {
+    /// `state` (every body after a run) against the reference, within the tolerance.
+    fn check(&self, state: &[Body]) -> Verification {
+        let want = self.reference.get_or_init(|| self.reference());
+        if state.len() != want.len() {
+            return Verification::fail(format!("{} bodies, {} expected", state.len(), want.len()));
+        }
+        let mut worst = 0.0f64;
+        for (b, r) in state.iter().zip(want) {
+            for c in 0..6 {
+                let err = (b[c] - r[c]).abs() / r[c].abs().max(1.0);
+                worst = if err.is_nan() { f64::INFINITY } else { worst.max(err) };
+            }
+        }
+        if worst <= TOLERANCE {
+            Verification::pass(format!(
+                "max relative error {worst:.1e} <= {TOLERANCE:.0e} over {} bodies",
+                want.len()
+            ))
+        } else {
+            Verification::fail(format!("max relative error {worst:.1e} > {TOLERANCE:.0e}"))
+        }
+    }
+
     fn reference(&self) -> Vec<Body> {
         let mut state = self.state.clone();
         for _ in 0..self.steps {
@@ -261,6 +314,7 @@ impl Kernel for Run<'_> {
         // Only the pairs-once version (`local-merge`) takes the scalar pair loop below.
         self.ran = Some(if matches!(version, Version::PairsOnce) { Isa::SCALAR } else { isa });
         match version {
+            Version::Ranks => unreachable!("MPI cases run on ranks, through `RankPart`"),
             Version::Barrier => {
                 let workers = exec.workers().min(n);
                 let shared = Shared { state: self.state.as_mut_ptr(), acc: self.acc.as_mut_ptr(), n };
@@ -334,25 +388,163 @@ impl Kernel for Run<'_> {
     }
 
     fn verify(&self) -> Verification {
-        let want = self.input.reference.get_or_init(|| self.input.reference());
-        let mut worst = 0.0f64;
-        for (b, r) in self.state.iter().zip(want) {
-            for c in 0..6 {
-                let err = (b[c] - r[c]).abs() / r[c].abs().max(1.0);
-                worst = if err.is_nan() { f64::INFINITY } else { worst.max(err) };
-            }
-        }
-        if worst <= TOLERANCE {
-            Verification::pass(format!(
-                "max relative error {worst:.1e} <= {TOLERANCE:.0e} over {} bodies",
-                want.len()
-            ))
-        } else {
-            Verification::fail(format!("max relative error {worst:.1e} > {TOLERANCE:.0e}"))
-        }
+        self.input.check(&self.state)
     }
 
     fn isa(&self) -> Option<&'static str> {
         self.ran.map(Isa::name)
+    }
+}
+
+/// One rank's block of bodies (see the module's documentation).
+struct RankPart {
+    /// The masses and starting states of every body (each rank makes them from the seed), and
+    /// on rank 0 the reference to check against.
+    input: Input,
+    mine: Range<usize>,
+    /// Every body: this rank's block up to date, the others' positions as of the last allgather.
+    state: Vec<Body>,
+    acc: Vec<[f64; 3]>,
+    /// Values in each rank's block: positions (3 per body) and whole states (6 per body).
+    position_counts: Vec<usize>,
+    state_counts: Vec<usize>,
+    positions: Vec<f64>,
+    /// On rank 0: every body's state gathered by the last run (6 values each).
+    result: Vec<f64>,
+    /// Tests only: the rank takes part in the collectives but never moves its bodies.
+    #[cfg(test)]
+    skip: bool,
+}
+
+impl RankPart {
+    fn new(job: &JobSpec, ranks: &dyn Ranks) -> Result<RankPart, String> {
+        let (n, rank, size) = (job.size as usize, ranks.rank(), ranks.size());
+        if n < size {
+            return Err(format!("{n} bodies cannot give each of {size} ranks one"));
+        }
+        let mine = ranks::block(n, rank, size);
+        Ok(RankPart {
+            input: input(n, &job.params, job.seed),
+            acc: vec![[0.0; 3]; mine.len()],
+            mine,
+            state: vec![[f64::NAN; 6]; n],
+            position_counts: ranks::block_counts(n, size, 3),
+            state_counts: ranks::block_counts(n, size, 6),
+            positions: vec![0.0; 3 * n],
+            result: if rank == 0 { Vec::with_capacity(6 * n) } else { Vec::new() },
+            #[cfg(test)]
+            skip: false,
+        })
+    }
+
+    fn moves(&self) -> bool {
+        #[cfg(test)]
+        if self.skip {
+            return false;
+        }
+        true
+    }
+}
+
+impl RankShare for RankPart {
+    fn run(&mut self, ranks: &dyn Ranks) -> Result<PhaseTimes, String> {
+        let (mass, isa, moves) = (&self.input.mass[..], self.input.isa, self.moves());
+        let mine = self.mine.clone();
+        self.state.copy_from_slice(&self.input.state);
+        let (mut compute, mut combine) = (0u128, 0u128);
+        for step in 0..self.input.steps {
+            if step > 0 {
+                // Every block's positions from the last step, into every rank's copy.
+                let t = Instant::now();
+                let own: Vec<f64> =
+                    self.state[mine.clone()].iter().flat_map(|b| [b[0], b[1], b[2]]).collect();
+                ranks.allgather_f64(&own, &self.position_counts, &mut self.positions);
+                for (body, p) in self.state.iter_mut().zip(self.positions.chunks_exact(3)) {
+                    body[..3].copy_from_slice(p);
+                }
+                combine += t.elapsed().as_nanos();
+            }
+            let t = Instant::now();
+            if moves {
+                for (a, i) in self.acc.iter_mut().zip(mine.clone()) {
+                    *a = accel(isa, i, &self.state, mass);
+                }
+                for (body, a) in self.state[mine.clone()].iter_mut().zip(&self.acc) {
+                    advance(body, a);
+                }
+            }
+            compute += t.elapsed().as_nanos();
+        }
+        let t = Instant::now();
+        let own: Vec<f64> = self.state[mine].iter().flatten().copied().collect();
+        if ranks.rank() == 0 {
+            self.result.resize(6 * self.state.len(), f64::NAN);
+        }
+        ranks.gather_f64(&own, &self.state_counts, &mut self.result);
+        combine += t.elapsed().as_nanos();
+        Ok(PhaseTimes { compute_ns: compute as u64, combine_ns: combine as u64 })
+    }
+
+    fn verify(&self) -> Result<String, String> {
+        if self.result.is_empty() {
+            return Err("no run has gathered the bodies on rank 0".into());
+        }
+        let state: Vec<Body> =
+            self.result.chunks_exact(6).map(|b| b.try_into().expect("6 values a body")).collect();
+        self.input.check(&state).into_result()
+    }
+
+    fn isa(&self) -> Option<&'static str> {
+        Some(self.input.isa.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ranks::OneRank;
+    use crate::strategy::mpi::{mpi, mpi_nonblocking};
+
+    fn job(n: u64) -> JobSpec {
+        JobSpec {
+            workload: "nbody".into(),
+            params: crate::workload::default_params(&NBody),
+            size: n,
+            seed: 8,
+            shared: None,
+        }
+    }
+
+    #[test]
+    fn rank_shares_verify_on_one_and_several_ranks() {
+        let job = job(37);
+        let mut share = NBody.rank_share(&job, mpi(), &OneRank).expect("an MPI version").unwrap();
+        assert!(share.verify().is_err(), "verified before any run");
+        share.run(&OneRank).unwrap();
+        let ok = share.verify().unwrap();
+        assert!(ok.contains("over 37 bodies"), "{ok}");
+        for size in [2, 3] {
+            let make = |r: &dyn Ranks| NBody.rank_share(&job, mpi(), r).expect("an MPI version");
+            let rank0 = ranks::run_on_threads(size, 2, &make).unwrap();
+            let ok = rank0.verify().unwrap_or_else(|e| panic!("{size} ranks: {e}"));
+            assert!(ok.contains("over 37 bodies"), "{ok}");
+        }
+        let e = NBody.rank_share(&job, mpi_nonblocking(), &OneRank).unwrap().err().unwrap();
+        assert!(e.contains("no neighbour messages"), "{e}");
+    }
+
+    #[test]
+    fn a_rank_that_skips_its_bodies_fails_verification() {
+        let job = job(37);
+        for (size, lazy) in [(2, 1), (3, 1), (3, 0)] {
+            let make = |r: &dyn Ranks| -> Result<Box<dyn RankShare>, String> {
+                let mut part = RankPart::new(&job, r)?;
+                part.skip = r.rank() == lazy;
+                Ok(Box::new(part))
+            };
+            let rank0 = ranks::run_on_threads(size, 1, &make).unwrap();
+            let why = rank0.verify().unwrap_err();
+            assert!(why.contains("max relative error"), "{size} ranks, rank {lazy} lazy: {why}");
+        }
     }
 }

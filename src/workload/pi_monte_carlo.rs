@@ -66,7 +66,8 @@ impl Workload for PiMonteCarlo {
     }
     fn support(&self, strategy: &dyn Strategy) -> Result<(), Unsupported> {
         match strategy.family() {
-            Family::Process | Family::Mpi => Ok(()),
+            Family::Process => Ok(()),
+            Family::Mpi => super::collective_mpi_support(self.name(), strategy),
             // CPU-bound tasks from async code, the honest way: tokio's blocking pool, capped at
             // the worker count (see `strategy::async_tokio`).
             Family::Async if strategy.name() == "async" => Ok(()),
@@ -84,7 +85,15 @@ impl Workload for PiMonteCarlo {
     fn share(&self, job: &JobSpec) -> Result<Box<dyn Share>, PrepareError> {
         Ok(Box::new(Worker { seed: job.seed, isa: simd::select(&job.params) }))
     }
-    fn rank_share(&self, job: &JobSpec, ranks: &dyn Ranks) -> Option<Result<Box<dyn RankShare>, String>> {
+    fn rank_share(
+        &self,
+        job: &JobSpec,
+        strategy: &dyn Strategy,
+        ranks: &dyn Ranks,
+    ) -> Option<Result<Box<dyn RankShare>, String>> {
+        if let Err(why) = self.support(strategy) {
+            return Some(Err(why.to_string()));
+        }
         let samples = usize::try_from(job.size).map_err(|_| format!("{} samples is too many here", job.size));
         Some(samples.map(|samples| {
             let input =
@@ -259,6 +268,7 @@ impl RankShare for RankPart {
 mod tests {
     use super::*;
     use crate::ranks::OneRank;
+    use crate::strategy::mpi::mpi;
 
     fn job(size: u64) -> JobSpec {
         JobSpec {
@@ -273,14 +283,14 @@ mod tests {
     #[test]
     fn rank_shares_verify_on_one_and_several_ranks() {
         let job = job(100_003);
-        let mut share = PiMonteCarlo.rank_share(&job, &OneRank).expect("an MPI version").unwrap();
+        let mut share = PiMonteCarlo.rank_share(&job, mpi(), &OneRank).expect("an MPI version").unwrap();
         assert!(share.verify().is_err(), "verified before any run");
         let times = share.run(&OneRank).unwrap();
         assert!(times.compute_ns > 0, "{times:?}");
         let ok = share.verify().unwrap();
         assert!(ok.contains("== reference"), "{ok}");
         for size in [1, 2, 3] {
-            let make = |r: &dyn Ranks| PiMonteCarlo.rank_share(&job, r).expect("an MPI version");
+            let make = |r: &dyn Ranks| PiMonteCarlo.rank_share(&job, mpi(), r).expect("an MPI version");
             let rank0 = ranks::run_on_threads(size, 2, &make).unwrap();
             let ok = rank0.verify().unwrap();
             assert!(ok.contains("== reference"), "{size} ranks: {ok}");
@@ -292,7 +302,7 @@ mod tests {
         // Rank 1's samples are missing from the total: rank 0 must not pass on its own count.
         let job = job(50_000);
         let make = |r: &dyn Ranks| -> Result<Box<dyn RankShare>, String> {
-            let mut share = PiMonteCarlo.rank_share(&job, r).expect("an MPI version")?;
+            let mut share = PiMonteCarlo.rank_share(&job, mpi(), r).expect("an MPI version")?;
             if r.rank() == 1 {
                 share = Box::new(Skipping);
             }

@@ -30,6 +30,7 @@ fn answers_parse_into_their_messages() {
     // What the harness sends reads back the same (programs written in Rust use these types).
     let start = ToProgram::Start(Start {
         workload: "pi_monte_carlo".into(),
+        strategy: "mpi".into(),
         size: 10,
         params: Params::default(),
         seed: 1,
@@ -74,9 +75,10 @@ fn malformed_answers_are_refused_with_the_reason() {
     let long = format!(r#"{{"error": "{}"}}"#, "x".repeat(MAX_LINE));
     let e = answer_error(&long);
     assert!(e.contains("more than the 1048576 allowed"), "{e}");
-    let e =
-        parse_request(br#"{"start": {"workload": "w", "size": 1, "params": {}, "seed": 1, "workers": 1}}"#)
-            .unwrap_err();
+    let e = parse_request(
+        br#"{"start": {"workload": "w", "strategy": "s", "size": 1, "params": {}, "seed": 1, "workers": 1}}"#,
+    )
+    .unwrap_err();
     assert!(e.contains("missing field `protocol`"), "{e}");
 }
 
