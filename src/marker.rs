@@ -37,12 +37,19 @@ pub fn install(keep: bool) -> String {
 /// line). The run's marker is `(ENV, marker)`.
 pub fn survivors(var: &str, marker: &str) -> Vec<(u32, String)> {
     let want = format!("{var}={marker}");
+    processes_with(|entry| entry == want.as_bytes())
+}
+
+/// Processes other than this one with an environment entry (`VAR=value`) that `matches`:
+/// (pid, command line). Tests use it to find what a run whose marker they do not know left.
+pub fn processes_with(matches: impl Fn(&[u8]) -> bool) -> Vec<(u32, String)> {
     let me = std::process::id();
     let Ok(dir) = std::fs::read_dir("/proc") else { return Vec::new() };
     dir.filter_map(|e| {
         let e = e.ok()?;
         let pid: u32 = e.file_name().to_str()?.parse().ok()?;
-        if pid == me || !carries(pid, want.as_bytes()) {
+        let env = std::fs::read(e.path().join("environ")).ok()?;
+        if pid == me || !env.split(|&b| b == 0).any(&matches) {
             return None;
         }
         let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();

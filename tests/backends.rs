@@ -57,20 +57,7 @@ fn with_session<R>(
 
 /// Processes carrying the case marker `value`: (pid, command line).
 fn carrying(value: &str) -> Vec<(u32, String)> {
-    let want = format!("{CASE_MARKER_ENV}={value}");
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .filter_map(|e| {
-            let e = e.ok()?;
-            let pid: u32 = e.file_name().to_str()?.parse().ok()?;
-            let env = std::fs::read(e.path().join("environ")).ok()?;
-            if !env.split(|&b| b == 0).any(|v| v == want.as_bytes()) {
-                return None;
-            }
-            let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
-            Some((pid, String::from_utf8_lossy(&cmd).replace('\0', " ").trim().to_string()))
-        })
-        .collect()
+    parlab::marker::survivors(CASE_MARKER_ENV, value)
 }
 
 #[test]
@@ -162,22 +149,10 @@ fn test_orphan_leaves_exactly_one_grandchild_carrying_the_case_marker() {
 }
 
 /// Processes carrying the run marker of the `parlab` whose pid was `parent` (its markers are
-/// `<pid>-<nanos>`).
+/// `<pid>-<nanos>`): (pid, command line).
 fn carrying_run_marker_of(parent: u32) -> Vec<(u32, String)> {
-    let want = format!("{}={parent}-", parlab::runner::marker::ENV);
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .filter_map(|e| {
-            let e = e.ok()?;
-            let pid: u32 = e.file_name().to_str()?.parse().ok()?;
-            let env = std::fs::read(e.path().join("environ")).ok()?;
-            if !env.split(|&b| b == 0).any(|v| v.starts_with(want.as_bytes())) {
-                return None;
-            }
-            let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
-            Some((pid, String::from_utf8_lossy(&cmd).replace('\0', " ").trim().to_string()))
-        })
-        .collect()
+    let want = format!("{}={parent}-", parlab::marker::ENV);
+    parlab::marker::processes_with(|entry| entry.starts_with(want.as_bytes()))
 }
 
 const THROUGH_RUN: &str = r#"

@@ -57,20 +57,8 @@ const MPI_STRATEGIES: [&str; 2] = ["mpi", "mpi-nonblocking"];
 /// Processes carrying the run marker of the `parlab` whose pid was `parent` (its markers are
 /// `<pid>-<nanos>`): (pid, command line).
 fn carrying_run_marker_of(parent: u32) -> Vec<(u32, String)> {
-    let want = format!("{}={parent}-", parlab::runner::marker::ENV);
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .filter_map(|e| {
-            let e = e.ok()?;
-            let pid: u32 = e.file_name().to_str()?.parse().ok()?;
-            let env = std::fs::read(e.path().join("environ")).ok()?;
-            if !env.split(|&b| b == 0).any(|v| v.starts_with(want.as_bytes())) {
-                return None;
-            }
-            let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
-            Some((pid, String::from_utf8_lossy(&cmd).replace('\0', " ").trim().to_string()))
-        })
-        .collect()
+    let want = format!("{}={parent}-", parlab::marker::ENV);
+    parlab::marker::processes_with(|entry| entry.starts_with(want.as_bytes()))
 }
 
 /// Runs `parlab run` on `scenario` with `path` as its PATH (the inherited one when `None`);

@@ -143,16 +143,7 @@ fn quick() -> Waits {
 
 /// Processes carrying the case marker `value`.
 fn carrying(value: &str) -> Vec<u32> {
-    let want = format!("{CASE_MARKER_ENV}={value}");
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .filter_map(|e| {
-            let e = e.ok()?;
-            let pid: u32 = e.file_name().to_str()?.parse().ok()?;
-            let env = std::fs::read(e.path().join("environ")).ok()?;
-            env.split(|&b| b == 0).any(|v| v == want.as_bytes()).then_some(pid)
-        })
-        .collect()
+    crate::marker::survivors(CASE_MARKER_ENV, value).into_iter().map(|(pid, _)| pid).collect()
 }
 
 #[test]
