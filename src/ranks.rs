@@ -107,6 +107,13 @@ pub trait RankShare: Send {
     fn isa(&self) -> Option<&'static str> {
         None
     }
+    /// This rank's own check of what it holds after a run, for results spread over the ranks
+    /// (each receiver checks what it received, as the OSU benchmarks' `-c` does): `Err` says
+    /// what is wrong. Called on every rank when the case verifies, outside the timed runs,
+    /// beside rank 0's [`RankShare::verify`]; the default has nothing of its own to check.
+    fn check_local(&self) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// Rank `rank`'s block of `0..items` out of `ranks` blocks of (nearly) equal length, the longer
@@ -388,7 +395,8 @@ impl Ranks for ThreadRanks {
 pub type MakeShare<'a> = dyn Fn(&dyn Ranks) -> Result<Box<dyn RankShare>, String> + Sync + 'a;
 
 /// Runs `make`'s share on `size` thread ranks for `runs` runs and returns rank 0's share, for
-/// tests: what rank 0 holds after the collectives is what it verifies.
+/// tests: what rank 0 holds after the collectives is what it verifies. After at least one run,
+/// a rank whose [`RankShare::check_local`] fails makes it an `Err` naming the rank.
 pub fn run_on_threads(size: usize, runs: usize, make: &MakeShare<'_>) -> Result<Box<dyn RankShare>, String> {
     let mut rank0 = None;
     std::thread::scope(|scope| {
@@ -399,6 +407,9 @@ pub fn run_on_threads(size: usize, runs: usize, make: &MakeShare<'_>) -> Result<
                     let mut share = make(&ranks)?;
                     for _ in 0..runs {
                         share.run(&ranks)?;
+                    }
+                    if runs > 0 {
+                        share.check_local().map_err(|e| format!("rank {}: {e}", ranks.rank()))?;
                     }
                     Ok((ranks.rank() == 0).then_some(share))
                 })

@@ -12,7 +12,8 @@
 //!   of each (a reduction to rank 0): `ns` the slowest rank's region, `kernel` the slowest
 //!   compute, `communication` the longest, capped so the phases fit in `ns`.
 //! - `verify`: rank 0 checks the last combined result against the workload's sequential
-//!   reference, then every rank runs once more and rank 0 checks that fresh result.
+//!   reference and every rank checks its own part (`RankShare::check_local`, agreed on by all),
+//!   then every rank runs once more and the fresh result is checked the same way.
 //!
 //! An error a rank can report between steps (a share it cannot build) is agreed on by all ranks
 //! and rank 0 answers `{"error": ...}` naming each failed rank. An error inside a run, where the
@@ -389,13 +390,20 @@ fn sample(world: &World, share: &mut dyn RankShare, runs: u64) -> SampleReply {
     SampleReply { ns, phases, items_ns: Vec::new() }
 }
 
-/// The last run's combined result checked on rank 0, then a fresh one from one more run.
+/// The last run's result checked (rank 0's combined result, and every rank's own part), then a
+/// fresh one from one more run.
 fn verify(world: &World, share: &mut dyn RankShare) -> VerificationReply {
-    let last = if world.rank() == 0 { share.verify() } else { Ok(String::new()) };
+    let check = |share: &dyn RankShare| -> Result<String, String> {
+        let combined = if world.rank() == 0 { share.verify() } else { Ok(String::new()) };
+        // Collective: every rank takes part, whatever rank 0 found.
+        let own = world.agree(share.check_local());
+        combined.and_then(|what| own.map(|()| what))
+    };
+    let last = check(share);
     if let Err(e) = share.run(world) {
         abort(world, &e);
     }
-    let (passed, detail) = match (last, share.verify()) {
+    let (passed, detail) = match (last, check(share)) {
         (Err(why), _) => (false, format!("the last timed run: {why}")),
         (Ok(_), Ok(what)) => (true, format!("{what} ({} ranks)", world.size())),
         (Ok(_), Err(why)) => (false, why),
