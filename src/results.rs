@@ -160,6 +160,11 @@ pub struct CaseResult {
     /// the samples, never summed into the phases.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub item_latency: Option<ItemLatency>,
+    /// Cases on several ranks whose samples are the slowest rank's time (MPI): the mean over
+    /// ranks of each sample, per run, lining up with `samples_ns` (OSU's average beside its
+    /// maximum; the gap between them is load imbalance or waiting). Empty otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rank_mean_ns: Vec<f64>,
     /// Where each worker process or rank ran (empty: threads of parlab's own process).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub placement: Vec<Placement>,
@@ -371,9 +376,20 @@ impl CaseResult {
             isa: None,
             phases: Vec::new(),
             item_latency: None,
+            rank_mean_ns: Vec::new(),
             placement: Vec::new(),
             hosts: Vec::new(),
         }
+    }
+
+    /// The median over samples of the mean over ranks, per run (see `rank_mean_ns`).
+    pub fn rank_mean_median_ns(&self) -> Option<f64> {
+        if self.rank_mean_ns.is_empty() {
+            return None;
+        }
+        let mut sorted = self.rank_mean_ns.clone();
+        sorted.sort_by(f64::total_cmp);
+        Some(crate::stats::median(&sorted))
     }
 
     /// Whether parlab itself checked this case's output (imported cases were measured
@@ -600,7 +616,7 @@ mod tests {
         };
         let case = CaseResult::unmeasured(&spec, &Params::default(), Status::Ok, "");
         let line = serde_json::to_value(&case).unwrap();
-        for new in ["phases", "item_latency", "placement"] {
+        for new in ["phases", "item_latency", "placement", "rank_mean_ns"] {
             assert!(line.get(new).is_none(), "{new} is left out when empty, as schema 2 had it");
         }
         let back: CaseResult = serde_json::from_value(line).unwrap();

@@ -119,6 +119,18 @@ fn mpi_cases_verify_with_phases_and_placement_and_leave_no_rank_behind() {
         let names: Vec<&str> =
             case["phases"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
         assert_eq!(names, ["kernel", "communication", "other"], "{case}");
+        // Beside each sample (the slowest rank), the mean over ranks: never above it, and on
+        // one rank the same region.
+        let samples = case["samples_ns"].as_array().unwrap();
+        let means = case["rank_mean_ns"].as_array().unwrap_or_else(|| panic!("a mean over ranks: {case}"));
+        assert_eq!(means.len(), samples.len(), "{case}");
+        for (mean, sample) in means.iter().zip(samples) {
+            let (mean, sample) = (mean.as_f64().unwrap(), sample.as_f64().unwrap());
+            assert!(mean > 0.0 && mean <= sample + 1.0, "mean {mean} beside sample {sample}: {case}");
+            if ranks == 1 {
+                assert!(sample - mean <= 1.0, "one rank: mean {mean} is its sample {sample}");
+            }
+        }
         let placement = case["placement"].as_array().unwrap();
         assert_eq!(placement.len() as u64, ranks, "{case}");
         let mut pids = Vec::new();

@@ -968,3 +968,44 @@ fn schema_2_files_still_load_and_newer_ones_are_refused() {
     let err = report::load(&path).unwrap_err().to_string();
     assert!(err.contains("newer than this parlab reads (3)"), "{err}");
 }
+
+#[test]
+fn cases_on_ranks_show_the_slowest_rank_beside_the_mean_in_every_report() {
+    let mut r = fixture();
+    let case = r.cases.iter_mut().find(|c| c.workload == "pi_monte_carlo" && c.stats.is_some()).unwrap();
+    // Each rank's mean is 3/4 of the slowest one's; the case counts 1000 operations a run.
+    case.rank_mean_ns = case.samples_ns.iter().map(|s| s * 0.75).collect();
+    let slowest = case.median_ns().unwrap();
+    case.latency_ns = Some(slowest / 1000.0);
+    let mean = case.rank_mean_median_ns().unwrap();
+    assert!((mean / slowest - 0.75).abs() < 1e-9, "the median of the means is 3/4 of the median");
+    let line = format!(
+        "ranks: slowest {} · mean {} per run (per operation {} · {})",
+        format_ns(slowest),
+        format_ns(mean),
+        format_ns(slowest / 1000.0),
+        format_ns(mean / 1000.0)
+    );
+    let term = report::terminal::render(&r);
+    assert!(term.lines().any(|l| l == format!("    {line}")), "`{line}` in\n{term}");
+    let md = report::render(&r, Format::Markdown).unwrap();
+    assert!(md.contains(&line), "{md}");
+    let page = html(&r);
+    let rows: Vec<Vec<String>> = page
+        .select(&sel("table.ranks tbody tr"))
+        .map(|tr| tr.select(&sel("td")).map(text).collect())
+        .collect();
+    assert_eq!(rows.len(), 1, "one case ran on ranks");
+    assert_eq!(
+        rows[0][3..],
+        [format_ns(slowest), format_ns(mean), format_ns(slowest / 1000.0), format_ns(mean / 1000.0)]
+    );
+    let csv = report::render(&r, Format::Csv).unwrap();
+    let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+    let at = header.iter().position(|h| *h == "rank_mean_ns").expect("a rank_mean_ns column");
+    assert!(csv.lines().skip(1).any(|l| l.split(',').nth(at).is_some_and(|v| !v.is_empty())), "{csv}");
+    // Cases without ranks show none of it.
+    let plain = fixture();
+    assert!(!report::terminal::render(&plain).contains("ranks: slowest"));
+    assert!(html(&plain).select(&sel("table.ranks")).next().is_none());
+}

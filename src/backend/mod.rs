@@ -103,6 +103,10 @@ pub struct Sample {
     /// Per-item latencies (a message's or a queue item's own time, nanoseconds), where items
     /// overlap: a distribution, never summed into the phases.
     pub items_ns: Vec<f64>,
+    /// Where the runs ran on several ranks and `ns` is the slowest rank's time (MPI): the mean
+    /// of every rank's own time for the same runs, what OSU reports as the average beside the
+    /// maximum. At most `ns`. `None` for one process.
+    pub rank_mean_ns: Option<u64>,
 }
 
 /// One case started by a backend: runs as the runner directs, then verifies.

@@ -10,7 +10,8 @@
 //!   its local compute and its communication (collectives, halo messages, the wait for
 //!   overlapped ones) apart, as the share reports them. The sample is the maximum over ranks
 //!   of each (a reduction to rank 0): `ns` the slowest rank's region, `kernel` the slowest
-//!   compute, `communication` the longest, capped so the phases fit in `ns`.
+//!   compute, `communication` the longest, capped so the phases fit in `ns`; beside them the
+//!   mean of the ranks' regions (`rank_mean_ns`), OSU's average beside its maximum.
 //! - `verify`: rank 0 checks the last combined result against the workload's sequential
 //!   reference and every rank checks its own part (`RankShare::check_local`, agreed on by all),
 //!   then every rank runs once more and the fresh result is checked the same way.
@@ -381,13 +382,17 @@ fn sample(world: &World, share: &mut dyn RankShare, runs: u64) -> SampleReply {
     }
     let whole = start.elapsed().as_nanos() as u64;
     let max = world.max_u64(&[whole, compute, combine]);
+    let mut sum = [0u64];
+    world.sum_u64(&[whole], &mut sum);
     let (ns, kernel) = (max[0], max[1]);
+    // The mean of the ranks' regions is at most the slowest one's (rounded down).
+    let rank_mean_ns = Some(sum[0] / world.size().max(1) as u64);
     // A rank's compute and collective fit in its own region, and the slowest compute fits in
     // the slowest region; the longest collective may not beside it (a fast rank waits in it
     // for the slowest one's compute), so it gets what remains.
     let communication = max[2].min(ns - kernel);
     let phases = vec![("kernel".to_string(), kernel), ("communication".to_string(), communication)];
-    SampleReply { ns, phases, items_ns: Vec::new() }
+    SampleReply { ns, phases, items_ns: Vec::new(), rank_mean_ns }
 }
 
 /// The last run's result checked (rank 0's combined result, and every rank's own part), then a

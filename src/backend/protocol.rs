@@ -147,6 +147,9 @@ pub struct SampleReply {
     pub ns: u64,
     pub phases: Vec<(String, u64)>,
     pub items_ns: Vec<f64>,
+    /// A program on several ranks whose `ns` is the slowest rank's: the mean over ranks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rank_mean_ns: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -228,6 +231,10 @@ fn check_sample(s: &SampleReply) -> Result<(), String> {
     }
     if let Some(bad) = s.items_ns.iter().find(|x| !x.is_finite() || **x < 0.0) {
         return Err(format!("an item latency of {bad} ns"));
+    }
+    // A mean over ranks is at most their maximum, beyond a nanosecond of rounding.
+    if let Some(mean) = s.rank_mean_ns.filter(|&m| m > s.ns.saturating_add(1)) {
+        return Err(format!("a sample of {} ns whose mean over ranks is {mean} ns", s.ns));
     }
     Ok(())
 }
@@ -650,6 +657,7 @@ impl Session for ProtocolSession {
             ns: reply.ns,
             phases: reply.phases.into_iter().map(|(name, ns)| (Cow::Owned(name), ns)).collect(),
             items_ns: reply.items_ns,
+            rank_mean_ns: reply.rank_mean_ns,
         })
     }
 

@@ -169,7 +169,7 @@ fn answer(behaviour: Behaviour, input: &mut dyn BufRead, output: &mut dyn Write)
                 }
                 let ns = sample_start.elapsed().as_nanos() as u64;
                 let phases = vec![("setup".to_string(), setup), ("kernel".to_string(), kernel)];
-                FromProgram::Sample(SampleReply { ns, phases, items_ns })
+                FromProgram::Sample(SampleReply { ns, phases, items_ns, rank_mean_ns: None })
             }
             ToProgram::Verify(_) => {
                 let v = verify(last.as_deref(), &*instance, &exec);

@@ -16,7 +16,7 @@ use crate::results::{CaseResult, Results};
 
 pub struct Csv;
 
-pub const COLUMNS: [&str; 41] = [
+pub const COLUMNS: [&str; 42] = [
     "id",
     "workload",
     "strategy",
@@ -58,6 +58,7 @@ pub const COLUMNS: [&str; 41] = [
     "phases",
     "item_p50_ns",
     "item_p99_ns",
+    "rank_mean_ns",
 ];
 
 impl Exporter for Csv {
@@ -130,6 +131,7 @@ fn row(c: &CaseResult) -> Vec<String> {
         defuse(&phases.join(";")),
         num(c.item_latency.as_ref().map(|l| l.p50_ns)),
         num(c.item_latency.as_ref().map(|l| l.p99_ns)),
+        num(c.rank_mean_median_ns()),
     ]
 }
 

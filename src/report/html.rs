@@ -496,6 +496,7 @@ fn workload_section(out: &mut String, g: &Group) -> anyhow::Result<()> {
     cases_table(out, g);
     phases_table(out, g);
     items_table(out, g);
+    ranks_table(out, g);
     out.push_str("</section>\n");
     Ok(())
 }
@@ -803,6 +804,44 @@ fn items_table(out: &mut String, g: &Group) {
             format_ns(l.p90_ns),
             format_ns(l.p99_ns),
             format_ns(l.max_ns),
+        );
+    }
+    out.push_str("</tbody></table></div>\n");
+}
+
+/// The slowest rank beside the mean over ranks, for cases on several ranks.
+fn ranks_table(out: &mut String, g: &Group) {
+    let cases: Vec<(&&CaseResult, table::RankTimes)> = g
+        .cases
+        .iter()
+        .filter(|c| !table::collapsed(c))
+        .filter_map(|c| table::rank_times(c).map(|t| (c, t)))
+        .collect();
+    if cases.is_empty() {
+        return;
+    }
+    out.push_str(
+        "<h3>Ranks</h3>\n<p class=\"hint\">A sample is the slowest rank's time; beside it the mean over ranks \
+         (the gap is load imbalance or waiting), per run and, where the workload counts operations, per \
+         operation.</p>\n<div class=\"table-wrap\"><table class=\"ranks\">\n<thead><tr><th scope=\"col\">strategy</th>\
+         <th scope=\"col\">ranks</th><th scope=\"col\">size</th><th scope=\"col\">slowest</th>\
+         <th scope=\"col\">mean</th><th scope=\"col\">slowest per op</th><th scope=\"col\">mean per op</th>\
+         </tr></thead>\n<tbody>\n",
+    );
+    for (c, t) in cases {
+        let (op_slowest, op_mean) =
+            t.per_op_ns.map_or(("-".to_string(), "-".to_string()), |(s, m)| (format_ns(s), format_ns(m)));
+        let _ = writeln!(
+            out,
+            "<tr><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
+             <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+            strategy_name(&c.strategy),
+            c.workers,
+            format_count(c.effective_size),
+            format_ns(t.slowest_ns),
+            format_ns(t.mean_ns),
+            op_slowest,
+            op_mean,
         );
     }
     out.push_str("</tbody></table></div>\n");

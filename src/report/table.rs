@@ -247,9 +247,40 @@ pub fn items_text(c: &CaseResult) -> Option<String> {
     ))
 }
 
-/// The lines shown beside a case's row: its phases and its item latencies, where it has them.
+/// The slowest rank's time and the mean over ranks, per run and (for workloads that count
+/// operations) per operation, for a case on several ranks.
+pub struct RankTimes {
+    pub slowest_ns: f64,
+    pub mean_ns: f64,
+    /// Per operation: (slowest, mean).
+    pub per_op_ns: Option<(f64, f64)>,
+}
+
+/// A case's [`RankTimes`], where it ran on ranks and was measured.
+pub fn rank_times(c: &CaseResult) -> Option<RankTimes> {
+    let (slowest_ns, mean_ns) = (c.median_ns()?, c.rank_mean_median_ns()?);
+    // The per-operation figures scale with the run time, as `latency_ns` does with the median.
+    let per_op_ns = c.latency_ns.filter(|_| slowest_ns > 0.0).map(|l| (l, l * mean_ns / slowest_ns));
+    Some(RankTimes { slowest_ns, mean_ns, per_op_ns })
+}
+
+/// `ranks: slowest 12.0 µs · mean 11.0 µs per run (per operation 1.20 µs · 1.10 µs)`.
+pub fn ranks_text(c: &CaseResult) -> Option<String> {
+    let t = rank_times(c)?;
+    let per_op = t
+        .per_op_ns
+        .map_or(String::new(), |(s, m)| format!(" (per operation {} · {})", format_ns(s), format_ns(m)));
+    Some(format!(
+        "ranks: slowest {} · mean {} per run{per_op}",
+        format_ns(t.slowest_ns),
+        format_ns(t.mean_ns)
+    ))
+}
+
+/// The lines shown beside a case's row: its phases, its item latencies and its ranks' times,
+/// where it has them.
 pub fn details(c: &CaseResult) -> Vec<String> {
-    phases_text(c).into_iter().chain(items_text(c)).collect()
+    phases_text(c).into_iter().chain(items_text(c)).chain(ranks_text(c)).collect()
 }
 
 /// `rayon, 4 workers, size 1M`: a case named in a line of its own.

@@ -433,6 +433,13 @@ fn merge_processes(parts: Vec<(CaseResult, usize)>) -> CaseResult {
             groups: h.groups,
         });
     }
+    // Each process's means line up with its samples; concatenated they line up with the
+    // merged ones, unless a process has none.
+    merged.rank_mean_ns = if parts.iter().all(|p| p.rank_mean_ns.len() == p.samples_ns.len()) {
+        parts.iter().flat_map(|p| p.rank_mean_ns.iter().copied()).collect()
+    } else {
+        Vec::new()
+    };
     merged.phases = match merge_phases(&parts) {
         Ok(phases) => phases,
         Err(why) => {
@@ -526,6 +533,8 @@ struct Measured {
     /// Named phases per run, one value per sample (plus `other`); empty when the backend has none.
     phases: Vec<PhaseSamples>,
     item_latency: Option<ItemLatency>,
+    /// The mean over ranks per run, one per sample, where the backend ran ranks; else empty.
+    rank_mean_ns: Vec<f64>,
     placement: Vec<Placement>,
     hosts: Vec<Host>,
 }
@@ -703,6 +712,7 @@ impl Case<'_> {
         result.isa = m.isa.map(str::to_string);
         result.phases = m.phases;
         result.item_latency = m.item_latency;
+        result.rank_mean_ns = m.rank_mean_ns;
         result.placement = m.placement;
         result.hosts = m.hosts;
         result.latency_ns = match (&result.stats, w.latency_ops(spec.effective_size, &self.plan.params)) {
@@ -828,6 +838,7 @@ fn sample(
     // Per run, like the samples: each sample's phases, and every item's latency.
     let mut phases: Vec<Vec<(String, f64)>> = Vec::with_capacity(settings.max_samples);
     let mut items_ns = Items::default();
+    let mut rank_mean_ns: Vec<f64> = Vec::new();
     let mut total = 0u64;
     while !cancelled() {
         let sample = session.sample(samples.len(), batch).map_err(failed)?;
@@ -843,6 +854,9 @@ fn sample(
                 .collect(),
         );
         sample.items_ns.into_iter().for_each(|v| items_ns.push(v));
+        if let Some(mean) = sample.rank_mean_ns {
+            rank_mean_ns.push(mean as f64 / batch as f64);
+        }
         let n = samples.len();
         let _ = events.send(Event::Sample(n, ns));
         if n >= settings.max_samples {
@@ -874,6 +888,13 @@ fn sample(
         .map_err(|e| format!("the backend reported impossible phases: {e}"))?;
     let item_latency =
         items_ns.summary().map_err(|e| format!("the backend reported impossible item latencies: {e}"))?;
+    if !rank_mean_ns.is_empty() && rank_mean_ns.len() != samples.len() {
+        return Err(format!(
+            "the backend reported a mean over ranks for {} of {} samples",
+            rank_mean_ns.len(),
+            samples.len()
+        ));
+    }
     Ok(Measured {
         setup_ns,
         warmup_runs: warm_runs,
@@ -884,6 +905,7 @@ fn sample(
         isa,
         phases,
         item_latency,
+        rank_mean_ns,
         placement,
         hosts,
     })

@@ -432,3 +432,25 @@ fn merged_processes_concatenate_their_phases_and_drop_mismatched_ones() {
         mismatched.notes
     );
 }
+
+#[test]
+fn merged_processes_keep_their_means_over_ranks_only_where_every_process_has_them() {
+    let p = plan(&format!(
+        "[scenario]\nname = \"t\"\n[defaults]\n{FAST}workers = [1]\n\
+         [[workload]]\nkind = \"pi_monte_carlo\"\nsize = 4096\nstrategies = [\"threads\"]\n"
+    ));
+    let results = run(&p, &machine(), &mut Listeners::default(), &scripted());
+    let base = results.cases[0].clone();
+    assert!(base.rank_mean_ns.is_empty(), "threads run on no ranks");
+    let n = base.samples_ns.len();
+    let with = |mean: Option<f64>| {
+        let mut part = base.clone();
+        part.rank_mean_ns = mean.map_or(Vec::new(), |m| vec![m; n]);
+        part
+    };
+    let merged = merge_processes(vec![(with(Some(1.0)), 0), (with(Some(2.0)), 8)]);
+    assert_eq!(merged.rank_mean_ns, [vec![1.0; n], vec![2.0; n]].concat());
+    assert_eq!(merged.rank_mean_median_ns(), Some(1.5));
+    let partial = merge_processes(vec![(with(Some(1.0)), 0), (with(None), 8)]);
+    assert!(partial.rank_mean_ns.is_empty(), "means that would not line up with the samples are dropped");
+}

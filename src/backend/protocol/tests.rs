@@ -321,3 +321,22 @@ fn phases_larger_than_their_sample_are_refused_at_once() {
         parse_answer(br#"{"sample": {"ns": 100, "phases": [["a", 51], ["b", 51]], "items_ns": []}}"#).is_ok()
     );
 }
+
+#[test]
+fn a_mean_over_ranks_is_optional_and_at_most_the_sample() {
+    let FromProgram::Sample(s) =
+        parse_answer(br#"{"sample": {"ns": 100, "phases": [], "items_ns": [], "rank_mean_ns": 80}}"#)
+            .unwrap()
+    else {
+        panic!("not a sample")
+    };
+    assert_eq!(s.rank_mean_ns, Some(80));
+    let FromProgram::Sample(s) =
+        parse_answer(br#"{"sample": {"ns": 100, "phases": [], "items_ns": []}}"#).unwrap()
+    else {
+        panic!("not a sample")
+    };
+    assert_eq!(s.rank_mean_ns, None, "programs on one process say nothing of ranks");
+    let e = answer_error(r#"{"sample": {"ns": 100, "phases": [], "items_ns": [], "rank_mean_ns": 150}}"#);
+    assert!(e.contains("mean over ranks is 150 ns"), "{e}");
+}
