@@ -134,6 +134,11 @@ fn mpi_cases_verify_with_phases_and_placement_and_leave_no_rank_behind() {
             case["verification"]["detail"].as_str().unwrap().contains(&format!("({ranks} ranks)")),
             "{case}"
         );
+        // Kernels with a SIMD choice say which one their ranks ran, as threaded cases do.
+        if ["pi_monte_carlo", "nbody", "stencil_heat", "matmul"].contains(&case["workload"].as_str().unwrap())
+        {
+            assert!(case["isa"].as_str().is_some_and(|isa| !isa.is_empty()), "{case}");
+        }
     }
     // Five workloads with `mpi`, stencil_heat with `mpi-nonblocking` too, on 1 and 2 ranks.
     assert_eq!(measured, (5 + 1) * 2, "every MPI case ran");

@@ -116,7 +116,7 @@ pub trait Session {
     /// one more untimed run (a kernel that skips work must not pass on what earlier runs left).
     fn verify(&mut self) -> Result<Verification, BackendError>;
     /// The instruction set the kernel reported for its runs.
-    fn isa(&self) -> Option<&'static str> {
+    fn isa(&self) -> Option<&str> {
         None
     }
     /// Where each worker or rank ran, for the results (empty: all on this host, in this process).

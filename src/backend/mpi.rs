@@ -128,7 +128,7 @@ impl Session for MpiSession {
     fn verify(&mut self) -> Result<Verification, BackendError> {
         self.inner.verify()
     }
-    fn isa(&self) -> Option<&'static str> {
+    fn isa(&self) -> Option<&str> {
         self.inner.isa()
     }
     fn placement(&self) -> Vec<Placement> {

@@ -522,7 +522,7 @@ struct Measured {
     /// Process-wide resident-set high-water mark during the case (see `rss`).
     peak_rss_bytes: Option<u64>,
     /// The instruction set the kernel reported for its runs.
-    isa: Option<&'static str>,
+    isa: Option<String>,
     /// Named phases per run, one value per sample (plus `other`); empty when the backend has none.
     phases: Vec<PhaseSamples>,
     item_latency: Option<ItemLatency>,
@@ -700,7 +700,7 @@ impl Case<'_> {
         result.batch = m.batch;
         result.setup_ns = Some(m.setup_ns);
         result.peak_rss_bytes = m.peak_rss_bytes;
-        result.isa = m.isa.map(str::to_string);
+        result.isa = m.isa;
         result.phases = m.phases;
         result.item_latency = m.item_latency;
         result.placement = m.placement;
@@ -868,7 +868,7 @@ fn sample(
     let peak_rss_bytes = if rss_tracked { rss::peak_bytes() } else { None };
     let _ = events.send(Event::Verifying);
     let verification = session.verify().map_err(failed)?;
-    let (isa, placement, hosts) = (session.isa(), session.placement(), session.hosts());
+    let (isa, placement, hosts) = (session.isa().map(str::to_string), session.placement(), session.hosts());
     drop(session);
     let phases = PhaseSamples::from_samples(&samples, &phases)
         .map_err(|e| format!("the backend reported impossible phases: {e}"))?;
