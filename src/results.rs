@@ -169,6 +169,11 @@ pub struct CaseResult {
     /// [`Results::hosts`].
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub hosts: Vec<Host>,
+    /// How the case's processes were launched, where that changes what is measured (MPI: the
+    /// launcher, its extra arguments, the binding, the hostfile); part of the case's identity.
+    /// Absent for cases that launch nothing of their own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub launch: Option<String>,
 }
 
 fn one() -> u64 {
@@ -373,6 +378,7 @@ impl CaseResult {
             item_latency: None,
             placement: Vec::new(),
             hosts: Vec::new(),
+            launch: None,
         }
     }
 

@@ -377,6 +377,9 @@ fn mpiexec_with_a_hostfile_runs_a_sendrecv_exchange_that_verifies() {
             !launched.contains(&format!("{}=", parlab::runner::marker::ENV)),
             "names, not values: {launched}"
         );
+        // What of it changes the measurement is part of the case's identity.
+        let launch = case["launch"].as_str().unwrap_or_default();
+        assert!(launch.starts_with("mpiexec --bind-to core --hostfile hosts#"), "{case}");
     }
 }
 

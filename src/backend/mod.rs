@@ -133,6 +133,13 @@ pub trait Session {
     fn hosts(&self) -> Vec<Host> {
         Vec::new()
     }
+    /// How the case's processes were launched, as far as it changes what is measured (the
+    /// launcher, its arguments, the binding; not the markers or the path it was found at): part
+    /// of the case's identity ([`crate::identity`]), so that runs launched differently are not
+    /// compared as one case. `None`: nothing is launched beyond what the strategy says.
+    fn launch(&self) -> Option<String> {
+        None
+    }
 }
 
 /// A way of running cases: a registry entry.

@@ -507,6 +507,8 @@ enum Event {
     Batched(u64),
     /// Something for the case's notes, whatever its outcome (processes left behind).
     Note(String),
+    /// How the case's processes were launched ([`backend::Session::launch`]), whatever its outcome.
+    Launch(String),
     Done(Result<Box<Measured>, String>),
 }
 
@@ -590,7 +592,7 @@ impl Case<'_> {
             }
         };
         let (mut deadline, mut verifying) = (started + settings.timeout, false);
-        let mut notes = Vec::new();
+        let (mut notes, mut launch) = (Vec::new(), None);
         let outcome: Result<Measured, (Status, String)> = loop {
             match rx.recv_timeout(POLL) {
                 Ok(Event::WarmedUp(runs)) => listener.warmed_up(&spec, runs),
@@ -602,6 +604,7 @@ impl Case<'_> {
                 Ok(Event::Sample(n, ns)) => listener.sample(&spec, n, settings.max_samples, ns),
                 Ok(Event::Batched(runs)) => listener.batched(&spec, runs),
                 Ok(Event::Note(note)) => notes.push(note),
+                Ok(Event::Launch(how)) => launch = Some(how),
                 Ok(Event::Done(Ok(m))) => break Ok(*m),
                 Ok(Event::Done(Err(e))) if e.starts_with(PANICKED) => {
                     let why = panics::reason(&e[PANICKED.len()..]);
@@ -647,10 +650,13 @@ impl Case<'_> {
         }
         // A note sent after the runner stopped listening (a case abandoned, then ended within
         // its grace period) still belongs to the case.
-        notes.extend(rx.try_iter().filter_map(|e| match e {
-            Event::Note(note) => Some(note),
-            _ => None,
-        }));
+        for event in rx.try_iter() {
+            match event {
+                Event::Note(note) => notes.push(note),
+                Event::Launch(how) => launch = Some(how),
+                _ => {}
+            }
+        }
         panics::end_case();
         let wall = started.elapsed().as_secs_f64();
         let mut result = match outcome {
@@ -665,6 +671,7 @@ impl Case<'_> {
             ));
         }
         result.notes.extend(notes);
+        result.launch = launch;
         result.wall_time_s = wall;
         (result, lingering)
     }
@@ -790,6 +797,9 @@ fn sample(
     let mut session = backend.start(job).map_err(failed)?;
     for note in session.notes() {
         let _ = events.send(Event::Note(note));
+    }
+    if let Some(how) = session.launch() {
+        let _ = events.send(Event::Launch(how));
     }
     let setup_ns = session.setup_ns();
     let warmup_ns = settings.warmup.as_nanos() as u64;
