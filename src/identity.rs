@@ -4,7 +4,8 @@
 //! "the same" case of another. Same means: everything that changes what is measured — the
 //! workload and its parameters (a `simd` or `kernel` switch is a parameter too), the strategy
 //! and its tunables (`chunk`, `capacity`), the worker count, the size as given and as measured,
-//! the scaling mode and the input seed. Pairing on less than that compares unlike things (a
+//! the scaling mode, the input seed and, for cases whose processes are launched (MPI ranks), how
+//! they were launched (`mpirun` or `srun`, bound to cores or oversubscribed). Pairing on less than that compares unlike things (a
 //! `chunk = 2` run against a `chunk = 64` one) and reports the difference as a regression; so
 //! this is the one definition, and a results file holding two cases with one identity is an
 //! error ([`check_unique`]), never a silent first match.
@@ -33,6 +34,9 @@ pub struct CaseIdentity {
     /// The input seed; `None` only for a results file older than per-case seeds whose scenario
     /// could not tell it.
     pub seed: Option<u64>,
+    /// How the case's processes were launched ([`CaseResult::launch`]); `None` for cases that
+    /// launch nothing, and for files from before it was recorded.
+    pub launch: Option<String>,
 }
 
 impl CaseIdentity {
@@ -55,11 +59,13 @@ impl CaseIdentity {
             params: c.params.0.iter().map(|(k, v)| format!("{k}={v}")).collect(),
             tunables,
             seed: c.seed,
+            launch: c.launch.clone(),
         }
     }
 
     /// The part of the key after workload, strategy, workers and size: parameters, tunables,
-    /// seed (when not the default) and weak scaling. Empty for a plain case.
+    /// seed (when not the default), weak scaling and the launch (where there is one). Empty for
+    /// a plain case.
     pub fn settings(&self) -> String {
         let mut parts: Vec<String> = Vec::new();
         if !self.params.is_empty() {
@@ -73,6 +79,9 @@ impl CaseIdentity {
         }
         if self.weak {
             parts.push(format!("weak from {}", self.size));
+        }
+        if let Some(launch) = &self.launch {
+            parts.push(format!("launch={launch}"));
         }
         parts.join("/")
     }
@@ -172,6 +181,51 @@ mod tests {
             c.params.0.insert("simd".into(), ParamValue::Int(1));
         });
         differs(&|c| c.strategy = "rayon".into());
+        differs(&|c| c.launch = Some("mpirun --bind-to core".into()));
+    }
+
+    #[test]
+    fn cases_launched_differently_are_different_cases() {
+        let launched = |how: &str| {
+            let mut c = case(0, None);
+            c.strategy = "mpi".into();
+            c.launch = Some(how.into());
+            c
+        };
+        let mpirun = CaseIdentity::of(&launched("mpirun --bind-to core"));
+        assert_eq!(mpirun, CaseIdentity::of(&launched("mpirun --bind-to core")));
+        assert_eq!(mpirun.to_string(), "mandelbrot/mpi/2w/256/max_iter=500/launch=mpirun --bind-to core");
+        for other in [
+            "srun",
+            "mpiexec --bind-to core",
+            "mpirun --oversubscribe --bind-to none",
+            "mpirun --mca btl self,vader --bind-to core",
+            "mpirun --bind-to core --hostfile hosts#0badcafe",
+        ] {
+            let id = CaseIdentity::of(&launched(other));
+            assert_ne!(id, mpirun, "{other}");
+            assert_ne!(id.to_string(), mpirun.to_string(), "{other}");
+        }
+        // Both in one file are two cases, not a duplicate.
+        let (a, mut b) = (launched("mpirun --bind-to core"), launched("srun"));
+        b.id = 1;
+        assert!(check_unique(&[a, b], "r.json").is_ok());
+    }
+
+    #[test]
+    fn a_case_without_a_launch_keeps_its_identity_and_key() {
+        // A case that launches nothing has the identity and key it had before launches were
+        // recorded, so results from before still pair with new ones.
+        let c = case(0, Some(2));
+        assert_eq!(c.launch, None);
+        let id = CaseIdentity::of(&c);
+        assert_eq!(id.launch, None);
+        assert_eq!(id.to_string(), "mandelbrot/threads-dynamic/2w/256/max_iter=500/chunk=2");
+        let mut old: serde_json::Value = serde_json::to_value(&c).unwrap();
+        assert!(old.get("launch").is_none(), "left out when absent: {old}");
+        old.as_object_mut().unwrap().remove("launch");
+        let read: CaseResult = serde_json::from_value(old).unwrap();
+        assert_eq!(CaseIdentity::of(&read), id);
     }
 
     #[test]

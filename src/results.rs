@@ -174,6 +174,11 @@ pub struct CaseResult {
     /// [`Results::hosts`].
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub hosts: Vec<Host>,
+    /// How the case's processes were launched, where that changes what is measured (MPI: the
+    /// launcher, its extra arguments, the binding, the hostfile); part of the case's identity.
+    /// Absent for cases that launch nothing of their own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub launch: Option<String>,
 }
 
 fn one() -> u64 {
@@ -379,6 +384,7 @@ impl CaseResult {
             rank_mean_ns: Vec::new(),
             placement: Vec::new(),
             hosts: Vec::new(),
+            launch: None,
         }
     }
 

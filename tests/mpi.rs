@@ -146,6 +146,11 @@ fn mpi_cases_verify_with_phases_and_placement_and_leave_no_rank_behind() {
             case["verification"]["detail"].as_str().unwrap().contains(&format!("({ranks} ranks)")),
             "{case}"
         );
+        // Kernels with a SIMD choice say which one their ranks ran, as threaded cases do.
+        if ["pi_monte_carlo", "nbody", "stencil_heat", "matmul"].contains(&case["workload"].as_str().unwrap())
+        {
+            assert!(case["isa"].as_str().is_some_and(|isa| !isa.is_empty()), "{case}");
+        }
     }
     // Five workloads with `mpi`, stencil_heat with `mpi-nonblocking` too, on 1 and 2 ranks.
     assert_eq!(measured, (5 + 1) * 2, "every MPI case ran");
@@ -384,6 +389,9 @@ fn mpiexec_with_a_hostfile_runs_a_sendrecv_exchange_that_verifies() {
             !launched.contains(&format!("{}=", parlab::runner::marker::ENV)),
             "names, not values: {launched}"
         );
+        // What of it changes the measurement is part of the case's identity.
+        let launch = case["launch"].as_str().unwrap_or_default();
+        assert!(launch.starts_with("mpiexec --bind-to core --hostfile hosts#"), "{case}");
     }
 }
 
@@ -459,4 +467,57 @@ fn the_plans_launcher_decides_availability() {
     let case = results["cases"].as_array().unwrap().iter().find(|c| c["strategy"] == "mpi").unwrap();
     assert_eq!(case["status"], "unavailable", "{case}");
     assert_eq!(case["reason"], "mpiexec not found", "{case}");
+}
+
+/// A rank that hangs inside the timed region (outside any MPI call, looking at nothing) while
+/// the other waits for it in a collective: the case is `timed_out`, the launcher and both ranks
+/// are ended, and the run goes on to the next case, which verifies.
+#[cfg(feature = "fault-injection")]
+#[test]
+fn a_rank_hung_inside_a_run_times_its_case_out_and_the_run_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = r#"
+[scenario]
+name = "mpi-hung-rank"
+[defaults]
+workers = [2]
+warmup = "0ms"
+min_samples = 2
+max_samples = 3
+timeout = "2s"
+[[workload]]
+kind = "faulty"
+size = 1000
+params = { fault = 2 }
+strategies = ["mpi"]
+[[workload]]
+kind = "faulty"
+size = 1000
+params = { fault = 0 }
+strategies = ["mpi"]
+"#;
+    let started = std::time::Instant::now();
+    let (results, left, code, stderr) = run_any(dir.path(), scenario, None);
+    assert_eq!(left, [], "no rank or launcher outlives the run");
+    assert_eq!(code, Some(1), "a timed-out case: {stderr}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(60), "the timeout ended it");
+    let mpi: Vec<&Value> =
+        results["cases"].as_array().unwrap().iter().filter(|c| c["strategy"] == "mpi").collect();
+    assert_eq!(mpi.len(), 2, "{results}");
+    let (hung, next) = (mpi[0], mpi[1]);
+    assert_eq!(hung["params"]["fault"], 2, "{hung}");
+    assert_eq!(hung["status"], "timed_out", "{hung}");
+    let reason = hung["reason"].as_str().unwrap();
+    assert!(reason.contains("did not finish within the case timeout of 2s"), "{reason}");
+    let notes = hung["notes"].as_array().unwrap();
+    assert!(
+        notes.iter().all(|n| !n.as_str().unwrap().contains("left")),
+        "the marker scan found none: {hung}"
+    );
+    // A timed-out case is the same case as one that finished: its launch is recorded too.
+    assert!(hung["launch"].as_str().is_some_and(|l| l.starts_with("mpirun ")), "{hung}");
+    assert_eq!(next["params"]["fault"], 0, "{next}");
+    assert_eq!(next["status"], "ok", "{next}");
+    assert_eq!(next["verification"]["passed"], true, "{next}");
+    assert_eq!(next["placement"].as_array().unwrap().len(), 2, "{next}");
 }

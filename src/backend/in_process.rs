@@ -88,7 +88,7 @@ impl Session for Threads<'_> {
         })
     }
 
-    fn isa(&self) -> Option<&'static str> {
+    fn isa(&self) -> Option<&str> {
         self.kernel.as_ref().and_then(|k| k.isa())
     }
 }

@@ -120,7 +120,7 @@ pub trait Session {
     /// one more untimed run (a kernel that skips work must not pass on what earlier runs left).
     fn verify(&mut self) -> Result<Verification, BackendError>;
     /// The instruction set the kernel reported for its runs.
-    fn isa(&self) -> Option<&'static str> {
+    fn isa(&self) -> Option<&str> {
         None
     }
     /// Where each worker or rank ran, for the results (empty: all on this host, in this process).
@@ -136,6 +136,13 @@ pub trait Session {
     /// those it did not know to [`crate::results::Results::hosts`]. Empty: this host only.
     fn hosts(&self) -> Vec<Host> {
         Vec::new()
+    }
+    /// How the case's processes were launched, as far as it changes what is measured (the
+    /// launcher, its arguments, the binding; not the markers or the path it was found at): part
+    /// of the case's identity ([`crate::identity`]), so that runs launched differently are not
+    /// compared as one case. `None`: nothing is launched beyond what the strategy says.
+    fn launch(&self) -> Option<String> {
+        None
     }
 }
 

@@ -68,6 +68,36 @@ pub fn launcher_args(settings: &MpiSettings, ranks: usize, cpus: usize, run_mark
     args
 }
 
+/// How a case's ranks were launched, as far as that changes what they measure: the launcher's
+/// name, the user's arguments, the binding and the hostfile (by name and a hash of what it
+/// says, so that a copy of a scenario in another folder still names the same launch). Not the
+/// rank count (the case's `workers`), the markers or where the launcher was found. The case's
+/// [`Session::launch`], part of its identity: a case launched with `srun` is not the one
+/// launched with `mpirun`, nor one bound to cores the one oversubscribed.
+pub fn launch(settings: &MpiSettings, ranks: usize, cpus: usize) -> String {
+    let mut words = vec![settings.launcher.program().to_string()];
+    words.extend(settings.args.iter().cloned());
+    if matches!(settings.launcher, Launcher::Mpirun | Launcher::Mpiexec) {
+        words.extend(binding_args(ranks, cpus).iter().map(|a| a.to_string()));
+        if let Some(file) = &settings.hostfile {
+            let name =
+                file.file_name().map_or_else(|| file.display().to_string(), |n| n.to_string_lossy().into());
+            words.push("--hostfile".into());
+            // Unreadable now (it was readable when the scenario was read): the name alone.
+            words.push(match std::fs::read(file) {
+                Ok(bytes) => format!("{name}#{:08x}", fnv1a(&bytes) as u32),
+                Err(_) => name,
+            });
+        }
+    }
+    words.join(" ")
+}
+
+/// FNV-1a, 64 bits: a hash that stays the same across builds and platforms.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+}
+
 /// The command line a case's ranks were started with, as its notes record it.
 pub fn launch_note(program: &Path, args: &[String]) -> String {
     format!("ranks started by `{} {} parlab {SUBCOMMAND}`", program.display(), args.join(" "))
@@ -101,6 +131,7 @@ impl Backend for Mpi {
         let mut command = Command::new(&program);
         command.args(&args).arg(&exe).arg(SUBCOMMAND);
         let note = launch_note(&program, &args);
+        let launch = launch(&job.mpi, ranks, cpus);
         let what = format!("`{} -n {ranks} parlab {SUBCOMMAND}`", job.mpi.launcher.program());
         // MPI_Finalize and the launcher's own teardown take longer than a plain program's exit.
         // The ranks run in process groups of their own: a job still running when the case ends
@@ -108,7 +139,7 @@ impl Backend for Mpi {
         // the group's SIGKILL, which would leave them behind.
         let waits = Waits { exit: Duration::from_secs(5), term: Duration::from_secs(5), ..Waits::default() };
         let inner = protocol::start(command, what, &job, waits)?;
-        Ok(Box::new(MpiSession { inner, note }))
+        Ok(Box::new(MpiSession { inner, note, launch }))
     }
 }
 
@@ -116,6 +147,7 @@ impl Backend for Mpi {
 struct MpiSession {
     inner: ProtocolSession,
     note: String,
+    launch: String,
 }
 
 impl Session for MpiSession {
@@ -128,7 +160,7 @@ impl Session for MpiSession {
     fn verify(&mut self) -> Result<Verification, BackendError> {
         self.inner.verify()
     }
-    fn isa(&self) -> Option<&'static str> {
+    fn isa(&self) -> Option<&str> {
         self.inner.isa()
     }
     fn placement(&self) -> Vec<Placement> {
@@ -139,6 +171,9 @@ impl Session for MpiSession {
     }
     fn notes(&self) -> Vec<String> {
         vec![self.note.clone()]
+    }
+    fn launch(&self) -> Option<String> {
+        Some(self.launch.clone())
     }
 }
 
@@ -176,6 +211,39 @@ mod tests {
         let srun =
             MpiSettings { launcher: Launcher::Srun, args: vec!["-p".into(), "short".into()], hostfile: None };
         assert_eq!(launcher_args(&srun, 4, 2, true), ["-p", "short", "-n", "4", "--export=ALL"]);
+    }
+
+    #[test]
+    fn the_launch_names_what_changes_the_measurement_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let hosts = dir.path().join("hosts");
+        std::fs::write(&hosts, "localhost slots=2\n").unwrap();
+        let mut settings = MpiSettings {
+            launcher: Launcher::Mpirun,
+            args: vec!["--mca".into(), "btl".into(), "self,vader".into()],
+            hostfile: Some(hosts.clone()),
+        };
+        let bound = launch(&settings, 2, 4);
+        assert!(bound.starts_with("mpirun --mca btl self,vader --bind-to core --hostfile hosts#"), "{bound}");
+        assert!(!bound.contains("-n ") && !bound.contains("PARLAB"), "{bound}");
+        assert_eq!(launch(&settings, 4, 4), bound, "the rank count is the case's workers, not its launch");
+        let oversubscribed = launch(&settings, 3, 2);
+        assert!(oversubscribed.contains("--oversubscribe --bind-to none"), "{oversubscribed}");
+        // The same hosts in another folder are the same launch; other hosts are not.
+        let elsewhere = tempfile::tempdir().unwrap();
+        std::fs::write(elsewhere.path().join("hosts"), "localhost slots=2\n").unwrap();
+        let moved = MpiSettings { hostfile: Some(elsewhere.path().join("hosts")), ..settings.clone() };
+        assert_eq!(launch(&moved, 2, 4), bound);
+        std::fs::write(&hosts, "node1 slots=2\n").unwrap();
+        assert_ne!(launch(&settings, 2, 4), bound);
+        settings.hostfile = None;
+        assert_eq!(launch(&settings, 2, 4), "mpirun --mca btl self,vader --bind-to core");
+        settings.launcher = Launcher::Mpiexec;
+        assert_eq!(launch(&settings, 2, 4), "mpiexec --mca btl self,vader --bind-to core");
+        let srun =
+            MpiSettings { launcher: Launcher::Srun, args: vec!["-p".into(), "short".into()], hostfile: None };
+        assert_eq!(launch(&srun, 2, 4), "srun -p short");
+        assert_eq!(launch(&MpiSettings::default(), 1, 1), "mpirun --bind-to core");
     }
 
     #[test]

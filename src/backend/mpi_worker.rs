@@ -5,7 +5,7 @@
 //! same steps and call the same collectives in the same order. Only rank 0 writes to stdout.
 //! - `start`: every rank builds its share of the case (`Workload::rank_share`, the version the
 //!   request's strategy names); rank 0 answers
-//!   `ready` with every rank's placement (gathered) and its host.
+//!   `ready` with every rank's placement (gathered), its host and its share's instruction set.
 //! - `sample`: a barrier, then each rank times its `runs` runs: the whole region, and inside it
 //!   its local compute and its communication (collectives, halo messages, the wait for
 //!   overlapped ones) apart, as the share reports them. The sample is the maximum over ranks
@@ -295,8 +295,10 @@ fn answer(
                 if share.is_some() {
                     return Err("`start` came twice".into());
                 }
-                share = Some(world.agree(prepare(world, &start))?);
-                FromProgram::Ready(ready(world, begun))
+                let prepared = world.agree(prepare(world, &start))?;
+                let isa = prepared.isa();
+                share = Some(prepared);
+                FromProgram::Ready(ready(world, begun, isa))
             }
             ToProgram::Sample(request) => {
                 let share = share.as_deref_mut().ok_or("`sample` before `start`")?;
@@ -337,8 +339,9 @@ fn prepare(world: &World, start: &Start) -> Result<Box<dyn RankShare>, String> {
         .unwrap_or_else(|| Err(format!("`{}` has no MPI version", start.workload)))
 }
 
-/// Every rank's placement, gathered on rank 0, and rank 0's host.
-fn ready(world: &World, begun: Instant) -> Ready {
+/// Every rank's placement, gathered on rank 0, rank 0's host and the instruction set of rank 0's
+/// share (ranks on one kind of CPU all choose the same, from the same parameters).
+fn ready(world: &World, begun: Instant, isa: Option<&str>) -> Ready {
     let hostname = crate::machine::hostname();
     let mine = WirePlacement {
         role: format!("rank {}", world.rank()),
@@ -362,7 +365,7 @@ fn ready(world: &World, begun: Instant) -> Ready {
             physical_cores: m.physical_cores.max(1),
         },
     );
-    Ready { setup_ns: begun.elapsed().as_nanos() as u64, placement, host }
+    Ready { setup_ns: begun.elapsed().as_nanos() as u64, placement, host, isa: isa.map(str::to_string) }
 }
 
 /// `runs` runs between a barrier and the reduction of the times: the maximum over ranks.

@@ -20,7 +20,8 @@
 //! - end of input: stop (exit 0).
 //!
 //! program → harness ([`FromProgram`]), one answer per request, in order:
-//! - `{"ready": {"setup_ns", "placement": [...], "host": {...}}}` after `start`;
+//! - `{"ready": {"setup_ns", "placement": [...], "host": {...}, "isa"}}` after `start` (`isa`
+//!   optional);
 //! - `{"sample": {"ns", "phases": [["kernel", ns], ...], "items_ns": [...]}}` after each `sample`;
 //! - `{"verification": {"passed", "detail"}}` after `verify`;
 //! - `{"error": "why"}` instead of any answer: the case fails with that text.
@@ -117,6 +118,10 @@ pub struct Ready {
     pub setup_ns: u64,
     pub placement: Vec<WirePlacement>,
     pub host: WireHost,
+    /// The instruction set the kernel runs with (`"avx2"`), where it has a choice. Optional, so
+    /// that programs written before it was added still speak the protocol.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub isa: Option<String>,
 }
 
 /// [`Placement`] as the protocol spells it (unknown fields refused).
@@ -198,6 +203,14 @@ fn check_ready(r: &Ready) -> Result<(), String> {
     if let Some(p) = r.placement.iter().find(|p| p.role.is_empty() || p.host.is_empty()) {
         return Err(format!("`ready` has a placement without a role or host: {p:?}"));
     }
+    if let Some(isa) = &r.isa {
+        if !is_name(isa) {
+            return Err(format!(
+                "`ready` names the instruction set `{}`: 1 to {MAX_PHASE_NAME} letters, digits, `_` or `-`",
+                shorten(isa)
+            ));
+        }
+    }
     Ok(())
 }
 
@@ -206,10 +219,7 @@ fn check_sample(s: &SampleReply) -> Result<(), String> {
         return Err(format!("a sample with {} phases, more than {MAX_PHASES}", s.phases.len()));
     }
     for (name, _) in &s.phases {
-        let fine = !name.is_empty()
-            && name.len() <= MAX_PHASE_NAME
-            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-        if !fine {
+        if !is_name(name) {
             return Err(format!(
                 "phase name `{}`: phases are named by 1 to {MAX_PHASE_NAME} letters, digits, `_` or `-`",
                 shorten(name)
@@ -237,6 +247,14 @@ fn check_sample(s: &SampleReply) -> Result<(), String> {
         return Err(format!("a sample of {} ns whose mean over ranks is {mean} ns", s.ns));
     }
     Ok(())
+}
+
+/// Whether `name` is fit to name a phase or an instruction set in the results: 1 to
+/// [`MAX_PHASE_NAME`] letters, digits, `_` or `-`.
+fn is_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= MAX_PHASE_NAME
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 fn shorten(text: &str) -> Cow<'_, str> {
@@ -354,6 +372,7 @@ pub fn start(
         program_setup_ns: 0,
         placement: Vec::new(),
         host: None,
+        isa: None,
         in_step: false,
     };
     let stdin_fd = session.stdin.as_ref().expect("just set").as_raw_fd();
@@ -379,6 +398,7 @@ pub fn start(
     };
     session.setup_ns = started.elapsed().as_nanos() as u64;
     session.program_setup_ns = ready.setup_ns;
+    session.isa = ready.isa;
     session.placement = ready
         .placement
         .into_iter()
@@ -423,6 +443,8 @@ pub struct ProtocolSession {
     program_setup_ns: u64,
     placement: Vec<Placement>,
     host: Option<Host>,
+    /// The instruction set its `ready` named.
+    isa: Option<String>,
     /// A request was sent and its answer not read: on drop there is no point waiting for a
     /// program that is busy or broken.
     in_step: bool,
@@ -666,6 +688,10 @@ impl Session for ProtocolSession {
             FromProgram::Verification(v) => Ok(Verification { passed: v.passed, detail: v.detail }),
             other => Err(self.out_of_turn("verification", &other)),
         }
+    }
+
+    fn isa(&self) -> Option<&str> {
+        self.isa.as_deref()
     }
 
     fn hosts(&self) -> Vec<Host> {

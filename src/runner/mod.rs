@@ -514,6 +514,8 @@ enum Event {
     Batched(u64),
     /// Something for the case's notes, whatever its outcome (processes left behind).
     Note(String),
+    /// How the case's processes were launched ([`backend::Session::launch`]), whatever its outcome.
+    Launch(String),
     Done(Result<Box<Measured>, String>),
 }
 
@@ -529,7 +531,7 @@ struct Measured {
     /// Process-wide resident-set high-water mark during the case (see `rss`).
     peak_rss_bytes: Option<u64>,
     /// The instruction set the kernel reported for its runs.
-    isa: Option<&'static str>,
+    isa: Option<String>,
     /// Named phases per run, one value per sample (plus `other`); empty when the backend has none.
     phases: Vec<PhaseSamples>,
     item_latency: Option<ItemLatency>,
@@ -599,7 +601,7 @@ impl Case<'_> {
             }
         };
         let (mut deadline, mut verifying) = (started + settings.timeout, false);
-        let mut notes = Vec::new();
+        let (mut notes, mut launch) = (Vec::new(), None);
         let outcome: Result<Measured, (Status, String)> = loop {
             match rx.recv_timeout(POLL) {
                 Ok(Event::WarmedUp(runs)) => listener.warmed_up(&spec, runs),
@@ -611,6 +613,7 @@ impl Case<'_> {
                 Ok(Event::Sample(n, ns)) => listener.sample(&spec, n, settings.max_samples, ns),
                 Ok(Event::Batched(runs)) => listener.batched(&spec, runs),
                 Ok(Event::Note(note)) => notes.push(note),
+                Ok(Event::Launch(how)) => launch = Some(how),
                 Ok(Event::Done(Ok(m))) => break Ok(*m),
                 Ok(Event::Done(Err(e))) if e.starts_with(PANICKED) => {
                     let why = panics::reason(&e[PANICKED.len()..]);
@@ -656,10 +659,13 @@ impl Case<'_> {
         }
         // A note sent after the runner stopped listening (a case abandoned, then ended within
         // its grace period) still belongs to the case.
-        notes.extend(rx.try_iter().filter_map(|e| match e {
-            Event::Note(note) => Some(note),
-            _ => None,
-        }));
+        for event in rx.try_iter() {
+            match event {
+                Event::Note(note) => notes.push(note),
+                Event::Launch(how) => launch = Some(how),
+                _ => {}
+            }
+        }
         panics::end_case();
         let wall = started.elapsed().as_secs_f64();
         let mut result = match outcome {
@@ -674,6 +680,7 @@ impl Case<'_> {
             ));
         }
         result.notes.extend(notes);
+        result.launch = launch;
         result.wall_time_s = wall;
         (result, lingering)
     }
@@ -709,7 +716,7 @@ impl Case<'_> {
         result.batch = m.batch;
         result.setup_ns = Some(m.setup_ns);
         result.peak_rss_bytes = m.peak_rss_bytes;
-        result.isa = m.isa.map(str::to_string);
+        result.isa = m.isa;
         result.phases = m.phases;
         result.item_latency = m.item_latency;
         result.rank_mean_ns = m.rank_mean_ns;
@@ -801,6 +808,9 @@ fn sample(
     for note in session.notes() {
         let _ = events.send(Event::Note(note));
     }
+    if let Some(how) = session.launch() {
+        let _ = events.send(Event::Launch(how));
+    }
     let setup_ns = session.setup_ns();
     let warmup_ns = settings.warmup.as_nanos() as u64;
     let wall = Instant::now();
@@ -882,7 +892,7 @@ fn sample(
     let peak_rss_bytes = if rss_tracked { rss::peak_bytes() } else { None };
     let _ = events.send(Event::Verifying);
     let verification = session.verify().map_err(failed)?;
-    let (isa, placement, hosts) = (session.isa(), session.placement(), session.hosts());
+    let (isa, placement, hosts) = (session.isa().map(str::to_string), session.placement(), session.hosts());
     drop(session);
     let phases = PhaseSamples::from_samples(&samples, &phases)
         .map_err(|e| format!("the backend reported impossible phases: {e}"))?;

@@ -259,7 +259,7 @@ impl Session for PoolSession<'_> {
         })
     }
 
-    fn isa(&self) -> Option<&'static str> {
+    fn isa(&self) -> Option<&str> {
         self.coordinator.as_ref().and_then(|c| c.isa())
     }
 

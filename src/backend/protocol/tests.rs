@@ -18,6 +18,16 @@ fn answers_parse_into_their_messages() {
         .replace('\n', "");
     let FromProgram::Ready(r) = parse_answer(ready.as_bytes()).unwrap() else { panic!("not ready") };
     assert_eq!((r.setup_ns, r.placement[0].pid, r.placement[0].cpus.as_deref()), (5, Some(7), None));
+    assert_eq!(r.isa, None, "a program that names no instruction set still speaks the protocol");
+    let with_isa = ready.replace(r#""setup_ns": 5,"#, r#""setup_ns": 5, "isa": "avx2","#);
+    let FromProgram::Ready(r) = parse_answer(with_isa.as_bytes()).unwrap() else { panic!("not ready") };
+    assert_eq!(r.isa.as_deref(), Some("avx2"));
+    // What a Rust program writes reads back the same, and leaves out an isa it does not have.
+    let line = serde_json::to_string(&FromProgram::Ready(r.clone())).unwrap();
+    assert!(line.contains(r#""isa":"avx2""#), "{line}");
+    assert_eq!(parse_answer(line.as_bytes()).unwrap(), FromProgram::Ready(r.clone()));
+    let none = serde_json::to_string(&FromProgram::Ready(Ready { isa: None, ..r })).unwrap();
+    assert!(!none.contains("isa"), "{none}");
     let sample =
         r#"{"sample": {"ns": 100, "phases": [["setup", 10], ["kernel", 80]], "items_ns": [40.5, 39]}}"#;
     let FromProgram::Sample(s) = parse_answer(sample.as_bytes()).unwrap() else { panic!("not a sample") };
@@ -72,6 +82,17 @@ fn malformed_answers_are_refused_with_the_reason() {
         r#"{"ready": {"setup_ns": 0, "placement": [], "host": {"hostname": "", "cpu": "", "logical_cpus": 0, "physical_cores": 0}}}"#,
     );
     assert!(e.contains("at least one CPU"), "{e}");
+    let ready_with = |isa: &str| {
+        format!(
+            r#"{{"ready": {{"setup_ns": 0, "placement": [], "isa": {isa}, "host": {{"hostname": "h", "cpu": "", "logical_cpus": 1, "physical_cores": 1}}}}}}"#
+        )
+    };
+    let e = answer_error(&ready_with(r#""avx 2""#));
+    assert!(e.contains("instruction set `avx 2`"), "{e}");
+    assert!(answer_error(&ready_with(r#""""#)).contains("instruction set ``"));
+    assert!(answer_error(&ready_with("2")).contains("invalid type: integer"));
+    let e = answer_error(&ready_with(r#""avx2", "isas": []"#));
+    assert!(e.contains("unknown field `isas`"), "unknown fields are still refused: {e}");
     let long = format!(r#"{{"error": "{}"}}"#, "x".repeat(MAX_LINE));
     let e = answer_error(&long);
     assert!(e.contains("more than the 1048576 allowed"), "{e}");
@@ -152,10 +173,11 @@ fn a_program_that_answers_is_driven_through_a_case_and_its_group_ended() {
     let script = format!(
         r#"sleep 300 </dev/null >/dev/null 2>&1 &
 read start; case "$start" in *'"protocol":1'*) ;; *) exit 9;; esac
-echo '{READY}'
+echo '{}'
 read s; echo '{{"sample": {{"ns": 100, "phases": [["kernel", 60]], "items_ns": [30, 30]}}}}'
 read v; echo '{{"verification": {{"passed": true, "detail": "fine"}}}}'
-read end; exit 0"#
+read end; exit 0"#,
+        READY.replace(r#""setup_ns": 3,"#, r#""setup_ns": 3, "isa": "avx2","#)
     );
     with_job(Arc::new(AtomicBool::new(false)), |job| {
         let marker = job.marker.1.clone();
@@ -164,6 +186,7 @@ read end; exit 0"#
         assert_eq!(session.program_setup_ns(), 3);
         assert_eq!(session.host().unwrap().hostname, "h");
         assert_eq!(session.placement()[0].role, "rank 0");
+        assert_eq!(Session::isa(&session), Some("avx2"), "as its `ready` named it");
         let s = session.sample(0, 2).unwrap();
         assert_eq!((s.ns, s.phases.len(), s.items_ns.len()), (100, 1, 2));
         assert_eq!(s.phases[0].0, "kernel");
