@@ -78,17 +78,14 @@ enum Op {
 }
 
 impl Op {
-    fn of(params: &Params) -> Op {
-        match params.text("op") {
-            "scatter" => Op::Scatter,
-            "gather" => Op::Gather,
-            "allgather" => Op::Allgather,
-            "reduce" => Op::Reduce,
-            "allreduce" => Op::Allreduce,
-            "alltoall" => Op::Alltoall,
-            // The parameter's choices are checked before any case runs; bcast is the default.
-            _ => Op::Bcast,
-        }
+    const ALL: [Op; 7] =
+        [Op::Bcast, Op::Scatter, Op::Gather, Op::Allgather, Op::Reduce, Op::Allreduce, Op::Alltoall];
+
+    /// The operation `op` names; the plan checks the choices, so an unknown name means parameters
+    /// that did not come through it (a rank of another version).
+    fn of(params: &Params) -> Result<Op, String> {
+        let name = params.text("op");
+        Op::ALL.into_iter().find(|op| op.name() == name).ok_or_else(|| format!("no collective `{name}`"))
     }
 
     fn name(self) -> &'static str {
@@ -195,7 +192,8 @@ impl Workload for Collectives {
         if case.family != Family::Mpi {
             return 0;
         }
-        let op = Op::of(params);
+        // An unknown operation is refused elsewhere; alltoall's is the largest need.
+        let op = Op::of(params).unwrap_or(Op::Alltoall);
         (0..case.workers.max(1))
             .map(|rank| {
                 let (send, recv) = op.buffers(size, rank, case.workers.max(1));
@@ -220,7 +218,7 @@ impl Workload for Collectives {
         }
     }
     fn check_size(&self, size: u64, params: &Params) -> Result<(), PrepareError> {
-        let op = Op::of(params);
+        let op = Op::of(params).map_err(PrepareError::Invalid)?;
         if size > MAX_BYTES {
             return Err(PrepareError::Invalid(format!(
                 "a message of {} is more than the {} a collective sends here",
@@ -241,7 +239,7 @@ impl Workload for Collectives {
         if case.family != Family::Mpi {
             return Ok(());
         }
-        let op = Op::of(params);
+        let op = Op::of(params).map_err(|why| Refused::new("params.op", why))?;
         let (send, recv) = op.buffers(size, 0, case.workers.max(1));
         if send.max(recv) > i32::MAX as u64 {
             return Err(Refused::new(
@@ -384,7 +382,7 @@ struct RankPart {
 impl RankPart {
     fn new(job: &JobSpec, ranks: &dyn Ranks) -> Result<RankPart, String> {
         let size = usize::try_from(job.size).map_err(|_| format!("{} bytes is too many here", job.size))?;
-        let op = Op::of(&job.params);
+        let op = Op::of(&job.params)?;
         if op.sums() && !size.is_multiple_of(4) {
             return Err(format!(
                 "`{}` sums f32 values: {size} bytes is not a whole number of them",
@@ -653,6 +651,16 @@ mod tests {
         assert!(Collectives.check_case(MAX_BYTES, &job("bcast", 1).params, &shape(64)).is_ok());
         // Alltoall's two buffers of a block per rank, on each of 4 ranks.
         assert_eq!(Collectives.case_memory_bytes(1000, &params, &shape(4)), 4 * 2 * 4 * 1000);
+    }
+
+    #[test]
+    fn an_unknown_operation_is_refused_not_run_as_another() {
+        let j = job("barrier", 8);
+        assert_eq!(RankPart::new(&j, &OneRank).err().unwrap(), "no collective `barrier`");
+        assert!(Collectives.check_size(8, &j.params).is_err());
+        for name in OPS {
+            assert_eq!(Op::of(&job(name, 8).params).unwrap().name(), name);
+        }
     }
 
     #[test]
