@@ -449,23 +449,13 @@ fn the_plans_launcher_decides_availability() {
     assert_eq!(case["reason"], "mpiexec not found", "{case}");
 }
 
-const COLLECTIVES_HEAD: &str = r#"
-[scenario]
-name = "mpi-collectives"
-[defaults]
-workers = [2]
-warmup = "0ms"
-min_samples = 2
-max_samples = 2
-timeout = "60s"
-"#;
-
 #[test]
 fn every_collective_verifies_on_two_ranks_with_a_time_per_operation() {
     const OPS: [&str; 7] = ["bcast", "scatter", "gather", "allgather", "reduce", "allreduce", "alltoall"];
     const SIZES: [u64; 3] = [4, 4096, 65536];
     let dir = tempfile::tempdir().unwrap();
-    let mut scenario = COLLECTIVES_HEAD.to_string();
+    // Two ranks, a couple of samples: the same head as the exchange tests.
+    let mut scenario = EXCHANGE_HEAD.to_string();
     for op in OPS {
         scenario += &format!(
             "[[workload]]\nkind = \"collectives\"\nsize = {SIZES:?}\n\
