@@ -14,6 +14,7 @@
 //! them runs the same on MPI. A buffer of the wrong length is a programming error: MPI reports
 //! it as a truncated message, [`ThreadRanks`] panics.
 
+use std::any::Any;
 use std::collections::{HashMap, VecDeque};
 use std::ops::Range;
 use std::sync::{Arc, Barrier, Condvar, Mutex};
@@ -71,6 +72,30 @@ pub trait Ranks {
     /// Every rank's `send` (`counts[rank]` values) into every rank's `recv`, in rank order
     /// (`MPI_Allgatherv`); `recv` holds the sum of `counts` everywhere.
     fn allgather_f64(&self, send: &[f64], counts: &[usize], recv: &mut [f64]);
+    // The collectives of the `collectives` workload, as the OSU benchmarks call them: equal
+    // blocks, bytes (`MPI_CHAR`) or sums of `f32` (`MPI_FLOAT`, `MPI_SUM`), rank 0 as the root.
+    /// Rank 0's `buf` into every other rank's `buf`, of the same length (`MPI_Bcast`).
+    fn bcast_u8(&self, buf: &mut [u8]);
+    /// Rank 0's `send` cut into `size()` blocks of `recv.len()` bytes, block `r` into rank `r`'s
+    /// `recv` (`MPI_Scatter`); `send` is read on rank 0 only (pass an empty slice elsewhere).
+    fn scatter_u8(&self, send: &[u8], recv: &mut [u8]);
+    /// Every rank's `send`, of the same length on every rank, into rank 0's `recv` in rank order
+    /// (`MPI_Gather`); `recv` holds `size()` blocks on rank 0 and is untouched elsewhere (pass an
+    /// empty slice).
+    fn gather_u8(&self, send: &[u8], recv: &mut [u8]);
+    /// Every rank's `send`, of the same length on every rank, into every rank's `recv` in rank
+    /// order (`MPI_Allgather`).
+    fn allgather_u8(&self, send: &[u8], recv: &mut [u8]);
+    /// Block `to` of every rank's `send` into block `from` of rank `to`'s `recv`, the blocks of
+    /// `send` and `recv` being `size()` equal parts (`MPI_Alltoall`).
+    fn alltoall_u8(&self, send: &[u8], recv: &mut [u8]);
+    /// Element-wise sum of every rank's `send` into rank 0's `out`, of the same length
+    /// (`MPI_Reduce` with `MPI_SUM`); `out` is untouched elsewhere (pass an empty slice). The
+    /// order of the additions is the library's.
+    fn reduce_sum_f32(&self, send: &[f32], out: &mut [f32]);
+    /// Element-wise sum of every rank's `send` into every rank's `out`, of the same length
+    /// (`MPI_Allreduce` with `MPI_SUM`).
+    fn allreduce_sum_f32(&self, send: &[f32], out: &mut [f32]);
 }
 
 /// Where one run's time went on one rank (nanoseconds): computing its block, and
@@ -191,6 +216,25 @@ impl Ranks for OneRank {
     fn allgather_f64(&self, send: &[f64], counts: &[usize], recv: &mut [f64]) {
         self.gather_f64(send, counts, recv);
     }
+    fn bcast_u8(&self, _buf: &mut [u8]) {}
+    fn scatter_u8(&self, send: &[u8], recv: &mut [u8]) {
+        recv.copy_from_slice(send);
+    }
+    fn gather_u8(&self, send: &[u8], recv: &mut [u8]) {
+        recv.copy_from_slice(send);
+    }
+    fn allgather_u8(&self, send: &[u8], recv: &mut [u8]) {
+        recv.copy_from_slice(send);
+    }
+    fn alltoall_u8(&self, send: &[u8], recv: &mut [u8]) {
+        recv.copy_from_slice(send);
+    }
+    fn reduce_sum_f32(&self, send: &[f32], out: &mut [f32]) {
+        out.copy_from_slice(send);
+    }
+    fn allreduce_sum_f32(&self, send: &[f32], out: &mut [f32]) {
+        out.copy_from_slice(send);
+    }
 }
 
 /// Ranks as threads of one process, for tests of shares on several ranks without MPI: each
@@ -221,6 +265,9 @@ struct Shared {
     mail: Mutex<Mailboxes>,
     /// Byte messages of the blocking sends, per (from, to), oldest first.
     bytes: Mutex<ByteMail>,
+    /// What each rank puts in for the collective in progress, of any element type
+    /// ([`ThreadRanks::pool`]); empty until the first such collective.
+    pooled: Mutex<Vec<Option<Box<dyn Any + Send>>>>,
     delivered: Condvar,
 }
 
@@ -256,6 +303,47 @@ impl ThreadRanks {
                 return;
             }
             mail = self.shared.delivered.wait(mail).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    /// Every rank puts `mine` in, then `take` reads what every rank put in (in rank order),
+    /// between two barriers: the first says every contribution is in place, the second that
+    /// every rank has read what it needs, so the next collective cannot overwrite one still
+    /// being read. The collectives of equal blocks are each a `take`.
+    fn pool<T: Copy + Send + 'static>(&self, mine: &[T], take: impl FnOnce(&[&[T]])) {
+        let pooled = || self.shared.pooled.lock().unwrap_or_else(|e| e.into_inner());
+        {
+            let mut pooled = pooled();
+            pooled.resize_with(self.size, || None);
+            pooled[self.rank] = Some(Box::new(mine.to_vec()));
+        }
+        self.barrier.wait();
+        {
+            let pooled = pooled();
+            let all: Vec<&[T]> = pooled
+                .iter()
+                .map(|p| {
+                    let p = p.as_ref().and_then(|p| p.downcast_ref::<Vec<T>>());
+                    p.expect("every rank puts in the same type").as_slice()
+                })
+                .collect();
+            take(&all);
+        }
+        self.barrier.wait();
+    }
+
+    /// Every rank's block, of the same length, in rank order into `recv`.
+    fn concat(all: &[&[u8]], recv: &mut [u8]) {
+        assert_eq!(recv.len(), all[0].len() * all.len(), "a block per rank");
+        for (to, from) in recv.chunks_mut(all[0].len().max(1)).zip(all) {
+            to.copy_from_slice(from);
+        }
+    }
+
+    /// The element-wise sum of every rank's values, in rank order, into `out`.
+    fn add_up(all: &[&[f32]], out: &mut [f32]) {
+        for (i, o) in out.iter_mut().enumerate() {
+            *o = all.iter().map(|values| values[i]).sum();
         }
     }
 
@@ -388,6 +476,56 @@ impl Ranks for ThreadRanks {
             }
         }
         self.barrier.wait();
+    }
+    fn bcast_u8(&self, buf: &mut [u8]) {
+        let root = self.rank == 0;
+        let mine = if root { buf.to_vec() } else { Vec::new() };
+        self.pool(&mine, |all| {
+            if !root {
+                buf.copy_from_slice(all[0]);
+            }
+        });
+    }
+    fn scatter_u8(&self, send: &[u8], recv: &mut [u8]) {
+        let me = self.rank;
+        self.pool(if me == 0 { send } else { &[] }, |all| {
+            let n = recv.len();
+            assert_eq!(all[0].len(), n * all.len(), "rank 0 sends a block per rank");
+            recv.copy_from_slice(&all[0][me * n..(me + 1) * n]);
+        });
+    }
+    fn gather_u8(&self, send: &[u8], recv: &mut [u8]) {
+        let root = self.rank == 0;
+        self.pool(send, |all| {
+            if root {
+                Self::concat(all, recv);
+            }
+        });
+    }
+    fn allgather_u8(&self, send: &[u8], recv: &mut [u8]) {
+        self.pool(send, |all| Self::concat(all, recv));
+    }
+    fn alltoall_u8(&self, send: &[u8], recv: &mut [u8]) {
+        let me = self.rank;
+        self.pool(send, |all| {
+            let (len, n) = (recv.len(), recv.len() / all.len());
+            assert_eq!(len, n * all.len(), "a block per rank");
+            for (to, from) in recv.chunks_mut(n.max(1)).zip(all) {
+                assert_eq!(from.len(), len, "every rank sends a block per rank");
+                to.copy_from_slice(&from[me * n..(me + 1) * n]);
+            }
+        });
+    }
+    fn reduce_sum_f32(&self, send: &[f32], out: &mut [f32]) {
+        let root = self.rank == 0;
+        self.pool(send, |all| {
+            if root {
+                Self::add_up(all, out);
+            }
+        });
+    }
+    fn allreduce_sum_f32(&self, send: &[f32], out: &mut [f32]) {
+        self.pool(send, |all| Self::add_up(all, out));
     }
 }
 

@@ -521,3 +521,38 @@ strategies = ["mpi"]
     assert_eq!(next["verification"]["passed"], true, "{next}");
     assert_eq!(next["placement"].as_array().unwrap().len(), 2, "{next}");
 }
+
+#[test]
+fn every_collective_verifies_on_two_ranks_with_a_time_per_operation() {
+    const OPS: [&str; 7] = ["bcast", "scatter", "gather", "allgather", "reduce", "allreduce", "alltoall"];
+    const SIZES: [u64; 3] = [4, 4096, 65536];
+    let dir = tempfile::tempdir().unwrap();
+    // Two ranks, a couple of samples: the same head as the exchange tests.
+    let mut scenario = EXCHANGE_HEAD.to_string();
+    for op in OPS {
+        scenario += &format!(
+            "[[workload]]\nkind = \"collectives\"\nsize = {SIZES:?}\n\
+             params = {{ op = \"{op}\", iterations = 20 }}\nstrategies = [\"mpi\"]\n"
+        );
+    }
+    let (results, left) = run(dir.path(), &scenario, None);
+    assert_eq!(left, [], "no rank or launcher outlives the run");
+    let mut rows = Vec::new();
+    for case in results["cases"].as_array().unwrap().iter().filter(|c| c["strategy"] == "mpi") {
+        assert_eq!(case["status"], "ok", "{case}");
+        assert_eq!(case["verification"]["passed"], true, "{case}");
+        let op = case["params"]["op"].as_str().unwrap();
+        let size = case["size"].as_u64().unwrap();
+        let detail = case["verification"]["detail"].as_str().unwrap();
+        assert!(detail.starts_with(&format!("{op} of ")) && detail.contains("over 2 ranks"), "{detail}");
+        let latency = case["latency_ns"].as_f64().expect("a time per operation");
+        let median = case["stats"]["median"].as_f64().unwrap();
+        assert!(latency > 0.0 && (latency * 20.0 - median).abs() <= median * 1e-9, "{case}");
+        rows.push((op.to_string(), size));
+    }
+    let mut want: Vec<(String, u64)> =
+        OPS.iter().flat_map(|op| SIZES.iter().map(move |&s| (op.to_string(), s))).collect();
+    rows.sort();
+    want.sort();
+    assert_eq!(rows, want, "a row per operation and size");
+}

@@ -39,6 +39,8 @@ use crate::workload::{Instance, Params, Verification};
 pub mod in_process;
 pub mod mpi;
 #[cfg(feature = "mpi")]
+pub mod mpi_coll;
+#[cfg(feature = "mpi")]
 pub mod mpi_p2p;
 #[cfg(feature = "mpi")]
 pub mod mpi_worker;

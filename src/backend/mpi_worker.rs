@@ -229,6 +229,27 @@ impl Ranks for World {
         let mut blocks = PartitionMut::new(recv, &counts[..], &displs[..]);
         self.comm.all_gather_varcount_into(send, &mut blocks);
     }
+    fn bcast_u8(&self, buf: &mut [u8]) {
+        super::mpi_coll::bcast_u8(&self.comm, buf)
+    }
+    fn scatter_u8(&self, send: &[u8], recv: &mut [u8]) {
+        super::mpi_coll::scatter_u8(&self.comm, send, recv)
+    }
+    fn gather_u8(&self, send: &[u8], recv: &mut [u8]) {
+        super::mpi_coll::gather_u8(&self.comm, send, recv)
+    }
+    fn allgather_u8(&self, send: &[u8], recv: &mut [u8]) {
+        super::mpi_coll::allgather_u8(&self.comm, send, recv)
+    }
+    fn alltoall_u8(&self, send: &[u8], recv: &mut [u8]) {
+        super::mpi_coll::alltoall_u8(&self.comm, send, recv)
+    }
+    fn reduce_sum_f32(&self, send: &[f32], out: &mut [f32]) {
+        super::mpi_coll::reduce_sum_f32(&self.comm, send, out)
+    }
+    fn allreduce_sum_f32(&self, send: &[f32], out: &mut [f32]) {
+        super::mpi_coll::allreduce_sum_f32(&self.comm, send, out)
+    }
 }
 
 /// An MPI count: a buffer or rank number of this job, far below 2^31.

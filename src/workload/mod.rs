@@ -163,6 +163,7 @@ pub const SLOT_BYTES: u64 = 16;
 pub const PROCESS_BYTES: u64 = 8 << 20;
 
 mod async_fanout;
+mod collectives;
 mod empty;
 mod exchange;
 #[cfg(any(test, feature = "fault-injection"))]
@@ -194,6 +195,7 @@ pub static WORKLOADS: &[&dyn Workload] = &[
     &nbody::NBody,
     &async_fanout::AsyncFanout,
     &exchange::Exchange,
+    &collectives::Collectives,
 ];
 
 /// Workloads that exist only to test the harness (panics, hangs, wrong answers); never listed.
@@ -680,7 +682,8 @@ mod tests {
                 }
             }
         }
-        let mpi = ["pi_monte_carlo", "histogram", "stencil_heat", "matmul", "nbody", "exchange"];
+        let mpi =
+            ["pi_monte_carlo", "histogram", "stencil_heat", "matmul", "nbody", "exchange", "collectives"];
         let mut want: Vec<_> = mpi.iter().map(|w| (*w, "mpi")).collect();
         want.push(("stencil_heat", "mpi-nonblocking"));
         with.sort();
