@@ -106,6 +106,10 @@ pub trait Ranks {
 pub struct PhaseTimes {
     pub compute_ns: u64,
     pub combine_ns: u64,
+    /// Time inside the run that is not part of the measurement: the barrier after each timed
+    /// operation of an OSU-style benchmark, which keeps one operation from overlapping the
+    /// next. The sample leaves it out, as OSU leaves its barriers out of its timers.
+    pub excluded_ns: u64,
 }
 
 impl PhaseTimes {
@@ -116,7 +120,11 @@ impl PhaseTimes {
         let b = Instant::now();
         combine(local);
         let c = Instant::now();
-        PhaseTimes { compute_ns: (b - a).as_nanos() as u64, combine_ns: (c - b).as_nanos() as u64 }
+        PhaseTimes {
+            compute_ns: (b - a).as_nanos() as u64,
+            combine_ns: (c - b).as_nanos() as u64,
+            excluded_ns: 0,
+        }
     }
 }
 

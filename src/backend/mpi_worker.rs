@@ -6,7 +6,8 @@
 //! - `start`: every rank builds its share of the case (`Workload::rank_share`, the version the
 //!   request's strategy names); rank 0 answers
 //!   `ready` with every rank's placement (gathered), its host and its share's instruction set.
-//! - `sample`: a barrier, then each rank times its `runs` runs: the whole region, and inside it
+//! - `sample`: a barrier, then each rank times its `runs` runs: the whole region (less what the
+//!   share leaves out of its measurement, `PhaseTimes::excluded_ns`), and inside it
 //!   its local compute and its communication (collectives, halo messages, the wait for
 //!   overlapped ones) apart, as the share reports them. The sample is the maximum over ranks
 //!   of each (a reduction to rank 0): `ns` the slowest rank's region, `kernel` the slowest
@@ -393,18 +394,20 @@ fn ready(world: &World, begun: Instant, isa: Option<&str>) -> Ready {
 fn sample(world: &World, share: &mut dyn RankShare, runs: u64) -> SampleReply {
     world.barrier();
     let start = Instant::now();
-    let (mut compute, mut combine) = (0u64, 0u64);
+    let (mut compute, mut combine, mut excluded) = (0u64, 0u64, 0u64);
     for _ in 0..runs {
         match share.run(world) {
             Ok(t) => {
                 compute += t.compute_ns;
                 combine += t.combine_ns;
+                excluded += t.excluded_ns;
             }
             // The other ranks may be inside the collective already: only ending the job frees them.
             Err(e) => abort(world, &e),
         }
     }
-    let whole = start.elapsed().as_nanos() as u64;
+    // Less what the share left out of its measurement (OSU's barriers between operations).
+    let whole = (start.elapsed().as_nanos() as u64).saturating_sub(excluded).max(1);
     let max = world.max_u64(&[whole, compute, combine]);
     let mut sum = [0u64];
     world.sum_u64(&[whole], &mut sum);

@@ -8,19 +8,17 @@
 //! from each peer for `scatter`, `gather`, `allgather` and `alltoall`, and of the `f32` values
 //! (`MPI_FLOAT`, summed with `MPI_SUM`) of `reduce` and `allreduce`, whose size must therefore
 //! be a multiple of 4 bytes (other sizes are refused, not rounded, so that a row's size is the
-//! size measured). A run is `iterations` operations back to back, fewer for big messages (at
-//! most [`BYTES_PER_RUN`] of message per run, at least [`MIN_OPS`] operations); the results carry
-//! the time per operation as `latency_ns`, and the sample's time is the slowest rank's, so the
-//! latency is the maximum over ranks (the harness's samples; their spread says the rest).
-//! Throughput is message bytes per second: the size over the time per operation.
+//! size measured). A run is `iterations` operations, fewer for big messages (at most
+//! [`BYTES_PER_RUN`] of message per run, at least [`MIN_OPS`] operations).
 //!
-//! Unlike OSU, which puts a barrier after every operation and times each operation alone, the
-//! operations of a run follow each other with nothing between them: the harness times the whole
-//! run. A rooted operation's root may then start the next one before the last has reached every
-//! rank, so for small messages `bcast`, `scatter`, `gather` and `reduce` report a sustained rate
-//! per operation, below OSU's latency (on 2 ranks sharing a node, an 8 B `bcast` took 0.18 us
-//! back to back against 0.87 us with a barrier between operations); the operations every rank
-//! needs every other rank's data for (`allreduce`, `allgather`, `alltoall`) overlap less.
+//! As OSU does, each operation is timed alone and followed by a barrier outside the timer
+//! (`PhaseTimes::excluded_ns`): back to back, a rooted operation's root could start the next
+//! one before the last had reached every rank, and small `bcast`, `scatter`, `gather` and
+//! `reduce` would report a pipelined rate several times below their latency (on 2 ranks sharing
+//! a node, an 8 B `bcast` took 0.18 us back to back against 0.87 us with the barriers). The
+//! results carry the time per operation as `latency_ns`: the slowest rank's (the sample), and
+//! beside it the mean over ranks (`rank_mean_ns`), OSU's maximum and average. Throughput is
+//! message bytes per second: the size over the time per operation.
 //!
 //! Every rank's data are deterministic (from the seed, the sending rank and the offset), so each
 //! rank checks what it received in [`RankShare::check_local`], outside the timed runs: the
@@ -36,7 +34,7 @@
 
 use std::cell::RefCell;
 use std::ops::Range;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::{
     mix64, CaseShape, Instance, Kernel, ParamSpec, ParamValue, Params, PrepareError, Refused, SizeUnit,
@@ -459,8 +457,14 @@ impl RankPart {
 
 impl RankShare for RankPart {
     fn run(&mut self, ranks: &dyn Ranks) -> Result<PhaseTimes, String> {
+        // As OSU times a collective: each operation alone, then a barrier outside the timer, so
+        // that a root cannot start the next operation while the last is still arriving
+        // elsewhere (back to back, small rooted operations pipeline and look several times
+        // faster than they are).
         let start = Instant::now();
+        let mut timed = Duration::ZERO;
         for _ in 0..self.ops {
+            let op_start = Instant::now();
             match (&mut self.buffers, self.op) {
                 (Buffers::Bytes { recv, .. }, Op::Bcast) => ranks.bcast_u8(recv.get_mut()),
                 (Buffers::Bytes { send, recv }, Op::Scatter) => ranks.scatter_u8(send, recv.get_mut()),
@@ -473,10 +477,17 @@ impl RankShare for RankPart {
                 }
                 _ => return Err(format!("`{}` has the wrong kind of buffers", self.op.name())),
             }
+            timed += op_start.elapsed();
+            ranks.barrier();
         }
         self.runs += 1;
-        // All of it is communication: nothing is computed between the operations.
-        Ok(PhaseTimes { compute_ns: 0, combine_ns: start.elapsed().as_nanos() as u64 })
+        // All of the timed part is communication: nothing is computed between the operations.
+        let whole = start.elapsed();
+        Ok(PhaseTimes {
+            compute_ns: 0,
+            combine_ns: timed.as_nanos() as u64,
+            excluded_ns: whole.saturating_sub(timed).as_nanos() as u64,
+        })
     }
     fn verify(&self) -> Result<String, String> {
         // Every rank checks its own buffers in `check_local`; rank 0 says what they checked.
@@ -548,6 +559,39 @@ mod tests {
                     );
                 }
             }
+        }
+    }
+
+    #[test]
+    fn each_operation_is_timed_alone_with_the_barrier_after_it_left_out() {
+        let j = job("bcast", 64);
+        let times: Vec<PhaseTimes> = std::thread::scope(|scope| {
+            let handles: Vec<_> = ranks::ThreadRanks::new(2)
+                .into_iter()
+                .map(|r| {
+                    let j = &j;
+                    scope.spawn(move || {
+                        let mut share = part(j, &r);
+                        let started = Instant::now();
+                        let t = share.run(&r).unwrap();
+                        (t, started.elapsed())
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    let (t, elapsed) = h.join().unwrap();
+                    let covered = Duration::from_nanos(t.combine_ns + t.excluded_ns);
+                    assert!(covered <= elapsed, "{t:?} within {elapsed:?}");
+                    t
+                })
+                .collect()
+        });
+        for t in times {
+            assert_eq!(t.compute_ns, 0);
+            assert!(t.combine_ns > 0, "{t:?}");
+            assert!(t.excluded_ns > 0, "the barriers between operations are left out: {t:?}");
         }
     }
 

@@ -255,7 +255,7 @@ impl RankShare for RankPart {
             },
         );
         self.checked = (ranks.rank() == 0).then_some((wrong[0], ranks.size()));
-        Ok(PhaseTimes { compute_ns: 0, combine_ns: times.compute_ns + times.combine_ns })
+        Ok(PhaseTimes { compute_ns: 0, combine_ns: times.compute_ns + times.combine_ns, excluded_ns: 0 })
     }
     fn verify(&self) -> Result<String, String> {
         match self.checked {

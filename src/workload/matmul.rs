@@ -370,6 +370,7 @@ impl RankShare for RankPart {
         Ok(PhaseTimes {
             compute_ns: (t2 - t1).as_nanos() as u64,
             combine_ns: ((t1 - t0) + (t3 - t2)).as_nanos() as u64,
+            excluded_ns: 0,
         })
     }
 

@@ -482,7 +482,7 @@ impl RankShare for RankPart {
         }
         ranks.gather_f64(&own, &self.state_counts, &mut self.result);
         combine += t.elapsed().as_nanos();
-        Ok(PhaseTimes { compute_ns: compute as u64, combine_ns: combine as u64 })
+        Ok(PhaseTimes { compute_ns: compute as u64, combine_ns: combine as u64, excluded_ns: 0 })
     }
 
     fn verify(&self) -> Result<String, String> {

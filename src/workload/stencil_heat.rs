@@ -491,7 +491,11 @@ impl RankShare for RankPart {
         }
         ranks.gather_f64(&self.grids[0][n..(m + 1) * n], &self.counts, &mut self.result);
         combine += t.elapsed();
-        Ok(PhaseTimes { compute_ns: compute.as_nanos() as u64, combine_ns: combine.as_nanos() as u64 })
+        Ok(PhaseTimes {
+            compute_ns: compute.as_nanos() as u64,
+            combine_ns: combine.as_nanos() as u64,
+            excluded_ns: 0,
+        })
     }
 
     fn verify(&self) -> Result<String, String> {
