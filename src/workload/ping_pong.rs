@@ -253,11 +253,13 @@ impl RankShare for MpiSide {
                 ranks.recv_bytes(1, &mut self.buf);
             }
         } else {
-            let n = self.buf.len();
-            for t in 0..self.trips {
+            // Trip t marks byte t mod size, counted without a division per trip.
+            let mut at = 0;
+            for _ in 0..self.trips {
                 ranks.recv_bytes(0, &mut self.buf);
-                self.buf[t % n] = self.buf[t % n].wrapping_add(1);
+                self.buf[at] = self.buf[at].wrapping_add(1);
                 ranks.send_bytes(0, &self.buf);
+                at = if at + 1 == self.buf.len() { 0 } else { at + 1 };
             }
         }
         self.runs += 1;
