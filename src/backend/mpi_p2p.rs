@@ -44,11 +44,13 @@ pub fn send_window_bytes(comm: &SimpleCommunicator, to: usize, msgs: &[u8], len:
         msgs.len()
     );
     let process = at(comm, to);
-    // The scope panics on a request left incomplete: each is waited for before it ends.
+    // The scope panics on a request left incomplete: each is waited for before it ends. One
+    // `MPI_Wait` each, without status: rsmpi's `RequestCollection::wait_all` (`MPI_Waitall`)
+    // builds four vectors per window and was no faster at 8 B.
     mpi::request::scope(|scope| {
         let sent: Vec<_> = msgs.chunks(len).map(|msg| process.immediate_send(scope, msg)).collect();
         for request in sent {
-            request.wait();
+            request.wait_without_status();
         }
     });
 }
@@ -66,7 +68,7 @@ pub fn recv_window_bytes(comm: &SimpleCommunicator, from: usize, bufs: &mut [u8]
         let received: Vec<_> =
             bufs.chunks_mut(len).map(|buf| process.immediate_receive_into(scope, buf)).collect();
         for request in received {
-            request.wait();
+            request.wait_without_status();
         }
     });
 }
