@@ -95,6 +95,8 @@ if [ $have_mpi = 1 ]; then
   # placement, and no rank left behind.
   log "cargo test --features mpi"
   cargo test --features mpi,fault-injection
+  # The C yardstick of ci/reference/mpi-yardstick.sh (run by hand: a measurement) compiles.
+  mpicc -fsyntax-only -Wall -Werror ci/reference/osu.c
 fi
 
 log "cargo bench --no-run (the criterion benches compile)"

@@ -42,6 +42,17 @@ pub trait Ranks {
     /// Sends `bytes` to `peer` and receives `out` from it at once (`MPI_Sendrecv`): never
     /// deadlocks against the peer's own `sendrecv_bytes`, whatever the size.
     fn sendrecv_bytes(&self, peer: usize, bytes: &[u8], out: &mut [u8]);
+    /// Sends `msgs` to rank `to` as consecutive messages of `len` bytes each, all started at
+    /// once without waiting (one `MPI_Isend` per message), and returns when every one of them
+    /// is complete (their buffers may be reused): a window of messages in flight, as the OSU
+    /// bandwidth test sends them. `msgs.len()` is a multiple of `len`, and `len` is not 0.
+    fn send_window_bytes(&self, to: usize, msgs: &[u8], len: usize);
+    /// Receives the next `bufs.len() / len` messages from rank `from`, of `len` bytes each, into
+    /// consecutive pieces of `bufs`, every receive posted at once (one `MPI_Irecv` per message,
+    /// each into its own piece: pending receives may not share a buffer), and returns when all
+    /// have arrived. The matching side of [`Ranks::send_window_bytes`]; messages land in the
+    /// order they were sent.
+    fn recv_window_bytes(&self, from: usize, bufs: &mut [u8], len: usize);
     /// Sends `send` to rank `to` and receives `recv.len()` values from rank `from` into `recv`,
     /// both at once (`MPI_Sendrecv`): neither waits for the other, so a chain or ring of ranks
     /// that all send and receive cannot deadlock. `None` on a side means no message that way
@@ -191,6 +202,12 @@ impl Ranks for OneRank {
     fn sendrecv_bytes(&self, peer: usize, bytes: &[u8], out: &mut [u8]) {
         assert_eq!(peer, 0, "a single rank's only peer is itself");
         out.copy_from_slice(bytes);
+    }
+    fn send_window_bytes(&self, to: usize, _msgs: &[u8], _len: usize) {
+        panic!("a single rank has no peer to send a window to (rank {to} asked)");
+    }
+    fn recv_window_bytes(&self, from: usize, _bufs: &mut [u8], _len: usize) {
+        panic!("a single rank has no peer to receive a window from (rank {from} asked)");
     }
     fn sendrecv_f64(&self, send: &[f64], to: Option<usize>, recv: &mut [f64], from: Option<usize>) {
         // The only rank it can talk to is itself.
@@ -407,6 +424,23 @@ impl Ranks for ThreadRanks {
     fn sendrecv_bytes(&self, peer: usize, bytes: &[u8], out: &mut [u8]) {
         self.send_bytes(peer, bytes);
         self.recv_bytes(peer, out);
+    }
+    // Sends never wait here, so a window is its messages one after the other.
+    fn send_window_bytes(&self, to: usize, msgs: &[u8], len: usize) {
+        assert!(
+            len > 0 && msgs.len().is_multiple_of(len),
+            "a window of {len}-byte messages, {} bytes",
+            msgs.len()
+        );
+        msgs.chunks(len).for_each(|msg| self.send_bytes(to, msg));
+    }
+    fn recv_window_bytes(&self, from: usize, bufs: &mut [u8], len: usize) {
+        assert!(
+            len > 0 && bufs.len().is_multiple_of(len),
+            "a window of {len}-byte messages, {} bytes",
+            bufs.len()
+        );
+        bufs.chunks_mut(len).for_each(|buf| self.recv_bytes(from, buf));
     }
     fn sendrecv_f64(&self, send: &[f64], to: Option<usize>, recv: &mut [f64], from: Option<usize>) {
         // Sends never wait here, so sending first cannot deadlock.

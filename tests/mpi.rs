@@ -556,3 +556,64 @@ fn every_collective_verifies_on_two_ranks_with_a_time_per_operation() {
     want.sort();
     assert_eq!(rows, want, "a row per operation and size");
 }
+
+const OSU: &str = r#"
+[scenario]
+name = "mpi-osu"
+
+[defaults]
+workers = [2]
+warmup = "0ms"
+min_samples = 3
+max_samples = 3
+timeout = "60s"
+
+[[workload]]
+kind = "ping_pong"
+size = [1, 8, "64KiB", "4MiB"]
+params = { round_trips = 20 }
+strategies = ["mpi"]
+
+[[workload]]
+kind = "bandwidth"
+size = [1, 8, "64KiB", "4MiB"]
+# A window of 8, not 64: the test binary is a debug build, and 64 x 4 MiB of messages to build
+# and check would take it half a minute.
+params = { windows = 2, window = 8 }
+strategies = ["mpi"]
+"#;
+
+#[test]
+fn osu_latency_and_bandwidth_give_a_verified_row_per_size_on_two_ranks_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let (results, left) = run(dir.path(), OSU, None);
+    assert_eq!(left, [], "no rank outlives the run");
+    let cases = results["cases"].as_array().unwrap();
+    for workload in ["ping_pong", "bandwidth"] {
+        let rows: Vec<&Value> =
+            cases.iter().filter(|c| c["workload"] == workload && c["strategy"] == "mpi").collect();
+        let sizes: Vec<u64> = rows.iter().map(|c| c["size"].as_u64().unwrap()).collect();
+        assert_eq!(sizes, [1, 8, 64 << 10, 4 << 20], "a row per size: {workload}");
+        for case in rows {
+            assert_eq!(case["status"], "ok", "{case}");
+            assert_eq!(case["verification"]["passed"], true, "{case}");
+            assert!(case["verification"]["detail"].as_str().unwrap().ends_with("(2 ranks)"), "{case}");
+            assert!(case["throughput"]["median"].as_f64().unwrap() > 0.0, "{case}");
+            // Latency is ping-pong's alone: a window's throughput is not a latency.
+            let latency = case["latency_ns"].as_f64();
+            if workload == "ping_pong" {
+                assert!(latency.is_some_and(|ns| ns > 0.0), "{case}");
+            } else {
+                assert_eq!(latency, None, "{case}");
+            }
+        }
+    }
+    // Any other rank count is refused before anything runs, with the reason.
+    for workload in ["ping_pong", "bandwidth"] {
+        let scenario = OSU.replace("workers = [2]", "workers = [2, 3]");
+        let scenario = scenario.split("[[workload]]").filter(|p| !p.contains("kind") || p.contains(workload));
+        let (code, stderr) = refused(dir.path(), &scenario.collect::<Vec<_>>().join("[[workload]]"));
+        assert_eq!(code, Some(2), "{stderr}");
+        assert!(stderr.contains("workload[0].workers") && stderr.contains("exactly 2 ranks"), "{stderr}");
+    }
+}

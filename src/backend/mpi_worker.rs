@@ -166,6 +166,12 @@ impl Ranks for World {
     fn sendrecv_bytes(&self, peer: usize, bytes: &[u8], out: &mut [u8]) {
         super::mpi_p2p::sendrecv_bytes(&self.comm, peer, bytes, out)
     }
+    fn send_window_bytes(&self, to: usize, msgs: &[u8], len: usize) {
+        super::mpi_p2p::send_window_bytes(&self.comm, to, msgs, len)
+    }
+    fn recv_window_bytes(&self, from: usize, bufs: &mut [u8], len: usize) {
+        super::mpi_p2p::recv_window_bytes(&self.comm, from, bufs, len)
+    }
     fn sendrecv_f64(&self, send: &[f64], to: Option<usize>, recv: &mut [f64], from: Option<usize>) {
         // At the ends of a chain only one side remains; a plain send or receive matches the
         // neighbour's `MPI_Sendrecv` as well.

@@ -163,6 +163,7 @@ pub const SLOT_BYTES: u64 = 16;
 pub const PROCESS_BYTES: u64 = 8 << 20;
 
 mod async_fanout;
+mod bandwidth;
 mod collectives;
 mod empty;
 mod exchange;
@@ -196,6 +197,7 @@ pub static WORKLOADS: &[&dyn Workload] = &[
     &async_fanout::AsyncFanout,
     &exchange::Exchange,
     &collectives::Collectives,
+    &bandwidth::Bandwidth,
 ];
 
 /// Workloads that exist only to test the harness (panics, hangs, wrong answers); never listed.
@@ -490,7 +492,9 @@ mod tests {
             "empty" => 3,
             "spin" => 3,
             "producer_consumer" => 1000,
-            "ping_pong" => 64,
+            // OSU's smallest message, the edge of every link's code.
+            "ping_pong" => 1,
+            "bandwidth" => 64,
             "stencil_heat" => 17,
             "nbody" => 33,
             "async_fanout" => 16,
@@ -503,6 +507,9 @@ mod tests {
         let mut params = crate::workload::default_params(workload);
         if workload.name() == "ping_pong" {
             params.0.insert("round_trips".into(), ParamValue::Int(50));
+        }
+        if workload.name() == "bandwidth" {
+            params.0.insert("windows".into(), ParamValue::Int(3));
         }
         params
     }
@@ -529,6 +536,18 @@ mod tests {
                 for workers in [1, 2, 3] {
                     let what = format!("{} x {} x {workers}", workload.name(), strategy.name());
                     let tunables = StrategyParams { chunk: Some(3), capacity: Some(1) };
+                    let shape = CaseShape {
+                        family: strategy.family(),
+                        strategy: strategy.name(),
+                        workers,
+                        chunk: tunables.chunk,
+                        sequential: strategy.is_sequential(),
+                        capacity: tunables.capacity,
+                    };
+                    // A case the plan refuses never runs (an MPI ping-pong on other than 2 ranks).
+                    if workload.check_case(size, &params, &shape).is_err() {
+                        continue;
+                    }
                     let spec = CaseSpec {
                         id: 0,
                         workload_index: 0,
@@ -659,6 +678,13 @@ mod tests {
                 };
                 let name = (w.name(), strategy.name());
                 match (w.support(strategy), w.rank_share(&job, strategy, &crate::ranks::OneRank)) {
+                    // A conversation of two ranks refuses one, and verifies on two.
+                    (Ok(()), Some(Err(why))) if why.contains("exactly 2 ranks") => {
+                        let make = |r: &dyn crate::ranks::Ranks| w.rank_share(&job, strategy, r).unwrap();
+                        let rank0 = crate::ranks::run_on_threads(2, 1, &make);
+                        rank0.and_then(|s| s.verify()).unwrap_or_else(|e| panic!("{name:?}: {e}"));
+                        with.push(name);
+                    }
                     (Ok(()), Some(share)) => {
                         let mut share = share.unwrap_or_else(|e| panic!("{name:?}: {e}"));
                         share.run(&crate::ranks::OneRank).unwrap();
@@ -682,8 +708,17 @@ mod tests {
                 }
             }
         }
-        let mpi =
-            ["pi_monte_carlo", "histogram", "stencil_heat", "matmul", "nbody", "exchange", "collectives"];
+        let mpi = [
+            "pi_monte_carlo",
+            "histogram",
+            "ping_pong",
+            "stencil_heat",
+            "matmul",
+            "nbody",
+            "exchange",
+            "collectives",
+            "bandwidth",
+        ];
         let mut want: Vec<_> = mpi.iter().map(|w| (*w, "mpi")).collect();
         want.push(("stencil_heat", "mpi-nonblocking"));
         with.sort();

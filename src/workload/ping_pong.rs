@@ -1,6 +1,6 @@
 //! `ping_pong`: latency and bandwidth between two workers, as the OSU micro-benchmarks measure
 //! them: one message bounces back and forth, and the size sweeps (by default) powers of two
-//! from 8 B to 4 MiB.
+//! from 1 B to 4 MiB.
 //!
 //! Each side owns a buffer. Sending copies the sender's buffer into the message, receiving
 //! copies the message into the receiver's buffer, so bytes really move, as in MPI's send and
@@ -19,19 +19,29 @@
 //! worker process: each trip writes the message into one pipe and reads it back from another,
 //! the cookbook's pipe between processes) and `process-shm` (the message in shared memory, only
 //! a control message on each pipe). The process pool's other workers idle.
+//!
+//! Over MPI (`mpi`, exactly 2 ranks), as `osu_latency`: rank 0 sends its buffer with a blocking
+//! `MPI_Send` and receives the answer into the same buffer with `MPI_Recv`; rank 1 receives into
+//! its own, marks trip `t` as above and sends it back. No copy but MPI's own: the buffers are
+//! not reset between runs either (that copy would be timed), so the marks of every run add up
+//! and the check (rank 0's buffer in `verify`, rank 1's in `check_local`, both after the timed
+//! runs) expects each byte's initial value plus its marks times the runs done. Windowed
+//! bandwidth (`osu_bw`) is a quantity of its own: the `bandwidth` workload.
 
 use std::panic::resume_unwind;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex, OnceLock};
+use std::time::Instant;
 
 use crossbeam::channel;
 use tokio::sync::mpsc as tokio_mpsc;
 
 use super::{
-    default_support, mix64, Instance, Kernel, ParamSpec, ParamValue, Params, PrepareError, SizeUnit,
-    Unsupported, Verification, Workload, GAMMA,
+    default_support, mix64, CaseShape, Instance, Kernel, ParamSpec, ParamValue, Params, PrepareError,
+    Refused, SizeUnit, Unsupported, Verification, Workload, GAMMA,
 };
 use crate::machine::Machine;
+use crate::ranks::{PhaseTimes, RankShare, Ranks};
 use crate::remote::wire::DONE_HEADER;
 use crate::remote::{Coordinator, JobSpec, RemoteError, Share, SharedMem, Workers};
 use crate::strategy::{Exec, Family, Strategy, WaitQueue};
@@ -71,7 +81,7 @@ impl Workload for PingPong {
         }]
     }
     fn default_sizes(&self, _: &Machine) -> Vec<u64> {
-        (3..=22).map(|p| 1u64 << p).collect()
+        (0..=22).map(|p| 1u64 << p).collect()
     }
     fn speedup_meaning(&self, _strategy: &str) -> super::SpeedupMeaning {
         super::SpeedupMeaning::NotApplicable(
@@ -88,7 +98,17 @@ impl Workload for PingPong {
             | "async"
             | "async-current-thread"
             | "process"
-            | "process-shm" => Ok(()),
+            | "process-shm"
+            | "mpi" => Ok(()),
+            name if strategy.family() == Family::Mpi => Err(Unsupported::new(
+                "ping_pong",
+                strategy,
+                format!(
+                    "`ping_pong` over MPI is blocking sends and receives, one message at a time: it has \
+                     nothing for `{name}` to overlap (run it with `mpi`; `bandwidth` keeps a window of \
+                     messages in flight)"
+                ),
+            )),
             name => match strategy.family() {
                 Family::DataParallel | Family::SharedState | Family::Synchronization => {
                     Err(Unsupported::new(
@@ -111,11 +131,17 @@ impl Workload for PingPong {
         }
         Ok(())
     }
+    fn check_case(&self, _size: u64, _: &Params, case: &CaseShape) -> Result<(), Refused> {
+        if case.family == Family::Mpi && case.workers != 2 {
+            return Err(Refused::new("workers", two_ranks(case.workers)));
+        }
+        Ok(())
+    }
     fn memory_bytes(&self, size: u64, _: &Params) -> u64 {
         // Initial data, two side buffers, the message and the reference.
         size.saturating_mul(5)
     }
-    fn case_memory_bytes(&self, size: u64, _: &Params, case: &super::CaseShape) -> u64 {
+    fn case_memory_bytes(&self, size: u64, _: &Params, case: &CaseShape) -> u64 {
         // Under the process strategies every worker prepares the pong side, its own buffer in
         // its own process.
         let pongs = (case.workers as u64).saturating_mul(size);
@@ -125,6 +151,8 @@ impl Workload for PingPong {
             "process" => pongs.saturating_add(size.saturating_add(DONE_HEADER as u64).saturating_mul(4)),
             // The shared region the message lives in.
             "process-shm" => pongs.saturating_add(size),
+            // Each rank's buffer, in its own process.
+            "mpi" => size.saturating_mul(2),
             _ => 0,
         }
     }
@@ -135,11 +163,118 @@ impl Workload for PingPong {
         Some((2 * trips(size, params)) as f64)
     }
     fn prepare(&self, size: u64, params: &Params, seed: u64) -> Result<Box<dyn Instance>, PrepareError> {
-        let initial = (0..size).map(|k| mix64(seed.wrapping_add(k.wrapping_mul(GAMMA))) as u8).collect();
+        let initial = (0..size).map(|k| initial_byte(seed, k)).collect();
         Ok(Box::new(Input { initial, trips: trips(size, params) as usize, reference: OnceLock::new() }))
     }
     fn share(&self, job: &JobSpec) -> Result<Box<dyn Share>, PrepareError> {
         Ok(Box::new(PongProcess { pong: vec![0; job.size as usize] }))
+    }
+    fn rank_share(
+        &self,
+        job: &JobSpec,
+        strategy: &dyn Strategy,
+        ranks: &dyn Ranks,
+    ) -> Option<Result<Box<dyn RankShare>, String>> {
+        if let Err(why) = self.support(strategy) {
+            return Some(Err(why.to_string()));
+        }
+        Some(MpiSide::new(job, ranks).map(|side| Box::new(side) as Box<dyn RankShare>))
+    }
+}
+
+/// Why an MPI ping-pong refuses `ranks` ranks.
+fn two_ranks(ranks: usize) -> String {
+    format!(
+        "`ping_pong` over MPI is a conversation of exactly 2 ranks (rank 0 pings, rank 1 pongs, as \
+         osu_latency), not {ranks}: give it `workers = 2`"
+    )
+}
+
+/// Byte `k` of the initial ping buffer under `seed`.
+fn initial_byte(seed: u64, k: u64) -> u8 {
+    mix64(seed.wrapping_add(k.wrapping_mul(GAMMA))) as u8
+}
+
+/// One rank's side of the MPI ping-pong.
+struct MpiSide {
+    rank: usize,
+    trips: usize,
+    seed: u64,
+    /// Rank 0's ping buffer, sent and received into in place; rank 1's pong buffer.
+    buf: Vec<u8>,
+    runs: u64,
+}
+
+impl MpiSide {
+    fn new(job: &JobSpec, ranks: &dyn Ranks) -> Result<MpiSide, String> {
+        if ranks.size() != 2 {
+            return Err(two_ranks(ranks.size()));
+        }
+        let len = usize::try_from(job.size).map_err(|_| format!("{} bytes is too many here", job.size))?;
+        let rank = ranks.rank();
+        let buf =
+            if rank == 0 { (0..job.size).map(|k| initial_byte(job.seed, k)).collect() } else { vec![0; len] };
+        Ok(MpiSide { rank, trips: trips(job.size, &job.params) as usize, seed: job.seed, buf, runs: 0 })
+    }
+
+    /// Both ranks hold the last ping after a run: each byte's initial value plus one mark per
+    /// trip `t` with `t mod size` on it, in every run so far.
+    fn check(&self) -> Result<String, String> {
+        if self.runs == 0 {
+            return Err("no run to check".into());
+        }
+        let n = self.buf.len();
+        let (per, extra) = (self.trips / n, self.trips % n);
+        let wrong = self
+            .buf
+            .iter()
+            .enumerate()
+            .filter(|&(i, &got)| {
+                let marks = (per + usize::from(i < extra)) as u64;
+                got != initial_byte(self.seed, i as u64).wrapping_add(self.runs.wrapping_mul(marks) as u8)
+            })
+            .count();
+        match wrong {
+            0 => Ok(format!("{} x {} round trips of {n} B, final buffer matches", self.runs, self.trips)),
+            _ => Err(format!(
+                "rank {}: {wrong} of {n} bytes differ after {} x {} round trips",
+                self.rank, self.runs, self.trips
+            )),
+        }
+    }
+}
+
+impl RankShare for MpiSide {
+    fn run(&mut self, ranks: &dyn Ranks) -> Result<PhaseTimes, String> {
+        let start = Instant::now();
+        if self.rank == 0 {
+            for _ in 0..self.trips {
+                ranks.send_bytes(1, &self.buf);
+                ranks.recv_bytes(1, &mut self.buf);
+            }
+        } else {
+            // Trip t marks byte t mod size, counted without a division per trip.
+            let mut at = 0;
+            for _ in 0..self.trips {
+                ranks.recv_bytes(0, &mut self.buf);
+                self.buf[at] = self.buf[at].wrapping_add(1);
+                ranks.send_bytes(0, &self.buf);
+                at = if at + 1 == self.buf.len() { 0 } else { at + 1 };
+            }
+        }
+        self.runs += 1;
+        // All of it is the conversation: nothing is computed.
+        Ok(PhaseTimes { compute_ns: 0, combine_ns: start.elapsed().as_nanos() as u64, excluded_ns: 0 })
+    }
+    fn verify(&self) -> Result<String, String> {
+        self.check()
+    }
+    fn check_local(&self) -> Result<(), String> {
+        // Rank 0's buffer is what `verify` checks; rank 1 holds the same last ping.
+        if self.rank == 0 {
+            return Ok(());
+        }
+        self.check().map(drop)
     }
 }
 
@@ -455,6 +590,117 @@ impl Kernel for Run<'_> {
             Verification::pass(format!("{done} round trips of {} B, final buffer matches", want.len()))
         } else {
             Verification::fail(format!("{wrong} of {} bytes differ after {done} round trips", want.len()))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ranks::{self, OneRank, ThreadRanks};
+    use crate::strategy::mpi::mpi;
+    use crate::workload::default_params;
+
+    fn job(size: u64, round_trips: i64) -> JobSpec {
+        let mut params = default_params(&PingPong);
+        params.0.insert("round_trips".into(), ParamValue::Int(round_trips));
+        JobSpec { workload: "ping_pong".into(), params, size, seed: 11, shared: None }
+    }
+
+    /// Runs `runs` runs of both MPI sides on two thread ranks and returns them, rank 0 first.
+    fn both_sides(job: &JobSpec, runs: usize) -> Vec<MpiSide> {
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = ThreadRanks::new(2)
+                .into_iter()
+                .map(|r| {
+                    scope.spawn(move || {
+                        let mut side = MpiSide::new(job, &r).unwrap();
+                        for _ in 0..runs {
+                            side.run(&r).unwrap();
+                        }
+                        side
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        })
+    }
+
+    #[test]
+    fn the_mpi_sides_verify_over_runs_at_every_size_and_a_wrong_byte_fails() {
+        // 1 B (every trip marks the same byte), fewer trips than bytes, and more.
+        for (size, trips) in [(1, 7), (8, 3), (8, 20), (1000, 300)] {
+            let j = job(size, trips);
+            let make = |r: &dyn Ranks| PingPong.rank_share(&j, mpi(), r).expect("an MPI version");
+            let rank0 = ranks::run_on_threads(2, 3, &make).unwrap();
+            let ok = rank0.verify().unwrap_or_else(|e| panic!("{size} B: {e}"));
+            assert!(ok.contains(&format!("3 x {trips} round trips of {size} B")), "{ok}");
+
+            let mut sides = both_sides(&j, 2);
+            assert_eq!(sides[0].buf, sides[1].buf, "both hold the last ping");
+            assert!(sides[0].verify().is_ok() && sides[1].check_local().is_ok());
+            let last = size as usize - 1;
+            sides[1].buf[last] ^= 0x10;
+            let why = sides[1].check_local().unwrap_err();
+            assert!(why.contains("rank 1: 1 of"), "{why}");
+            sides[0].buf[0] = sides[0].buf[0].wrapping_add(1);
+            assert!(sides[0].verify().unwrap_err().contains("rank 0: 1 of"));
+        }
+        let unrun = MpiSide { rank: 0, trips: 5, seed: 1, buf: vec![0; 4], runs: 0 };
+        assert!(unrun.verify().is_err(), "nothing ran");
+    }
+
+    #[test]
+    fn mpi_takes_exactly_two_ranks_and_says_why() {
+        let shape = |workers| CaseShape {
+            family: Family::Mpi,
+            strategy: "mpi",
+            workers,
+            chunk: None,
+            sequential: false,
+            capacity: None,
+        };
+        let params = default_params(&PingPong);
+        for workers in [1, 3] {
+            let refused = PingPong.check_case(8, &params, &shape(workers)).unwrap_err();
+            assert_eq!(refused.field, "workers");
+            assert!(
+                refused.why.contains("exactly 2 ranks") && refused.why.contains(&format!("not {workers}"))
+            );
+        }
+        assert!(PingPong.check_case(8, &params, &shape(2)).is_ok());
+        let threads = CaseShape { family: Family::SharedState, strategy: "channels", ..shape(1) };
+        assert!(PingPong.check_case(8, &params, &threads).is_ok(), "only MPI counts ranks");
+
+        let j = job(8, 4);
+        let one = PingPong.rank_share(&j, mpi(), &OneRank).unwrap().err().unwrap();
+        assert!(one.contains("exactly 2 ranks"), "{one}");
+        let make = |r: &dyn Ranks| PingPong.rank_share(&j, mpi(), r).unwrap();
+        let three = ranks::run_on_threads(3, 1, &make).err().unwrap();
+        assert!(three.contains("not 3"), "{three}");
+        let nonblocking = crate::strategy::mpi::mpi_nonblocking();
+        let why = PingPong.support(nonblocking).unwrap_err().to_string();
+        assert!(why.contains("nothing") && why.contains("bandwidth"), "{why}");
+    }
+
+    #[test]
+    fn one_byte_messages_verify_under_every_thread_and_async_link() {
+        use crate::strategy::tests::exec;
+        assert_eq!(PingPong.default_sizes(&Machine::detect())[0], 1, "OSU's sweep starts at 1 B");
+        let params = job(1, 9).params;
+        let input = PingPong.prepare(1, &params, 5).unwrap();
+        for (name, workers) in [
+            ("sequential", 1),
+            ("channels", 1),
+            ("std-mpsc", 1),
+            ("condvar-queue", 1),
+            ("async", 2),
+            ("async-current-thread", 1),
+        ] {
+            let mut kernel = input.kernel();
+            kernel.run(&exec(crate::strategy::find(name).unwrap(), workers));
+            let v = kernel.verify();
+            assert!(v.passed, "{name}: {}", v.detail);
         }
     }
 }
