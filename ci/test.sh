@@ -10,7 +10,8 @@ log() { printf '\n==> %s\n' "$*"; }
 # --- system packages -------------------------------------------------------------------------
 # libopenblas-dev: the dgemm yardstick of ci/reference/yardsticks.sh (not run here).
 # libopenmpi-dev, openmpi-bin, libclang-dev: the mpi feature (its bindings are made by bindgen).
-packages=(pkg-config libhwloc-dev libudev-dev chromium libopenblas-dev libopenmpi-dev openmpi-bin libclang-dev)
+# iproute2: the network namespaces of ci/multihost-check.sh.
+packages=(pkg-config libhwloc-dev libudev-dev chromium libopenblas-dev libopenmpi-dev openmpi-bin libclang-dev iproute2)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -95,6 +96,11 @@ if [ $have_mpi = 1 ]; then
   # placement, and no rank left behind.
   log "cargo test --features mpi"
   cargo test --features mpi,fault-injection
+  if [ "$(id -u)" -eq 0 ] && command -v ip >/dev/null; then
+    log "ci/multihost-check.sh (MPI ranks on three network namespaces as three hosts)"
+    cargo build --features mpi,fault-injection --quiet
+    ci/multihost-check.sh
+  fi
 fi
 
 log "cargo bench --no-run (the criterion benches compile)"

@@ -10,9 +10,12 @@
 //! A job still running when its session ends (a timeout) is sent SIGTERM first: mpirun then
 //! ends its ranks, which run outside its process group.
 //!
-//! Ranks are bound to cores only when they fit (`--bind-to core`); more ranks than logical CPUs
-//! run `--oversubscribe --bind-to none`. Each rank's placement records the CPUs it was allowed,
-//! which shows the binding taken.
+//! On this machine alone (no hostfile), ranks are bound to cores only when they fit
+//! (`--bind-to core`); more ranks than logical CPUs run `--oversubscribe --bind-to none`. With a
+//! hostfile the ranks spread over hosts whose cores parlab does not know: the hostfile's slots
+//! say how many fit where, and OpenMPI's own binding applies. A `--bind-to` (or
+//! `--oversubscribe`) in `[mpi] args` is the user's choice and parlab adds none of its own.
+//! Each rank's placement records the CPUs it was allowed, which shows the binding taken.
 
 use std::path::Path;
 use std::process::Command;
@@ -40,6 +43,37 @@ pub fn binding_args(ranks: usize, cpus: usize) -> &'static [&'static str] {
     }
 }
 
+/// The binding and oversubscription parlab adds for `mpirun` and `mpiexec`: [`binding_args`]
+/// from this machine's `cpus` when the ranks all run here (no hostfile), nothing with a hostfile
+/// (its slots decide), and never a `--bind-to` or `--oversubscribe` that `user` (the `[mpi]
+/// args`) already gives, in either spelling (`-bind-to`, `--bind-to=core`).
+pub fn placement_args(user: &[String], hostfile: bool, ranks: usize, cpus: usize) -> Vec<&'static str> {
+    let gives = |flag: &str| {
+        user.iter().any(|a| {
+            let name = a.split('=').next().unwrap_or(a);
+            name.trim_start_matches('-') == flag && name.starts_with('-')
+        })
+    };
+    if hostfile {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    let mut ours = binding_args(ranks, cpus).iter().copied();
+    while let Some(arg) = ours.next() {
+        match arg {
+            "--oversubscribe" if gives("oversubscribe") => {}
+            "--bind-to" => {
+                let value = ours.next().expect("`--bind-to` has a value");
+                if !gives("bind-to") {
+                    out.extend([arg, value]);
+                }
+            }
+            _ => out.push(arg),
+        }
+    }
+    out
+}
+
 /// The launcher's arguments before the worker program, as `[mpi]` asks: the user's own first,
 /// then the rank count and, for `mpirun` and `mpiexec`, the binding, the hostfile and a `-x` per
 /// marker variable (which mpirun passes on only when told; `run_marker`: whether this run has
@@ -51,7 +85,8 @@ pub fn launcher_args(settings: &MpiSettings, ranks: usize, cpus: usize, run_mark
     args.push(ranks.to_string());
     match settings.launcher {
         Launcher::Mpirun | Launcher::Mpiexec => {
-            args.extend(binding_args(ranks, cpus).iter().map(|a| a.to_string()));
+            let placement = placement_args(&settings.args, settings.hostfile.is_some(), ranks, cpus);
+            args.extend(placement.into_iter().map(String::from));
             if let Some(file) = &settings.hostfile {
                 args.push("--hostfile".into());
                 args.push(file.display().to_string());
@@ -71,6 +106,93 @@ pub fn launcher_args(settings: &MpiSettings, ranks: usize, cpus: usize, run_mark
 /// The command line a case's ranks were started with, as its notes record it.
 pub fn launch_note(program: &Path, args: &[String]) -> String {
     format!("ranks started by `{} {} parlab {SUBCOMMAND}`", program.display(), args.join(" "))
+}
+
+/// An OpenMPI MCA parameter as the job gets it: the last `--mca NAME VALUE` (or `-mca`) in
+/// `args`, which wins over `OMPI_MCA_NAME` in the environment (`env`), as in OpenMPI.
+pub fn mca_setting(args: &[String], env: Option<String>, name: &str) -> Option<String> {
+    let given = args
+        .windows(3)
+        .rev()
+        .find(|w| (w[0] == "--mca" || w[0] == "-mca") && w[1] == name)
+        .map(|w| w[2].clone());
+    given.or(env)
+}
+
+/// The ranks on each host, in the order of the first rank there: `("node-a", 2)`.
+pub fn ranks_per_host(placement: &[Placement]) -> Vec<(String, usize)> {
+    let mut out: Vec<(String, usize)> = Vec::new();
+    for p in placement {
+        match out.iter_mut().find(|(host, _)| *host == p.host) {
+            Some((_, n)) => *n += 1,
+            None => out.push((p.host.clone(), 1)),
+        }
+    }
+    out
+}
+
+/// A case note on how the ranks were spread and how they talked: ranks per host, and the
+/// transport, inferred from that spread and the `pml` and `btl` settings (`btl`, `pml`: their
+/// values, if set). Inferred, and said so: OpenMPI picks a BTL per pair of ranks at start-up
+/// and does not report it. Within a host its ob1 PML takes shared memory (`vader`) when the
+/// `btl` list allows it; between hosts the network BTLs allowed (`tcp` on Ethernet). `None`
+/// without placement.
+pub fn spread_note(placement: &[Placement], btl: Option<&str>, pml: Option<&str>) -> Option<String> {
+    let per_host = ranks_per_host(placement);
+    if per_host.is_empty() {
+        return None;
+    }
+    let counts: Vec<String> = per_host.iter().map(|(host, n)| format!("{host} {n}")).collect();
+    let within = per_host.iter().any(|(_, n)| *n > 1);
+    let between = per_host.len() > 1;
+    let mut said = format!("ranks per host: {}", counts.join(", "));
+    if !within && !between {
+        return Some(said);
+    }
+    let source = format!(
+        "inferred from where the ranks ran and the MCA settings (pml {}, btl {}); MPI does not report it",
+        pml.unwrap_or("unset"),
+        btl.unwrap_or("unset")
+    );
+    let transports = match pml {
+        Some(pml) if pml != "ob1" => vec![format!("through the `{pml}` PML's own transports")],
+        _ => {
+            // A list with `^` excludes those named; no list allows every BTL.
+            let listed: Option<(bool, Vec<&str>)> = btl.map(|b| match b.strip_prefix('^') {
+                Some(rest) => (false, rest.split(',').map(str::trim).collect()),
+                None => (true, b.split(',').map(str::trim).collect()),
+            });
+            let allows = |name: &str| match &listed {
+                None => true,
+                Some((true, names)) => names.contains(&name),
+                Some((false, names)) => !names.contains(&name),
+            };
+            let mut out = Vec::new();
+            if within {
+                let shm = if allows("vader") {
+                    "shared memory (vader)"
+                } else {
+                    "not shared memory (vader is not allowed)"
+                };
+                out.push(format!("within a host {shm}"));
+            }
+            if between {
+                let network: Vec<&str> = match &listed {
+                    Some((true, names)) => {
+                        names.iter().copied().filter(|n| !["self", "vader", "sm"].contains(n)).collect()
+                    }
+                    _ => Vec::new(),
+                };
+                out.push(match network.is_empty() {
+                    false => format!("between hosts {}", network.join(" or ")),
+                    true => "between hosts the fastest network BTL OpenMPI finds (tcp on Ethernet)".into(),
+                });
+            }
+            out
+        }
+    };
+    said.push_str(&format!("; interconnect {} ({source})", transports.join(", ")));
+    Some(said)
 }
 
 /// The launcher `settings` names, found on `PATH`, or why it cannot be used.
@@ -108,14 +230,17 @@ impl Backend for Mpi {
         // the group's SIGKILL, which would leave them behind.
         let waits = Waits { exit: Duration::from_secs(5), term: Duration::from_secs(5), ..Waits::default() };
         let inner = protocol::start(command, what, &job, waits)?;
-        Ok(Box::new(MpiSession { inner, note }))
+        let btl = mca_setting(&job.mpi.args, std::env::var("OMPI_MCA_btl").ok(), "btl");
+        let pml = mca_setting(&job.mpi.args, std::env::var("OMPI_MCA_pml").ok(), "pml");
+        let spread = spread_note(&inner.placement(), btl.as_deref(), pml.as_deref());
+        Ok(Box::new(MpiSession { inner, notes: std::iter::once(note).chain(spread).collect() }))
     }
 }
 
-/// A protocol session that also says how its ranks were started.
+/// A protocol session that also says how its ranks were started, spread and connected.
 struct MpiSession {
     inner: ProtocolSession,
-    note: String,
+    notes: Vec<String>,
 }
 
 impl Session for MpiSession {
@@ -138,7 +263,7 @@ impl Session for MpiSession {
         self.inner.hosts()
     }
     fn notes(&self) -> Vec<String> {
-        vec![self.note.clone()]
+        self.notes.clone()
     }
 }
 
@@ -154,6 +279,22 @@ mod tests {
     }
 
     #[test]
+    fn binding_is_decided_here_only_without_a_hostfile_and_never_over_the_users() {
+        let user = |args: &[&str]| args.iter().map(|a| a.to_string()).collect::<Vec<_>>();
+        assert_eq!(placement_args(&[], false, 2, 2), ["--bind-to", "core"]);
+        assert_eq!(placement_args(&[], false, 3, 2), ["--oversubscribe", "--bind-to", "none"]);
+        // Three ranks over a hostfile's hosts may well fit, whatever this machine has.
+        assert!(placement_args(&[], true, 3, 2).is_empty());
+        assert!(placement_args(&user(&["--bind-to", "none"]), true, 3, 2).is_empty());
+        assert!(placement_args(&user(&["--bind-to", "socket"]), false, 2, 2).is_empty());
+        assert_eq!(placement_args(&user(&["-bind-to", "none"]), false, 3, 2), ["--oversubscribe"]);
+        assert_eq!(placement_args(&user(&["--bind-to=none"]), false, 3, 2), ["--oversubscribe"]);
+        assert_eq!(placement_args(&user(&["--oversubscribe"]), false, 3, 2), ["--bind-to", "none"]);
+        // A value that merely mentions the flag is not the flag.
+        assert_eq!(placement_args(&user(&["-x", "bind-to"]), false, 2, 2), ["--bind-to", "core"]);
+    }
+
+    #[test]
     fn mpirun_and_mpiexec_get_binding_hostfile_and_markers_srun_the_environment() {
         let hostfile = std::path::PathBuf::from("/h/hosts");
         let mut settings = MpiSettings {
@@ -162,7 +303,7 @@ mod tests {
             hostfile: Some(hostfile),
         };
         let args = launcher_args(&settings, 2, 4, true);
-        let want = "--mca btl self,vader -n 2 --bind-to core --hostfile /h/hosts -x PARLAB_CASE_MARKER -x PARLAB_RUN_MARKER";
+        let want = "--mca btl self,vader -n 2 --hostfile /h/hosts -x PARLAB_CASE_MARKER -x PARLAB_RUN_MARKER";
         assert_eq!(args.join(" "), want);
         assert_eq!(
             launch_note(Path::new("/usr/bin/mpiexec"), &args),
@@ -176,6 +317,47 @@ mod tests {
         let srun =
             MpiSettings { launcher: Launcher::Srun, args: vec!["-p".into(), "short".into()], hostfile: None };
         assert_eq!(launcher_args(&srun, 4, 2, true), ["-p", "short", "-n", "4", "--export=ALL"]);
+    }
+
+    #[test]
+    fn the_spread_note_counts_ranks_per_host_and_says_the_transport_is_inferred() {
+        let at = |hosts: &[&str]| -> Vec<Placement> {
+            hosts
+                .iter()
+                .enumerate()
+                .map(|(i, h)| Placement {
+                    role: format!("rank {i}"),
+                    host: h.to_string(),
+                    pid: None,
+                    cpus: None,
+                })
+                .collect()
+        };
+        assert_eq!(spread_note(&[], None, None), None);
+        assert_eq!(spread_note(&at(&["a"]), None, None).unwrap(), "ranks per host: a 1");
+        let three = spread_note(&at(&["a", "b", "c"]), Some("tcp,self"), None).unwrap();
+        assert!(
+            three.starts_with("ranks per host: a 1, b 1, c 1; interconnect between hosts tcp (inferred"),
+            "{three}"
+        );
+        assert!(three.contains("btl tcp,self") && three.contains("MPI does not report it"), "{three}");
+        let mixed = spread_note(&at(&["a", "b", "a"]), None, None).unwrap();
+        assert!(mixed.starts_with("ranks per host: a 2, b 1; interconnect within a host shared memory (vader), between hosts the fastest network BTL"), "{mixed}");
+        let no_shm = spread_note(&at(&["a", "a"]), Some("^vader"), None).unwrap();
+        assert!(no_shm.contains("within a host not shared memory"), "{no_shm}");
+        let ucx = spread_note(&at(&["a", "b"]), Some("tcp,self"), Some("ucx")).unwrap();
+        assert!(ucx.contains("interconnect through the `ucx` PML's own transports"), "{ucx}");
+    }
+
+    #[test]
+    fn mca_settings_on_the_command_line_win_over_the_environment() {
+        let args: Vec<String> =
+            ["--mca", "btl", "tcp,self", "-mca", "btl", "self,vader", "--mca", "pml", "ob1"]
+                .map(String::from)
+                .to_vec();
+        assert_eq!(mca_setting(&args, Some("tcp".into()), "btl").as_deref(), Some("self,vader"));
+        assert_eq!(mca_setting(&[], Some("tcp".into()), "btl").as_deref(), Some("tcp"));
+        assert_eq!(mca_setting(&args, None, "plm_rsh_agent"), None);
     }
 
     #[test]

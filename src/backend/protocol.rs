@@ -116,7 +116,12 @@ pub struct Ready {
     /// Nanoseconds the program spent preparing (input, pools), by its own clock.
     pub setup_ns: u64,
     pub placement: Vec<WirePlacement>,
+    /// The host the program runs on (an MPI job: rank 0's).
     pub host: WireHost,
+    /// A program spanning hosts (MPI ranks): every host it ran on, `host` among them. Optional,
+    /// so programs that describe one host still speak the protocol unchanged.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hosts: Vec<WireHost>,
 }
 
 /// [`Placement`] as the protocol spells it (unknown fields refused).
@@ -191,9 +196,17 @@ fn check_ready(r: &Ready) -> Result<(), String> {
             crate::limits::MAX_WORKERS
         ));
     }
-    let h = &r.host;
-    if h.hostname.is_empty() || h.logical_cpus == 0 || h.physical_cores == 0 {
-        return Err(format!("`ready` describes its host as {h:?}: a name and at least one CPU are needed"));
+    if r.hosts.len() > crate::limits::MAX_WORKERS {
+        return Err(format!(
+            "`ready` lists {} hosts, more than {}",
+            r.hosts.len(),
+            crate::limits::MAX_WORKERS
+        ));
+    }
+    for h in std::iter::once(&r.host).chain(&r.hosts) {
+        if h.hostname.is_empty() || h.logical_cpus == 0 || h.physical_cores == 0 {
+            return Err(format!("`ready` describes a host as {h:?}: a name and at least one CPU are needed"));
+        }
     }
     if let Some(p) = r.placement.iter().find(|p| p.role.is_empty() || p.host.is_empty()) {
         return Err(format!("`ready` has a placement without a role or host: {p:?}"));
@@ -353,7 +366,7 @@ pub fn start(
         setup_ns: 0,
         program_setup_ns: 0,
         placement: Vec::new(),
-        host: None,
+        hosts: Vec::new(),
         in_step: false,
     };
     let stdin_fd = session.stdin.as_ref().expect("just set").as_raw_fd();
@@ -384,13 +397,17 @@ pub fn start(
         .into_iter()
         .map(|p| Placement { role: p.role, host: p.host, pid: p.pid, cpus: p.cpus })
         .collect();
-    let h = ready.host;
-    session.host = Some(Host {
-        hostname: h.hostname,
-        cpu: h.cpu,
-        logical_cpus: h.logical_cpus,
-        physical_cores: h.physical_cores,
-    });
+    session.hosts = Vec::new();
+    for h in std::iter::once(ready.host).chain(ready.hosts) {
+        if !session.hosts.iter().any(|known| known.hostname == h.hostname) {
+            session.hosts.push(Host {
+                hostname: h.hostname,
+                cpu: h.cpu,
+                logical_cpus: h.logical_cpus,
+                physical_cores: h.physical_cores,
+            });
+        }
+    }
     Ok(session)
 }
 
@@ -422,7 +439,8 @@ pub struct ProtocolSession {
     setup_ns: u64,
     program_setup_ns: u64,
     placement: Vec<Placement>,
-    host: Option<Host>,
+    /// The hosts `ready` described, the program's own first; empty before `ready`.
+    hosts: Vec<Host>,
     /// A request was sent and its answer not read: on drop there is no point waiting for a
     /// program that is busy or broken.
     in_step: bool,
@@ -431,7 +449,7 @@ pub struct ProtocolSession {
 impl ProtocolSession {
     /// The host the program says it runs on.
     pub fn host(&self) -> Option<&Host> {
-        self.host.as_ref()
+        self.hosts.first()
     }
 
     /// What the program itself said its preparation took (its `ready`'s `setup_ns`), a part of
@@ -669,7 +687,7 @@ impl Session for ProtocolSession {
     }
 
     fn hosts(&self) -> Vec<Host> {
-        self.host.iter().cloned().collect()
+        self.hosts.clone()
     }
 
     fn placement(&self) -> Vec<Placement> {

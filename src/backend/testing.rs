@@ -136,6 +136,7 @@ fn answer(behaviour: Behaviour, input: &mut dyn BufRead, output: &mut dyn Write)
             logical_cpus: machine.logical_cpus.max(1),
             physical_cores: machine.physical_cores.max(1),
         },
+        hosts: Vec::new(),
     };
     let say = |output: &mut dyn Write, said: FromProgram| {
         protocol::write_message(output, &said).map_err(|e| format!("cannot write to parlab: {e}"))
