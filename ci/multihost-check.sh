@@ -10,7 +10,8 @@
 #
 # Checks: every case of a small MPI scenario verifies with one rank per host, the results place
 # the ranks on distinct hosts and describe every host; `parlab detect --hosts` passes on the
-# hostfile and fails quickly, naming the host, on one with a host that does not exist.
+# hostfile and fails quickly (exit 2), naming the host, on one with a host that does not exist;
+# no process is left in the namespaces.
 # Everything created (namespaces, /etc/netns entries, the temporary folder, processes) is
 # removed at the end, on success or failure.
 #
@@ -189,6 +190,31 @@ if problems:
     sys.exit("\n".join(problems))
 print(f"  results list hosts: {', '.join(listed)}")
 EOF
+
+log "parlab detect --hosts: every host reachable through mpirun, with this parlab"
+on_host "${hosts[0]}" "$PARLAB" detect --hosts "$tmp/hostfile" --scenario "$tmp/multihost.toml"
+if ! timeout 120 "${cmd[@]}" >"$tmp/detect.log" 2>&1; then
+  cat "$tmp/detect.log" >&2
+  fail "parlab detect --hosts failed"
+fi
+sed 's/^/  /' "$tmp/detect.log"
+for h in "${hosts[@]}"; do
+  grep -q "^$h  *reachable ($h): parlab " "$tmp/detect.log" || fail "detect --hosts did not describe $h"
+done
+
+log "parlab detect --hosts with a host that does not exist: exit 2, naming it, quickly"
+on_host "${hosts[0]}" "$PARLAB" detect --hosts "$tmp/hostfile-bogus" --scenario "$tmp/multihost.toml"
+started=$SECONDS
+rc=0
+timeout 90 "${cmd[@]}" >"$tmp/bogus.log" 2>&1 || rc=$?
+took=$((SECONDS - started))
+sed 's/^/  /' "$tmp/bogus.log"
+[ $rc -eq 2 ] || fail "detect --hosts with a bogus host exited $rc, 2 expected"
+grep -q "host nosuchhost cannot be reached" "$tmp/bogus.log" || fail "the error does not name nosuchhost"
+for h in "${hosts[@]}"; do
+  if grep -q "host $h cannot be reached" "$tmp/bogus.log"; then fail "the error blames $h"; fi
+done
+[ $took -le 45 ] || fail "detect --hosts took ${took}s to refuse a bogus host"
 
 # Nothing may outlive the commands above: mpirun ends its daemons and ranks.
 left=""
