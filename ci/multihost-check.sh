@@ -16,16 +16,25 @@
 # removed at the end, on success or failure.
 #
 # Needs root, iproute2 (`ip`), util-linux (`unshare`), mpirun, python3 and an `mpi` build of
-# parlab: PARLAB=path (default target/debug/parlab). Usage: ci/multihost-check.sh
+# parlab: PARLAB=path (default target/debug/parlab). Usage: ci/multihost-check.sh [--measure]
+# `--measure` then also times the same cases with the ranks on separate hosts (TCP over veth)
+# and all on one host (shared memory), in one sitting: use a release build
+# (PARLAB=target/release/parlab).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PARLAB=$(realpath "${PARLAB:-target/debug/parlab}")
+measure=0
+case "${1:-}" in
+  --measure) measure=1 ;;
+  "") ;;
+  *) echo "usage: $0 [--measure]" >&2; exit 2 ;;
+esac
 
 # The cases: `kind | size | params (a TOML inline table, or empty) | ranks`. One rank per host,
 # so `ranks` is at most 3. Add a line to check another workload.
 CASES=(
-  'pi_monte_carlo | 2000000 |  | 3'
+  'pi_monte_carlo | 500000 |  | 3'
   'histogram | 100003 | { bins = 61, skew = 0.25 } | 3'
   'exchange | 65536 | { order = "sendrecv" } | 2'
 )
@@ -222,3 +231,66 @@ for ns in "${namespaces[@]}"; do
   for pid in $(ip netns pids "$ns"); do left+=" $pid ($(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null))"; done
 done
 [ -z "$left" ] || fail "processes left in the namespaces:$left"
+
+[ $measure = 1 ] || exit 0
+
+# --- measurements: across hosts against one host, same cases, same sitting --------------------
+# Both let OpenMPI choose among self, vader and tcp: vader within a host, tcp between hosts.
+measured_cases=(
+  'exchange | 8 | { order = "sendrecv" } | 2'
+  'exchange | 4194304 | { order = "sendrecv" } | 2'
+  'pi_monte_carlo | 30000000 |  | 3'
+)
+printf '%s slots=3\n' "${hosts[0]}" >"$tmp/hostfile-one"
+for where in across one; do
+  file=hostfile
+  [ $where = one ] && file=hostfile-one
+  {
+    cat <<EOF
+[scenario]
+name = "multihost-$where"
+
+[defaults]
+warmup = "100ms"
+min_samples = 10
+max_samples = 20
+max_time = "3s"
+timeout = "120s"
+
+[mpi]
+hostfile = "$file"
+args = ["--mca", "plm_rsh_agent", "$agent", "--mca", "oob_tcp_if_include", "$subnet",
+        "--mca", "btl_tcp_if_include", "$subnet", "--mca", "btl", "self,vader,tcp", "--bind-to", "none"]
+EOF
+    for c in "${measured_cases[@]}"; do
+      IFS='|' read -r kind size params ranks <<<"$c"
+      kind=$(echo $kind) size=$(echo $size) params=$(echo $params) ranks=$(echo $ranks)
+      printf '\n[[workload]]\nkind = "%s"\nsize = %s\nstrategies = ["mpi"]\nworkers = %s\n' "$kind" "$size" "$ranks"
+      [ -n "$params" ] && printf 'params = %s\n' "$params"
+    done
+  } >"$tmp/measure-$where.toml"
+  log "measuring: ranks on $([ $where = one ] && echo "one host (${hosts[0]})" || echo "separate hosts")"
+  on_host "${hosts[0]}" "$PARLAB" run "$tmp/measure-$where.toml" --out "$tmp/measure-$where"
+  timeout 600 "${cmd[@]}" >"$tmp/measure-$where.log" 2>&1 || { cat "$tmp/measure-$where.log" >&2; fail "measuring ($where) failed"; }
+done
+python3 - "$tmp/measure-across/results.json" "$tmp/measure-one/results.json" <<'EOF'
+import json, statistics, sys
+def cases(path):
+    return [c for c in json.load(open(path))["cases"] if c["strategy"] == "mpi"]
+def phase(c, name):
+    for p in c.get("phases", []):
+        if p["name"] == name:
+            return statistics.median(p["samples_ns"])
+    return float("nan")
+# Medians of the samples (each the slowest rank's time per run); launch = spawning the job to
+# every rank's `ready` (setup_ns); kernel and comm = the medians of those phases.
+print(f"  {'case':<28} {'ranks on':<16} {'launch ms':>10} {'median/run':>12} {'min/run':>12} {'kernel':>12} {'comm':>12}  interconnect")
+for a, o in zip(cases(sys.argv[1]), cases(sys.argv[2])):
+    for c in (a, o):
+        hosts = sorted({p["host"] for p in c["placement"]})
+        note = next((n for n in c.get("notes", []) if n.startswith("ranks per host")), "")
+        link = note.split("; interconnect ")[1].split(" (inferred")[0] if "; interconnect " in note else "-"
+        us = lambda ns: f"{ns / 1e3:10.2f}us"
+        print(f"  {c['workload'] + ' ' + str(c['size']):<28} {', '.join(hosts):<16} {c['setup_ns'] / 1e6:10.1f} "
+              f"{us(c['stats']['median'])} {us(c['stats']['min'])} {us(phase(c, 'kernel'))} {us(phase(c, 'communication'))}  {link}")
+EOF
