@@ -10,7 +10,8 @@ log() { printf '\n==> %s\n' "$*"; }
 # --- system packages -------------------------------------------------------------------------
 # libopenblas-dev: the dgemm yardstick of ci/reference/yardsticks.sh (not run here).
 # libopenmpi-dev, openmpi-bin, libclang-dev: the mpi feature (its bindings are made by bindgen).
-# iproute2: the network namespaces of ci/multihost-check.sh.
+# iproute2: the network namespaces of ci/multihost-check.sh. (ci/slurm-check.sh runs where
+# slurm-wlm and munge are installed already: installing them would also enable their services.)
 packages=(pkg-config libhwloc-dev libudev-dev chromium libopenblas-dev libopenmpi-dev openmpi-bin libclang-dev iproute2)
 missing=()
 for p in "${packages[@]}"; do
@@ -100,6 +101,10 @@ if [ $have_mpi = 1 ]; then
     log "ci/multihost-check.sh (MPI ranks on three network namespaces as three hosts)"
     cargo build --features mpi,fault-injection --quiet
     ci/multihost-check.sh
+    if command -v slurmctld >/dev/null; then
+      log "ci/slurm-check.sh (MPI ranks by srun and mpirun in a one-node Slurm cluster's allocation)"
+      ci/slurm-check.sh
+    fi
   fi
 fi
 

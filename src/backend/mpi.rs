@@ -12,8 +12,9 @@
 //!
 //! On this machine alone (no hostfile), ranks are bound to cores only when they fit
 //! (`--bind-to core`); more ranks than logical CPUs run `--oversubscribe --bind-to none`. With a
-//! hostfile the ranks spread over hosts whose cores parlab does not know: the hostfile's slots
-//! say how many fit where, and OpenMPI's own binding applies. A `--bind-to` (or
+//! hostfile, or inside a batch allocation that mpirun reads (Slurm, PBS), the ranks spread over
+//! hosts whose cores parlab does not know: the slots say how many fit where, and OpenMPI's own
+//! binding applies. A `--bind-to` (or
 //! `--oversubscribe`) in `[mpi] args` is the user's choice and parlab adds none of its own.
 //! Each rank's placement records the CPUs it was allowed, which shows the binding taken.
 
@@ -44,19 +45,18 @@ pub fn binding_args(ranks: usize, cpus: usize) -> &'static [&'static str] {
 }
 
 /// The binding and oversubscription parlab adds for `mpirun` and `mpiexec`: [`binding_args`]
-/// from this machine's `cpus` when the ranks all run here (no hostfile), nothing with a hostfile
-/// (its slots decide), and never a `--bind-to` or `--oversubscribe` that `user` (the `[mpi]
-/// args`) already gives, in either spelling (`-bind-to`, `--bind-to=core`).
-pub fn placement_args(user: &[String], hostfile: bool, ranks: usize, cpus: usize) -> Vec<&'static str> {
+/// from this machine's logical CPUs (`local_cpus`) when the ranks all run here, nothing when
+/// the hosts are elsewhere too (`local_cpus` is `None`: a hostfile's or a batch allocation's
+/// slots decide), and never a `--bind-to` or `--oversubscribe` that `user` (the `[mpi] args`)
+/// already gives, in either spelling (`-bind-to`, `--bind-to=core`).
+pub fn placement_args(user: &[String], local_cpus: Option<usize>, ranks: usize) -> Vec<&'static str> {
     let gives = |flag: &str| {
         user.iter().any(|a| {
             let name = a.split('=').next().unwrap_or(a);
             name.trim_start_matches('-') == flag && name.starts_with('-')
         })
     };
-    if hostfile {
-        return Vec::new();
-    }
+    let Some(cpus) = local_cpus else { return Vec::new() };
     let mut out = Vec::new();
     let mut ours = binding_args(ranks, cpus).iter().copied();
     while let Some(arg) = ours.next() {
@@ -74,18 +74,33 @@ pub fn placement_args(user: &[String], hostfile: bool, ranks: usize, cpus: usize
     out
 }
 
+/// This machine's logical CPUs when an `mpirun` job of `settings` runs all its ranks here;
+/// `None` when a hostfile or a batch system's allocation (Slurm's `SLURM_JOB_ID`, PBS's
+/// `PBS_NODEFILE`, which mpirun reads) gives it other hosts too.
+pub fn local_cpus(settings: &MpiSettings) -> Option<usize> {
+    let allocated = ["SLURM_JOB_ID", "PBS_NODEFILE"].iter().any(|v| std::env::var_os(v).is_some());
+    (settings.hostfile.is_none() && !allocated)
+        .then(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
 /// The launcher's arguments before the worker program, as `[mpi]` asks: the user's own first,
-/// then the rank count and, for `mpirun` and `mpiexec`, the binding, the hostfile and a `-x` per
+/// then the rank count and, for `mpirun` and `mpiexec`, the binding ([`placement_args`], given
+/// [`local_cpus`]), the hostfile and a `-x` per
 /// marker variable (which mpirun passes on only when told; `run_marker`: whether this run has
 /// one); `srun` passes the whole environment (`--export=ALL`), markers included. Names only:
 /// the markers' values travel in the environment, never on the command line.
-pub fn launcher_args(settings: &MpiSettings, ranks: usize, cpus: usize, run_marker: bool) -> Vec<String> {
+pub fn launcher_args(
+    settings: &MpiSettings,
+    ranks: usize,
+    local_cpus: Option<usize>,
+    run_marker: bool,
+) -> Vec<String> {
     let mut args = settings.args.clone();
     args.push("-n".into());
     args.push(ranks.to_string());
     match settings.launcher {
         Launcher::Mpirun | Launcher::Mpiexec => {
-            let placement = placement_args(&settings.args, settings.hostfile.is_some(), ranks, cpus);
+            let placement = placement_args(&settings.args, local_cpus, ranks);
             args.extend(placement.into_iter().map(String::from));
             if let Some(file) = &settings.hostfile {
                 args.push("--hostfile".into());
@@ -217,9 +232,8 @@ impl Backend for Mpi {
         let program = launcher(&job.mpi)?;
         let exe = worker_exe().map_err(BackendError::Unavailable)?;
         let ranks = job.spec.workers.max(1);
-        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
         let run_marker = std::env::var_os(crate::marker::ENV).is_some();
-        let args = launcher_args(&job.mpi, ranks, cpus, run_marker);
+        let args = launcher_args(&job.mpi, ranks, local_cpus(&job.mpi), run_marker);
         let mut command = Command::new(&program);
         command.args(&args).arg(&exe).arg(SUBCOMMAND);
         let note = launch_note(&program, &args);
@@ -281,17 +295,29 @@ mod tests {
     #[test]
     fn binding_is_decided_here_only_without_a_hostfile_and_never_over_the_users() {
         let user = |args: &[&str]| args.iter().map(|a| a.to_string()).collect::<Vec<_>>();
-        assert_eq!(placement_args(&[], false, 2, 2), ["--bind-to", "core"]);
-        assert_eq!(placement_args(&[], false, 3, 2), ["--oversubscribe", "--bind-to", "none"]);
-        // Three ranks over a hostfile's hosts may well fit, whatever this machine has.
-        assert!(placement_args(&[], true, 3, 2).is_empty());
-        assert!(placement_args(&user(&["--bind-to", "none"]), true, 3, 2).is_empty());
-        assert!(placement_args(&user(&["--bind-to", "socket"]), false, 2, 2).is_empty());
-        assert_eq!(placement_args(&user(&["-bind-to", "none"]), false, 3, 2), ["--oversubscribe"]);
-        assert_eq!(placement_args(&user(&["--bind-to=none"]), false, 3, 2), ["--oversubscribe"]);
-        assert_eq!(placement_args(&user(&["--oversubscribe"]), false, 3, 2), ["--bind-to", "none"]);
+        assert_eq!(placement_args(&[], Some(2), 2), ["--bind-to", "core"]);
+        assert_eq!(placement_args(&[], Some(2), 3), ["--oversubscribe", "--bind-to", "none"]);
+        // Three ranks over a hostfile's (or an allocation's) hosts may well fit, whatever this
+        // machine has.
+        assert!(placement_args(&[], None, 3).is_empty());
+        assert!(placement_args(&user(&["--bind-to", "none"]), None, 3).is_empty());
+        assert!(placement_args(&user(&["--bind-to", "socket"]), Some(2), 2).is_empty());
+        assert_eq!(placement_args(&user(&["-bind-to", "none"]), Some(2), 3), ["--oversubscribe"]);
+        assert_eq!(placement_args(&user(&["--bind-to=none"]), Some(2), 3), ["--oversubscribe"]);
+        assert_eq!(placement_args(&user(&["--oversubscribe"]), Some(2), 3), ["--bind-to", "none"]);
         // A value that merely mentions the flag is not the flag.
-        assert_eq!(placement_args(&user(&["-x", "bind-to"]), false, 2, 2), ["--bind-to", "core"]);
+        assert_eq!(placement_args(&user(&["-x", "bind-to"]), Some(2), 2), ["--bind-to", "core"]);
+    }
+
+    #[test]
+    fn only_a_job_without_hostfile_or_allocation_is_placed_by_this_machines_cpus() {
+        let hostfile = MpiSettings { hostfile: Some("/h/hosts".into()), ..MpiSettings::default() };
+        assert_eq!(local_cpus(&hostfile), None);
+        let allocated = ["SLURM_JOB_ID", "PBS_NODEFILE"].iter().any(|v| std::env::var_os(v).is_some());
+        match local_cpus(&MpiSettings::default()) {
+            Some(n) => assert!(!allocated && n >= 1),
+            None => assert!(allocated),
+        }
     }
 
     #[test]
@@ -302,7 +328,7 @@ mod tests {
             args: vec!["--mca".into(), "btl".into(), "self,vader".into()],
             hostfile: Some(hostfile),
         };
-        let args = launcher_args(&settings, 2, 4, true);
+        let args = launcher_args(&settings, 2, local_cpus(&settings), true);
         let want = "--mca btl self,vader -n 2 --hostfile /h/hosts -x PARLAB_CASE_MARKER -x PARLAB_RUN_MARKER";
         assert_eq!(args.join(" "), want);
         assert_eq!(
@@ -311,12 +337,12 @@ mod tests {
         );
         settings.hostfile = None;
         assert_eq!(
-            launcher_args(&settings, 3, 2, false).join(" "),
+            launcher_args(&settings, 3, Some(2), false).join(" "),
             "--mca btl self,vader -n 3 --oversubscribe --bind-to none -x PARLAB_CASE_MARKER"
         );
         let srun =
             MpiSettings { launcher: Launcher::Srun, args: vec!["-p".into(), "short".into()], hostfile: None };
-        assert_eq!(launcher_args(&srun, 4, 2, true), ["-p", "short", "-n", "4", "--export=ALL"]);
+        assert_eq!(launcher_args(&srun, 4, Some(2), true), ["-p", "short", "-n", "4", "--export=ALL"]);
     }
 
     #[test]
