@@ -896,7 +896,7 @@ fn detect_hosts(hostfile: &Path, scenario: Option<&Path>) -> anyhow::Result<Exit
     let launcher = parlab::subprocess::mpi_launcher(settings.launcher.program()).map_err(BadInput)?;
     let exe = hosts::own_exe().map_err(|e| BadInput(format!("cannot tell which executable this is: {e}")))?;
     let own = HostInfo::here();
-    let answers = hosts::check(&settings, &launcher, hostfile, &exe, &own, hosts::PROBE_TIMEOUT)
+    let answers = hosts::check(&settings.args, &launcher, hostfile, &exe, &own, hosts::PROBE_TIMEOUT)
         .map_err(|e| BadInput(format!("{}: {e}", hostfile.display())))?;
     for a in &answers {
         let i = &a.info;

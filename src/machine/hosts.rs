@@ -19,7 +19,6 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::scenario::{Launcher, MpiSettings};
 use crate::subprocess::{describe_exit, tail};
 
 /// How long one launch of the probes may take.
@@ -114,18 +113,19 @@ pub struct Answer {
     pub info: HostInfo,
 }
 
-/// Asks every host of `hostfile` through `settings`' launcher (its `args` first) to run `exe
-/// detect --host-info`, each launch within `limit`. `Ok`: one answer per host, each the same
-/// version and executable as `own`. `Err`: what is wrong, naming each host at fault.
+/// Asks every host of `hostfile` through `launcher` (`mpirun` or `mpiexec`; `args`, the
+/// `[mpi] args`, first) to run `exe detect --host-info`, each launch within `limit`. `Ok`: one
+/// answer per host, each the same version and executable as `own`. `Err`: what is wrong,
+/// naming each host at fault.
 pub fn check(
-    settings: &MpiSettings,
+    args: &[String],
     launcher: &Path,
     hostfile: &Path,
     exe: &Path,
     own: &HostInfo,
     limit: Duration,
 ) -> Result<Vec<Answer>, String> {
-    if settings.launcher == Launcher::Srun {
+    if launcher.file_name().is_some_and(|n| n == "srun") {
         return Err(
             "`srun` takes its hosts from the Slurm allocation, not a hostfile: check the hosts with \
                     `mpirun` (a scenario whose [mpi] launcher is mpirun or mpiexec)"
@@ -139,11 +139,11 @@ pub fn check(
         return Err(format!("the hostfile `{}` names no host", hostfile.display()));
     }
     let probe = [exe.display().to_string(), "detect".into(), HOST_INFO_FLAG.into()];
-    let mut args = settings.args.clone();
-    args.extend(["-n".into(), hosts.len().to_string(), "--map-by".into(), "node".into()]);
-    args.extend(["--hostfile".into(), hostfile.display().to_string()]);
-    args.extend(probe.iter().cloned());
-    let together = launch(launcher, &args, limit);
+    let mut all = args.to_vec();
+    all.extend(["-n".into(), hosts.len().to_string(), "--map-by".into(), "node".into()]);
+    all.extend(["--hostfile".into(), hostfile.display().to_string()]);
+    all.extend(probe.iter().cloned());
+    let together = launch(launcher, &all, limit);
     let answers = match together {
         Ok(output) => {
             let said = HostInfo::parse_all(&output);
@@ -175,7 +175,7 @@ pub fn check(
                     let asks: Vec<_> = chunk
                         .iter()
                         .map(|host| {
-                            let mut alone = settings.args.clone();
+                            let mut alone = args.to_vec();
                             alone.extend(["-n".into(), "1".into(), "--host".into(), host.clone()]);
                             alone.extend(probe.iter().cloned());
                             scope.spawn(move || launch(launcher, &alone, limit))
@@ -373,7 +373,6 @@ mod tests {
         let hostfile = dir.path().join("hosts");
         std::fs::write(&hostfile, "a slots=1\nb slots=1\n").unwrap();
         let own = info("1.0.0", "/opt/parlab", None);
-        let settings = MpiSettings::default();
         let exe = Path::new("/opt/parlab");
         // Answers for both ranks when launched together.
         let two = format!(
@@ -382,7 +381,7 @@ mod tests {
             info("1.0.0", "/opt/parlab", Some(0)).line()
         );
         let ok = launcher(dir.path(), &two);
-        let answers = check(&settings, &ok, &hostfile, exe, &own, PROBE_TIMEOUT).unwrap();
+        let answers = check(&[], &ok, &hostfile, exe, &own, PROBE_TIMEOUT).unwrap();
         assert_eq!(
             answers.iter().map(|a| (a.host.as_str(), a.info.rank)).collect::<Vec<_>>(),
             [("a", Some(0)), ("b", Some(1))]
@@ -394,18 +393,19 @@ echo '{}'"#,
             own.line()
         );
         let bad = launcher(dir.path(), &script);
-        let e = check(&settings, &bad, &hostfile, exe, &own, PROBE_TIMEOUT).unwrap_err();
+        let e = check(&[], &bad, &hostfile, exe, &own, PROBE_TIMEOUT).unwrap_err();
         assert!(e.starts_with("host b cannot be reached through") && e.contains("ssh: no route"), "{e}");
         assert!(!e.contains("host a"), "{e}");
         // A launcher that hangs is ended at the limit.
         let hung = launcher(dir.path(), "sleep 60");
         let started = Instant::now();
-        let e = check(&settings, &hung, &hostfile, exe, &own, Duration::from_millis(300)).unwrap_err();
+        let e = check(&[], &hung, &hostfile, exe, &own, Duration::from_millis(300)).unwrap_err();
         assert!(e.contains("no answer within 300ms"), "{e}");
         assert!(started.elapsed() < Duration::from_secs(20));
         // srun has no hostfile.
-        let srun = MpiSettings { launcher: Launcher::Srun, ..MpiSettings::default() };
-        assert!(check(&srun, &ok, &hostfile, exe, &own, PROBE_TIMEOUT)
+        let srun = dir.path().join("srun");
+        std::fs::copy(&ok, &srun).unwrap();
+        assert!(check(&[], &srun, &hostfile, exe, &own, PROBE_TIMEOUT)
             .unwrap_err()
             .contains("Slurm allocation"));
     }
