@@ -10,7 +10,9 @@ log() { printf '\n==> %s\n' "$*"; }
 # --- system packages -------------------------------------------------------------------------
 # libopenblas-dev: the dgemm yardstick of ci/reference/yardsticks.sh (not run here).
 # libopenmpi-dev, openmpi-bin, libclang-dev: the mpi feature (its bindings are made by bindgen).
-packages=(pkg-config libhwloc-dev libudev-dev chromium libopenblas-dev libopenmpi-dev openmpi-bin libclang-dev)
+# iproute2: the network namespaces of ci/multihost-check.sh. (ci/slurm-check.sh runs where
+# slurm-wlm and munge are installed already: installing them would also enable their services.)
+packages=(pkg-config libhwloc-dev libudev-dev chromium libopenblas-dev libopenmpi-dev openmpi-bin libclang-dev iproute2)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -97,6 +99,15 @@ if [ $have_mpi = 1 ]; then
   cargo test --features mpi,fault-injection
   # The C yardstick of ci/reference/mpi-yardstick.sh (run by hand: a measurement) compiles.
   mpicc -fsyntax-only -Wall -Werror ci/reference/osu.c
+  if [ "$(id -u)" -eq 0 ] && command -v ip >/dev/null; then
+    log "ci/multihost-check.sh (MPI ranks on three network namespaces as three hosts)"
+    cargo build --features mpi,fault-injection --quiet
+    ci/multihost-check.sh
+    if command -v slurmctld >/dev/null; then
+      log "ci/slurm-check.sh (MPI ranks by srun and mpirun in a one-node Slurm cluster's allocation)"
+      ci/slurm-check.sh
+    fi
+  fi
 fi
 
 log "cargo bench --no-run (the criterion benches compile)"

@@ -43,11 +43,23 @@ enum Command {
     Run(RunArgs),
     /// List workloads and strategies.
     List,
-    /// Show what parlab detects about this machine.
+    /// Show what parlab detects about this machine, or with `--hosts` check every host of an
+    /// MPI hostfile: reachable through the launcher, the same parlab version and binary path,
+    /// and its cores (exit 2 naming each host that is not).
     Detect {
         /// Print the machine as JSON.
         #[arg(long)]
         json: bool,
+        /// An MPI hostfile whose hosts to check, through `mpirun` (or the scenario's launcher).
+        #[arg(long, value_name = "HOSTFILE")]
+        hosts: Option<PathBuf>,
+        /// A scenario whose `[mpi]` launcher and `args` the check uses (e.g. `--mca` settings).
+        #[arg(long, requires = "hosts")]
+        scenario: Option<PathBuf>,
+        /// Prints this host's parlab version, executable and cores as one line and exits: the
+        /// probe `detect --hosts` starts on every host.
+        #[arg(long, hide = true, conflicts_with_all = ["json", "hosts"])]
+        host_info: bool,
     },
     /// Gate: compare two results files case by case; exit 1 if a case regressed.
     Compare(CompareArgs),
@@ -279,7 +291,14 @@ fn main() -> ExitCode {
     let result = match cli.command.unwrap_or(Command::Run(RunArgs::default())) {
         Command::Run(args) => run(args),
         Command::List => list(),
-        Command::Detect { json } => detect(json),
+        Command::Detect { host_info: true, .. } => {
+            println!("{}", parlab::machine::hosts::HostInfo::here().line());
+            return ExitCode::SUCCESS;
+        }
+        Command::Detect { hosts: Some(hostfile), scenario, .. } => {
+            detect_hosts(&hostfile, scenario.as_deref())
+        }
+        Command::Detect { json, .. } => detect(json),
         Command::Compare(args) => compare(args),
         Command::Ab(args) => ab(args),
         Command::ImportCriterion { dir, out } => import_criterion(&dir, out),
@@ -863,6 +882,36 @@ fn detect(json: bool) -> anyhow::Result<ExitCode> {
     for n in &m.notes {
         println!("note:           {n}");
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `detect --hosts F`: every host of the hostfile asked through the launcher (see
+/// [`parlab::machine::hosts`]); anything wrong is bad input (exit 2), naming the hosts.
+fn detect_hosts(hostfile: &Path, scenario: Option<&Path>) -> anyhow::Result<ExitCode> {
+    use parlab::machine::hosts::{self, HostInfo};
+    let settings = match scenario {
+        Some(path) => scenario::load(path, &Machine::detect()).map_err(BadInput::from)?.mpi,
+        None => parlab::scenario::MpiSettings::default(),
+    };
+    let launcher = parlab::subprocess::mpi_launcher(settings.launcher.program()).map_err(BadInput)?;
+    let exe = hosts::own_exe().map_err(|e| BadInput(format!("cannot tell which executable this is: {e}")))?;
+    let own = HostInfo::here();
+    let answers = hosts::check(&settings.args, &launcher, hostfile, &exe, &own, hosts::PROBE_TIMEOUT)
+        .map_err(|e| BadInput(format!("{}: {e}", hostfile.display())))?;
+    for a in &answers {
+        let i = &a.info;
+        println!(
+            "{:<16} reachable ({}): parlab {} at {}, {} cores, {} logical CPUs, {}",
+            a.host, i.hostname, i.parlab, i.exe, i.physical_cores, i.logical_cpus, i.cpu
+        );
+    }
+    println!(
+        "all {} hosts reachable through {}, each with parlab {} at {}",
+        answers.len(),
+        launcher.display(),
+        own.parlab,
+        own.exe
+    );
     Ok(ExitCode::SUCCESS)
 }
 

@@ -10,9 +10,13 @@
 //! A job still running when its session ends (a timeout) is sent SIGTERM first: mpirun then
 //! ends its ranks, which run outside its process group.
 //!
-//! Ranks are bound to cores only when they fit (`--bind-to core`); more ranks than logical CPUs
-//! run `--oversubscribe --bind-to none`. Each rank's placement records the CPUs it was allowed,
-//! which shows the binding taken.
+//! On this machine alone (no hostfile), ranks are bound to cores only when they fit
+//! (`--bind-to core`); more ranks than logical CPUs run `--oversubscribe --bind-to none`. With a
+//! hostfile, or inside a batch allocation that mpirun reads (Slurm, PBS), the ranks spread over
+//! hosts whose cores parlab does not know: the slots say how many fit where, and OpenMPI's own
+//! binding applies. A `--bind-to` (or
+//! `--oversubscribe`) in `[mpi] args` is the user's choice and parlab adds none of its own.
+//! Each rank's placement records the CPUs it was allowed, which shows the binding taken.
 
 use std::path::Path;
 use std::process::Command;
@@ -40,18 +44,64 @@ pub fn binding_args(ranks: usize, cpus: usize) -> &'static [&'static str] {
     }
 }
 
+/// The binding and oversubscription parlab adds for `mpirun` and `mpiexec`: [`binding_args`]
+/// from this machine's logical CPUs (`local_cpus`) when the ranks all run here, nothing when
+/// the hosts are elsewhere too (`local_cpus` is `None`: a hostfile's or a batch allocation's
+/// slots decide), and never a `--bind-to` or `--oversubscribe` that `user` (the `[mpi] args`)
+/// already gives, in either spelling (`-bind-to`, `--bind-to=core`).
+pub fn placement_args(user: &[String], local_cpus: Option<usize>, ranks: usize) -> Vec<&'static str> {
+    let gives = |flag: &str| {
+        user.iter().any(|a| {
+            let name = a.split('=').next().unwrap_or(a);
+            name.trim_start_matches('-') == flag && name.starts_with('-')
+        })
+    };
+    let Some(cpus) = local_cpus else { return Vec::new() };
+    let mut out = Vec::new();
+    let mut ours = binding_args(ranks, cpus).iter().copied();
+    while let Some(arg) = ours.next() {
+        match arg {
+            "--oversubscribe" if gives("oversubscribe") => {}
+            "--bind-to" => {
+                let value = ours.next().expect("`--bind-to` has a value");
+                if !gives("bind-to") {
+                    out.extend([arg, value]);
+                }
+            }
+            _ => out.push(arg),
+        }
+    }
+    out
+}
+
+/// This machine's logical CPUs when an `mpirun` job of `settings` runs all its ranks here;
+/// `None` when a hostfile or a batch system's allocation (Slurm's `SLURM_JOB_ID`, PBS's
+/// `PBS_NODEFILE`, which mpirun reads) gives it other hosts too.
+pub fn local_cpus(settings: &MpiSettings) -> Option<usize> {
+    let allocated = ["SLURM_JOB_ID", "PBS_NODEFILE"].iter().any(|v| std::env::var_os(v).is_some());
+    (settings.hostfile.is_none() && !allocated)
+        .then(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
 /// The launcher's arguments before the worker program, as `[mpi]` asks: the user's own first,
-/// then the rank count and, for `mpirun` and `mpiexec`, the binding, the hostfile and a `-x` per
+/// then the rank count and, for `mpirun` and `mpiexec`, the binding ([`placement_args`], given
+/// [`local_cpus`]), the hostfile and a `-x` per
 /// marker variable (which mpirun passes on only when told; `run_marker`: whether this run has
 /// one); `srun` passes the whole environment (`--export=ALL`), markers included. Names only:
 /// the markers' values travel in the environment, never on the command line.
-pub fn launcher_args(settings: &MpiSettings, ranks: usize, cpus: usize, run_marker: bool) -> Vec<String> {
+pub fn launcher_args(
+    settings: &MpiSettings,
+    ranks: usize,
+    local_cpus: Option<usize>,
+    run_marker: bool,
+) -> Vec<String> {
     let mut args = settings.args.clone();
     args.push("-n".into());
     args.push(ranks.to_string());
     match settings.launcher {
         Launcher::Mpirun | Launcher::Mpiexec => {
-            args.extend(binding_args(ranks, cpus).iter().map(|a| a.to_string()));
+            let placement = placement_args(&settings.args, local_cpus, ranks);
+            args.extend(placement.into_iter().map(String::from));
             if let Some(file) = &settings.hostfile {
                 args.push("--hostfile".into());
                 args.push(file.display().to_string());
@@ -74,11 +124,13 @@ pub fn launcher_args(settings: &MpiSettings, ranks: usize, cpus: usize, run_mark
 /// rank count (the case's `workers`), the markers or where the launcher was found. The case's
 /// [`Session::launch`], part of its identity: a case launched with `srun` is not the one
 /// launched with `mpirun`, nor one bound to cores the one oversubscribed.
-pub fn launch(settings: &MpiSettings, ranks: usize, cpus: usize) -> String {
+pub fn launch(settings: &MpiSettings, ranks: usize, local_cpus: Option<usize>) -> String {
     let mut words = vec![settings.launcher.program().to_string()];
     words.extend(settings.args.iter().cloned());
     if matches!(settings.launcher, Launcher::Mpirun | Launcher::Mpiexec) {
-        words.extend(binding_args(ranks, cpus).iter().map(|a| a.to_string()));
+        // The binding parlab adds, exactly as `launcher_args` adds it (none with a hostfile, in
+        // an allocation or beside the user's own).
+        words.extend(placement_args(&settings.args, local_cpus, ranks).iter().map(|a| a.to_string()));
         if let Some(file) = &settings.hostfile {
             let name =
                 file.file_name().map_or_else(|| file.display().to_string(), |n| n.to_string_lossy().into());
@@ -103,6 +155,93 @@ pub fn launch_note(program: &Path, args: &[String]) -> String {
     format!("ranks started by `{} {} parlab {SUBCOMMAND}`", program.display(), args.join(" "))
 }
 
+/// An OpenMPI MCA parameter as the job gets it: the last `--mca NAME VALUE` (or `-mca`) in
+/// `args`, which wins over `OMPI_MCA_NAME` in the environment (`env`), as in OpenMPI.
+pub fn mca_setting(args: &[String], env: Option<String>, name: &str) -> Option<String> {
+    let given = args
+        .windows(3)
+        .rev()
+        .find(|w| (w[0] == "--mca" || w[0] == "-mca") && w[1] == name)
+        .map(|w| w[2].clone());
+    given.or(env)
+}
+
+/// The ranks on each host, in the order of the first rank there: `("node-a", 2)`.
+pub fn ranks_per_host(placement: &[Placement]) -> Vec<(String, usize)> {
+    let mut out: Vec<(String, usize)> = Vec::new();
+    for p in placement {
+        match out.iter_mut().find(|(host, _)| *host == p.host) {
+            Some((_, n)) => *n += 1,
+            None => out.push((p.host.clone(), 1)),
+        }
+    }
+    out
+}
+
+/// A case note on how the ranks were spread and how they talked: ranks per host, and the
+/// transport, inferred from that spread and the `pml` and `btl` settings (`btl`, `pml`: their
+/// values, if set). Inferred, and said so: OpenMPI picks a BTL per pair of ranks at start-up
+/// and does not report it. Within a host its ob1 PML takes shared memory (`vader`) when the
+/// `btl` list allows it; between hosts the network BTLs allowed (`tcp` on Ethernet). `None`
+/// without placement.
+pub fn spread_note(placement: &[Placement], btl: Option<&str>, pml: Option<&str>) -> Option<String> {
+    let per_host = ranks_per_host(placement);
+    if per_host.is_empty() {
+        return None;
+    }
+    let counts: Vec<String> = per_host.iter().map(|(host, n)| format!("{host} {n}")).collect();
+    let within = per_host.iter().any(|(_, n)| *n > 1);
+    let between = per_host.len() > 1;
+    let mut said = format!("ranks per host: {}", counts.join(", "));
+    if !within && !between {
+        return Some(said);
+    }
+    let source = format!(
+        "inferred from where the ranks ran and the MCA settings (pml {}, btl {}); MPI does not report it",
+        pml.unwrap_or("unset"),
+        btl.unwrap_or("unset")
+    );
+    let transports = match pml {
+        Some(pml) if pml != "ob1" => vec![format!("through the `{pml}` PML's own transports")],
+        _ => {
+            // A list with `^` excludes those named; no list allows every BTL.
+            let listed: Option<(bool, Vec<&str>)> = btl.map(|b| match b.strip_prefix('^') {
+                Some(rest) => (false, rest.split(',').map(str::trim).collect()),
+                None => (true, b.split(',').map(str::trim).collect()),
+            });
+            let allows = |name: &str| match &listed {
+                None => true,
+                Some((true, names)) => names.contains(&name),
+                Some((false, names)) => !names.contains(&name),
+            };
+            let mut out = Vec::new();
+            if within {
+                let shm = if allows("vader") {
+                    "shared memory (vader)"
+                } else {
+                    "not shared memory (vader is not allowed)"
+                };
+                out.push(format!("within a host {shm}"));
+            }
+            if between {
+                let network: Vec<&str> = match &listed {
+                    Some((true, names)) => {
+                        names.iter().copied().filter(|n| !["self", "vader", "sm"].contains(n)).collect()
+                    }
+                    _ => Vec::new(),
+                };
+                out.push(match network.is_empty() {
+                    false => format!("between hosts {}", network.join(" or ")),
+                    true => "between hosts the fastest network BTL OpenMPI finds (tcp on Ethernet)".into(),
+                });
+            }
+            out
+        }
+    };
+    said.push_str(&format!("; interconnect {} ({source})", transports.join(", ")));
+    Some(said)
+}
+
 /// The launcher `settings` names, found on `PATH`, or why it cannot be used.
 fn launcher(settings: &MpiSettings) -> Result<std::path::PathBuf, BackendError> {
     mpi_launcher(settings.launcher.program()).map_err(BackendError::Unavailable)
@@ -125,13 +264,13 @@ impl Backend for Mpi {
         let program = launcher(&job.mpi)?;
         let exe = worker_exe().map_err(BackendError::Unavailable)?;
         let ranks = job.spec.workers.max(1);
-        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
         let run_marker = std::env::var_os(crate::marker::ENV).is_some();
-        let args = launcher_args(&job.mpi, ranks, cpus, run_marker);
+        let here = local_cpus(&job.mpi);
+        let args = launcher_args(&job.mpi, ranks, here, run_marker);
         let mut command = Command::new(&program);
         command.args(&args).arg(&exe).arg(SUBCOMMAND);
         let note = launch_note(&program, &args);
-        let launch = launch(&job.mpi, ranks, cpus);
+        let launch = launch(&job.mpi, ranks, here);
         let what = format!("`{} -n {ranks} parlab {SUBCOMMAND}`", job.mpi.launcher.program());
         // MPI_Finalize and the launcher's own teardown take longer than a plain program's exit.
         // The ranks run in process groups of their own: a job still running when the case ends
@@ -139,14 +278,17 @@ impl Backend for Mpi {
         // the group's SIGKILL, which would leave them behind.
         let waits = Waits { exit: Duration::from_secs(5), term: Duration::from_secs(5), ..Waits::default() };
         let inner = protocol::start(command, what, &job, waits)?;
-        Ok(Box::new(MpiSession { inner, note, launch }))
+        let btl = mca_setting(&job.mpi.args, std::env::var("OMPI_MCA_btl").ok(), "btl");
+        let pml = mca_setting(&job.mpi.args, std::env::var("OMPI_MCA_pml").ok(), "pml");
+        let spread = spread_note(&inner.placement(), btl.as_deref(), pml.as_deref());
+        Ok(Box::new(MpiSession { inner, notes: std::iter::once(note).chain(spread).collect(), launch }))
     }
 }
 
-/// A protocol session that also says how its ranks were started.
+/// A protocol session that also says how its ranks were started, spread and connected.
 struct MpiSession {
     inner: ProtocolSession,
-    note: String,
+    notes: Vec<String>,
     launch: String,
 }
 
@@ -170,7 +312,7 @@ impl Session for MpiSession {
         self.inner.hosts()
     }
     fn notes(&self) -> Vec<String> {
-        vec![self.note.clone()]
+        self.notes.clone()
     }
     fn launch(&self) -> Option<String> {
         Some(self.launch.clone())
@@ -189,6 +331,34 @@ mod tests {
     }
 
     #[test]
+    fn binding_is_decided_here_only_without_a_hostfile_and_never_over_the_users() {
+        let user = |args: &[&str]| args.iter().map(|a| a.to_string()).collect::<Vec<_>>();
+        assert_eq!(placement_args(&[], Some(2), 2), ["--bind-to", "core"]);
+        assert_eq!(placement_args(&[], Some(2), 3), ["--oversubscribe", "--bind-to", "none"]);
+        // Three ranks over a hostfile's (or an allocation's) hosts may well fit, whatever this
+        // machine has.
+        assert!(placement_args(&[], None, 3).is_empty());
+        assert!(placement_args(&user(&["--bind-to", "none"]), None, 3).is_empty());
+        assert!(placement_args(&user(&["--bind-to", "socket"]), Some(2), 2).is_empty());
+        assert_eq!(placement_args(&user(&["-bind-to", "none"]), Some(2), 3), ["--oversubscribe"]);
+        assert_eq!(placement_args(&user(&["--bind-to=none"]), Some(2), 3), ["--oversubscribe"]);
+        assert_eq!(placement_args(&user(&["--oversubscribe"]), Some(2), 3), ["--bind-to", "none"]);
+        // A value that merely mentions the flag is not the flag.
+        assert_eq!(placement_args(&user(&["-x", "bind-to"]), Some(2), 2), ["--bind-to", "core"]);
+    }
+
+    #[test]
+    fn only_a_job_without_hostfile_or_allocation_is_placed_by_this_machines_cpus() {
+        let hostfile = MpiSettings { hostfile: Some("/h/hosts".into()), ..MpiSettings::default() };
+        assert_eq!(local_cpus(&hostfile), None);
+        let allocated = ["SLURM_JOB_ID", "PBS_NODEFILE"].iter().any(|v| std::env::var_os(v).is_some());
+        match local_cpus(&MpiSettings::default()) {
+            Some(n) => assert!(!allocated && n >= 1),
+            None => assert!(allocated),
+        }
+    }
+
+    #[test]
     fn mpirun_and_mpiexec_get_binding_hostfile_and_markers_srun_the_environment() {
         let hostfile = std::path::PathBuf::from("/h/hosts");
         let mut settings = MpiSettings {
@@ -196,8 +366,8 @@ mod tests {
             args: vec!["--mca".into(), "btl".into(), "self,vader".into()],
             hostfile: Some(hostfile),
         };
-        let args = launcher_args(&settings, 2, 4, true);
-        let want = "--mca btl self,vader -n 2 --bind-to core --hostfile /h/hosts -x PARLAB_CASE_MARKER -x PARLAB_RUN_MARKER";
+        let args = launcher_args(&settings, 2, local_cpus(&settings), true);
+        let want = "--mca btl self,vader -n 2 --hostfile /h/hosts -x PARLAB_CASE_MARKER -x PARLAB_RUN_MARKER";
         assert_eq!(args.join(" "), want);
         assert_eq!(
             launch_note(Path::new("/usr/bin/mpiexec"), &args),
@@ -205,12 +375,53 @@ mod tests {
         );
         settings.hostfile = None;
         assert_eq!(
-            launcher_args(&settings, 3, 2, false).join(" "),
+            launcher_args(&settings, 3, Some(2), false).join(" "),
             "--mca btl self,vader -n 3 --oversubscribe --bind-to none -x PARLAB_CASE_MARKER"
         );
         let srun =
             MpiSettings { launcher: Launcher::Srun, args: vec!["-p".into(), "short".into()], hostfile: None };
-        assert_eq!(launcher_args(&srun, 4, 2, true), ["-p", "short", "-n", "4", "--export=ALL"]);
+        assert_eq!(launcher_args(&srun, 4, Some(2), true), ["-p", "short", "-n", "4", "--export=ALL"]);
+    }
+
+    #[test]
+    fn the_spread_note_counts_ranks_per_host_and_says_the_transport_is_inferred() {
+        let at = |hosts: &[&str]| -> Vec<Placement> {
+            hosts
+                .iter()
+                .enumerate()
+                .map(|(i, h)| Placement {
+                    role: format!("rank {i}"),
+                    host: h.to_string(),
+                    pid: None,
+                    cpus: None,
+                })
+                .collect()
+        };
+        assert_eq!(spread_note(&[], None, None), None);
+        assert_eq!(spread_note(&at(&["a"]), None, None).unwrap(), "ranks per host: a 1");
+        let three = spread_note(&at(&["a", "b", "c"]), Some("tcp,self"), None).unwrap();
+        assert!(
+            three.starts_with("ranks per host: a 1, b 1, c 1; interconnect between hosts tcp (inferred"),
+            "{three}"
+        );
+        assert!(three.contains("btl tcp,self") && three.contains("MPI does not report it"), "{three}");
+        let mixed = spread_note(&at(&["a", "b", "a"]), None, None).unwrap();
+        assert!(mixed.starts_with("ranks per host: a 2, b 1; interconnect within a host shared memory (vader), between hosts the fastest network BTL"), "{mixed}");
+        let no_shm = spread_note(&at(&["a", "a"]), Some("^vader"), None).unwrap();
+        assert!(no_shm.contains("within a host not shared memory"), "{no_shm}");
+        let ucx = spread_note(&at(&["a", "b"]), Some("tcp,self"), Some("ucx")).unwrap();
+        assert!(ucx.contains("interconnect through the `ucx` PML's own transports"), "{ucx}");
+    }
+
+    #[test]
+    fn mca_settings_on_the_command_line_win_over_the_environment() {
+        let args: Vec<String> =
+            ["--mca", "btl", "tcp,self", "-mca", "btl", "self,vader", "--mca", "pml", "ob1"]
+                .map(String::from)
+                .to_vec();
+        assert_eq!(mca_setting(&args, Some("tcp".into()), "btl").as_deref(), Some("self,vader"));
+        assert_eq!(mca_setting(&[], Some("tcp".into()), "btl").as_deref(), Some("tcp"));
+        assert_eq!(mca_setting(&args, None, "plm_rsh_agent"), None);
     }
 
     #[test]
@@ -223,27 +434,31 @@ mod tests {
             args: vec!["--mca".into(), "btl".into(), "self,vader".into()],
             hostfile: Some(hosts.clone()),
         };
-        let bound = launch(&settings, 2, 4);
+        let bound = launch(&settings, 2, Some(4));
         assert!(bound.starts_with("mpirun --mca btl self,vader --bind-to core --hostfile hosts#"), "{bound}");
         assert!(!bound.contains("-n ") && !bound.contains("PARLAB"), "{bound}");
-        assert_eq!(launch(&settings, 4, 4), bound, "the rank count is the case's workers, not its launch");
-        let oversubscribed = launch(&settings, 3, 2);
+        assert_eq!(
+            launch(&settings, 4, Some(4)),
+            bound,
+            "the rank count is the case's workers, not its launch"
+        );
+        let oversubscribed = launch(&settings, 3, Some(2));
         assert!(oversubscribed.contains("--oversubscribe --bind-to none"), "{oversubscribed}");
         // The same hosts in another folder are the same launch; other hosts are not.
         let elsewhere = tempfile::tempdir().unwrap();
         std::fs::write(elsewhere.path().join("hosts"), "localhost slots=2\n").unwrap();
         let moved = MpiSettings { hostfile: Some(elsewhere.path().join("hosts")), ..settings.clone() };
-        assert_eq!(launch(&moved, 2, 4), bound);
+        assert_eq!(launch(&moved, 2, Some(4)), bound);
         std::fs::write(&hosts, "node1 slots=2\n").unwrap();
-        assert_ne!(launch(&settings, 2, 4), bound);
+        assert_ne!(launch(&settings, 2, Some(4)), bound);
         settings.hostfile = None;
-        assert_eq!(launch(&settings, 2, 4), "mpirun --mca btl self,vader --bind-to core");
+        assert_eq!(launch(&settings, 2, Some(4)), "mpirun --mca btl self,vader --bind-to core");
         settings.launcher = Launcher::Mpiexec;
-        assert_eq!(launch(&settings, 2, 4), "mpiexec --mca btl self,vader --bind-to core");
+        assert_eq!(launch(&settings, 2, Some(4)), "mpiexec --mca btl self,vader --bind-to core");
         let srun =
             MpiSettings { launcher: Launcher::Srun, args: vec!["-p".into(), "short".into()], hostfile: None };
-        assert_eq!(launch(&srun, 2, 4), "srun -p short");
-        assert_eq!(launch(&MpiSettings::default(), 1, 1), "mpirun --bind-to core");
+        assert_eq!(launch(&srun, 2, Some(4)), "srun -p short");
+        assert_eq!(launch(&MpiSettings::default(), 1, Some(1)), "mpirun --bind-to core");
     }
 
     #[test]

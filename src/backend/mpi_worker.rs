@@ -5,7 +5,8 @@
 //! same steps and call the same collectives in the same order. Only rank 0 writes to stdout.
 //! - `start`: every rank builds its share of the case (`Workload::rank_share`, the version the
 //!   request's strategy names); rank 0 answers
-//!   `ready` with every rank's placement (gathered), its host and its share's instruction set.
+//!   `ready` with every rank's placement and every distinct host the ranks ran on (gathered),
+//!   and its share's instruction set.
 //! - `sample`: a barrier, then each rank times its `runs` runs: the whole region (less what the
 //!   share leaves out of its measurement, `PhaseTimes::excluded_ns`), and inside it
 //!   its local compute and its communication (collectives, halo messages, the wait for
@@ -367,8 +368,10 @@ fn prepare(world: &World, start: &Start) -> Result<Box<dyn RankShare>, String> {
         .unwrap_or_else(|| Err(format!("`{}` has no MPI version", start.workload)))
 }
 
-/// Every rank's placement, gathered on rank 0, rank 0's host and the instruction set of rank 0's
-/// share (ranks on one kind of CPU all choose the same, from the same parameters).
+/// Every rank's placement and host, gathered on rank 0: `host` is rank 0's, `hosts` each
+/// distinct host (by name) in the order of the first rank on it, so results describe every host
+/// a job spans and not only the one parlab runs on; and the instruction set of rank 0's share
+/// (ranks on one kind of CPU all choose the same, from the same parameters).
 fn ready(world: &World, begun: Instant, isa: Option<&str>) -> Ready {
     let hostname = crate::machine::hostname();
     let mine = WirePlacement {
@@ -383,17 +386,39 @@ fn ready(world: &World, begun: Instant, isa: Option<&str>) -> Ready {
         .iter()
         .map(|bytes| serde_json::from_slice(bytes).expect("a rank's placement parses"))
         .collect();
-    let machine = if world.rank() == 0 { Some(crate::machine::Machine::detect()) } else { None };
-    let host = machine.map_or_else(
-        || WireHost { hostname: hostname.clone(), cpu: String::new(), logical_cpus: 1, physical_cores: 1 },
-        |m| WireHost {
-            hostname: m.hostname,
-            cpu: m.cpu_model,
-            logical_cpus: m.logical_cpus.max(1),
-            physical_cores: m.physical_cores.max(1),
-        },
+    // Every rank describes its own host (a few reads of /proc and /sys): only a rank there can.
+    let m = crate::machine::Machine::detect();
+    let host = WireHost {
+        hostname: m.hostname,
+        cpu: m.cpu_model,
+        logical_cpus: m.logical_cpus.max(1),
+        physical_cores: m.physical_cores.max(1),
+    };
+    let described = serde_json::to_vec(&host).expect("a host serializes");
+    let hosts = distinct_hosts(
+        world
+            .gather_bytes(&described)
+            .iter()
+            .map(|bytes| serde_json::from_slice(bytes).expect("a rank's host parses")),
     );
-    Ready { setup_ns: begun.elapsed().as_nanos() as u64, placement, host, isa: isa.map(str::to_string) }
+    Ready {
+        setup_ns: begun.elapsed().as_nanos() as u64,
+        placement,
+        host,
+        hosts,
+        isa: isa.map(str::to_string),
+    }
+}
+
+/// The first description of each host name, in order.
+fn distinct_hosts(described: impl Iterator<Item = WireHost>) -> Vec<WireHost> {
+    let mut hosts: Vec<WireHost> = Vec::new();
+    for host in described {
+        if !hosts.iter().any(|h| h.hostname == host.hostname) {
+            hosts.push(host);
+        }
+    }
+    hosts
 }
 
 /// `runs` runs between a barrier and the reduction of the times: the maximum over ranks.

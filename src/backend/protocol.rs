@@ -20,9 +20,10 @@
 //! - end of input: stop (exit 0).
 //!
 //! program → harness ([`FromProgram`]), one answer per request, in order:
-//! - `{"ready": {"setup_ns", "placement": [...], "host": {...}, "isa"}}` after `start` (`isa`
-//!   optional);
-//! - `{"sample": {"ns", "phases": [["kernel", ns], ...], "items_ns": [...]}}` after each `sample`;
+//! - `{"ready": {"setup_ns", "placement": [...], "host": {...}, "hosts": [...], "isa"}}` after
+//!   `start` (`hosts` and `isa` optional);
+//! - `{"sample": {"ns", "phases": [["kernel", ns], ...], "items_ns": [...], "rank_mean_ns"}}`
+//!   after each `sample` (`rank_mean_ns` optional);
 //! - `{"verification": {"passed", "detail"}}` after `verify`;
 //! - `{"error": "why"}` instead of any answer: the case fails with that text.
 //!
@@ -117,11 +118,16 @@ pub struct Ready {
     /// Nanoseconds the program spent preparing (input, pools), by its own clock.
     pub setup_ns: u64,
     pub placement: Vec<WirePlacement>,
+    /// The host the program runs on (an MPI job: rank 0's).
     pub host: WireHost,
     /// The instruction set the kernel runs with (`"avx2"`), where it has a choice. Optional, so
     /// that programs written before it was added still speak the protocol.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub isa: Option<String>,
+    /// A program spanning hosts (MPI ranks): every host it ran on, `host` among them. Optional,
+    /// so programs that describe one host still speak the protocol unchanged.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hosts: Vec<WireHost>,
 }
 
 /// [`Placement`] as the protocol spells it (unknown fields refused).
@@ -196,9 +202,17 @@ fn check_ready(r: &Ready) -> Result<(), String> {
             crate::limits::MAX_WORKERS
         ));
     }
-    let h = &r.host;
-    if h.hostname.is_empty() || h.logical_cpus == 0 || h.physical_cores == 0 {
-        return Err(format!("`ready` describes its host as {h:?}: a name and at least one CPU are needed"));
+    if r.hosts.len() > crate::limits::MAX_WORKERS {
+        return Err(format!(
+            "`ready` lists {} hosts, more than {}",
+            r.hosts.len(),
+            crate::limits::MAX_WORKERS
+        ));
+    }
+    for h in std::iter::once(&r.host).chain(&r.hosts) {
+        if h.hostname.is_empty() || h.logical_cpus == 0 || h.physical_cores == 0 {
+            return Err(format!("`ready` describes a host as {h:?}: a name and at least one CPU are needed"));
+        }
     }
     if let Some(p) = r.placement.iter().find(|p| p.role.is_empty() || p.host.is_empty()) {
         return Err(format!("`ready` has a placement without a role or host: {p:?}"));
@@ -371,8 +385,8 @@ pub fn start(
         setup_ns: 0,
         program_setup_ns: 0,
         placement: Vec::new(),
-        host: None,
         isa: None,
+        hosts: Vec::new(),
         in_step: false,
     };
     let stdin_fd = session.stdin.as_ref().expect("just set").as_raw_fd();
@@ -404,13 +418,17 @@ pub fn start(
         .into_iter()
         .map(|p| Placement { role: p.role, host: p.host, pid: p.pid, cpus: p.cpus })
         .collect();
-    let h = ready.host;
-    session.host = Some(Host {
-        hostname: h.hostname,
-        cpu: h.cpu,
-        logical_cpus: h.logical_cpus,
-        physical_cores: h.physical_cores,
-    });
+    session.hosts = Vec::new();
+    for h in std::iter::once(ready.host).chain(ready.hosts) {
+        if !session.hosts.iter().any(|known| known.hostname == h.hostname) {
+            session.hosts.push(Host {
+                hostname: h.hostname,
+                cpu: h.cpu,
+                logical_cpus: h.logical_cpus,
+                physical_cores: h.physical_cores,
+            });
+        }
+    }
     Ok(session)
 }
 
@@ -442,9 +460,10 @@ pub struct ProtocolSession {
     setup_ns: u64,
     program_setup_ns: u64,
     placement: Vec<Placement>,
-    host: Option<Host>,
     /// The instruction set its `ready` named.
     isa: Option<String>,
+    /// The hosts `ready` described, the program's own first; empty before `ready`.
+    hosts: Vec<Host>,
     /// A request was sent and its answer not read: on drop there is no point waiting for a
     /// program that is busy or broken.
     in_step: bool,
@@ -453,7 +472,7 @@ pub struct ProtocolSession {
 impl ProtocolSession {
     /// The host the program says it runs on.
     pub fn host(&self) -> Option<&Host> {
-        self.host.as_ref()
+        self.hosts.first()
     }
 
     /// What the program itself said its preparation took (its `ready`'s `setup_ns`), a part of
@@ -695,7 +714,7 @@ impl Session for ProtocolSession {
     }
 
     fn hosts(&self) -> Vec<Host> {
-        self.host.iter().cloned().collect()
+        self.hosts.clone()
     }
 
     fn placement(&self) -> Vec<Placement> {

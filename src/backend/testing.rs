@@ -137,6 +137,7 @@ fn answer(behaviour: Behaviour, input: &mut dyn BufRead, output: &mut dyn Write)
             physical_cores: machine.physical_cores.max(1),
         },
         isa: None,
+        hosts: Vec::new(),
     };
     let say = |output: &mut dyn Write, said: FromProgram| {
         protocol::write_message(output, &said).map_err(|e| format!("cannot write to parlab: {e}"))

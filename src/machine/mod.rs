@@ -11,6 +11,7 @@
 use serde::{Deserialize, Serialize};
 
 pub mod fixture;
+pub mod hosts;
 #[cfg(feature = "hwloc")]
 mod hwloc;
 pub mod mpi;

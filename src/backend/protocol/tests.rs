@@ -56,6 +56,30 @@ fn answers_parse_into_their_messages() {
 }
 
 #[test]
+fn ready_may_list_every_host_and_a_session_keeps_each_once() {
+    // Without `hosts`, as before: the one host.
+    let FromProgram::Ready(r) = parse_answer(READY.as_bytes()).unwrap() else { panic!("not ready") };
+    assert!(r.hosts.is_empty());
+    // With it: rank 0's host first, each other host once.
+    let ready = r#"{"ready": {"setup_ns": 3, "placement": [], "host": {"hostname": "a", "cpu": "c", "logical_cpus": 2, "physical_cores": 1},
+        "hosts": [{"hostname": "a", "cpu": "c", "logical_cpus": 2, "physical_cores": 1}, {"hostname": "b", "cpu": "d", "logical_cpus": 8, "physical_cores": 4}]}}"#
+        .replace('\n', "");
+    let FromProgram::Ready(r) = parse_answer(ready.as_bytes()).unwrap() else { panic!("not ready") };
+    assert_eq!(r.hosts.iter().map(|h| h.hostname.as_str()).collect::<Vec<_>>(), ["a", "b"]);
+    let script = format!("read start; echo '{ready}'; read end");
+    with_job(Arc::new(AtomicBool::new(false)), |job| {
+        let session = start(sh(&script), "the script", &job, quick()).unwrap();
+        let hosts = session.hosts();
+        assert_eq!(hosts.iter().map(|h| h.hostname.as_str()).collect::<Vec<_>>(), ["a", "b"]);
+        assert_eq!((hosts[1].cpu.as_str(), hosts[1].logical_cpus, hosts[1].physical_cores), ("d", 8, 4));
+        assert_eq!(session.host().unwrap().hostname, "a");
+    });
+    // Every listed host is checked like `host`.
+    let bad = ready.replace(r#""hostname": "b""#, r#""hostname": """#);
+    assert!(answer_error(&bad).contains("at least one CPU"), "{bad}");
+}
+
+#[test]
 fn malformed_answers_are_refused_with_the_reason() {
     let e = answer_error("{\"sample\": {\"ns\": 1,");
     assert!(e.contains("EOF") && e.contains("in `{\"sample\""), "{e}");
