@@ -37,6 +37,7 @@ CASES=(
   'pi_monte_carlo | 500000 |  | 3'
   'histogram | 100003 | { bins = 61, skew = 0.25 } | 3'
   'exchange | 65536 | { order = "sendrecv" } | 2'
+  'ping_pong | 8 | { round_trips = 200 } | 2'
 )
 
 log() { printf '==> %s\n' "$*"; }
@@ -237,8 +238,8 @@ done
 # --- measurements: across hosts against one host, same cases, same sitting --------------------
 # Both let OpenMPI choose among self, vader and tcp: vader within a host, tcp between hosts.
 measured_cases=(
-  'exchange | 8 | { order = "sendrecv" } | 2'
-  'exchange | 4194304 | { order = "sendrecv" } | 2'
+  'ping_pong | 8 |  | 2'
+  'bandwidth | 4194304 |  | 2'
   'pi_monte_carlo | 30000000 |  | 3'
 )
 printf '%s slots=3\n' "${hosts[0]}" >"$tmp/hostfile-one"
