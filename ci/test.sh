@@ -10,9 +10,10 @@ log() { printf '\n==> %s\n' "$*"; }
 # --- system packages -------------------------------------------------------------------------
 # libopenblas-dev: the dgemm yardstick of ci/reference/yardsticks.sh (not run here).
 # libopenmpi-dev, openmpi-bin, libclang-dev: the mpi feature (its bindings are made by bindgen).
-# iproute2: the network namespaces of ci/multihost-check.sh. (ci/slurm-check.sh runs where
-# slurm-wlm and munge are installed already: installing them would also enable their services.)
-packages=(pkg-config libhwloc-dev libudev-dev chromium libopenblas-dev libopenmpi-dev openmpi-bin libclang-dev iproute2)
+# iproute2: the network namespaces of ci/multihost-check.sh; slurm-wlm and munge: the one-node
+# cluster of ci/slurm-check.sh, which starts daemons of its own (the packages' services are kept
+# from starting while they install: see policy-rc.d below).
+packages=(pkg-config libhwloc-dev libudev-dev chromium libopenblas-dev libopenmpi-dev openmpi-bin libclang-dev iproute2 slurm-wlm munge)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -26,8 +27,16 @@ if [ ${#missing[@]} -gt 0 ] && command -v apt-get >/dev/null; then
     log "cannot install ${missing[*]} (not root, no sudo): skipping the checks that need them"
   else
     log "installing ${missing[*]}"
+    # A policy-rc.d that refuses every start keeps the packages' daemons (munge, slurmctld,
+    # slurmd) from starting as they install; a policy already there is left as it was.
+    policy=/usr/sbin/policy-rc.d
+    own_policy=0
+    if [ ! -e $policy ]; then
+      printf '#!/bin/sh\nexit 101\n' | $sudo tee $policy >/dev/null && $sudo chmod 755 $policy && own_policy=1
+    fi
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    if [ $own_policy = 1 ]; then $sudo rm -f $policy; fi
   fi
 fi
 
