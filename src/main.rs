@@ -232,6 +232,10 @@ struct RunArgs {
     /// not be stopped.
     #[arg(long, requires = "out")]
     resume: bool,
+    /// Run the MPI cases across the hosts of this hostfile (OpenMPI's format: `host slots=N`
+    /// per line), in place of the scenario's `[mpi] hostfile`.
+    #[arg(long, value_name = "FILE")]
+    hostfile: Option<PathBuf>,
 }
 
 impl RunArgs {
@@ -251,6 +255,7 @@ impl RunArgs {
             ("--baseline", self.baseline.clone()),
             ("--isolate", self.isolate.clone()),
             ("--processes", self.processes.map(|n| n.to_string())),
+            ("--hostfile", self.hostfile.as_ref().map(|f| f.display().to_string())),
         ] {
             if let Some(v) = value {
                 a.extend([flag.into(), v.into()]);
@@ -258,6 +263,20 @@ impl RunArgs {
         }
         a
     }
+}
+
+/// `plan` with its MPI cases across the hosts of `hostfile` (`--hostfile`), checked as the
+/// scenario's `[mpi] hostfile` would be.
+fn with_hostfile(mut plan: scenario::Plan, hostfile: Option<&Path>) -> Result<scenario::Plan, BadInput> {
+    let Some(file) = hostfile else { return Ok(plan) };
+    // Absolute, as the scenario's is: the launcher runs from elsewhere.
+    let file =
+        std::path::absolute(file).map_err(|e| BadInput(format!("--hostfile {}: {e}", file.display())))?;
+    plan.mpi.hostfile = Some(file);
+    plan.mpi.check().map_err(|(key, why)| {
+        BadInput(format!("--hostfile: {why}\n  help: `[mpi] {key}` of the scenario is what it replaces"))
+    })?;
+    Ok(plan)
 }
 
 /// The exit codes of the table in the module docs.
@@ -386,6 +405,7 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         }
         None => plan,
     };
+    let plan = with_hostfile(plan, args.hostfile.as_deref())?;
     // Checked before anything runs: a typo in a baseline's name must not cost the whole run.
     let baseline = args.baseline.as_deref().map(check_baseline).transpose()?;
     if let Some(name) = &args.save_baseline {

@@ -521,3 +521,28 @@ fn a_case_process_checks_only_its_own_case() {
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(String::from_utf8_lossy(&out.stdout).contains("\"status\":\"ok\""), "{stderr}");
 }
+
+#[test]
+fn a_bad_command_line_hostfile_exits_2_before_anything_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    parlab()
+        .current_dir(dir.path())
+        .args(["run", "--hostfile", "/nonexistent/hosts"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--hostfile: cannot use `/nonexistent/hosts` as a hostfile"));
+    // Slurm's allocation names the hosts: a hostfile beside `srun` is refused.
+    std::fs::write(dir.path().join("hosts"), "localhost slots=2\n").unwrap();
+    std::fs::write(
+        dir.path().join("s.toml"),
+        "[scenario]\nname = \"s\"\n[mpi]\nlauncher = \"srun\"\n[[workload]]\nkind = \"pi_monte_carlo\"\nsize = 1000\n",
+    )
+    .unwrap();
+    parlab()
+        .current_dir(dir.path())
+        .args(["run", "s.toml", "--hostfile", "hosts"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--hostfile: `srun` takes its hosts from the Slurm allocation"));
+    assert!(!dir.path().join("reports").exists(), "nothing is measured or written on bad input");
+}

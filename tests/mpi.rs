@@ -75,11 +75,28 @@ fn run_any(
     scenario: &str,
     path: Option<&str>,
 ) -> (Value, Vec<(u32, String)>, Option<i32>, String) {
+    run_with(dir, scenario, path, &[])
+}
+
+/// [`run_any`] with `extra` arguments to `parlab run`.
+fn run_with(
+    dir: &Path,
+    scenario: &str,
+    path: Option<&str>,
+    extra: &[&str],
+) -> (Value, Vec<(u32, String)>, Option<i32>, String) {
     let file = dir.join("scenario.toml");
     std::fs::write(&file, scenario).unwrap();
     let out = dir.join("out");
     let mut command = Command::new(EXE);
-    command.arg("run").arg(&file).arg("--out").arg(&out).stdout(Stdio::null()).stderr(Stdio::piped());
+    command
+        .arg("run")
+        .arg(&file)
+        .arg("--out")
+        .arg(&out)
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
     if let Some(path) = path {
         command.env("PATH", path);
     }
@@ -618,4 +635,22 @@ fn osu_latency_and_bandwidth_give_a_verified_row_per_size_on_two_ranks_only() {
         assert_eq!(code, Some(2), "{stderr}");
         assert!(stderr.contains("workload[0].workers") && stderr.contains("exactly 2 ranks"), "{stderr}");
     }
+}
+
+#[test]
+fn the_command_line_hostfile_stands_in_for_the_scenarios() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("hosts"), "localhost slots=2\n").unwrap();
+    let scenario =
+        format!("{EXCHANGE_HEAD}[[workload]]\nkind = \"exchange\"\nsize = 4096\nstrategies = [\"mpi\"]\n");
+    let hosts = dir.path().join("hosts");
+    let (results, left, status, stderr) =
+        run_with(dir.path(), &scenario, None, &["--hostfile", hosts.to_str().unwrap()]);
+    assert_eq!(status, Some(0), "{stderr}");
+    assert_eq!(left, []);
+    let case = results["cases"].as_array().unwrap().iter().find(|c| c["strategy"] == "mpi").unwrap();
+    assert_eq!(case["status"], "ok", "{case}");
+    assert!(case["launch"].as_str().unwrap().starts_with("mpirun --hostfile hosts#"), "{case}");
+    let notes = case["notes"].to_string();
+    assert!(notes.contains(&format!("--hostfile {}", hosts.display())), "{notes}");
 }
