@@ -388,9 +388,10 @@ impl CaseResult {
         }
     }
 
-    /// The median over samples of the mean over ranks, per run (see `rank_mean_ns`).
+    /// The median over samples of the mean over ranks, per run (see `rank_mean_ns`); `None`
+    /// for means that do not line up with the samples (a file edited or written elsewhere).
     pub fn rank_mean_median_ns(&self) -> Option<f64> {
-        if self.rank_mean_ns.is_empty() {
+        if self.rank_mean_ns.is_empty() || self.rank_mean_ns.len() != self.samples_ns.len() {
             return None;
         }
         let mut sorted = self.rank_mean_ns.clone();

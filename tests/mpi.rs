@@ -654,3 +654,42 @@ fn the_command_line_hostfile_stands_in_for_the_scenarios() {
     let notes = case["notes"].to_string();
     assert!(notes.contains(&format!("--hostfile {}", hosts.display())), "{notes}");
 }
+
+#[test]
+fn a_case_that_times_out_while_starting_is_still_the_same_case_and_the_gate_says_broken() {
+    let dir = tempfile::tempdir().unwrap();
+    // A measured case beside it, so that the gate has something to compare.
+    let body = |timeout: &str| {
+        format!(
+            "[[workload]]\nkind = \"histogram\"\nsize = 1000\nstrategies = [\"sequential\"]\n\
+             [[workload]]\nkind = \"pi_monte_carlo\"\nsize = 100000\nstrategies = [\"mpi\"]\ntimeout = \"{timeout}\"\n"
+        )
+    };
+    let base_dir = dir.path().join("base");
+    std::fs::create_dir(&base_dir).unwrap();
+    let (base, left) = run(&base_dir, &format!("{EXCHANGE_HEAD}{}", body("60s")), None);
+    assert_eq!(left, []);
+    // 1 ms: mpirun cannot even start its ranks in that time.
+    let cur_dir = dir.path().join("cur");
+    std::fs::create_dir(&cur_dir).unwrap();
+    let (current, left, status, stderr) = run_any(&cur_dir, &format!("{EXCHANGE_HEAD}{}", body("1ms")), None);
+    assert_eq!(left, [], "nothing outlives the run");
+    assert_eq!(status, Some(1), "{stderr}");
+    let mpi =
+        |r: &Value| r["cases"].as_array().unwrap().iter().find(|c| c["strategy"] == "mpi").unwrap().clone();
+    let (was, now) = (mpi(&base), mpi(&current));
+    assert_eq!(was["status"], "ok", "{was}");
+    assert_eq!(now["status"], "timed_out", "{now}");
+    assert_eq!(now["launch"], was["launch"], "the launch comes from the plan, not from how the case went");
+    let gate = Command::new(EXE)
+        .args(["compare"])
+        .arg(base_dir.join("out/results.json"))
+        .arg(cur_dir.join("out/results.json"))
+        .arg("--out")
+        .arg(dir.path().join("cmp"))
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&gate.stdout).into_owned() + &String::from_utf8_lossy(&gate.stderr);
+    assert_eq!(gate.status.code(), Some(1), "{said}");
+    assert!(said.contains("BROKEN"), "{said}");
+}

@@ -35,7 +35,7 @@ case " $sizes " in *" 4194304 "*) ;; *) echo "mpi-yardstick: the sizes must incl
 
 mpicc -O2 "$here/osu.c" -o "$work/osu"
 cargo build --release --quiet --features mpi --manifest-path "$root/Cargo.toml"
-parlab="$root/target/release/parlab"
+parlab="${CARGO_TARGET_DIR:-$root/target}/release/parlab"
 osu() { mpirun -n 2 --bind-to core "$work/osu" "$@"; }
 
 echo "== $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), $(nproc) CPUs;" \

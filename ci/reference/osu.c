@@ -4,14 +4,16 @@
  *   mpirun -n 2 --bind-to core osu latency   [-i SMALL] [-I LARGE] SIZE...
  *   mpirun -n 2 --bind-to core osu bandwidth [-i SMALL] [-I LARGE] [-w WINDOW] SIZE...
  *
- * latency: rank 0 sends its buffer (MPI_Send) and receives the answer into the same buffer
- * (MPI_Recv); rank 1 receives into its own buffer and sends it back. The one-way latency is
+ * latency: rank 0 sends its message (MPI_Send) from one buffer and receives the answer into
+ * another (MPI_Recv), as osu_latency's s_buf and r_buf; rank 1 receives into its buffer and
+ * sends that back. The one-way latency is
  * half the round trip, averaged over the timed iterations.
  * bandwidth: rank 0 posts WINDOW (64) MPI_Isend of SIZE bytes from consecutive pieces of one
  * buffer, waits for all, then receives a 4-byte acknowledgement; rank 1 posts WINDOW MPI_Irecv
  * into consecutive, distinct pieces of its buffer (pending receives may not share a buffer),
  * waits for all, and sends the acknowledgement. Bandwidth = bytes of the messages / time.
- * Iterations as OSU's defaults: SMALL (10000) up to 8 KiB, LARGE (1000) above; 1% of them
+ * Iterations: osu_latency's defaults, SMALL (10000) up to 8 KiB and LARGE (1000) above, for
+ * both (osu_bw's own counts are lower; -i and -I set them, as mpi-yardstick.sh does); 1% of them
  * (at least one) are untimed warm-up first. These are parlab's layouts, so that the ratio
  * compares the libraries' paths and parlab's own overhead, not buffer placement.
  *
@@ -50,13 +52,14 @@ static void *filled(size_t bytes, int value) {
 }
 
 static double latency(int rank, size_t size, long iters, long skip) {
-    char *buf = filled(size, rank == 0 ? 'a' : 0);
+    char *send = filled(size, rank == 0 ? 'a' : 0);
+    char *buf = filled(size, 0);
     double start = 0;
     MPI_Barrier(MPI_COMM_WORLD);
     for (long i = 0; i < skip + iters; i++) {
         if (i == skip) start = MPI_Wtime();
         if (rank == 0) {
-            MPI_Send(buf, (int)size, MPI_CHAR, 1, 0, MPI_COMM_WORLD);
+            MPI_Send(send, (int)size, MPI_CHAR, 1, 0, MPI_COMM_WORLD);
             MPI_Recv(buf, (int)size, MPI_CHAR, 1, 0, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
         } else {
             MPI_Recv(buf, (int)size, MPI_CHAR, 0, 0, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
@@ -64,6 +67,7 @@ static double latency(int rank, size_t size, long iters, long skip) {
         }
     }
     double elapsed = MPI_Wtime() - start;
+    free(send);
     free(buf);
     return elapsed * 1e9 / (2.0 * iters);
 }

@@ -139,13 +139,6 @@ pub trait Session {
     fn hosts(&self) -> Vec<Host> {
         Vec::new()
     }
-    /// How the case's processes were launched, as far as it changes what is measured (the
-    /// launcher, its arguments, the binding; not the markers or the path it was found at): part
-    /// of the case's identity ([`crate::identity`]), so that runs launched differently are not
-    /// compared as one case. `None`: nothing is launched beyond what the strategy says.
-    fn launch(&self) -> Option<String> {
-        None
-    }
 }
 
 /// A way of running cases: a registry entry.
@@ -164,6 +157,15 @@ pub trait Backend: Sync + 'static {
     }
     /// Starts one case; not timed (its cost is [`Session::setup_ns`]).
     fn start<'a>(&self, job: CaseJob<'a>) -> Result<Box<dyn Session + 'a>, BackendError>;
+    /// How a case of `workers` workers is launched under the plan's `mpi` settings, as far as it
+    /// changes what is measured (the launcher, its arguments, the binding; not the markers or
+    /// the path it was found at): part of the case's identity ([`crate::identity`]), so that
+    /// runs launched differently are not compared as one case. Decided by the plan, not by how
+    /// the case went: a case that timed out while starting is still the same case as the one
+    /// that ran. `None`: nothing is launched beyond what the strategy says.
+    fn launch(&self, _mpi: &MpiSettings, _workers: usize) -> Option<String> {
+        None
+    }
 }
 
 impl std::fmt::Debug for dyn Backend {

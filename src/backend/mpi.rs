@@ -260,6 +260,9 @@ impl Backend for Mpi {
     fn availability_in(&self, plan: &Plan) -> Result<(), BackendError> {
         launcher(&plan.mpi).map(drop)
     }
+    fn launch(&self, mpi: &MpiSettings, workers: usize) -> Option<String> {
+        Some(launch(mpi, workers.max(1), local_cpus(mpi)))
+    }
     fn start<'a>(&self, job: CaseJob<'a>) -> Result<Box<dyn Session + 'a>, BackendError> {
         let program = launcher(&job.mpi)?;
         let exe = worker_exe().map_err(BackendError::Unavailable)?;
@@ -270,7 +273,6 @@ impl Backend for Mpi {
         let mut command = Command::new(&program);
         command.args(&args).arg(&exe).arg(SUBCOMMAND);
         let note = launch_note(&program, &args);
-        let launch = launch(&job.mpi, ranks, here);
         let what = format!("`{} -n {ranks} parlab {SUBCOMMAND}`", job.mpi.launcher.program());
         // MPI_Finalize and the launcher's own teardown take longer than a plain program's exit.
         // The ranks run in process groups of their own: a job still running when the case ends
@@ -281,7 +283,7 @@ impl Backend for Mpi {
         let btl = mca_setting(&job.mpi.args, std::env::var("OMPI_MCA_btl").ok(), "btl");
         let pml = mca_setting(&job.mpi.args, std::env::var("OMPI_MCA_pml").ok(), "pml");
         let spread = spread_note(&inner.placement(), btl.as_deref(), pml.as_deref());
-        Ok(Box::new(MpiSession { inner, notes: std::iter::once(note).chain(spread).collect(), launch }))
+        Ok(Box::new(MpiSession { inner, notes: std::iter::once(note).chain(spread).collect() }))
     }
 }
 
@@ -289,7 +291,6 @@ impl Backend for Mpi {
 struct MpiSession {
     inner: ProtocolSession,
     notes: Vec<String>,
-    launch: String,
 }
 
 impl Session for MpiSession {
@@ -313,9 +314,6 @@ impl Session for MpiSession {
     }
     fn notes(&self) -> Vec<String> {
         self.notes.clone()
-    }
-    fn launch(&self) -> Option<String> {
-        Some(self.launch.clone())
     }
 }
 

@@ -448,7 +448,7 @@ fn sample(world: &World, share: &mut dyn RankShare, runs: u64) -> SampleReply {
     // A rank's compute and collective fit in its own region, and the slowest compute fits in
     // the slowest region; the longest collective may not beside it (a fast rank waits in it
     // for the slowest one's compute), so it gets what remains.
-    let communication = max[2].min(ns - kernel);
+    let communication = max[2].min(ns.saturating_sub(kernel));
     let phases = vec![("kernel".to_string(), kernel), ("communication".to_string(), communication)];
     SampleReply { ns, phases, items_ns: Vec::new(), rank_mean_ns }
 }

@@ -167,6 +167,12 @@ fn note_baseline(baselines: &mut HashMap<(usize, u64), f64>, spec: &CaseSpec, re
     }
 }
 
+/// How the plan launches a case of `strategy` on `workers` ([`backend::Backend::launch`]): part
+/// of its identity whatever its outcome.
+fn launch_of(strategy: &dyn Strategy, mpi: &MpiSettings, workers: usize) -> Option<String> {
+    backend::find(strategy.backend()).and_then(|b| b.launch(mpi, workers))
+}
+
 /// The case as `unsupported` or `unavailable` when it cannot run at all, without starting it.
 fn cannot_run(plan: &Plan, spec: &CaseSpec) -> Option<CaseResult> {
     let wp = &plan.workloads[spec.workload_index];
@@ -189,19 +195,25 @@ fn cannot_run(plan: &Plan, spec: &CaseSpec) -> Option<CaseResult> {
         }
     }
     if let Err(unsupported) = w.support(s) {
-        Some(CaseResult::unmeasured(spec, &wp.params, Status::Unsupported, unsupported.reason))
+        unmeasured(Status::Unsupported, unsupported.reason)
     } else {
         None
     }
 }
 
 fn finish_case(
+    plan: &Plan,
     spec: &CaseSpec,
     mut result: CaseResult,
     baselines: &mut HashMap<(usize, u64), f64>,
     listener: &mut dyn Listener,
     results: &mut Results,
 ) {
+    // Whatever the outcome, unavailable and timed out while starting included: a case launched
+    // differently is another case, and one that failed is still this one.
+    if result.launch.is_none() {
+        result.launch = strategy::find(&spec.strategy).and_then(|s| launch_of(s, &plan.mpi, spec.workers));
+    }
     result.derive_speedup(baselines.get(&(spec.workload_index, spec.effective_size)).copied());
     note_baseline(baselines, spec, &result);
     results.add_hosts(&result);
@@ -283,7 +295,7 @@ fn run_in_threads(
             }
         };
         let status = result.status;
-        finish_case(spec, result, baselines, listener, results);
+        finish_case(plan, spec, result, baselines, listener, results);
         // Ctrl-C wins: the user asked to stop, not to go on in a fresh process.
         if status == Status::Interrupted {
             return End::Interrupted;
@@ -364,7 +376,7 @@ fn run_in_children(
                 merged
             }
         };
-        finish_case(spec, result, baselines, listener, results);
+        finish_case(plan, spec, result, baselines, listener, results);
     }
     if interrupted {
         End::Interrupted
@@ -514,8 +526,6 @@ enum Event {
     Batched(u64),
     /// Something for the case's notes, whatever its outcome (processes left behind).
     Note(String),
-    /// How the case's processes were launched ([`backend::Session::launch`]), whatever its outcome.
-    Launch(String),
     Done(Result<Box<Measured>, String>),
 }
 
@@ -601,7 +611,7 @@ impl Case<'_> {
             }
         };
         let (mut deadline, mut verifying) = (started + settings.timeout, false);
-        let (mut notes, mut launch) = (Vec::new(), None);
+        let mut notes = Vec::new();
         let outcome: Result<Measured, (Status, String)> = loop {
             match rx.recv_timeout(POLL) {
                 Ok(Event::WarmedUp(runs)) => listener.warmed_up(&spec, runs),
@@ -613,7 +623,6 @@ impl Case<'_> {
                 Ok(Event::Sample(n, ns)) => listener.sample(&spec, n, settings.max_samples, ns),
                 Ok(Event::Batched(runs)) => listener.batched(&spec, runs),
                 Ok(Event::Note(note)) => notes.push(note),
-                Ok(Event::Launch(how)) => launch = Some(how),
                 Ok(Event::Done(Ok(m))) => break Ok(*m),
                 Ok(Event::Done(Err(e))) if e.starts_with(PANICKED) => {
                     let why = panics::reason(&e[PANICKED.len()..]);
@@ -660,10 +669,8 @@ impl Case<'_> {
         // A note sent after the runner stopped listening (a case abandoned, then ended within
         // its grace period) still belongs to the case.
         for event in rx.try_iter() {
-            match event {
-                Event::Note(note) => notes.push(note),
-                Event::Launch(how) => launch = Some(how),
-                _ => {}
+            if let Event::Note(note) = event {
+                notes.push(note);
             }
         }
         panics::end_case();
@@ -680,7 +687,6 @@ impl Case<'_> {
             ));
         }
         result.notes.extend(notes);
-        result.launch = launch;
         result.wall_time_s = wall;
         (result, lingering)
     }
@@ -807,9 +813,6 @@ fn sample(
     let mut session = backend.start(job).map_err(failed)?;
     for note in session.notes() {
         let _ = events.send(Event::Note(note));
-    }
-    if let Some(how) = session.launch() {
-        let _ = events.send(Event::Launch(how));
     }
     let setup_ns = session.setup_ns();
     let warmup_ns = settings.warmup.as_nanos() as u64;

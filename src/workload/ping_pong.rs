@@ -20,14 +20,15 @@
 //! the cookbook's pipe between processes) and `process-shm` (the message in shared memory, only
 //! a control message on each pipe). The process pool's other workers idle.
 //!
-//! Over MPI (`mpi`, exactly 2 ranks), as `osu_latency`: rank 0 sends its buffer with a blocking
-//! `MPI_Send` and receives the answer into the same buffer with `MPI_Recv`; rank 1 receives into
-//! its own, marks trip `t` as above and sends it back. No copy but MPI's own: the buffers are
-//! not reset between runs either (that copy would be timed), so the marks of every run add up
-//! and the check (rank 0's buffer in `verify`, rank 1's in `check_local`, both after the timed
-//! runs) expects each byte's initial value plus its marks times the runs done. Windowed
+//! Over MPI (`mpi`, exactly 2 ranks), as `osu_latency`: rank 0 sends its message with a blocking
+//! `MPI_Send` and receives the answer into a buffer of its own with `MPI_Recv`; rank 1 receives
+//! into its buffer, marks trip `t` as above and sends that back. No copy but MPI's own. After
+//! the timed runs each rank checks its last answer (rank 0 in `verify`, rank 1 in
+//! `check_local`): the message with the last trip's one mark. Each check then spoils the buffer
+//! it read, so a run that delivered nothing cannot pass on an earlier run's bytes. Windowed
 //! bandwidth (`osu_bw`) is a quantity of its own: the `bandwidth` workload.
 
+use std::cell::RefCell;
 use std::panic::resume_unwind;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex, OnceLock};
@@ -200,8 +201,11 @@ struct MpiSide {
     rank: usize,
     trips: usize,
     seed: u64,
-    /// Rank 0's ping buffer, sent and received into in place; rank 1's pong buffer.
-    buf: Vec<u8>,
+    /// Rank 0's message, sent unchanged on every trip (osu_latency's `s_buf`); empty on rank 1.
+    send: Vec<u8>,
+    /// Where the rank receives: rank 0 the answers, rank 1 the pings it marks and sends back.
+    /// Spoiled after each check, so the next check passes only if a new run filled it again.
+    recv: RefCell<Vec<u8>>,
     runs: u64,
 }
 
@@ -212,32 +216,41 @@ impl MpiSide {
         }
         let len = usize::try_from(job.size).map_err(|_| format!("{} bytes is too many here", job.size))?;
         let rank = ranks.rank();
-        let buf =
-            if rank == 0 { (0..job.size).map(|k| initial_byte(job.seed, k)).collect() } else { vec![0; len] };
-        Ok(MpiSide { rank, trips: trips(job.size, &job.params) as usize, seed: job.seed, buf, runs: 0 })
+        let send =
+            if rank == 0 { (0..job.size).map(|k| initial_byte(job.seed, k)).collect() } else { Vec::new() };
+        Ok(MpiSide {
+            rank,
+            trips: trips(job.size, &job.params) as usize,
+            seed: job.seed,
+            send,
+            recv: RefCell::new(vec![0; len]),
+            runs: 0,
+        })
     }
 
-    /// Both ranks hold the last ping after a run: each byte's initial value plus one mark per
-    /// trip `t` with `t mod size` on it, in every run so far.
-    fn check(&self) -> Result<String, String> {
+    /// After a run both ranks hold the last answer: the message with one mark, on byte
+    /// `(trips - 1) mod size`, the last trip's. Every receive overwrites the whole buffer, so a
+    /// message that did not arrive in full leaves what the spoiling wrote, which fails. Then
+    /// spoils it: every byte changed, so that only another run can pass the next check.
+    fn check_then_spoil(&self) -> Result<String, String> {
         if self.runs == 0 {
             return Err("no run to check".into());
         }
-        let n = self.buf.len();
-        let (per, extra) = (self.trips / n, self.trips % n);
-        let wrong = self
-            .buf
+        let mut got = self.recv.borrow_mut();
+        let n = got.len();
+        let marked = (self.trips - 1) % n;
+        let wrong = got
             .iter()
             .enumerate()
-            .filter(|&(i, &got)| {
-                let marks = (per + usize::from(i < extra)) as u64;
-                got != initial_byte(self.seed, i as u64).wrapping_add(self.runs.wrapping_mul(marks) as u8)
-            })
+            .filter(|&(i, &b)| b != initial_byte(self.seed, i as u64).wrapping_add(u8::from(i == marked)))
             .count();
+        for b in got.iter_mut() {
+            *b = !*b;
+        }
         match wrong {
-            0 => Ok(format!("{} x {} round trips of {n} B, final buffer matches", self.runs, self.trips)),
+            0 => Ok(format!("{} x {} round trips of {n} B, the last answer matches", self.runs, self.trips)),
             _ => Err(format!(
-                "rank {}: {wrong} of {n} bytes differ after {} x {} round trips",
+                "rank {}: {wrong} of {n} bytes of the last answer differ after {} x {} round trips",
                 self.rank, self.runs, self.trips
             )),
         }
@@ -246,20 +259,22 @@ impl MpiSide {
 
 impl RankShare for MpiSide {
     fn run(&mut self, ranks: &dyn Ranks) -> Result<PhaseTimes, String> {
+        let recv = self.recv.get_mut();
         let start = Instant::now();
         if self.rank == 0 {
             for _ in 0..self.trips {
-                ranks.send_bytes(1, &self.buf);
-                ranks.recv_bytes(1, &mut self.buf);
+                ranks.send_bytes(1, &self.send);
+                ranks.recv_bytes(1, recv);
             }
         } else {
-            // Trip t marks byte t mod size, counted without a division per trip.
+            // Trip t marks byte t mod size of the ping it answers, counted without a division
+            // per trip; the next ping overwrites the mark.
             let mut at = 0;
             for _ in 0..self.trips {
-                ranks.recv_bytes(0, &mut self.buf);
-                self.buf[at] = self.buf[at].wrapping_add(1);
-                ranks.send_bytes(0, &self.buf);
-                at = if at + 1 == self.buf.len() { 0 } else { at + 1 };
+                ranks.recv_bytes(0, recv);
+                recv[at] = recv[at].wrapping_add(1);
+                ranks.send_bytes(0, recv);
+                at = if at + 1 == recv.len() { 0 } else { at + 1 };
             }
         }
         self.runs += 1;
@@ -267,14 +282,14 @@ impl RankShare for MpiSide {
         Ok(PhaseTimes { compute_ns: 0, combine_ns: start.elapsed().as_nanos() as u64, excluded_ns: 0 })
     }
     fn verify(&self) -> Result<String, String> {
-        self.check()
+        // Rank 0's answers; rank 1 checks its own in `check_local`.
+        self.check_then_spoil()
     }
     fn check_local(&self) -> Result<(), String> {
-        // Rank 0's buffer is what `verify` checks; rank 1 holds the same last ping.
         if self.rank == 0 {
             return Ok(());
         }
-        self.check().map(drop)
+        self.check_then_spoil().map(drop)
     }
 }
 
@@ -636,18 +651,41 @@ mod tests {
             let ok = rank0.verify().unwrap_or_else(|e| panic!("{size} B: {e}"));
             assert!(ok.contains(&format!("3 x {trips} round trips of {size} B")), "{ok}");
 
-            let mut sides = both_sides(&j, 2);
-            assert_eq!(sides[0].buf, sides[1].buf, "both hold the last ping");
-            assert!(sides[0].verify().is_ok() && sides[1].check_local().is_ok());
+            let sides = both_sides(&j, 2);
+            assert_eq!(*sides[0].recv.borrow(), *sides[1].recv.borrow(), "both hold the last answer");
             let last = size as usize - 1;
-            sides[1].buf[last] ^= 0x10;
+            sides[1].recv.borrow_mut()[last] ^= 0x10;
             let why = sides[1].check_local().unwrap_err();
             assert!(why.contains("rank 1: 1 of"), "{why}");
-            sides[0].buf[0] = sides[0].buf[0].wrapping_add(1);
+            sides[0].recv.borrow_mut()[0] ^= 1;
             assert!(sides[0].verify().unwrap_err().contains("rank 0: 1 of"));
         }
-        let unrun = MpiSide { rank: 0, trips: 5, seed: 1, buf: vec![0; 4], runs: 0 };
+        let unrun =
+            MpiSide { rank: 0, trips: 5, seed: 1, send: vec![0; 4], recv: RefCell::new(vec![0; 4]), runs: 0 };
         assert!(unrun.verify().is_err(), "nothing ran");
+    }
+
+    #[test]
+    fn a_check_passes_only_on_what_a_new_run_delivered() {
+        // Trip counts whose marks would cancel out modulo 256 if they accumulated, and a 4 KiB
+        // message with fewer trips than bytes.
+        for (size, trips) in [(1, 256), (2, 512), (8, 2048), (4096, 8)] {
+            let j = job(size, trips);
+            let mut sides = both_sides(&j, 1);
+            assert!(sides[0].verify().is_ok() && sides[1].check_local().is_ok(), "{size} B x {trips}");
+            // A second run that moved nothing: only the count goes up.
+            for side in &mut sides {
+                side.runs += 1;
+            }
+            assert!(
+                sides[0].verify().is_err(),
+                "rank 0 passed a run that moved nothing ({size} B x {trips})"
+            );
+            assert!(
+                sides[1].check_local().is_err(),
+                "rank 1 passed a run that moved nothing ({size} B x {trips})"
+            );
+        }
     }
 
     #[test]
