@@ -98,6 +98,21 @@ impl fmt::Display for CaseIdentity {
     }
 }
 
+impl CaseIdentity {
+    /// Whether `self` and `other` are the same case for pairing two runs: equal, or equal but
+    /// for a launch one of them does not record (a file written before launches were; an MPI
+    /// case of such a file pairs with today's, whatever its launch, as it did then).
+    pub fn pairs_with(&self, other: &CaseIdentity) -> bool {
+        if self == other {
+            return true;
+        }
+        if self.launch.is_some() && other.launch.is_some() {
+            return false;
+        }
+        CaseIdentity { launch: None, ..self.clone() } == CaseIdentity { launch: None, ..other.clone() }
+    }
+}
+
 /// Two cases of one results file with the same identity: which of them is "the" case is
 /// unknowable, so comparing the file would pair arbitrary measurements.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -182,6 +197,21 @@ mod tests {
         });
         differs(&|c| c.strategy = "rayon".into());
         differs(&|c| c.launch = Some("mpirun --bind-to core".into()));
+    }
+
+    #[test]
+    fn a_case_without_a_launch_pairs_with_one_launched_but_two_launches_must_agree() {
+        let mut old = case(0, None);
+        old.strategy = "mpi".into();
+        let mut new = old.clone();
+        new.launch = Some("mpirun --bind-to core".into());
+        let (old, new) = (CaseIdentity::of(&old), CaseIdentity::of(&new));
+        assert_ne!(old, new);
+        assert!(old.pairs_with(&new) && new.pairs_with(&old), "a file from before launches pairs");
+        let srun = CaseIdentity { launch: Some("srun".into()), ..new.clone() };
+        assert!(!srun.pairs_with(&new), "two recorded launches must agree");
+        let other = CaseIdentity { workers: 4, ..old.clone() };
+        assert!(!other.pairs_with(&new), "only the launch may be missing");
     }
 
     #[test]

@@ -328,7 +328,10 @@ pub fn compare_results(
     for b in &baseline.cases {
         let id = CaseIdentity::of(b);
         let key = id.to_string();
-        let Some(c) = current.cases.iter().find(|c| CaseIdentity::of(c) == id) else {
+        // The exact case, else the one a file from before launches were recorded names.
+        let exact = current.cases.iter().find(|c| CaseIdentity::of(c) == id);
+        let Some(c) = exact.or_else(|| current.cases.iter().find(|c| CaseIdentity::of(c).pairs_with(&id)))
+        else {
             skipped.push(format!("{key}: not in {current_name}"));
             continue;
         };

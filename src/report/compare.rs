@@ -102,7 +102,17 @@ pub fn align<'a>(base: &'a Results, other: &'a Results) -> Vec<Row<'a>> {
     let mut used = vec![false; other.cases.len()];
     for b in &base.cases {
         let key = CaseIdentity::of(b);
-        let found = other.cases.iter().enumerate().find(|(i, c)| !used[*i] && CaseIdentity::of(c) == key);
+        // The exact case, else one a file from before launches were recorded names.
+        let found =
+            other.cases.iter().enumerate().find(|(i, c)| !used[*i] && CaseIdentity::of(c) == key).or_else(
+                || {
+                    other
+                        .cases
+                        .iter()
+                        .enumerate()
+                        .find(|(i, c)| !used[*i] && CaseIdentity::of(c).pairs_with(&key))
+                },
+            );
         let o = found.map(|(i, c)| {
             used[i] = true;
             c
