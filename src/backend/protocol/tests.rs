@@ -246,7 +246,14 @@ while :; do sleep 0.02; done"#
             }
             assert!(carrying(&marker).len() >= 2, "the shell and its child carry the marker");
             drop(session);
-            let left = carrying(&marker);
+            // The program's own SIGTERM to its child is delivered, not waited for: give the
+            // child a moment to die (a loaded machine may not run it at once).
+            let mut left = carrying(&marker);
+            let deadline = Instant::now() + Duration::from_secs(3);
+            while !term.is_zero() && !left.is_empty() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+                left = carrying(&marker);
+            }
             for pid in &left {
                 // SAFETY: a plain syscall on a pid just read; at worst it has already exited.
                 unsafe {
