@@ -13,7 +13,8 @@ log() { printf '\n==> %s\n' "$*"; }
 # iproute2: the network namespaces of ci/multihost-check.sh; slurm-wlm and munge: the one-node
 # cluster of ci/slurm-check.sh, which starts daemons of its own (the packages' services are kept
 # from starting while they install: see policy-rc.d below).
-packages=(pkg-config libhwloc-dev libudev-dev chromium libopenblas-dev libopenmpi-dev openmpi-bin libclang-dev iproute2 slurm-wlm munge)
+# python3: the results checks of ci/multihost-check.sh and ci/slurm-check.sh.
+packages=(pkg-config libhwloc-dev libudev-dev chromium libopenblas-dev libopenmpi-dev openmpi-bin libclang-dev iproute2 slurm-wlm munge python3)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -29,14 +30,19 @@ if [ ${#missing[@]} -gt 0 ] && command -v apt-get >/dev/null; then
     log "installing ${missing[*]}"
     # A policy-rc.d that refuses every start keeps the packages' daemons (munge, slurmctld,
     # slurmd) from starting as they install; a policy already there is left as it was.
-    policy=/usr/sbin/policy-rc.d
-    own_policy=0
-    if [ ! -e $policy ]; then
-      printf '#!/bin/sh\nexit 101\n' | $sudo tee $policy >/dev/null && $sudo chmod 755 $policy && own_policy=1
-    fi
-    $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-    if [ $own_policy = 1 ]; then $sudo rm -f $policy; fi
+    # In a subshell whose EXIT trap removes a policy of its own, whether apt-get succeeds,
+    # fails or is interrupted: a policy left behind would keep every later install's services
+    # from starting.
+    (
+      policy=/usr/sbin/policy-rc.d
+      if [ ! -e $policy ]; then
+        trap '$sudo rm -f $policy' EXIT
+        printf '#!/bin/sh\nexit 101\n' | $sudo tee $policy >/dev/null
+        $sudo chmod 755 $policy
+      fi
+      $sudo apt-get update -qq
+      DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    )
   fi
 fi
 

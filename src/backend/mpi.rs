@@ -74,12 +74,29 @@ pub fn placement_args(user: &[String], local_cpus: Option<usize>, ranks: usize) 
     out
 }
 
+/// Batch systems whose allocations mpirun reads (Slurm, PBS, LSF, Grid Engine), by the
+/// variable each sets in a job, and OpenMPI's own default hostfile.
+const HOSTS_FROM_ENV: &[&str] =
+    &["SLURM_JOB_ID", "PBS_NODEFILE", "LSB_JOBID", "PE_HOSTFILE", "OMPI_MCA_orte_default_hostfile"];
+
+/// mpirun arguments that name hosts, in either spelling and with `=`.
+const HOST_ARGS: &[&str] = &["host", "H", "default-hostfile", "rankfile", "rf"];
+
+/// Whether `args` name hosts for mpirun (`--host a,b`, `-H a`, `--rankfile f`, ...).
+fn args_name_hosts(args: &[String]) -> bool {
+    args.iter().any(|a| {
+        let name = a.split('=').next().unwrap_or(a);
+        name.starts_with('-') && HOST_ARGS.contains(&name.trim_start_matches('-'))
+    })
+}
+
 /// This machine's logical CPUs when an `mpirun` job of `settings` runs all its ranks here;
-/// `None` when a hostfile or a batch system's allocation (Slurm's `SLURM_JOB_ID`, PBS's
-/// `PBS_NODEFILE`, which mpirun reads) gives it other hosts too.
+/// `None` when a hostfile, host arguments (`--host`, `-H`, a rankfile) or a batch system's
+/// allocation (Slurm's `SLURM_JOB_ID`, PBS's `PBS_NODEFILE`, ..., which mpirun reads) give it
+/// other hosts too: their slots decide what fits where, not this machine's cores.
 pub fn local_cpus(settings: &MpiSettings) -> Option<usize> {
-    let allocated = ["SLURM_JOB_ID", "PBS_NODEFILE"].iter().any(|v| std::env::var_os(v).is_some());
-    (settings.hostfile.is_none() && !allocated)
+    let allocated = HOSTS_FROM_ENV.iter().any(|v| std::env::var_os(v).is_some());
+    (settings.hostfile.is_none() && !allocated && !args_name_hosts(&settings.args))
         .then(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
@@ -320,6 +337,32 @@ impl Session for MpiSession {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn host_arguments_leave_the_binding_to_the_hosts_slots() {
+        let with = |args: &[&str]| MpiSettings {
+            args: args.iter().map(|a| a.to_string()).collect(),
+            ..MpiSettings::default()
+        };
+        for args in [
+            &["--host", "a:4,b:4"][..],
+            &["-H", "a,b"],
+            &["--host=a:4"],
+            &["-host", "a"],
+            &["--rankfile", "r"],
+            &["--default-hostfile", "h"],
+        ] {
+            let s = with(args);
+            assert_eq!(local_cpus(&s), None, "{args:?}");
+            let launched = launcher_args(&s, 16, local_cpus(&s), false);
+            assert!(
+                !launched.iter().any(|a| a == "--oversubscribe" || a == "--bind-to"),
+                "{args:?}: {launched:?}"
+            );
+        }
+        // Arguments that merely contain the word are not host arguments.
+        assert!(local_cpus(&with(&["--mca", "btl_tcp_if_include", "host0"])).is_some());
+    }
 
     #[test]
     fn ranks_are_bound_only_when_they_fit() {

@@ -87,9 +87,15 @@ fn check_arg(arg: &str) -> Result<(), String> {
     if arg.contains('\0') {
         return Err("an argument holds a NUL character".into());
     }
-    let own = ["-n", "-np", "--np", "--ntasks", "--hostfile", "-hostfile", "--machinefile", "-machinefile"];
+    // `-c` is mpirun's alias of `-np`; `-n4` and `-np4` are the count glued to its flag.
+    let own =
+        ["-n", "-np", "--np", "-c", "--ntasks", "--hostfile", "-hostfile", "--machinefile", "-machinefile"];
     let name = arg.split('=').next().unwrap_or(arg);
-    if own.contains(&name) {
+    let glued_count = ["-n", "-np"].iter().any(|flag| {
+        name.strip_prefix(flag)
+            .is_some_and(|rest| !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_digit()))
+    });
+    if own.contains(&name) || glued_count {
         return Err(format!(
             "`{arg}` is set by parlab: the rank count is the case's `workers`, the hosts `[mpi] hostfile`"
         ));

@@ -1107,6 +1107,16 @@ fn the_mpi_section_travels_in_the_plan_and_is_checked_again_when_read_back() {
     let mut edited = back.clone();
     edited.mpi.args.push("--np=4".into());
     assert!(edited.check_limits(&machine()).unwrap_err().starts_with("mpi.args: `--np=4` is set by parlab"));
+    // mpirun's alias of -np, and counts glued to their flag, are the rank count too.
+    for own in ["-c", "-n4", "-np16"] {
+        let mut glued = back.clone();
+        glued.mpi.args.push(own.into());
+        let e = glued.check_limits(&machine()).unwrap_err();
+        assert!(e.starts_with(&format!("mpi.args: `{own}` is set by parlab")), "{e}");
+    }
+    let mut fine = back.clone();
+    fine.mpi.args.extend(["-nolocal".to_string(), "--noprefix".to_string()]);
+    fine.check_limits(&machine()).unwrap();
     std::fs::remove_file(&hostfile).unwrap();
     let gone = back.check_limits(&machine()).unwrap_err();
     assert!(gone.starts_with("mpi.hostfile: cannot use"), "{gone}");
