@@ -90,11 +90,18 @@ wait_for() {
   done
 }
 
-# `interrupt NAME`: SIGINT to the check's group; it must exit 130 within 10 s.
+# `interrupt NAME`: SIGINT to the check's group; it must exit 130 within 10 s, and before
+# `$completes` (if set: a file the interrupted step writes when it ends) appears.
+completes=""
 interrupt() {
   local name=$1 started=$SECONDS
   kill -INT -- "-$pid"
-  while kill -0 "$pid" 2>/dev/null && [ $((SECONDS - started)) -le 10 ]; do sleep 0.2; done
+  finished_anyway=0
+  while kill -0 "$pid" 2>/dev/null && [ $((SECONDS - started)) -le 10 ]; do
+    [ -n "$completes" ] && [ -e "$completes" ] && finished_anyway=1
+    sleep 0.1
+  done
+  [ $finished_anyway = 0 ] || fail "$name went on after SIGINT: $completes was written"
   if kill -0 "$pid" 2>/dev/null; then
     log "$name still runs 10 s after SIGINT; waiting for it to end"
     local rc=0
@@ -134,11 +141,16 @@ if [ $only = all ] || [ $only = slurm ]; then
   log "ci/slurm-check.sh, interrupted during the job"
   start slurm "$slurm"
   ns="plslurm$pid"
-  wait_for "its log" 60 grep -q '(log: ' "$tmp/slurm.log"
-  run_log=$(sed -n 's/.*(log: \(.*\))$/\1/p' "$tmp/slurm.log")
-  folder=$(dirname "$run_log")
+  # Its folder: the newest /tmp/parlab-slurm.*, made after this script's own.
+  newest_folder() {
+    folder=$(ls -td /tmp/parlab-slurm.* 2>/dev/null | head -n 1)
+    [ -n "$folder" ] && [ "$folder" -nt "$tmp" ] && [ -e "$folder/run.log" ]
+  }
+  wait_for "its folder" 60 newest_folder
+  run_log=$folder/run.log
   wait_for "node: line" 120 grep -q '^  node:' "$run_log"
-  sleep 1
+  # The job's last results: a check that let the job run on would write them.
+  completes=$folder/out-mpirun/results.json
   interrupt slurm
   [ -z "$(ip netns list | grep "^$ns\b" || true)" ] || fail "namespace $ns left"
   [ ! -e "$folder" ] || fail "its folder $folder is left"
