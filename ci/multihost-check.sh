@@ -44,7 +44,9 @@ log() { printf '==> %s\n' "$*"; }
 fail() { printf 'multihost-check: %s\n' "$*" >&2; exit 1; }
 
 [ "$(id -u)" -eq 0 ] || fail "needs root (network namespaces)"
-for tool in ip unshare mpirun python3 timeout; do
+# python3 reads the results; without it the check would fail only after the run.
+command -v python3 >/dev/null || fail "python3 not found (apt-get install python3): it reads the results"
+for tool in ip unshare mpirun timeout; do
   command -v "$tool" >/dev/null || fail "$tool not found"
 done
 [ -x "$PARLAB" ] || fail "no parlab binary at $PARLAB (build with --features mpi, or set PARLAB)"
@@ -58,11 +60,35 @@ hosts=(mh-a mh-b mh-c)
 subnet_base=10.213.77
 subnet="$subnet_base.0/24"
 namespaces=()
+made_etc_netns=0
+[ -d /etc/netns ] || made_etc_netns=1
 tmp=$(mktemp -d /tmp/parlab-multihost.XXXXXX)
+child=""
+
+# `timed SECONDS COMMAND...`: `timeout SECONDS COMMAND...`, interruptible. timeout puts its
+# child in a process group of its own, so a Ctrl-C to this script's group never reaches it, and
+# bash runs a trap only once the foreground command has ended: run in the background, `wait` is
+# interrupted by the signal at once, and the trap below ends the child (timeout passes SIGTERM
+# on to its group).
+timed() {
+  local rc=0
+  timeout "$@" &
+  child=$!
+  wait "$child" || rc=$?
+  child=""
+  return $rc
+}
+interrupted() {
+  if [ -n "$child" ]; then
+    kill -TERM "$child" 2>/dev/null
+  fi
+  exit 130
+}
 
 cleanup() {
   local rc=$?
   set +e
+  trap '' INT TERM HUP
   # Whatever still runs inside the namespaces was started by this script (mpirun, its daemons,
   # ranks): end it by pid before the namespaces go.
   for ns in "${namespaces[@]}" "$bridge_ns"; do
@@ -73,14 +99,20 @@ cleanup() {
     ip netns del "$ns" 2>/dev/null
     rm -rf "/etc/netns/$ns"
   done
-  rmdir /etc/netns 2>/dev/null
+  # A veth end that never reached its namespace would be left in the root namespace.
+  for link in $(ip -o link show 2>/dev/null | awk -F': ' '{print $2}' | cut -d@ -f1 | grep "^$prefix"); do
+    ip link del "$link" 2>/dev/null
+  done
+  [ $made_etc_netns = 1 ] && rmdir /etc/netns 2>/dev/null
+  # The timed command's timeout, its child gone, exits at once.
+  [ -n "$child" ] && wait "$child" 2>/dev/null
   [ -n "${KEEP:-}" ] && cp -r "$tmp" "$KEEP"
   rm -rf "$tmp"
   if [ $rc -eq 0 ]; then log "multihost check passed"; else echo "multihost-check: FAILED ($rc)" >&2; fi
   exit $rc
 }
 trap cleanup EXIT
-trap 'exit 130' INT TERM HUP
+trap interrupted INT TERM HUP
 
 ns_of() { echo "$prefix-$1"; }
 
@@ -97,9 +129,8 @@ for i in "${!hosts[@]}"; do
   ns=$(ns_of "$h")
   ip netns add "$ns"
   namespaces+=("$ns")
-  ip link add "${prefix}h$i" type veth peer name "${prefix}b$i"
-  ip link set "${prefix}h$i" netns "$ns"
-  ip link set "${prefix}b$i" netns "$bridge_ns"
+  # Both ends are created in their namespaces: none is ever in the root namespace.
+  ip link add "${prefix}h$i" netns "$ns" type veth peer name "${prefix}b$i" netns "$bridge_ns"
   ip -n "$ns" link set "${prefix}h$i" name eth0
   ip -n "$ns" addr add "$subnet_base.$((i + 1))/24" dev eth0
   ip -n "$ns" link set eth0 up
@@ -169,7 +200,7 @@ EOF
 log "parlab run: ${#CASES[@]} MPI cases across ${hosts[*]} (mpirun on ${hosts[0]})"
 out="$tmp/out"
 on_host "${hosts[0]}" "$PARLAB" run "$tmp/multihost.toml" --out "$out"
-if ! timeout 300 "${cmd[@]}" >"$tmp/run.log" 2>&1; then
+if ! timed 300 "${cmd[@]}" >"$tmp/run.log" 2>&1; then
   cat "$tmp/run.log" >&2
   fail "parlab run failed"
 fi
@@ -203,7 +234,7 @@ EOF
 
 log "parlab detect --hosts: every host reachable through mpirun, with this parlab"
 on_host "${hosts[0]}" "$PARLAB" detect --hosts "$tmp/hostfile" --scenario "$tmp/multihost.toml"
-if ! timeout 120 "${cmd[@]}" >"$tmp/detect.log" 2>&1; then
+if ! timed 120 "${cmd[@]}" >"$tmp/detect.log" 2>&1; then
   cat "$tmp/detect.log" >&2
   fail "parlab detect --hosts failed"
 fi
@@ -216,7 +247,7 @@ log "parlab detect --hosts with a host that does not exist: exit 2, naming it, q
 on_host "${hosts[0]}" "$PARLAB" detect --hosts "$tmp/hostfile-bogus" --scenario "$tmp/multihost.toml"
 started=$SECONDS
 rc=0
-timeout 90 "${cmd[@]}" >"$tmp/bogus.log" 2>&1 || rc=$?
+timed 90 "${cmd[@]}" >"$tmp/bogus.log" 2>&1 || rc=$?
 took=$((SECONDS - started))
 sed 's/^/  /' "$tmp/bogus.log"
 [ $rc -eq 2 ] || fail "detect --hosts with a bogus host exited $rc, 2 expected"
@@ -272,10 +303,10 @@ EOF
   } >"$tmp/measure-$where.toml"
   log "measuring: ranks on $([ $where = one ] && echo "one host (${hosts[0]})" || echo "separate hosts")"
   on_host "${hosts[0]}" "$PARLAB" run "$tmp/measure-$where.toml" --out "$tmp/measure-$where"
-  timeout 600 "${cmd[@]}" >"$tmp/measure-$where.log" 2>&1 || { cat "$tmp/measure-$where.log" >&2; fail "measuring ($where) failed"; }
+  timed 600 "${cmd[@]}" >"$tmp/measure-$where.log" 2>&1 || { cat "$tmp/measure-$where.log" >&2; fail "measuring ($where) failed"; }
 done
 python3 - "$tmp/measure-across/results.json" "$tmp/measure-one/results.json" <<'EOF'
-import json, statistics, sys
+import json, re, statistics, sys
 def cases(path):
     return [c for c in json.load(open(path))["cases"] if c["strategy"] == "mpi"]
 def phase(c, name):
@@ -290,7 +321,7 @@ for a, o in zip(cases(sys.argv[1]), cases(sys.argv[2])):
     for c in (a, o):
         hosts = sorted({p["host"] for p in c["placement"]})
         note = next((n for n in c.get("notes", []) if n.startswith("ranks per host")), "")
-        link = note.split("; interconnect ")[1].split(" (inferred")[0] if "; interconnect " in note else "-"
+        link = re.split(r" \((?:inferred|MPI does not)", note.split("; interconnect ")[1])[0] if "; interconnect " in note else "-"
         us = lambda ns: f"{ns / 1e3:10.2f}us"
         print(f"  {c['workload'] + ' ' + str(c['size']):<28} {', '.join(hosts):<16} {c['setup_ns'] / 1e6:10.1f} "
               f"{us(c['stats']['median'])} {us(c['stats']['min'])} {us(phase(c, 'kernel'))} {us(phase(c, 'communication'))}  {link}")

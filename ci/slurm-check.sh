@@ -26,7 +26,9 @@ log() { printf '==> %s\n' "$*"; }
 fail() { printf 'slurm-check: %s\n' "$*" >&2; exit 1; }
 
 [ "$(id -u)" -eq 0 ] || fail "needs root (a network namespace, daemons as root)"
-for tool in ip nsenter unshare munged mungekey slurmctld slurmd salloc srun sinfo python3 timeout; do
+# python3 reads the results; without it the check would fail only after the run.
+command -v python3 >/dev/null || fail "python3 not found (apt-get install python3): it reads the results"
+for tool in ip nsenter unshare munged mungekey slurmctld slurmd salloc srun sinfo timeout; do
   command -v "$tool" >/dev/null || fail "$tool not found (apt-get install --no-install-recommends slurm-wlm munge)"
 done
 [ -x "$PARLAB" ] || fail "no parlab binary at $PARLAB (build with --features mpi, or set PARLAB)"
@@ -34,9 +36,32 @@ done
 tmp=$(mktemp -d /tmp/parlab-slurm.XXXXXX)
 chmod 755 "$tmp"
 created_ns=0
+child=""
+
+# `timed SECONDS COMMAND...`: `timeout SECONDS COMMAND...`, interruptible. timeout puts its
+# child in a process group of its own, so a Ctrl-C to this script's group never reaches it, and
+# bash runs a trap only once the foreground command has ended: run in the background, `wait` is
+# interrupted by the signal at once, and the trap below ends the child (timeout passes SIGTERM
+# on to its group).
+timed() {
+  local rc=0
+  timeout "$@" &
+  child=$!
+  wait "$child" || rc=$?
+  child=""
+  return $rc
+}
+interrupted() {
+  if [ -n "$child" ]; then
+    kill -TERM "$child" 2>/dev/null
+  fi
+  exit 130
+}
+
 cleanup() {
   local rc=$?
   set +e
+  trap '' INT TERM HUP
   if [ $created_ns = 1 ]; then
     # Everything in the namespace was started by this script: the daemons, and any job step.
     pids=$(ip netns pids "$ns" 2>/dev/null)
@@ -45,13 +70,15 @@ cleanup() {
     [ -n "$pids" ] && kill -9 $pids 2>/dev/null
     ip netns del "$ns" 2>/dev/null
   fi
+  # The timed command's timeout, its child gone, exits at once.
+  [ -n "$child" ] && wait "$child" 2>/dev/null
   [ -n "${KEEP:-}" ] && cp -r "$tmp" "$KEEP"
   rm -rf "$tmp"
   if [ $rc -eq 0 ]; then log "slurm check passed"; else echo "slurm-check: FAILED ($rc)" >&2; fi
   exit $rc
 }
 trap cleanup EXIT
-trap 'exit 130' INT TERM HUP
+trap interrupted INT TERM HUP
 
 ip netns add "$ns"
 created_ns=1
@@ -151,12 +178,12 @@ timeout 200 salloc -n 2 --quiet sh -c "$PARLAB run $tmp/srun.toml --out $tmp/out
 
 EOF
 
-log "a one-node Slurm cluster ($node, $cpus CPUs) in namespace $ns; salloc -n 2 parlab run, ranks by srun, then by mpirun"
+log "a one-node Slurm cluster ($node, $cpus CPUs) in namespace $ns; salloc -n 2 parlab run, ranks by srun, then by mpirun (log: $tmp/run.log)"
 # Only the network namespace is entered (not `ip netns exec`, which also mounts a /sys of its
 # own, without the cgroups slurmd reads); a private mount namespace holds the hosts file.
 node_cmd=(nsenter "--net=/run/netns/$ns" unshare --uts --mount --propagation private
   sh -c "hostname $node; exec sh $tmp/node.sh")
-if ! timeout 300 "${node_cmd[@]}" >"$tmp/run.log" 2>&1; then
+if ! timed 300 "${node_cmd[@]}" >"$tmp/run.log" 2>&1; then
   cat "$tmp/run.log" >&2
   fail "the run under Slurm failed"
 fi

@@ -18,7 +18,7 @@
 //! `--oversubscribe`) in `[mpi] args` is the user's choice and parlab adds none of its own.
 //! Each rank's placement records the CPUs it was allowed, which shows the binding taken.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
@@ -172,15 +172,61 @@ pub fn launch_note(program: &Path, args: &[String]) -> String {
     format!("ranks started by `{} {} parlab {SUBCOMMAND}`", program.display(), args.join(" "))
 }
 
-/// An OpenMPI MCA parameter as the job gets it: the last `--mca NAME VALUE` (or `-mca`) in
-/// `args`, which wins over `OMPI_MCA_NAME` in the environment (`env`), as in OpenMPI.
-pub fn mca_setting(args: &[String], env: Option<String>, name: &str) -> Option<String> {
+/// The system-wide MCA parameter file of Debian's and Ubuntu's OpenMPI. Its place in other
+/// builds is `ompi_info --path sysconfdir`, too slow to ask for every case.
+pub const SYSTEM_MCA_PARAMS: &str = "/etc/openmpi/openmpi-mca-params.conf";
+
+/// The MCA parameter files OpenMPI reads, the one that wins first: `listed` (the value of
+/// `OMPI_MCA_mca_base_param_files`, `:`-separated) if set, else the user's
+/// (`HOME/.openmpi/mca-params.conf`) and then [`SYSTEM_MCA_PARAMS`].
+pub fn mca_param_files(home: Option<&Path>, listed: Option<&str>) -> Vec<PathBuf> {
+    match listed {
+        Some(list) => list.split(':').filter(|f| !f.is_empty()).map(PathBuf::from).collect(),
+        None => home
+            .map(|h| h.join(".openmpi/mca-params.conf"))
+            .into_iter()
+            .chain([PathBuf::from(SYSTEM_MCA_PARAMS)])
+            .collect(),
+    }
+}
+
+/// An MCA parameter's value for a job, and where it was set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mca {
+    pub value: String,
+    /// `--mca`, `OMPI_MCA_NAME`, or a parameter file's path.
+    pub from: String,
+}
+
+/// An OpenMPI MCA parameter as the job gets it, as OpenMPI ranks its sources: the last `--mca
+/// NAME VALUE` (or `-mca`) in `args`, else `OMPI_MCA_NAME` in the environment (`env`), else the
+/// first of the parameter `files` (see [`mca_param_files`]) that sets it (`NAME = VALUE`).
+pub fn mca_setting(args: &[String], env: Option<String>, files: &[PathBuf], name: &str) -> Option<Mca> {
     let given = args
         .windows(3)
         .rev()
         .find(|w| (w[0] == "--mca" || w[0] == "-mca") && w[1] == name)
-        .map(|w| w[2].clone());
-    given.or(env)
+        .map(|w| Mca { value: w[2].clone(), from: "--mca".into() });
+    let env = || env.map(|value| Mca { value, from: format!("OMPI_MCA_{name}") });
+    let in_file = || {
+        files.iter().find_map(|f| {
+            let text = std::fs::read_to_string(f).ok()?;
+            let value = param_file_value(&text, name)?;
+            Some(Mca { value, from: f.display().to_string() })
+        })
+    };
+    given.or_else(env).or_else(in_file)
+}
+
+/// `name`'s value in the text of an MCA parameter file: its last `name = value` line.
+fn param_file_value(text: &str, name: &str) -> Option<String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split_once('='))
+        .filter(|(k, _)| k.trim() == name)
+        .map(|(_, v)| v.trim().to_string())
+        .next_back()
 }
 
 /// The ranks on each host, in the order of the first rank there: `("node-a", 2)`.
@@ -196,12 +242,19 @@ pub fn ranks_per_host(placement: &[Placement]) -> Vec<(String, usize)> {
 }
 
 /// A case note on how the ranks were spread and how they talked: ranks per host, and the
-/// transport, inferred from that spread and the `pml` and `btl` settings (`btl`, `pml`: their
-/// values, if set). Inferred, and said so: OpenMPI picks a BTL per pair of ranks at start-up
-/// and does not report it. Within a host its ob1 PML takes shared memory (`vader`) when the
-/// `btl` list allows it; between hosts the network BTLs allowed (`tcp` on Ethernet). `None`
-/// without placement.
-pub fn spread_note(placement: &[Placement], btl: Option<&str>, pml: Option<&str>) -> Option<String> {
+/// transport, inferred from that spread and the effective `pml` and `btl` settings (see
+/// [`mca_setting`]; `files`: the parameter files read). Inferred, and said so: OpenMPI picks a
+/// BTL per pair of ranks at start-up and does not report it. Only the ob1 PML uses BTLs: where
+/// `pml` is unset (ob1 assumed), lists ob1 or excludes ucx, within a host ob1 takes shared
+/// memory (`vader`) when the `btl` list allows it, and between hosts the network BTLs allowed
+/// (`tcp` on Ethernet). Any other PML (ucx, cm) carries the traffic itself, by means MPI does not
+/// report: the note names the PML and no BTL. `None` without placement.
+pub fn spread_note(
+    placement: &[Placement],
+    btl: Option<&Mca>,
+    pml: Option<&Mca>,
+    files: &[PathBuf],
+) -> Option<String> {
     let per_host = ranks_per_host(placement);
     if per_host.is_empty() {
         return None;
@@ -213,49 +266,69 @@ pub fn spread_note(placement: &[Placement], btl: Option<&str>, pml: Option<&str>
     if !within && !between {
         return Some(said);
     }
-    let source = format!(
-        "inferred from where the ranks ran and the MCA settings (pml {}, btl {}); MPI does not report it",
-        pml.unwrap_or("unset"),
-        btl.unwrap_or("unset")
+    let setting = |name: &str, m: Option<&Mca>| match m {
+        Some(m) => format!("{name} {} from {}", m.value, m.from),
+        None => format!("{name} unset"),
+    };
+    let read: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+    let settings = format!(
+        "{}, {}; read: --mca, OMPI_MCA_*{}{}",
+        setting("pml", pml),
+        setting("btl", btl),
+        if read.is_empty() { "" } else { ", " },
+        read.join(", ")
     );
-    let transports = match pml {
-        Some(pml) if pml != "ob1" => vec![format!("through the `{pml}` PML's own transports")],
-        _ => {
-            // A list with `^` excludes those named; no list allows every BTL.
-            let listed: Option<(bool, Vec<&str>)> = btl.map(|b| match b.strip_prefix('^') {
-                Some(rest) => (false, rest.split(',').map(str::trim).collect()),
-                None => (true, b.split(',').map(str::trim).collect()),
-            });
-            let allows = |name: &str| match &listed {
-                None => true,
-                Some((true, names)) => names.contains(&name),
-                Some((false, names)) => !names.contains(&name),
-            };
-            let mut out = Vec::new();
-            if within {
-                let shm = if allows("vader") {
-                    "shared memory (vader)"
-                } else {
-                    "not shared memory (vader is not allowed)"
-                };
-                out.push(format!("within a host {shm}"));
-            }
-            if between {
-                let network: Vec<&str> = match &listed {
-                    Some((true, names)) => {
-                        names.iter().copied().filter(|n| !["self", "vader", "sm"].contains(n)).collect()
-                    }
-                    _ => Vec::new(),
-                };
-                out.push(match network.is_empty() {
-                    false => format!("between hosts {}", network.join(" or ")),
-                    true => "between hosts the fastest network BTL OpenMPI finds (tcp on Ethernet)".into(),
-                });
-            }
-            out
+    // A PML list names candidates; `^` excludes those named.
+    let names = |v: &str| -> (bool, Vec<String>) {
+        match v.strip_prefix('^') {
+            Some(rest) => (false, rest.split(',').map(|n| n.trim().to_string()).collect()),
+            None => (true, v.split(',').map(|n| n.trim().to_string()).collect()),
         }
     };
-    said.push_str(&format!("; interconnect {} ({source})", transports.join(", ")));
+    let ob1 = match pml.map(|m| names(&m.value)) {
+        None => true,
+        Some((true, listed)) => listed.iter().any(|n| n == "ob1"),
+        Some((false, excluded)) => excluded.iter().any(|n| n == "ucx"),
+    };
+    if !ob1 {
+        let pml = pml.map_or("", |m| m.value.as_str());
+        said.push_str(&format!(
+            "; interconnect chosen by the pml `{pml}`, which carries the traffic itself (MPI does not report the transport; {settings})"
+        ));
+        return Some(said);
+    }
+    let listed = btl.map(|b| names(&b.value));
+    let allows = |name: &str| match &listed {
+        None => true,
+        Some((true, names)) => names.iter().any(|n| n == name),
+        Some((false, names)) => !names.iter().any(|n| n == name),
+    };
+    let mut transports = Vec::new();
+    if within {
+        let shm = if allows("vader") {
+            "shared memory (vader)"
+        } else {
+            "not shared memory (vader is not allowed)"
+        };
+        transports.push(format!("within a host {shm}"));
+    }
+    if between {
+        let network: Vec<&str> = match &listed {
+            Some((true, names)) => {
+                names.iter().map(String::as_str).filter(|n| !["self", "vader", "sm"].contains(n)).collect()
+            }
+            _ => Vec::new(),
+        };
+        transports.push(match network.is_empty() {
+            false => format!("between hosts {}", network.join(" or ")),
+            true => "between hosts the fastest network BTL OpenMPI finds (tcp on Ethernet)".into(),
+        });
+    }
+    let assumed = if pml.is_none() { ", ob1 assumed" } else { "" };
+    said.push_str(&format!(
+        "; interconnect {} (inferred from where the ranks ran and the MCA settings{assumed}: {settings}; MPI does not report it)",
+        transports.join(", ")
+    ));
     Some(said)
 }
 
@@ -297,9 +370,12 @@ impl Backend for Mpi {
         // the group's SIGKILL, which would leave them behind.
         let waits = Waits { exit: Duration::from_secs(5), term: Duration::from_secs(5), ..Waits::default() };
         let inner = protocol::start(command, what, &job, waits)?;
-        let btl = mca_setting(&job.mpi.args, std::env::var("OMPI_MCA_btl").ok(), "btl");
-        let pml = mca_setting(&job.mpi.args, std::env::var("OMPI_MCA_pml").ok(), "pml");
-        let spread = spread_note(&inner.placement(), btl.as_deref(), pml.as_deref());
+        let home = std::env::var_os("HOME").map(PathBuf::from);
+        let listed = std::env::var("OMPI_MCA_mca_base_param_files").ok();
+        let files = mca_param_files(home.as_deref(), listed.as_deref());
+        let btl = mca_setting(&job.mpi.args, std::env::var("OMPI_MCA_btl").ok(), &files, "btl");
+        let pml = mca_setting(&job.mpi.args, std::env::var("OMPI_MCA_pml").ok(), &files, "pml");
+        let spread = spread_note(&inner.placement(), btl.as_ref(), pml.as_ref(), &files);
         Ok(Box::new(MpiSession { inner, notes: std::iter::once(note).chain(spread).collect() }))
     }
 }
@@ -424,45 +500,113 @@ mod tests {
         assert_eq!(launcher_args(&srun, 4, Some(2), true), ["-p", "short", "-n", "4", "--export=ALL"]);
     }
 
-    #[test]
-    fn the_spread_note_counts_ranks_per_host_and_says_the_transport_is_inferred() {
-        let at = |hosts: &[&str]| -> Vec<Placement> {
-            hosts
-                .iter()
-                .enumerate()
-                .map(|(i, h)| Placement {
-                    role: format!("rank {i}"),
-                    host: h.to_string(),
-                    pid: None,
-                    cpus: None,
-                })
-                .collect()
-        };
-        assert_eq!(spread_note(&[], None, None), None);
-        assert_eq!(spread_note(&at(&["a"]), None, None).unwrap(), "ranks per host: a 1");
-        let three = spread_note(&at(&["a", "b", "c"]), Some("tcp,self"), None).unwrap();
-        assert!(
-            three.starts_with("ranks per host: a 1, b 1, c 1; interconnect between hosts tcp (inferred"),
-            "{three}"
-        );
-        assert!(three.contains("btl tcp,self") && three.contains("MPI does not report it"), "{three}");
-        let mixed = spread_note(&at(&["a", "b", "a"]), None, None).unwrap();
-        assert!(mixed.starts_with("ranks per host: a 2, b 1; interconnect within a host shared memory (vader), between hosts the fastest network BTL"), "{mixed}");
-        let no_shm = spread_note(&at(&["a", "a"]), Some("^vader"), None).unwrap();
-        assert!(no_shm.contains("within a host not shared memory"), "{no_shm}");
-        let ucx = spread_note(&at(&["a", "b"]), Some("tcp,self"), Some("ucx")).unwrap();
-        assert!(ucx.contains("interconnect through the `ucx` PML's own transports"), "{ucx}");
+    fn at(hosts: &[&str]) -> Vec<Placement> {
+        hosts
+            .iter()
+            .enumerate()
+            .map(|(i, h)| Placement { role: format!("rank {i}"), host: h.to_string(), pid: None, cpus: None })
+            .collect()
+    }
+
+    fn mca(value: &str, from: &str) -> Mca {
+        Mca { value: value.into(), from: from.into() }
     }
 
     #[test]
-    fn mca_settings_on_the_command_line_win_over_the_environment() {
+    fn the_spread_note_counts_ranks_per_host_and_says_the_transport_is_inferred() {
+        let files = [PathBuf::from("/etc/openmpi/openmpi-mca-params.conf")];
+        assert_eq!(spread_note(&[], None, None, &files), None);
+        assert_eq!(spread_note(&at(&["a"]), None, None, &files).unwrap(), "ranks per host: a 1");
+        let tcp = mca("tcp,self", "--mca");
+        let three = spread_note(&at(&["a", "b", "c"]), Some(&tcp), None, &files).unwrap();
+        assert_eq!(
+            three,
+            "ranks per host: a 1, b 1, c 1; interconnect between hosts tcp (inferred from where the ranks ran and \
+             the MCA settings, ob1 assumed: pml unset, btl tcp,self from --mca; read: --mca, OMPI_MCA_*, \
+             /etc/openmpi/openmpi-mca-params.conf; MPI does not report it)"
+        );
+        let mixed = spread_note(&at(&["a", "b", "a"]), None, None, &[]).unwrap();
+        assert!(mixed.starts_with("ranks per host: a 2, b 1; interconnect within a host shared memory (vader), between hosts the fastest network BTL"), "{mixed}");
+        assert!(mixed.contains("read: --mca, OMPI_MCA_*; MPI"), "{mixed}");
+        let no_shm =
+            spread_note(&at(&["a", "a"]), Some(&mca("^vader", "OMPI_MCA_btl")), None, &files).unwrap();
+        assert!(no_shm.contains("within a host not shared memory"), "{no_shm}");
+        // Debian's own file: ob1 by excluding ucx; the BTLs are still inferred.
+        let debian = mca("^ucx", "/etc/openmpi/openmpi-mca-params.conf");
+        let btl = mca("^uct,openib,ofi", "/etc/openmpi/openmpi-mca-params.conf");
+        let note = spread_note(&at(&["a", "a", "b"]), Some(&btl), Some(&debian), &files).unwrap();
+        assert!(
+            note.contains("interconnect within a host shared memory (vader), between hosts the fastest"),
+            "{note}"
+        );
+        assert!(
+            note.contains("settings: pml ^ucx from /etc/openmpi/openmpi-mca-params.conf, btl ^uct"),
+            "{note}"
+        );
+        let ob1 = spread_note(&at(&["a", "b"]), Some(&tcp), Some(&mca("ob1", "--mca")), &files).unwrap();
+        assert!(
+            ob1.contains("interconnect between hosts tcp (inferred") && !ob1.contains("assumed"),
+            "{ob1}"
+        );
+    }
+
+    #[test]
+    fn a_pml_other_than_ob1_is_named_as_the_carrier_and_no_btl_is() {
+        let files = [PathBuf::from("/site/mca-params.conf")];
+        let tcp = mca("tcp,self", "--mca");
+        for pml in ["ucx", "cm", "^ob1"] {
+            let note = spread_note(
+                &at(&["a", "b", "a"]),
+                Some(&tcp),
+                Some(&mca(pml, "/site/mca-params.conf")),
+                &files,
+            )
+            .unwrap();
+            assert_eq!(
+                note,
+                format!(
+                    "ranks per host: a 2, b 1; interconnect chosen by the pml `{pml}`, which carries the traffic \
+                     itself (MPI does not report the transport; pml {pml} from /site/mca-params.conf, btl tcp,self \
+                     from --mca; read: --mca, OMPI_MCA_*, /site/mca-params.conf)"
+                )
+            );
+        }
+    }
+
+    #[test]
+    fn mca_settings_come_from_the_command_line_then_the_environment_then_the_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = dir.path().join("home");
+        std::fs::create_dir_all(home.join(".openmpi")).unwrap();
+        let user = home.join(".openmpi/mca-params.conf");
+        std::fs::write(&user, "# mine\nbtl = self,tcp\n  pml=ucx  \n").unwrap();
+        let system = dir.path().join("system.conf");
+        std::fs::write(&system, "pml = ^ucx\nbtl = ^openib\nbtl = ^uct,openib\nosc = ^ucx\n# pml = cm\n")
+            .unwrap();
+        // The default list: the user's file, then the system's.
+        let files = mca_param_files(Some(&home), None);
+        assert_eq!(files, [user.clone(), PathBuf::from(SYSTEM_MCA_PARAMS)]);
+        // OMPI_MCA_mca_base_param_files replaces it; the first file that sets a name wins.
+        let listed = format!("{}:{}", user.display(), system.display());
+        let files = mca_param_files(Some(&home), Some(&listed));
+        assert_eq!(files, [user.clone(), system.clone()]);
+        let user_name = user.display().to_string();
+        assert_eq!(mca_setting(&[], None, &files, "pml"), Some(mca("ucx", &user_name)));
+        let only_system = [system.clone()];
+        let system_name = system.display().to_string();
+        assert_eq!(mca_setting(&[], None, &only_system, "pml"), Some(mca("^ucx", &system_name)));
+        // Within a file the last line counts; a comment does not.
+        assert_eq!(mca_setting(&[], None, &only_system, "btl"), Some(mca("^uct,openib", &system_name)));
+        assert_eq!(mca_setting(&[], None, &[dir.path().join("absent")], "pml"), None);
+        // The environment wins over the files, the command line over both.
         let args: Vec<String> =
             ["--mca", "btl", "tcp,self", "-mca", "btl", "self,vader", "--mca", "pml", "ob1"]
                 .map(String::from)
                 .to_vec();
-        assert_eq!(mca_setting(&args, Some("tcp".into()), "btl").as_deref(), Some("self,vader"));
-        assert_eq!(mca_setting(&[], Some("tcp".into()), "btl").as_deref(), Some("tcp"));
-        assert_eq!(mca_setting(&args, None, "plm_rsh_agent"), None);
+        assert_eq!(mca_setting(&[], Some("tcp".into()), &files, "btl"), Some(mca("tcp", "OMPI_MCA_btl")));
+        assert_eq!(mca_setting(&args, Some("tcp".into()), &files, "btl"), Some(mca("self,vader", "--mca")));
+        assert_eq!(mca_setting(&args, None, &files, "pml"), Some(mca("ob1", "--mca")));
+        assert_eq!(mca_setting(&args, None, &files, "plm_rsh_agent"), None);
     }
 
     #[test]

@@ -15,11 +15,12 @@ use std::io::Read;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::subprocess::{describe_exit, tail};
+use crate::subprocess::describe_exit;
 
 /// How long one launch of the probes may take.
 pub const PROBE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -29,6 +30,8 @@ pub const HOST_INFO_FLAG: &str = "--host-info";
 const LINE_TAG: &str = "parlab-host-info ";
 /// How long a launch sent SIGTERM at its limit has to end its daemons before SIGKILL.
 const TERM_GRACE: Duration = Duration::from_secs(2);
+/// How long a launch's pipes are still read once it has exited (and its group was killed).
+const READ_GRACE: Duration = Duration::from_secs(1);
 /// How many hosts are asked alone at once, after a failed launch.
 const AT_ONCE: usize = 16;
 
@@ -94,15 +97,27 @@ pub fn own_exe() -> Result<PathBuf, String> {
 /// blank or a `#` comment (OpenMPI's `node slots=4`; MPICH's `node:4` loses its count).
 pub fn hostfile_hosts(text: &str) -> Vec<String> {
     let mut hosts: Vec<String> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for line in text.lines() {
         let line = line.split('#').next().unwrap_or("");
         let Some(word) = line.split_whitespace().next() else { continue };
-        let name = word.split(':').next().unwrap_or(word).to_string();
-        if !name.is_empty() && !hosts.contains(&name) {
-            hosts.push(name);
+        let name = word.split(':').next().unwrap_or(word);
+        if !name.is_empty() && seen.insert(name) {
+            hosts.push(name.to_string());
         }
     }
     hosts
+}
+
+/// How many names [`some_of`] lists before it only counts the rest.
+const NAMES_SHOWN: usize = 8;
+
+/// `names` for a message: all of them, or the first few "and N more".
+fn some_of(names: &[&str]) -> String {
+    if names.len() <= NAMES_SHOWN {
+        return names.join(", ");
+    }
+    format!("{}, … and {} more", names[..NAMES_SHOWN].join(", "), names.len() - NAMES_SHOWN)
 }
 
 /// One host of the hostfile and what its probe said.
@@ -138,6 +153,15 @@ pub fn check(
     if hosts.is_empty() {
         return Err(format!("the hostfile `{}` names no host", hostfile.display()));
     }
+    // One rank per host: more hosts than a case may have ranks could never all be used.
+    if hosts.len() > crate::limits::MAX_WORKERS {
+        return Err(format!(
+            "the hostfile `{}` names {} hosts, more than the limit of {} (the most ranks a case may have)",
+            hostfile.display(),
+            hosts.len(),
+            crate::limits::MAX_WORKERS
+        ));
+    }
     let probe = [exe.display().to_string(), "detect".into(), HOST_INFO_FLAG.into()];
     let mut all = args.to_vec();
     all.extend(["-n".into(), hosts.len().to_string(), "--map-by".into(), "node".into()]);
@@ -162,7 +186,7 @@ pub fn check(
             if !silent.is_empty() {
                 return Err(format!(
                     "no answer from {} (the launcher ran, but their probes said nothing)",
-                    silent.join(", ")
+                    some_of(&silent)
                 ));
             }
             answers
@@ -232,53 +256,106 @@ fn differs(a: &Answer, own: &HostInfo) -> Option<String> {
     None
 }
 
+/// What a reader thread has read of one of a launch's pipes so far: shared, so that a reader
+/// still blocked when [`launch`] gives up on it leaves what it had.
+type Reading = Arc<Mutex<Vec<u8>>>;
+
+/// Reads `from` into `into` until end of file, keeping the first `keep` bytes (`first`) or the
+/// last `keep` bytes; then says so on `done`.
+fn read_pipe(mut from: impl Read, into: Reading, keep: usize, first: bool, done: mpsc::Sender<()>) {
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = from.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        let mut kept = into.lock().unwrap_or_else(|e| e.into_inner());
+        if first {
+            let room = keep.saturating_sub(kept.len());
+            kept.extend_from_slice(&buf[..n.min(room)]);
+        } else {
+            kept.extend_from_slice(&buf[..n]);
+            let excess = kept.len().saturating_sub(keep);
+            kept.drain(..excess);
+        }
+    }
+    let _ = done.send(());
+}
+
+/// Whether the leader of `group` has exited, without reaping it: while it is not reaped its id
+/// names this group and no other, so the group can still be signalled safely.
+fn leader_exited(group: libc::pid_t) -> bool {
+    // SAFETY: waitid on our own child, writing only into `info`; WNOWAIT leaves it unreaped.
+    unsafe {
+        let mut info: libc::siginfo_t = std::mem::zeroed();
+        let r = libc::waitid(
+            libc::P_PID,
+            group as libc::id_t,
+            &mut info,
+            libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+        );
+        r == 0 && info.si_pid() == group
+    }
+}
+
 /// Runs `program args` within `limit`: its stdout, or why it failed (its exit and the end of
-/// its stderr). At the limit: SIGTERM, a moment, then SIGKILL to its whole process group.
+/// its stderr). At the limit: SIGTERM, a moment, then SIGKILL to its whole process group. Once
+/// the launcher has exited, whatever it left in its group is killed too (a daemon or a
+/// background child would hold the pipes open); the pipes are then read for at most
+/// [`READ_GRACE`] more, and a reader still blocked then (a descendant that left the group holds
+/// the pipe) is abandoned with what it had read: this never waits past `limit` and the graces.
 fn launch(program: &Path, args: &[String], limit: Duration) -> Result<String, String> {
     let mut command = Command::new(program);
     command.args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).process_group(0);
     crate::subprocess::die_with_parent(&mut command);
     let mut child = command.spawn().map_err(|e| format!("cannot start {}: {e}", program.display()))?;
     let group = child.id() as libc::pid_t;
-    let mut stdout = child.stdout.take().expect("piped");
-    let stderr = child.stderr.take().expect("piped");
+    let (done, finished) = mpsc::channel();
     // Read on threads so that a launcher filling a pipe is never blocked by the wait below.
-    let out = std::thread::spawn(move || {
-        let mut text = Vec::new();
-        let _ = stdout.by_ref().take(1 << 20).read_to_end(&mut text);
-        text
-    });
-    let err = std::thread::spawn(move || tail(stderr, 2048));
+    let out: Reading = Arc::default();
+    let err: Reading = Arc::default();
+    let (stdout, stderr) = (child.stdout.take().expect("piped"), child.stderr.take().expect("piped"));
+    let (into, tx) = (out.clone(), done.clone());
+    std::thread::spawn(move || read_pipe(stdout, into, 1 << 20, true, tx));
+    let into = err.clone();
+    std::thread::spawn(move || read_pipe(stderr, into, 2048, false, done));
     let mut deadline = Instant::now() + limit;
     let mut termed = false;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break Ok(status),
-            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(10)),
-            Ok(None) if !termed => {
-                // SAFETY: a signal to the process group this function created, whose leader is
-                // not yet reaped (so its id cannot have been reused).
-                unsafe {
-                    libc::kill(-group, libc::SIGTERM);
-                }
-                termed = true;
-                deadline = Instant::now() + TERM_GRACE;
+    let exited = loop {
+        if leader_exited(group) {
+            break Ok(());
+        }
+        if Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        } else if !termed {
+            // SAFETY: a signal to the process group this function created, whose leader is
+            // not yet reaped (so its id cannot have been reused).
+            unsafe {
+                libc::kill(-group, libc::SIGTERM);
             }
-            Ok(None) => break Err(format!("no answer within {}", humantime::format_duration(limit))),
-            Err(e) => break Err(format!("cannot wait for it: {e}")),
+            termed = true;
+            deadline = Instant::now() + TERM_GRACE;
+        } else {
+            break Err(format!("no answer within {}", humantime::format_duration(limit)));
         }
     };
-    if status.is_err() || termed {
-        // SAFETY: as above; whatever of the group is left goes.
-        unsafe {
-            libc::kill(-group, libc::SIGKILL);
-        }
-        let _ = child.wait();
+    // SAFETY: as above (the leader is still unreaped); whatever of the group is left goes, on
+    // success too.
+    unsafe {
+        libc::kill(-group, libc::SIGKILL);
     }
-    let said = err.join().unwrap_or_default();
+    let status = child.wait().map_err(|e| format!("cannot wait for it: {e}"));
+    let read_by = Instant::now() + READ_GRACE;
+    for _ in 0..2 {
+        if finished.recv_timeout(read_by.saturating_duration_since(Instant::now())).is_err() {
+            break;
+        }
+    }
+    let taken =
+        |r: &Reading| String::from_utf8_lossy(&r.lock().unwrap_or_else(|e| e.into_inner())).into_owned();
+    let said = taken(&err);
     let said = first_words(&said);
+    exited?;
     let status = status?;
-    let out = String::from_utf8_lossy(&out.join().unwrap_or_default()).into_owned();
     if termed {
         return Err(format!("no answer within {}; it said: {said}", humantime::format_duration(limit)));
     }
@@ -289,7 +366,7 @@ fn launch(program: &Path, args: &[String], limit: Duration) -> Result<String, St
             if said.is_empty() { "nothing" } else { said }
         ));
     }
-    Ok(out)
+    Ok(taken(&out))
 }
 
 /// What a launcher said before the first of OpenMPI's boxed explanations (lines of dashes),
@@ -408,5 +485,115 @@ echo '{}'"#,
         assert!(check(&[], &srun, &hostfile, exe, &own, PROBE_TIMEOUT)
             .unwrap_err()
             .contains("Slurm allocation"));
+    }
+
+    /// The pids a stand-in launcher wrote to `file`, one a line.
+    fn pids_in(file: &Path) -> Vec<libc::pid_t> {
+        std::fs::read_to_string(file)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .collect()
+    }
+
+    /// Whether `pid` is gone (or a zombie: dead, not yet reaped by whoever adopted it).
+    fn gone(pid: libc::pid_t) -> bool {
+        match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+            Err(_) => true,
+            Ok(stat) => stat.rsplit(')').next().is_some_and(|rest| rest.trim_start().starts_with('Z')),
+        }
+    }
+
+    #[test]
+    fn children_left_holding_a_launchers_pipes_do_not_hold_up_the_check() {
+        let dir = tempfile::tempdir().unwrap();
+        let hostfile = dir.path().join("hosts");
+        std::fs::write(&hostfile, "a slots=1\n").unwrap();
+        let own = info("1.0.0", "/opt/parlab", None);
+        let exe = Path::new("/opt/parlab");
+        let limit = Duration::from_millis(300);
+        // The launcher answers and exits, leaving a background child with its pipes: the answer
+        // counts, and the child (in the launcher's group) is killed.
+        let background = dir.path().join("background");
+        let script = format!(
+            "sleep 30 & echo $! >>{}\necho '{}'",
+            background.display(),
+            info("1.0.0", "/opt/parlab", Some(0)).line()
+        );
+        let answers_and_leaves = launcher(dir.path(), &script);
+        let started = Instant::now();
+        let answers = check(&[], &answers_and_leaves, &hostfile, exe, &own, limit);
+        let took = started.elapsed();
+        let left = pids_in(&background);
+        assert_eq!(left.len(), 1, "{left:?}");
+        let killed_by = Instant::now() + Duration::from_secs(2);
+        while !gone(left[0]) && Instant::now() < killed_by {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let killed = gone(left[0]);
+        // SAFETY: the pid the stand-in launcher wrote for its own child, in case it is alive.
+        unsafe {
+            libc::kill(left[0], libc::SIGKILL);
+        }
+        assert_eq!(answers.unwrap().len(), 1);
+        assert!(took < Duration::from_secs(5), "took {took:?}");
+        assert!(killed, "the launcher's background child {} outlived the check", left[0]);
+        // The launcher hangs, and a child in a session of its own (out of reach of the group
+        // kill) holds the pipes: the check still ends at the limit, and a moment.
+        let escaped = dir.path().join("escaped");
+        let script = format!("setsid sleep 30 & echo $! >>{}\nsleep 60", escaped.display());
+        let hangs_and_escapes = launcher(dir.path(), &script);
+        let started = Instant::now();
+        let e = check(&[], &hangs_and_escapes, &hostfile, exe, &own, limit);
+        let took = started.elapsed();
+        for pid in pids_in(&escaped) {
+            // SAFETY: pids the stand-in launcher wrote for its own children.
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+            }
+        }
+        let e = e.unwrap_err();
+        assert!(e.contains("no answer within 300ms"), "{e}");
+        assert!(took < Duration::from_secs(5), "took {took:?}");
+    }
+
+    #[test]
+    fn a_hostfile_with_more_hosts_than_a_case_may_have_ranks_is_refused_before_any_launch() {
+        let dir = tempfile::tempdir().unwrap();
+        let hostfile = dir.path().join("hosts");
+        let text: String = (0..5000).map(|i| format!("node-{i} slots=1\n")).collect();
+        std::fs::write(&hostfile, text).unwrap();
+        let marker = dir.path().join("launched");
+        let touches = launcher(dir.path(), &format!("touch {}", marker.display()));
+        let own = info("1.0.0", "/opt/parlab", None);
+        let started = Instant::now();
+        let e = check(&[], &touches, &hostfile, Path::new("/opt/parlab"), &own, PROBE_TIMEOUT).unwrap_err();
+        assert!(started.elapsed() < Duration::from_secs(1), "{:?}", started.elapsed());
+        assert!(!marker.exists(), "the launcher was started");
+        let limit = crate::limits::MAX_WORKERS;
+        assert_eq!(
+            e,
+            format!(
+                "the hostfile `{}` names 5000 hosts, more than the limit of {limit} (the most ranks a case may have)",
+                hostfile.display()
+            )
+        );
+    }
+
+    #[test]
+    fn a_long_list_of_silent_hosts_is_cut_short() {
+        let dir = tempfile::tempdir().unwrap();
+        let hostfile = dir.path().join("hosts");
+        let text: String = (0..20).map(|i| format!("n{i}\n")).collect();
+        std::fs::write(&hostfile, text).unwrap();
+        let own = info("1.0.0", "/opt/parlab", None);
+        let says_nothing = launcher(dir.path(), "true");
+        let e =
+            check(&[], &says_nothing, &hostfile, Path::new("/opt/parlab"), &own, PROBE_TIMEOUT).unwrap_err();
+        assert_eq!(
+            e,
+            "no answer from n0, n1, n2, n3, n4, n5, n6, n7, … and 12 more (the launcher ran, but their probes said nothing)"
+        );
+        assert_eq!(some_of(&["a", "b"]), "a, b");
     }
 }
