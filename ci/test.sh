@@ -122,6 +122,13 @@ if [ $have_mpi = 1 ]; then
       log "ci/slurm-check.sh (MPI ranks by srun and mpirun in a one-node Slurm cluster's allocation)"
       ci/slurm-check.sh
     fi
+    log "ci/interrupt-check.sh (Ctrl-C stops the host checks at once and leaves nothing behind)"
+    if command -v slurmctld >/dev/null; then
+      ci/interrupt-check.sh
+    else
+      ci/interrupt-check.sh --only multihost
+      ci/interrupt-check.sh --only wiring
+    fi
   fi
 fi
 
