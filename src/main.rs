@@ -875,6 +875,7 @@ fn list() -> anyhow::Result<ExitCode> {
 fn detect(json: bool) -> anyhow::Result<ExitCode> {
     let mut m = Machine::detect();
     parlab::machine::mpi::probe(&mut m);
+    parlab::machine::opencl::probe(&mut m);
     if json {
         println!("{}", serde_json::to_string_pretty(&m).context("cannot encode the machine")?);
         return Ok(ExitCode::SUCCESS);
@@ -898,6 +899,9 @@ fn detect(json: bool) -> anyhow::Result<ExitCode> {
     println!("os:             {}", m.os);
     println!("compiler:       {}", m.compiler);
     println!("gpus:           {}", m.describe_probe(Probe::Gpu));
+    for g in &m.gpus {
+        println!("device:         {}", g.line());
+    }
     println!("mpi:            {}", m.describe_probe(Probe::Mpi));
     for n in &m.notes {
         println!("note:           {n}");

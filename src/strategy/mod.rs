@@ -21,6 +21,7 @@ mod condvar_queue;
 mod local_merge;
 pub mod mpi;
 mod mutex;
+pub mod opencl;
 pub mod process;
 mod rayon_pool;
 mod rwlock;
@@ -72,6 +73,7 @@ pub static STRATEGIES: &[&dyn Strategy] = &[
     &ProcessShm,
     &mpi::Mpi,
     &mpi::MpiNonblocking,
+    &opencl::OpenCl,
 ];
 
 /// Strategies that exist only to test the harness (they run on the test backends); never listed.
@@ -144,6 +146,8 @@ pub enum Family {
     Mpi,
     /// Futures on an async runtime.
     Async,
+    /// A device (OpenCL) runs the whole case: no worker count, so no efficiency.
+    Device,
 }
 
 impl Family {
@@ -155,6 +159,7 @@ impl Family {
             Family::Process => "multi-process",
             Family::Mpi => "MPI",
             Family::Async => "async",
+            Family::Device => "device",
         }
     }
 

@@ -19,6 +19,7 @@ use std::sync::OnceLock;
 
 use crate::align::{self, Buffer};
 
+use super::device::Device;
 use super::simd::{self, Isa};
 use super::{
     default_support, Instance, Kernel, ParamSpec, ParamValue, Params, PrepareError, Refused, SizeUnit,
@@ -112,6 +113,7 @@ impl Workload for StreamTriad {
     fn support(&self, strategy: &dyn Strategy) -> Result<(), Unsupported> {
         match strategy.family() {
             Family::Process => Ok(()),
+            Family::Device => super::device::fp64_support(self.name(), strategy),
             _ => default_support(self.name(), strategy),
         }
     }
@@ -242,6 +244,10 @@ impl Kernel for Run<'_> {
 
     fn isa(&self) -> Option<&'static str> {
         Some(self.input.isa.name())
+    }
+    fn device(&mut self) -> Option<Device<'_>> {
+        let Input { b, c, scalar, .. } = self.input;
+        Some(Device::Triad { a: &mut self.a, b, c, scalar: *scalar })
     }
 }
 

@@ -1,0 +1,312 @@
+//! Backend `opencl`: a case on an OpenCL device (`opencl` builds). The device is the first one
+//! the ICD loader offers ([`crate::machine::opencl::chosen`]); its name is in the case's notes.
+//!
+//! Starting a case (its `setup`, never a sample) makes the context, a queue with profiling
+//! enabled, builds the workload's program from its `.cl` file (compiled in with
+//! `include_str!`), allocates the device buffers and runs the kernel once, so that no JIT
+//! compilation (PoCL compiles again for each work-group size) falls into a sample. Each run
+//! then uploads the inputs (`transfer_in`), launches the kernel once (`kernel`: device time from
+//! the launch's profiling event) and reads the output back (`transfer_out`); the sample's `ns`
+//! is the host clock around all three, so the headline time includes the transfers. Host
+//! buffers are ordinary (pageable) memory. Transfers are timed on the host around blocking
+//! commands; the kernel's device time sits inside the host time between them, so the phases
+//! never sum to more than the sample.
+
+use super::{Backend, BackendError, CaseJob, Sample, Session};
+
+pub struct OpenClBackend;
+
+/// This backend's name, as the `opencl` strategy gives it.
+pub const NAME: &str = "opencl";
+
+/// Each workload's program, compiled in.
+pub const PROGRAMS: &[(&str, &str)] = &[
+    ("stream_triad", include_str!("opencl/stream_triad.cl")),
+    ("pi_monte_carlo", include_str!("opencl/pi_monte_carlo.cl")),
+];
+
+/// The most work-items a `pi_monte_carlo` launch uses: each counts a contiguous block of
+/// samples and writes one partial count, which the host sums.
+pub const PI_ITEMS: u64 = 1 << 16;
+
+impl Backend for OpenClBackend {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+    fn summary(&self) -> &'static str {
+        "an OpenCL device: upload, kernel, download, each a phase of every sample"
+    }
+    fn availability(&self) -> Result<(), BackendError> {
+        if !cfg!(feature = "opencl") {
+            return Err(BackendError::Unavailable("built without the opencl feature".into()));
+        }
+        crate::machine::opencl::chosen()
+            .as_ref()
+            .map(|_| ())
+            .map_err(|why| BackendError::Unavailable(why.clone()))
+    }
+    #[cfg(not(feature = "opencl"))]
+    fn start<'a>(&self, _job: CaseJob<'a>) -> Result<Box<dyn Session + 'a>, BackendError> {
+        Err(BackendError::Unavailable("built without the opencl feature".into()))
+    }
+    #[cfg(feature = "opencl")]
+    fn start<'a>(&self, job: CaseJob<'a>) -> Result<Box<dyn Session + 'a>, BackendError> {
+        device::start(job)
+    }
+}
+
+#[cfg(feature = "opencl")]
+mod device {
+    use std::sync::Arc;
+    use std::time::Instant;
+
+    use ocl::enums::ProfilingInfo;
+    use ocl::{Buffer, Event, Kernel as ClKernel, Queue};
+
+    use super::{BackendError, CaseJob, Sample, Session, PI_ITEMS, PROGRAMS};
+    use crate::clock::Clock;
+    use crate::scenario::CaseSpec;
+    use crate::workload::device::Device;
+    use crate::workload::{Instance, Kernel, Verification};
+
+    /// The device side of one case: its buffers and the kernel bound to them.
+    enum Job {
+        Triad { a: Buffer<f64>, b: Buffer<f64>, c: Buffer<f64>, kernel: ClKernel },
+        Pi { partial: Buffer<u64>, host: Vec<u64>, kernel: ClKernel },
+    }
+
+    /// One run's phases, nanoseconds.
+    #[derive(Default)]
+    struct Phases {
+        transfer_in: u64,
+        kernel: u64,
+        transfer_out: u64,
+    }
+
+    pub(super) struct Cl<'a> {
+        /// `None` only inside `verify`, between dropping the last output and making the fresh one.
+        host: Option<Box<dyn Kernel + 'a>>,
+        instance: &'a dyn Instance,
+        queue: Queue,
+        job: Job,
+        spec: &'a CaseSpec,
+        clock: Arc<dyn Clock>,
+        setup_ns: u64,
+        device: String,
+    }
+
+    fn setup(what: &str) -> impl Fn(ocl::Error) -> BackendError + '_ {
+        move |e| BackendError::Setup { what: what.to_string(), why: e.to_string() }
+    }
+
+    fn failed(e: ocl::Error) -> BackendError {
+        BackendError::Failed(format!("OpenCL: {e}"))
+    }
+
+    pub(super) fn start<'a>(job: CaseJob<'a>) -> Result<Box<dyn Session + 'a>, BackendError> {
+        let began = Instant::now();
+        let (platform, device) = crate::machine::opencl::first_device().map_err(BackendError::Unavailable)?;
+        let name = device.name().map_err(setup("the OpenCL device"))?.trim().to_string();
+        let context = ocl::Context::builder()
+            .platform(platform)
+            .devices(device)
+            .build()
+            .map_err(setup("an OpenCL context"))?;
+        let queue = Queue::new(&context, device, Some(ocl::flags::QUEUE_PROFILING_ENABLE))
+            .map_err(setup("an OpenCL queue"))?;
+        let mut host = job.instance.kernel();
+        let Some(view) = host.device() else {
+            return Err(BackendError::Unavailable(format!("`{}` has no device kernel", job.spec.workload)));
+        };
+        let workload = view.workload();
+        let source = PROGRAMS
+            .iter()
+            .find(|(w, _)| *w == workload)
+            .map(|(_, s)| *s)
+            .ok_or_else(|| BackendError::Unavailable(format!("no OpenCL program for `{workload}`")))?;
+        let program = ocl::Program::builder()
+            .src(source)
+            .devices(device)
+            .build(&context)
+            .map_err(setup("the OpenCL program"))?;
+        let job_state = match view {
+            Device::Triad { a, b, c, scalar } => {
+                let n = a.len();
+                let buffer =
+                    |what| Buffer::<f64>::builder().queue(queue.clone()).len(n).build().map_err(setup(what));
+                let (da, db, dc) = (buffer("buffer a")?, buffer("buffer b")?, buffer("buffer c")?);
+                db.write(b).enq().map_err(setup("uploading b"))?;
+                dc.write(c).enq().map_err(setup("uploading c"))?;
+                let kernel = ClKernel::builder()
+                    .program(&program)
+                    .name("triad")
+                    .queue(queue.clone())
+                    .global_work_size(n)
+                    .arg(&da)
+                    .arg(&db)
+                    .arg(&dc)
+                    .arg(scalar)
+                    .arg(n as u64)
+                    .build()
+                    .map_err(setup("the triad kernel"))?;
+                Job::Triad { a: da, b: db, c: dc, kernel }
+            }
+            Device::Pi { seed, samples, .. } => {
+                let items = samples.clamp(1, PI_ITEMS);
+                let per_item = samples.div_ceil(items);
+                let partial = Buffer::<u64>::builder()
+                    .queue(queue.clone())
+                    .len(items as usize)
+                    .build()
+                    .map_err(setup("the partial counts"))?;
+                let kernel = ClKernel::builder()
+                    .program(&program)
+                    .name("pi")
+                    .queue(queue.clone())
+                    .global_work_size(items as usize)
+                    .arg(&partial)
+                    .arg(seed)
+                    .arg(samples)
+                    .arg(per_item)
+                    .build()
+                    .map_err(setup("the pi kernel"))?;
+                Job::Pi { partial, host: vec![0; items as usize], kernel }
+            }
+        };
+        let mut session = Cl {
+            host: Some(host),
+            instance: job.instance,
+            queue,
+            job: job_state,
+            spec: job.spec,
+            clock: job.clock,
+            setup_ns: 0,
+            device: name,
+        };
+        // One run here, so that the first sample compiles nothing (PoCL builds the kernel for its
+        // work-group size at the first launch).
+        session
+            .run()
+            .map_err(|e| BackendError::Setup { what: "the first run".into(), why: e.to_string() })?;
+        session.setup_ns = began.elapsed().as_nanos() as u64;
+        Ok(Box::new(session))
+    }
+
+    impl Cl<'_> {
+        /// One run: upload, kernel, download into the host kernel's output.
+        fn run(&mut self) -> Result<Phases, BackendError> {
+            let mut phases = Phases::default();
+            let view =
+                self.host.as_mut().expect("a host kernel outside `verify`").device().expect("a device view");
+            match (&mut self.job, view) {
+                (Job::Triad { a, b, c, kernel }, Device::Triad { a: out, b: hb, c: hc, .. }) => {
+                    let t = Instant::now();
+                    b.write(hb).enq().map_err(failed)?;
+                    c.write(hc).enq().map_err(failed)?;
+                    self.queue.finish().map_err(failed)?;
+                    phases.transfer_in = t.elapsed().as_nanos() as u64;
+                    phases.kernel = launch(kernel)?;
+                    let t = Instant::now();
+                    a.read(out).enq().map_err(failed)?;
+                    phases.transfer_out = t.elapsed().as_nanos() as u64;
+                }
+                (Job::Pi { partial, host, kernel }, Device::Pi { inside, .. }) => {
+                    // Nothing to upload: the seed and counts are the kernel's arguments.
+                    phases.kernel = launch(kernel)?;
+                    let t = Instant::now();
+                    partial.read(&mut host[..]).enq().map_err(failed)?;
+                    phases.transfer_out = t.elapsed().as_nanos() as u64;
+                    *inside = Some(host.iter().sum());
+                }
+                _ => unreachable!("the device view's workload does not change within a case"),
+            }
+            Ok(phases)
+        }
+
+        /// Fills the device output with values no run produces, for `verify`'s fresh run.
+        fn spoil(&mut self) -> Result<(), BackendError> {
+            match &self.job {
+                Job::Triad { a, .. } => a.cmd().fill(f64::NAN, None).enq().map_err(failed)?,
+                Job::Pi { partial, .. } => partial.cmd().fill(0, None).enq().map_err(failed)?,
+            }
+            self.queue.finish().map_err(failed)
+        }
+    }
+
+    /// Launches `kernel` once, waits, and returns its device time from the profiling event.
+    fn launch(kernel: &ClKernel) -> Result<u64, BackendError> {
+        let mut event = Event::empty();
+        // SAFETY: the kernel's buffers are this session's and sized for its global work size.
+        unsafe { kernel.cmd().enew(&mut event).enq().map_err(failed)? };
+        event.wait_for().map_err(|e| failed(e.into()))?;
+        let at = |info| -> Result<u64, BackendError> {
+            event.profiling_info(info).and_then(|r| r.time().map_err(Into::into)).map_err(failed)
+        };
+        Ok(at(ProfilingInfo::End)?.saturating_sub(at(ProfilingInfo::Start)?))
+    }
+
+    impl Session for Cl<'_> {
+        fn setup_ns(&self) -> u64 {
+            self.setup_ns
+        }
+
+        fn sample(&mut self, index: usize, runs: u64) -> Result<Sample, BackendError> {
+            let mut total = Phases::default();
+            let mut error = None;
+            let clock = self.clock.clone();
+            let ns = clock.measure(self.spec, index, &mut || {
+                for _ in 0..runs {
+                    match self.run() {
+                        Ok(p) => {
+                            total.transfer_in += p.transfer_in;
+                            total.kernel += p.kernel;
+                            total.transfer_out += p.transfer_out;
+                        }
+                        Err(e) => {
+                            error = Some(e);
+                            return;
+                        }
+                    }
+                }
+            });
+            if let Some(e) = error {
+                return Err(e);
+            }
+            let phases = vec![
+                ("transfer_in".into(), total.transfer_in),
+                ("kernel".into(), total.kernel),
+                ("transfer_out".into(), total.transfer_out),
+            ];
+            Ok(Sample { ns, phases, ..Sample::default() })
+        }
+
+        fn verify(&mut self) -> Result<Verification, BackendError> {
+            let last = self.host.as_ref().expect("a host kernel outside `verify`").verify();
+            if !last.passed {
+                return Ok(last);
+            }
+            // A fresh host output and a spoiled device output, then one more untimed run: a
+            // kernel that skips part of its work cannot pass on what earlier runs left behind.
+            self.host = None;
+            self.host = Some(self.instance.kernel());
+            self.spoil()?;
+            self.run()?;
+            let checked = self.host.as_ref().expect("just made").verify();
+            Ok(match checked {
+                v if v.passed => last,
+                v => Verification::fail(format!(
+                    "a fresh run failed where the last sample passed: {}",
+                    v.detail
+                )),
+            })
+        }
+
+        fn notes(&self) -> Vec<String> {
+            vec![format!(
+                "ran on the OpenCL device {}; host buffers are pageable; the kernel phase is device time \
+                 from profiling events, the transfers host time around blocking copies",
+                self.device
+            )]
+        }
+    }
+}
