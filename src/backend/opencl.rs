@@ -12,7 +12,7 @@
 //! commands; the kernel's device time sits inside the host time between them, so the phases
 //! never sum to more than the sample.
 
-use super::{Backend, BackendError, CaseJob, Sample, Session};
+use super::{Backend, BackendError, CaseJob, Session};
 
 pub struct OpenClBackend;
 
@@ -63,7 +63,8 @@ mod device {
     use ocl::enums::ProfilingInfo;
     use ocl::{Buffer, Event, Kernel as ClKernel, Queue};
 
-    use super::{BackendError, CaseJob, Sample, Session, PI_ITEMS, PROGRAMS};
+    use super::{PI_ITEMS, PROGRAMS};
+    use crate::backend::{BackendError, CaseJob, Sample, Session};
     use crate::clock::Clock;
     use crate::scenario::CaseSpec;
     use crate::workload::device::Device;
@@ -307,6 +308,56 @@ mod device {
                  from profiling events, the transfers host time around blocking copies",
                 self.device
             )]
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_program_is_compiled_in_with_its_kernel() {
+        let program = |w: &str| PROGRAMS.iter().find(|(name, _)| *name == w).map(|(_, s)| *s).unwrap();
+        assert!(program("stream_triad").contains("__kernel void triad("));
+        let pi = program("pi_monte_carlo");
+        assert!(pi.contains("__kernel void pi("));
+        // The count must match the CPU's bit for bit: no fused multiply-add, the same generator.
+        assert!(pi.contains("#pragma OPENCL FP_CONTRACT OFF"));
+        assert!(pi.contains("0x9E3779B97F4A7C15UL") && pi.contains("0xBF58476D1CE4E5B9UL"));
+        for (w, _) in PROGRAMS {
+            assert!(crate::workload::find(w).is_some(), "{w}");
+        }
+    }
+
+    #[test]
+    fn availability_says_why_not() {
+        let said = OpenClBackend.availability().map_err(|e| e.to_string());
+        if cfg!(feature = "opencl") {
+            match crate::machine::opencl::chosen() {
+                Ok(_) => assert_eq!(said, Ok(())),
+                Err(why) => assert_eq!(said, Err(why.clone())),
+            }
+        } else {
+            assert_eq!(said, Err("built without the opencl feature".into()));
+        }
+    }
+
+    #[test]
+    fn only_workloads_with_a_device_kernel_support_opencl() {
+        let opencl = crate::strategy::find("opencl").unwrap();
+        let mut supported: Vec<&str> = crate::workload::WORKLOADS
+            .iter()
+            .filter(|w| w.support(opencl).is_ok())
+            .map(|w| w.name())
+            .collect();
+        let mut programs: Vec<&str> = PROGRAMS.iter().map(|(w, _)| *w).collect();
+        supported.sort();
+        programs.sort();
+        // On a device without fp64 the f64 kernels are unsupported; never the other way round.
+        assert!(supported.iter().all(|w| programs.contains(w)), "{supported:?}");
+        if crate::machine::opencl::chosen().as_ref().map_or(true, |g| g.fp64 != Some(false)) {
+            assert_eq!(supported, programs);
         }
     }
 }
