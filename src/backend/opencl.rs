@@ -71,6 +71,8 @@ mod device {
     use crate::workload::{Instance, Kernel, Verification};
 
     /// The device side of one case: its buffers and the kernel bound to them.
+    // One per case, made once and never moved in a sample: the variants' sizes do not matter.
+    #[allow(clippy::large_enum_variant)]
     enum Job {
         Triad { a: Buffer<f64>, b: Buffer<f64>, c: Buffer<f64>, kernel: ClKernel },
         Pi { partial: Buffer<u64>, host: Vec<u64>, kernel: ClKernel },

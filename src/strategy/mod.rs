@@ -168,6 +168,12 @@ impl Family {
     pub fn is_processes(self) -> bool {
         matches!(self, Family::Process | Family::Mpi)
     }
+
+    /// Whether the strategy runs closures on an executor here; the others run their cases on a
+    /// backend of their own (processes, ranks, a device).
+    pub fn has_executor(self) -> bool {
+        !self.is_processes() && self != Family::Device
+    }
 }
 
 /// One way of running parallel work: a registry entry.
@@ -445,8 +451,8 @@ pub(crate) mod tests {
     #[test]
     fn every_strategy_runs_each_task_exactly_once() {
         for strategy in STRATEGIES {
-            if strategy.family().is_processes() {
-                continue; // closures cannot cross a process boundary; see `backend::process::tests`
+            if !strategy.family().has_executor() {
+                continue; // no executor: processes, ranks and devices run on backends of their own
             }
             for workers in [1, 2, 3] {
                 let exec = exec(*strategy, workers);
@@ -471,7 +477,7 @@ pub(crate) mod tests {
     #[test]
     fn helpers_cover_all_items_once() {
         for strategy in STRATEGIES {
-            if strategy.family().is_processes() {
+            if !strategy.family().has_executor() {
                 continue;
             }
             let exec = exec(*strategy, 2);
@@ -497,7 +503,7 @@ pub(crate) mod tests {
         // blocking-pool hand-off under `async`, a nanosecond under `rayon`), keeping an
         // abandoned case alive past its grace period.
         for strategy in STRATEGIES {
-            if strategy.family().is_processes() {
+            if !strategy.family().has_executor() {
                 continue;
             }
             let name = strategy.name();
@@ -521,7 +527,7 @@ pub(crate) mod tests {
         // executor, the sequential one included, must stop within one piece per task instead
         // of running its whole range (the timed-out-case contamination bug).
         for strategy in STRATEGIES {
-            if strategy.family().is_processes() {
+            if !strategy.family().has_executor() {
                 continue;
             }
             let exec = exec(*strategy, 2);
