@@ -160,9 +160,18 @@ fn detect_names_its_source() {
     parlab().arg("detect").assert().success().stdout(
         predicate::str::contains("logical cpus")
             .and(predicate::str::is_match("source: +(sysfs|hwloc)").unwrap())
-            // This build has no GPU probe: it must say so, not claim there are none. MPI is
-            // probed only in `mpi` builds (tests/mpi.rs checks what the probe finds).
-            .and(predicate::str::is_match("gpus: +not probed").unwrap())
+            // A build without a GPU probe must say so, not claim there are none; an `opencl`
+            // build lists what the loader offers, one `device:` line each (tests/opencl.rs and
+            // machine::opencl check the fields). MPI is probed only in `mpi` builds
+            // (tests/mpi.rs checks what the probe finds).
+            .and(
+                predicate::str::is_match(if cfg!(feature = "opencl") {
+                    r"gpus: +(none found|.+ \(opencl, )"
+                } else {
+                    "gpus: +not probed"
+                })
+                .unwrap(),
+            )
             .and(
                 predicate::str::is_match(if cfg!(feature = "mpi") {
                     "mpi: +[^n]"
