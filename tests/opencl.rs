@@ -33,6 +33,12 @@ strategies = ["sequential", "opencl"]
 kind = "pi_monte_carlo"
 size = 200003
 strategies = ["sequential", "opencl"]
+
+[[workload]]
+kind = "mandelbrot"
+size = 37
+params = { max_iter = 300 }
+strategies = ["sequential", "opencl"]
 "#;
 
 /// Runs `parlab run` on `scenario` with `env` set; returns its results.
@@ -67,7 +73,7 @@ fn opencl_cases_verify_with_transfer_and_kernel_phases() {
     let results = run(dir.path(), TINY, &[]);
     let cases = opencl_cases(&results);
     // One case per workload: a device has no worker count, whatever `workers` lists.
-    assert_eq!(cases.len(), 2, "{results}");
+    assert_eq!(cases.len(), 3, "{results}");
     for case in &cases {
         assert_eq!(case["status"], "ok", "{case}");
         assert_eq!(case["verification"]["passed"], true, "{case}");
@@ -108,7 +114,7 @@ fn with_no_platform_an_opencl_case_is_unavailable_with_the_reason() {
     std::fs::create_dir(&empty).unwrap();
     let results = run(dir.path(), TINY, &[("OCL_ICD_VENDORS", empty.to_str().unwrap())]);
     let cases = opencl_cases(&results);
-    assert_eq!(cases.len(), 2, "{results}");
+    assert_eq!(cases.len(), 3, "{results}");
     for case in cases {
         assert_eq!(case["status"], "unavailable", "{case}");
         let reason = case["reason"].as_str().unwrap();
@@ -123,7 +129,7 @@ fn without_the_feature_an_opencl_case_is_unavailable() {
     let dir = tempfile::tempdir().unwrap();
     let results = run(dir.path(), TINY, &[]);
     let cases = opencl_cases(&results);
-    assert_eq!(cases.len(), 2, "{results}");
+    assert_eq!(cases.len(), 3, "{results}");
     for case in cases {
         assert_eq!(
             (&case["status"], &case["reason"]),

@@ -23,6 +23,7 @@ pub const NAME: &str = "opencl";
 pub const PROGRAMS: &[(&str, &str)] = &[
     ("stream_triad", include_str!("opencl/stream_triad.cl")),
     ("pi_monte_carlo", include_str!("opencl/pi_monte_carlo.cl")),
+    ("mandelbrot", include_str!("opencl/mandelbrot.cl")),
 ];
 
 /// The most work-items a `pi_monte_carlo` launch uses: each counts a contiguous block of
@@ -76,6 +77,7 @@ mod device {
     enum Job {
         Triad { a: Buffer<f64>, b: Buffer<f64>, c: Buffer<f64>, kernel: ClKernel },
         Pi { partial: Buffer<u64>, host: Vec<u64>, kernel: ClKernel },
+        Mandelbrot { image: Buffer<u32>, kernel: ClKernel },
     }
 
     /// One run's phases, nanoseconds.
@@ -175,6 +177,29 @@ mod device {
                     .map_err(setup("the pi kernel"))?;
                 Job::Pi { partial, host: vec![0; items as usize], kernel }
             }
+            Device::Mandelbrot { image, width, max_iter, re_min, re_step, im_max, im_step } => {
+                let buffer = Buffer::<u32>::builder()
+                    .queue(queue.clone())
+                    .len(image.len())
+                    .build()
+                    .map_err(setup("the image"))?;
+                let side = width as usize;
+                let kernel = ClKernel::builder()
+                    .program(&program)
+                    .name("mandelbrot")
+                    .queue(queue.clone())
+                    .global_work_size((side, side))
+                    .arg(&buffer)
+                    .arg(width)
+                    .arg(max_iter)
+                    .arg(re_min)
+                    .arg(re_step)
+                    .arg(im_max)
+                    .arg(im_step)
+                    .build()
+                    .map_err(setup("the mandelbrot kernel"))?;
+                Job::Mandelbrot { image: buffer, kernel }
+            }
         };
         let mut session = Cl {
             host: Some(host),
@@ -221,6 +246,13 @@ mod device {
                     phases.transfer_out = t.elapsed().as_nanos() as u64;
                     *inside = Some(host.iter().sum());
                 }
+                (Job::Mandelbrot { image, kernel }, Device::Mandelbrot { image: out, .. }) => {
+                    // Nothing to upload: the window is the kernel's arguments.
+                    phases.kernel = launch(kernel)?;
+                    let t = Instant::now();
+                    image.read(out).enq().map_err(failed)?;
+                    phases.transfer_out = t.elapsed().as_nanos() as u64;
+                }
                 _ => unreachable!("the device view's workload does not change within a case"),
             }
             Ok(phases)
@@ -231,6 +263,8 @@ mod device {
             match &self.job {
                 Job::Triad { a, .. } => a.cmd().fill(f64::NAN, None).enq().map_err(failed)?,
                 Job::Pi { partial, .. } => partial.cmd().fill(0, None).enq().map_err(failed)?,
+                // No escape count is u32::MAX (the host image's sentinel too).
+                Job::Mandelbrot { image, .. } => image.cmd().fill(u32::MAX, None).enq().map_err(failed)?,
             }
             self.queue.finish().map_err(failed)
         }

@@ -29,6 +29,17 @@ pub enum Device<'a> {
     /// Hits of `samples` points drawn with the counter-based generator from `seed` (sample `i`
     /// uses counters `2i` and `2i + 1`, see `pi_monte_carlo`).
     Pi { seed: u64, samples: u64, inside: &'a mut Option<u64> },
+    /// Escape counts of a `width` x `width` image, row-major: pixel `(x, y)` is
+    /// `c = re_min + (x + 0.5) * re_step + i * (im_max - (y + 0.5) * im_step)`.
+    Mandelbrot {
+        image: &'a mut [u32],
+        width: u64,
+        max_iter: u32,
+        re_min: f64,
+        re_step: f64,
+        im_max: f64,
+        im_step: f64,
+    },
 }
 
 impl Device<'_> {
@@ -37,6 +48,7 @@ impl Device<'_> {
         match self {
             Device::Triad { .. } => "stream_triad",
             Device::Pi { .. } => "pi_monte_carlo",
+            Device::Mandelbrot { .. } => "mandelbrot",
         }
     }
 }
