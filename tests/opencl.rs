@@ -35,6 +35,11 @@ size = 200003
 strategies = ["sequential", "opencl"]
 
 [[workload]]
+kind = "matmul"
+size = 29
+strategies = ["sequential", "opencl"]
+
+[[workload]]
 kind = "mandelbrot"
 size = 37
 params = { max_iter = 300 }
@@ -73,7 +78,7 @@ fn opencl_cases_verify_with_transfer_and_kernel_phases() {
     let results = run(dir.path(), TINY, &[]);
     let cases = opencl_cases(&results);
     // One case per workload: a device has no worker count, whatever `workers` lists.
-    assert_eq!(cases.len(), 3, "{results}");
+    assert_eq!(cases.len(), 4, "{results}");
     for case in &cases {
         assert_eq!(case["status"], "ok", "{case}");
         assert_eq!(case["verification"]["passed"], true, "{case}");
@@ -99,8 +104,8 @@ fn opencl_cases_verify_with_transfer_and_kernel_phases() {
             assert!(phases[1]["samples_ns"][i].as_f64().unwrap() > 0.0, "a kernel takes time: {case}");
             assert!(phases[2]["samples_ns"][i].as_f64().unwrap() > 0.0, "the output comes back: {case}");
         }
-        if case["workload"] == "stream_triad" {
-            assert!(phases[0]["samples_ns"][0].as_f64().unwrap() > 0.0, "b and c go up: {case}");
+        if case["workload"] == "stream_triad" || case["workload"] == "matmul" {
+            assert!(phases[0]["samples_ns"][0].as_f64().unwrap() > 0.0, "the inputs go up: {case}");
         }
     }
 }
@@ -114,7 +119,7 @@ fn with_no_platform_an_opencl_case_is_unavailable_with_the_reason() {
     std::fs::create_dir(&empty).unwrap();
     let results = run(dir.path(), TINY, &[("OCL_ICD_VENDORS", empty.to_str().unwrap())]);
     let cases = opencl_cases(&results);
-    assert_eq!(cases.len(), 3, "{results}");
+    assert_eq!(cases.len(), 4, "{results}");
     for case in cases {
         assert_eq!(case["status"], "unavailable", "{case}");
         let reason = case["reason"].as_str().unwrap();
@@ -129,7 +134,7 @@ fn without_the_feature_an_opencl_case_is_unavailable() {
     let dir = tempfile::tempdir().unwrap();
     let results = run(dir.path(), TINY, &[]);
     let cases = opencl_cases(&results);
-    assert_eq!(cases.len(), 3, "{results}");
+    assert_eq!(cases.len(), 4, "{results}");
     for case in cases {
         assert_eq!(
             (&case["status"], &case["reason"]),

@@ -24,6 +24,7 @@ pub const PROGRAMS: &[(&str, &str)] = &[
     ("stream_triad", include_str!("opencl/stream_triad.cl")),
     ("pi_monte_carlo", include_str!("opencl/pi_monte_carlo.cl")),
     ("mandelbrot", include_str!("opencl/mandelbrot.cl")),
+    ("matmul", include_str!("opencl/matmul.cl")),
 ];
 
 /// The most work-items a `pi_monte_carlo` launch uses: each counts a contiguous block of
@@ -78,6 +79,7 @@ mod device {
         Triad { a: Buffer<f64>, b: Buffer<f64>, c: Buffer<f64>, kernel: ClKernel },
         Pi { partial: Buffer<u64>, host: Vec<u64>, kernel: ClKernel },
         Mandelbrot { image: Buffer<u32>, kernel: ClKernel },
+        Matmul { a: Buffer<f64>, b: Buffer<f64>, c: Buffer<f64>, kernel: ClKernel },
     }
 
     /// One run's phases, nanoseconds.
@@ -200,6 +202,27 @@ mod device {
                     .map_err(setup("the mandelbrot kernel"))?;
                 Job::Mandelbrot { image: buffer, kernel }
             }
+            Device::Matmul { c, a, b, n } => {
+                let buffer = |what| {
+                    Buffer::<f64>::builder().queue(queue.clone()).len(c.len()).build().map_err(setup(what))
+                };
+                let (dc, da, db) = (buffer("matrix c")?, buffer("matrix a")?, buffer("matrix b")?);
+                da.write(a).enq().map_err(setup("uploading a"))?;
+                db.write(b).enq().map_err(setup("uploading b"))?;
+                let side = n as usize;
+                let kernel = ClKernel::builder()
+                    .program(&program)
+                    .name("matmul_naive")
+                    .queue(queue.clone())
+                    .global_work_size((side, side))
+                    .arg(&dc)
+                    .arg(&da)
+                    .arg(&db)
+                    .arg(n)
+                    .build()
+                    .map_err(setup("the matmul kernel"))?;
+                Job::Matmul { a: da, b: db, c: dc, kernel }
+            }
         };
         let mut session = Cl {
             host: Some(host),
@@ -253,6 +276,17 @@ mod device {
                     image.read(out).enq().map_err(failed)?;
                     phases.transfer_out = t.elapsed().as_nanos() as u64;
                 }
+                (Job::Matmul { a, b, c, kernel }, Device::Matmul { c: out, a: ha, b: hb, .. }) => {
+                    let t = Instant::now();
+                    a.write(ha).enq().map_err(failed)?;
+                    b.write(hb).enq().map_err(failed)?;
+                    self.queue.finish().map_err(failed)?;
+                    phases.transfer_in = t.elapsed().as_nanos() as u64;
+                    phases.kernel = launch(kernel)?;
+                    let t = Instant::now();
+                    c.read(out).enq().map_err(failed)?;
+                    phases.transfer_out = t.elapsed().as_nanos() as u64;
+                }
                 _ => unreachable!("the device view's workload does not change within a case"),
             }
             Ok(phases)
@@ -261,7 +295,9 @@ mod device {
         /// Fills the device output with values no run produces, for `verify`'s fresh run.
         fn spoil(&mut self) -> Result<(), BackendError> {
             match &self.job {
-                Job::Triad { a, .. } => a.cmd().fill(f64::NAN, None).enq().map_err(failed)?,
+                Job::Triad { a: out, .. } | Job::Matmul { c: out, .. } => {
+                    out.cmd().fill(f64::NAN, None).enq().map_err(failed)?
+                }
                 Job::Pi { partial, .. } => partial.cmd().fill(0, None).enq().map_err(failed)?,
                 // No escape count is u32::MAX (the host image's sentinel too).
                 Job::Mandelbrot { image, .. } => image.cmd().fill(u32::MAX, None).enq().map_err(failed)?,

@@ -29,6 +29,8 @@ pub enum Device<'a> {
     /// Hits of `samples` points drawn with the counter-based generator from `seed` (sample `i`
     /// uses counters `2i` and `2i + 1`, see `pi_monte_carlo`).
     Pi { seed: u64, samples: u64, inside: &'a mut Option<u64> },
+    /// `c = a * b`, `n` x `n` row-major f64 matrices.
+    Matmul { c: &'a mut [f64], a: &'a [f64], b: &'a [f64], n: u64 },
     /// Escape counts of a `width` x `width` image, row-major: pixel `(x, y)` is
     /// `c = re_min + (x + 0.5) * re_step + i * (im_max - (y + 0.5) * im_step)`.
     Mandelbrot {
@@ -49,6 +51,7 @@ impl Device<'_> {
             Device::Triad { .. } => "stream_triad",
             Device::Pi { .. } => "pi_monte_carlo",
             Device::Mandelbrot { .. } => "mandelbrot",
+            Device::Matmul { .. } => "matmul",
         }
     }
 }

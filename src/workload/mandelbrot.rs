@@ -73,6 +73,8 @@ impl Workload for Mandelbrot {
                 .saturating_add(case.process_reply_memory(size, 4 * size)),
             // The shared image, beside the local one `memory_bytes` counts (a memfd: real RAM).
             "process-shm" => size.saturating_mul(size).saturating_mul(4),
+            // The device's image (on a CPU device such as PoCL, this machine's memory).
+            "opencl" => size.saturating_mul(size).saturating_mul(4),
             _ => 0,
         }
     }

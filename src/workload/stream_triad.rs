@@ -100,6 +100,8 @@ impl Workload for StreamTriad {
                 .saturating_add(case.process_reply_memory(size, 8)),
             // One shared region holds `b`, `c` and `a`.
             "process-shm" => size.saturating_mul(3 * 8),
+            // The device's `a`, `b` and `c` (on a CPU device such as PoCL, this machine's memory).
+            "opencl" => size.saturating_mul(3 * 8),
             _ => 0,
         }
     }
