@@ -59,6 +59,7 @@ impl Backend for OpenClBackend {
 
 #[cfg(feature = "opencl")]
 mod device {
+    use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Arc;
     use std::time::Instant;
 
@@ -100,6 +101,8 @@ mod device {
         clock: Arc<dyn Clock>,
         setup_ns: u64,
         device: String,
+        /// The case's cancellation flag, checked between runs (a launched kernel runs to its end).
+        cancel: Arc<AtomicBool>,
     }
 
     fn setup(what: &str) -> impl Fn(ocl::Error) -> BackendError + '_ {
@@ -233,6 +236,7 @@ mod device {
             clock: job.clock,
             setup_ns: 0,
             device: name,
+            cancel: job.config.cancel.clone(),
         };
         // One run here, so that the first sample compiles nothing (PoCL builds the kernel for its
         // work-group size at the first launch).
@@ -329,6 +333,10 @@ mod device {
             let clock = self.clock.clone();
             let ns = clock.measure(self.spec, index, &mut || {
                 for _ in 0..runs {
+                    if self.cancel.load(Ordering::Relaxed) {
+                        error = Some(BackendError::Cancelled);
+                        return;
+                    }
                     match self.run() {
                         Ok(p) => {
                             total.transfer_in += p.transfer_in;
