@@ -37,7 +37,7 @@ strategies = ["sequential", "opencl"]
 [[workload]]
 kind = "matmul"
 size = 29
-strategies = ["sequential", "opencl"]
+strategies = ["sequential", "opencl", "opencl-tiled"]
 
 [[workload]]
 kind = "mandelbrot"
@@ -64,7 +64,13 @@ fn run(dir: &Path, scenario: &str, env: &[(&str, &str)]) -> Value {
 }
 
 fn opencl_cases(results: &Value) -> Vec<Value> {
-    results["cases"].as_array().unwrap().iter().filter(|c| c["strategy"] == "opencl").cloned().collect()
+    results["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["strategy"].as_str().unwrap().starts_with("opencl"))
+        .cloned()
+        .collect()
 }
 
 #[cfg(feature = "opencl")]
@@ -78,7 +84,7 @@ fn opencl_cases_verify_with_transfer_and_kernel_phases() {
     let results = run(dir.path(), TINY, &[]);
     let cases = opencl_cases(&results);
     // One case per workload: a device has no worker count, whatever `workers` lists.
-    assert_eq!(cases.len(), 4, "{results}");
+    assert_eq!(cases.len(), 5, "{results}");
     for case in &cases {
         assert_eq!(case["status"], "ok", "{case}");
         assert_eq!(case["verification"]["passed"], true, "{case}");
@@ -119,7 +125,7 @@ fn with_no_platform_an_opencl_case_is_unavailable_with_the_reason() {
     std::fs::create_dir(&empty).unwrap();
     let results = run(dir.path(), TINY, &[("OCL_ICD_VENDORS", empty.to_str().unwrap())]);
     let cases = opencl_cases(&results);
-    assert_eq!(cases.len(), 4, "{results}");
+    assert_eq!(cases.len(), 5, "{results}");
     for case in cases {
         assert_eq!(case["status"], "unavailable", "{case}");
         let reason = case["reason"].as_str().unwrap();
@@ -134,7 +140,7 @@ fn without_the_feature_an_opencl_case_is_unavailable() {
     let dir = tempfile::tempdir().unwrap();
     let results = run(dir.path(), TINY, &[]);
     let cases = opencl_cases(&results);
-    assert_eq!(cases.len(), 4, "{results}");
+    assert_eq!(cases.len(), 5, "{results}");
     for case in cases {
         assert_eq!(
             (&case["status"], &case["reason"]),

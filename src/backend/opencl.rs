@@ -70,6 +70,7 @@ mod device {
     use crate::backend::{BackendError, CaseJob, Sample, Session};
     use crate::clock::Clock;
     use crate::scenario::CaseSpec;
+    use crate::strategy::opencl::TILE;
     use crate::workload::device::Device;
     use crate::workload::{Instance, Kernel, Verification};
 
@@ -213,11 +214,20 @@ mod device {
                 da.write(a).enq().map_err(setup("uploading a"))?;
                 db.write(b).enq().map_err(setup("uploading b"))?;
                 let side = n as usize;
-                let kernel = ClKernel::builder()
+                let mut kernel = ClKernel::builder();
+                if job.strategy.name() == "opencl-tiled" {
+                    // Whole tiles: the work-items past the matrix's edge load zeros.
+                    let tiles = side.div_ceil(TILE) * TILE;
+                    kernel
+                        .name("matmul_tiled")
+                        .global_work_size((tiles, tiles))
+                        .local_work_size((TILE, TILE));
+                } else {
+                    kernel.name("matmul_naive").global_work_size((side, side));
+                }
+                let kernel = kernel
                     .program(&program)
-                    .name("matmul_naive")
                     .queue(queue.clone())
-                    .global_work_size((side, side))
                     .arg(&dc)
                     .arg(&da)
                     .arg(&db)
@@ -425,6 +435,13 @@ mod tests {
 
     #[test]
     fn only_workloads_with_a_device_kernel_support_opencl() {
+        let tiled = crate::strategy::find("opencl-tiled").unwrap();
+        let with_tiles: Vec<&str> = crate::workload::WORKLOADS
+            .iter()
+            .filter(|w| w.support(tiled).is_ok())
+            .map(|w| w.name())
+            .collect();
+        assert!(with_tiles.is_empty() || with_tiles == ["matmul"], "{with_tiles:?}");
         let opencl = crate::strategy::find("opencl").unwrap();
         let mut supported: Vec<&str> = crate::workload::WORKLOADS
             .iter()

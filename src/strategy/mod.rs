@@ -74,6 +74,7 @@ pub static STRATEGIES: &[&dyn Strategy] = &[
     &mpi::Mpi,
     &mpi::MpiNonblocking,
     &opencl::OpenCl,
+    &opencl::OpenClTiled,
 ];
 
 /// Strategies that exist only to test the harness (they run on the test backends); never listed.

@@ -10,6 +10,43 @@ use super::{ExecConfig, Executor, Family, Strategy, StrategyError};
 
 pub struct OpenCl;
 
+/// `opencl-tiled`: the same backend with a tiled kernel that stages blocks in the device's local
+/// memory (`matmul` only), beside `opencl`'s naive one.
+pub struct OpenClTiled;
+
+/// The edge of `opencl-tiled`'s square work-groups and of the blocks they stage (`TILE` in
+/// `backend/opencl/matmul.cl`).
+pub const TILE: usize = 16;
+
+impl Strategy for OpenClTiled {
+    fn name(&self) -> &'static str {
+        "opencl-tiled"
+    }
+    fn summary(&self) -> &'static str {
+        "as `opencl`, with a kernel that stages 16 x 16 blocks in the device's local memory (matmul)"
+    }
+    fn family(&self) -> Family {
+        Family::Device
+    }
+    fn availability(&self) -> Result<(), StrategyError> {
+        OpenCl.availability()
+    }
+    fn threads(&self, workers: usize, params: &super::StrategyParams) -> usize {
+        OpenCl.threads(workers, params)
+    }
+    fn backend(&self) -> &'static str {
+        OpenCl.backend()
+    }
+    fn executor(&self, _config: &ExecConfig) -> Result<Box<dyn Executor>, StrategyError> {
+        Err(StrategyError::NoExecutor {
+            strategy: self.name(),
+            backend: self.backend(),
+            why: "`opencl-tiled` runs its cases on an OpenCL device through the `opencl` backend, not on an executor here"
+                .into(),
+        })
+    }
+}
+
 impl Strategy for OpenCl {
     fn name(&self) -> &'static str {
         "opencl"
@@ -52,14 +89,16 @@ mod tests {
     #[test]
     fn it_runs_on_its_backend_and_says_why_it_is_unavailable() {
         let config = ExecConfig { workers: 1, params: Default::default(), cancel: Default::default() };
-        let e = OpenCl.executor(&config).err().expect("no executor").to_string();
-        assert!(e.contains("`opencl` backend"), "{e}");
-        assert_eq!((OpenCl.family(), OpenCl.backend()), (Family::Device, "opencl"));
-        let said = OpenCl.availability().map_err(|e| e.to_string());
-        if cfg!(feature = "opencl") {
-            assert_eq!(said, Ok(()));
-        } else {
-            assert_eq!(said, Err("built without the opencl feature".into()));
+        for strategy in [&OpenCl as &dyn Strategy, &OpenClTiled] {
+            let e = strategy.executor(&config).err().expect("no executor").to_string();
+            assert!(e.contains("`opencl` backend"), "{e}");
+            assert_eq!((strategy.family(), strategy.backend()), (Family::Device, "opencl"));
+            let said = strategy.availability().map_err(|e| e.to_string());
+            if cfg!(feature = "opencl") {
+                assert_eq!(said, Ok(()));
+            } else {
+                assert_eq!(said, Err("built without the opencl feature".into()));
+            }
         }
     }
 }

@@ -98,7 +98,9 @@ impl Workload for Mandelbrot {
     fn support(&self, strategy: &dyn Strategy) -> Result<(), Unsupported> {
         match strategy.family() {
             Family::Process => Ok(()),
-            Family::Device => super::device::fp64_support(self.name(), strategy),
+            Family::Device if strategy.name() == "opencl" => {
+                super::device::fp64_support(self.name(), strategy)
+            }
             _ => default_support(self.name(), strategy),
         }
     }

@@ -444,7 +444,8 @@ pub fn default_support(workload: &'static str, strategy: &dyn Strategy) -> Resul
             strategy.name()
         )),
         Family::Device => refuse(format!(
-            "`{workload}` has no device kernel: no `Kernel::device` view and `.cl` program are written for it"
+            "`{workload}` has no `{}` kernel: no device program of that kind is written for it",
+            strategy.name()
         )),
         family => refuse(format!(
             "`{workload}` has no {} version: its workers share no state or messages that `{}` would manage",

@@ -68,7 +68,9 @@ impl Workload for PiMonteCarlo {
     fn support(&self, strategy: &dyn Strategy) -> Result<(), Unsupported> {
         match strategy.family() {
             Family::Process => Ok(()),
-            Family::Device => super::device::fp64_support(self.name(), strategy),
+            Family::Device if strategy.name() == "opencl" => {
+                super::device::fp64_support(self.name(), strategy)
+            }
             Family::Mpi => super::collective_mpi_support(self.name(), strategy),
             // CPU-bound tasks from async code, the honest way: tokio's blocking pool, capped at
             // the worker count (see `strategy::async_tokio`).
