@@ -157,6 +157,27 @@ mod tests {
     use super::*;
 
     #[test]
+    fn detect_lists_every_field_of_a_device() {
+        let g = Gpu {
+            name: "Tiny GPU".into(),
+            api: API.into(),
+            memory_bytes: 2 << 30,
+            platform: Some("Vendor CL".into()),
+            kind: Some("gpu".into()),
+            compute_units: Some(8),
+            cache_bytes: Some(1 << 20),
+            max_work_group_size: Some(256),
+            version: Some("OpenCL 1.2 vendor".into()),
+            fp64: Some(false),
+        };
+        assert_eq!(
+            g.line(),
+            "Tiny GPU: opencl, platform Vendor CL, gpu, 8 compute units, 2 GiB global memory, \
+             1 MiB global-memory cache, work-groups up to 256, OpenCL 1.2 vendor, no fp64"
+        );
+    }
+
+    #[test]
     fn the_reason_says_what_is_missing() {
         assert_eq!(
             unavailable_reason(&Ok(Vec::new())).unwrap(),

@@ -6,13 +6,23 @@
 //! [`super::Kernel::verify`] checks it against the sequential reference like every other run.
 
 use super::Unsupported;
+use crate::machine::Gpu;
 use crate::strategy::Strategy;
 
 /// Whether `workload`'s device kernel (which computes in f64) can run on the device the
 /// `opencl` backend would choose: `Err` when that device has no fp64. With no device at all the
 /// backend reports the case `unavailable` before this is asked.
 pub fn fp64_support(workload: &'static str, strategy: &dyn Strategy) -> Result<(), Unsupported> {
-    match crate::machine::opencl::chosen() {
+    fp64_support_on(crate::machine::opencl::chosen(), workload, strategy)
+}
+
+/// [`fp64_support`] on a given device (or the reason there is none).
+fn fp64_support_on(
+    device: &Result<Gpu, String>,
+    workload: &'static str,
+    strategy: &dyn Strategy,
+) -> Result<(), Unsupported> {
+    match device {
         Ok(gpu) if gpu.fp64 == Some(false) => Err(Unsupported::new(
             workload,
             strategy,
@@ -53,5 +63,32 @@ impl Device<'_> {
             Device::Mandelbrot { .. } => "mandelbrot",
             Device::Matmul { .. } => "matmul",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_f64_kernel_is_unsupported_only_on_a_device_without_fp64() {
+        let opencl = crate::strategy::find("opencl").unwrap();
+        let gpu = |fp64| Gpu {
+            name: "Tiny GPU".into(),
+            api: "opencl".into(),
+            memory_bytes: 1 << 30,
+            platform: None,
+            kind: Some("gpu".into()),
+            compute_units: Some(4),
+            cache_bytes: None,
+            max_work_group_size: Some(256),
+            version: None,
+            fp64: Some(fp64),
+        };
+        let why = fp64_support_on(&Ok(gpu(false)), "stream_triad", opencl).unwrap_err();
+        assert_eq!(why.reason, "the OpenCL device Tiny GPU has no fp64, and `stream_triad` computes in f64");
+        assert!(fp64_support_on(&Ok(gpu(true)), "stream_triad", opencl).is_ok());
+        // No device: the backend says `unavailable` first, with the loader's reason.
+        assert!(fp64_support_on(&Err("no OpenCL device: none".into()), "stream_triad", opencl).is_ok());
     }
 }
