@@ -377,7 +377,12 @@ const RESUME_PLAN: &str = "resume-plan.json";
 fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     // First, before any thread or process starts: everything this run starts inherits it.
     let marker = runner::marker::install(args.resume);
-    let machine = Machine::detect();
+    let mut machine = Machine::detect();
+    // The results name the OpenCL devices the run's cases could use (`opencl` builds); a
+    // described machine (`PARLAB_MACHINE_ROOT`) is left as described.
+    if std::env::var_os(parlab::machine::ROOT_ENV).is_none_or(|r| r.is_empty()) {
+        parlab::machine::opencl::probe(&mut machine);
+    }
     let plan = match &args.scenario {
         Some(path) => scenario::load(path, &machine).map_err(BadInput::from)?,
         None => {

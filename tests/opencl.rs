@@ -83,6 +83,16 @@ fn opencl_cases_verify_with_transfer_and_kernel_phases() {
     let dir = tempfile::tempdir().unwrap();
     let results = run(dir.path(), TINY, &[]);
     let cases = opencl_cases(&results);
+    // The results name the device the cases ran on.
+    let device = results["machine"]["gpus"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["api"] == "opencl")
+        .unwrap_or_else(|| panic!("an OpenCL device in the machine: {}", results["machine"]))["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
     // One case per workload: a device has no worker count, whatever `workers` lists.
     assert_eq!(cases.len(), 5, "{results}");
     for case in &cases {
@@ -96,7 +106,7 @@ fn opencl_cases_verify_with_transfer_and_kernel_phases() {
                 .as_array()
                 .unwrap()
                 .iter()
-                .any(|n| n.as_str().unwrap().contains("ran on the OpenCL device")),
+                .any(|n| n.as_str().unwrap().contains(&format!("ran on the OpenCL device {device};"))),
             "{case}"
         );
         let phases = case["phases"].as_array().unwrap();
