@@ -14,7 +14,9 @@ log() { printf '\n==> %s\n' "$*"; }
 # cluster of ci/slurm-check.sh, which starts daemons of its own (the packages' services are kept
 # from starting while they install: see policy-rc.d below).
 # python3: the results checks of ci/multihost-check.sh and ci/slurm-check.sh.
-packages=(pkg-config libhwloc-dev libudev-dev chromium libopenblas-dev libopenmpi-dev openmpi-bin libclang-dev iproute2 slurm-wlm munge python3)
+# ocl-icd-opencl-dev: the opencl feature's ICD loader; pocl-opencl-icd: an OpenCL CPU device, so
+# that every OpenCL case runs for real; clinfo: says which platforms and devices the log had.
+packages=(pkg-config libhwloc-dev libudev-dev chromium libopenblas-dev libopenmpi-dev openmpi-bin libclang-dev iproute2 slurm-wlm munge python3 ocl-icd-opencl-dev pocl-opencl-icd clinfo)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -70,6 +72,18 @@ else
   log "mpirun, the MPI library or libclang not found: the mpi feature is not checked on this machine"
 fi
 
+# The opencl feature links the OpenCL ICD loader (found through pkg-config). Its tests run with
+# whatever device is here: with none they check the `unavailable` path and say that they skipped
+# the device test (tests/opencl.rs).
+if pkg-config --exists OpenCL 2>/dev/null; then
+  have_opencl=1
+  all_features="$all_features,opencl"
+  if command -v clinfo >/dev/null; then clinfo -l || true; fi
+else
+  have_opencl=0
+  log "the OpenCL ICD loader (ocl-icd-opencl-dev) not found: the opencl feature is not checked on this machine"
+fi
+
 # matmul's tuned kernel must start no threads of its own (the strategies split the work):
 # nothing in the build may turn on matrixmultiply's "threading" feature.
 tree=$(cargo tree -e features -i matrixmultiply --features "$all_features") || {
@@ -110,8 +124,11 @@ fi
 if [ $have_mpi = 1 ]; then
   # tests/mpi.rs: every MPI case of a small scenario verifies on 1 and 2 ranks, with phases,
   # placement, and no rank left behind.
-  log "cargo test --features mpi"
-  cargo test --features mpi,fault-injection
+  # opencl joins this build rather than adding one of its own (tests/opencl.rs takes seconds).
+  mpi_features="mpi,fault-injection"
+  [ $have_opencl = 1 ] && mpi_features="mpi,opencl,fault-injection"
+  log "cargo test --features $mpi_features"
+  cargo test --features "$mpi_features"
   # The C yardstick of ci/reference/mpi-yardstick.sh (run by hand: a measurement) compiles.
   mpicc -fsyntax-only -Wall -Werror ci/reference/osu.c
   if [ "$(id -u)" -eq 0 ] && command -v ip >/dev/null; then
@@ -130,6 +147,12 @@ if [ $have_mpi = 1 ]; then
       ci/interrupt-check.sh --only wiring
     fi
   fi
+fi
+
+if [ $have_opencl = 1 ] && [ $have_mpi = 0 ]; then
+  # tests/opencl.rs: every OpenCL case verifies on the device here (PoCL's CPU device in CI).
+  log "cargo test --features opencl"
+  cargo test --features opencl,fault-injection
 fi
 
 log "cargo bench --no-run (the criterion benches compile)"

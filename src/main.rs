@@ -377,7 +377,12 @@ const RESUME_PLAN: &str = "resume-plan.json";
 fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     // First, before any thread or process starts: everything this run starts inherits it.
     let marker = runner::marker::install(args.resume);
-    let machine = Machine::detect();
+    let mut machine = Machine::detect();
+    // The results name the OpenCL devices the run's cases could use (`opencl` builds); a
+    // described machine (`PARLAB_MACHINE_ROOT`) is left as described.
+    if std::env::var_os(parlab::machine::ROOT_ENV).is_none_or(|r| r.is_empty()) {
+        parlab::machine::opencl::probe(&mut machine);
+    }
     let plan = match &args.scenario {
         Some(path) => scenario::load(path, &machine).map_err(BadInput::from)?,
         None => {
@@ -875,6 +880,7 @@ fn list() -> anyhow::Result<ExitCode> {
 fn detect(json: bool) -> anyhow::Result<ExitCode> {
     let mut m = Machine::detect();
     parlab::machine::mpi::probe(&mut m);
+    parlab::machine::opencl::probe(&mut m);
     if json {
         println!("{}", serde_json::to_string_pretty(&m).context("cannot encode the machine")?);
         return Ok(ExitCode::SUCCESS);
@@ -898,6 +904,9 @@ fn detect(json: bool) -> anyhow::Result<ExitCode> {
     println!("os:             {}", m.os);
     println!("compiler:       {}", m.compiler);
     println!("gpus:           {}", m.describe_probe(Probe::Gpu));
+    for g in &m.gpus {
+        println!("device:         {}", g.line());
+    }
     println!("mpi:            {}", m.describe_probe(Probe::Mpi));
     for n in &m.notes {
         println!("note:           {n}");

@@ -427,7 +427,7 @@ impl CaseResult {
             return;
         }
         let meaning = crate::workload::find(&self.workload)
-            .map_or(SpeedupMeaning::Parallel, |w| w.speedup_meaning(&self.strategy));
+            .map_or(SpeedupMeaning::Parallel, |w| crate::workload::speedup_meaning(w, &self.strategy));
         let s = base / median;
         match meaning {
             SpeedupMeaning::NotApplicable(_) => {}

@@ -65,9 +65,14 @@ fn run_writes_valid_results_that_all_verify() {
     let measured: Vec<&Value> = cases.iter().filter(|c| !not_run(c)).collect();
     for c in cases.iter().filter(not_run) {
         assert!(c["reason"].as_str().is_some_and(|r| !r.is_empty()), "{c}");
-        // Only MPI depends on the build and the machine (the feature, a launcher on PATH).
+        // Only MPI and OpenCL depend on the build and the machine (the feature, a launcher on
+        // PATH, a device).
         if c["status"] == "unavailable" {
-            assert!(["mpi", "mpi-nonblocking"].contains(&c["strategy"].as_str().unwrap()), "{c}");
+            assert!(
+                ["mpi", "mpi-nonblocking", "opencl", "opencl-tiled"]
+                    .contains(&c["strategy"].as_str().unwrap()),
+                "{c}"
+            );
         }
     }
     assert!(measured.len() >= 5 * 9);
@@ -160,9 +165,18 @@ fn detect_names_its_source() {
     parlab().arg("detect").assert().success().stdout(
         predicate::str::contains("logical cpus")
             .and(predicate::str::is_match("source: +(sysfs|hwloc)").unwrap())
-            // This build has no GPU probe: it must say so, not claim there are none. MPI is
-            // probed only in `mpi` builds (tests/mpi.rs checks what the probe finds).
-            .and(predicate::str::is_match("gpus: +not probed").unwrap())
+            // A build without a GPU probe must say so, not claim there are none; an `opencl`
+            // build lists what the loader offers, one `device:` line each (tests/opencl.rs and
+            // machine::opencl check the fields). MPI is probed only in `mpi` builds
+            // (tests/mpi.rs checks what the probe finds).
+            .and(
+                predicate::str::is_match(if cfg!(feature = "opencl") {
+                    r"gpus: +(none found|.+ \(opencl, )"
+                } else {
+                    "gpus: +not probed"
+                })
+                .unwrap(),
+            )
             .and(
                 predicate::str::is_match(if cfg!(feature = "mpi") {
                     "mpi: +[^n]"

@@ -15,7 +15,10 @@
 //! - [`mpi`]: MPI ranks, one `mpirun` job per case running `parlab mpi-worker`
 //!   ([`mpi_worker`], `mpi` builds), driven over the case protocol through rank 0.
 //!
-//! External programs, task-queue workers and GPUs are each one more backend: they
+//! - [`opencl`]: an OpenCL device (`opencl` builds); each sample's phases are the transfers
+//!   and the kernel's device time.
+//!
+//! External programs, task-queue workers and CUDA GPUs are each one more backend: they
 //! start their processes with the case's marker ([`CaseJob::marker`]), prepare their own input
 //! from the case's spec, run as the session is told, and send back samples (with phases) and a
 //! result. The runner finds any process a backend left behind by that marker.
@@ -44,6 +47,7 @@ pub mod mpi_coll;
 pub mod mpi_p2p;
 #[cfg(feature = "mpi")]
 pub mod mpi_worker;
+pub mod opencl;
 pub mod process;
 
 /// Why a backend could not start or run a case. The runner shows it as the case's reason.
@@ -176,7 +180,7 @@ impl std::fmt::Debug for dyn Backend {
 
 /// Every backend, by the name strategies give in [`crate::strategy::Strategy::backend`].
 pub static BACKENDS: &[&dyn Backend] =
-    &[&in_process::InProcess, &process::Process, &process::ProcessShm, &mpi::Mpi];
+    &[&in_process::InProcess, &process::Process, &process::ProcessShm, &mpi::Mpi, &opencl::OpenClBackend];
 
 /// Backends that exist only to test the harness (`test-phases`, `test-orphan`); never listed.
 #[cfg(any(test, feature = "fault-injection"))]

@@ -15,6 +15,7 @@ pub mod hosts;
 #[cfg(feature = "hwloc")]
 mod hwloc;
 pub mod mpi;
+pub mod opencl;
 mod sysfs;
 
 /// Names a fake `/sys` + `/proc` tree for [`Machine::detect`] to read instead of the machine.
@@ -86,7 +87,58 @@ pub struct Cache {
 pub struct Gpu {
     pub name: String,
     pub api: String,
+    /// Global memory.
     pub memory_bytes: u64,
+    /// The platform (OpenCL) the device belongs to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform: Option<String>,
+    /// `"gpu"`, `"cpu"`, `"accelerator"` or `"other"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compute_units: Option<u64>,
+    /// The global-memory cache's size.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_bytes: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_work_group_size: Option<u64>,
+    /// The device's version string, e.g. `"OpenCL 3.0 PoCL ..."`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// Whether the device computes in f64.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fp64: Option<bool>,
+}
+
+impl Gpu {
+    /// One line for `parlab detect`: everything known about the device.
+    pub fn line(&self) -> String {
+        use crate::units::format_bytes;
+        let mut parts = vec![self.api.clone()];
+        if let Some(p) = &self.platform {
+            parts.push(format!("platform {p}"));
+        }
+        if let Some(k) = &self.kind {
+            parts.push(k.clone());
+        }
+        if let Some(n) = self.compute_units {
+            parts.push(format!("{n} compute units"));
+        }
+        parts.push(format!("{} global memory", format_bytes(self.memory_bytes)));
+        if let Some(c) = self.cache_bytes {
+            parts.push(format!("{} global-memory cache", format_bytes(c)));
+        }
+        if let Some(w) = self.max_work_group_size {
+            parts.push(format!("work-groups up to {w}"));
+        }
+        if let Some(v) = &self.version {
+            parts.push(v.clone());
+        }
+        if let Some(f) = self.fp64 {
+            parts.push(if f { "fp64".into() } else { "no fp64".into() });
+        }
+        format!("{}: {}", self.name, parts.join(", "))
+    }
 }
 
 impl Machine {

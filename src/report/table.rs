@@ -383,7 +383,7 @@ pub struct Best {
 /// Whether a case's speedup is labelled as something other than parallel scaling.
 pub fn labelled(c: &CaseResult) -> bool {
     workload::find(&c.workload)
-        .is_some_and(|w| matches!(w.speedup_meaning(&c.strategy), SpeedupMeaning::Labelled(_)))
+        .is_some_and(|w| matches!(workload::speedup_meaning(w, &c.strategy), SpeedupMeaning::Labelled(_)))
 }
 
 /// One cell of the summary grid: a strategy on a workload.

@@ -184,10 +184,14 @@ impl Plan {
                     w.notes.iter().filter(|n| n.size == size).map(|n| n.note.clone()).collect();
                 for (effective_size, workers) in groups {
                     for strategy in &w.strategies {
-                        let is_seq = strategy::find(strategy).is_some_and(|s| s.is_sequential());
-                        let counts = if is_seq { vec![1] } else { workers.clone() };
+                        // The sequential baseline has one worker; a device has no worker count.
+                        let one = strategy::find(strategy)
+                            .is_some_and(|s| s.is_sequential() || s.family() == Family::Device);
+                        let counts = if one { vec![1] } else { workers.clone() };
                         let mut notes = notes.clone();
-                        match kind.map_or(SpeedupMeaning::Parallel, |k| k.speedup_meaning(strategy)) {
+                        match kind
+                            .map_or(SpeedupMeaning::Parallel, |k| workload::speedup_meaning(k, strategy))
+                        {
                             SpeedupMeaning::Parallel => {}
                             SpeedupMeaning::Labelled(why) | SpeedupMeaning::NotApplicable(why) => {
                                 notes.push(why.to_string())
@@ -912,7 +916,8 @@ fn shapes(
         }
         let tunables = tables.of(s.name());
         let chunk = chunk.or(tunables.chunk);
-        let counts: &[usize] = if s.is_sequential() { &[1] } else { workers };
+        let one = s.is_sequential() || s.family() == Family::Device;
+        let counts: &[usize] = if one { &[1] } else { workers };
         for &n in counts {
             shapes.push(CaseShape {
                 family: s.family(),

@@ -21,6 +21,7 @@ mod condvar_queue;
 mod local_merge;
 pub mod mpi;
 mod mutex;
+pub mod opencl;
 pub mod process;
 mod rayon_pool;
 mod rwlock;
@@ -72,6 +73,8 @@ pub static STRATEGIES: &[&dyn Strategy] = &[
     &ProcessShm,
     &mpi::Mpi,
     &mpi::MpiNonblocking,
+    &opencl::OpenCl,
+    &opencl::OpenClTiled,
 ];
 
 /// Strategies that exist only to test the harness (they run on the test backends); never listed.
@@ -144,6 +147,8 @@ pub enum Family {
     Mpi,
     /// Futures on an async runtime.
     Async,
+    /// A device (OpenCL) runs the whole case: no worker count, so no efficiency.
+    Device,
 }
 
 impl Family {
@@ -155,6 +160,7 @@ impl Family {
             Family::Process => "multi-process",
             Family::Mpi => "MPI",
             Family::Async => "async",
+            Family::Device => "device",
         }
     }
 
@@ -162,6 +168,12 @@ impl Family {
     /// of this one: the plan counts them against the process limits, and they have no executor.
     pub fn is_processes(self) -> bool {
         matches!(self, Family::Process | Family::Mpi)
+    }
+
+    /// Whether the strategy runs closures on an executor here; the others run their cases on a
+    /// backend of their own (processes, ranks, a device).
+    pub fn has_executor(self) -> bool {
+        !self.is_processes() && self != Family::Device
     }
 }
 
@@ -440,8 +452,8 @@ pub(crate) mod tests {
     #[test]
     fn every_strategy_runs_each_task_exactly_once() {
         for strategy in STRATEGIES {
-            if strategy.family().is_processes() {
-                continue; // closures cannot cross a process boundary; see `backend::process::tests`
+            if !strategy.family().has_executor() {
+                continue; // no executor: processes, ranks and devices run on backends of their own
             }
             for workers in [1, 2, 3] {
                 let exec = exec(*strategy, workers);
@@ -466,7 +478,7 @@ pub(crate) mod tests {
     #[test]
     fn helpers_cover_all_items_once() {
         for strategy in STRATEGIES {
-            if strategy.family().is_processes() {
+            if !strategy.family().has_executor() {
                 continue;
             }
             let exec = exec(*strategy, 2);
@@ -492,7 +504,7 @@ pub(crate) mod tests {
         // blocking-pool hand-off under `async`, a nanosecond under `rayon`), keeping an
         // abandoned case alive past its grace period.
         for strategy in STRATEGIES {
-            if strategy.family().is_processes() {
+            if !strategy.family().has_executor() {
                 continue;
             }
             let name = strategy.name();
@@ -516,7 +528,7 @@ pub(crate) mod tests {
         // executor, the sequential one included, must stop within one piece per task instead
         // of running its whole range (the timed-out-case contamination bug).
         for strategy in STRATEGIES {
-            if strategy.family().is_processes() {
+            if !strategy.family().has_executor() {
                 continue;
             }
             let exec = exec(*strategy, 2);

@@ -67,10 +67,8 @@ fn version(strategy: &dyn Strategy) -> Result<Version, Unsupported> {
                  (mutex, rwlock, atomic, local-merge); `{name}` would add nothing to measure"
             ),
         )),
-        (Family::Process, _) => {
-            Err(default_support("histogram", strategy)
-                .expect_err("no workload has a default process version"))
-        }
+        (Family::Process | Family::Device, _) => Err(default_support("histogram", strategy)
+            .expect_err("no workload has a default process or device version")),
     }
 }
 

@@ -14,6 +14,7 @@
 use std::ops::Range;
 use std::sync::OnceLock;
 
+use super::device::Device;
 use super::simd::{self, Isa};
 use super::{
     default_support, Instance, Kernel, ParamSpec, ParamValue, Params, PrepareError, Refused, SizeUnit,
@@ -72,6 +73,8 @@ impl Workload for Mandelbrot {
                 .saturating_add(case.process_reply_memory(size, 4 * size)),
             // The shared image, beside the local one `memory_bytes` counts (a memfd: real RAM).
             "process-shm" => size.saturating_mul(size).saturating_mul(4),
+            // The device's image (on a CPU device such as PoCL, this machine's memory).
+            "opencl" => size.saturating_mul(size).saturating_mul(4),
             _ => 0,
         }
     }
@@ -95,6 +98,9 @@ impl Workload for Mandelbrot {
     fn support(&self, strategy: &dyn Strategy) -> Result<(), Unsupported> {
         match strategy.family() {
             Family::Process => Ok(()),
+            Family::Device if strategy.name() == "opencl" => {
+                super::device::fp64_support(self.name(), strategy)
+            }
             _ => default_support(self.name(), strategy),
         }
     }
@@ -237,6 +243,18 @@ impl Kernel for Run<'_> {
 
     fn isa(&self) -> Option<&'static str> {
         Some(self.input.isa.name())
+    }
+    fn device(&mut self) -> Option<Device<'_>> {
+        let w = self.input.width as f64;
+        Some(Device::Mandelbrot {
+            image: &mut self.image,
+            width: self.input.width as u64,
+            max_iter: self.input.max_iter,
+            re_min: RE_MIN,
+            re_step: RE_SPAN / w,
+            im_max: IM_MAX,
+            im_step: IM_SPAN / w,
+        })
     }
 }
 

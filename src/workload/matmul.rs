@@ -22,6 +22,7 @@ use std::time::Instant;
 
 use crate::align::{self, Buffer};
 
+use super::device::Device;
 use super::simd::{self, Isa};
 use super::{
     default_support, unit_f64, Instance, Kernel, ParamSpec, Params, PrepareError, Refused, SizeUnit,
@@ -93,6 +94,7 @@ impl Workload for Matmul {
     fn support(&self, strategy: &dyn Strategy) -> Result<(), Unsupported> {
         match strategy.family() {
             Family::Mpi => super::collective_mpi_support(self.name(), strategy),
+            Family::Device => super::device::fp64_support(self.name(), strategy),
             _ => default_support(self.name(), strategy),
         }
     }
@@ -101,6 +103,10 @@ impl Workload for Matmul {
         size.saturating_mul(size).saturating_mul(5 * 8)
     }
     fn case_memory_bytes(&self, size: u64, _: &Params, case: &super::CaseShape) -> u64 {
+        if case.family == Family::Device {
+            // The device's A, B and C (on a CPU device such as PoCL, this machine's memory).
+            return size.saturating_mul(size).saturating_mul(3 * 8);
+        }
         if case.family != Family::Mpi {
             return 0;
         }
@@ -284,6 +290,11 @@ impl Kernel for Run<'_> {
 
     fn verify(&self) -> Verification {
         self.input.check(&self.c)
+    }
+
+    fn device(&mut self) -> Option<Device<'_>> {
+        let input = self.input;
+        Some(Device::Matmul { c: &mut self.c, a: &input.a, b: &input.b, n: input.n as u64 })
     }
 
     fn isa(&self) -> Option<&'static str> {

@@ -110,6 +110,18 @@ pub enum SpeedupMeaning {
     NotApplicable(&'static str),
 }
 
+/// What a speedup of `strategy` over the sequential baseline means on `w`: a device's is
+/// labelled (it has no worker count to divide by); otherwise [`Workload::speedup_meaning`].
+pub fn speedup_meaning(w: &dyn Workload, strategy: &str) -> SpeedupMeaning {
+    if crate::strategy::find(strategy).is_some_and(|s| s.family() == Family::Device) {
+        return SpeedupMeaning::Labelled(
+            "a device has no worker count: its speedup over one CPU thread includes the transfers, and \
+             efficiency and Karp-Flatt do not apply",
+        );
+    }
+    w.speedup_meaning(strategy)
+}
+
 /// Why a workload cannot run under a strategy ([`Workload::support`]): the case is reported
 /// `unsupported` with [`Unsupported::reason`] as its text, so the names are kept beside the text
 /// for callers that need them rather than parsed back out of it.
@@ -165,6 +177,7 @@ pub const PROCESS_BYTES: u64 = 8 << 20;
 mod async_fanout;
 mod bandwidth;
 mod collectives;
+pub mod device;
 mod empty;
 mod exchange;
 #[cfg(any(test, feature = "fault-injection"))]
@@ -430,6 +443,10 @@ pub fn default_support(workload: &'static str, strategy: &dyn Strategy) -> Resul
              it inline (`{}` is measured on async_fanout, producer_consumer and ping_pong)",
             strategy.name()
         )),
+        Family::Device => refuse(format!(
+            "`{workload}` has no `{}` kernel: no device program of that kind is written for it",
+            strategy.name()
+        )),
         family => refuse(format!(
             "`{workload}` has no {} version: its workers share no state or messages that `{}` would manage",
             family.describe(),
@@ -457,6 +474,11 @@ pub trait Kernel: Send {
     /// The instruction set the last run used (`"sse2"` for the portable code on x86-64, `"avx2"`, `"avx512"`, see [`simd`]),
     /// for kernels that have more than one.
     fn isa(&self) -> Option<&'static str> {
+        None
+    }
+    /// The inputs and output a device backend (OpenCL) runs this kernel on, for workloads that
+    /// have a device version; `None` otherwise.
+    fn device(&mut self) -> Option<device::Device<'_>> {
         None
     }
 }

@@ -70,9 +70,8 @@ fn version(strategy: &dyn Strategy) -> Result<Version, Unsupported> {
             ),
         )),
         (Family::Mpi, _) => super::collective_mpi_support("nbody", strategy).map(|()| Version::Ranks),
-        (Family::Process, _) => {
-            Err(default_support("nbody", strategy).expect_err("no workload has a default process version"))
-        }
+        (Family::Process | Family::Device, _) => Err(default_support("nbody", strategy)
+            .expect_err("no workload has a default process or device version")),
     }
 }
 

@@ -18,6 +18,7 @@
 use std::ops::Range;
 use std::sync::OnceLock;
 
+use super::device::Device;
 use super::simd::{self, Isa};
 use super::{
     default_support, Instance, Kernel, ParamSpec, Params, PrepareError, SizeUnit, Unsupported, Verification,
@@ -67,6 +68,9 @@ impl Workload for PiMonteCarlo {
     fn support(&self, strategy: &dyn Strategy) -> Result<(), Unsupported> {
         match strategy.family() {
             Family::Process => Ok(()),
+            Family::Device if strategy.name() == "opencl" => {
+                super::device::fp64_support(self.name(), strategy)
+            }
             Family::Mpi => super::collective_mpi_support(self.name(), strategy),
             // CPU-bound tasks from async code, the honest way: tokio's blocking pool, capped at
             // the worker count (see `strategy::async_tokio`).
@@ -208,6 +212,10 @@ impl Kernel for Run<'_> {
 
     fn isa(&self) -> Option<&'static str> {
         Some(self.input.isa.name())
+    }
+    fn device(&mut self) -> Option<Device<'_>> {
+        let Input { seed, samples, .. } = *self.input;
+        Some(Device::Pi { seed, samples: samples as u64, inside: &mut self.inside })
     }
 }
 

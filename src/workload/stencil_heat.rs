@@ -71,10 +71,8 @@ fn version(strategy: &dyn Strategy) -> Result<Version, Unsupported> {
             strategy,
             format!("`stencil_heat`'s MPI versions are `mpi` and `mpi-nonblocking`; `{name}` has none"),
         )),
-        (Family::Process, _) => {
-            Err(default_support("stencil_heat", strategy)
-                .expect_err("no workload has a default process version"))
-        }
+        (Family::Process | Family::Device, _) => Err(default_support("stencil_heat", strategy)
+            .expect_err("no workload has a default process or device version")),
     }
 }
 

@@ -19,6 +19,7 @@ use std::sync::OnceLock;
 
 use crate::align::{self, Buffer};
 
+use super::device::Device;
 use super::simd::{self, Isa};
 use super::{
     default_support, Instance, Kernel, ParamSpec, ParamValue, Params, PrepareError, Refused, SizeUnit,
@@ -99,6 +100,8 @@ impl Workload for StreamTriad {
                 .saturating_add(case.process_reply_memory(size, 8)),
             // One shared region holds `b`, `c` and `a`.
             "process-shm" => size.saturating_mul(3 * 8),
+            // The device's `a`, `b` and `c` (on a CPU device such as PoCL, this machine's memory).
+            "opencl" => size.saturating_mul(3 * 8),
             _ => 0,
         }
     }
@@ -112,6 +115,9 @@ impl Workload for StreamTriad {
     fn support(&self, strategy: &dyn Strategy) -> Result<(), Unsupported> {
         match strategy.family() {
             Family::Process => Ok(()),
+            Family::Device if strategy.name() == "opencl" => {
+                super::device::fp64_support(self.name(), strategy)
+            }
             _ => default_support(self.name(), strategy),
         }
     }
@@ -242,6 +248,10 @@ impl Kernel for Run<'_> {
 
     fn isa(&self) -> Option<&'static str> {
         Some(self.input.isa.name())
+    }
+    fn device(&mut self) -> Option<Device<'_>> {
+        let Input { b, c, scalar, .. } = self.input;
+        Some(Device::Triad { a: &mut self.a, b, c, scalar: *scalar })
     }
 }
 

@@ -1,0 +1,26 @@
+// mandelbrot: one work-item per pixel, the CPU's scalar loop operation for operation, so the
+// escape counts are exact. The row's imaginary part and the column's real part are computed as
+// the CPU computes them, from the steps the host passes (RE_SPAN / w, IM_SPAN / w).
+#pragma OPENCL EXTENSION cl_khr_fp64 : enable
+// Each product rounds on its own, as on the CPU: no fused multiply-add.
+#pragma OPENCL FP_CONTRACT OFF
+
+__kernel void mandelbrot(__global uint *image, const ulong width, const uint max_iter, const double re_min,
+                         const double re_step, const double im_max, const double im_step) {
+    size_t x = get_global_id(0);
+    size_t y = get_global_id(1);
+    if (x >= width || y >= width) {
+        return;
+    }
+    double im = im_max - ((double)y + 0.5) * im_step;
+    double re = re_min + ((double)x + 0.5) * re_step;
+    double zr = 0.0, zi = 0.0;
+    uint n = 0;
+    while (n < max_iter && zr * zr + zi * zi <= 4.0) {
+        double t = zr * zr - zi * zi + re;
+        zi = 2.0 * zr * zi + im;
+        zr = t;
+        n++;
+    }
+    image[y * width + x] = n;
+}

@@ -1,0 +1,161 @@
+//! The `opencl` strategy through the `parlab` binary: with the `opencl` feature and a device
+//! (PoCL's CPU device in CI), every OpenCL case verifies on tiny sizes and each sample's phases
+//! are `transfer_in`, `kernel` and `transfer_out`, adding up to at most the sample; with no
+//! platform the case is `unavailable` with the loader's reason; without the feature it is
+//! `unavailable: built without the opencl feature`.
+
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::Value;
+
+const EXE: &str = env!("CARGO_BIN_EXE_parlab");
+
+/// Every workload with an OpenCL kernel, at tiny sizes that leave remainders (a size that is no
+/// multiple of a work-group or of the work-items' blocks).
+const TINY: &str = r#"
+[scenario]
+name = "opencl-tiny"
+
+[defaults]
+workers = [1, 2]
+warmup = "0ms"
+min_samples = 3
+max_samples = 4
+timeout = "60s"
+
+[[workload]]
+kind = "stream_triad"
+size = 10007
+strategies = ["sequential", "opencl"]
+
+[[workload]]
+kind = "pi_monte_carlo"
+size = 200003
+strategies = ["sequential", "opencl"]
+
+[[workload]]
+kind = "matmul"
+size = 29
+strategies = ["sequential", "opencl", "opencl-tiled"]
+
+[[workload]]
+kind = "mandelbrot"
+size = 37
+params = { max_iter = 300 }
+strategies = ["sequential", "opencl"]
+"#;
+
+/// Runs `parlab run` on `scenario` with `env` set; returns its results.
+fn run(dir: &Path, scenario: &str, env: &[(&str, &str)]) -> Value {
+    let file = dir.join("s.toml");
+    std::fs::write(&file, scenario).unwrap();
+    let out = dir.join("out");
+    let output = Command::new(EXE)
+        .arg("run")
+        .arg(&file)
+        .arg("--out")
+        .arg(&out)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    serde_json::from_slice(&std::fs::read(out.join("results.json")).unwrap()).unwrap()
+}
+
+fn opencl_cases(results: &Value) -> Vec<Value> {
+    results["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["strategy"].as_str().unwrap().starts_with("opencl"))
+        .cloned()
+        .collect()
+}
+
+#[cfg(feature = "opencl")]
+#[test]
+fn opencl_cases_verify_with_transfer_and_kernel_phases() {
+    if let Err(why) = parlab::machine::opencl::chosen() {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let results = run(dir.path(), TINY, &[]);
+    let cases = opencl_cases(&results);
+    // The results name the device the cases ran on.
+    let device = results["machine"]["gpus"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["api"] == "opencl")
+        .unwrap_or_else(|| panic!("an OpenCL device in the machine: {}", results["machine"]))["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // One case per workload: a device has no worker count, whatever `workers` lists.
+    assert_eq!(cases.len(), 5, "{results}");
+    for case in &cases {
+        assert_eq!(case["status"], "ok", "{case}");
+        assert_eq!(case["verification"]["passed"], true, "{case}");
+        assert_eq!(case["workers"], 1, "{case}");
+        assert!(case["efficiency"].is_null() && case["speedup"].is_number(), "{case}");
+        assert!(case["setup_ns"].as_u64().unwrap() > 0, "{case}");
+        assert!(
+            case["notes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|n| n.as_str().unwrap().contains(&format!("ran on the OpenCL device {device};"))),
+            "{case}"
+        );
+        let phases = case["phases"].as_array().unwrap();
+        let names: Vec<&str> = phases.iter().map(|p| p["name"].as_str().unwrap()).collect();
+        assert_eq!(names, ["transfer_in", "kernel", "transfer_out", "other"], "{case}");
+        let samples = case["samples_ns"].as_array().unwrap();
+        for (i, sample) in samples.iter().enumerate() {
+            let sample = sample.as_f64().unwrap();
+            let named: f64 = phases[..3].iter().map(|p| p["samples_ns"][i].as_f64().unwrap()).sum();
+            assert!(named <= sample + 1.0, "sample {i}: phases {named} > {sample}: {case}");
+            assert!(phases[1]["samples_ns"][i].as_f64().unwrap() > 0.0, "a kernel takes time: {case}");
+            assert!(phases[2]["samples_ns"][i].as_f64().unwrap() > 0.0, "the output comes back: {case}");
+        }
+        if case["workload"] == "stream_triad" || case["workload"] == "matmul" {
+            assert!(phases[0]["samples_ns"][0].as_f64().unwrap() > 0.0, "the inputs go up: {case}");
+        }
+    }
+}
+
+#[cfg(feature = "opencl")]
+#[test]
+fn with_no_platform_an_opencl_case_is_unavailable_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    // ocl-icd reads vendor drivers from this folder instead of /etc/OpenCL/vendors: none here.
+    let empty = dir.path().join("no-vendors");
+    std::fs::create_dir(&empty).unwrap();
+    let results = run(dir.path(), TINY, &[("OCL_ICD_VENDORS", empty.to_str().unwrap())]);
+    let cases = opencl_cases(&results);
+    assert_eq!(cases.len(), 5, "{results}");
+    for case in cases {
+        assert_eq!(case["status"], "unavailable", "{case}");
+        let reason = case["reason"].as_str().unwrap();
+        assert!(reason.starts_with("no OpenCL device: "), "{case}");
+        assert!(reason.contains("no platform"), "the loader's reason: {case}");
+    }
+}
+
+#[cfg(not(feature = "opencl"))]
+#[test]
+fn without_the_feature_an_opencl_case_is_unavailable() {
+    let dir = tempfile::tempdir().unwrap();
+    let results = run(dir.path(), TINY, &[]);
+    let cases = opencl_cases(&results);
+    assert_eq!(cases.len(), 5, "{results}");
+    for case in cases {
+        assert_eq!(
+            (&case["status"], &case["reason"]),
+            (&"unavailable".into(), &"built without the opencl feature".into()),
+            "{case}"
+        );
+    }
+}
