@@ -133,7 +133,8 @@ if [ $have_mpi = 1 ]; then
   mpicc -fsyntax-only -Wall -Werror ci/reference/osu.c
   if [ "$(id -u)" -eq 0 ] && command -v ip >/dev/null; then
     log "ci/multihost-check.sh (MPI ranks on three network namespaces as three hosts)"
-    cargo build --features mpi,fault-injection --quiet
+    # The binary the tests just used (the same features: no second build).
+    cargo build --features "$mpi_features" --quiet
     ci/multihost-check.sh
     if command -v slurmctld >/dev/null; then
       log "ci/slurm-check.sh (MPI ranks by srun and mpirun in a one-node Slurm cluster's allocation)"
