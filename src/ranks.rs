@@ -574,6 +574,17 @@ impl Ranks for ThreadRanks {
 /// Builds one rank's share from its communicator (a workload's `rank_share`, in tests).
 pub type MakeShare<'a> = dyn Fn(&dyn Ranks) -> Result<Box<dyn RankShare>, String> + Sync + 'a;
 
+/// Runs `f` on each of `size` thread ranks at once and returns what each returned, in rank
+/// order: for tests that look at every rank (what each received), not only at rank 0.
+pub fn on_threads<T: Send>(size: usize, f: impl Fn(&ThreadRanks) -> T + Sync) -> Vec<T> {
+    std::thread::scope(|scope| {
+        let f = &f;
+        let handles: Vec<_> =
+            ThreadRanks::new(size).into_iter().map(|r| scope.spawn(move || f(&r))).collect();
+        handles.into_iter().map(|h| h.join().expect("a thread rank panicked")).collect()
+    })
+}
+
 /// Runs `make`'s share on `size` thread ranks for `runs` runs and returns rank 0's share, for
 /// tests: what rank 0 holds after the collectives is what it verifies. After at least one run,
 /// a rank whose [`RankShare::check_local`] fails makes it an `Err` naming the rank.
@@ -676,16 +687,6 @@ mod tests {
         let mut out = [0u8; 2];
         OneRank.sendrecv_bytes(0, &[4, 5], &mut out);
         assert_eq!(out, [4, 5]);
-    }
-
-    /// Runs `f` on each of `size` thread ranks and returns what each returned, in rank order.
-    fn on_threads<T: Send>(size: usize, f: impl Fn(&ThreadRanks) -> T + Sync) -> Vec<T> {
-        std::thread::scope(|scope| {
-            let f = &f;
-            let handles: Vec<_> =
-                ThreadRanks::new(size).into_iter().map(|r| scope.spawn(move || f(&r))).collect();
-            handles.into_iter().map(|h| h.join().unwrap()).collect()
-        })
     }
 
     #[test]

@@ -357,20 +357,12 @@ mod tests {
 
     /// Both sides after `runs` runs on two thread ranks, rank 0 first.
     fn both_sides(job: &JobSpec, runs: usize) -> Vec<RankPart> {
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = ThreadRanks::new(2)
-                .into_iter()
-                .map(|r| {
-                    scope.spawn(move || {
-                        let mut side = RankPart::new(job, &r).unwrap();
-                        for _ in 0..runs {
-                            side.run(&r).unwrap();
-                        }
-                        side
-                    })
-                })
-                .collect();
-            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        ranks::on_threads(2, |r| {
+            let mut side = RankPart::new(job, r).unwrap();
+            for _ in 0..runs {
+                side.run(r).unwrap();
+            }
+            side
         })
     }
 

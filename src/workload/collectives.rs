@@ -525,7 +525,7 @@ impl RankShare for RankPart {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ranks::{self, OneRank, ThreadRanks};
+    use crate::ranks::{self, OneRank};
     use crate::workload::default_params;
 
     const OPS: [&str; 7] = ["bcast", "scatter", "gather", "allgather", "reduce", "allreduce", "alltoall"];
@@ -566,30 +566,15 @@ mod tests {
     #[test]
     fn each_operation_is_timed_alone_with_the_barrier_after_it_left_out() {
         let j = job("bcast", 64);
-        let times: Vec<PhaseTimes> = std::thread::scope(|scope| {
-            let handles: Vec<_> = ranks::ThreadRanks::new(2)
-                .into_iter()
-                .map(|r| {
-                    let j = &j;
-                    scope.spawn(move || {
-                        let mut share = part(j, &r);
-                        let started = Instant::now();
-                        let t = share.run(&r).unwrap();
-                        (t, started.elapsed())
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    let (t, elapsed) = h.join().unwrap();
-                    let covered = Duration::from_nanos(t.combine_ns + t.excluded_ns);
-                    assert!(covered <= elapsed, "{t:?} within {elapsed:?}");
-                    t
-                })
-                .collect()
+        let timed = ranks::on_threads(2, |r| {
+            let mut share = part(&j, r);
+            let started = Instant::now();
+            let t = share.run(r).unwrap();
+            (t, started.elapsed())
         });
-        for t in times {
+        for (t, elapsed) in timed {
+            let covered = Duration::from_nanos(t.combine_ns + t.excluded_ns);
+            assert!(covered <= elapsed, "{t:?} within {elapsed:?}");
             assert_eq!(t.compute_ns, 0);
             assert!(t.combine_ns > 0, "{t:?}");
             assert!(t.excluded_ns > 0, "the barriers between operations are left out: {t:?}");
@@ -605,20 +590,11 @@ mod tests {
         spoil: impl Fn(&mut RankPart) + Sync,
     ) -> Vec<(Result<(), String>, Result<(), String>)> {
         let j = job(op, 64);
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = ThreadRanks::new(size)
-                .into_iter()
-                .map(|r| {
-                    let (j, spoil) = (&j, &spoil);
-                    scope.spawn(move || {
-                        let mut p = part(j, &r);
-                        p.run(&r).unwrap();
-                        spoil(&mut p);
-                        (p.check_local(), p.check_local())
-                    })
-                })
-                .collect();
-            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        ranks::on_threads(size, |r| {
+            let mut p = part(&j, r);
+            p.run(r).unwrap();
+            spoil(&mut p);
+            (p.check_local(), p.check_local())
         })
     }
 

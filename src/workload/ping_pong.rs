@@ -612,7 +612,7 @@ impl Kernel for Run<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ranks::{self, OneRank, ThreadRanks};
+    use crate::ranks::{self, OneRank};
     use crate::strategy::mpi::mpi;
     use crate::workload::default_params;
 
@@ -624,20 +624,12 @@ mod tests {
 
     /// Runs `runs` runs of both MPI sides on two thread ranks and returns them, rank 0 first.
     fn both_sides(job: &JobSpec, runs: usize) -> Vec<MpiSide> {
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = ThreadRanks::new(2)
-                .into_iter()
-                .map(|r| {
-                    scope.spawn(move || {
-                        let mut side = MpiSide::new(job, &r).unwrap();
-                        for _ in 0..runs {
-                            side.run(&r).unwrap();
-                        }
-                        side
-                    })
-                })
-                .collect();
-            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        ranks::on_threads(2, |r| {
+            let mut side = MpiSide::new(job, r).unwrap();
+            for _ in 0..runs {
+                side.run(r).unwrap();
+            }
+            side
         })
     }
 
