@@ -315,24 +315,9 @@ fn a_rank_killed_while_sampling_fails_its_case_and_leaves_nothing() {
 #[test]
 fn a_timed_out_job_is_ended_by_mpirun_with_no_rank_left_to_find() {
     let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("scenario.toml");
-    std::fs::write(&file, long_sampling("1500ms")).unwrap();
-    let out = dir.path().join("out");
-    let child = Command::new(EXE)
-        .arg("run")
-        .arg(&file)
-        .arg("--out")
-        .arg(&out)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let parent = child.id();
-    let output = child.wait_with_output().unwrap();
-    assert_eq!(carrying_run_marker_of(parent), [], "nothing outlives the run");
-    assert_eq!(output.status.code(), Some(1), "a timed-out case");
-    let results: Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
+    let (results, left, status, stderr) = run_any(dir.path(), &long_sampling("1500ms"), None);
+    assert_eq!(left, [], "nothing outlives the run");
+    assert_eq!(status, Some(1), "a timed-out case: {stderr}");
     let cases = results["cases"].as_array().unwrap();
     let case = cases.iter().find(|c| c["strategy"] == "mpi").expect("an mpi case");
     assert_eq!(case["status"], "timed_out", "{case}");

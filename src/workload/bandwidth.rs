@@ -88,21 +88,13 @@ impl Workload for Bandwidth {
         (0..=22).map(|p| 1u64 << p).collect()
     }
     fn support(&self, strategy: &dyn Strategy) -> Result<(), Unsupported> {
-        if strategy.is_sequential() || strategy.name() == "mpi" {
-            return Ok(());
-        }
-        let reason = if strategy.family() == Family::Mpi {
-            format!(
-                "`bandwidth`'s windows are non-blocking sends already, with nothing to compute beside \
-                 them: it has nothing for `{}` to overlap (run it with `mpi`)",
-                strategy.name()
-            )
-        } else {
-            "`bandwidth` is windows of MPI messages between two ranks: it runs on `mpi` (and \
-             `sequential`, a copy of the window)"
-                .to_string()
-        };
-        Err(Unsupported::new(self.name(), strategy, reason))
+        super::mpi_only_support(
+            self.name(),
+            strategy,
+            "`bandwidth`'s windows are non-blocking sends already, with nothing to compute beside them",
+            "`bandwidth` is windows of MPI messages between two ranks: it runs on `mpi` (and `sequential`, \
+             a copy of the window)",
+        )
     }
     fn check_size(&self, size: u64, _: &Params) -> Result<(), PrepareError> {
         if size > MAX_BYTES {

@@ -169,26 +169,13 @@ impl Workload for Collectives {
         (2..=20).map(|p| 1u64 << p).collect()
     }
     fn support(&self, strategy: &dyn Strategy) -> Result<(), Unsupported> {
-        if strategy.is_sequential() || strategy.family() == Family::Mpi && strategy.name() == "mpi" {
-            return Ok(());
-        }
-        if strategy.family() == Family::Mpi {
-            return Err(Unsupported::new(
-                self.name(),
-                strategy,
-                format!(
-                    "`collectives` times one blocking collective at a time: it has nothing to overlap \
-                     them with (it runs on `mpi`, not `{}`)",
-                    strategy.name()
-                ),
-            ));
-        }
-        Err(Unsupported::new(
+        super::mpi_only_support(
             self.name(),
             strategy,
+            "`collectives` times one blocking collective at a time: it has nothing to overlap them with",
             "`collectives` measures MPI's collective operations between ranks: it runs on `mpi` (and \
              `sequential`, a copy of the message per operation)",
-        ))
+        )
     }
     fn memory_bytes(&self, size: u64, _: &Params) -> u64 {
         // The baseline's message and copy.

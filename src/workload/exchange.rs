@@ -61,25 +61,12 @@ impl Workload for Exchange {
         vec![HEAD_TO_HEAD_MIN_BYTES]
     }
     fn support(&self, strategy: &dyn Strategy) -> Result<(), Unsupported> {
-        if strategy.is_sequential() || strategy.family() == Family::Mpi && strategy.name() == "mpi" {
-            return Ok(());
-        }
-        if strategy.family() == Family::Mpi {
-            return Err(Unsupported::new(
-                self.name(),
-                strategy,
-                format!(
-                    "`exchange` has nothing to overlap its message with: the message is what it measures \
-                     (it runs on `mpi`, not `{}`)",
-                    strategy.name()
-                ),
-            ));
-        }
-        Err(Unsupported::new(
+        super::mpi_only_support(
             self.name(),
             strategy,
+            "`exchange` has nothing to overlap its message with: the message is what it measures",
             "`exchange` is a conversation between MPI ranks: it runs on `mpi` (and `sequential`, a copy)",
-        ))
+        )
     }
     fn memory_bytes(&self, size: u64, _: &Params) -> u64 {
         size.saturating_mul(2)

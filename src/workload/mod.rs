@@ -426,6 +426,26 @@ pub fn collective_mpi_support(workload: &'static str, strategy: &dyn Strategy) -
     }
 }
 
+/// [`Workload::support`] for a workload that is a conversation between MPI ranks: `mpi` runs it,
+/// and `sequential` its baseline. Another MPI strategy is refused with `no_overlap` (why the
+/// workload has nothing for it to overlap), naming the strategy; any other with `only_mpi`.
+pub fn mpi_only_support(
+    workload: &'static str,
+    strategy: &dyn Strategy,
+    no_overlap: &str,
+    only_mpi: &str,
+) -> Result<(), Unsupported> {
+    if strategy.is_sequential() || strategy.family() == Family::Mpi && strategy.name() == "mpi" {
+        return Ok(());
+    }
+    let reason = if strategy.family() == Family::Mpi {
+        format!("{no_overlap} (it runs on `mpi`, not `{}`)", strategy.name())
+    } else {
+        only_mpi.to_string()
+    };
+    Err(Unsupported::new(workload, strategy, reason))
+}
+
 /// The default answer of [`Workload::support`].
 pub fn default_support(workload: &'static str, strategy: &dyn Strategy) -> Result<(), Unsupported> {
     let refuse = |reason: String| Err(Unsupported::new(workload, strategy, reason));
