@@ -172,6 +172,12 @@ up() { [ "\$(timeout 5 sinfo -h -N -o %t 2>/dev/null)" = idle ]; }
 start=\$(date +%s)
 until up || [ \$((\$(date +%s) - start)) -ge 30 ]; do sleep 0.2; done
 up || { echo "the node did not come up within 30 s"; tail -n 20 $tmp/slurmctld.log $tmp/slurmd.log; exit 1; }
+# An idle node may still abort the first job step it is given ("aborted before step completely
+# launched"): a trivial step must run before the measured ones.
+steps() { timeout 20 srun -n 2 --quiet true >/dev/null 2>&1; }
+start=\$(date +%s)
+until steps || [ \$((\$(date +%s) - start)) -ge 60 ]; do sleep 0.5; done
+steps || { echo "job steps did not launch on the node within 60 s"; tail -n 20 $tmp/slurmd.log; exit 1; }
 timeout 5 sinfo -h -N -o '%N %t %c' | sed 's/^/  node: /'
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 timeout 200 salloc -n 2 --quiet sh -c "$PARLAB run $tmp/srun.toml --out $tmp/out-srun && $PARLAB run $tmp/mpirun.toml --out $tmp/out-mpirun"
