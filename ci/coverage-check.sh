@@ -13,8 +13,8 @@ scenario=${1:?usage: ci/coverage-check.sh SCENARIO K [parlab run arguments...]}
 runs=${2:?usage: ci/coverage-check.sh SCENARIO K [parlab run arguments...]}
 shift 2
 [ "$runs" -ge 2 ] || { echo "K must be at least 2" >&2; exit 2; }
-cargo build --release --quiet
-bin=target/release/parlab
+[ -n "${PARLAB_BIN:-}" ] || cargo build --release --quiet
+bin=${PARLAB_BIN:-target/release/parlab}
 # KEEP=DIR keeps every run's results there for a closer look.
 if [ -n "${KEEP:-}" ]; then
   work=$KEEP

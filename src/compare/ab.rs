@@ -52,6 +52,8 @@ pub fn interrupt() {
 }
 
 fn kill_group(pgid: i32) {
+    #[cfg(test)]
+    tests::KILLED_WHILE_HELD.with(|k| k.set(Some(std::path::Path::new(&format!("/proc/{pgid}")).exists())));
     if pgid > 0 {
         // SAFETY: killpg has no memory-safety preconditions; a stale group gives ESRCH.
         unsafe {
@@ -61,7 +63,9 @@ fn kill_group(pgid: i32) {
 }
 
 /// Kills the run's group when dropped: after a normal exit too, so that nothing a run
-/// started outlives it and holds its stderr open.
+/// started outlives it and holds its stderr open. Dropped before the run is reaped (see
+/// [`exited`]): the unreaped leader keeps its pid, and so its group's id, from being given to
+/// a new process, which the kill would otherwise reach.
 struct RunGroup(i32);
 
 impl Drop for RunGroup {
@@ -345,6 +349,22 @@ fn geometric_mean(xs: &[f64]) -> f64 {
     (xs.iter().map(|x| x.ln()).sum::<f64>() / xs.len() as f64).exp()
 }
 
+/// Whether `child` has exited, without reaping it (`waitid` with `WNOWAIT`): until it is reaped
+/// its pid cannot be reused, so its process group can still be killed safely.
+fn exited(child: &std::process::Child) -> std::io::Result<bool> {
+    // SAFETY: an all-zero siginfo_t is a valid value; waitid only writes into it.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `info` is a valid, writable siginfo_t; the pid is our own unreaped child.
+    let rc = unsafe {
+        libc::waitid(libc::P_PID, child.id(), &mut info, libc::WEXITED | libc::WNOHANG | libc::WNOWAIT)
+    };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: waitid filled `info` (or left it zeroed when nothing had exited: si_pid 0).
+    Ok(unsafe { info.si_pid() } != 0)
+}
+
 /// Runs one case in a fresh process and returns its key and median time.
 fn one_run(
     binary: &Path,
@@ -383,9 +403,9 @@ fn one_run(
         said.recv_timeout(Duration::from_secs(2)).unwrap_or_else(|_| "(its stderr was held open)".into())
     };
     let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait()? {
-            break status;
+    loop {
+        if exited(&child)? {
+            break;
         }
         if INTERRUPTED.load(Ordering::SeqCst) {
             drop(group);
@@ -404,8 +424,10 @@ fn one_run(
             );
         }
         std::thread::sleep(Duration::from_millis(10));
-    };
+    }
+    // Killed while the exited leader still holds the group's id, then reaped.
     drop(group);
+    let status = child.wait()?;
     // The handler may have killed the run between two looks: its death is the interrupt's.
     if INTERRUPTED.load(Ordering::SeqCst) {
         return Err(Interrupted.into());
@@ -475,6 +497,28 @@ mod tests {
         if let Ok(out) = left {
             assert!(out.stdout.is_empty(), "left behind: {}", String::from_utf8_lossy(&out.stdout));
         }
+    }
+
+    thread_local! {
+        /// Whether the group's leader still existed (unreaped) when its group was last killed.
+        pub(super) static KILLED_WHILE_HELD: std::cell::Cell<Option<bool>> = const { std::cell::Cell::new(None) };
+    }
+
+    #[test]
+    fn a_finished_run_is_killed_with_its_group_before_it_is_reaped() {
+        // Reaped first, the run's pid (and so its group's id) could go to a new process in the
+        // moment before the kill, which would then reach that process's group.
+        let dir = tempfile::tempdir().unwrap();
+        let script = dir.path().join("quick");
+        std::fs::write(&script, "#!/bin/sh\nexit 0\n").unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        KILLED_WHILE_HELD.with(|k| k.set(None));
+        let e = one_run(&script, Path::new("s.toml"), 0, &dir.path().join("out"), Duration::from_secs(20))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("wrote no"), "{e}");
+        assert_eq!(KILLED_WHILE_HELD.with(|k| k.get()), Some(true));
     }
 
     #[test]

@@ -74,10 +74,19 @@ pub fn write(results: &Results, format: Format, dir: &Path) -> anyhow::Result<Pa
 pub fn load(path: &Path) -> anyhow::Result<Results> {
     let text = crate::input::read_to_string(path, crate::input::RESULTS)
         .with_context(|| format!("cannot read {}", path.display()))?;
-    let version = serde_json::from_str::<serde_json::Value>(&text)
-        .with_context(|| format!("{} is not JSON", path.display()))?
-        .get("schema_version")
-        .and_then(|v| v.as_u64());
+    // Only the version is read first, into a struct that skips every other field without
+    // building it: a `serde_json::Value` of the whole file would take several times the file's
+    // size (up to the 1 GiB input limit) before the version could refuse it.
+    #[derive(serde::Deserialize)]
+    struct Version {
+        schema_version: Option<serde_json::Value>,
+    }
+    let version = match serde_json::from_str::<Version>(&text) {
+        Ok(v) => v.schema_version.and_then(|v| v.as_u64()),
+        // JSON, but not an object: not ours, said as for an object without a version.
+        Err(_) if serde_json::from_str::<serde::de::IgnoredAny>(&text).is_ok() => None,
+        Err(e) => return Err(e).with_context(|| format!("{} is not JSON", path.display())),
+    };
     match version {
         None => anyhow::bail!("{} is not a parlab results file (it has no schema_version)", path.display()),
         Some(v) if v > crate::results::SCHEMA_VERSION as u64 => anyhow::bail!(

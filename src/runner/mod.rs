@@ -430,8 +430,9 @@ fn merge_processes(parts: Vec<(CaseResult, usize)>) -> CaseResult {
             let mut sorted = h.process_medians.clone();
             sorted.sort_by(f64::total_cmp);
             notes.push(format!(
-                "the {} process medians form {} separate groups ({}): something fixed at process start \
-                 (alignment, placement) decides this case's speed, so one run's number is not representative",
+                "the {} process medians form {} separate groups ({}): something that differs between \
+                 processes decides this case's speed (fixed at process start, such as alignment or placement, or the \
+                 machine's load while each ran), so one process's number is not representative",
                 sorted.len(),
                 h.groups,
                 sorted.iter().map(|&m| crate::units::format_ns(m)).collect::<Vec<_>>().join(", ")
