@@ -179,6 +179,18 @@ fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
         .map_err(|e| format!("`{text}` is not a duration ({e}); write e.g. 3m or 90s"))
 }
 
+/// The longest `--spread`: beyond an hour a run mostly idles, and a typo (`90h`) must not
+/// silently keep the machine for days.
+const MAX_SPREAD: std::time::Duration = std::time::Duration::from_secs(3600);
+
+fn parse_spread(text: &str) -> Result<std::time::Duration, String> {
+    let d = parse_duration(text)?;
+    if d > MAX_SPREAD {
+        return Err(format!("`{text}` is longer than the longest spread, 1h; 1 to 5 minutes already sample a drifting machine"));
+    }
+    Ok(d)
+}
+
 fn parse_alpha(text: &str) -> Result<f64, String> {
     match text.trim().parse::<f64>() {
         Ok(a) if a > 0.0 && a < 1.0 => Ok(a),
@@ -227,6 +239,12 @@ struct RunArgs {
     /// `--isolate process`). Default: each workload's `processes` setting (1).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=parlab::scenario::MAX_PROCESSES as u64))]
     processes: Option<u64>,
+    /// Where cases run in several processes (--processes, `processes`): spread each case's processes over at least this much time (e.g. 90s;
+    /// at most 1h), idling between rounds where the run is shorter. The speed of a shared
+    /// machine wanders over tens of seconds; processes started within a second or two all see
+    /// one moment of it, and a rerun minutes later may not land inside their interval.
+    #[arg(long, value_name = "DURATION", value_parser = parse_spread)]
+    spread: Option<std::time::Duration>,
     /// Continue the run whose results.jsonl is in `--out`: cases already there are kept, the
     /// rest are run. parlab uses it itself to go on in a fresh process after a case that could
     /// not be stopped.
@@ -255,6 +273,7 @@ impl RunArgs {
             ("--baseline", self.baseline.clone()),
             ("--isolate", self.isolate.clone()),
             ("--processes", self.processes.map(|n| n.to_string())),
+            ("--spread", self.spread.map(|d| humantime::format_duration(d).to_string())),
             ("--hostfile", self.hostfile.as_ref().map(|f| f.display().to_string())),
         ] {
             if let Some(v) = value {
@@ -467,6 +486,7 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         only,
         isolation,
         processes,
+        spread: args.spread.unwrap_or_default(),
         done,
         ..RunOptions::default()
     };

@@ -344,6 +344,16 @@ pub struct ProcessSpread {
     pub between_cv: f64,
     /// Separate groups among the process medians (1 = one population).
     pub groups: usize,
+    /// The 95% prediction interval for another run's centre (see
+    /// [`crate::stats::Hierarchical::rerun_low`]); absent in files from before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rerun_low_ns: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rerun_high_ns: Option<f64>,
+    /// Seconds from the start of the case's first process to the start of its last: the span
+    /// of time its processes sampled (`--spread` sets a least one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub span_s: Option<f64>,
 }
 
 impl CaseResult {

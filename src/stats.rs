@@ -320,6 +320,15 @@ pub struct Hierarchical {
     pub center: f64,
     pub ci_low: f64,
     pub ci_high: f64,
+    /// Where another run of as many processes should put its centre, 95% of the time (a
+    /// prediction interval: t(k-1) * s * sqrt(1/k + 1/k) on the logs). This, not the CI, is the
+    /// range a rerun's number is expected in: the CI is about the centre of this run's
+    /// processes, and holds another run's centre only about 88% of the time at k = 5 even when
+    /// it is exact. Like the CI, it covers only the variation its processes sampled: what
+    /// changes between sittings minutes apart stays outside unless the processes are spread
+    /// over such a span (`--spread`).
+    pub rerun_low: f64,
+    pub rerun_high: f64,
     /// Each process's median, in the order the processes ran.
     pub process_medians: Vec<f64>,
     /// Standard deviation of the process medians over their mean.
@@ -352,6 +361,8 @@ impl Hierarchical {
         let mean_log = mean(&logs);
         let se = std_dev(&logs) / (k as f64).sqrt();
         let half = t_975(k - 1) * se;
+        // The difference of two such means has twice the variance of one.
+        let rerun_half = half * std::f64::consts::SQRT_2;
         let center = mean_log.exp();
         let between_cv = if center != 0.0 { std_dev(&process_medians) / center.abs() } else { 0.0 };
         let within: Vec<f64> = groups.iter().map(|g| median_standard_error(g)).collect();
@@ -359,6 +370,8 @@ impl Hierarchical {
             center,
             ci_low: (mean_log - half).exp(),
             ci_high: (mean_log + half).exp(),
+            rerun_low: (mean_log - rerun_half).exp(),
+            rerun_high: (mean_log + rerun_half).exp(),
             groups: median_groups(&process_medians, &within),
             process_medians,
             between_cv,
@@ -474,7 +487,8 @@ fn lerp(x: f64, y: f64, t: f64) -> f64 {
     v.clamp(x.min(y), x.max(y))
 }
 
-fn relative_half_width(lo: f64, hi: f64, median: f64) -> f64 {
+/// Half the width of `lo..hi` over `|median|` (0 for an empty interval).
+pub fn relative_half_width(lo: f64, hi: f64, median: f64) -> f64 {
     let width = hi - lo;
     if width == 0.0 {
         0.0
@@ -892,6 +906,33 @@ mod tests {
             .collect();
         let covers = runs.iter().filter(|h| h.ci_low <= 1000.0 && 1000.0 <= h.ci_high).count();
         assert!((255..=295).contains(&covers), "covered the truth in {covers}/300 runs");
+    }
+
+    #[test]
+    fn the_rerun_interval_holds_other_runs_centres_where_the_ci_cannot() {
+        // Another run's centre differs from this one's by two runs' noise, not one: even an
+        // exact 95% CI over 5 processes holds it only about 88% of the time (P(|t4| < 2.776 /
+        // sqrt 2)); the rerun interval is built for it and holds it about 95% of the time.
+        let mut rng = Rng::new(19);
+        let runs: Vec<Hierarchical> = (0..200)
+            .map(|_| Hierarchical::from_processes(&simulated_run(&mut rng, 5, 20, 10.0, 1.0)).unwrap())
+            .collect();
+        let (mut in_ci, mut in_rerun, mut pairs) = (0usize, 0usize, 0usize);
+        for (i, a) in runs.iter().enumerate() {
+            for (j, b) in runs.iter().enumerate() {
+                if i != j {
+                    pairs += 1;
+                    in_ci += usize::from(a.ci_low <= b.center && b.center <= a.ci_high);
+                    in_rerun += usize::from(a.rerun_low <= b.center && b.center <= a.rerun_high);
+                }
+            }
+        }
+        let (ci, rerun) = (in_ci as f64 / pairs as f64, in_rerun as f64 / pairs as f64);
+        assert!((0.83..0.92).contains(&ci), "CI held another run's centre in {:.1}% of pairs", ci * 100.0);
+        assert!((0.92..0.98).contains(&rerun), "rerun interval held it in {:.1}% of pairs", rerun * 100.0);
+        for h in &runs {
+            assert!(h.rerun_low < h.ci_low && h.ci_high < h.rerun_high, "{h:?}");
+        }
     }
 
     #[test]

@@ -163,6 +163,71 @@ fn processes_measure_each_case_in_several_processes() {
 }
 
 #[test]
+fn spread_paces_the_rounds_and_every_case_has_a_rerun_interval() {
+    // Without --spread the three rounds of these tiny cases start within a second or two; with
+    // it, each case's last process starts at least the spread after its first, and the idle wait
+    // before a round still stops at once on Ctrl-C.
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("p.toml");
+    std::fs::write(
+        &scenario,
+        "[scenario]\nname = \"p\"\n[defaults]\nworkers = 1\nwarmup = \"0ms\"\nmin_samples = 3\nmax_samples = 5\n\
+         [[workload]]\nkind = \"pi_monte_carlo\"\nsize = 20000\nstrategies = []\n",
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    parlab()
+        .args(["run", scenario.to_str().unwrap(), "--out", out.to_str().unwrap(), "--processes", "3"])
+        .args(["--spread", "3s"])
+        .assert()
+        .success();
+    let r = results(&out);
+    let case = &r["cases"][0];
+    let p = &case["processes"];
+    let span = p["span_s"].as_f64().unwrap();
+    assert!((3.0..30.0).contains(&span), "processes spanned {span} s");
+    let f = |v: &serde_json::Value| v.as_f64().unwrap();
+    let (rlo, lo, hi, rhi) = (
+        f(&p["rerun_low_ns"]),
+        f(&case["stats"]["ci_low"]),
+        f(&case["stats"]["ci_high"]),
+        f(&p["rerun_high_ns"]),
+    );
+    assert!(rlo < lo && lo <= hi && hi < rhi, "rerun {rlo}..{rhi}, CI {lo}..{hi}");
+    let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    assert!(summary.contains("A rerun of as many processes is expected within"), "{summary}");
+
+    // Ctrl-C while idling before a round: the run stops within a second with exit 130.
+    let out2 = dir.path().join("out2");
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_parlab"))
+        .args(["run", scenario.to_str().unwrap(), "--out", out2.to_str().unwrap(), "--processes", "3"])
+        .args(["--spread", "10m"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    // The first round writes nothing to the log (the case is merged at the end): wait for it to
+    // have run, then interrupt the wait for the second.
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    let killed = std::time::Instant::now();
+    let output = child.wait_with_output().unwrap();
+    assert!(killed.elapsed().as_secs() < 5, "took {:?} to stop", killed.elapsed());
+    assert_eq!(output.status.code(), Some(130));
+    assert!(start.elapsed().as_secs() < 60);
+}
+
+#[test]
+fn a_spread_longer_than_an_hour_is_refused_before_anything_runs() {
+    parlab()
+        .args(["run", "--processes", "3", "--spread", "90h"])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("longer than the longest spread, 1h"));
+}
+
+#[test]
 fn ctrl_c_on_a_case_that_cannot_be_stopped_ends_the_run() {
     // The review's reproduction: the interrupted case's thread lingers, which used to send the
     // rest of the run to a fresh process that finished it and exited 0.

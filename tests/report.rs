@@ -637,6 +637,9 @@ fn every_report_says_what_its_cis_cover() {
             align_offsets: vec![0, 8, 16, 24, 32],
             between_cv: 0.01 * (k + 1) as f64,
             groups: if k == 0 { 2 } else { 1 },
+            rerun_low_ns: Some(0.9),
+            rerun_high_ns: Some(1.0 + 0.1 * (k + 1) as f64),
+            span_s: Some(30.0 + k as f64),
         });
     }
     r.clock_overhead_ns = Some(25.0);

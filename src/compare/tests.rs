@@ -188,6 +188,9 @@ fn in_processes(case: &mut CaseResult, medians: &[f64]) {
         align_offsets: vec![0; medians.len()],
         between_cv: 0.07,
         groups: 1,
+        rerun_low_ns: None,
+        rerun_high_ns: None,
+        span_s: None,
     });
 }
 

@@ -564,7 +564,7 @@ pub fn measurement(results: &Results) -> String {
         let (lo, hi) = (counts.iter().min().copied().unwrap_or(0), counts.iter().max().copied().unwrap_or(0));
         let per = if lo == hi { lo.to_string() } else { format!("{lo}-{hi}") };
         let split = spread.iter().filter(|p| p.groups > 1).count();
-        format!(
+        let mut line = format!(
             "{} of {} measured cases ran in {per} processes each: their CIs cover the spread between processes \
              (median between-process variation {:.1}%, largest {:.1}%){}.",
             spread.len(),
@@ -572,7 +572,34 @@ pub fn measurement(results: &Results) -> String {
             100.0 * cvs[cvs.len() / 2],
             100.0 * cvs[cvs.len() - 1],
             if split > 0 { format!("; {split} case(s) split into separate groups (see their notes)") } else { String::new() }
-        )
+        );
+        // What a reader takes a ± to mean is where the next run lands: say that range, and the
+        // span of time it was sampled over, beyond which the machine's drift is not in it.
+        let mut reruns: Vec<f64> = measured
+            .iter()
+            .filter_map(|c| {
+                let p = c.processes.as_ref()?;
+                let centre = c.stats.as_ref()?.median;
+                Some(stats::relative_half_width(p.rerun_low_ns?, p.rerun_high_ns?, centre))
+            })
+            .filter(|h| h.is_finite())
+            .collect();
+        let mut spans: Vec<f64> = spread.iter().filter_map(|p| p.span_s).collect();
+        if !reruns.is_empty() && !spans.is_empty() {
+            reruns.sort_by(f64::total_cmp);
+            spans.sort_by(f64::total_cmp);
+            line.push_str(&format!(
+                " A rerun of as many processes is expected within ±{:.1}% of this run (median over cases; \
+                 largest ±{:.1}%; 95% prediction intervals), if the machine does not change: each case's \
+                 processes spanned {} to {} of time, and drift over longer than that is not in these figures \
+                 (`--spread` widens the span).",
+                100.0 * reruns[reruns.len() / 2],
+                100.0 * reruns[reruns.len() - 1],
+                format_ns(spans[0] * 1e9),
+                format_ns(spans[spans.len() - 1] * 1e9),
+            ));
+        }
+        line
     };
     if let Some(o) = results.clock_overhead_ns {
         let batched = measured.iter().filter(|c| c.batch > 1).count();

@@ -67,6 +67,10 @@ pub struct RunOptions {
     /// Which of a case's processes this run is (a case child's, counted from 0): part of each
     /// case's marker, so that the processes of one case's rounds are told apart.
     pub round: usize,
+    /// The least span of time the rounds of a multi-process run are spread over (`--spread`):
+    /// round `r` of `n` starts no earlier than `r / (n - 1)` of it after the first, so that the
+    /// processes sample a machine whose speed wanders over tens of seconds, not one moment of it.
+    pub spread: Duration,
 }
 
 /// Where a case runs.
@@ -94,6 +98,7 @@ impl Default for RunOptions {
             grace: GRACE,
             done: Vec::new(),
             round: 0,
+            spread: Duration::ZERO,
         }
     }
 }
@@ -322,11 +327,26 @@ fn run_in_children(
     baselines: &mut HashMap<(usize, u64), f64>,
     results: &mut Results,
 ) -> End {
-    // Per case: the processes measured so far, or the result that ended it early.
-    let mut parts: Vec<Vec<(CaseResult, usize)>> = vec![Vec::new(); cases.len()];
+    // Per case: the processes measured so far (with their alignment offset and when each
+    // started), or the result that ended it early.
+    let mut parts: Vec<Vec<(CaseResult, usize, Instant)>> = vec![Vec::new(); cases.len()];
+    let began = Instant::now();
     let mut ended: Vec<Option<CaseResult>> = cases.iter().map(|c| cannot_run(plan, c)).collect();
     let mut interrupted = false;
     'rounds: for round in 0..rounds {
+        if round > 0 && !options.spread.is_zero() {
+            let due = began + options.spread.mul_f64(round as f64 / (rounds - 1) as f64);
+            // Idle until the round is due, in short steps so that Ctrl-C still stops at once.
+            while Instant::now() < due {
+                if options.interrupt.load(Ordering::SeqCst) {
+                    interrupted = true;
+                    break 'rounds;
+                }
+                std::thread::sleep(
+                    due.saturating_duration_since(Instant::now()).min(Duration::from_millis(50)),
+                );
+            }
+        }
         for (k, spec) in cases.iter().enumerate() {
             if ended[k].is_some() || round >= processes_for(plan, spec, options) {
                 continue;
@@ -337,6 +357,7 @@ fn run_in_children(
             }
             listener.case_started(spec);
             let offset = child::align_offset(round);
+            let started = Instant::now();
             let part = child::measure(plan, spec, exe, round, offset, options, listener);
             if part.status != Status::Ok {
                 let mut failed = part;
@@ -353,7 +374,7 @@ fn run_in_children(
                 }
             } else {
                 listener.process_finished(spec, round, processes_for(plan, spec, options), &part);
-                parts[k].push((part, offset));
+                parts[k].push((part, offset, started));
             }
         }
     }
@@ -388,8 +409,13 @@ fn run_in_children(
 /// One case measured in several processes, as one result: every sample kept (in order), the
 /// centre and interval over processes, the spread between processes recorded,
 /// and a note when the process medians form separate groups.
-fn merge_processes(parts: Vec<(CaseResult, usize)>) -> CaseResult {
-    let (mut parts, offsets): (Vec<CaseResult>, Vec<usize>) = parts.into_iter().unzip();
+fn merge_processes(parts: Vec<(CaseResult, usize, Instant)>) -> CaseResult {
+    let span = match (parts.first(), parts.last()) {
+        (Some(first), Some(last)) => last.2.duration_since(first.2).as_secs_f64(),
+        _ => 0.0,
+    };
+    let (mut parts, offsets): (Vec<CaseResult>, Vec<usize>) =
+        parts.into_iter().map(|(p, o, _)| (p, o)).unzip();
     if parts.len() == 1 {
         return parts.pop().expect("one part");
     }
@@ -444,6 +470,9 @@ fn merge_processes(parts: Vec<(CaseResult, usize)>) -> CaseResult {
             align_offsets: offsets,
             between_cv: h.between_cv,
             groups: h.groups,
+            rerun_low_ns: Some(h.rerun_low),
+            rerun_high_ns: Some(h.rerun_high),
+            span_s: Some(span),
         });
     }
     // Each process's means line up with its samples; concatenated they line up with the

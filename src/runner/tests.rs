@@ -414,8 +414,10 @@ fn merged_processes_concatenate_their_phases_and_drop_mismatched_ones() {
             .collect();
         part
     };
-    let merged =
-        merge_processes(vec![(with(["kernel", "other"], 1.0), 0), (with(["kernel", "other"], 5.0), 8)]);
+    let merged = merge_processes(vec![
+        (with(["kernel", "other"], 1.0), 0, Instant::now()),
+        (with(["kernel", "other"], 5.0), 8, Instant::now()),
+    ]);
     assert_eq!(merged.samples_ns.len(), 2 * n);
     assert_eq!(merged.phases.len(), 2);
     assert_eq!(merged.phases[0].name, "kernel");
@@ -423,8 +425,10 @@ fn merged_processes_concatenate_their_phases_and_drop_mismatched_ones() {
     assert_eq!(merged.phases[1].samples_ns, [vec![2.0; n], vec![6.0; n]].concat());
     assert!(!merged.notes.iter().any(|note| note.contains("phases")), "{:?}", merged.notes);
 
-    let mismatched =
-        merge_processes(vec![(with(["kernel", "other"], 1.0), 0), (with(["copy", "other"], 1.0), 8)]);
+    let mismatched = merge_processes(vec![
+        (with(["kernel", "other"], 1.0), 0, Instant::now()),
+        (with(["copy", "other"], 1.0), 8, Instant::now()),
+    ]);
     assert!(mismatched.phases.is_empty());
     assert!(
         mismatched.notes.iter().any(|note| note.starts_with("phases are left out: process 2 reported")),
@@ -448,9 +452,11 @@ fn merged_processes_keep_their_means_over_ranks_only_where_every_process_has_the
         part.rank_mean_ns = mean.map_or(Vec::new(), |m| vec![m; n]);
         part
     };
-    let merged = merge_processes(vec![(with(Some(1.0)), 0), (with(Some(2.0)), 8)]);
+    let merged =
+        merge_processes(vec![(with(Some(1.0)), 0, Instant::now()), (with(Some(2.0)), 8, Instant::now())]);
     assert_eq!(merged.rank_mean_ns, [vec![1.0; n], vec![2.0; n]].concat());
     assert_eq!(merged.rank_mean_median_ns(), Some(1.5));
-    let partial = merge_processes(vec![(with(Some(1.0)), 0), (with(None), 8)]);
+    let partial =
+        merge_processes(vec![(with(Some(1.0)), 0, Instant::now()), (with(None), 8, Instant::now())]);
     assert!(partial.rank_mean_ns.is_empty(), "means that would not line up with the samples are dropped");
 }
