@@ -472,6 +472,16 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         }
     }
     let processes = args.processes.map(|n| n as usize);
+    let several =
+        processes.map_or_else(|| plan.workloads.iter().any(|w| w.settings.processes > 1), |n| n > 1);
+    if args.spread.is_some_and(|d| !d.is_zero()) && !several {
+        return Err(BadInput(
+            "--spread paces the processes of cases measured in several, and every case here runs in one: \
+             add --processes N (N of 2 or more) or `processes` to the scenario"
+                .into(),
+        )
+        .into());
+    }
     let isolation = if args.isolate.as_deref() == Some("process")
         || processes.is_some_and(|n| n > 1)
         || plan.workloads.iter().any(|w| w.settings.processes > 1)

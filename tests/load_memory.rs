@@ -30,8 +30,11 @@ unsafe impl GlobalAlloc for Peak {
 #[global_allocator]
 static ALLOCATOR: Peak = Peak;
 
-/// Bytes allocated at the peak of `f`, above what was allocated when it started.
+/// Bytes allocated at the peak of `f`, above what was allocated when it started. One at a
+/// time: the counters are the whole test binary's, and tests run in parallel.
 fn peak_of<T>(f: impl FnOnce() -> T) -> (T, usize) {
+    static ONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = ONE.lock().unwrap_or_else(|e| e.into_inner());
     let base = NOW.load(Ordering::SeqCst);
     PEAK.store(base, Ordering::SeqCst);
     let out = f();
@@ -61,7 +64,24 @@ fn a_large_file_is_refused_for_its_schema_without_building_a_json_tree() {
     let array = dir.path().join("array.json");
     std::fs::write(&array, "[1, 2, 3]").unwrap();
     assert!(format!("{:#}", parlab::report::load(&array).unwrap_err()).contains("it has no schema_version"));
+    std::fs::write(&array, "[999]").unwrap();
+    assert!(format!("{:#}", parlab::report::load(&array).unwrap_err()).contains("it has no schema_version"));
     let broken = dir.path().join("broken.json");
     std::fs::write(&broken, "{\"schema_version\": ").unwrap();
     assert!(format!("{:#}", parlab::report::load(&broken).unwrap_err()).contains("is not JSON"));
+}
+
+#[test]
+fn a_large_schema_version_is_skipped_without_being_built() {
+    // The review's reproduction: the bulk inside `schema_version` itself, which a
+    // `serde_json::Value` field built whole (411 MB for 8 MiB).
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = String::from(r#"{"schema_version": ["#);
+    text.push_str(&"0,".repeat(4 << 20));
+    text.push_str("0]}");
+    let path = dir.path().join("bulk.json");
+    std::fs::write(&path, &text).unwrap();
+    let (out, peak) = peak_of(|| parlab::report::load(&path));
+    assert!(format!("{:#}", out.unwrap_err()).contains("it has no schema_version"));
+    assert!(peak < 3 * text.len(), "loading took {peak} bytes at its peak for a file of {}", text.len());
 }

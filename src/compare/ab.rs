@@ -21,7 +21,7 @@
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
@@ -39,16 +39,15 @@ pub struct Interrupted;
 
 /// Set by [`interrupt`]; every run in flight and to come stops.
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
-/// The process group of the run in flight (0: none). Each run is the leader of its own group,
-/// so that a timeout or Ctrl-C ends it with everything it started, not just the binary.
-static RUN_GROUP: AtomicI32 = AtomicI32::new(0);
 
-/// For the Ctrl-C (and SIGTERM, SIGHUP) handler: kills the run in flight with its whole process
-/// group and stops the gate. (The runs do not get the terminal's Ctrl-C themselves: they are in
-/// their own groups; and if `ab` is killed outright, each run dies with it by its death signal.)
+/// For the Ctrl-C (and SIGTERM, SIGHUP) handler: stops the gate. The loop that waits for the run
+/// in flight sees the flag within 10 ms and kills the run's whole process group before reaping
+/// it; the handler kills nothing itself, since the run it read could have been reaped, and its
+/// group id given to a new process, before its kill. (The runs do not get the terminal's Ctrl-C
+/// themselves: they are in their own groups; and if `ab` is killed outright, each run dies with
+/// it by its death signal.)
 pub fn interrupt() {
     INTERRUPTED.store(true, Ordering::SeqCst);
-    kill_group(RUN_GROUP.load(Ordering::SeqCst));
 }
 
 fn kill_group(pgid: i32) {
@@ -70,7 +69,6 @@ struct RunGroup(i32);
 
 impl Drop for RunGroup {
     fn drop(&mut self) {
-        RUN_GROUP.store(0, Ordering::SeqCst);
         kill_group(self.0);
     }
 }
@@ -391,7 +389,6 @@ fn one_run(
         .spawn()
         .with_context(|| format!("cannot start {}", binary.display()))?;
     let group = RunGroup(child.id() as i32);
-    RUN_GROUP.store(group.0, Ordering::SeqCst);
     // Read stderr while the child runs: a child that says more than the pipe holds (64 KiB)
     // would otherwise block on its write and be killed as a hang.
     let stderr = child.stderr.take().expect("piped");

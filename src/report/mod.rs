@@ -79,11 +79,15 @@ pub fn load(path: &Path) -> anyhow::Result<Results> {
     // size (up to the 1 GiB input limit) before the version could refuse it.
     #[derive(serde::Deserialize)]
     struct Version {
-        schema_version: Option<serde_json::Value>,
+        #[serde(default)]
+        schema_version: VersionField,
     }
-    let version = match serde_json::from_str::<Version>(&text) {
-        Ok(v) => v.schema_version.and_then(|v| v.as_u64()),
-        // JSON, but not an object: not ours, said as for an object without a version.
+    // Only an object is read for its version (serde would also take `[999]` as the struct).
+    let object = text.trim_start().starts_with('{');
+    let version = match serde_json::from_str::<Version>(if object { &text } else { "" }) {
+        Ok(v) => v.schema_version.0,
+        // JSON, but not an object (or one serde refuses, with two versions): not ours, said as
+        // for an object without a version.
         Err(_) if serde_json::from_str::<serde::de::IgnoredAny>(&text).is_ok() => None,
         Err(e) => return Err(e).with_context(|| format!("{} is not JSON", path.display())),
     };
@@ -110,6 +114,51 @@ pub fn load(path: &Path) -> anyhow::Result<Results> {
         );
     }
     Ok(results)
+}
+
+/// A results file's `schema_version`: the number when it is an unsigned integer, `None` for
+/// anything else, which is skipped without being built (an array or object there could be as
+/// large as the file).
+#[derive(Default)]
+struct VersionField(Option<u64>);
+
+impl<'de> serde::Deserialize<'de> for VersionField {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = VersionField;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a schema version")
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<VersionField, E> {
+                Ok(VersionField(Some(v)))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<VersionField, E> {
+                Ok(VersionField(u64::try_from(v).ok()))
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<VersionField, E> {
+                Ok(VersionField(None))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<VersionField, E> {
+                Ok(VersionField(None))
+            }
+            fn visit_str<E>(self, _: &str) -> Result<VersionField, E> {
+                Ok(VersionField(None))
+            }
+            fn visit_unit<E>(self) -> Result<VersionField, E> {
+                Ok(VersionField(None))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<VersionField, A::Error> {
+                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                Ok(VersionField(None))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<VersionField, A::Error> {
+                while map.next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?.is_some() {}
+                Ok(VersionField(None))
+            }
+        }
+        d.deserialize_any(Visit)
+    }
 }
 
 /// Writes the comparison of `runs` (the first is the baseline) as `index.html` in `dir`.

@@ -330,30 +330,33 @@ fn run_in_children(
     // Per case: the processes measured so far (with their alignment offset and when each
     // started), or the result that ended it early.
     let mut parts: Vec<Vec<(CaseResult, usize, Instant)>> = vec![Vec::new(); cases.len()];
-    let began = Instant::now();
     let mut ended: Vec<Option<CaseResult>> = cases.iter().map(|c| cannot_run(plan, c)).collect();
     let mut interrupted = false;
     'rounds: for round in 0..rounds {
-        if round > 0 && !options.spread.is_zero() {
-            let due = began + options.spread.mul_f64(round as f64 / (rounds - 1) as f64);
-            // Idle until the round is due, in short steps so that Ctrl-C still stops at once.
-            while Instant::now() < due {
-                if options.interrupt.load(Ordering::SeqCst) {
-                    interrupted = true;
-                    break 'rounds;
-                }
-                std::thread::sleep(
-                    due.saturating_duration_since(Instant::now()).min(Duration::from_millis(50)),
-                );
-            }
-        }
         for (k, spec) in cases.iter().enumerate() {
-            if ended[k].is_some() || round >= processes_for(plan, spec, options) {
+            let of = processes_for(plan, spec, options);
+            if ended[k].is_some() || round >= of {
                 continue;
             }
             if options.interrupt.load(Ordering::SeqCst) {
                 interrupted = true;
                 break 'rounds;
+            }
+            // Paced per case, from its own first process: process `round` of `of` starts no
+            // earlier than `round / (of - 1)` of the spread after it, so that every case's
+            // processes span at least the spread, whatever ran before them.
+            if let (Some(first), false) = (parts[k].first().map(|p| p.2), options.spread.is_zero()) {
+                let due = first + options.spread.mul_f64(round as f64 / (of - 1) as f64);
+                // Idle in short steps, so that Ctrl-C still stops at once.
+                while Instant::now() < due {
+                    if options.interrupt.load(Ordering::SeqCst) {
+                        interrupted = true;
+                        break 'rounds;
+                    }
+                    std::thread::sleep(
+                        due.saturating_duration_since(Instant::now()).min(Duration::from_millis(50)),
+                    );
+                }
             }
             listener.case_started(spec);
             let offset = child::align_offset(round);
@@ -361,7 +364,6 @@ fn run_in_children(
             let part = child::measure(plan, spec, exe, round, offset, options, listener);
             if part.status != Status::Ok {
                 let mut failed = part;
-                let of = processes_for(plan, spec, options);
                 if of > 1 {
                     let why = failed.reason.take().unwrap_or_default();
                     failed.reason = Some(format!("in process {} of {of}: {why}", round + 1));
