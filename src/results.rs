@@ -179,6 +179,10 @@ pub struct CaseResult {
     /// Absent for cases that launch nothing of their own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub launch: Option<String>,
+    /// For a device strategy: the device the case ran on (or none matched), the cache state and
+    /// residency ([`crate::scenario::DeviceCase`]); part of the case's identity.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<crate::scenario::DeviceCase>,
 }
 
 fn one() -> u64 {
@@ -395,6 +399,7 @@ impl CaseResult {
             placement: Vec::new(),
             hosts: Vec::new(),
             launch: None,
+            device: spec.device.clone(),
         }
     }
 
@@ -628,6 +633,7 @@ mod tests {
             effective_size: 4,
             scaling: Scaling::Strong,
             notes: Vec::new(),
+            device: None,
             seed: 1,
             tunables: StrategyParams::default(),
         };
@@ -690,6 +696,7 @@ mod tests {
             effective_size: 1000,
             scaling: Scaling::Strong,
             notes: Vec::new(),
+            device: None,
             seed: 42,
             tunables: StrategyParams::default(),
         };

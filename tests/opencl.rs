@@ -1,8 +1,10 @@
-//! The `opencl` strategy through the `parlab` binary: with the `opencl` feature and a device
-//! (PoCL's CPU device in CI), every OpenCL case verifies on tiny sizes and each sample's phases
-//! are `transfer_in`, `kernel` and `transfer_out`, adding up to at most the sample; with no
-//! platform the case is `unavailable` with the loader's reason; without the feature it is
-//! `unavailable: built without the opencl feature`.
+//! The `opencl` strategies through the `parlab` binary: with the `opencl` feature and a device
+//! (PoCL's CPU device in CI), every OpenCL case verifies on tiny sizes (f64, `opencl-tiled`,
+//! `opencl-f32`, resident inputs, a warm cache) and each sample's phases are `transfer_in`
+//! (none when resident), `kernel` and `transfer_out`, adding up to at most the sample; the
+//! notes say the cache state, the launch latency and residency; a `device` selector picks the
+//! cases' devices; with no platform the case is `unavailable` with the loader's reason; without
+//! the feature it is `unavailable: built without the opencl feature`.
 
 use std::path::Path;
 use std::process::Command;
@@ -27,7 +29,7 @@ timeout = "60s"
 [[workload]]
 kind = "stream_triad"
 size = 10007
-strategies = ["sequential", "opencl"]
+strategies = ["sequential", "opencl", "opencl-f32"]
 
 [[workload]]
 kind = "pi_monte_carlo"
@@ -37,14 +39,52 @@ strategies = ["sequential", "opencl"]
 [[workload]]
 kind = "matmul"
 size = 29
-strategies = ["sequential", "opencl", "opencl-tiled"]
+strategies = ["sequential", "opencl", "opencl-tiled", "opencl-f32"]
 
 [[workload]]
 kind = "mandelbrot"
 size = 37
 params = { max_iter = 300 }
 strategies = ["sequential", "opencl"]
+
+[[workload]]
+kind = "nbody"
+size = 37
+params = { steps = 3 }
+strategies = ["sequential", "opencl"]
+
+[[workload]]
+kind = "histogram"
+size = 100003
+params = { bins = 37, skew = 0.3 }
+strategies = ["sequential", "opencl"]
+
+# More bins than PoCL's 2 MiB of local memory holds: counted with global atomics.
+[[workload]]
+kind = "histogram"
+size = 10007
+params = { bins = 1048576 }
+strategies = ["sequential", "opencl"]
+
+# Inputs kept on the device, the cache left warm (another size: the `sequential` baseline of an
+# entry of the same size would be the same case twice).
+[[workload]]
+kind = "matmul"
+size = 30
+strategies = ["sequential", "opencl", "opencl-f32"]
+resident = true
+cache = "warm"
+
+[[workload]]
+kind = "nbody"
+size = 37
+params = { steps = 2 }
+strategies = ["sequential", "opencl"]
+resident = true
 "#;
+
+/// How many OpenCL cases [`TINY`] has on one device.
+const TINY_CASES: usize = 13;
 
 /// Runs `parlab run` on `scenario` with `env` set; returns its results.
 fn run(dir: &Path, scenario: &str, env: &[(&str, &str)]) -> Value {
@@ -94,7 +134,7 @@ fn opencl_cases_verify_with_transfer_and_kernel_phases() {
         .unwrap()
         .to_string();
     // One case per workload: a device has no worker count, whatever `workers` lists.
-    assert_eq!(cases.len(), 5, "{results}");
+    assert_eq!(cases.len(), TINY_CASES, "{results}");
     for case in &cases {
         assert_eq!(case["status"], "ok", "{case}");
         assert_eq!(case["verification"]["passed"], true, "{case}");
@@ -109,21 +149,106 @@ fn opencl_cases_verify_with_transfer_and_kernel_phases() {
                 .any(|n| n.as_str().unwrap().contains(&format!("ran on the OpenCL device {device};"))),
             "{case}"
         );
+        let resident = case["device"]["resident"] == true;
         let phases = case["phases"].as_array().unwrap();
         let names: Vec<&str> = phases.iter().map(|p| p["name"].as_str().unwrap()).collect();
-        assert_eq!(names, ["transfer_in", "kernel", "transfer_out", "other"], "{case}");
+        let phase = |name: &str| {
+            phases.iter().find(|p| p["name"] == name).unwrap_or_else(|| panic!("{name}: {case}"))
+        };
+        if resident {
+            // Uploaded once in the setup: no sample uploads anything.
+            assert_eq!(names, ["kernel", "transfer_out", "other"], "{case}");
+        } else {
+            assert_eq!(names, ["transfer_in", "kernel", "transfer_out", "other"], "{case}");
+        }
         let samples = case["samples_ns"].as_array().unwrap();
         for (i, sample) in samples.iter().enumerate() {
             let sample = sample.as_f64().unwrap();
-            let named: f64 = phases[..3].iter().map(|p| p["samples_ns"][i].as_f64().unwrap()).sum();
+            let named: f64 = phases
+                .iter()
+                .filter(|p| p["name"] != "other")
+                .map(|p| p["samples_ns"][i].as_f64().unwrap())
+                .sum();
             assert!(named <= sample + 1.0, "sample {i}: phases {named} > {sample}: {case}");
-            assert!(phases[1]["samples_ns"][i].as_f64().unwrap() > 0.0, "a kernel takes time: {case}");
-            assert!(phases[2]["samples_ns"][i].as_f64().unwrap() > 0.0, "the output comes back: {case}");
+            assert!(phase("kernel")["samples_ns"][i].as_f64().unwrap() > 0.0, "a kernel takes time: {case}");
+            assert!(
+                phase("transfer_out")["samples_ns"][i].as_f64().unwrap() > 0.0,
+                "the output comes back: {case}"
+            );
         }
-        if case["workload"] == "stream_triad" || case["workload"] == "matmul" {
-            assert!(phases[0]["samples_ns"][0].as_f64().unwrap() > 0.0, "the inputs go up: {case}");
+        if !resident
+            && ["stream_triad", "matmul", "nbody", "histogram"].contains(&case["workload"].as_str().unwrap())
+        {
+            assert!(
+                phase("transfer_in")["samples_ns"][0].as_f64().unwrap() > 0.0,
+                "the inputs go up: {case}"
+            );
         }
+        // The notes say how it ran: the launch latency, the cache, residency, precision.
+        let notes = case["notes"].to_string();
+        assert!(notes.contains("launch latency of an empty kernel: "), "{notes}");
+        if case["device"]["cache"] == "warm" {
+            assert!(notes.contains("cache warm: nothing is flushed"), "{notes}");
+        } else {
+            assert!(notes.contains("cache cold: before each sample"), "{notes}");
+        }
+        assert_eq!(notes.contains("resident: the inputs were uploaded once"), resident, "{notes}");
+        let f32 = case["strategy"] == "opencl-f32";
+        assert_eq!(notes.contains("computed in f32"), f32, "{notes}");
+        if f32 && case["workload"] == "stream_triad" {
+            let detail = case["verification"]["detail"].as_str().unwrap();
+            assert!(detail.contains("f32 epsilons"), "the f32 tolerance is stated: {detail}");
+        }
+        // The case names its device: in its key, its results and its notes.
+        assert_eq!(case["device"]["target"]["name"], device.as_str(), "{case}");
+        assert_eq!(case["device"]["choice"], "all", "{case}");
     }
+    let notes = |bins: u64| -> String {
+        let case =
+            cases.iter().find(|c| c["workload"] == "histogram" && c["params"]["bins"] == bins).unwrap();
+        case["notes"].to_string()
+    };
+    assert!(notes(37).contains("local atomics"), "{}", notes(37));
+    assert!(notes(1 << 20).contains("global atomic"), "{}", notes(1 << 20));
+}
+
+/// [`TINY`] with a `device` selector in `[defaults]`.
+#[cfg(feature = "opencl")]
+fn tiny_on(device: &str) -> String {
+    TINY.replacen("[defaults]\n", &format!("[defaults]\ndevice = \"{device}\"\n"), 1)
+}
+
+#[cfg(feature = "opencl")]
+#[test]
+fn a_device_selector_picks_the_cases_devices_and_one_that_matches_none_is_unavailable() {
+    let Ok(device) = parlab::machine::opencl::chosen() else {
+        eprintln!("skipped: no OpenCL device");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    // PoCL's device is a CPU: "cpu" and a part of its name pick it, "gpu" none.
+    let kind = device.kind.clone().unwrap_or_default();
+    let part: String = device.name.chars().take(6).collect();
+    let results = run(dir.path(), &tiny_on(&part.to_uppercase()), &[]);
+    let cases = opencl_cases(&results);
+    assert_eq!(cases.len(), TINY_CASES, "{results}");
+    assert!(cases
+        .iter()
+        .all(|c| c["status"] == "ok" && c["device"]["target"]["name"] == device.name.as_str()));
+    let other = if kind == "gpu" { "cpu" } else { "gpu" };
+    let dir = tempfile::tempdir().unwrap();
+    let results = run(dir.path(), &tiny_on(other), &[]);
+    for case in opencl_cases(&results) {
+        assert_eq!(case["status"], "unavailable", "{case}");
+        let reason = case["reason"].as_str().unwrap();
+        assert!(reason.starts_with(&format!("no OpenCL device matches `device = \"{other}\"`")), "{reason}");
+        assert!(reason.contains(&device.name), "names the devices there are: {reason}");
+    }
+    // The CPU strategies are untouched: one sequential case per entry, each verified.
+    let sequential: Vec<&Value> =
+        results["cases"].as_array().unwrap().iter().filter(|c| c["strategy"] == "sequential").collect();
+    assert_eq!(sequential.len(), TINY.matches("[[workload]]").count());
+    assert!(sequential.iter().all(|c| c["status"] == "ok" && c.get("device").is_none()));
 }
 
 #[cfg(feature = "opencl")]
@@ -135,7 +260,7 @@ fn with_no_platform_an_opencl_case_is_unavailable_with_the_reason() {
     std::fs::create_dir(&empty).unwrap();
     let results = run(dir.path(), TINY, &[("OCL_ICD_VENDORS", empty.to_str().unwrap())]);
     let cases = opencl_cases(&results);
-    assert_eq!(cases.len(), 5, "{results}");
+    assert_eq!(cases.len(), TINY_CASES, "{results}");
     for case in cases {
         assert_eq!(case["status"], "unavailable", "{case}");
         let reason = case["reason"].as_str().unwrap();
@@ -150,7 +275,7 @@ fn without_the_feature_an_opencl_case_is_unavailable() {
     let dir = tempfile::tempdir().unwrap();
     let results = run(dir.path(), TINY, &[]);
     let cases = opencl_cases(&results);
-    assert_eq!(cases.len(), 5, "{results}");
+    assert_eq!(cases.len(), TINY_CASES, "{results}");
     for case in cases {
         assert_eq!(
             (&case["status"], &case["reason"]),

@@ -575,6 +575,7 @@ mod tests {
             seed: 42,
             tunables: Default::default(),
             notes: Vec::new(),
+            device: None,
         }
     }
 

@@ -75,6 +75,7 @@ pub static STRATEGIES: &[&dyn Strategy] = &[
     &mpi::MpiNonblocking,
     &opencl::OpenCl,
     &opencl::OpenClTiled,
+    &opencl::OpenClF32,
 ];
 
 /// Strategies that exist only to test the harness (they run on the test backends); never listed.
