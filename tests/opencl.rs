@@ -186,6 +186,13 @@ fn opencl_cases_verify_with_transfer_and_kernel_phases() {
         }
         // The notes say how it ran: the launch latency, the cache, residency, precision.
         let notes = case["notes"].to_string();
+        // A kernel shorter than 100 launch latencies is timed by the runner in batches of whole
+        // runs, so that the results' batch says so and every phase is the mean over the batch's
+        // own runs (the review found a kernel phase measured beside the sample, warm).
+        assert_eq!(notes.contains("short kernels ("), case["batch"].as_u64().unwrap() > 1, "{case}");
+        if case["workload"] == "stream_triad" && case["strategy"] == "opencl" {
+            assert!(case["batch"].as_u64().unwrap() > 1, "a 10k-element triad is short: {case}");
+        }
         assert!(notes.contains("launch latency of an empty kernel: "), "{notes}");
         if case["device"]["cache"] == "warm" {
             assert!(notes.contains("cache warm: nothing is flushed"), "{notes}");
@@ -283,4 +290,30 @@ fn without_the_feature_an_opencl_case_is_unavailable() {
             "{case}"
         );
     }
+}
+
+#[cfg(feature = "opencl")]
+#[test]
+fn a_buffer_larger_than_the_device_allocates_is_unsupported_with_the_sizes() {
+    // The review's reproduction: PoCL told to have 1 GiB (256 MiB in one buffer) and a 40M
+    // triad (320 MB a buffer) ended as `error` with the driver's banner over several lines.
+    if let Err(why) = parlab::machine::opencl::chosen() {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let small = &[("POCL_MEMORY_LIMIT", "1")];
+    let probe = Command::new(EXE).args(["detect"]).envs(small.iter().copied()).output().unwrap();
+    if !String::from_utf8_lossy(&probe.stdout).contains("1.0 GiB global memory") {
+        eprintln!("skipped: the OpenCL device here is not PoCL, or ignores POCL_MEMORY_LIMIT");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let scenario =
+        "[scenario]\nname = \"big\"\n[defaults]\nwarmup = \"0ms\"\nmin_samples = 2\nmax_samples = 2\n\
+                    [[workload]]\nkind = \"stream_triad\"\nsize = 40000000\nstrategies = [\"opencl\"]\n";
+    let results = run(dir.path(), scenario, small);
+    let case = &opencl_cases(&results)[0];
+    assert_eq!(case["status"], "unsupported", "{case}");
+    let reason = case["reason"].as_str().unwrap();
+    assert!(reason.contains("allocates at most 256 MiB in one buffer") && !reason.contains('\n'), "{reason}");
 }

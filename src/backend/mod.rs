@@ -133,6 +133,14 @@ pub trait Session {
     /// Checks the last run's output against the sequential reference, then a fresh output from
     /// one more untimed run (a kernel that skips work must not pass on what earlier runs left).
     fn verify(&mut self) -> Result<Verification, BackendError>;
+    /// The fewest runs each sample must time back to back, whatever the runner's own clock
+    /// rule says: a device backend whose kernels are shorter than 100 launch latencies asks for
+    /// batches, so that a sample's time (and each phase, summed over its runs) is not mostly the
+    /// launches'. The runner takes the larger of this and its own batch, and divides every
+    /// sample and phase by it.
+    fn min_batch(&self) -> u64 {
+        1
+    }
     /// The instruction set the kernel reported for its runs.
     fn isa(&self) -> Option<&str> {
         None

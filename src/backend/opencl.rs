@@ -25,10 +25,10 @@
 //! Launch latency: the setup times [`LATENCY_LAUNCHES`] launches of an empty kernel, each from
 //! enqueue to completion on the host, and notes the median. A workload whose kernels take less
 //! than [`LATENCY_RATIO`] times that is timed in batches, as the runner batches short CPU
-//! kernels: before each sample (outside it) the kernels run [`batch`] times back to back, and
-//! the `kernel` phase is the device time from the first launch's start to the last one's end
-//! over the batch, per run (never more than what the sample leaves beside the transfers). The
-//! sample itself is still one run of upload, kernels and download.
+//! kernels: the session asks the runner for [`batch`] runs per sample
+//! ([`Session::min_batch`](super::Session::min_batch)), each a whole run of upload, kernels and
+//! download, and every figure (the sample and each phase, the kernel's own profiling events
+//! summed) is their mean. The flush precedes the sample, so only its first run starts cold.
 
 use super::{Backend, BackendError, CaseJob, Session};
 use crate::scenario::{DeviceChoice, DeviceTarget};
@@ -238,22 +238,6 @@ mod device {
         (0..count as usize).map(|k| if k == 0 { &steps[0] } else { &steps[1 + (k + 1) % 2] }).collect()
     }
 
-    impl Job {
-        /// The kernels one run launches, in order.
-        fn kernels(&self) -> Vec<&ClKernel> {
-            match self {
-                Job::Triad { kernel, .. }
-                | Job::TriadF32 { kernel, .. }
-                | Job::Pi { kernel, .. }
-                | Job::Mandelbrot { kernel, .. }
-                | Job::Matmul { kernel, .. }
-                | Job::MatmulF32 { kernel, .. } => vec![kernel],
-                Job::Nbody { steps, count, .. } => nbody_order(steps, *count),
-                Job::Histogram { kernels, .. } => kernels.iter().collect(),
-            }
-        }
-    }
-
     /// One run's phases, nanoseconds.
     #[derive(Default)]
     struct Phases {
@@ -285,11 +269,14 @@ mod device {
     }
 
     fn setup(what: &str) -> impl Fn(ocl::Error) -> BackendError + '_ {
-        move |e| BackendError::Setup { what: what.to_string(), why: e.to_string() }
+        move |e| BackendError::Setup {
+            what: what.to_string(),
+            why: crate::machine::opencl::one_line(&e.to_string()),
+        }
     }
 
     fn failed(e: ocl::Error) -> BackendError {
-        BackendError::Failed(format!("OpenCL: {e}"))
+        BackendError::Failed(format!("OpenCL: {}", crate::machine::opencl::one_line(&e.to_string())))
     }
 
     /// The device the case was planned for ([`CaseSpec::device`]), or the first one for a case
@@ -351,8 +338,22 @@ mod device {
         Ok(times[times.len() / 2])
     }
 
-    /// A device buffer of `len` values of `T` on `queue`.
+    /// A device buffer of `len` values of `T` on `queue`: `unsupported` with the sizes when it is
+    /// larger than the device allocates in one piece (`CL_DEVICE_MAX_MEM_ALLOC_SIZE`), which the
+    /// driver would otherwise refuse with an error, or a GPU with less memory than the host fail.
     fn buffer<T: ocl::OclPrm>(queue: &Queue, len: usize, what: &str) -> Result<Buffer<T>, BackendError> {
+        let bytes = (len.max(1) as u64).saturating_mul(std::mem::size_of::<T>() as u64);
+        let device = queue.device();
+        if let Ok(DeviceInfoResult::MaxMemAllocSize(most)) = device.info(DeviceInfo::MaxMemAllocSize) {
+            if bytes > most {
+                return Err(BackendError::Unsupported(format!(
+                    "{what} needs {}, and the OpenCL device {} allocates at most {} in one buffer",
+                    format_bytes(bytes),
+                    device.name().unwrap_or_default().trim(),
+                    format_bytes(most)
+                )));
+            }
+        }
         Buffer::<T>::builder().queue(queue.clone()).len(len.max(1)).build().map_err(setup(what))
     }
 
@@ -681,7 +682,12 @@ mod device {
                 None
             }
             Cache::Cold => {
-                let bytes = flush_bytes(cache, memory);
+                // Never more than the device allocates in one buffer.
+                let most = match device.info(DeviceInfo::MaxMemAllocSize) {
+                    Ok(DeviceInfoResult::MaxMemAllocSize(n)) => n,
+                    _ => u64::MAX,
+                };
+                let bytes = flush_bytes(cache, memory).min(most / 8 * 8);
                 let capped = if bytes < 2 * cache {
                     format!(
                         ", capped at a quarter of its memory and {}: the cache may not be wholly cold",
@@ -690,9 +696,17 @@ mod device {
                 } else {
                     String::new()
                 };
+                // Without residency the upload follows the flush and goes through the cache, so
+                // "cold" describes the sample's start, not what the kernel finds: said.
+                let upload = if settings.resident {
+                    ""
+                } else {
+                    "; the upload that follows writes the inputs through the cache, so the kernel may find \
+                     them there (`resident = true` measures the kernel from a cold cache)"
+                };
                 notes.push(format!(
                     "cache cold: before each sample, outside it, the device writes {} (twice its {} \
-                     global-memory cache{capped})",
+                     global-memory cache{capped}){upload}",
                     format_bytes(bytes),
                     format_bytes(cache)
                 ));
@@ -742,13 +756,11 @@ mod device {
         ));
         if session.batch > 1 {
             session.notes.push(format!(
-                "short kernels ({} a run, under {LATENCY_RATIO:.0}x the launch latency): the kernel phase is \
-                 the device time of a batch of {} back-to-back runs of the kernels, from the first one's \
-                 start to the last one's end, divided by {}; the batch runs before each sample, outside it \
-                 (its runs after the first find the cache warm), and the headline is still one run",
+                "short kernels ({} a run, under {LATENCY_RATIO:.0}x the launch latency): each sample times {} \
+                 whole runs back to back (upload, kernels, download) and every figure is their mean; the \
+                 cache is flushed before each sample, so only its first run starts cold",
                 format_ns(kernel_ns as f64),
                 session.batch,
-                session.batch
             ));
         }
         session.setup_ns = began.elapsed().as_nanos() as u64;
@@ -862,33 +874,6 @@ mod device {
             Ok(phases)
         }
 
-        /// The kernels of one run, [`Cl::batch`] times back to back: the device time from the
-        /// first launch's start to the last one's end, per run.
-        fn run_batch(&self) -> Result<u64, BackendError> {
-            let kernels = self.job.kernels();
-            let total = self.batch as usize * kernels.len();
-            let (mut first, mut last) = (Event::empty(), Event::empty());
-            for i in 0..total {
-                let cmd = kernels[i % kernels.len()].cmd();
-                // SAFETY: the kernels' buffers are this session's and sized for their global work
-                // sizes; each run of them leaves the same output.
-                let enqueued = unsafe {
-                    match i {
-                        0 => cmd.enew(&mut first).enq(),
-                        i if i + 1 == total => cmd.enew(&mut last).enq(),
-                        _ => cmd.enq(),
-                    }
-                };
-                enqueued.map_err(failed)?;
-            }
-            last.wait_for().map_err(|e| failed(e.into()))?;
-            let at = |event: &Event, info| -> Result<u64, BackendError> {
-                event.profiling_info(info).and_then(|r| r.time().map_err(Into::into)).map_err(failed)
-            };
-            let span = at(&last, ProfilingInfo::End)?.saturating_sub(at(&first, ProfilingInfo::Start)?);
-            Ok(span / self.batch)
-        }
-
         /// Writes the flush buffer (a cold cache), with a value no earlier flush wrote.
         fn flush(&mut self) -> Result<(), BackendError> {
             if let Some((buffer, round)) = &mut self.flush {
@@ -959,9 +944,7 @@ mod device {
             if self.cancel.load(Ordering::Relaxed) {
                 return Err(BackendError::Cancelled);
             }
-            // Outside the sample: the batch of short kernels, then the flush, so that the
-            // sample's run starts with the cache cold.
-            let batched = if self.batch > 1 { Some(self.run_batch()?) } else { None };
+            // Outside the sample: the flush, so that the sample's (first) run starts cold.
             self.flush()?;
             let mut total = Phases::default();
             let mut error = None;
@@ -988,13 +971,9 @@ mod device {
             if let Some(e) = error {
                 return Err(e);
             }
-            let kernel = match batched {
-                // Never more than the sample leaves beside its transfers: the phases are parts of it.
-                Some(per_run) => per_run
-                    .saturating_mul(runs)
-                    .min(ns.saturating_sub(total.transfer_in + total.transfer_out)),
-                None => total.kernel,
-            };
+            // The kernels' own profiling events, summed over the sample's runs: each phase is a
+            // part of this sample, never a figure measured beside it.
+            let kernel = total.kernel;
             let mut phases = Vec::with_capacity(3);
             if !self.resident {
                 phases.push(("transfer_in".into(), total.transfer_in));
@@ -1023,6 +1002,10 @@ mod device {
                     v.detail
                 )),
             })
+        }
+
+        fn min_batch(&self) -> u64 {
+            self.batch
         }
 
         fn notes(&self) -> Vec<String> {

@@ -53,19 +53,43 @@ pub fn listed() -> &'static Result<Vec<Gpu>, String> {
     LISTED.get_or_init(devices)
 }
 
+/// A driver's error as one line: `ocl` frames its errors in a banner over several lines
+/// (`####### OPENCL ERROR #######`, blank lines, a link to the specification); the status and
+/// the function that failed are what a reader needs.
+pub fn one_line(text: &str) -> String {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| {
+            !l.is_empty() && !l.starts_with("###") && !l.starts_with("Please visit") && !l.starts_with("http")
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 /// Every OpenCL device of every platform, described; `Err` with the loader's reason when there
 /// is no platform (or the build has no OpenCL).
 pub fn devices() -> Result<Vec<Gpu>, String> {
     #[cfg(feature = "opencl")]
     {
         let mut out = Vec::new();
+        let mut failures: Vec<String> = Vec::new();
         for platform in platforms()? {
             let pname = platform.name().unwrap_or_else(|e| format!("(unnamed: {e})"));
             let devices =
                 ocl::Device::list_all(platform).map_err(|e| format!("listing devices of {pname}: {e}"))?;
+            // One device that will not describe itself must not hide the others: it is left
+            // out, and only when no device is left is its reason the answer.
             for d in devices {
-                out.push(describe(&pname, &d).map_err(|e| format!("describing a device of {pname}: {e}"))?);
+                match describe(&pname, &d) {
+                    Ok(g) => out.push(g),
+                    Err(e) => {
+                        failures.push(format!("describing a device of {pname}: {}", one_line(&e.to_string())))
+                    }
+                }
             }
+        }
+        if out.is_empty() && !failures.is_empty() {
+            return Err(failures.join("; "));
         }
         Ok(out)
     }
@@ -161,8 +185,9 @@ pub fn describe(platform: &str, d: &ocl::Device) -> Result<Gpu, ocl::Error> {
             _ => 0,
         })
     };
-    // CL_DEVICE_DOUBLE_FP_CONFIG is empty on a device without fp64 (OpenCL 1.2 and later).
-    let fp64 = matches!(d.info(I::DoubleFpConfig)?, R::DoubleFpConfig(c) if !c.is_empty());
+    // CL_DEVICE_DOUBLE_FP_CONFIG is empty on a device without fp64 (OpenCL 1.2 and later); an
+    // OpenCL 1.0 or 1.1 device without fp64 may refuse the query instead, which says the same.
+    let fp64 = matches!(d.info(I::DoubleFpConfig), Ok(R::DoubleFpConfig(c)) if !c.is_empty());
     Ok(Gpu {
         name: d.name()?.trim().to_string(),
         api: API.into(),
@@ -180,6 +205,18 @@ pub fn describe(platform: &str, d: &ocl::Device) -> Result<Gpu, ocl::Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_driver_error_banner_becomes_one_line() {
+        let banner = "\n\n####### OPENCL ERROR ####### \n\nError executing function: clCreateBuffer  \n\n\
+                      Status error code: CL_INVALID_BUFFER_SIZE (-61)  \n\n\
+                      Please visit the following url for more information: \n\n\
+                      https://www.khronos.org/registry/cl/sdk/1.2/docs/man/xhtml/clCreateBuffer.html#errors  \n\n";
+        assert_eq!(
+            one_line(banner),
+            "Error executing function: clCreateBuffer; Status error code: CL_INVALID_BUFFER_SIZE (-61)"
+        );
+    }
 
     #[test]
     fn detect_lists_every_field_of_a_device() {

@@ -887,7 +887,7 @@ fn sample(
     // misses) can be a thousand times a warm one and would hide that warm runs need batching.
     // Less the clock's own overhead, which every timing includes: the batch must be 100
     // overheads of kernel, or a run shorter than the overhead keeps most of it.
-    let batch = batch_size((fastest_ns as f64 - overhead).max(1.0), overhead);
+    let batch = batch_size((fastest_ns as f64 - overhead).max(1.0), overhead).max(session.min_batch().max(1));
     if batch > 1 {
         let _ = events.send(Event::Batched(batch));
     }
