@@ -18,6 +18,7 @@ mod atomic;
 mod barrier;
 mod channels;
 mod condvar_queue;
+pub mod cuda;
 mod local_merge;
 pub mod mpi;
 mod mutex;
@@ -75,6 +76,8 @@ pub static STRATEGIES: &[&dyn Strategy] = &[
     &mpi::MpiNonblocking,
     &opencl::OpenCl,
     &opencl::OpenClTiled,
+    &cuda::Cuda,
+    &cuda::CudaTiled,
 ];
 
 /// Strategies that exist only to test the harness (they run on the test backends); never listed.

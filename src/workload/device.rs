@@ -9,10 +9,21 @@ use super::Unsupported;
 use crate::machine::Gpu;
 use crate::strategy::Strategy;
 
+/// Whether `strategy` is a device backend's plain strategy (`opencl`, `cuda`): one kernel per
+/// workload, which every workload with a [`Device`] view supports. Variants such as the tiled
+/// ones are matched by the workloads that have their kernel.
+pub fn plain(strategy: &dyn Strategy) -> bool {
+    matches!(strategy.name(), "opencl" | "cuda")
+}
+
 /// Whether `workload`'s device kernel (which computes in f64) can run on the device the
-/// `opencl` backend would choose: `Err` when that device has no fp64. With no device at all the
-/// backend reports the case `unavailable` before this is asked.
+/// strategy's backend would choose: `Err` when that OpenCL device has no fp64 (every device a
+/// CUDA 12 driver supports has it). With no device at all the backend reports the case
+/// `unavailable` before this is asked.
 pub fn fp64_support(workload: &'static str, strategy: &dyn Strategy) -> Result<(), Unsupported> {
+    if strategy.backend() == crate::backend::cuda::NAME {
+        return Ok(());
+    }
     fp64_support_on(crate::machine::opencl::chosen(), workload, strategy)
 }
 
@@ -84,6 +95,7 @@ mod tests {
             max_work_group_size: Some(256),
             version: None,
             fp64: Some(fp64),
+            cuda: None,
         };
         let why = fp64_support_on(&Ok(gpu(false)), "stream_triad", opencl).unwrap_err();
         assert_eq!(why.reason, "the OpenCL device Tiny GPU has no fp64, and `stream_triad` computes in f64");

@@ -115,7 +115,7 @@ impl Workload for StreamTriad {
     fn support(&self, strategy: &dyn Strategy) -> Result<(), Unsupported> {
         match strategy.family() {
             Family::Process => Ok(()),
-            Family::Device if strategy.name() == "opencl" => {
+            Family::Device if super::device::plain(strategy) => {
                 super::device::fp64_support(self.name(), strategy)
             }
             _ => default_support(self.name(), strategy),
