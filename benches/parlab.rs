@@ -40,7 +40,9 @@ fn main() {
     let path = std::env::var_os("PARLAB_SCENARIO")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios/bench.toml"));
-    let machine = Machine::detect();
+    let mut machine = Machine::detect();
+    // The OpenCL devices, as `parlab run` finds them: a device strategy has a case per device.
+    parlab::machine::opencl::probe(&mut machine);
     let plan = match scenario::load(&path, &machine) {
         Ok(plan) => plan,
         Err(e) => {

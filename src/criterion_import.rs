@@ -226,6 +226,7 @@ fn build(mut imported: Vec<Imported>, dir: &Path, machine: Machine) -> Results {
                 seed: i.seed,
                 tunables: i.tunables.clone(),
                 notes: Vec::new(),
+                device: None,
             },
             i,
         ));
@@ -237,6 +238,7 @@ fn build(mut imported: Vec<Imported>, dir: &Path, machine: Machine) -> Results {
         strategy_params: BTreeMap::new(),
         workloads,
         mpi: Default::default(),
+        devices: Vec::new(),
     };
     let mut results = Results::new(machine, plan);
     for (spec, i) in specs {

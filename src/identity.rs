@@ -4,8 +4,9 @@
 //! "the same" case of another. Same means: everything that changes what is measured — the
 //! workload and its parameters (a `simd` or `kernel` switch is a parameter too), the strategy
 //! and its tunables (`chunk`, `capacity`), the worker count, the size as given and as measured,
-//! the scaling mode, the input seed and, for cases whose processes are launched (MPI ranks), how
-//! they were launched (`mpirun` or `srun`, bound to cores or oversubscribed). Pairing on less than that compares unlike things (a
+//! the scaling mode, the input seed, for cases whose processes are launched (MPI ranks), how
+//! they were launched (`mpirun` or `srun`, bound to cores or oversubscribed), and for device
+//! cases the device, the cache state and whether the inputs were resident. Pairing on less than that compares unlike things (a
 //! `chunk = 2` run against a `chunk = 64` one) and reports the difference as a regression; so
 //! this is the one definition, and a results file holding two cases with one identity is an
 //! error ([`check_unique`]), never a silent first match.
@@ -37,6 +38,11 @@ pub struct CaseIdentity {
     /// How the case's processes were launched ([`CaseResult::launch`]); `None` for cases that
     /// launch nothing, and for files from before it was recorded.
     pub launch: Option<String>,
+    /// A device case's device ([`crate::scenario::DeviceCase::label`]); `None` for every other
+    /// case, and for files from before devices were chosen.
+    pub device: Option<String>,
+    /// A device case's settings that differ from the defaults (`cache=warm`, `resident`).
+    pub device_settings: Vec<String>,
 }
 
 impl CaseIdentity {
@@ -60,12 +66,14 @@ impl CaseIdentity {
             tunables,
             seed: c.seed,
             launch: c.launch.clone(),
+            device: c.device.as_ref().map(|d| d.label()),
+            device_settings: c.device.as_ref().map(|d| d.settings()).unwrap_or_default(),
         }
     }
 
     /// The part of the key after workload, strategy, workers and size: parameters, tunables,
-    /// seed (when not the default), weak scaling and the launch (where there is one). Empty for
-    /// a plain case.
+    /// seed (when not the default), weak scaling, the launch (where there is one) and the
+    /// device with its settings (device cases). Empty for a plain case.
     pub fn settings(&self) -> String {
         let mut parts: Vec<String> = Vec::new();
         if !self.params.is_empty() {
@@ -83,6 +91,10 @@ impl CaseIdentity {
         if let Some(launch) = &self.launch {
             parts.push(format!("launch={launch}"));
         }
+        if let Some(device) = &self.device {
+            parts.push(format!("device={device}"));
+        }
+        parts.extend(self.device_settings.iter().cloned());
         parts.join("/")
     }
 }
@@ -164,6 +176,7 @@ mod tests {
             seed: 42,
             tunables: StrategyParams { chunk, ..StrategyParams::default() },
             notes: Vec::new(),
+            device: None,
         };
         let params = Params([("max_iter".to_string(), ParamValue::Int(500))].into_iter().collect());
         CaseResult::unmeasured(&spec, &params, Status::Ok, "")
@@ -197,6 +210,52 @@ mod tests {
         });
         differs(&|c| c.strategy = "rayon".into());
         differs(&|c| c.launch = Some("mpirun --bind-to core".into()));
+    }
+
+    #[test]
+    fn a_device_case_is_known_by_its_device_cache_and_residency() {
+        use crate::scenario::{Cache, DeviceCase, DeviceChoice, DeviceTarget};
+        let mut base = case(0, None);
+        base.strategy = "opencl".into();
+        base.workers = 1;
+        let on = |name: &str, ordinal, cache, resident| DeviceCase {
+            choice: DeviceChoice::All,
+            target: Some(DeviceTarget { name: name.into(), ordinal }),
+            cache,
+            resident,
+        };
+        base.device = Some(on("NVIDIA H200", 0, Cache::Cold, false));
+        let id = CaseIdentity::of(&base);
+        assert_eq!(id.to_string(), "mandelbrot/opencl/1w/256/max_iter=500/device=NVIDIA H200");
+        let mut keys = vec![id.to_string()];
+        for other in [
+            on("NVIDIA H200", 1, Cache::Cold, false),
+            on("pthread-Intel Xeon", 0, Cache::Cold, false),
+            on("NVIDIA H200", 0, Cache::Warm, false),
+            on("NVIDIA H200", 0, Cache::Cold, true),
+            DeviceCase { target: None, ..on("x", 0, Cache::Cold, false) },
+        ] {
+            let mut c = base.clone();
+            c.device = Some(other);
+            let other = CaseIdentity::of(&c);
+            assert_ne!(other, id);
+            keys.push(other.to_string());
+        }
+        assert_eq!(
+            &keys[1..],
+            [
+                "mandelbrot/opencl/1w/256/max_iter=500/device=NVIDIA H200 #2",
+                "mandelbrot/opencl/1w/256/max_iter=500/device=pthread-Intel Xeon",
+                "mandelbrot/opencl/1w/256/max_iter=500/device=NVIDIA H200/cache=warm",
+                "mandelbrot/opencl/1w/256/max_iter=500/device=NVIDIA H200/resident",
+                "mandelbrot/opencl/1w/256/max_iter=500/device=none matching \"all\"",
+            ]
+        );
+        // Two devices in one file are two cases.
+        let mut second = base.clone();
+        second.id = 1;
+        second.device = Some(on("NVIDIA H200", 1, Cache::Cold, false));
+        assert!(check_unique(&[base, second], "r.json").is_ok());
     }
 
     #[test]

@@ -421,8 +421,9 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     if args.dry_run {
         println!("scenario `{}` is valid: {} cases", plan.name, cases.len());
         for c in &cases {
+            let device = c.device.as_ref().map_or(String::new(), |d| format!("  on {}", d.label()));
             println!(
-                "  {:>4}  {:<16} {:<16} {:>3} workers  size {}",
+                "  {:>4}  {:<16} {:<16} {:>3} workers  size {}{device}",
                 c.id, c.workload, c.strategy, c.workers, c.effective_size
             );
         }

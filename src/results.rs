@@ -179,6 +179,10 @@ pub struct CaseResult {
     /// Absent for cases that launch nothing of their own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub launch: Option<String>,
+    /// For a device strategy: the device the case ran on (or none matched), the cache state and
+    /// residency ([`crate::scenario::DeviceCase`]); part of the case's identity.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<crate::scenario::DeviceCase>,
 }
 
 fn one() -> u64 {
@@ -385,6 +389,7 @@ impl CaseResult {
             placement: Vec::new(),
             hosts: Vec::new(),
             launch: None,
+            device: spec.device.clone(),
         }
     }
 
@@ -618,6 +623,7 @@ mod tests {
             effective_size: 4,
             scaling: Scaling::Strong,
             notes: Vec::new(),
+            device: None,
             seed: 1,
             tunables: StrategyParams::default(),
         };
@@ -680,6 +686,7 @@ mod tests {
             effective_size: 1000,
             scaling: Scaling::Strong,
             notes: Vec::new(),
+            device: None,
             seed: 42,
             tunables: StrategyParams::default(),
         };

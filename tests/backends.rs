@@ -33,6 +33,7 @@ fn with_session<R>(
         seed: 11,
         tunables: StrategyParams::default(),
         notes: Vec::new(),
+        device: None,
     };
     let workload = parlab::workload::find("pi_monte_carlo").unwrap();
     let params = parlab::workload::default_params(workload);

@@ -48,7 +48,29 @@ kind = "mandelbrot"
 size = 37
 params = { max_iter = 300 }
 strategies = ["sequential", "cuda"]
+
+[[workload]]
+kind = "nbody"
+size = 37
+params = { steps = 3 }
+strategies = ["sequential", "cuda"]
+
+[[workload]]
+kind = "histogram"
+size = 100003
+params = { bins = 37, skew = 0.3 }
+strategies = ["sequential", "cuda"]
+
+# More bins than 48 KiB of shared memory holds: counted with global atomics.
+[[workload]]
+kind = "histogram"
+size = 10007
+params = { bins = 1048576 }
+strategies = ["sequential", "cuda"]
 "#;
+
+/// How many CUDA cases [`TINY`] has on one device.
+const TINY_CASES: usize = 8;
 
 /// Runs `parlab run` on `scenario`; returns its results.
 fn run(dir: &Path, scenario: &str) -> Value {
@@ -79,8 +101,9 @@ fn cuda_cases_verify_on_a_gpu_or_are_unavailable_with_the_reason() {
     let dir = tempfile::tempdir().unwrap();
     let results = run(dir.path(), TINY);
     let cases = cuda_cases(&results);
-    // One case per workload: a device has no worker count, whatever `workers` lists.
-    assert_eq!(cases.len(), 5, "{results}");
+    // One case per workload and device: a device has no worker count, whatever `workers` lists.
+    let devices = parlab::machine::cuda::listed().as_ref().map_or(0, Vec::len).max(1);
+    assert_eq!(cases.len(), TINY_CASES * devices, "{results}");
     match parlab::backend::cuda::CudaBackend.availability() {
         Err(why) => {
             // No driver (CI), no device or no NVRTC: the reason, the same for every case.
@@ -95,15 +118,17 @@ fn cuda_cases_verify_on_a_gpu_or_are_unavailable_with_the_reason() {
             }
         }
         Ok(()) => {
-            let gpu = parlab::machine::cuda::chosen().as_ref().unwrap();
-            // The results name the device the cases ran on.
-            assert!(
-                results["machine"]["gpus"].as_array().unwrap().iter().any(|g| g["api"] == "cuda"
-                    && g["name"] == gpu.name.as_str()
-                    && g["cuda"]["compute_capability"].is_string()),
-                "{}",
-                results["machine"]
-            );
+            let gpus = parlab::machine::cuda::listed().as_ref().unwrap();
+            // The results name the devices the cases ran on.
+            for gpu in gpus {
+                assert!(
+                    results["machine"]["gpus"].as_array().unwrap().iter().any(|g| g["api"] == "cuda"
+                        && g["name"] == gpu.name.as_str()
+                        && g["cuda"]["compute_capability"].is_string()),
+                    "{}",
+                    results["machine"]
+                );
+            }
             for case in &cases {
                 assert_eq!(case["status"], "ok", "{case}");
                 assert_eq!(case["verification"]["passed"], true, "{case}");
@@ -111,13 +136,14 @@ fn cuda_cases_verify_on_a_gpu_or_are_unavailable_with_the_reason() {
                 assert!(case["efficiency"].is_null() && case["speedup"].is_number(), "{case}");
                 let notes: Vec<&str> =
                     case["notes"].as_array().unwrap().iter().map(|n| n.as_str().unwrap()).collect();
-                assert!(
+                let named = |gpu: &parlab::machine::Gpu| {
                     notes
                         .iter()
-                        .any(|n| n.starts_with(&format!("ran on the CUDA device {} (ordinal", gpu.name))),
-                    "{case}"
-                );
-                assert!(notes.iter().any(|n| n.starts_with("empty-kernel launch latency ")), "{case}");
+                        .any(|n| n.starts_with(&format!("ran on the CUDA device {} (ordinal", gpu.name)))
+                };
+                assert!(gpus.iter().any(named), "{case}");
+                assert!(notes.iter().any(|n| n.contains("empty-kernel launch latency ")), "{case}");
+                assert!(notes.iter().any(|n| n.starts_with("cache cold: ")), "{case}");
                 let phases = case["phases"].as_array().unwrap();
                 let names: Vec<&str> = phases.iter().map(|p| p["name"].as_str().unwrap()).collect();
                 assert_eq!(names, ["transfer_in", "kernel", "transfer_out", "other"], "{case}");
@@ -201,7 +227,7 @@ fn without_the_feature_a_cuda_case_is_unavailable() {
     let dir = tempfile::tempdir().unwrap();
     let results = run(dir.path(), TINY);
     let cases = cuda_cases(&results);
-    assert_eq!(cases.len(), 5, "{results}");
+    assert_eq!(cases.len(), TINY_CASES, "{results}");
     for case in cases {
         assert_eq!(
             (&case["status"], &case["reason"]),

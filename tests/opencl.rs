@@ -44,7 +44,29 @@ kind = "mandelbrot"
 size = 37
 params = { max_iter = 300 }
 strategies = ["sequential", "opencl"]
+
+[[workload]]
+kind = "nbody"
+size = 37
+params = { steps = 3 }
+strategies = ["sequential", "opencl"]
+
+[[workload]]
+kind = "histogram"
+size = 100003
+params = { bins = 37, skew = 0.3 }
+strategies = ["sequential", "opencl"]
+
+# More bins than PoCL's 2 MiB of local memory holds: counted with global atomics.
+[[workload]]
+kind = "histogram"
+size = 10007
+params = { bins = 1048576 }
+strategies = ["sequential", "opencl"]
 "#;
+
+/// How many OpenCL cases [`TINY`] has on one device.
+const TINY_CASES: usize = 8;
 
 /// Runs `parlab run` on `scenario` with `env` set; returns its results.
 fn run(dir: &Path, scenario: &str, env: &[(&str, &str)]) -> Value {
@@ -94,7 +116,7 @@ fn opencl_cases_verify_with_transfer_and_kernel_phases() {
         .unwrap()
         .to_string();
     // One case per workload: a device has no worker count, whatever `workers` lists.
-    assert_eq!(cases.len(), 5, "{results}");
+    assert_eq!(cases.len(), TINY_CASES, "{results}");
     for case in &cases {
         assert_eq!(case["status"], "ok", "{case}");
         assert_eq!(case["verification"]["passed"], true, "{case}");
@@ -120,10 +142,59 @@ fn opencl_cases_verify_with_transfer_and_kernel_phases() {
             assert!(phases[1]["samples_ns"][i].as_f64().unwrap() > 0.0, "a kernel takes time: {case}");
             assert!(phases[2]["samples_ns"][i].as_f64().unwrap() > 0.0, "the output comes back: {case}");
         }
-        if case["workload"] == "stream_triad" || case["workload"] == "matmul" {
+        if ["stream_triad", "matmul", "nbody", "histogram"].contains(&case["workload"].as_str().unwrap()) {
             assert!(phases[0]["samples_ns"][0].as_f64().unwrap() > 0.0, "the inputs go up: {case}");
         }
+        // The case names its device: in its key, its results and its notes.
+        assert_eq!(case["device"]["target"]["name"], device.as_str(), "{case}");
+        assert_eq!(case["device"]["choice"], "all", "{case}");
     }
+    let notes = |bins: u64| -> String {
+        let case =
+            cases.iter().find(|c| c["workload"] == "histogram" && c["params"]["bins"] == bins).unwrap();
+        case["notes"].to_string()
+    };
+    assert!(notes(37).contains("local atomics"), "{}", notes(37));
+    assert!(notes(1 << 20).contains("global atomic"), "{}", notes(1 << 20));
+}
+
+/// [`TINY`] with a `device` selector in `[defaults]`.
+#[cfg(feature = "opencl")]
+fn tiny_on(device: &str) -> String {
+    TINY.replacen("[defaults]\n", &format!("[defaults]\ndevice = \"{device}\"\n"), 1)
+}
+
+#[cfg(feature = "opencl")]
+#[test]
+fn a_device_selector_picks_the_cases_devices_and_one_that_matches_none_is_unavailable() {
+    let Ok(device) = parlab::machine::opencl::chosen() else {
+        eprintln!("skipped: no OpenCL device");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    // PoCL's device is a CPU: "cpu" and a part of its name pick it, "gpu" none.
+    let kind = device.kind.clone().unwrap_or_default();
+    let part: String = device.name.chars().take(6).collect();
+    let results = run(dir.path(), &tiny_on(&part.to_uppercase()), &[]);
+    let cases = opencl_cases(&results);
+    assert_eq!(cases.len(), TINY_CASES, "{results}");
+    assert!(cases
+        .iter()
+        .all(|c| c["status"] == "ok" && c["device"]["target"]["name"] == device.name.as_str()));
+    let other = if kind == "gpu" { "cpu" } else { "gpu" };
+    let dir = tempfile::tempdir().unwrap();
+    let results = run(dir.path(), &tiny_on(other), &[]);
+    for case in opencl_cases(&results) {
+        assert_eq!(case["status"], "unavailable", "{case}");
+        let reason = case["reason"].as_str().unwrap();
+        assert!(reason.starts_with(&format!("no OpenCL device matches `device = \"{other}\"`")), "{reason}");
+        assert!(reason.contains(&device.name), "names the devices there are: {reason}");
+    }
+    // The CPU strategies are untouched: one sequential case per entry, each verified.
+    let sequential: Vec<&Value> =
+        results["cases"].as_array().unwrap().iter().filter(|c| c["strategy"] == "sequential").collect();
+    assert_eq!(sequential.len(), TINY.matches("[[workload]]").count());
+    assert!(sequential.iter().all(|c| c["status"] == "ok" && c.get("device").is_none()));
 }
 
 #[cfg(feature = "opencl")]
@@ -135,7 +206,7 @@ fn with_no_platform_an_opencl_case_is_unavailable_with_the_reason() {
     std::fs::create_dir(&empty).unwrap();
     let results = run(dir.path(), TINY, &[("OCL_ICD_VENDORS", empty.to_str().unwrap())]);
     let cases = opencl_cases(&results);
-    assert_eq!(cases.len(), 5, "{results}");
+    assert_eq!(cases.len(), TINY_CASES, "{results}");
     for case in cases {
         assert_eq!(case["status"], "unavailable", "{case}");
         let reason = case["reason"].as_str().unwrap();
@@ -150,7 +221,7 @@ fn without_the_feature_an_opencl_case_is_unavailable() {
     let dir = tempfile::tempdir().unwrap();
     let results = run(dir.path(), TINY, &[]);
     let cases = opencl_cases(&results);
-    assert_eq!(cases.len(), 5, "{results}");
+    assert_eq!(cases.len(), TINY_CASES, "{results}");
     for case in cases {
         assert_eq!(
             (&case["status"], &case["reason"]),

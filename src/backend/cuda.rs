@@ -33,6 +33,8 @@ pub const PROGRAMS: &[(&str, &str)] = &[
     ("pi_monte_carlo", include_str!("cuda/pi_monte_carlo.cu")),
     ("mandelbrot", include_str!("cuda/mandelbrot.cu")),
     ("matmul", include_str!("cuda/matmul.cu")),
+    ("nbody", include_str!("cuda/nbody.cu")),
+    ("histogram", include_str!("cuda/histogram.cu")),
 ];
 
 /// The empty kernel whose launch latency each case measures at setup.
@@ -50,6 +52,30 @@ pub const PI_BLOCK: u32 = 256;
 pub const PI_THREADS: u64 = 1 << 20;
 /// Empty-kernel launches timed at setup; the note gives their median.
 pub const LATENCY_LAUNCHES: usize = 200;
+
+/// The largest cold-cache flush, whatever L2 the device reports.
+pub const FLUSH_LIMIT: u64 = 512 << 20;
+/// A run's kernels are timed in batches when they take less than this many launch latencies.
+pub const LATENCY_RATIO: f64 = 100.0;
+/// The most runs of the kernels in one batch.
+pub const MAX_BATCH: u64 = 1000;
+
+/// The bytes a cold-cache flush writes on a device with an L2 of `cache` bytes and `memory`
+/// bytes of global memory: twice the L2 (as nvbench flushes it), at most a quarter of the memory
+/// and [`FLUSH_LIMIT`]; 0 when the device reports no L2.
+pub fn flush_bytes(cache: u64, memory: u64) -> u64 {
+    cache.saturating_mul(2).min(memory / 4).min(FLUSH_LIMIT)
+}
+
+/// Runs of the kernels per batch: 1 when a run's kernels take at least [`LATENCY_RATIO`] launch
+/// latencies (`kernel_ns`), else enough runs that a batch takes that long, at most [`MAX_BATCH`].
+pub fn batch(kernel_ns: u64, latency_ns: u64) -> u64 {
+    let want = LATENCY_RATIO * latency_ns as f64;
+    if kernel_ns as f64 >= want {
+        return 1;
+    }
+    ((want / kernel_ns.max(1) as f64).ceil() as u64).clamp(2, MAX_BATCH)
+}
 
 /// The largest grid in x and in y or z (CUDA's limits since compute capability 3.0).
 const MAX_GRID_X: u64 = (1 << 31) - 1;
@@ -258,28 +284,158 @@ mod device {
     use std::sync::Arc;
     use std::time::Instant;
 
-    use cudarc::driver::sys::CUevent_flags;
+    use cudarc::driver::sys::{CUdevice_attribute, CUevent_flags};
     use cudarc::driver::{
-        CudaContext, CudaEvent, CudaFunction, CudaSlice, CudaStream, DevicePtrMut, DriverError, LaunchConfig,
-        PushKernelArg,
+        CudaContext, CudaEvent, CudaFunction, CudaModule, CudaSlice, CudaStream, DevicePtrMut, DriverError,
+        LaunchConfig, PushKernelArg,
     };
     use cudarc::nvrtc::Ptx;
 
-    use super::{Shape, BLOCK, EMPTY, LATENCY_LAUNCHES, PI_BLOCK, TILE};
+    use super::{Shape, BLOCK, EMPTY, LATENCY_LAUNCHES, LATENCY_RATIO, PI_BLOCK, TILE};
     use crate::backend::{BackendError, CaseJob, Sample, Session};
     use crate::clock::Clock;
     use crate::machine::cuda::{driver_error, sm_clock_mhz};
     use crate::machine::Gpu;
-    use crate::scenario::CaseSpec;
-    use crate::workload::device::Device;
+    use crate::scenario::{Cache, CaseSpec, DeviceCase};
+    use crate::units::{format_bytes, format_ns};
+    use crate::workload::device::{Device, HISTOGRAM_PARTIAL_BYTES};
     use crate::workload::{Instance, Kernel, Verification};
 
-    /// The device side of one case: its buffers, its kernel and the kernel's scalar arguments.
+    /// One kernel launch of a run: the function, its shape and its arguments (each pushed by
+    /// reference when the launch is made).
+    struct Launch {
+        function: CudaFunction,
+        shape: LaunchConfig,
+    }
+
+    /// The device side of one case: its buffers and the launches of one run.
     enum Job {
-        Triad { a: CudaSlice<f64>, b: CudaSlice<f64>, c: CudaSlice<f64>, scalar: f64, n: u64 },
-        Pi { partial: CudaSlice<u64>, host: Vec<u64>, seed: u64, samples: u64, per_item: u64 },
-        Mandelbrot { image: CudaSlice<u32>, width: u64, max_iter: u32, window: [f64; 4] },
-        Matmul { a: CudaSlice<f64>, b: CudaSlice<f64>, c: CudaSlice<f64>, n: u64 },
+        Triad {
+            a: CudaSlice<f64>,
+            b: CudaSlice<f64>,
+            c: CudaSlice<f64>,
+            scalar: f64,
+            n: u64,
+            launch: Launch,
+        },
+        Pi {
+            partial: CudaSlice<u64>,
+            host: Vec<u64>,
+            seed: u64,
+            samples: u64,
+            per_item: u64,
+            launch: Launch,
+        },
+        Mandelbrot {
+            image: CudaSlice<u32>,
+            width: u64,
+            max_iter: u32,
+            window: [f64; 4],
+            launch: Launch,
+        },
+        Matmul {
+            a: CudaSlice<f64>,
+            b: CudaSlice<f64>,
+            c: CudaSlice<f64>,
+            n: u64,
+            launch: Launch,
+        },
+        /// `initial` is never written: the first step reads it into `work[0]`, step k (from 0)
+        /// writes `work[k % 2]` from the other.
+        Nbody {
+            mass: CudaSlice<f64>,
+            initial: CudaSlice<f64>,
+            work: [CudaSlice<f64>; 2],
+            n: u64,
+            steps: u64,
+            dt: f64,
+            softening2: f64,
+            launch: Launch,
+        },
+        /// `count` fills `partial` (a row per block in shared memory, or with global atomics one
+        /// row, cleared first when `zero`), `merge` sums its rows into `counts`.
+        Histogram {
+            items: CudaSlice<u32>,
+            partial: CudaSlice<u32>,
+            counts: CudaSlice<u64>,
+            n: u64,
+            bins: u32,
+            per_group: u64,
+            groups: u32,
+            zero: bool,
+            count: Launch,
+            merge: Launch,
+        },
+    }
+
+    impl Job {
+        /// Enqueues one run's kernels on `stream`, in order.
+        fn enqueue(&mut self, stream: &CudaStream) -> Result<(), DriverError> {
+            // SAFETY (every launch below): the arguments match the kernel's parameters in order and
+            // type (see `cuda/*.cu`), and the buffers are sized for the launch's shape.
+            unsafe {
+                match self {
+                    Job::Triad { a, b, c, scalar, n, launch } => {
+                        let mut call = stream.launch_builder(&launch.function);
+                        call.arg(a).arg(&*b).arg(&*c).arg(&*scalar).arg(&*n).launch(launch.shape)?;
+                    }
+                    Job::Pi { partial, seed, samples, per_item, launch, .. } => {
+                        let mut call = stream.launch_builder(&launch.function);
+                        call.arg(partial).arg(&*seed).arg(&*samples).arg(&*per_item).launch(launch.shape)?;
+                    }
+                    Job::Mandelbrot { image, width, max_iter, window, launch } => {
+                        let mut call = stream.launch_builder(&launch.function);
+                        call.arg(image).arg(&*width).arg(&*max_iter);
+                        for w in window.iter() {
+                            call.arg(w);
+                        }
+                        call.launch(launch.shape)?;
+                    }
+                    Job::Matmul { a, b, c, n, launch } => {
+                        let mut call = stream.launch_builder(&launch.function);
+                        call.arg(c).arg(&*a).arg(&*b).arg(&*n).launch(launch.shape)?;
+                    }
+                    Job::Nbody { mass, initial, work, n, steps, dt, softening2, launch } => {
+                        let [w0, w1] = work;
+                        for k in 0..*steps {
+                            let (out, from) = match k {
+                                0 => (&mut *w0, &*initial),
+                                k if k % 2 == 1 => (&mut *w1, &*w0),
+                                _ => (&mut *w0, &*w1),
+                            };
+                            let mut call = stream.launch_builder(&launch.function);
+                            call.arg(out).arg(from).arg(&*mass).arg(&*n).arg(&*dt).arg(&*softening2);
+                            call.launch(launch.shape)?;
+                        }
+                    }
+                    Job::Histogram {
+                        items,
+                        partial,
+                        counts,
+                        n,
+                        bins,
+                        per_group,
+                        groups,
+                        zero,
+                        count,
+                        merge,
+                    } => {
+                        if *zero {
+                            fill(stream, partial, 0)?;
+                        }
+                        let mut call = stream.launch_builder(&count.function);
+                        call.arg(&*items).arg(&*n);
+                        if !*zero {
+                            call.arg(&*bins).arg(&*per_group);
+                        }
+                        call.arg(&mut *partial).launch(count.shape)?;
+                        let mut call = stream.launch_builder(&merge.function);
+                        call.arg(counts).arg(&*partial).arg(&*groups).arg(&*bins).launch(merge.shape)?;
+                    }
+                }
+            }
+            Ok(())
+        }
     }
 
     /// One run's phases, nanoseconds.
@@ -295,18 +451,23 @@ mod device {
         host: Option<Box<dyn Kernel + 'a>>,
         instance: &'a dyn Instance,
         job: Job,
-        function: CudaFunction,
-        shape: LaunchConfig,
         before: CudaEvent,
         after: CudaEvent,
         stream: Arc<CudaStream>,
+        _module: Arc<CudaModule>,
         _context: Arc<CudaContext>,
         spec: &'a CaseSpec,
         clock: Arc<dyn Clock>,
         setup_ns: u64,
         gpu: Gpu,
-        compiled: String,
-        latency_ns: f64,
+        /// What the case's notes say about how it ran, beyond the device.
+        notes: Vec<String>,
+        /// Inputs uploaded once in the setup: runs upload nothing.
+        resident: bool,
+        /// For a cold cache: the buffer written before each sample, and the byte last written.
+        flush: Option<(CudaSlice<u8>, u8)>,
+        /// Runs of the kernels per batch; 1: no batch (see the module's documentation).
+        batch: u64,
         /// The kernel phase of every timed run (not warm-up runs), for the bandwidth note.
         kernel_ns: Vec<f64>,
         /// NVML's SM clock once setup was done.
@@ -327,10 +488,56 @@ mod device {
         LaunchConfig { grid_dim: shape.grid, block_dim: shape.block, shared_mem_bytes: 0 }
     }
 
+    /// The device the case was planned for ([`CaseSpec::device`]), or device 0 for a case
+    /// planned without one (a plan from before devices were chosen).
+    fn pick(spec: &CaseSpec) -> Result<Gpu, BackendError> {
+        use crate::machine::cuda::{chosen, find, no_device_reason};
+        match &spec.device {
+            None => chosen().clone().map_err(BackendError::NoDevice),
+            Some(DeviceCase { target: None, choice, .. }) => {
+                Err(BackendError::NoDevice(no_device_reason(choice, None)))
+            }
+            Some(DeviceCase { target: Some(t), choice, .. }) => {
+                match find(&t.name, t.ordinal).map_err(BackendError::NoDevice)? {
+                    Some(found) => Ok(found),
+                    None => Err(BackendError::NoDevice(no_device_reason(choice, Some(t)))),
+                }
+            }
+        }
+    }
+
+    /// `len` elements of `T` on `stream`, zeroed (at least one: the driver refuses empty buffers).
+    fn buffer<T: cudarc::driver::DeviceRepr + cudarc::driver::ValidAsZeroBits>(
+        stream: &Arc<CudaStream>,
+        len: usize,
+        what: &'static str,
+    ) -> Result<CudaSlice<T>, BackendError> {
+        stream.alloc_zeros::<T>(len.max(1)).map_err(setup(what))
+    }
+
+    /// `host` copied into a new device buffer on `stream`.
+    fn upload<T: cudarc::driver::DeviceRepr + cudarc::driver::ValidAsZeroBits>(
+        stream: &Arc<CudaStream>,
+        host: &[T],
+        what: &'static str,
+    ) -> Result<CudaSlice<T>, BackendError> {
+        let mut device = buffer::<T>(stream, host.len(), what)?;
+        if !host.is_empty() {
+            stream.memcpy_htod(host, &mut device.slice_mut(..host.len())).map_err(setup(what))?;
+        }
+        Ok(device)
+    }
+
     pub(super) fn start<'a>(job: CaseJob<'a>) -> Result<Box<dyn Session + 'a>, BackendError> {
         let began = Instant::now();
-        let gpu = crate::machine::cuda::chosen().clone().map_err(BackendError::Unavailable)?;
+        let gpu = pick(job.spec)?;
         let info = gpu.cuda.clone().expect("a CUDA device has its CUDA fields");
+        let settings = job.spec.device.clone().unwrap_or(DeviceCase {
+            choice: Default::default(),
+            target: None,
+            cache: Cache::default(),
+            resident: false,
+        });
         let arch = super::compute_capability(&info.compute_capability)
             .map_err(|why| BackendError::Setup { what: "the device's architecture".into(), why })?;
         let mut host = job.instance.kernel();
@@ -357,175 +564,307 @@ mod device {
             context.load_module(Ptx::from_binary(bytes)).map_err(setup(what))
         };
         let module = load(cubin, "loading the CUDA program")?;
-        let empty = load(empty, "loading the empty kernel")?
-            .load_function("empty")
-            .map_err(setup("the empty kernel"))?;
+        let empty_module = load(empty, "loading the empty kernel")?;
+        let empty = empty_module.load_function("empty").map_err(setup("the empty kernel"))?;
+        let function = |name: &str| module.load_function(name).map_err(setup("the kernel"));
         let event =
             || context.new_event(Some(CUevent_flags::CU_EVENT_DEFAULT)).map_err(setup("a CUDA event"));
         let (before, after) = (event()?, event()?);
         let shape_error = |why| BackendError::Setup { what: "the launch shape".into(), why };
         let tiled = job.strategy.name() == "cuda-tiled";
-        let (job_state, kernel, shape) = match view {
-            Device::Triad { a, b, c, scalar } => {
+        let mut notes = Vec::new();
+        let job_state = match view {
+            Device::Triad { a, b, c, scalar, .. } => {
                 let n = a.len();
-                // SAFETY: `a` is written whole by every run before it is read back; `b` and `c`
-                // are uploaded here and at every run.
-                let alloc = || {
-                    let buffer = unsafe { stream.alloc::<f64>(n) };
-                    buffer.map_err(setup("the device buffers"))
-                };
-                let (da, mut db, mut dc) = (alloc()?, alloc()?, alloc()?);
-                stream.memcpy_htod(b, &mut db).map_err(setup("uploading b"))?;
-                stream.memcpy_htod(c, &mut dc).map_err(setup("uploading c"))?;
-                let shape = super::linear(n as u64, BLOCK).map_err(shape_error)?;
-                (Job::Triad { a: da, b: db, c: dc, scalar, n: n as u64 }, "triad", shape)
+                let da = buffer::<f64>(&stream, n, "the device buffers")?;
+                let (db, dc) = (upload(&stream, b, "uploading b")?, upload(&stream, c, "uploading c")?);
+                let shape = config(super::linear(n as u64, BLOCK).map_err(shape_error)?);
+                let launch = Launch { function: function("triad")?, shape };
+                Job::Triad { a: da, b: db, c: dc, scalar, n: n as u64, launch }
             }
             Device::Pi { seed, samples, .. } => {
                 let layout = super::pi_layout(samples);
-                let partial =
-                    stream.alloc_zeros::<u64>(layout.blocks as usize).map_err(setup("the partial counts"))?;
-                let shape = Shape { grid: (layout.blocks, 1, 1), block: (PI_BLOCK, 1, 1) };
+                let partial = buffer::<u64>(&stream, layout.blocks as usize, "the partial counts")?;
+                let shape = config(Shape { grid: (layout.blocks, 1, 1), block: (PI_BLOCK, 1, 1) });
+                let launch = Launch { function: function("pi")?, shape };
                 let host = vec![0; layout.blocks as usize];
-                (Job::Pi { partial, host, seed, samples, per_item: layout.per_item }, "pi", shape)
+                Job::Pi { partial, host, seed, samples, per_item: layout.per_item, launch }
             }
             Device::Mandelbrot { image, width, max_iter, re_min, re_step, im_max, im_step } => {
-                let buffer = stream.alloc_zeros::<u32>(image.len()).map_err(setup("the image"))?;
-                let shape = super::square(width, TILE).map_err(shape_error)?;
+                let buffer = buffer::<u32>(&stream, image.len(), "the image")?;
+                let shape = config(super::square(width, TILE).map_err(shape_error)?);
+                let launch = Launch { function: function("mandelbrot")?, shape };
                 let window = [re_min, re_step, im_max, im_step];
-                (Job::Mandelbrot { image: buffer, width, max_iter, window }, "mandelbrot", shape)
+                Job::Mandelbrot { image: buffer, width, max_iter, window, launch }
             }
-            Device::Matmul { c, a, b, n } => {
-                let len = c.len();
-                let alloc = || stream.alloc_zeros::<f64>(len).map_err(setup("the device matrices"));
-                let (dc, mut da, mut db) = (alloc()?, alloc()?, alloc()?);
-                stream.memcpy_htod(a, &mut da).map_err(setup("uploading a"))?;
-                stream.memcpy_htod(b, &mut db).map_err(setup("uploading b"))?;
-                let shape = super::square(n, TILE).map_err(shape_error)?;
+            Device::Matmul { c, a, b, n, .. } => {
+                let dc = buffer::<f64>(&stream, c.len(), "the device matrices")?;
+                let (da, db) = (upload(&stream, a, "uploading a")?, upload(&stream, b, "uploading b")?);
+                let shape = config(super::square(n, TILE).map_err(shape_error)?);
                 let kernel = if tiled { "matmul_tiled" } else { "matmul_naive" };
-                (Job::Matmul { a: da, b: db, c: dc, n }, kernel, shape)
+                Job::Matmul { a: da, b: db, c: dc, n, launch: Launch { function: function(kernel)?, shape } }
+            }
+            Device::Nbody { state, initial, mass, steps, dt, softening2 } => {
+                let n = mass.len() as u64;
+                let dmass = upload(&stream, mass, "uploading the masses")?;
+                let dinitial = upload(&stream, initial, "uploading the initial state")?;
+                let work = [
+                    buffer::<f64>(&stream, state.len(), "state a")?,
+                    buffer::<f64>(&stream, state.len(), "state b")?,
+                ];
+                if steps == 0 {
+                    return Err(BackendError::Unsupported(
+                        "an n-body run of no steps has nothing to launch".into(),
+                    ));
+                }
+                let shape = config(super::linear(n, BLOCK).map_err(shape_error)?);
+                let launch = Launch { function: function("nbody_step")?, shape };
+                Job::Nbody { mass: dmass, initial: dinitial, work, n, steps, dt, softening2, launch }
+            }
+            Device::Histogram { counts, items, bins } => {
+                let n = items.len() as u64;
+                let dcounts = buffer::<u64>(&stream, counts.len(), "the bins")?;
+                let ditems = upload(&stream, items, "uploading the items")?;
+                let shared = context
+                    .attribute(CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK)
+                    .map_err(setup("the device's shared memory"))?
+                    .max(0) as u64;
+                let layout = super::histogram_layout(n, bins, shared, HISTOGRAM_PARTIAL_BYTES);
+                // A bin counts at most one block's items (or, with global atomics, all of them) in
+                // 32 bits.
+                if layout.per_group > u32::MAX as u64 || bins > u32::MAX as u64 {
+                    return Err(BackendError::Unsupported(format!(
+                        "{} items per block overflow the device's 32-bit counters; give fewer items or more bins",
+                        layout.per_group
+                    )));
+                }
+                let partial =
+                    buffer::<u32>(&stream, (layout.groups * bins) as usize, "the partial histograms")?;
+                let bins32 = bins as u32;
+                let (count, zero) = if layout.shared {
+                    let shape = LaunchConfig {
+                        grid_dim: (layout.groups as u32, 1, 1),
+                        block_dim: (BLOCK, 1, 1),
+                        shared_mem_bytes: 4 * bins32,
+                    };
+                    notes.push(format!(
+                        "histogram: {} blocks of {BLOCK} threads count into shared memory with shared-memory \
+                         atomics, then a kernel merges their {} partial histograms",
+                        layout.groups, layout.groups
+                    ));
+                    (Launch { function: function("histogram_shared")?, shape }, false)
+                } else {
+                    let shape = config(super::linear(n, BLOCK).map_err(shape_error)?);
+                    notes.push(format!(
+                        "histogram: {bins} bins do not fit in the device's {} of shared memory per block: every \
+                         item is counted with a global atomic",
+                        format_bytes(shared)
+                    ));
+                    (Launch { function: function("histogram_global")?, shape }, true)
+                };
+                let merge_shape = config(super::linear(bins, BLOCK).map_err(shape_error)?);
+                let merge = Launch { function: function("histogram_merge")?, shape: merge_shape };
+                Job::Histogram {
+                    items: ditems,
+                    partial,
+                    counts: dcounts,
+                    n,
+                    bins: bins32,
+                    per_group: layout.per_group,
+                    groups: layout.groups as u32,
+                    zero,
+                    count,
+                    merge,
+                }
             }
         };
-        let function = module.load_function(kernel).map_err(setup("the kernel"))?;
         stream.synchronize().map_err(setup("the uploads"))?;
         let latency_ns = launch_latency(&stream, &empty).map_err(setup("timing the empty kernel"))?;
-        let compiled =
-            format!("compiled by NVRTC {nvrtc} with {}", super::nvrtc_options(workload, arch).join(" "));
+        let flush = match settings.cache {
+            Cache::Warm => {
+                notes.push(
+                    "cache warm: nothing is flushed between samples, so a sample may find the last one's \
+                     data in the device's L2"
+                        .into(),
+                );
+                None
+            }
+            Cache::Cold => {
+                let l2 = gpu.cache_bytes.unwrap_or(0);
+                match super::flush_bytes(l2, gpu.memory_bytes) {
+                    0 => {
+                        notes.push("cache cold, but the device reports no L2: nothing to flush".into());
+                        None
+                    }
+                    bytes => {
+                        let capped =
+                            if bytes < 2 * l2 { ", capped: the L2 may not be wholly cold" } else { "" };
+                        notes.push(format!(
+                            "cache cold: before each sample, outside it, the device writes {} (twice its {} \
+                             L2{capped}), as nvbench flushes it",
+                            format_bytes(bytes),
+                            format_bytes(l2)
+                        ));
+                        Some((buffer::<u8>(&stream, bytes as usize, "the cache flush")?, 0))
+                    }
+                }
+            }
+        };
+        if settings.resident {
+            notes.push(
+                "resident: the inputs were uploaded once, in the setup; samples have no transfer_in, and the \
+                 headline is the kernels and the download"
+                    .into(),
+            );
+        }
+        notes.push(format!(
+            "kernel {}; empty-kernel launch latency {} (median of {LATENCY_LAUNCHES} launch-and-wait round trips)",
+            format!("compiled by NVRTC {nvrtc} with {}", super::nvrtc_options(workload, arch).join(" ")),
+            format_ns(latency_ns as f64)
+        ));
         let mut session = Cu {
             host: Some(host),
             instance: job.instance,
             job: job_state,
-            function,
-            shape: config(shape),
             before,
             after,
             stream,
+            _module: module,
             _context: context,
             spec: job.spec,
             clock: job.clock,
             setup_ns: 0,
             gpu,
-            compiled,
-            latency_ns,
+            notes,
+            resident: settings.resident,
+            flush,
+            batch: 1,
             kernel_ns: Vec::new(),
             clock_at_start: None,
             cancel: job.config.cancel.clone(),
         };
         // One run here, so that the first sample loads nothing lazily (the driver may finish
-        // loading a module at its first launch).
-        session
-            .run()
-            .map_err(|e| BackendError::Setup { what: "the first run".into(), why: e.to_string() })?;
+        // loading a module at its first launch), and a second to time the kernels warm.
+        let first_run =
+            |e: BackendError| BackendError::Setup { what: "the first run".into(), why: e.to_string() };
+        session.run().map_err(first_run)?;
+        let kernel_ns = session.run().map_err(first_run)?.kernel;
+        session.batch = super::batch(kernel_ns, latency_ns);
+        if session.batch > 1 {
+            session.notes.push(format!(
+                "short kernels ({} a run, under {LATENCY_RATIO:.0}x the launch latency): the kernel phase is the \
+                 device time of a batch of {} back-to-back runs of the kernels, between CUDA events around them, \
+                 divided by {}; the batch runs before each sample, outside it (its runs after the first find the \
+                 cache warm), and the headline is still one run",
+                format_ns(kernel_ns as f64),
+                session.batch,
+                session.batch
+            ));
+        }
         session.setup_ns = began.elapsed().as_nanos() as u64;
         session.clock_at_start = sm_clock_mhz(&info.pci_bus_id);
         Ok(Box::new(session))
     }
 
     /// The median over [`LATENCY_LAUNCHES`] of launching the empty kernel and waiting for it,
-    /// host time, after one untimed launch.
-    fn launch_latency(stream: &Arc<CudaStream>, empty: &CudaFunction) -> Result<f64, DriverError> {
+    /// host time, after three untimed launches; nanoseconds.
+    fn launch_latency(stream: &Arc<CudaStream>, empty: &CudaFunction) -> Result<u64, DriverError> {
         let one = LaunchConfig { grid_dim: (1, 1, 1), block_dim: (1, 1, 1), shared_mem_bytes: 0 };
         let mut times = Vec::with_capacity(LATENCY_LAUNCHES);
-        for i in 0..=LATENCY_LAUNCHES {
+        for i in 0..LATENCY_LAUNCHES + 3 {
             let t = Instant::now();
-            // SAFETY: the empty kernel takes no arguments.
+            // SAFETY: the empty kernel takes no arguments and touches no memory.
             unsafe { stream.launch_builder(empty).launch(one)? };
             stream.synchronize()?;
-            if i > 0 {
-                times.push(t.elapsed().as_nanos() as f64);
+            if i >= 3 {
+                times.push(t.elapsed().as_nanos() as u64);
             }
         }
-        Ok(super::median_of(&times).unwrap_or(0.0))
+        times.sort_unstable();
+        Ok(times[times.len() / 2])
     }
 
     /// Fills `buffer` with the byte `value`, on `stream`.
-    fn fill<T>(stream: &Arc<CudaStream>, buffer: &mut CudaSlice<T>, value: u8) -> Result<(), DriverError> {
+    fn fill<T>(stream: &CudaStream, buffer: &mut CudaSlice<T>, value: u8) -> Result<(), DriverError> {
         let bytes = buffer.num_bytes();
         let (ptr, _done) = buffer.device_ptr_mut(stream);
         // SAFETY: `ptr` is `bytes` bytes of this case's memory; every pattern written here is a
-        // valid f64 (all ones: a NaN), u32 or u64.
+        // valid f64 (all ones: a NaN), u8, u32 or u64.
         unsafe { cudarc::driver::result::memset_d8_async(ptr, value, bytes, stream.cu_stream()) }
     }
 
     impl Cu<'_> {
-        /// Launches the kernel once between the two events, waits, and returns its device time.
-        fn launch(&mut self) -> Result<u64, BackendError> {
-            let stream = &self.stream;
-            self.before.record(stream).map_err(failed)?;
-            let mut call = stream.launch_builder(&self.function);
-            match &mut self.job {
-                Job::Triad { a, b, c, scalar, n } => call.arg(a).arg(&*b).arg(&*c).arg(&*scalar).arg(&*n),
-                Job::Pi { partial, seed, samples, per_item, .. } => {
-                    call.arg(partial).arg(&*seed).arg(&*samples).arg(&*per_item)
-                }
-                Job::Mandelbrot { image, width, max_iter, window } => call
-                    .arg(image)
-                    .arg(&*width)
-                    .arg(&*max_iter)
-                    .arg(&window[0])
-                    .arg(&window[1])
-                    .arg(&window[2])
-                    .arg(&window[3]),
-                Job::Matmul { a, b, c, n } => call.arg(c).arg(&*a).arg(&*b).arg(&*n),
-            };
-            // SAFETY: the arguments match the kernel's parameters in order and type (see
-            // `cuda/*.cu`), and the buffers are sized for the launch's shape.
-            let launched = unsafe { call.launch(self.shape) };
-            launched.map_err(failed)?;
-            self.after.record(stream).map_err(failed)?;
+        /// Enqueues `runs` runs of the kernels between the two events, waits, and returns their
+        /// device time.
+        fn timed(&mut self, runs: u64) -> Result<u64, BackendError> {
+            self.before.record(&self.stream).map_err(failed)?;
+            for _ in 0..runs {
+                self.job.enqueue(&self.stream).map_err(failed)?;
+            }
+            self.after.record(&self.stream).map_err(failed)?;
             self.after.synchronize().map_err(failed)?;
             let ms = self.before.elapsed_ms(&self.after).map_err(failed)?;
             Ok((ms as f64 * 1e6).round() as u64)
         }
 
-        /// One run: upload, kernel, download into the host kernel's output.
+        /// The kernels' device time per run over a batch (outside the samples).
+        fn run_batch(&mut self) -> Result<u64, BackendError> {
+            Ok(self.timed(self.batch)? / self.batch)
+        }
+
+        /// Writes the flush buffer (a cold L2), with a byte the last flush did not write.
+        fn flush(&mut self) -> Result<(), BackendError> {
+            if let Some((buffer, round)) = &mut self.flush {
+                *round = round.wrapping_add(1);
+                fill(&self.stream, buffer, *round).map_err(failed)?;
+                self.stream.synchronize().map_err(failed)?;
+            }
+            Ok(())
+        }
+
+        /// One run: upload (unless resident), kernels, download into the host kernel's output.
         fn run(&mut self) -> Result<Phases, BackendError> {
             let mut phases = Phases::default();
             let mut host = self.host.take().expect("a host kernel outside `verify`");
             let result = (|| -> Result<(), BackendError> {
                 let view = host.device().expect("a device view");
                 let stream = self.stream.clone();
-                // Inputs first (nothing to upload for pi and mandelbrot: their inputs are the
-                // kernel's arguments).
                 let t = Instant::now();
-                match (&mut self.job, &view) {
-                    (Job::Triad { b, c, .. }, Device::Triad { b: hb, c: hc, .. }) => {
-                        stream.memcpy_htod(*hb, b).map_err(failed)?;
-                        stream.memcpy_htod(*hc, c).map_err(failed)?;
+                let uploaded = if self.resident {
+                    false
+                } else {
+                    // Nothing to upload for pi and mandelbrot: their inputs are the kernel's arguments.
+                    match (&mut self.job, &view) {
+                        (Job::Triad { b, c, .. }, Device::Triad { b: hb, c: hc, .. }) => {
+                            stream.memcpy_htod(*hb, b).map_err(failed)?;
+                            stream.memcpy_htod(*hc, c).map_err(failed)?;
+                            true
+                        }
+                        (Job::Matmul { a, b, .. }, Device::Matmul { a: ha, b: hb, .. }) => {
+                            stream.memcpy_htod(*ha, a).map_err(failed)?;
+                            stream.memcpy_htod(*hb, b).map_err(failed)?;
+                            true
+                        }
+                        (Job::Nbody { mass, initial, .. }, Device::Nbody { mass: hm, initial: hi, .. }) => {
+                            stream.memcpy_htod(*hm, mass).map_err(failed)?;
+                            stream.memcpy_htod(*hi, initial).map_err(failed)?;
+                            true
+                        }
+                        (Job::Histogram { items, .. }, Device::Histogram { items: hi, .. }) => {
+                            if !hi.is_empty() {
+                                stream.memcpy_htod(*hi, &mut items.slice_mut(..hi.len())).map_err(failed)?;
+                            }
+                            true
+                        }
+                        _ => false,
                     }
-                    (Job::Matmul { a, b, .. }, Device::Matmul { a: ha, b: hb, .. }) => {
-                        stream.memcpy_htod(*ha, a).map_err(failed)?;
-                        stream.memcpy_htod(*hb, b).map_err(failed)?;
-                    }
-                    (Job::Pi { .. }, Device::Pi { .. })
-                    | (Job::Mandelbrot { .. }, Device::Mandelbrot { .. }) => {}
-                    _ => unreachable!("the device view's workload does not change within a case"),
-                }
-                // A copy from pageable memory may return before its DMA is done.
-                stream.synchronize().map_err(failed)?;
-                if matches!(self.job, Job::Triad { .. } | Job::Matmul { .. }) {
+                };
+                if uploaded {
+                    // A copy from pageable memory may return before its DMA is done.
+                    stream.synchronize().map_err(failed)?;
                     phases.transfer_in = t.elapsed().as_nanos() as u64;
                 }
-                phases.kernel = self.launch()?;
+                phases.kernel = self.timed(1)?;
                 let t = Instant::now();
                 match (&mut self.job, view) {
                     (Job::Triad { a, .. }, Device::Triad { a: out, .. })
@@ -539,6 +878,13 @@ mod device {
                     }
                     (Job::Mandelbrot { image, .. }, Device::Mandelbrot { image: out, .. }) => {
                         stream.memcpy_dtoh(&*image, out).map_err(failed)?
+                    }
+                    (Job::Nbody { work, steps, .. }, Device::Nbody { state: out, .. }) => {
+                        let last = &work[((*steps - 1) % 2) as usize];
+                        stream.memcpy_dtoh(last, out).map_err(failed)?
+                    }
+                    (Job::Histogram { counts, .. }, Device::Histogram { counts: out, .. }) => {
+                        stream.memcpy_dtoh(&counts.slice(..out.len()), out).map_err(failed)?
                     }
                     _ => unreachable!("the device view's workload does not change within a case"),
                 }
@@ -554,12 +900,19 @@ mod device {
         fn spoil(&mut self) -> Result<(), BackendError> {
             let stream = self.stream.clone();
             let filled = match &mut self.job {
-                // All ones: NaN, which no triad or product of finite inputs gives.
+                // All ones: NaN, which no triad, product or step of finite inputs gives.
                 Job::Triad { a: out, .. } | Job::Matmul { c: out, .. } => fill(&stream, out, 0xFF),
+                Job::Nbody { work, .. } => {
+                    fill(&stream, &mut work[0], 0xFF).and(fill(&stream, &mut work[1], 0xFF))
+                }
                 // Zero counts: a block that writes nothing loses its hits.
                 Job::Pi { partial, .. } => fill(&stream, partial, 0),
                 // u32::MAX: no escape count (the host image's sentinel too).
                 Job::Mandelbrot { image, .. } => fill(&stream, image, 0xFF),
+                // More than any bin can hold: a merge that skips a bin leaves it wrong.
+                Job::Histogram { counts, partial, .. } => {
+                    fill(&stream, counts, 0xFF).and(fill(&stream, partial, 0xFF))
+                }
             };
             filled.map_err(failed)?;
             stream.synchronize().map_err(failed)
@@ -572,9 +925,15 @@ mod device {
         }
 
         fn sample(&mut self, index: usize, runs: u64) -> Result<Sample, BackendError> {
+            if self.cancel.load(Ordering::Relaxed) {
+                return Err(BackendError::Cancelled);
+            }
+            // Outside the sample: the batch of short kernels, then the flush, so that the
+            // sample's run starts with the L2 cold.
+            let batched = if self.batch > 1 { Some(self.run_batch()?) } else { None };
+            self.flush()?;
             let mut total = Phases::default();
             let mut error = None;
-            let mut kernels = Vec::new();
             let clock = self.clock.clone();
             let ns = clock.measure(self.spec, index, &mut || {
                 for _ in 0..runs {
@@ -587,7 +946,6 @@ mod device {
                             total.transfer_in += p.transfer_in;
                             total.kernel += p.kernel;
                             total.transfer_out += p.transfer_out;
-                            kernels.push(p.kernel as f64);
                         }
                         Err(e) => {
                             error = Some(e);
@@ -599,14 +957,22 @@ mod device {
             if let Some(e) = error {
                 return Err(e);
             }
+            let kernel = match batched {
+                // Never more than the sample leaves beside its transfers: the phases are parts of it.
+                Some(per_run) => per_run
+                    .saturating_mul(runs)
+                    .min(ns.saturating_sub(total.transfer_in + total.transfer_out)),
+                None => total.kernel,
+            };
             if index != usize::MAX {
-                self.kernel_ns.extend(kernels);
+                self.kernel_ns.push(kernel as f64 / runs.max(1) as f64);
             }
-            let phases = vec![
-                ("transfer_in".into(), total.transfer_in),
-                ("kernel".into(), total.kernel),
-                ("transfer_out".into(), total.transfer_out),
-            ];
+            let mut phases = Vec::with_capacity(3);
+            if !self.resident {
+                phases.push(("transfer_in".into(), total.transfer_in));
+            }
+            phases.push(("kernel".into(), kernel));
+            phases.push(("transfer_out".into(), total.transfer_out));
             Ok(Sample { ns, phases, ..Sample::default() })
         }
 
@@ -633,24 +999,17 @@ mod device {
 
         fn notes(&self) -> Vec<String> {
             let cuda = self.gpu.cuda.as_ref().expect("a CUDA device");
-            let mut notes = vec![
-                format!(
-                    "ran on the CUDA device {} (ordinal {}, compute capability {}, driver {}); host buffers \
-                     are pageable; the kernel phase is device time between CUDA events, the transfers host \
-                     time around copies and a stream synchronisation",
-                    self.gpu.name, cuda.ordinal, cuda.compute_capability, cuda.driver_version
-                ),
-                format!(
-                    "empty-kernel launch latency {} (median of {LATENCY_LAUNCHES} launch-and-wait round trips); \
-                     kernel {}",
-                    crate::units::format_ns(self.latency_ns),
-                    self.compiled
-                ),
-            ];
+            let mut notes = vec![format!(
+                "ran on the CUDA device {} (ordinal {}, compute capability {}, driver {}); host buffers are \
+                 pageable; the kernel phase is device time between CUDA events, the transfers host time \
+                 around copies and a stream synchronisation",
+                self.gpu.name, cuda.ordinal, cuda.compute_capability, cuda.driver_version
+            )];
+            notes.extend(self.notes.iter().cloned());
             if self.clock_at_start.is_none() {
                 notes.push(
-                    "the SM clock was not recorded: NVML (libnvidia-ml) is not available, so a throttled \
-                     run cannot be flagged"
+                    "the SM clock was not recorded: NVML (libnvidia-ml) is not available, so a throttled run \
+                     cannot be flagged"
                         .into(),
                 );
             }
@@ -763,6 +1122,20 @@ mod tests {
         // 16384 bins are 64 KiB of counters: more than 48 KiB of shared memory.
         let global = histogram_layout(1000, 16_384, 48 << 10, partial);
         assert_eq!(global, HistogramLayout { shared: false, groups: 1, per_group: 1000 });
+    }
+
+    #[test]
+    fn the_flush_is_twice_the_l2_within_limits_and_short_kernels_are_batched() {
+        // H200: 60 MiB of L2, 141 GB of memory.
+        assert_eq!(flush_bytes(60 << 20, 141 << 30), 120 << 20);
+        assert_eq!(flush_bytes(400 << 20, 141 << 30), FLUSH_LIMIT);
+        assert_eq!(flush_bytes(40 << 20, 64 << 20), 16 << 20);
+        assert_eq!(flush_bytes(0, 1 << 30), 0);
+        // A 5 us launch latency: kernels under 500 us are batched up to 500 us, at most 1000 runs.
+        assert_eq!(batch(500_000, 5_000), 1);
+        assert_eq!(batch(499_999, 5_000), 2);
+        assert_eq!(batch(10_000, 5_000), 50);
+        assert_eq!(batch(0, 5_000), MAX_BATCH);
     }
 
     #[test]

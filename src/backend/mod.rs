@@ -70,6 +70,14 @@ pub enum BackendError {
     /// The case's cancellation flag was set (timeout, Ctrl-C).
     #[error("the case was cancelled")]
     Cancelled,
+    /// Found as the case starts: the device it was planned for is not here, or none matched the
+    /// scenario's `device` selector. The runner records the case as `unavailable`.
+    #[error("{0}")]
+    NoDevice(String),
+    /// Found as the case starts: its device cannot compute the kernel (no fp64 for an f64
+    /// kernel). The runner records the case as `unsupported`.
+    #[error("{0}")]
+    Unsupported(String),
 }
 
 /// The environment variable that carries a case's marker into every process its backend starts

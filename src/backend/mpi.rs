@@ -662,6 +662,7 @@ mod tests {
             strategy_params: Default::default(),
             workloads: Vec::new(),
             mpi: MpiSettings { launcher: Launcher::Srun, ..MpiSettings::default() },
+            devices: Vec::new(),
         };
         let said = Mpi.availability_in(&plan).map_err(|e| e.to_string());
         match (cfg!(feature = "mpi"), crate::subprocess::find_on_path("srun")) {

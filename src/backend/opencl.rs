@@ -1,5 +1,8 @@
-//! Backend `opencl`: a case on an OpenCL device (`opencl` builds). The device is the first one
-//! the ICD loader offers ([`crate::machine::opencl::chosen`]); its name is in the case's notes.
+//! Backend `opencl`: a case on an OpenCL device (`opencl` builds). The device is the one the plan
+//! chose for the case ([`crate::scenario::DeviceCase`]: the scenario's `device` selects them, each
+//! its own case), found again by name ([`crate::machine::opencl::find`]); its name is in the
+//! case's notes. A device the plan named that is not here, or a selector that matched none, makes
+//! the case `unavailable`; an f64 kernel on a device without fp64 makes it `unsupported`.
 //!
 //! Starting a case (its `setup`, never a sample) makes the context, a queue with profiling
 //! enabled, builds the workload's program from its `.cl` file (compiled in with
@@ -25,6 +28,8 @@ pub const PROGRAMS: &[(&str, &str)] = &[
     ("pi_monte_carlo", include_str!("opencl/pi_monte_carlo.cl")),
     ("mandelbrot", include_str!("opencl/mandelbrot.cl")),
     ("matmul", include_str!("opencl/matmul.cl")),
+    ("nbody", include_str!("opencl/nbody.cl")),
+    ("histogram", include_str!("opencl/histogram.cl")),
 ];
 
 /// The most work-items a `pi_monte_carlo` launch uses: each counts a contiguous block of
@@ -63,25 +68,63 @@ mod device {
     use std::sync::Arc;
     use std::time::Instant;
 
-    use ocl::enums::ProfilingInfo;
+    use ocl::enums::{DeviceInfo, DeviceInfoResult, ProfilingInfo};
     use ocl::{Buffer, Event, Kernel as ClKernel, Queue};
 
     use super::{PI_ITEMS, PROGRAMS};
     use crate::backend::{BackendError, CaseJob, Sample, Session};
     use crate::clock::Clock;
-    use crate::scenario::CaseSpec;
+    use crate::machine::opencl as probe;
+    use crate::scenario::{CaseSpec, DeviceCase};
     use crate::strategy::opencl::TILE;
-    use crate::workload::device::Device;
+    use crate::workload::device::{fp64_refusal, Device, HISTOGRAM_PARTIAL_BYTES};
     use crate::workload::{Instance, Kernel, Verification};
 
-    /// The device side of one case: its buffers and the kernel bound to them.
+    /// The device side of one case: its buffers and the kernels bound to them.
     // One per case, made once and never moved in a sample: the variants' sizes do not matter.
     #[allow(clippy::large_enum_variant)]
     enum Job {
-        Triad { a: Buffer<f64>, b: Buffer<f64>, c: Buffer<f64>, kernel: ClKernel },
-        Pi { partial: Buffer<u64>, host: Vec<u64>, kernel: ClKernel },
-        Mandelbrot { image: Buffer<u32>, kernel: ClKernel },
-        Matmul { a: Buffer<f64>, b: Buffer<f64>, c: Buffer<f64>, kernel: ClKernel },
+        Triad {
+            a: Buffer<f64>,
+            b: Buffer<f64>,
+            c: Buffer<f64>,
+            kernel: ClKernel,
+        },
+        Pi {
+            partial: Buffer<u64>,
+            host: Vec<u64>,
+            kernel: ClKernel,
+        },
+        Mandelbrot {
+            image: Buffer<u32>,
+            kernel: ClKernel,
+        },
+        Matmul {
+            a: Buffer<f64>,
+            b: Buffer<f64>,
+            c: Buffer<f64>,
+            kernel: ClKernel,
+        },
+        /// `initial` is never written: the first step reads it into `work[0]`, later steps go back
+        /// and forth between `work[0]` and `work[1]` (`steps[0]`, then `steps[1]`, `steps[2]`,
+        /// `steps[1]`, ...).
+        Nbody {
+            mass: Buffer<f64>,
+            initial: Buffer<f64>,
+            work: [Buffer<f64>; 2],
+            steps: [ClKernel; 3],
+            count: u64,
+        },
+        /// `count` fills `partial` (a row per work-group, or with global atomics one row that
+        /// `zero` clears first), `merge` sums its rows into `counts`.
+        Histogram {
+            items: Buffer<u32>,
+            partial: Buffer<u32>,
+            counts: Buffer<u64>,
+            count: ClKernel,
+            merge: ClKernel,
+            zero: bool,
+        },
     }
 
     /// One run's phases, nanoseconds.
@@ -102,6 +145,8 @@ mod device {
         clock: Arc<dyn Clock>,
         setup_ns: u64,
         device: String,
+        /// What the case's notes say about how it ran, beyond the device.
+        notes: Vec<String>,
         /// The case's cancellation flag, checked between runs (a launched kernel runs to its end).
         cancel: Arc<AtomicBool>,
     }
@@ -114,10 +159,48 @@ mod device {
         BackendError::Failed(format!("OpenCL: {e}"))
     }
 
+    /// The device the case was planned for ([`CaseSpec::device`]), or the first one for a case
+    /// planned without one (a plan from before devices were chosen).
+    fn pick(spec: &CaseSpec) -> Result<(ocl::Platform, ocl::Device), BackendError> {
+        match &spec.device {
+            None => probe::first_device().map_err(BackendError::NoDevice),
+            Some(DeviceCase { target: None, choice, .. }) => {
+                Err(BackendError::NoDevice(probe::no_device_reason(choice, None)))
+            }
+            Some(DeviceCase { target: Some(t), choice, .. }) => {
+                match probe::find(t).map_err(BackendError::NoDevice)? {
+                    Some(found) => Ok(found),
+                    None => Err(BackendError::NoDevice(probe::no_device_reason(choice, Some(t)))),
+                }
+            }
+        }
+    }
+
+    /// An integer property of the device (0 where it does not say).
+    fn info(device: &ocl::Device, what: DeviceInfo) -> u64 {
+        match device.info(what) {
+            Ok(DeviceInfoResult::LocalMemSize(n)) => n,
+            Ok(DeviceInfoResult::MaxWorkGroupSize(n)) => n as u64,
+            _ => 0,
+        }
+    }
+
     pub(super) fn start<'a>(job: CaseJob<'a>) -> Result<Box<dyn Session + 'a>, BackendError> {
         let began = Instant::now();
-        let (platform, device) = crate::machine::opencl::first_device().map_err(BackendError::Unavailable)?;
-        let name = device.name().map_err(setup("the OpenCL device"))?.trim().to_string();
+        let (platform, device) = pick(job.spec)?;
+        let platform_name = platform.name().unwrap_or_default();
+        let described = probe::describe(&platform_name, &device).map_err(setup("the OpenCL device"))?;
+        let name = described.name.clone();
+        let mut host = job.instance.kernel();
+        let Some(view) = host.device() else {
+            return Err(BackendError::Unavailable(format!("`{}` has no device kernel", job.spec.workload)));
+        };
+        let workload = view.workload();
+        if view.computes_in_f64() {
+            if let Some(why) = fp64_refusal(workload, &described) {
+                return Err(BackendError::Unsupported(why));
+            }
+        }
         let context = ocl::Context::builder()
             .platform(platform)
             .devices(device)
@@ -125,11 +208,6 @@ mod device {
             .map_err(setup("an OpenCL context"))?;
         let queue = Queue::new(&context, device, Some(ocl::flags::QUEUE_PROFILING_ENABLE))
             .map_err(setup("an OpenCL queue"))?;
-        let mut host = job.instance.kernel();
-        let Some(view) = host.device() else {
-            return Err(BackendError::Unavailable(format!("`{}` has no device kernel", job.spec.workload)));
-        };
-        let workload = view.workload();
         let source = PROGRAMS
             .iter()
             .find(|(w, _)| *w == workload)
@@ -140,6 +218,7 @@ mod device {
             .devices(device)
             .build(&context)
             .map_err(setup("the OpenCL program"))?;
+        let mut notes = Vec::new();
         let job_state = match view {
             Device::Triad { a, b, c, scalar } => {
                 let n = a.len();
@@ -236,6 +315,126 @@ mod device {
                     .map_err(setup("the matmul kernel"))?;
                 Job::Matmul { a: da, b: db, c: dc, kernel }
             }
+            Device::Nbody { state, initial, mass, steps, dt, softening2 } => {
+                let n = mass.len();
+                let buffer = |len: usize, what| {
+                    Buffer::<f64>::builder().queue(queue.clone()).len(len).build().map_err(setup(what))
+                };
+                let dmass = buffer(n, "the masses")?;
+                let dinitial = buffer(state.len(), "the initial state")?;
+                let work = [buffer(state.len(), "state a")?, buffer(state.len(), "state b")?];
+                dmass.write(mass).enq().map_err(setup("uploading the masses"))?;
+                dinitial.write(initial).enq().map_err(setup("uploading the initial state"))?;
+                let step = |out: &Buffer<f64>, from: &Buffer<f64>| {
+                    ClKernel::builder()
+                        .program(&program)
+                        .name("nbody_step")
+                        .queue(queue.clone())
+                        .global_work_size(n)
+                        .arg(out)
+                        .arg(from)
+                        .arg(&dmass)
+                        .arg(n as u64)
+                        .arg(dt)
+                        .arg(softening2)
+                        .build()
+                        .map_err(setup("the nbody kernel"))
+                };
+                let kernels =
+                    [step(&work[0], &dinitial)?, step(&work[1], &work[0])?, step(&work[0], &work[1])?];
+                Job::Nbody { mass: dmass, initial: dinitial, work, steps: kernels, count: steps }
+            }
+            Device::Histogram { counts, items, bins } => {
+                let n = items.len() as u64;
+                let dcounts = Buffer::<u64>::builder()
+                    .queue(queue.clone())
+                    .len(counts.len())
+                    .build()
+                    .map_err(setup("the bins"))?;
+                let ditems = Buffer::<u32>::builder()
+                    .queue(queue.clone())
+                    .len(items.len().max(1))
+                    .build()
+                    .map_err(setup("the items"))?;
+                ditems.write(items).enq().map_err(setup("uploading the items"))?;
+                // Work-groups of up to 256 work-items; local memory for the bins, with room to
+                // spare for what the compiler keeps there itself.
+                let group = info(&device, DeviceInfo::MaxWorkGroupSize).clamp(1, 256);
+                let local = info(&device, DeviceInfo::LocalMemSize);
+                let in_local = 4 * bins + 1024 <= local;
+                let (groups, per_group) = if in_local {
+                    // At least 16 items per work-item, and no more partial rows than fit in
+                    // HISTOGRAM_PARTIAL_BYTES.
+                    let most = (HISTOGRAM_PARTIAL_BYTES / (4 * bins)).max(1);
+                    let groups = n.div_ceil(group * 16).clamp(1, most);
+                    let per_group = n.div_ceil(groups).max(1);
+                    (n.div_ceil(per_group).max(1), per_group)
+                } else {
+                    (1, n)
+                };
+                // A bin counts at most one group's items in 32 bits.
+                if per_group > u32::MAX as u64 {
+                    return Err(BackendError::Unsupported(format!(
+                        "{per_group} items per work-group overflow the device's 32-bit counters; \
+                         give fewer items or more bins"
+                    )));
+                }
+                let partial = Buffer::<u32>::builder()
+                    .queue(queue.clone())
+                    .len((groups * bins) as usize)
+                    .build()
+                    .map_err(setup("the partial histograms"))?;
+                let count = if in_local {
+                    ClKernel::builder()
+                        .program(&program)
+                        .name("histogram_local")
+                        .queue(queue.clone())
+                        .global_work_size((groups * group) as usize)
+                        .local_work_size(group as usize)
+                        .arg(&ditems)
+                        .arg(n)
+                        .arg(bins as u32)
+                        .arg(per_group)
+                        .arg_local::<u32>(bins as usize)
+                        .arg(&partial)
+                        .build()
+                } else {
+                    ClKernel::builder()
+                        .program(&program)
+                        .name("histogram_global")
+                        .queue(queue.clone())
+                        .global_work_size(n as usize)
+                        .arg(&ditems)
+                        .arg(n)
+                        .arg(&partial)
+                        .build()
+                }
+                .map_err(setup("the histogram kernel"))?;
+                let merge = ClKernel::builder()
+                    .program(&program)
+                    .name("histogram_merge")
+                    .queue(queue.clone())
+                    .global_work_size(bins as usize)
+                    .arg(&dcounts)
+                    .arg(&partial)
+                    .arg(groups as u32)
+                    .arg(bins as u32)
+                    .build()
+                    .map_err(setup("the histogram merge kernel"))?;
+                notes.push(if in_local {
+                    format!(
+                        "histogram: {groups} work-groups of {group} count into local memory with local \
+                         atomics, then a kernel merges their {groups} partial histograms"
+                    )
+                } else {
+                    format!(
+                        "histogram: {bins} bins do not fit in the device's {} of local memory: every \
+                         item is counted with a global atomic",
+                        crate::units::format_bytes(local)
+                    )
+                });
+                Job::Histogram { items: ditems, partial, counts: dcounts, count, merge, zero: !in_local }
+            }
         };
         let mut session = Cl {
             host: Some(host),
@@ -246,6 +445,7 @@ mod device {
             clock: job.clock,
             setup_ns: 0,
             device: name,
+            notes,
             cancel: job.config.cancel.clone(),
         };
         // One run here, so that the first sample compiles nothing (PoCL builds the kernel for its
@@ -263,43 +463,77 @@ mod device {
             let mut phases = Phases::default();
             let view =
                 self.host.as_mut().expect("a host kernel outside `verify`").device().expect("a device view");
+            let queue = &self.queue;
+            let upload = |phases: &mut Phases, writes: &mut dyn FnMut() -> ocl::Result<()>| {
+                let t = Instant::now();
+                writes().map_err(failed)?;
+                queue.finish().map_err(failed)?;
+                phases.transfer_in = t.elapsed().as_nanos() as u64;
+                Ok::<(), BackendError>(())
+            };
+            let download = |phases: &mut Phases, read: &mut dyn FnMut() -> ocl::Result<()>| {
+                let t = Instant::now();
+                read().map_err(failed)?;
+                phases.transfer_out = t.elapsed().as_nanos() as u64;
+                Ok::<(), BackendError>(())
+            };
             match (&mut self.job, view) {
                 (Job::Triad { a, b, c, kernel }, Device::Triad { a: out, b: hb, c: hc, .. }) => {
-                    let t = Instant::now();
-                    b.write(hb).enq().map_err(failed)?;
-                    c.write(hc).enq().map_err(failed)?;
-                    self.queue.finish().map_err(failed)?;
-                    phases.transfer_in = t.elapsed().as_nanos() as u64;
-                    phases.kernel = launch(kernel)?;
-                    let t = Instant::now();
-                    a.read(out).enq().map_err(failed)?;
-                    phases.transfer_out = t.elapsed().as_nanos() as u64;
+                    upload(&mut phases, &mut || {
+                        b.write(hb).enq()?;
+                        c.write(hc).enq()
+                    })?;
+                    phases.kernel = launch(&[&*kernel])?;
+                    download(&mut phases, &mut || a.read(&mut *out).enq())?;
                 }
                 (Job::Pi { partial, host, kernel }, Device::Pi { inside, .. }) => {
                     // Nothing to upload: the seed and counts are the kernel's arguments.
-                    phases.kernel = launch(kernel)?;
-                    let t = Instant::now();
-                    partial.read(&mut host[..]).enq().map_err(failed)?;
-                    phases.transfer_out = t.elapsed().as_nanos() as u64;
+                    phases.kernel = launch(&[&*kernel])?;
+                    download(&mut phases, &mut || partial.read(&mut host[..]).enq())?;
                     *inside = Some(host.iter().sum());
                 }
                 (Job::Mandelbrot { image, kernel }, Device::Mandelbrot { image: out, .. }) => {
                     // Nothing to upload: the window is the kernel's arguments.
-                    phases.kernel = launch(kernel)?;
-                    let t = Instant::now();
-                    image.read(out).enq().map_err(failed)?;
-                    phases.transfer_out = t.elapsed().as_nanos() as u64;
+                    phases.kernel = launch(&[&*kernel])?;
+                    download(&mut phases, &mut || image.read(&mut *out).enq())?;
                 }
                 (Job::Matmul { a, b, c, kernel }, Device::Matmul { c: out, a: ha, b: hb, .. }) => {
-                    let t = Instant::now();
-                    a.write(ha).enq().map_err(failed)?;
-                    b.write(hb).enq().map_err(failed)?;
-                    self.queue.finish().map_err(failed)?;
-                    phases.transfer_in = t.elapsed().as_nanos() as u64;
-                    phases.kernel = launch(kernel)?;
-                    let t = Instant::now();
-                    c.read(out).enq().map_err(failed)?;
-                    phases.transfer_out = t.elapsed().as_nanos() as u64;
+                    upload(&mut phases, &mut || {
+                        a.write(ha).enq()?;
+                        b.write(hb).enq()
+                    })?;
+                    phases.kernel = launch(&[&*kernel])?;
+                    download(&mut phases, &mut || c.read(&mut *out).enq())?;
+                }
+                (
+                    Job::Nbody { mass, initial, work, steps, count },
+                    Device::Nbody { state: out, initial: hi, mass: hm, .. },
+                ) => {
+                    upload(&mut phases, &mut || {
+                        mass.write(hm).enq()?;
+                        initial.write(hi).enq()
+                    })?;
+                    let order: Vec<&ClKernel> = (0..*count)
+                        .map(|k| if k == 0 { &steps[0] } else { &steps[1 + (k as usize + 1) % 2] })
+                        .collect();
+                    phases.kernel = launch(&order)?;
+                    // Step k (from 0) writes work[k % 2].
+                    let last = &work[((*count - 1) % 2) as usize];
+                    download(&mut phases, &mut || last.read(&mut *out).enq())?;
+                }
+                (
+                    Job::Histogram { items, partial, counts, count, merge, zero },
+                    Device::Histogram { counts: out, items: hi, .. },
+                ) => {
+                    upload(&mut phases, &mut || items.write(hi).enq())?;
+                    if *zero {
+                        let mut event = Event::empty();
+                        partial.cmd().fill(0, None).enew(&mut event).enq().map_err(failed)?;
+                        event.wait_for().map_err(|e| failed(e.into()))?;
+                        phases.kernel = device_ns(&event)?;
+                    }
+                    phases.kernel += launch(&[&*count, &*merge])?;
+                    download(&mut phases, &mut || counts.read(&mut *out).enq())?;
                 }
                 _ => unreachable!("the device view's workload does not change within a case"),
             }
@@ -312,24 +546,46 @@ mod device {
                 Job::Triad { a: out, .. } | Job::Matmul { c: out, .. } => {
                     out.cmd().fill(f64::NAN, None).enq().map_err(failed)?
                 }
+                Job::Nbody { work, .. } => {
+                    for out in work {
+                        out.cmd().fill(f64::NAN, None).enq().map_err(failed)?
+                    }
+                }
                 Job::Pi { partial, .. } => partial.cmd().fill(0, None).enq().map_err(failed)?,
                 // No escape count is u32::MAX (the host image's sentinel too).
                 Job::Mandelbrot { image, .. } => image.cmd().fill(u32::MAX, None).enq().map_err(failed)?,
+                // More than any bin can hold: a merge that skips a bin leaves it wrong.
+                Job::Histogram { counts, partial, .. } => {
+                    counts.cmd().fill(u64::MAX, None).enq().map_err(failed)?;
+                    partial.cmd().fill(u32::MAX, None).enq().map_err(failed)?
+                }
             }
             self.queue.finish().map_err(failed)
         }
     }
 
-    /// Launches `kernel` once, waits, and returns its device time from the profiling event.
-    fn launch(kernel: &ClKernel) -> Result<u64, BackendError> {
-        let mut event = Event::empty();
-        // SAFETY: the kernel's buffers are this session's and sized for its global work size.
-        unsafe { kernel.cmd().enew(&mut event).enq().map_err(failed)? };
-        event.wait_for().map_err(|e| failed(e.into()))?;
+    /// The device time of a finished command, from its profiling event.
+    fn device_ns(event: &Event) -> Result<u64, BackendError> {
         let at = |info| -> Result<u64, BackendError> {
             event.profiling_info(info).and_then(|r| r.time().map_err(Into::into)).map_err(failed)
         };
         Ok(at(ProfilingInfo::End)?.saturating_sub(at(ProfilingInfo::Start)?))
+    }
+
+    /// Launches `kernels` in order on the in-order queue, waits for the last, and returns the
+    /// sum of their device times from the profiling events.
+    fn launch(kernels: &[&ClKernel]) -> Result<u64, BackendError> {
+        let mut events = Vec::with_capacity(kernels.len());
+        for kernel in kernels {
+            let mut event = Event::empty();
+            // SAFETY: the kernel's buffers are this session's and sized for its global work size.
+            unsafe { kernel.cmd().enew(&mut event).enq().map_err(failed)? };
+            events.push(event);
+        }
+        if let Some(last) = events.last() {
+            last.wait_for().map_err(|e| failed(e.into()))?;
+        }
+        events.iter().map(device_ns).sum()
     }
 
     impl Session for Cl<'_> {
@@ -393,11 +649,13 @@ mod device {
         }
 
         fn notes(&self) -> Vec<String> {
-            vec![format!(
+            let mut notes = vec![format!(
                 "ran on the OpenCL device {}; host buffers are pageable; the kernel phase is device time \
                  from profiling events, the transfers host time around blocking copies",
                 self.device
-            )]
+            )];
+            notes.extend(self.notes.iter().cloned());
+            notes
         }
     }
 }

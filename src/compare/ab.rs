@@ -534,6 +534,7 @@ mod tests {
             seed: 42,
             tunables: Default::default(),
             notes: Vec::new(),
+            device: None,
         }
     }
 

@@ -36,17 +36,52 @@ pub fn probe(m: &mut Machine) {
     }
 }
 
-/// The device OpenCL cases run on (the first device of the first platform that has one), found
-/// once per process; `Err` says why there is none.
+/// The first OpenCL device (of the first platform that has one), found once per process: a
+/// case planned without a device runs there; `Err` says why there is none, and is why every
+/// OpenCL case is `unavailable`.
 pub fn chosen() -> &'static Result<Gpu, String> {
     static CHOSEN: std::sync::OnceLock<Result<Gpu, String>> = std::sync::OnceLock::new();
-    CHOSEN.get_or_init(|| {
-        let found = devices();
-        match unavailable_reason(&found) {
-            Some(why) => Err(why),
-            None => Ok(found.expect("a device").swap_remove(0)),
-        }
+    CHOSEN.get_or_init(|| match listed() {
+        Ok(found) if !found.is_empty() => Ok(found[0].clone()),
+        found => Err(unavailable_reason(found).expect("no device")),
     })
+}
+
+/// Every OpenCL device ([`devices`]), found once per process.
+pub fn listed() -> &'static Result<Vec<Gpu>, String> {
+    static LISTED: std::sync::OnceLock<Result<Vec<Gpu>, String>> = std::sync::OnceLock::new();
+    LISTED.get_or_init(devices)
+}
+
+/// Why no device here is `target` (or, with none, matches `choice`): the words of an
+/// `unavailable` case, naming the devices there are.
+pub fn no_device_reason(
+    choice: &crate::scenario::DeviceChoice,
+    target: Option<&crate::scenario::DeviceTarget>,
+) -> String {
+    let here = match listed() {
+        Ok(found) if !found.is_empty() => {
+            let names: Vec<String> = found
+                .iter()
+                .map(|g| format!("{} ({})", g.name, g.kind.as_deref().unwrap_or("other")))
+                .collect();
+            format!("the OpenCL devices here are {}", names.join(", "))
+        }
+        found => unavailable_reason(found).unwrap_or_default(),
+    };
+    let matching = match listed() {
+        Ok(found) => found.iter().any(|g| choice.matches(&g.name, g.kind.as_deref())),
+        Err(_) => false,
+    };
+    match target {
+        Some(t) => format!("the OpenCL device {} the plan chose is not on this machine: {here}", t.label()),
+        // The plan was made from a machine description without this machine's devices.
+        None if matching => format!(
+            "the plan lists no OpenCL device for `device = \"{choice}\"` (it was made without probing this \
+             machine's devices, e.g. for a described machine), though {here}"
+        ),
+        None => format!("no OpenCL device matches `device = \"{choice}\"`: {here}"),
+    }
 }
 
 /// Every OpenCL device of every platform, described; `Err` with the loader's reason when there
@@ -100,12 +135,33 @@ pub fn platforms() -> Result<Vec<ocl::Platform>, String> {
 /// The device [`chosen`] describes, as handles to run on.
 #[cfg(feature = "opencl")]
 pub fn first_device() -> Result<(ocl::Platform, ocl::Device), String> {
+    handles()?
+        .into_iter()
+        .next()
+        .ok_or_else(|| "no OpenCL device: the platforms the ICD loader found have no device".into())
+}
+
+/// Every device of every platform as handles to run on, in the order [`devices`] lists them.
+#[cfg(feature = "opencl")]
+pub fn handles() -> Result<Vec<(ocl::Platform, ocl::Device)>, String> {
+    let mut out = Vec::new();
     for platform in platforms()? {
-        if let Some(d) = ocl::Device::list_all(platform).map_err(|e| e.to_string())?.into_iter().next() {
-            return Ok((platform, d));
+        for d in ocl::Device::list_all(platform).map_err(|e| e.to_string())? {
+            out.push((platform, d));
         }
     }
-    Err("no OpenCL device: the platforms the ICD loader found have no device".into())
+    Ok(out)
+}
+
+/// The device a case was planned for: the `ordinal`-th device named `name` (see
+/// [`crate::scenario::DeviceTarget`]), with its platform's name; `None` when it is not here.
+#[cfg(feature = "opencl")]
+pub fn find(target: &crate::scenario::DeviceTarget) -> Result<Option<(ocl::Platform, ocl::Device)>, String> {
+    let named = handles()?
+        .into_iter()
+        .filter(|(_, d)| d.name().map(|n| n.trim() == target.name).unwrap_or(false))
+        .nth(target.ordinal);
+    Ok(named)
 }
 
 /// The device's whole version string (`CL_DEVICE_VERSION`, e.g. `"OpenCL 3.0 PoCL 3.1 ..."`):

@@ -164,6 +164,7 @@ mod tests {
             seed: 42,
             tunables: Default::default(),
             notes: Vec::new(),
+            device: None,
         };
         let unsupported =
             CaseResult::unmeasured(&spec, &Params::default(), Status::Unsupported, "no version");

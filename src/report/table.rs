@@ -283,11 +283,23 @@ pub fn details(c: &CaseResult) -> Vec<String> {
     phases_text(c).into_iter().chain(items_text(c)).chain(ranks_text(c)).collect()
 }
 
+/// `rayon`, or for a device case `opencl (NVIDIA H200)` with its settings that differ from
+/// the defaults (`opencl (NVIDIA H200, cache=warm, resident)`): the strategy cell of a row.
+pub fn strategy_text(c: &CaseResult) -> String {
+    match &c.device {
+        None => c.strategy.clone(),
+        Some(d) => {
+            let parts: Vec<String> = std::iter::once(d.label()).chain(d.settings()).collect();
+            format!("{} ({})", c.strategy, parts.join(", "))
+        }
+    }
+}
+
 /// `rayon, 4 workers, size 1M`: a case named in a line of its own.
 pub fn case_label(c: &CaseResult) -> String {
     format!(
         "{}, {} worker{}, size {}",
-        c.strategy,
+        strategy_text(c),
         c.workers,
         if c.workers == 1 { "" } else { "s" },
         format_count(c.effective_size)
@@ -609,7 +621,7 @@ pub fn row(c: &CaseResult) -> [String; 10] {
     };
     [
         c.workload.clone(),
-        c.strategy.clone(),
+        strategy_text(c),
         c.workers.to_string(),
         format_count(c.effective_size),
         measured.map_or("-".into(), |s| format_ns(s.median)),

@@ -624,6 +624,12 @@ impl Case<'_> {
                 Ok(Event::Batched(runs)) => listener.batched(&spec, runs),
                 Ok(Event::Note(note)) => notes.push(note),
                 Ok(Event::Done(Ok(m))) => break Ok(*m),
+                Ok(Event::Done(Err(e))) if e.starts_with(UNAVAILABLE) => {
+                    break Err((Status::Unavailable, e[UNAVAILABLE.len()..].to_string()))
+                }
+                Ok(Event::Done(Err(e))) if e.starts_with(UNSUPPORTED) => {
+                    break Err((Status::Unsupported, e[UNSUPPORTED.len()..].to_string()))
+                }
                 Ok(Event::Done(Err(e))) if e.starts_with(PANICKED) => {
                     let why = panics::reason(&e[PANICKED.len()..]);
                     break Err((Status::Panicked, format!("panicked: {why}")));
@@ -738,6 +744,10 @@ impl Case<'_> {
 }
 
 const PANICKED: &str = "\u{0}panicked";
+/// Marks a backend's [`BackendError::NoDevice`] and [`BackendError::Unsupported`] on their way
+/// from the case thread, like [`PANICKED`].
+const UNAVAILABLE: &str = "\u{0}unavailable";
+const UNSUPPORTED: &str = "\u{0}unsupported";
 
 /// A timed sample should be at least this many times the clock's own overhead; shorter runs
 /// are timed in batches.
@@ -807,6 +817,9 @@ fn sample(
     let failed = |e: BackendError| match e {
         // The runner has already given up on this case.
         BackendError::Cancelled => "cancelled".to_string(),
+        // Not a failure: what the backend found the case cannot run on, marked for the status.
+        BackendError::NoDevice(why) => format!("{UNAVAILABLE}{why}"),
+        BackendError::Unsupported(why) => format!("{UNSUPPORTED}{why}"),
         e => e.to_string(),
     };
     let rss_tracked = rss::reset_peak();

@@ -4,11 +4,13 @@
 //! defaults and rejects anything wrong with an error naming file, line, column and field, before
 //! anything is measured. Downstream code sees only the validated [`Plan`].
 
+pub mod device;
 mod error;
 mod mpi;
 mod plan;
 mod raw;
 
+pub use device::{Cache, DeviceCase, DeviceChoice, DeviceTarget, PlanDevice};
 pub use error::{closest, Located, ScenarioError};
 pub use mpi::{Launcher, MpiSettings};
 pub use plan::{limits, CaseSpec, Plan, Scaling, Settings, SizeNote, WorkloadPlan, MAX_PROCESSES};

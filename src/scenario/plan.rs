@@ -18,6 +18,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
+use super::device::{self, Cache, DeviceCase, DeviceChoice, PlanDevice};
 use super::error::{closest, ScenarioError, Source};
 use super::mpi::MpiSettings;
 use super::raw::{RawScenario, RawSettings, RawWorkload};
@@ -58,6 +59,15 @@ pub struct Settings {
     /// Processes each case is measured in (`processes`; `--processes` overrides it).
     #[serde(default = "one")]
     pub processes: usize,
+    /// Device strategies only ([`super::device`]): the devices their cases run on, one case each.
+    #[serde(default)]
+    pub device: DeviceChoice,
+    /// Device strategies only: whether each sample starts with the device's cache flushed.
+    #[serde(default)]
+    pub cache: Cache,
+    /// Device strategies only: inputs uploaded once, outside the samples.
+    #[serde(default)]
+    pub resident: bool,
 }
 
 fn one() -> usize {
@@ -79,6 +89,9 @@ impl Default for Settings {
             scaling: Scaling::Strong,
             seed: 42,
             processes: 1,
+            device: DeviceChoice::default(),
+            cache: Cache::default(),
+            resident: false,
         }
     }
 }
@@ -119,6 +132,10 @@ pub struct Plan {
     /// The `[mpi]` section: how `mpi` cases start their ranks.
     #[serde(default)]
     pub mpi: MpiSettings,
+    /// The devices of this machine when the plan was made ([`crate::machine::Machine::gpus`]):
+    /// a device strategy has one case per device its workload's `device` selects.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub devices: Vec<PlanDevice>,
 }
 
 /// One measurement the runner makes.
@@ -144,6 +161,10 @@ pub struct CaseSpec {
     /// Caveats planning found for this case, carried into [`crate::results::CaseResult::notes`].
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// For a strategy of [`Family::Device`]: the device it runs on, the cache state and
+    /// residency ([`super::device`]); `None` for every other strategy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<DeviceCase>,
 }
 
 fn default_seed() -> u64 {
@@ -198,19 +219,22 @@ impl Plan {
                             }
                         }
                         for n in counts {
-                            cases.push(CaseSpec {
-                                id: cases.len(),
-                                workload_index: wi,
-                                workload: w.kind.clone(),
-                                strategy: strategy.clone(),
-                                workers: n,
-                                size,
-                                effective_size,
-                                scaling: w.settings.scaling,
-                                seed: w.settings.seed,
-                                tunables: self.tunables(wi, strategy),
-                                notes: notes.clone(),
-                            });
+                            for device in self.device_cases(&w.settings, strategy) {
+                                cases.push(CaseSpec {
+                                    id: cases.len(),
+                                    workload_index: wi,
+                                    workload: w.kind.clone(),
+                                    strategy: strategy.clone(),
+                                    workers: n,
+                                    size,
+                                    effective_size,
+                                    scaling: w.settings.scaling,
+                                    seed: w.settings.seed,
+                                    tunables: self.tunables(wi, strategy),
+                                    notes: notes.clone(),
+                                    device,
+                                });
+                            }
                         }
                     }
                 }
@@ -219,9 +243,29 @@ impl Plan {
         cases
     }
 
+    /// The device part of each case of `strategy` under `settings`: `[None]` for a strategy
+    /// that is not a device's; for a device strategy one [`DeviceCase`] per device of its backend
+    /// that `settings.device` selects, or one with no target (the case is `unavailable`) when
+    /// none does.
+    fn device_cases(&self, settings: &Settings, strategy: &str) -> Vec<Option<DeviceCase>> {
+        let Some(s) = strategy::find(strategy).filter(|s| s.family() == Family::Device) else {
+            return vec![None];
+        };
+        let case = |target| DeviceCase {
+            choice: settings.device.clone(),
+            target,
+            cache: settings.cache,
+            resident: settings.resident,
+        };
+        match device::targets(&self.devices, s.backend(), &settings.device) {
+            found if found.is_empty() => vec![Some(case(None))],
+            found => found.into_iter().map(|t| Some(case(Some(t)))).collect(),
+        }
+    }
+
     /// How many cases [`Plan::cases`] makes, counted without making them (saturating).
     pub fn case_count(&self) -> u64 {
-        self.workloads.iter().fold(0u64, |total, w| total.saturating_add(case_count(w)))
+        self.workloads.iter().fold(0u64, |total, w| total.saturating_add(case_count(w, &self.devices)))
     }
 
     /// Checks a plan that was read back rather than built here (a continued run's
@@ -292,7 +336,7 @@ impl Plan {
             check_param_values(kind, &w.params)
                 .map_err(|(name, m)| format!("{}.{name}: {m}", at("params")))?;
             // Counted before the sizes are checked, which costs a little per size.
-            cases = cases.saturating_add(case_count(w));
+            cases = cases.saturating_add(case_count(w, &self.devices));
             if cases > limits::MAX_CASES {
                 return Err(format!(
                     "workload[{i}]: the plan expands to more than {} cases by this entry",
@@ -443,6 +487,10 @@ fn check_settings(s: &Settings) -> Result<(), (&'static str, String)> {
     if !(1..=MAX_PROCESSES).contains(&s.processes) {
         return Err(("processes", format!("must be between 1 and {MAX_PROCESSES}, got {}", s.processes)));
     }
+    // Deserializing refuses an empty selector; a plan made in code could still hold one.
+    if let DeviceChoice::Name(part) = &s.device {
+        DeviceChoice::parse(part).map_err(|m| ("device", m))?;
+    }
     Ok(())
 }
 
@@ -474,22 +522,41 @@ fn check_param_values(w: &dyn Workload, params: &Params) -> Result<(), (String, 
     w.check_params(params).map_err(|refused| (refused.field.to_string(), refused.why))
 }
 
-/// The cases of one workload: per size, the baseline once and every other strategy at each
-/// worker count (weak scaling: every strategy, baseline included, once per worker count).
-fn case_count(w: &WorkloadPlan) -> u64 {
-    count_cases(w.sizes.len(), w.workers.len(), &w.strategies, w.settings.scaling)
+/// The cases of one workload: per size, the baseline once, every device strategy once per
+/// device it selects, and every other strategy at each worker count (weak scaling: every
+/// strategy once per worker count).
+fn case_count(w: &WorkloadPlan, devices: &[PlanDevice]) -> u64 {
+    count_cases(w.sizes.len(), w.workers.len(), &w.strategies, &w.settings, devices)
 }
 
 /// [`case_count`] from the lengths alone, so that a scenario is counted before its sizes are
 /// checked one by one.
-fn count_cases(sizes: usize, workers: usize, strategies: &[String], scaling: Scaling) -> u64 {
+fn count_cases(
+    sizes: usize,
+    workers: usize,
+    strategies: &[String],
+    settings: &Settings,
+    devices: &[PlanDevice],
+) -> u64 {
     let (sizes, workers) = (sizes as u64, workers as u64);
-    let parallel =
-        strategies.iter().filter(|s| !strategy::find(s).is_some_and(|s| s.is_sequential())).count() as u64;
-    let sequential = strategies.len() as u64 - parallel;
-    let per_size = match scaling {
-        Scaling::Strong => sequential.saturating_add(parallel.saturating_mul(workers)),
-        Scaling::Weak => (sequential + parallel).saturating_mul(workers),
+    let (mut sequential, mut parallel, mut on_devices) = (0u64, 0u64, 0u64);
+    for name in strategies {
+        match strategy::find(name) {
+            Some(s) if s.is_sequential() => sequential += 1,
+            Some(s) if s.family() == Family::Device => {
+                let found = device::targets(devices, s.backend(), &settings.device).len() as u64;
+                on_devices = on_devices.saturating_add(found.max(1));
+            }
+            _ => parallel += 1,
+        }
+    }
+    let per_size = match settings.scaling {
+        Scaling::Strong => {
+            sequential.saturating_add(on_devices).saturating_add(parallel.saturating_mul(workers))
+        }
+        Scaling::Weak => {
+            sequential.saturating_add(on_devices).saturating_add(parallel).saturating_mul(workers)
+        }
     };
     sizes.saturating_mul(per_size)
 }
@@ -564,10 +631,15 @@ pub(super) fn build(src: &Source, raw: RawScenario, machine: &Machine) -> Result
         strategy_params: BTreeMap::new(),
         workloads: Vec::new(),
         mpi: super::mpi::settings(src, raw.mpi.as_ref())?,
+        devices: machine
+            .gpus
+            .iter()
+            .map(|g| PlanDevice { api: g.api.clone(), name: g.name.clone(), kind: g.kind.clone() })
+            .collect(),
     };
     let mut cases = 0u64;
     for (i, entry) in raw.workload.iter().enumerate() {
-        let w = workload_plan(src, i, entry, &defaults, &tables, machine, &mut cases)?;
+        let w = workload_plan(src, i, entry, &defaults, &tables, machine, &plan.devices, &mut cases)?;
         plan.workloads.push(w);
     }
     plan.strategy_params = tables.params;
@@ -597,6 +669,7 @@ impl StrategyTables {
 /// Validates one `[[workload]]` entry. `cases` counts the cases of the entries before it; the
 /// entry's own are added (and the total checked) before any of its sizes is estimated, since
 /// each estimate walks every strategy and worker count.
+#[allow(clippy::too_many_arguments)]
 fn workload_plan(
     src: &Source,
     index: usize,
@@ -604,6 +677,7 @@ fn workload_plan(
     defaults: &Defaults,
     tables: &StrategyTables,
     machine: &Machine,
+    devices: &[PlanDevice],
     cases: &mut u64,
 ) -> Result<WorkloadPlan, ScenarioError> {
     let raw = entry.get_ref();
@@ -629,6 +703,7 @@ fn workload_plan(
     };
     let params = params(src, &at("params"), w, &raw.params)?;
     let strategies = strategies(src, &at("strategies"), w, raw.strategies.as_ref())?;
+    device_settings_apply(src, index, raw, &strategies)?;
     let chunk = match &raw.chunk {
         Some(c) if !(1..=limits::MAX_SIZE as i64).contains(c.get_ref()) => {
             return Err(src.error(
@@ -646,7 +721,7 @@ fn workload_plan(
         None => w.default_sizes(machine).len(),
     };
     *cases =
-        cases.saturating_add(count_cases(size_count, worker_counts.len(), &strategies, settings.scaling));
+        cases.saturating_add(count_cases(size_count, worker_counts.len(), &strategies, &settings, devices));
     if *cases > limits::MAX_CASES {
         return Err(src.error_help(
             entry.span(),
@@ -1223,7 +1298,77 @@ fn settings(
         }
         s.processes = n as usize;
     }
+    if let Some(v) = &raw.device {
+        s.device = DeviceChoice::parse(v.get_ref()).map_err(|m| {
+            src.error_help(
+                v.span(),
+                at("device"),
+                m,
+                Some(
+                    "write \"gpu\", \"cpu\", \"all\" or part of a device's name (`parlab detect` \
+                     lists the devices)"
+                        .into(),
+                ),
+            )
+        })?;
+    }
+    if let Some(v) = &raw.cache {
+        s.cache = match v.get_ref().trim() {
+            "cold" => Cache::Cold,
+            "warm" => Cache::Warm,
+            other => {
+                let hint = match closest(other, ["cold", "warm"]) {
+                    Some(best) => format!("did you mean \"{best}\"? "),
+                    None => String::new(),
+                };
+                return Err(src.error_help(
+                    v.span(),
+                    at("cache"),
+                    format!("unknown cache state `{other}`"),
+                    Some(format!(
+                        "{hint}use \"cold\" (the default: the device's cache is flushed before each \
+                         sample) or \"warm\" (no flush)"
+                    )),
+                ));
+            }
+        };
+    }
+    if let Some(v) = &raw.resident {
+        s.resident = *v.get_ref();
+    }
     Ok(s)
+}
+
+/// Refuses `device`, `cache` or `resident` on a `[[workload]]` entry none of whose strategies
+/// runs on a device: they would change nothing, which is surely not what was meant. In
+/// `[defaults]` they are fine: they apply to the entries that have device strategies.
+fn device_settings_apply(
+    src: &Source,
+    index: usize,
+    raw: &RawWorkload,
+    strategies: &[String],
+) -> Result<(), ScenarioError> {
+    let on_device =
+        strategies.iter().any(|s| strategy::find(s).is_some_and(|s| s.family() == Family::Device));
+    if on_device {
+        return Ok(());
+    }
+    let given = [
+        ("device", raw.device.as_ref().map(|v| v.span())),
+        ("cache", raw.cache.as_ref().map(|v| v.span())),
+        ("resident", raw.resident.as_ref().map(|v| v.span())),
+    ];
+    let Some((key, Some(span))) = given.into_iter().find(|(_, span)| span.is_some()) else {
+        return Ok(());
+    };
+    let devices: Vec<&str> =
+        strategy::STRATEGIES.iter().filter(|s| s.family() == Family::Device).map(|s| s.name()).collect();
+    Err(src.error_help(
+        span,
+        format!("workload[{index}].{key}"),
+        format!("`{key}` applies to device strategies only, and this workload runs none"),
+        Some(format!("add a device strategy ({}) to `strategies`, or remove `{key}`", devices.join(", "))),
+    ))
 }
 
 /// Powers of two up to the logical CPU count, and the count itself.

@@ -50,6 +50,10 @@ pub struct RawSettings {
     pub scaling: Option<Spanned<String>>,
     pub seed: Option<Spanned<i64>>,
     pub processes: Option<Spanned<i64>>,
+    /// Device strategies only (see [`super::device`]): which devices, the cache, residency.
+    pub device: Option<Spanned<String>>,
+    pub cache: Option<Spanned<String>>,
+    pub resident: Option<Spanned<bool>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -80,6 +84,10 @@ pub struct RawWorkload {
     pub scaling: Option<Spanned<String>>,
     pub seed: Option<Spanned<i64>>,
     pub processes: Option<Spanned<i64>>,
+    /// Device strategies only (see [`super::device`]): which devices, the cache, residency.
+    pub device: Option<Spanned<String>>,
+    pub cache: Option<Spanned<String>>,
+    pub resident: Option<Spanned<bool>>,
 }
 
 impl RawWorkload {
@@ -95,6 +103,9 @@ impl RawWorkload {
             scaling: self.scaling.clone(),
             seed: self.seed.clone(),
             processes: self.processes.clone(),
+            device: self.device.clone(),
+            cache: self.cache.clone(),
+            resident: self.resident.clone(),
         }
     }
 }

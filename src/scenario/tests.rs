@@ -96,7 +96,8 @@ fn the_builtin_triad_default_fits_every_machine_and_says_when_stream_is_not_met(
             let cases: Vec<_> = plan.cases().into_iter().filter(|c| c.workload == "stream_triad").collect();
             // A device's case also carries why it has no efficiency.
             let device = |c: &crate::scenario::CaseSpec| {
-                crate::strategy::find(&c.strategy).is_some_and(|s| s.family() == crate::strategy::Family::Device)
+                crate::strategy::find(&c.strategy)
+                    .is_some_and(|s| s.family() == crate::strategy::Family::Device)
             };
             let expected = |c: &crate::scenario::CaseSpec| if device(c) { 3 } else { 2 };
             assert!(
@@ -1132,4 +1133,129 @@ fn the_mpi_section_travels_in_the_plan_and_is_checked_again_when_read_back() {
     let mut old = serde_json::to_value(&plan).unwrap();
     old.as_object_mut().unwrap().remove("mpi");
     assert_eq!(serde_json::from_value::<Plan>(old).unwrap().mpi, MpiSettings::default());
+}
+
+/// The test machine with two OpenCL devices (a CPU and a GPU) and a CUDA one.
+fn machine_with_devices() -> Machine {
+    let mut m = machine();
+    let gpu = |api: &str, name: &str, kind: &str| crate::machine::Gpu {
+        name: name.into(),
+        api: api.into(),
+        memory_bytes: 1 << 30,
+        platform: None,
+        kind: Some(kind.into()),
+        compute_units: Some(4),
+        cache_bytes: Some(1 << 20),
+        max_work_group_size: Some(256),
+        version: None,
+        fp64: Some(true),
+        cuda: None,
+    };
+    m.gpus = vec![
+        gpu("opencl", "pthread-Tiny CPU", "cpu"),
+        gpu("opencl", "Tiny GPU", "gpu"),
+        gpu("cuda", "Tiny GPU", "gpu"),
+    ];
+    m
+}
+
+/// `(strategy, workers, device label, cache, resident)` of a case.
+type DeviceRow = (String, usize, Option<String>, Option<Cache>, Option<bool>);
+
+/// The [`DeviceRow`] of each case of `text`'s plan, on [`machine_with_devices`].
+fn device_cases(text: &str) -> Vec<DeviceRow> {
+    let plan = parse("s.toml", text, &machine_with_devices()).unwrap_or_else(|e| panic!("{e}"));
+    let cases = plan.cases();
+    assert_eq!(plan.case_count(), cases.len() as u64, "counted as made");
+    cases
+        .into_iter()
+        .map(|c| {
+            let d = c.device.as_ref();
+            (c.strategy, c.workers, d.map(|d| d.label()), d.map(|d| d.cache), d.map(|d| d.resident))
+        })
+        .collect()
+}
+
+#[test]
+fn each_selected_device_is_its_own_case_and_cpu_strategies_get_none() {
+    let matmul = |body: &str| {
+        format!(
+            "{HEAD}[[workload]]\nkind = \"matmul\"\nsize = 32\nworkers = [1, 2]\n\
+             strategies = [\"threads\", \"opencl\", \"opencl-tiled\"]\n{body}"
+        )
+    };
+    let s = |n: &str| n.to_string();
+    let on = |d: &str| Some(d.to_string());
+    // By default every device of the strategy's backend, the cache cold and nothing resident;
+    // the CUDA device is not the `opencl` backend's.
+    let cold = (Some(Cache::Cold), Some(false));
+    assert_eq!(
+        device_cases(&matmul("")),
+        [
+            (s("sequential"), 1, None, None, None),
+            (s("threads"), 1, None, None, None),
+            (s("threads"), 2, None, None, None),
+            (s("opencl"), 1, on("pthread-Tiny CPU"), cold.0, cold.1),
+            (s("opencl"), 1, on("Tiny GPU"), cold.0, cold.1),
+            (s("opencl-tiled"), 1, on("pthread-Tiny CPU"), cold.0, cold.1),
+            (s("opencl-tiled"), 1, on("Tiny GPU"), cold.0, cold.1),
+        ]
+    );
+    let gpu = device_cases(&matmul("device = \"gpu\"\ncache = \"warm\"\nresident = true\n"));
+    assert_eq!(gpu.len(), 5);
+    assert_eq!(gpu[3], (s("opencl"), 1, on("Tiny GPU"), Some(Cache::Warm), Some(true)));
+    assert_eq!(device_cases(&matmul("device = \"CPU\"\n"))[3].2, on("pthread-Tiny CPU"));
+    assert_eq!(device_cases(&matmul("device = \"tiny g\"\n"))[3].2, on("Tiny GPU"));
+    // No device matches: one case each, which the backend reports unavailable, saying why.
+    let none = device_cases(&matmul("device = \"Radeon\"\n"));
+    assert_eq!(none.len(), 5);
+    assert_eq!(none[3].2, on("none matching \"Radeon\""));
+    // [defaults] reach every entry; one without a device strategy ignores them.
+    let text = format!(
+        "{HEAD}[defaults]\ndevice = \"gpu\"\ncache = \"warm\"\n[[workload]]\nkind = \"pi_monte_carlo\"\n\
+         size = 1000\nworkers = [1, 2]\nstrategies = [\"threads\"]\n[[workload]]\nkind = \"matmul\"\n\
+         size = 32\nstrategies = [\"opencl\"]\n"
+    );
+    let cases = device_cases(&text);
+    assert_eq!(cases.len(), 5, "{cases:?}");
+    assert!(cases[..3].iter().all(|c| c.2.is_none()));
+    assert_eq!(cases[4], (s("opencl"), 1, on("Tiny GPU"), Some(Cache::Warm), Some(false)));
+    // A machine with no device: one case per device strategy, with no target.
+    let plan = ok(&matmul(""));
+    let targets: Vec<_> = plan.cases().iter().filter_map(|c| c.device.clone()).map(|d| d.target).collect();
+    assert_eq!(targets, [None, None]);
+    // The plan keeps the devices it saw, so that a plan read back expands to the same cases.
+    let plan = parse("s.toml", &matmul(""), &machine_with_devices()).unwrap();
+    let back: Plan = serde_json::from_str(&serde_json::to_string(&plan).unwrap()).unwrap();
+    assert_eq!(back.cases(), plan.cases());
+}
+
+#[test]
+fn device_settings_are_checked_with_file_line_field_and_a_suggestion() {
+    let matmul = |body: &str| {
+        format!("{HEAD}[[workload]]\nkind = \"matmul\"\nsize = 32\nstrategies = [\"opencl\"]\n{body}")
+    };
+    let (line, field, msg) = err(&matmul("device = \"  \"\n"));
+    assert_eq!((line, field.as_str()), (7, "workload[0].device"));
+    assert!(msg.contains("empty") && msg.contains("\"gpu\", \"cpu\", \"all\""), "{msg}");
+    let (line, field, msg) = err(&matmul("cache = \"wram\"\n"));
+    assert_eq!((line, field.as_str()), (7, "workload[0].cache"));
+    assert!(msg.contains("unknown cache state `wram`") && msg.contains("did you mean \"warm\"?"), "{msg}");
+    let (_, field, msg) =
+        err(&format!("{HEAD}[defaults]\ncache = \"hot\"\n[[workload]]\nkind = \"matmul\"\n"));
+    assert_eq!(field, "defaults.cache");
+    assert!(msg.contains("\"cold\"") && msg.contains("\"warm\""), "{msg}");
+    let (line, field, _) = err(&matmul("resident = \"yes\"\n"));
+    assert_eq!((line, field.as_str()), (7, "workload[0].resident"));
+    // On an entry with no device strategy the settings would do nothing: refused, at the key.
+    let (line, field, msg) = err(&with_workload("strategies = [\"threads\"]\nresident = true\n"));
+    assert_eq!((line, field.as_str()), (6, "workload[0].resident"));
+    assert!(msg.contains("device strategies only") && msg.contains("opencl"), "{msg}");
+    let (_, field, _) = err(&with_workload("strategies = [\"threads\"]\ndevice = \"gpu\"\n"));
+    assert_eq!(field, "workload[0].device");
+    // A plan read back holds an empty selector no more than a scenario does.
+    let mut plan = ok(&matmul(""));
+    plan.workloads[0].settings.device = DeviceChoice::Name(String::new());
+    let e = plan.check_limits(&machine()).unwrap_err();
+    assert!(e.starts_with("workload[0].device: "), "{e}");
 }

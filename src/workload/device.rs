@@ -1,4 +1,4 @@
-//! What a device backend (OpenCL) needs of a case's kernel: the inputs it uploads and the output
+//! What a device backend (OpenCL, CUDA) needs of a case's kernel: the inputs it uploads and the output
 //! it fills, named per workload so that the device code can stay in the backend.
 //!
 //! A kernel that has a device version answers [`super::Kernel::device`] with one of these; the
@@ -16,32 +16,50 @@ pub fn plain(strategy: &dyn Strategy) -> bool {
     matches!(strategy.name(), "opencl" | "cuda")
 }
 
-/// Whether `workload`'s device kernel (which computes in f64) can run on the device the
-/// strategy's backend would choose: `Err` when that OpenCL device has no fp64 (every device a
-/// CUDA 12 driver supports has it). With no device at all the backend reports the case
-/// `unavailable` before this is asked.
+/// Whether `workload`'s device kernel (which computes in f64) can run on a device of the
+/// strategy's backend here: `Err` when no OpenCL device has fp64 (every device a CUDA 12 driver
+/// supports has it). Each case checks its own device as it starts (a device without fp64 makes
+/// that case `unsupported`, [`fp64_refusal`]); with no device at all the backend reports the
+/// case `unavailable` before this is asked.
 pub fn fp64_support(workload: &'static str, strategy: &dyn Strategy) -> Result<(), Unsupported> {
     if strategy.backend() == crate::backend::cuda::NAME {
         return Ok(());
     }
-    fp64_support_on(crate::machine::opencl::chosen(), workload, strategy)
+    fp64_support_on(crate::machine::opencl::listed(), workload, strategy)
 }
 
-/// [`fp64_support`] on a given device (or the reason there is none).
+/// [`fp64_support`] on given devices (or the reason there are none).
 fn fp64_support_on(
-    device: &Result<Gpu, String>,
+    devices: &Result<Vec<Gpu>, String>,
     workload: &'static str,
     strategy: &dyn Strategy,
 ) -> Result<(), Unsupported> {
-    match device {
-        Ok(gpu) if gpu.fp64 == Some(false) => Err(Unsupported::new(
-            workload,
-            strategy,
-            format!("the OpenCL device {} has no fp64, and `{workload}` computes in f64", gpu.name),
-        )),
+    match devices {
+        Ok(found) if !found.is_empty() && found.iter().all(|g| g.fp64 == Some(false)) => {
+            let names: Vec<&str> = found.iter().map(|g| g.name.as_str()).collect();
+            Err(Unsupported::new(
+                workload,
+                strategy,
+                format!(
+                    "no OpenCL device here has fp64 ({}), and `{workload}` computes in f64",
+                    names.join(", ")
+                ),
+            ))
+        }
         _ => Ok(()),
     }
 }
+
+/// Why a kernel of `workload` computing in f64 cannot run on `device`, where it has no fp64: the
+/// reason of an `unsupported` case.
+pub fn fp64_refusal(workload: &str, device: &Gpu) -> Option<String> {
+    (device.fp64 == Some(false))
+        .then(|| format!("the OpenCL device {} has no fp64, and `{workload}` computes in f64", device.name))
+}
+
+/// The most bytes of per-work-group partial histograms a `histogram` device case keeps: the
+/// backend makes fewer work-groups where the bins are many.
+pub const HISTOGRAM_PARTIAL_BYTES: u64 = 32 << 20;
 
 /// One case's device view: inputs borrowed from the prepared instance, the output from the kernel.
 pub enum Device<'a> {
@@ -63,6 +81,14 @@ pub enum Device<'a> {
         im_max: f64,
         im_step: f64,
     },
+    /// `steps` steps of all-pairs gravity from `initial` into `state`, in f64: each body is six
+    /// values (position x, y, z, then velocity), row-major. A step sums, for body `i`, over every
+    /// body `j` in index order (`j == i` included: its distance is 0), with
+    /// `d = p_j - p_i`, `r2 = d.x*d.x + d.y*d.y + d.z*d.z + softening2` and
+    /// `a += (mass_j / (r2 * sqrt(r2))) * d`; then `v += a * dt` and `p += v * dt`.
+    Nbody { state: &'a mut [f64], initial: &'a [f64], mass: &'a [f64], steps: u64, dt: f64, softening2: f64 },
+    /// `counts[b]` = how many of `items` equal `b`, for `b < bins` (every item is below `bins`).
+    Histogram { counts: &'a mut [u64], items: &'a [u32], bins: u64 },
 }
 
 impl Device<'_> {
@@ -73,7 +99,15 @@ impl Device<'_> {
             Device::Pi { .. } => "pi_monte_carlo",
             Device::Mandelbrot { .. } => "mandelbrot",
             Device::Matmul { .. } => "matmul",
+            Device::Nbody { .. } => "nbody",
+            Device::Histogram { .. } => "histogram",
         }
+    }
+
+    /// Whether the workload's device kernel computes in f64 (a device without fp64 cannot run
+    /// it); a strategy's f32 variant computes in f32 whatever this says.
+    pub fn computes_in_f64(&self) -> bool {
+        !matches!(self, Device::Histogram { .. })
     }
 }
 
@@ -97,10 +131,21 @@ mod tests {
             fp64: Some(fp64),
             cuda: None,
         };
-        let why = fp64_support_on(&Ok(gpu(false)), "stream_triad", opencl).unwrap_err();
-        assert_eq!(why.reason, "the OpenCL device Tiny GPU has no fp64, and `stream_triad` computes in f64");
-        assert!(fp64_support_on(&Ok(gpu(true)), "stream_triad", opencl).is_ok());
+        let why = fp64_support_on(&Ok(vec![gpu(false)]), "stream_triad", opencl).unwrap_err();
+        assert_eq!(
+            why.reason,
+            "no OpenCL device here has fp64 (Tiny GPU), and `stream_triad` computes in f64"
+        );
+        assert!(fp64_support_on(&Ok(vec![gpu(true)]), "stream_triad", opencl).is_ok());
+        // One device with fp64 is enough for the pair; the other's cases say so as they start.
+        assert!(fp64_support_on(&Ok(vec![gpu(false), gpu(true)]), "stream_triad", opencl).is_ok());
+        assert_eq!(
+            fp64_refusal("stream_triad", &gpu(false)).unwrap(),
+            "the OpenCL device Tiny GPU has no fp64, and `stream_triad` computes in f64"
+        );
+        assert_eq!(fp64_refusal("stream_triad", &gpu(true)), None);
         // No device: the backend says `unavailable` first, with the loader's reason.
         assert!(fp64_support_on(&Err("no OpenCL device: none".into()), "stream_triad", opencl).is_ok());
+        assert!(fp64_support_on(&Ok(Vec::new()), "stream_triad", opencl).is_ok());
     }
 }

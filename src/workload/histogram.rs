@@ -10,6 +10,10 @@
 //! - data-parallel strategies: the same reduction with one private histogram per task.
 //!
 //! - `mpi`: each rank bins its block of the items, and a sum to rank 0 merges the bins.
+//! - `opencl`, `cuda` (through [`super::device::Device::Histogram`]): each work-group counts its share
+//!   of the items into bins in local memory with local atomics, writes them out as its partial
+//!   histogram, and a second kernel merges the partials bin by bin (bins too many for local
+//!   memory are counted with global atomics instead).
 //!
 //! Counts are integers, so every version must match the sequential reference exactly.
 
@@ -42,6 +46,9 @@ enum Version {
     Private,
     /// Private bins per rank, summed into rank 0: `mpi`, run by [`RankPart`], not [`Run`].
     Ranks,
+    /// Local atomics per work-group, then a merge, on a device (`opencl`): run by the backend
+    /// through [`Kernel::device`], not [`Run::run`].
+    Device,
 }
 
 fn version(strategy: &dyn Strategy) -> Result<Version, Unsupported> {
@@ -67,6 +74,8 @@ fn version(strategy: &dyn Strategy) -> Result<Version, Unsupported> {
                  (mutex, rwlock, atomic, local-merge); `{name}` would add nothing to measure"
             ),
         )),
+        // Counts are integers: any device can run it, fp64 or not.
+        (Family::Device, "opencl" | "cuda") => Ok(Version::Device),
         (Family::Process | Family::Device, _) => Err(default_support("histogram", strategy)
             .expect_err("no workload has a default process or device version")),
     }
@@ -122,6 +131,14 @@ impl Workload for Histogram {
         if case.family == Family::DataParallel || case.strategy == "local-merge" {
             case.max_tasks(size, grain(bins as usize) as u64)
                 .saturating_mul(super::SLOT_BYTES + 24 + 8 * bins)
+        } else if case.family == Family::Device {
+            // The device's items, its partial histograms and its bins (on a CPU device such as
+            // PoCL, this machine's memory).
+            let partial = size
+                .div_ceil(16)
+                .saturating_mul(4 * bins)
+                .min(super::device::HISTOGRAM_PARTIAL_BYTES + 4 * bins);
+            size.saturating_mul(4).saturating_add(partial).saturating_add(8 * bins)
         } else if case.family == Family::Mpi {
             // The ranks' blocks of the input, their bins and sums, and rank 0's input and
             // reference for the check.
@@ -242,6 +259,7 @@ impl Kernel for Run<'_> {
             // private histogram; data-parallel executors make one per task. Either way nothing
             // is shared until the merge.
             Version::Ranks => unreachable!("`mpi` cases run on ranks, through `RankPart`"),
+            Version::Device => unreachable!("device cases run on their backend, through `Kernel::device`"),
             Version::Private => {
                 let merged = exec.map_reduce(
                     n,
@@ -286,6 +304,16 @@ impl Kernel for Run<'_> {
                 self.input.items.len()
             ))
         }
+    }
+
+    fn device(&mut self) -> Option<super::device::Device<'_>> {
+        // A backend asks for the view to fill the counts: from here on they are a run's output.
+        self.ran = true;
+        Some(super::device::Device::Histogram {
+            counts: &mut self.counts,
+            items: &self.input.items,
+            bins: self.input.bins as u64,
+        })
     }
 }
 

@@ -602,6 +602,7 @@ mod tests {
                         seed: 7,
                         tunables: tunables.clone(),
                         notes: vec![],
+                        device: None,
                     };
                     let job = CaseJob {
                         spec: &spec,

@@ -14,6 +14,10 @@
 //! the CPU has them (`simd = "auto"`, see [`super::simd::nbody`]); `local-merge`'s pair loop,
 //! which scatters into two bodies at once, stays scalar, and its results say so.
 //!
+//! Device version (`opencl`, `cuda`, through [`super::device::Device::Nbody`]): a work-item per body
+//! sums its forces in index order with the scalar loop's operations (no contraction) and moves
+//! it, one launch per step, reading one state buffer and writing the other.
+//!
 //! MPI version (`mpi`, [`RankPart`]): each rank owns a block of bodies and keeps every body's
 //! position; each step it computes the forces on its block, moves it, and an allgather of the
 //! blocks' positions brings every rank up to date for the next step. Rank 0 gathers the final
@@ -54,6 +58,9 @@ enum Version {
     Rows,
     /// A block of bodies per MPI rank (`mpi`), run by [`RankPart`], not [`Run`].
     Ranks,
+    /// A work-item per body on a device (`opencl`), run by the backend through
+    /// [`Kernel::device`], not [`Run::run`].
+    Device,
 }
 
 fn version(strategy: &dyn Strategy) -> Result<Version, Unsupported> {
@@ -70,6 +77,9 @@ fn version(strategy: &dyn Strategy) -> Result<Version, Unsupported> {
             ),
         )),
         (Family::Mpi, _) => super::collective_mpi_support("nbody", strategy).map(|()| Version::Ranks),
+        (Family::Device, "opencl" | "cuda") => {
+            super::device::fp64_support("nbody", strategy).map(|()| Version::Device)
+        }
         (Family::Process | Family::Device, _) => Err(default_support("nbody", strategy)
             .expect_err("no workload has a default process or device version")),
     }
@@ -136,6 +146,11 @@ impl Workload for NBody {
         // MPI: every rank's copy of the input and of every position, and rank 0's gathered states.
         if case.family == Family::Mpi {
             return size.saturating_mul(8 + 48 * 2 + 24).saturating_mul(case.workers as u64 + 1);
+        }
+        // The device's masses, initial state and two working states (on a CPU device such as
+        // PoCL, this machine's memory).
+        if case.family == Family::Device {
+            return size.saturating_mul(8 + 48 * 3);
         }
         match case.strategy {
             "local-merge" => case
@@ -314,6 +329,7 @@ impl Kernel for Run<'_> {
         self.ran = Some(if matches!(version, Version::PairsOnce) { Isa::SCALAR } else { isa });
         match version {
             Version::Ranks => unreachable!("MPI cases run on ranks, through `RankPart`"),
+            Version::Device => unreachable!("device cases run on their backend, through `Kernel::device`"),
             Version::Barrier => {
                 let workers = exec.workers().min(n);
                 let shared = Shared { state: self.state.as_mut_ptr(), acc: self.acc.as_mut_ptr(), n };
@@ -392,6 +408,18 @@ impl Kernel for Run<'_> {
 
     fn isa(&self) -> Option<&'static str> {
         self.ran.map(Isa::name)
+    }
+
+    fn device(&mut self) -> Option<super::device::Device<'_>> {
+        let input = self.input;
+        Some(super::device::Device::Nbody {
+            state: self.state.as_flattened_mut(),
+            initial: input.state.as_flattened(),
+            mass: &input.mass,
+            steps: input.steps as u64,
+            dt: DT,
+            softening2: SOFTENING2,
+        })
     }
 }
 

@@ -151,6 +151,7 @@ fn with_job<R>(cancel: Arc<AtomicBool>, f: impl FnOnce(CaseJob<'_>) -> R) -> R {
         seed: 7,
         tunables: StrategyParams::default(),
         notes: Vec::new(),
+        device: None,
     };
     let workload = crate::workload::find("pi_monte_carlo").unwrap();
     let params = crate::workload::default_params(workload);
