@@ -1,20 +1,37 @@
-//! Backend `cuda`: a case on an NVIDIA GPU through the CUDA driver API (`cuda` builds). The
-//! device is ordinal 0 ([`crate::machine::cuda::chosen`]); its name is in the case's notes.
+//! Backend `cuda`: a case on an NVIDIA GPU through the CUDA driver API (`cuda` builds). The device
+//! is the one the plan chose for the case ([`crate::scenario::DeviceCase`]: the scenario's
+//! `device` selects them, each its own case), found again by name
+//! ([`crate::machine::cuda::find`]); its name is in the case's notes. A device the plan named
+//! that is not here, or a selector that matched none, makes the case `unavailable`.
 //!
 //! Nothing is linked at build time: `cudarc` loads `libcuda` and `libnvrtc` when a case starts,
 //! and a missing one makes the case `unavailable` with the reason (see [`crate::machine::cuda`]).
 //!
 //! Starting a case (its `setup`, never a sample) makes the context and a stream, compiles the
 //! workload's CUDA C (`cuda/*.cu`, compiled in with `include_str!`) with NVRTC into a CUBIN for
-//! the device's compute capability, loads it, allocates the device buffers, measures the launch
-//! latency of an empty kernel and runs the case's kernel once, so that no compilation or first
-//! launch falls into a sample. Each run then uploads the inputs (`transfer_in`), launches the
-//! kernel once (`kernel`: device time between two CUDA events around the launch) and reads the
-//! output back (`transfer_out`); the sample's `ns` is the host clock around all three, so the
-//! headline time includes the transfers. Host buffers are the workload's own, ordinary
-//! (pageable) memory, as the CPU strategies use: the driver stages pageable copies through a
-//! pinned buffer of its own, so transfers run below the bus's pinned speed. Transfers are timed
-//! on the host around copies followed by a stream synchronisation.
+//! the device's compute capability, loads it, allocates the device buffers, uploads the inputs,
+//! measures the launch latency of an empty kernel and runs the kernels twice (the second run
+//! times them warm), so that no compilation or first launch falls into a sample. Each run then
+//! uploads the inputs (`transfer_in`), launches the kernels (`kernel`: device time between two
+//! CUDA events around them) and reads the output back (`transfer_out`); the sample's `ns` is
+//! the host clock around all three, so the headline time includes the transfers. Host buffers
+//! are the workload's own, ordinary (pageable) memory, as the CPU strategies use: the driver
+//! stages pageable copies through a pinned buffer of its own, so transfers run below the bus's
+//! pinned speed. Transfers are timed on the host around copies followed by a stream
+//! synchronisation. The scenario's device settings change this ([`crate::scenario::device`]),
+//! and each case's notes say how it ran:
+//! - `cache = "cold"` (the default): before each sample, outside it, the device writes a buffer
+//!   of twice its L2 (at most a quarter of its memory and [`FLUSH_LIMIT`]), as nvbench flushes
+//!   it, so that no sample finds the last one's data in the L2; `"warm"` leaves it;
+//! - `resident = true`: the inputs are uploaded once, in the setup; the samples have no
+//!   `transfer_in`, and the headline is kernels and download only.
+//!
+//! Launch latency: the setup times [`LATENCY_LAUNCHES`] launches of an empty kernel, each from
+//! launch to completion on the host, and notes the median. A workload whose kernels take less
+//! than [`LATENCY_RATIO`] times that is timed in batches, as the `opencl` backend does: before
+//! each sample (outside it) the kernels run [`batch`] times back to back between two events,
+//! and the `kernel` phase is that device time per run (never more than what the sample leaves
+//! beside the transfers). The sample itself is still one run of upload, kernels and download.
 //!
 //! Where NVML is installed, the SM clock is read at the start and the end of each case and a
 //! case that ran under 75% of the default clock is flagged (nvbench's rule); `stream_triad`
@@ -718,8 +735,9 @@ mod device {
             );
         }
         notes.push(format!(
-            "kernel {}; empty-kernel launch latency {} (median of {LATENCY_LAUNCHES} launch-and-wait round trips)",
-            format!("compiled by NVRTC {nvrtc} with {}", super::nvrtc_options(workload, arch).join(" ")),
+            "kernel compiled by NVRTC {nvrtc} with {}; empty-kernel launch latency {} (median of \
+             {LATENCY_LAUNCHES} launch-and-wait round trips)",
+            super::nvrtc_options(workload, arch).join(" "),
             format_ns(latency_ns as f64)
         ));
         let mut session = Cu {
