@@ -236,3 +236,52 @@ fn without_the_feature_a_cuda_case_is_unavailable() {
         );
     }
 }
+
+/// With a GPU: `resident = true` leaves the samples without `transfer_in`, `cache = "warm"`
+/// flushes nothing, and a selector that matches no CUDA device makes the cases `unavailable`
+/// naming the devices here. Without one, the same cases are `unavailable` with the backend's
+/// reason.
+#[cfg(feature = "cuda")]
+#[test]
+fn resident_warm_cases_upload_nothing_and_a_selector_matching_none_is_unavailable() {
+    use parlab::backend::Backend;
+    let settings = |extra: &str| TINY.replacen("[defaults]\n", &format!("[defaults]\n{extra}\n"), 1);
+    let dir = tempfile::tempdir().unwrap();
+    let resident = cuda_cases(&run(dir.path(), &settings("resident = true\ncache = \"warm\"")));
+    let dir = tempfile::tempdir().unwrap();
+    let none = cuda_cases(&run(dir.path(), &settings("device = \"no such device\"")));
+    assert_eq!(none.len(), TINY_CASES);
+    match parlab::backend::cuda::CudaBackend.availability() {
+        Err(why) => {
+            for case in resident.iter().chain(&none) {
+                assert_eq!(
+                    (case["status"].as_str(), case["reason"].as_str()),
+                    (Some("unavailable"), Some(&*why.to_string()))
+                );
+            }
+        }
+        Ok(()) => {
+            for case in &resident {
+                assert_eq!(case["status"], "ok", "{case}");
+                let names: Vec<&str> =
+                    case["phases"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+                assert_eq!(names, ["kernel", "transfer_out", "other"], "{case}");
+                let notes = case["notes"].to_string();
+                assert!(
+                    notes.contains("resident: the inputs were uploaded once") && notes.contains("cache warm"),
+                    "{case}"
+                );
+            }
+            for case in &none {
+                assert_eq!(case["status"], "unavailable", "{case}");
+                let reason = case["reason"].as_str().unwrap();
+                assert!(
+                    reason.starts_with(
+                        "no CUDA device matches `device = \"no such device\"`: the CUDA devices here are "
+                    ),
+                    "{reason}"
+                );
+            }
+        }
+    }
+}
