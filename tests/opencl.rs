@@ -1,8 +1,10 @@
-//! The `opencl` strategy through the `parlab` binary: with the `opencl` feature and a device
-//! (PoCL's CPU device in CI), every OpenCL case verifies on tiny sizes and each sample's phases
-//! are `transfer_in`, `kernel` and `transfer_out`, adding up to at most the sample; with no
-//! platform the case is `unavailable` with the loader's reason; without the feature it is
-//! `unavailable: built without the opencl feature`.
+//! The `opencl` strategies through the `parlab` binary: with the `opencl` feature and a device
+//! (PoCL's CPU device in CI), every OpenCL case verifies on tiny sizes (f64, `opencl-tiled`,
+//! `opencl-f32`, resident inputs, a warm cache) and each sample's phases are `transfer_in`
+//! (none when resident), `kernel` and `transfer_out`, adding up to at most the sample; the
+//! notes say the cache state, the launch latency and residency; a `device` selector picks the
+//! cases' devices; with no platform the case is `unavailable` with the loader's reason; without
+//! the feature it is `unavailable: built without the opencl feature`.
 
 use std::path::Path;
 use std::process::Command;
@@ -27,7 +29,7 @@ timeout = "60s"
 [[workload]]
 kind = "stream_triad"
 size = 10007
-strategies = ["sequential", "opencl"]
+strategies = ["sequential", "opencl", "opencl-f32"]
 
 [[workload]]
 kind = "pi_monte_carlo"
@@ -37,7 +39,7 @@ strategies = ["sequential", "opencl"]
 [[workload]]
 kind = "matmul"
 size = 29
-strategies = ["sequential", "opencl", "opencl-tiled"]
+strategies = ["sequential", "opencl", "opencl-tiled", "opencl-f32"]
 
 [[workload]]
 kind = "mandelbrot"
@@ -63,10 +65,26 @@ kind = "histogram"
 size = 10007
 params = { bins = 1048576 }
 strategies = ["sequential", "opencl"]
+
+# Inputs kept on the device, the cache left warm (another size: the `sequential` baseline of an
+# entry of the same size would be the same case twice).
+[[workload]]
+kind = "matmul"
+size = 30
+strategies = ["sequential", "opencl", "opencl-f32"]
+resident = true
+cache = "warm"
+
+[[workload]]
+kind = "nbody"
+size = 37
+params = { steps = 2 }
+strategies = ["sequential", "opencl"]
+resident = true
 "#;
 
 /// How many OpenCL cases [`TINY`] has on one device.
-const TINY_CASES: usize = 8;
+const TINY_CASES: usize = 13;
 
 /// Runs `parlab run` on `scenario` with `env` set; returns its results.
 fn run(dir: &Path, scenario: &str, env: &[(&str, &str)]) -> Value {
@@ -131,19 +149,55 @@ fn opencl_cases_verify_with_transfer_and_kernel_phases() {
                 .any(|n| n.as_str().unwrap().contains(&format!("ran on the OpenCL device {device};"))),
             "{case}"
         );
+        let resident = case["device"]["resident"] == true;
         let phases = case["phases"].as_array().unwrap();
         let names: Vec<&str> = phases.iter().map(|p| p["name"].as_str().unwrap()).collect();
-        assert_eq!(names, ["transfer_in", "kernel", "transfer_out", "other"], "{case}");
+        let phase = |name: &str| {
+            phases.iter().find(|p| p["name"] == name).unwrap_or_else(|| panic!("{name}: {case}"))
+        };
+        if resident {
+            // Uploaded once in the setup: no sample uploads anything.
+            assert_eq!(names, ["kernel", "transfer_out", "other"], "{case}");
+        } else {
+            assert_eq!(names, ["transfer_in", "kernel", "transfer_out", "other"], "{case}");
+        }
         let samples = case["samples_ns"].as_array().unwrap();
         for (i, sample) in samples.iter().enumerate() {
             let sample = sample.as_f64().unwrap();
-            let named: f64 = phases[..3].iter().map(|p| p["samples_ns"][i].as_f64().unwrap()).sum();
+            let named: f64 = phases
+                .iter()
+                .filter(|p| p["name"] != "other")
+                .map(|p| p["samples_ns"][i].as_f64().unwrap())
+                .sum();
             assert!(named <= sample + 1.0, "sample {i}: phases {named} > {sample}: {case}");
-            assert!(phases[1]["samples_ns"][i].as_f64().unwrap() > 0.0, "a kernel takes time: {case}");
-            assert!(phases[2]["samples_ns"][i].as_f64().unwrap() > 0.0, "the output comes back: {case}");
+            assert!(phase("kernel")["samples_ns"][i].as_f64().unwrap() > 0.0, "a kernel takes time: {case}");
+            assert!(
+                phase("transfer_out")["samples_ns"][i].as_f64().unwrap() > 0.0,
+                "the output comes back: {case}"
+            );
         }
-        if ["stream_triad", "matmul", "nbody", "histogram"].contains(&case["workload"].as_str().unwrap()) {
-            assert!(phases[0]["samples_ns"][0].as_f64().unwrap() > 0.0, "the inputs go up: {case}");
+        if !resident
+            && ["stream_triad", "matmul", "nbody", "histogram"].contains(&case["workload"].as_str().unwrap())
+        {
+            assert!(
+                phase("transfer_in")["samples_ns"][0].as_f64().unwrap() > 0.0,
+                "the inputs go up: {case}"
+            );
+        }
+        // The notes say how it ran: the launch latency, the cache, residency, precision.
+        let notes = case["notes"].to_string();
+        assert!(notes.contains("launch latency of an empty kernel: "), "{notes}");
+        if case["device"]["cache"] == "warm" {
+            assert!(notes.contains("cache warm: nothing is flushed"), "{notes}");
+        } else {
+            assert!(notes.contains("cache cold: before each sample"), "{notes}");
+        }
+        assert_eq!(notes.contains("resident: the inputs were uploaded once"), resident, "{notes}");
+        let f32 = case["strategy"] == "opencl-f32";
+        assert_eq!(notes.contains("computed in f32"), f32, "{notes}");
+        if f32 && case["workload"] == "stream_triad" {
+            let detail = case["verification"]["detail"].as_str().unwrap();
+            assert!(detail.contains("f32 epsilons"), "the f32 tolerance is stated: {detail}");
         }
         // The case names its device: in its key, its results and its notes.
         assert_eq!(case["device"]["target"]["name"], device.as_str(), "{case}");

@@ -6,14 +6,29 @@
 //!
 //! Starting a case (its `setup`, never a sample) makes the context, a queue with profiling
 //! enabled, builds the workload's program from its `.cl` file (compiled in with
-//! `include_str!`), allocates the device buffers and runs the kernel once, so that no JIT
-//! compilation (PoCL compiles again for each work-group size) falls into a sample. Each run
-//! then uploads the inputs (`transfer_in`), launches the kernel once (`kernel`: device time from
-//! the launch's profiling event) and reads the output back (`transfer_out`); the sample's `ns`
-//! is the host clock around all three, so the headline time includes the transfers. Host
-//! buffers are ordinary (pageable) memory. Transfers are timed on the host around blocking
-//! commands; the kernel's device time sits inside the host time between them, so the phases
-//! never sum to more than the sample.
+//! `include_str!`), allocates the device buffers, uploads the inputs and runs the kernels once,
+//! so that no JIT compilation (PoCL compiles again for each work-group size) falls into a
+//! sample. Each run then uploads the inputs (`transfer_in`), launches the kernels (`kernel`:
+//! device time from the launches' profiling events) and reads the output back
+//! (`transfer_out`); the sample's `ns` is the host clock around all three, so the headline time
+//! includes the transfers. Host buffers are ordinary (pageable) memory. Transfers are timed on
+//! the host around blocking commands; the kernels' device time sits inside the host time
+//! between them, so the phases never sum to more than the sample. The scenario's device
+//! settings change this ([`crate::scenario::device`]), and each case's notes say how it ran:
+//! - `cache = "cold"` (the default): before each sample, outside it, the device writes a buffer
+//!   of twice its reported global-memory cache (at most a quarter of its memory and
+//!   [`FLUSH_LIMIT`]), as nvbench flushes L2, so that no sample finds the last one's data in
+//!   the cache; `"warm"` leaves the cache as the last sample left it;
+//! - `resident = true`: the inputs are uploaded once, in the setup; the samples have no
+//!   `transfer_in`, and the headline is kernels and download only.
+//!
+//! Launch latency: the setup times [`LATENCY_LAUNCHES`] launches of an empty kernel, each from
+//! enqueue to completion on the host, and notes the median. A workload whose kernels take less
+//! than [`LATENCY_RATIO`] times that is timed in batches, as the runner batches short CPU
+//! kernels: before each sample (outside it) the kernels run [`batch`] times back to back, and
+//! the `kernel` phase is the device time from the first launch's start to the last one's end
+//! over the batch, per run (never more than what the sample leaves beside the transfers). The
+//! sample itself is still one run of upload, kernels and download.
 
 use super::{Backend, BackendError, CaseJob, Session};
 
@@ -32,9 +47,48 @@ pub const PROGRAMS: &[(&str, &str)] = &[
     ("histogram", include_str!("opencl/histogram.cl")),
 ];
 
+/// The f32 programs of `opencl-f32`, by workload: no fp64 in them.
+pub const F32_PROGRAMS: &[(&str, &str)] = &[
+    ("stream_triad", include_str!("opencl/stream_triad_f32.cl")),
+    ("matmul", include_str!("opencl/matmul_f32.cl")),
+];
+
+/// The kernel whose launches measure the launch latency.
+pub const EMPTY_PROGRAM: &str = "__kernel void empty(void) {}\n";
+
 /// The most work-items a `pi_monte_carlo` launch uses: each counts a contiguous block of
 /// samples and writes one partial count, which the host sums.
 pub const PI_ITEMS: u64 = 1 << 16;
+
+/// The largest cache flush, whatever cache the device reports (PoCL reports the host's
+/// last-level cache, hundreds of MiB on a server).
+pub const FLUSH_LIMIT: u64 = 512 << 20;
+
+/// Timed launches of the empty kernel for the launch latency (after a few untimed ones).
+pub const LATENCY_LAUNCHES: usize = 31;
+
+/// A run's kernels are timed in batches when they take less than this many launch latencies.
+pub const LATENCY_RATIO: f64 = 100.0;
+
+/// The most runs of the kernels in one batch.
+pub const MAX_BATCH: u64 = 1000;
+
+/// The bytes a cold-cache flush writes on a device that reports a global-memory cache of
+/// `cache` bytes and `memory` bytes of global memory: twice the cache, at most a quarter of the
+/// memory and [`FLUSH_LIMIT`]; 0 when the device reports no cache.
+pub fn flush_bytes(cache: u64, memory: u64) -> u64 {
+    cache.saturating_mul(2).min(memory / 4).min(FLUSH_LIMIT) / 8 * 8
+}
+
+/// Runs of the kernels per batch: 1 when they take at least [`LATENCY_RATIO`] launch latencies
+/// (`kernel_ns` per run), else enough runs that a batch takes that long, at most [`MAX_BATCH`].
+pub fn batch(kernel_ns: u64, latency_ns: u64) -> u64 {
+    let want = LATENCY_RATIO * latency_ns as f64;
+    if (kernel_ns as f64) >= want {
+        return 1;
+    }
+    ((want / kernel_ns.max(1) as f64).ceil() as u64).clamp(2, MAX_BATCH)
+}
 
 impl Backend for OpenClBackend {
     fn name(&self) -> &'static str {
@@ -71,13 +125,17 @@ mod device {
     use ocl::enums::{DeviceInfo, DeviceInfoResult, ProfilingInfo};
     use ocl::{Buffer, Event, Kernel as ClKernel, Queue};
 
-    use super::{PI_ITEMS, PROGRAMS};
+    use super::{
+        batch, flush_bytes, EMPTY_PROGRAM, F32_PROGRAMS, FLUSH_LIMIT, LATENCY_LAUNCHES, LATENCY_RATIO,
+        PI_ITEMS, PROGRAMS,
+    };
     use crate::backend::{BackendError, CaseJob, Sample, Session};
     use crate::clock::Clock;
     use crate::machine::opencl as probe;
-    use crate::scenario::{CaseSpec, DeviceCase};
+    use crate::scenario::{Cache, CaseSpec, DeviceCase};
     use crate::strategy::opencl::TILE;
-    use crate::workload::device::{fp64_refusal, Device, HISTOGRAM_PARTIAL_BYTES};
+    use crate::units::{format_bytes, format_ns};
+    use crate::workload::device::{fp64_refusal, Device, Precision, HISTOGRAM_PARTIAL_BYTES};
     use crate::workload::{Instance, Kernel, Verification};
 
     /// The device side of one case: its buffers and the kernels bound to them.
@@ -89,6 +147,17 @@ mod device {
             b: Buffer<f64>,
             c: Buffer<f64>,
             kernel: ClKernel,
+        },
+        /// `opencl-f32`: `hb` and `hc` are the inputs rounded to f32 once, in the setup; the output
+        /// is read into `ha` and widened into the host kernel's.
+        TriadF32 {
+            a: Buffer<f32>,
+            b: Buffer<f32>,
+            c: Buffer<f32>,
+            kernel: ClKernel,
+            ha: Vec<f32>,
+            hb: Vec<f32>,
+            hc: Vec<f32>,
         },
         Pi {
             partial: Buffer<u64>,
@@ -105,9 +174,18 @@ mod device {
             c: Buffer<f64>,
             kernel: ClKernel,
         },
+        /// As [`Job::TriadF32`], for `c = a * b`.
+        MatmulF32 {
+            a: Buffer<f32>,
+            b: Buffer<f32>,
+            c: Buffer<f32>,
+            kernel: ClKernel,
+            ha: Vec<f32>,
+            hb: Vec<f32>,
+            hc: Vec<f32>,
+        },
         /// `initial` is never written: the first step reads it into `work[0]`, later steps go back
-        /// and forth between `work[0]` and `work[1]` (`steps[0]`, then `steps[1]`, `steps[2]`,
-        /// `steps[1]`, ...).
+        /// and forth between `work[0]` and `work[1]` ([`nbody_order`]).
         Nbody {
             mass: Buffer<f64>,
             initial: Buffer<f64>,
@@ -115,16 +193,35 @@ mod device {
             steps: [ClKernel; 3],
             count: u64,
         },
-        /// `count` fills `partial` (a row per work-group, or with global atomics one row that
-        /// `zero` clears first), `merge` sums its rows into `counts`.
+        /// `kernels` fill `partial` (a row per work-group; or, with global atomics, one row that a
+        /// kernel clears first) and merge its rows into `counts`.
         Histogram {
             items: Buffer<u32>,
             partial: Buffer<u32>,
             counts: Buffer<u64>,
-            count: ClKernel,
-            merge: ClKernel,
-            zero: bool,
+            kernels: Vec<ClKernel>,
         },
+    }
+
+    /// The step kernels of `count` nbody steps, in order: step `k` writes `work[k % 2]`.
+    fn nbody_order(steps: &[ClKernel; 3], count: u64) -> Vec<&ClKernel> {
+        (0..count as usize).map(|k| if k == 0 { &steps[0] } else { &steps[1 + (k + 1) % 2] }).collect()
+    }
+
+    impl Job {
+        /// The kernels one run launches, in order.
+        fn kernels(&self) -> Vec<&ClKernel> {
+            match self {
+                Job::Triad { kernel, .. }
+                | Job::TriadF32 { kernel, .. }
+                | Job::Pi { kernel, .. }
+                | Job::Mandelbrot { kernel, .. }
+                | Job::Matmul { kernel, .. }
+                | Job::MatmulF32 { kernel, .. } => vec![kernel],
+                Job::Nbody { steps, count, .. } => nbody_order(steps, *count),
+                Job::Histogram { kernels, .. } => kernels.iter().collect(),
+            }
+        }
     }
 
     /// One run's phases, nanoseconds.
@@ -147,6 +244,12 @@ mod device {
         device: String,
         /// What the case's notes say about how it ran, beyond the device.
         notes: Vec<String>,
+        /// Inputs uploaded once in the setup: no run uploads them.
+        resident: bool,
+        /// For a cold cache: the buffer written before each sample, and the value last written.
+        flush: Option<(Buffer<u64>, u64)>,
+        /// Runs of the kernels per batch; 1: no batch (see the module's documentation).
+        batch: u64,
         /// The case's cancellation flag, checked between runs (a launched kernel runs to its end).
         cancel: Arc<AtomicBool>,
     }
@@ -185,18 +288,62 @@ mod device {
         }
     }
 
+    /// The median host time from enqueueing an empty kernel to its completion, over
+    /// [`LATENCY_LAUNCHES`] launches after three untimed ones.
+    fn launch_latency(
+        context: &ocl::Context,
+        device: ocl::Device,
+        queue: &Queue,
+    ) -> Result<u64, BackendError> {
+        let program = ocl::Program::builder()
+            .src(EMPTY_PROGRAM)
+            .devices(device)
+            .build(context)
+            .map_err(setup("the empty kernel's program"))?;
+        let kernel = ClKernel::builder()
+            .program(&program)
+            .name("empty")
+            .queue(queue.clone())
+            .global_work_size(1)
+            .build()
+            .map_err(setup("the empty kernel"))?;
+        let mut times = Vec::with_capacity(LATENCY_LAUNCHES);
+        for i in 0..LATENCY_LAUNCHES + 3 {
+            let t = Instant::now();
+            // SAFETY: the empty kernel takes no argument and touches no memory.
+            unsafe { kernel.cmd().enq().map_err(setup("launching the empty kernel"))? };
+            queue.finish().map_err(setup("launching the empty kernel"))?;
+            if i >= 3 {
+                times.push(t.elapsed().as_nanos() as u64);
+            }
+        }
+        times.sort_unstable();
+        Ok(times[times.len() / 2])
+    }
+
+    /// A device buffer of `len` values of `T` on `queue`.
+    fn buffer<T: ocl::OclPrm>(queue: &Queue, len: usize, what: &str) -> Result<Buffer<T>, BackendError> {
+        Buffer::<T>::builder().queue(queue.clone()).len(len.max(1)).build().map_err(setup(what))
+    }
+
     pub(super) fn start<'a>(job: CaseJob<'a>) -> Result<Box<dyn Session + 'a>, BackendError> {
         let began = Instant::now();
         let (platform, device) = pick(job.spec)?;
         let platform_name = platform.name().unwrap_or_default();
         let described = probe::describe(&platform_name, &device).map_err(setup("the OpenCL device"))?;
-        let name = described.name.clone();
+        let settings = job.spec.device.clone().unwrap_or(DeviceCase {
+            choice: Default::default(),
+            target: None,
+            cache: Cache::default(),
+            resident: false,
+        });
+        let f32 = job.strategy.name() == "opencl-f32";
         let mut host = job.instance.kernel();
         let Some(view) = host.device() else {
             return Err(BackendError::Unavailable(format!("`{}` has no device kernel", job.spec.workload)));
         };
         let workload = view.workload();
-        if view.computes_in_f64() {
+        if !f32 && view.computes_in_f64() {
             if let Some(why) = fp64_refusal(workload, &described) {
                 return Err(BackendError::Unsupported(why));
             }
@@ -208,11 +355,16 @@ mod device {
             .map_err(setup("an OpenCL context"))?;
         let queue = Queue::new(&context, device, Some(ocl::flags::QUEUE_PROFILING_ENABLE))
             .map_err(setup("an OpenCL queue"))?;
-        let source = PROGRAMS
+        let source = if f32 { F32_PROGRAMS } else { PROGRAMS }
             .iter()
             .find(|(w, _)| *w == workload)
             .map(|(_, s)| *s)
-            .ok_or_else(|| BackendError::Unavailable(format!("no OpenCL program for `{workload}`")))?;
+            .ok_or_else(|| {
+                BackendError::Unavailable(format!(
+                    "no OpenCL {}program for `{workload}`",
+                    if f32 { "f32 " } else { "" }
+                ))
+            })?;
         let program = ocl::Program::builder()
             .src(source)
             .devices(device)
@@ -220,11 +372,38 @@ mod device {
             .map_err(setup("the OpenCL program"))?;
         let mut notes = Vec::new();
         let job_state = match view {
-            Device::Triad { a, b, c, scalar } => {
+            Device::Triad { a, b, c, scalar, .. } if f32 => {
                 let n = a.len();
-                let buffer =
-                    |what| Buffer::<f64>::builder().queue(queue.clone()).len(n).build().map_err(setup(what));
-                let (da, db, dc) = (buffer("buffer a")?, buffer("buffer b")?, buffer("buffer c")?);
+                let (hb, hc): (Vec<f32>, Vec<f32>) =
+                    (b.iter().map(|&x| x as f32).collect(), c.iter().map(|&x| x as f32).collect());
+                let (da, db, dc) = (
+                    buffer::<f32>(&queue, n, "buffer a")?,
+                    buffer::<f32>(&queue, n, "buffer b")?,
+                    buffer::<f32>(&queue, n, "buffer c")?,
+                );
+                db.write(&hb[..]).enq().map_err(setup("uploading b"))?;
+                dc.write(&hc[..]).enq().map_err(setup("uploading c"))?;
+                let kernel = ClKernel::builder()
+                    .program(&program)
+                    .name("triad_f32")
+                    .queue(queue.clone())
+                    .global_work_size(n)
+                    .arg(&da)
+                    .arg(&db)
+                    .arg(&dc)
+                    .arg(scalar as f32)
+                    .arg(n as u64)
+                    .build()
+                    .map_err(setup("the triad kernel"))?;
+                Job::TriadF32 { a: da, b: db, c: dc, kernel, ha: vec![0.0; n], hb, hc }
+            }
+            Device::Triad { a, b, c, scalar, .. } => {
+                let n = a.len();
+                let (da, db, dc) = (
+                    buffer::<f64>(&queue, n, "buffer a")?,
+                    buffer::<f64>(&queue, n, "buffer b")?,
+                    buffer::<f64>(&queue, n, "buffer c")?,
+                );
                 db.write(b).enq().map_err(setup("uploading b"))?;
                 dc.write(c).enq().map_err(setup("uploading c"))?;
                 let kernel = ClKernel::builder()
@@ -244,11 +423,7 @@ mod device {
             Device::Pi { seed, samples, .. } => {
                 let items = samples.clamp(1, PI_ITEMS);
                 let per_item = samples.div_ceil(items);
-                let partial = Buffer::<u64>::builder()
-                    .queue(queue.clone())
-                    .len(items as usize)
-                    .build()
-                    .map_err(setup("the partial counts"))?;
+                let partial = buffer::<u64>(&queue, items as usize, "the partial counts")?;
                 let kernel = ClKernel::builder()
                     .program(&program)
                     .name("pi")
@@ -263,11 +438,7 @@ mod device {
                 Job::Pi { partial, host: vec![0; items as usize], kernel }
             }
             Device::Mandelbrot { image, width, max_iter, re_min, re_step, im_max, im_step } => {
-                let buffer = Buffer::<u32>::builder()
-                    .queue(queue.clone())
-                    .len(image.len())
-                    .build()
-                    .map_err(setup("the image"))?;
+                let buffer = buffer::<u32>(&queue, image.len(), "the image")?;
                 let side = width as usize;
                 let kernel = ClKernel::builder()
                     .program(&program)
@@ -285,11 +456,38 @@ mod device {
                     .map_err(setup("the mandelbrot kernel"))?;
                 Job::Mandelbrot { image: buffer, kernel }
             }
-            Device::Matmul { c, a, b, n } => {
-                let buffer = |what| {
-                    Buffer::<f64>::builder().queue(queue.clone()).len(c.len()).build().map_err(setup(what))
-                };
-                let (dc, da, db) = (buffer("matrix c")?, buffer("matrix a")?, buffer("matrix b")?);
+            Device::Matmul { c, a, b, n, .. } if f32 => {
+                let len = c.len();
+                let (ha, hb): (Vec<f32>, Vec<f32>) =
+                    (a.iter().map(|&x| x as f32).collect(), b.iter().map(|&x| x as f32).collect());
+                let (dc, da, db) = (
+                    buffer::<f32>(&queue, len, "matrix c")?,
+                    buffer::<f32>(&queue, len, "matrix a")?,
+                    buffer::<f32>(&queue, len, "matrix b")?,
+                );
+                da.write(&ha[..]).enq().map_err(setup("uploading a"))?;
+                db.write(&hb[..]).enq().map_err(setup("uploading b"))?;
+                let side = n as usize;
+                let kernel = ClKernel::builder()
+                    .program(&program)
+                    .name("matmul_naive_f32")
+                    .queue(queue.clone())
+                    .global_work_size((side, side))
+                    .arg(&dc)
+                    .arg(&da)
+                    .arg(&db)
+                    .arg(n)
+                    .build()
+                    .map_err(setup("the matmul kernel"))?;
+                Job::MatmulF32 { a: da, b: db, c: dc, kernel, ha, hb, hc: vec![0.0; len] }
+            }
+            Device::Matmul { c, a, b, n, .. } => {
+                let len = c.len();
+                let (dc, da, db) = (
+                    buffer::<f64>(&queue, len, "matrix c")?,
+                    buffer::<f64>(&queue, len, "matrix a")?,
+                    buffer::<f64>(&queue, len, "matrix b")?,
+                );
                 da.write(a).enq().map_err(setup("uploading a"))?;
                 db.write(b).enq().map_err(setup("uploading b"))?;
                 let side = n as usize;
@@ -317,12 +515,12 @@ mod device {
             }
             Device::Nbody { state, initial, mass, steps, dt, softening2 } => {
                 let n = mass.len();
-                let buffer = |len: usize, what| {
-                    Buffer::<f64>::builder().queue(queue.clone()).len(len).build().map_err(setup(what))
-                };
-                let dmass = buffer(n, "the masses")?;
-                let dinitial = buffer(state.len(), "the initial state")?;
-                let work = [buffer(state.len(), "state a")?, buffer(state.len(), "state b")?];
+                let dmass = buffer::<f64>(&queue, n, "the masses")?;
+                let dinitial = buffer::<f64>(&queue, state.len(), "the initial state")?;
+                let work = [
+                    buffer::<f64>(&queue, state.len(), "state a")?,
+                    buffer::<f64>(&queue, state.len(), "state b")?,
+                ];
                 dmass.write(mass).enq().map_err(setup("uploading the masses"))?;
                 dinitial.write(initial).enq().map_err(setup("uploading the initial state"))?;
                 let step = |out: &Buffer<f64>, from: &Buffer<f64>| {
@@ -346,16 +544,8 @@ mod device {
             }
             Device::Histogram { counts, items, bins } => {
                 let n = items.len() as u64;
-                let dcounts = Buffer::<u64>::builder()
-                    .queue(queue.clone())
-                    .len(counts.len())
-                    .build()
-                    .map_err(setup("the bins"))?;
-                let ditems = Buffer::<u32>::builder()
-                    .queue(queue.clone())
-                    .len(items.len().max(1))
-                    .build()
-                    .map_err(setup("the items"))?;
+                let dcounts = buffer::<u64>(&queue, counts.len(), "the bins")?;
+                let ditems = buffer::<u32>(&queue, items.len(), "the items")?;
                 ditems.write(items).enq().map_err(setup("uploading the items"))?;
                 // Work-groups of up to 256 work-items; local memory for the bins, with room to
                 // spare for what the compiler keeps there itself.
@@ -379,48 +569,55 @@ mod device {
                          give fewer items or more bins"
                     )));
                 }
-                let partial = Buffer::<u32>::builder()
-                    .queue(queue.clone())
-                    .len((groups * bins) as usize)
-                    .build()
-                    .map_err(setup("the partial histograms"))?;
-                let count = if in_local {
-                    ClKernel::builder()
-                        .program(&program)
-                        .name("histogram_local")
-                        .queue(queue.clone())
-                        .global_work_size((groups * group) as usize)
-                        .local_work_size(group as usize)
-                        .arg(&ditems)
-                        .arg(n)
-                        .arg(bins as u32)
-                        .arg(per_group)
-                        .arg_local::<u32>(bins as usize)
-                        .arg(&partial)
-                        .build()
+                let partial = buffer::<u32>(&queue, (groups * bins) as usize, "the partial histograms")?;
+                let kernel = |name: &str| {
+                    let mut k = ClKernel::builder();
+                    k.program(&program).name(name).queue(queue.clone());
+                    k
+                };
+                let mut kernels = Vec::new();
+                if in_local {
+                    kernels.push(
+                        kernel("histogram_local")
+                            .global_work_size((groups * group) as usize)
+                            .local_work_size(group as usize)
+                            .arg(&ditems)
+                            .arg(n)
+                            .arg(bins as u32)
+                            .arg(per_group)
+                            .arg_local::<u32>(bins as usize)
+                            .arg(&partial)
+                            .build()
+                            .map_err(setup("the histogram kernel"))?,
+                    );
                 } else {
-                    ClKernel::builder()
-                        .program(&program)
-                        .name("histogram_global")
-                        .queue(queue.clone())
-                        .global_work_size(n as usize)
-                        .arg(&ditems)
-                        .arg(n)
-                        .arg(&partial)
-                        .build()
+                    kernels.push(
+                        kernel("histogram_zero")
+                            .global_work_size(bins as usize)
+                            .arg(&partial)
+                            .build()
+                            .map_err(setup("the histogram's clearing kernel"))?,
+                    );
+                    kernels.push(
+                        kernel("histogram_global")
+                            .global_work_size(n as usize)
+                            .arg(&ditems)
+                            .arg(n)
+                            .arg(&partial)
+                            .build()
+                            .map_err(setup("the histogram kernel"))?,
+                    );
                 }
-                .map_err(setup("the histogram kernel"))?;
-                let merge = ClKernel::builder()
-                    .program(&program)
-                    .name("histogram_merge")
-                    .queue(queue.clone())
-                    .global_work_size(bins as usize)
-                    .arg(&dcounts)
-                    .arg(&partial)
-                    .arg(groups as u32)
-                    .arg(bins as u32)
-                    .build()
-                    .map_err(setup("the histogram merge kernel"))?;
+                kernels.push(
+                    kernel("histogram_merge")
+                        .global_work_size(bins as usize)
+                        .arg(&dcounts)
+                        .arg(&partial)
+                        .arg(groups as u32)
+                        .arg(bins as u32)
+                        .build()
+                        .map_err(setup("the histogram merge kernel"))?,
+                );
                 notes.push(if in_local {
                     format!(
                         "histogram: {groups} work-groups of {group} count into local memory with local \
@@ -430,12 +627,62 @@ mod device {
                     format!(
                         "histogram: {bins} bins do not fit in the device's {} of local memory: every \
                          item is counted with a global atomic",
-                        crate::units::format_bytes(local)
+                        format_bytes(local)
                     )
                 });
-                Job::Histogram { items: ditems, partial, counts: dcounts, count, merge, zero: !in_local }
+                Job::Histogram { items: ditems, partial, counts: dcounts, kernels }
             }
         };
+        let latency = launch_latency(&context, device, &queue)?;
+        let (cache, memory) = (described.cache_bytes.unwrap_or(0), described.memory_bytes);
+        let flush = match settings.cache {
+            Cache::Warm => {
+                notes.push(
+                    "cache warm: nothing is flushed between samples, so a sample may find the last \
+                     one's data in the device's cache"
+                        .into(),
+                );
+                None
+            }
+            Cache::Cold if flush_bytes(cache, memory) == 0 => {
+                notes.push(
+                    "cache cold, but the device reports no global-memory cache: nothing to flush".into(),
+                );
+                None
+            }
+            Cache::Cold => {
+                let bytes = flush_bytes(cache, memory);
+                let capped = if bytes < 2 * cache {
+                    format!(
+                        ", capped at a quarter of its memory and {}: the cache may not be wholly cold",
+                        format_bytes(FLUSH_LIMIT)
+                    )
+                } else {
+                    String::new()
+                };
+                notes.push(format!(
+                    "cache cold: before each sample, outside it, the device writes {} (twice its {} \
+                     global-memory cache{capped})",
+                    format_bytes(bytes),
+                    format_bytes(cache)
+                ));
+                Some((buffer::<u64>(&queue, (bytes / 8) as usize, "the cache flush")?, 0))
+            }
+        };
+        if settings.resident {
+            notes.push(
+                "resident: the inputs were uploaded once, in the setup; samples have no transfer_in, \
+                 and the headline is the kernels and the download"
+                    .into(),
+            );
+        }
+        if f32 {
+            notes.push(
+                "computed in f32: the inputs rounded to f32 once on the host in the setup, the output \
+                 widened to f64 in transfer_out and held to the workload's f32 tolerance"
+                    .into(),
+            );
+        }
         let mut session = Cl {
             host: Some(host),
             instance: job.instance,
@@ -444,27 +691,52 @@ mod device {
             spec: job.spec,
             clock: job.clock,
             setup_ns: 0,
-            device: name,
+            device: described.name.clone(),
             notes,
+            resident: settings.resident,
+            flush,
+            batch: 1,
             cancel: job.config.cancel.clone(),
         };
         // One run here, so that the first sample compiles nothing (PoCL builds the kernel for its
-        // work-group size at the first launch).
-        session
-            .run()
-            .map_err(|e| BackendError::Setup { what: "the first run".into(), why: e.to_string() })?;
+        // work-group size at the first launch), and a second to time the kernels warm.
+        let first_run =
+            |e: BackendError| BackendError::Setup { what: "the first run".into(), why: e.to_string() };
+        session.run().map_err(first_run)?;
+        let kernel_ns = session.run().map_err(first_run)?.kernel;
+        session.batch = batch(kernel_ns, latency);
+        session.notes.push(format!(
+            "launch latency of an empty kernel: {} (median of {LATENCY_LAUNCHES} launches, enqueue to \
+             completion on the host); OpenCL does not expose the device's clock, so no throttling is checked",
+            format_ns(latency as f64)
+        ));
+        if session.batch > 1 {
+            session.notes.push(format!(
+                "short kernels ({} a run, under {LATENCY_RATIO:.0}x the launch latency): the kernel phase is \
+                 the device time of a batch of {} back-to-back runs of the kernels, from the first one's \
+                 start to the last one's end, divided by {}; the batch runs before each sample, outside it \
+                 (its runs after the first find the cache warm), and the headline is still one run",
+                format_ns(kernel_ns as f64),
+                session.batch,
+                session.batch
+            ));
+        }
         session.setup_ns = began.elapsed().as_nanos() as u64;
         Ok(Box::new(session))
     }
 
     impl Cl<'_> {
-        /// One run: upload, kernel, download into the host kernel's output.
+        /// One run: upload (unless resident), kernels, download into the host kernel's output.
         fn run(&mut self) -> Result<Phases, BackendError> {
             let mut phases = Phases::default();
+            let resident = self.resident;
             let view =
                 self.host.as_mut().expect("a host kernel outside `verify`").device().expect("a device view");
             let queue = &self.queue;
             let upload = |phases: &mut Phases, writes: &mut dyn FnMut() -> ocl::Result<()>| {
+                if resident {
+                    return Ok(());
+                }
                 let t = Instant::now();
                 writes().map_err(failed)?;
                 queue.finish().map_err(failed)?;
@@ -486,6 +758,19 @@ mod device {
                     phases.kernel = launch(&[&*kernel])?;
                     download(&mut phases, &mut || a.read(&mut *out).enq())?;
                 }
+                (Job::TriadF32 { a, b, c, kernel, ha, hb, hc }, Device::Triad { a: out, precision, .. }) => {
+                    *precision = Precision::F32;
+                    upload(&mut phases, &mut || {
+                        b.write(&hb[..]).enq()?;
+                        c.write(&hc[..]).enq()
+                    })?;
+                    phases.kernel = launch(&[&*kernel])?;
+                    download(&mut phases, &mut || {
+                        a.read(&mut ha[..]).enq()?;
+                        out.iter_mut().zip(ha.iter()).for_each(|(o, x)| *o = *x as f64);
+                        Ok(())
+                    })?;
+                }
                 (Job::Pi { partial, host, kernel }, Device::Pi { inside, .. }) => {
                     // Nothing to upload: the seed and counts are the kernel's arguments.
                     phases.kernel = launch(&[&*kernel])?;
@@ -506,6 +791,22 @@ mod device {
                     download(&mut phases, &mut || c.read(&mut *out).enq())?;
                 }
                 (
+                    Job::MatmulF32 { a, b, c, kernel, ha, hb, hc },
+                    Device::Matmul { c: out, precision, .. },
+                ) => {
+                    *precision = Precision::F32;
+                    upload(&mut phases, &mut || {
+                        a.write(&ha[..]).enq()?;
+                        b.write(&hb[..]).enq()
+                    })?;
+                    phases.kernel = launch(&[&*kernel])?;
+                    download(&mut phases, &mut || {
+                        c.read(&mut hc[..]).enq()?;
+                        out.iter_mut().zip(hc.iter()).for_each(|(o, x)| *o = *x as f64);
+                        Ok(())
+                    })?;
+                }
+                (
                     Job::Nbody { mass, initial, work, steps, count },
                     Device::Nbody { state: out, initial: hi, mass: hm, .. },
                 ) => {
@@ -513,26 +814,17 @@ mod device {
                         mass.write(hm).enq()?;
                         initial.write(hi).enq()
                     })?;
-                    let order: Vec<&ClKernel> = (0..*count)
-                        .map(|k| if k == 0 { &steps[0] } else { &steps[1 + (k as usize + 1) % 2] })
-                        .collect();
-                    phases.kernel = launch(&order)?;
+                    phases.kernel = launch(&nbody_order(steps, *count))?;
                     // Step k (from 0) writes work[k % 2].
                     let last = &work[((*count - 1) % 2) as usize];
                     download(&mut phases, &mut || last.read(&mut *out).enq())?;
                 }
                 (
-                    Job::Histogram { items, partial, counts, count, merge, zero },
+                    Job::Histogram { items, counts, kernels, .. },
                     Device::Histogram { counts: out, items: hi, .. },
                 ) => {
                     upload(&mut phases, &mut || items.write(hi).enq())?;
-                    if *zero {
-                        let mut event = Event::empty();
-                        partial.cmd().fill(0, None).enew(&mut event).enq().map_err(failed)?;
-                        event.wait_for().map_err(|e| failed(e.into()))?;
-                        phases.kernel = device_ns(&event)?;
-                    }
-                    phases.kernel += launch(&[&*count, &*merge])?;
+                    phases.kernel = launch(&kernels.iter().collect::<Vec<_>>())?;
                     download(&mut phases, &mut || counts.read(&mut *out).enq())?;
                 }
                 _ => unreachable!("the device view's workload does not change within a case"),
@@ -540,11 +832,51 @@ mod device {
             Ok(phases)
         }
 
+        /// The kernels of one run, [`Cl::batch`] times back to back: the device time from the
+        /// first launch's start to the last one's end, per run.
+        fn run_batch(&self) -> Result<u64, BackendError> {
+            let kernels = self.job.kernels();
+            let total = self.batch as usize * kernels.len();
+            let (mut first, mut last) = (Event::empty(), Event::empty());
+            for i in 0..total {
+                let cmd = kernels[i % kernels.len()].cmd();
+                // SAFETY: the kernels' buffers are this session's and sized for their global work
+                // sizes; each run of them leaves the same output.
+                let enqueued = unsafe {
+                    match i {
+                        0 => cmd.enew(&mut first).enq(),
+                        i if i + 1 == total => cmd.enew(&mut last).enq(),
+                        _ => cmd.enq(),
+                    }
+                };
+                enqueued.map_err(failed)?;
+            }
+            last.wait_for().map_err(|e| failed(e.into()))?;
+            let at = |event: &Event, info| -> Result<u64, BackendError> {
+                event.profiling_info(info).and_then(|r| r.time().map_err(Into::into)).map_err(failed)
+            };
+            let span = at(&last, ProfilingInfo::End)?.saturating_sub(at(&first, ProfilingInfo::Start)?);
+            Ok(span / self.batch)
+        }
+
+        /// Writes the flush buffer (a cold cache), with a value no earlier flush wrote.
+        fn flush(&mut self) -> Result<(), BackendError> {
+            if let Some((buffer, round)) = &mut self.flush {
+                *round = round.wrapping_add(1);
+                buffer.cmd().fill(*round, None).enq().map_err(failed)?;
+                self.queue.finish().map_err(failed)?;
+            }
+            Ok(())
+        }
+
         /// Fills the device output with values no run produces, for `verify`'s fresh run.
         fn spoil(&mut self) -> Result<(), BackendError> {
             match &self.job {
                 Job::Triad { a: out, .. } | Job::Matmul { c: out, .. } => {
                     out.cmd().fill(f64::NAN, None).enq().map_err(failed)?
+                }
+                Job::TriadF32 { a: out, .. } | Job::MatmulF32 { c: out, .. } => {
+                    out.cmd().fill(f32::NAN, None).enq().map_err(failed)?
                 }
                 Job::Nbody { work, .. } => {
                     for out in work {
@@ -594,6 +926,13 @@ mod device {
         }
 
         fn sample(&mut self, index: usize, runs: u64) -> Result<Sample, BackendError> {
+            if self.cancel.load(Ordering::Relaxed) {
+                return Err(BackendError::Cancelled);
+            }
+            // Outside the sample: the batch of short kernels, then the flush, so that the
+            // sample's run starts with the cache cold.
+            let batched = if self.batch > 1 { Some(self.run_batch()?) } else { None };
+            self.flush()?;
             let mut total = Phases::default();
             let mut error = None;
             let clock = self.clock.clone();
@@ -619,11 +958,19 @@ mod device {
             if let Some(e) = error {
                 return Err(e);
             }
-            let phases = vec![
-                ("transfer_in".into(), total.transfer_in),
-                ("kernel".into(), total.kernel),
-                ("transfer_out".into(), total.transfer_out),
-            ];
+            let kernel = match batched {
+                // Never more than the sample leaves beside its transfers: the phases are parts of it.
+                Some(per_run) => per_run
+                    .saturating_mul(runs)
+                    .min(ns.saturating_sub(total.transfer_in + total.transfer_out)),
+                None => total.kernel,
+            };
+            let mut phases = Vec::with_capacity(3);
+            if !self.resident {
+                phases.push(("transfer_in".into(), total.transfer_in));
+            }
+            phases.push(("kernel".into(), kernel));
+            phases.push(("transfer_out".into(), total.transfer_out));
             Ok(Sample { ns, phases, ..Sample::default() })
         }
 
@@ -676,6 +1023,42 @@ mod tests {
         for (w, _) in PROGRAMS {
             assert!(crate::workload::find(w).is_some(), "{w}");
         }
+    }
+
+    #[test]
+    fn f32_programs_need_no_fp64_and_name_their_kernels() {
+        for (w, source) in F32_PROGRAMS {
+            assert!(PROGRAMS.iter().any(|(p, _)| p == w), "{w}");
+            assert!(!source.contains("double") && !source.contains("cl_khr_fp64"), "{w}");
+        }
+        let f32 = |w: &str| F32_PROGRAMS.iter().find(|(name, _)| *name == w).map(|(_, s)| *s).unwrap();
+        assert!(f32("stream_triad").contains("__kernel void triad_f32("));
+        assert!(f32("matmul").contains("__kernel void matmul_naive_f32("));
+        // Integers only: the histogram runs on a device without fp64 too.
+        let histogram = PROGRAMS.iter().find(|(w, _)| *w == "histogram").unwrap().1;
+        assert!(!histogram.contains("double") && !histogram.contains("cl_khr_fp64"));
+    }
+
+    #[test]
+    fn the_flush_is_twice_the_cache_within_the_memory_and_the_limit() {
+        const MIB: u64 = 1 << 20;
+        assert_eq!(flush_bytes(50 * MIB, 140 << 30), 100 * MIB, "an H200-sized L2");
+        assert_eq!(flush_bytes(480 * MIB, 5 << 30), FLUSH_LIMIT, "PoCL's reported host cache");
+        assert_eq!(flush_bytes(4 * MIB, 8 * MIB), 2 * MIB, "a quarter of a tiny device's memory");
+        assert_eq!(flush_bytes(0, 1 << 30), 0, "no cache reported: no flush");
+        assert_eq!(flush_bytes(1001, 1 << 30) % 8, 0, "whole u64 words");
+    }
+
+    #[test]
+    fn kernels_shorter_than_a_hundred_launch_latencies_are_batched() {
+        // 5 us launches: a kernel of 1 ms runs alone, one of 10 us in batches of 50.
+        assert_eq!(batch(1_000_000, 5_000), 1);
+        assert_eq!(batch(500_000, 5_000), 1);
+        assert_eq!(batch(10_000, 5_000), 50);
+        assert_eq!(batch(499_999, 5_000), 2);
+        assert_eq!(batch(0, 5_000), MAX_BATCH, "a kernel too short to time");
+        assert_eq!(batch(10, 1_000_000), MAX_BATCH);
+        assert_eq!(batch(1, 0), 1, "no latency to hide");
     }
 
     #[test]

@@ -617,10 +617,10 @@ fn cases_table(out: &mut String, g: &Group) {
     for c in shown {
         let s = c.stats.as_ref();
         let _ = write!(out, "<tr class=\"{}\">", status_class(c.status));
-        let _ = write!(out, "<td>{}</td>", strategy_name(&c.strategy));
+        let _ = write!(out, "<td>{}{}</td>", strategy_name(&c.strategy), device_suffix(c));
         out.push_str(&num(Some(c.workers as f64), c.workers.to_string()));
         out.push_str(&num(Some(c.effective_size as f64), format_count(c.effective_size)));
-        out.push_str(&num(s.map(|s| s.median), s.map_or(String::new(), |s| format_ns(s.median))));
+        out.push_str(&num(s.map(|s| s.median), table::median_text(c)));
         match s {
             Some(s) => {
                 let _ = write!(
@@ -746,15 +746,22 @@ fn phases_table(out: &mut String, g: &Group) {
         }
         let _ = writeln!(
             out,
-            "<tr><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
+            "<tr><td>{}{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
              <td><div class=\"phase-bar\">{bar}</div><ul class=\"phase-list\">{list}</ul></td></tr>",
             strategy_name(&c.strategy),
+            device_suffix(c),
             c.workers,
             format_count(c.effective_size),
             c.median_ns().map_or("-".to_string(), format_ns),
         );
     }
     out.push_str("</tbody></table></div>\n");
+}
+
+/// ` (NVIDIA H200, cache=warm)` after a device case's strategy ([`table::device_text`]), escaped;
+/// empty for other cases.
+fn device_suffix(c: &CaseResult) -> String {
+    table::device_text(c).map_or(String::new(), |d| format!(" ({})", escape(&d)))
 }
 
 /// A phase's colour: the conventional phases keep theirs from case to case (Okabe-Ito, which

@@ -12,6 +12,10 @@
 //! A phase is shown as its median per run and its share of the *sum of the phase medians*: the
 //! medians of the parts do not add up to the median of the total, so shares of the total would
 //! not add up to 100%.
+//!
+//! A device case's headline includes its transfers; its median cell shows the kernels' own time
+//! beside it (`5.00 ms (kernel 1.20 ms)`, the median of the `kernel` phase, [`kernel_median`]),
+//! in every table format alike.
 
 use crate::results::{CaseResult, Host, Results, Status};
 use crate::scenario::WorkloadPlan;
@@ -212,6 +216,23 @@ pub fn phase_medians(c: &CaseResult) -> Vec<PhaseMedian> {
         .collect()
 }
 
+/// The median per run, with a device case's kernel-only time beside it: `5.00 ms (kernel
+/// 1.20 ms)`; empty for a case that was not measured.
+pub fn median_text(c: &CaseResult) -> String {
+    match (c.median_ns(), kernel_median(c)) {
+        (Some(median), Some(kernel)) => format!("{} (kernel {})", format_ns(median), format_ns(kernel)),
+        (Some(median), None) => format_ns(median),
+        (None, _) => String::new(),
+    }
+}
+
+/// A device case's kernel-only time: the median of its `kernel` phase, per run. `None` for a
+/// case that ran on no device or has no such phase.
+pub fn kernel_median(c: &CaseResult) -> Option<f64> {
+    c.device.as_ref()?;
+    phase_medians(c).into_iter().find(|p| p.name == "kernel").map(|p| p.median_ns)
+}
+
 /// `12%`, or `-` for a share that could not be computed.
 pub fn percent(share: f64) -> String {
     if share.is_finite() {
@@ -286,13 +307,18 @@ pub fn details(c: &CaseResult) -> Vec<String> {
 /// `rayon`, or for a device case `opencl (NVIDIA H200)` with its settings that differ from
 /// the defaults (`opencl (NVIDIA H200, cache=warm, resident)`): the strategy cell of a row.
 pub fn strategy_text(c: &CaseResult) -> String {
-    match &c.device {
+    match device_text(c) {
         None => c.strategy.clone(),
-        Some(d) => {
-            let parts: Vec<String> = std::iter::once(d.label()).chain(d.settings()).collect();
-            format!("{} ({})", c.strategy, parts.join(", "))
-        }
+        Some(d) => format!("{} ({d})", c.strategy),
     }
+}
+
+/// `NVIDIA H200, cache=warm, resident`: a device case's device and the settings that differ from
+/// the defaults; `None` for a case that ran on no device.
+pub fn device_text(c: &CaseResult) -> Option<String> {
+    let d = c.device.as_ref()?;
+    let parts: Vec<String> = std::iter::once(d.label()).chain(d.settings()).collect();
+    Some(parts.join(", "))
 }
 
 /// `rayon, 4 workers, size 1M`: a case named in a line of its own.
@@ -624,7 +650,7 @@ pub fn row(c: &CaseResult) -> [String; 10] {
         strategy_text(c),
         c.workers.to_string(),
         format_count(c.effective_size),
-        measured.map_or("-".into(), |s| format_ns(s.median)),
+        measured.map_or("-".into(), |_| median_text(c)),
         ci,
         throughput,
         c.speedup.map_or("-".into(), |s| format!("{s:.2}x")),
@@ -697,5 +723,43 @@ mod tests {
     fn latency_goes_between_the_ci_and_throughput() {
         assert_eq!(HEADER[LATENCY_AT - 1], "95% CI");
         assert_eq!(HEADER[LATENCY_AT], "throughput");
+    }
+
+    #[test]
+    fn a_device_case_shows_its_device_and_its_kernel_time_beside_the_headline() {
+        use crate::scenario::{Cache, CaseSpec, DeviceCase, DeviceChoice, DeviceTarget, Scaling};
+        let spec = CaseSpec {
+            id: 0,
+            workload_index: 0,
+            workload: "stream_triad".into(),
+            strategy: "opencl".into(),
+            workers: 1,
+            size: 1000,
+            effective_size: 1000,
+            scaling: Scaling::Strong,
+            seed: 42,
+            tunables: Default::default(),
+            notes: Vec::new(),
+            device: Some(DeviceCase {
+                choice: DeviceChoice::Gpu,
+                target: Some(DeviceTarget { name: "Tiny GPU".into(), ordinal: 0 }),
+                cache: Cache::Warm,
+                resident: true,
+            }),
+        };
+        let mut c = CaseResult::unmeasured(&spec, &Default::default(), Status::Ok, "");
+        let samples = vec![5000.0, 5200.0, 4800.0];
+        let phases = vec![vec![("kernel".to_string(), 1200.0), ("transfer_out".to_string(), 3000.0)]; 3];
+        c.phases = crate::results::PhaseSamples::from_samples(&samples, &phases).unwrap();
+        c.stats = crate::stats::Summary::from_samples(&samples);
+        c.samples_ns = samples;
+        assert_eq!(strategy_text(&c), "opencl (Tiny GPU, cache=warm, resident)");
+        assert_eq!(row(&c)[1], strategy_text(&c));
+        assert_eq!(case_label(&c), "opencl (Tiny GPU, cache=warm, resident), 1 worker, size 1k");
+        assert_eq!(row(&c)[4], format!("{} (kernel {})", format_ns(5000.0), format_ns(1200.0)));
+        // Any other case: the headline alone, the strategy's name alone.
+        c.device = None;
+        assert_eq!((row(&c)[1].as_str(), row(&c)[4].clone()), ("opencl", format_ns(5000.0)));
+        assert_eq!(kernel_median(&c), None);
     }
 }

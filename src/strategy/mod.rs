@@ -76,6 +76,7 @@ pub static STRATEGIES: &[&dyn Strategy] = &[
     &mpi::MpiNonblocking,
     &opencl::OpenCl,
     &opencl::OpenClTiled,
+    &opencl::OpenClF32,
     &cuda::Cuda,
     &cuda::CudaTiled,
 ];

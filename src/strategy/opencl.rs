@@ -14,6 +14,41 @@ pub struct OpenCl;
 /// memory (`matmul` only), beside `opencl`'s naive one.
 pub struct OpenClTiled;
 
+/// `opencl-f32`: the same backend computing in f32 (`stream_triad`, `matmul`): the inputs are
+/// rounded to f32 on the host once, outside the samples, and the output widened back for the
+/// workload's check, which holds it to its stated f32 tolerance. It runs on devices without
+/// fp64 too.
+pub struct OpenClF32;
+
+impl Strategy for OpenClF32 {
+    fn name(&self) -> &'static str {
+        "opencl-f32"
+    }
+    fn summary(&self) -> &'static str {
+        "as `opencl`, computing in f32 (stream_triad, matmul), held to a stated f32 tolerance"
+    }
+    fn family(&self) -> Family {
+        Family::Device
+    }
+    fn availability(&self) -> Result<(), StrategyError> {
+        OpenCl.availability()
+    }
+    fn threads(&self, workers: usize, params: &super::StrategyParams) -> usize {
+        OpenCl.threads(workers, params)
+    }
+    fn backend(&self) -> &'static str {
+        OpenCl.backend()
+    }
+    fn executor(&self, _config: &ExecConfig) -> Result<Box<dyn Executor>, StrategyError> {
+        Err(StrategyError::NoExecutor {
+            strategy: self.name(),
+            backend: self.backend(),
+            why: "`opencl-f32` runs its cases on an OpenCL device through the `opencl` backend, not on an executor here"
+                .into(),
+        })
+    }
+}
+
 /// The edge of `opencl-tiled`'s square work-groups and of the blocks they stage (`TILE` in
 /// `backend/opencl/matmul.cl`).
 pub const TILE: usize = 16;
@@ -89,7 +124,7 @@ mod tests {
     #[test]
     fn it_runs_on_its_backend_and_says_why_it_is_unavailable() {
         let config = ExecConfig { workers: 1, params: Default::default(), cancel: Default::default() };
-        for strategy in [&OpenCl as &dyn Strategy, &OpenClTiled] {
+        for strategy in [&OpenCl as &dyn Strategy, &OpenClTiled, &OpenClF32] {
             let e = strategy.executor(&config).err().expect("no executor").to_string();
             assert!(e.contains("`opencl` backend"), "{e}");
             assert_eq!((strategy.family(), strategy.backend()), (Family::Device, "opencl"));

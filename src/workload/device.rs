@@ -61,15 +61,28 @@ pub fn fp64_refusal(workload: &str, device: &Gpu) -> Option<String> {
 /// backend makes fewer work-groups where the bins are many.
 pub const HISTOGRAM_PARTIAL_BYTES: u64 = 32 << 20;
 
+/// The precision a device run computed in: the workload's verify holds the output to the
+/// tolerance of that precision. A backend's f32 variant (`opencl-f32`) sets it to `F32` in the
+/// views that have it ([`Device::Triad`], [`Device::Matmul`]); it stays `F64` otherwise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Precision {
+    #[default]
+    F64,
+    /// Inputs rounded to f32 on the host (outside the samples), computed and returned in f32,
+    /// widened back to f64 for the check.
+    F32,
+}
+
 /// One case's device view: inputs borrowed from the prepared instance, the output from the kernel.
 pub enum Device<'a> {
-    /// `a = b + scalar * c`, in f64.
-    Triad { a: &'a mut [f64], b: &'a [f64], c: &'a [f64], scalar: f64 },
+    /// `a = b + scalar * c`, in f64 (or f32 where the backend sets `precision`).
+    Triad { a: &'a mut [f64], b: &'a [f64], c: &'a [f64], scalar: f64, precision: &'a mut Precision },
     /// Hits of `samples` points drawn with the counter-based generator from `seed` (sample `i`
     /// uses counters `2i` and `2i + 1`, see `pi_monte_carlo`).
     Pi { seed: u64, samples: u64, inside: &'a mut Option<u64> },
-    /// `c = a * b`, `n` x `n` row-major f64 matrices.
-    Matmul { c: &'a mut [f64], a: &'a [f64], b: &'a [f64], n: u64 },
+    /// `c = a * b`, `n` x `n` row-major f64 matrices (computed in f32 where the backend sets
+    /// `precision`).
+    Matmul { c: &'a mut [f64], a: &'a [f64], b: &'a [f64], n: u64, precision: &'a mut Precision },
     /// Escape counts of a `width` x `width` image, row-major: pixel `(x, y)` is
     /// `c = re_min + (x + 0.5) * re_step + i * (im_max - (y + 0.5) * im_step)`.
     Mandelbrot {
@@ -147,5 +160,61 @@ mod tests {
         // No device: the backend says `unavailable` first, with the loader's reason.
         assert!(fp64_support_on(&Err("no OpenCL device: none".into()), "stream_triad", opencl).is_ok());
         assert!(fp64_support_on(&Ok(Vec::new()), "stream_triad", opencl).is_ok());
+    }
+    /// Fills the view's output as an f32 device would compute it (inputs rounded to f32, f32
+    /// arithmetic) and says so, or only sets the precision (`compute` false).
+    fn as_f32_device(view: Device<'_>, compute: bool, precision_is: Precision) {
+        match view {
+            Device::Triad { a, b, c, scalar, precision } => {
+                if compute {
+                    for i in 0..a.len() {
+                        a[i] = (b[i] as f32 + scalar as f32 * c[i] as f32) as f64;
+                    }
+                }
+                *precision = precision_is;
+            }
+            Device::Matmul { c, a, b, n, precision } => {
+                let n = n as usize;
+                if compute {
+                    for i in 0..n {
+                        for j in 0..n {
+                            let sum: f32 = (0..n).map(|k| a[i * n + k] as f32 * b[k * n + j] as f32).sum();
+                            c[i * n + j] = sum as f64;
+                        }
+                    }
+                }
+                *precision = precision_is;
+            }
+            _ => unreachable!("only the triad and matmul have f32 variants"),
+        }
+    }
+
+    #[test]
+    fn an_f32_run_is_held_to_the_stated_f32_tolerance_and_no_looser() {
+        use crate::workload::ParamValue;
+        for (name, size) in [("stream_triad", 1000), ("matmul", 24)] {
+            let w = crate::workload::find(name).unwrap();
+            let mut params = crate::workload::default_params(w);
+            if name == "stream_triad" {
+                // Not a power of two: the f32 results round differently from the f64 ones.
+                params.0.insert("scalar".into(), ParamValue::Float(0.1));
+            }
+            let instance = w.prepare(size, &params, 7).unwrap();
+            let mut kernel = instance.kernel();
+            as_f32_device(kernel.device().unwrap(), true, Precision::F32);
+            let v = kernel.verify();
+            assert!(v.passed, "{name}: {}", v.detail);
+            // The same output held to the f64 check fails: the stated f32 tolerance let it pass.
+            as_f32_device(kernel.device().unwrap(), false, Precision::F64);
+            assert!(!kernel.verify().passed, "{name}: f32 results pass the f64 check");
+            // An error far past the f32 tolerance fails it.
+            let mut kernel = instance.kernel();
+            as_f32_device(kernel.device().unwrap(), true, Precision::F32);
+            match kernel.device().unwrap() {
+                Device::Triad { a: out, .. } | Device::Matmul { c: out, .. } => out[3] += 0.5,
+                _ => unreachable!(),
+            }
+            assert!(!kernel.verify().passed, "{name}: an error of 0.5 passed");
+        }
     }
 }

@@ -11,7 +11,10 @@
 //!
 //! The reference takes dot products against B transposed, a different summation order, so
 //! results are compared with a tolerance: `|c - ref| <= 8 n eps * sum_k |a_ik b_kj|` (with all
-//! inputs in [-1, 1], at most `8 n^2 eps`).
+//! inputs in [-1, 1], at most `8 n^2 eps`). A device's f32 variant (`opencl-f32`: inputs rounded
+//! to f32, products summed in f32) is held to the f32 bound instead, `2 n (n + 2) eps_f32`: each
+//! input rounded once and `n` products summed in f32 give at most `(n + 2) eps_f32 * sum_k
+//! |a_ik b_kj|` (Higham's gamma), twice that for margin.
 //!
 //! MPI version (`mpi`, [`RankPart`]): rank 0 holds A and B; every run scatters row blocks of A,
 //! broadcasts B, lets each rank multiply its block with the chosen kernel and gathers the
@@ -22,7 +25,7 @@ use std::time::Instant;
 
 use crate::align::{self, Buffer};
 
-use super::device::Device;
+use super::device::{Device, Precision};
 use super::simd::{self, Isa};
 use super::{
     default_support, unit_f64, Instance, Kernel, ParamSpec, Params, PrepareError, Refused, SizeUnit,
@@ -94,6 +97,8 @@ impl Workload for Matmul {
     fn support(&self, strategy: &dyn Strategy) -> Result<(), Unsupported> {
         match strategy.family() {
             Family::Mpi => super::collective_mpi_support(self.name(), strategy),
+            // Computes in f32: any device.
+            Family::Device if strategy.name() == "opencl-f32" => Ok(()),
             Family::Device => super::device::fp64_support(self.name(), strategy),
             _ => default_support(self.name(), strategy),
         }
@@ -226,11 +231,15 @@ fn multiply(kernel: Choice, a: &[f64], b: &[f64], n: usize, c: &mut [f64]) {
 }
 
 impl Input {
-    /// `c` (the whole product after a run) against the reference, within the tolerance.
-    fn check(&self, c: &[f64]) -> Verification {
+    /// `c` (the whole product after a run) against the reference, within the tolerance of the
+    /// precision it was computed in (see the module's documentation).
+    fn check(&self, c: &[f64], precision: Precision) -> Verification {
         let n = self.n;
         let want = self.reference.get_or_init(|| self.reference());
-        let tolerance = 8.0 * (n * n) as f64 * f64::EPSILON;
+        let tolerance = match precision {
+            Precision::F64 => 8.0 * (n * n) as f64 * f64::EPSILON,
+            Precision::F32 => 2.0 * (n * (n + 2)) as f64 * f32::EPSILON as f64,
+        };
         if c.len() != want.len() {
             return Verification::fail(format!("{} elements, {} expected", c.len(), want.len()));
         }
@@ -268,13 +277,15 @@ impl Input {
 
 impl Instance for Input {
     fn kernel(&self) -> Box<dyn Kernel + '_> {
-        Box::new(Run { input: self, c: align::filled(self.n * self.n, f64::NAN) })
+        Box::new(Run { input: self, c: align::filled(self.n * self.n, f64::NAN), precision: Precision::F64 })
     }
 }
 
 struct Run<'a> {
     input: &'a Input,
     c: Buffer<f64>,
+    /// What the last run computed in: f32 only on a device's f32 variant (`opencl-f32`).
+    precision: Precision,
 }
 
 impl Kernel for Run<'_> {
@@ -289,12 +300,18 @@ impl Kernel for Run<'_> {
     }
 
     fn verify(&self) -> Verification {
-        self.input.check(&self.c)
+        self.input.check(&self.c, self.precision)
     }
 
     fn device(&mut self) -> Option<Device<'_>> {
         let input = self.input;
-        Some(Device::Matmul { c: &mut self.c, a: &input.a, b: &input.b, n: input.n as u64 })
+        Some(Device::Matmul {
+            c: &mut self.c,
+            a: &input.a,
+            b: &input.b,
+            n: input.n as u64,
+            precision: &mut self.precision,
+        })
     }
 
     fn isa(&self) -> Option<&'static str> {
@@ -387,7 +404,7 @@ impl RankShare for RankPart {
 
     fn verify(&self) -> Result<String, String> {
         let whole = self.whole.as_ref().ok_or("only rank 0 holds the whole product")?;
-        whole.check(&self.result).into_result()
+        whole.check(&self.result, Precision::F64).into_result()
     }
 
     fn isa(&self) -> Option<&'static str> {

@@ -19,7 +19,7 @@ use std::sync::OnceLock;
 
 use crate::align::{self, Buffer};
 
-use super::device::Device;
+use super::device::{Device, Precision};
 use super::simd::{self, Isa};
 use super::{
     default_support, Instance, Kernel, ParamSpec, ParamValue, Params, PrepareError, Refused, SizeUnit,
@@ -33,6 +33,8 @@ pub struct StreamTriad;
 
 /// Elements per task: 256 KiB of each array, a few pages, so task overhead stays negligible.
 const GRAIN: usize = 1 << 15;
+/// The tolerance of a run in f32 (`opencl-f32`), in f32 epsilons of `|b| + |s*c|`.
+const F32_ULPS: f64 = 3.0;
 const BYTES_PER_ELEMENT: u64 = 3 * 8;
 /// Used when the last-level cache is unknown (STREAM's own default array size).
 const FALLBACK_ELEMENTS: u64 = 10_000_000;
@@ -100,8 +102,9 @@ impl Workload for StreamTriad {
                 .saturating_add(case.process_reply_memory(size, 8)),
             // One shared region holds `b`, `c` and `a`.
             "process-shm" => size.saturating_mul(3 * 8),
-            // The device's `a`, `b` and `c` (on a CPU device such as PoCL, this machine's memory).
-            "opencl" => size.saturating_mul(3 * 8),
+            // The device's `a`, `b` and `c` (on a CPU device such as PoCL, this machine's memory);
+            // in f32, those and their f32 copies on the host.
+            "opencl" | "opencl-f32" => size.saturating_mul(3 * 8),
             _ => 0,
         }
     }
@@ -118,6 +121,8 @@ impl Workload for StreamTriad {
             Family::Device if super::device::plain(strategy) => {
                 super::device::fp64_support(self.name(), strategy)
             }
+            // Computes in f32: any device.
+            Family::Device if strategy.name() == "opencl-f32" => Ok(()),
             _ => default_support(self.name(), strategy),
         }
     }
@@ -171,25 +176,59 @@ impl Instance for Input {
     fn kernel(&self) -> Box<dyn Kernel + '_> {
         // NaN never equals anything, so an element the kernel skipped fails verification. The
         // pages are touched here, outside the timed region, by the allocation's fill.
-        Box::new(Run { input: self, a: align::filled(self.b.len(), f64::NAN) })
+        Box::new(Run { input: self, a: align::filled(self.b.len(), f64::NAN), precision: Precision::F64 })
     }
     fn coordinator(&self) -> Option<Box<dyn Coordinator + '_>> {
-        Some(Box::new(Run { input: self, a: align::filled(self.b.len(), f64::NAN) }))
+        Some(Box::new(Run {
+            input: self,
+            a: align::filled(self.b.len(), f64::NAN),
+            precision: Precision::F64,
+        }))
     }
 }
 
 struct Run<'a> {
     input: &'a Input,
     a: Buffer<f64>,
+    /// What the last run computed in: f32 only on a device's f32 variant (`opencl-f32`).
+    precision: Precision,
 }
 
 impl Run<'_> {
-    /// Compares `a` with `b + s*c`.
+    /// Compares `a` with `b + s*c`: exactly, or for a run in f32 within `F32_ULPS` f32 epsilons
+    /// of `|b| + |s*c|` (b, c and s each rounded to f32, then a product and a sum rounded: at
+    /// most 2 epsilons, with room for the f64 reference's own rounding).
     fn check(&self, a: &[f64]) -> Verification {
         let input = self.input;
         let want = input
             .reference
             .get_or_init(|| input.b.iter().zip(&input.c).map(|(b, c)| b + input.scalar * c).collect());
+        if self.precision == Precision::F32 {
+            let eps = f32::EPSILON as f64;
+            let mut worst = 0.0f64;
+            let mut wrong = 0usize;
+            for (((a, w), b), c) in a.iter().zip(want).zip(input.b.iter()).zip(input.c.iter()) {
+                let scale = b.abs() + (input.scalar * c).abs();
+                let err = (a - w).abs();
+                if err.is_nan() || err > F32_ULPS * eps * scale {
+                    wrong += 1;
+                }
+                worst =
+                    if err.is_nan() { f64::INFINITY } else { worst.max(err / scale.max(f64::MIN_POSITIVE)) };
+            }
+            return if wrong == 0 && a.len() == want.len() {
+                Verification::pass(format!(
+                    "all {} elements equal b + s*c within {F32_ULPS} f32 epsilons of |b| + |s*c| (worst {:.2})",
+                    want.len(),
+                    worst / eps
+                ))
+            } else {
+                Verification::fail(format!(
+                    "{wrong} of {} elements differ from b + s*c by more than {F32_ULPS} f32 epsilons of |b| + |s*c|",
+                    want.len()
+                ))
+            };
+        }
         let wrong = a.iter().zip(want).filter(|(a, w)| a != w).count();
         if wrong == 0 {
             Verification::pass(format!("all {} elements equal b + s*c exactly", want.len()))
@@ -251,7 +290,7 @@ impl Kernel for Run<'_> {
     }
     fn device(&mut self) -> Option<Device<'_>> {
         let Input { b, c, scalar, .. } = self.input;
-        Some(Device::Triad { a: &mut self.a, b, c, scalar: *scalar })
+        Some(Device::Triad { a: &mut self.a, b, c, scalar: *scalar, precision: &mut self.precision })
     }
 }
 

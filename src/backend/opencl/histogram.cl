@@ -6,9 +6,9 @@
 // `histogram_merge`: a work-item per bin sums that bin's column of `partial` into a 64-bit count.
 // Per group the counts fit in 32 bits: the host keeps `per_group` below 2^32.
 //
-// Where the bins do not fit in local memory, `histogram_global` counts every item with a global
-// atomic into one row of 32-bit counters (the host keeps the item count below 2^32), which
-// `histogram_merge` then widens with `groups` = 1.
+// Where the bins do not fit in local memory, `histogram_zero` clears one row of 32-bit counters,
+// `histogram_global` counts every item into it with a global atomic (the host keeps the item
+// count below 2^32), and `histogram_merge` widens it with `groups` = 1.
 // Integers only: no fp64 needed.
 
 __kernel void histogram_local(__global const uint *items, const ulong n, const uint bins, const ulong per_group,
@@ -29,6 +29,10 @@ __kernel void histogram_local(__global const uint *items, const ulong n, const u
     for (uint b = lid; b < bins; b += lsize) {
         partial[(ulong)g * bins + b] = local_bins[b];
     }
+}
+
+__kernel void histogram_zero(__global uint *partial) {
+    partial[get_global_id(0)] = 0;
 }
 
 __kernel void histogram_global(__global const uint *items, const ulong n, __global volatile uint *partial) {
