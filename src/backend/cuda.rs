@@ -250,6 +250,33 @@ impl Backend for CudaBackend {
     }
 }
 
+/// Why no CUDA device here is `target` (or, with none, matches `choice`): the words of an
+/// `unavailable` case, naming the devices there are.
+pub fn no_device_reason(
+    choice: &crate::scenario::DeviceChoice,
+    target: Option<&crate::scenario::DeviceTarget>,
+) -> String {
+    let here = match crate::machine::cuda::listed() {
+        Ok(found) if !found.is_empty() => {
+            let names: Vec<&str> = found.iter().map(|g| g.name.as_str()).collect();
+            format!("the CUDA devices here are {}", names.join(", "))
+        }
+        found => crate::machine::cuda::unavailable_reason(found).unwrap_or_default(),
+    };
+    let matching = crate::machine::cuda::listed()
+        .as_ref()
+        .is_ok_and(|found| found.iter().any(|g| choice.matches(&g.name, g.kind.as_deref())));
+    match target {
+        Some(t) => format!("the CUDA device {} the plan chose is not on this machine: {here}", t.label()),
+        // The plan was made from a machine description without this machine's devices.
+        None if matching => format!(
+            "the plan lists no CUDA device for `device = \"{choice}\"` (it was made without probing this \
+             machine's devices, e.g. for a described machine), though {here}"
+        ),
+        None => format!("no CUDA device matches `device = \"{choice}\"`: {here}"),
+    }
+}
+
 /// Compiles `source` with NVRTC and `options` into a CUBIN; `Err` has NVRTC's log. Needs
 /// NVRTC, not a GPU (see [`crate::machine::cuda::nvrtc_library`]).
 #[cfg(feature = "cuda")]
@@ -508,7 +535,8 @@ mod device {
     /// The device the case was planned for ([`CaseSpec::device`]), or device 0 for a case
     /// planned without one (a plan from before devices were chosen).
     fn pick(spec: &CaseSpec) -> Result<Gpu, BackendError> {
-        use crate::machine::cuda::{chosen, find, no_device_reason};
+        use super::no_device_reason;
+        use crate::machine::cuda::{chosen, find};
         match &spec.device {
             None => chosen().clone().map_err(BackendError::NoDevice),
             Some(DeviceCase { target: None, choice, .. }) => {

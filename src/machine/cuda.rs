@@ -201,32 +201,6 @@ pub fn find(name: &str, nth: usize) -> Result<Option<Gpu>, String> {
     Ok(found.iter().filter(|g| g.name == name).nth(nth).cloned())
 }
 
-/// Why no CUDA device here is `target` (or, with none, matches `choice`): the words of an
-/// `unavailable` case, naming the devices there are.
-pub fn no_device_reason(
-    choice: &crate::scenario::DeviceChoice,
-    target: Option<&crate::scenario::DeviceTarget>,
-) -> String {
-    let here = match listed() {
-        Ok(found) if !found.is_empty() => {
-            let names: Vec<&str> = found.iter().map(|g| g.name.as_str()).collect();
-            format!("the CUDA devices here are {}", names.join(", "))
-        }
-        found => unavailable_reason(found).unwrap_or_default(),
-    };
-    let matching =
-        listed().as_ref().is_ok_and(|found| found.iter().any(|g| choice.matches(&g.name, g.kind.as_deref())));
-    match target {
-        Some(t) => format!("the CUDA device {} the plan chose is not on this machine: {here}", t.label()),
-        // The plan was made from a machine description without this machine's devices.
-        None if matching => format!(
-            "the plan lists no CUDA device for `device = \"{choice}\"` (it was made without probing this \
-             machine's devices, e.g. for a described machine), though {here}"
-        ),
-        None => format!("no CUDA device matches `device = \"{choice}\"`: {here}"),
-    }
-}
-
 /// `Ok` when the CUDA driver library can be loaded; else why not. Asked before any call into
 /// the driver, which would panic without it.
 pub fn driver_library() -> Result<(), String> {

@@ -26,19 +26,22 @@ impl Strategy for Cuda {
         Family::Device
     }
     fn availability(&self) -> Result<(), StrategyError> {
-        // The backend's answer: the feature, then a driver with a device, then NVRTC (so that
-        // `parlab list` says which is missing).
-        use crate::backend::Backend;
-        crate::backend::cuda::CudaBackend
-            .availability()
-            .map_err(|e| StrategyError::Unavailable(e.to_string()))
+        // What the `cuda` backend checks too: the feature, then a driver with a device, then
+        // NVRTC (so that `parlab list` says which is missing).
+        if !cfg!(feature = "cuda") {
+            return Err(StrategyError::Unavailable("built without the cuda feature".into()));
+        }
+        let unavailable = StrategyError::Unavailable;
+        crate::machine::cuda::chosen().as_ref().map_err(|why| unavailable(why.clone()))?;
+        crate::machine::cuda::nvrtc_library().map_err(unavailable)
     }
     fn threads(&self, _workers: usize, _params: &super::StrategyParams) -> usize {
         // The host side is this thread, waiting on the device.
         1
     }
     fn backend(&self) -> &'static str {
-        crate::backend::cuda::NAME
+        // `crate::backend::cuda::NAME`: strategies come before backends in the pipeline.
+        "cuda"
     }
     fn executor(&self, _config: &ExecConfig) -> Result<Box<dyn Executor>, StrategyError> {
         Err(StrategyError::NoExecutor {

@@ -22,7 +22,7 @@ pub fn plain(strategy: &dyn Strategy) -> bool {
 /// that case `unsupported`, [`fp64_refusal`]); with no device at all the backend reports the
 /// case `unavailable` before this is asked.
 pub fn fp64_support(workload: &'static str, strategy: &dyn Strategy) -> Result<(), Unsupported> {
-    if strategy.backend() == crate::backend::cuda::NAME {
+    if strategy.backend() == "cuda" {
         return Ok(());
     }
     fp64_support_on(crate::machine::opencl::listed(), workload, strategy)
