@@ -31,6 +31,7 @@
 //! sample itself is still one run of upload, kernels and download.
 
 use super::{Backend, BackendError, CaseJob, Session};
+use crate::scenario::{DeviceChoice, DeviceTarget};
 
 pub struct OpenClBackend;
 
@@ -88,6 +89,35 @@ pub fn batch(kernel_ns: u64, latency_ns: u64) -> u64 {
         return 1;
     }
     ((want / kernel_ns.max(1) as f64).ceil() as u64).clamp(2, MAX_BATCH)
+}
+
+/// Why no device here is `target` (or, with none, matches `choice`): the words of an
+/// `unavailable` case, naming the devices there are.
+pub fn no_device_reason(choice: &DeviceChoice, target: Option<&DeviceTarget>) -> String {
+    use crate::machine::opencl::{listed, unavailable_reason};
+    let here = match listed() {
+        Ok(found) if !found.is_empty() => {
+            let names: Vec<String> = found
+                .iter()
+                .map(|g| format!("{} ({})", g.name, g.kind.as_deref().unwrap_or("other")))
+                .collect();
+            format!("the OpenCL devices here are {}", names.join(", "))
+        }
+        found => unavailable_reason(found).unwrap_or_default(),
+    };
+    let matching = match listed() {
+        Ok(found) => found.iter().any(|g| choice.matches(&g.name, g.kind.as_deref())),
+        Err(_) => false,
+    };
+    match target {
+        Some(t) => format!("the OpenCL device {} the plan chose is not on this machine: {here}", t.label()),
+        // The plan was made from a machine description without this machine's devices.
+        None if matching => format!(
+            "the plan lists no OpenCL device for `device = \"{choice}\"` (it was made without probing this \
+             machine's devices, e.g. for a described machine), though {here}"
+        ),
+        None => format!("no OpenCL device matches `device = \"{choice}\"`: {here}"),
+    }
 }
 
 impl Backend for OpenClBackend {
@@ -268,12 +298,12 @@ mod device {
         match &spec.device {
             None => probe::first_device().map_err(BackendError::NoDevice),
             Some(DeviceCase { target: None, choice, .. }) => {
-                Err(BackendError::NoDevice(probe::no_device_reason(choice, None)))
+                Err(BackendError::NoDevice(super::no_device_reason(choice, None)))
             }
             Some(DeviceCase { target: Some(t), choice, .. }) => {
-                match probe::find(t).map_err(BackendError::NoDevice)? {
+                match probe::find(&t.name, t.ordinal).map_err(BackendError::NoDevice)? {
                     Some(found) => Ok(found),
-                    None => Err(BackendError::NoDevice(probe::no_device_reason(choice, Some(t)))),
+                    None => Err(BackendError::NoDevice(super::no_device_reason(choice, Some(t)))),
                 }
             }
         }

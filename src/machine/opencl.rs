@@ -53,37 +53,6 @@ pub fn listed() -> &'static Result<Vec<Gpu>, String> {
     LISTED.get_or_init(devices)
 }
 
-/// Why no device here is `target` (or, with none, matches `choice`): the words of an
-/// `unavailable` case, naming the devices there are.
-pub fn no_device_reason(
-    choice: &crate::scenario::DeviceChoice,
-    target: Option<&crate::scenario::DeviceTarget>,
-) -> String {
-    let here = match listed() {
-        Ok(found) if !found.is_empty() => {
-            let names: Vec<String> = found
-                .iter()
-                .map(|g| format!("{} ({})", g.name, g.kind.as_deref().unwrap_or("other")))
-                .collect();
-            format!("the OpenCL devices here are {}", names.join(", "))
-        }
-        found => unavailable_reason(found).unwrap_or_default(),
-    };
-    let matching = match listed() {
-        Ok(found) => found.iter().any(|g| choice.matches(&g.name, g.kind.as_deref())),
-        Err(_) => false,
-    };
-    match target {
-        Some(t) => format!("the OpenCL device {} the plan chose is not on this machine: {here}", t.label()),
-        // The plan was made from a machine description without this machine's devices.
-        None if matching => format!(
-            "the plan lists no OpenCL device for `device = \"{choice}\"` (it was made without probing this \
-             machine's devices, e.g. for a described machine), though {here}"
-        ),
-        None => format!("no OpenCL device matches `device = \"{choice}\"`: {here}"),
-    }
-}
-
 /// Every OpenCL device of every platform, described; `Err` with the loader's reason when there
 /// is no platform (or the build has no OpenCL).
 pub fn devices() -> Result<Vec<Gpu>, String> {
@@ -153,14 +122,14 @@ pub fn handles() -> Result<Vec<(ocl::Platform, ocl::Device)>, String> {
     Ok(out)
 }
 
-/// The device a case was planned for: the `ordinal`-th device named `name` (see
-/// [`crate::scenario::DeviceTarget`]), with its platform's name; `None` when it is not here.
+/// The `ordinal`-th device named `name` (0: the first), as handles to run on; `None` when it
+/// is not here.
 #[cfg(feature = "opencl")]
-pub fn find(target: &crate::scenario::DeviceTarget) -> Result<Option<(ocl::Platform, ocl::Device)>, String> {
+pub fn find(name: &str, ordinal: usize) -> Result<Option<(ocl::Platform, ocl::Device)>, String> {
     let named = handles()?
         .into_iter()
-        .filter(|(_, d)| d.name().map(|n| n.trim() == target.name).unwrap_or(false))
-        .nth(target.ordinal);
+        .filter(|(_, d)| d.name().map(|n| n.trim() == name).unwrap_or(false))
+        .nth(ordinal);
     Ok(named)
 }
 
