@@ -94,7 +94,7 @@ for c in r["cases"]:
         line += f", {2 * n ** 3 / median:.0f} GFLOP/s headline, {2 * n ** 3 / max(phases.get('kernel', 1), 1):.0f} GFLOP/s kernel only"
     print(line)
     for note in c.get("notes", []):
-        if note.startswith(("device bandwidth", "empty-kernel", "SM clock", "throttled", "the SM clock")):
+        if "launch latency" in note or note.startswith(("device bandwidth", "short kernels", "SM clock", "throttled", "the SM clock")):
             print(f"    {note}")
 if bad:
     print("\nFAILED cases:")
