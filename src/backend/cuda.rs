@@ -567,9 +567,7 @@ mod device {
         what: &'static str,
     ) -> Result<CudaSlice<T>, BackendError> {
         let mut device = buffer::<T>(stream, host.len(), what)?;
-        if !host.is_empty() {
-            stream.memcpy_htod(host, &mut device.slice_mut(..host.len())).map_err(setup(what))?;
-        }
+        stream.memcpy_htod(host, &mut device.slice_mut(..host.len())).map_err(setup(what))?;
         Ok(device)
     }
 
@@ -882,24 +880,22 @@ mod device {
                     // Nothing to upload for pi and mandelbrot: their inputs are the kernel's arguments.
                     match (&mut self.job, &view) {
                         (Job::Triad { b, c, .. }, Device::Triad { b: hb, c: hc, .. }) => {
-                            stream.memcpy_htod(*hb, b).map_err(failed)?;
-                            stream.memcpy_htod(*hc, c).map_err(failed)?;
+                            stream.memcpy_htod(*hb, &mut b.slice_mut(..hb.len())).map_err(failed)?;
+                            stream.memcpy_htod(*hc, &mut c.slice_mut(..hc.len())).map_err(failed)?;
                             true
                         }
                         (Job::Matmul { a, b, .. }, Device::Matmul { a: ha, b: hb, .. }) => {
-                            stream.memcpy_htod(*ha, a).map_err(failed)?;
-                            stream.memcpy_htod(*hb, b).map_err(failed)?;
+                            stream.memcpy_htod(*ha, &mut a.slice_mut(..ha.len())).map_err(failed)?;
+                            stream.memcpy_htod(*hb, &mut b.slice_mut(..hb.len())).map_err(failed)?;
                             true
                         }
                         (Job::Nbody { mass, initial, .. }, Device::Nbody { mass: hm, initial: hi, .. }) => {
-                            stream.memcpy_htod(*hm, mass).map_err(failed)?;
-                            stream.memcpy_htod(*hi, initial).map_err(failed)?;
+                            stream.memcpy_htod(*hm, &mut mass.slice_mut(..hm.len())).map_err(failed)?;
+                            stream.memcpy_htod(*hi, &mut initial.slice_mut(..hi.len())).map_err(failed)?;
                             true
                         }
                         (Job::Histogram { items, .. }, Device::Histogram { items: hi, .. }) => {
-                            if !hi.is_empty() {
-                                stream.memcpy_htod(*hi, &mut items.slice_mut(..hi.len())).map_err(failed)?;
-                            }
+                            stream.memcpy_htod(*hi, &mut items.slice_mut(..hi.len())).map_err(failed)?;
                             true
                         }
                         _ => false,
@@ -915,7 +911,7 @@ mod device {
                 match (&mut self.job, view) {
                     (Job::Triad { a, .. }, Device::Triad { a: out, .. })
                     | (Job::Matmul { c: a, .. }, Device::Matmul { c: out, .. }) => {
-                        stream.memcpy_dtoh(&*a, out).map_err(failed)?
+                        stream.memcpy_dtoh(&a.slice(..out.len()), out).map_err(failed)?
                     }
                     (Job::Pi { partial, host, .. }, Device::Pi { inside, .. }) => {
                         stream.memcpy_dtoh(&*partial, host.as_mut_slice()).map_err(failed)?;
@@ -923,11 +919,11 @@ mod device {
                         *inside = Some(host.iter().sum());
                     }
                     (Job::Mandelbrot { image, .. }, Device::Mandelbrot { image: out, .. }) => {
-                        stream.memcpy_dtoh(&*image, out).map_err(failed)?
+                        stream.memcpy_dtoh(&image.slice(..out.len()), out).map_err(failed)?
                     }
                     (Job::Nbody { work, steps, .. }, Device::Nbody { state: out, .. }) => {
                         let last = &work[((*steps - 1) % 2) as usize];
-                        stream.memcpy_dtoh(last, out).map_err(failed)?
+                        stream.memcpy_dtoh(&last.slice(..out.len()), out).map_err(failed)?
                     }
                     (Job::Histogram { counts, .. }, Device::Histogram { counts: out, .. }) => {
                         stream.memcpy_dtoh(&counts.slice(..out.len()), out).map_err(failed)?
