@@ -256,16 +256,24 @@ pub fn no_device_reason(
     choice: &crate::scenario::DeviceChoice,
     target: Option<&crate::scenario::DeviceTarget>,
 ) -> String {
-    let here = match crate::machine::cuda::listed() {
+    no_device_reason_among(crate::machine::cuda::listed(), choice, target)
+}
+
+/// [`no_device_reason`] among `devices` (or the reason there are none).
+fn no_device_reason_among(
+    devices: &Result<Vec<crate::machine::Gpu>, String>,
+    choice: &crate::scenario::DeviceChoice,
+    target: Option<&crate::scenario::DeviceTarget>,
+) -> String {
+    let here = match devices {
         Ok(found) if !found.is_empty() => {
             let names: Vec<&str> = found.iter().map(|g| g.name.as_str()).collect();
             format!("the CUDA devices here are {}", names.join(", "))
         }
         found => crate::machine::cuda::unavailable_reason(found).unwrap_or_default(),
     };
-    let matching = crate::machine::cuda::listed()
-        .as_ref()
-        .is_ok_and(|found| found.iter().any(|g| choice.matches(&g.name, g.kind.as_deref())));
+    let matching =
+        devices.as_ref().is_ok_and(|found| found.iter().any(|g| choice.matches(&g.name, g.kind.as_deref())));
     match target {
         Some(t) => format!("the CUDA device {} the plan chose is not on this machine: {here}", t.label()),
         // The plan was made from a machine description without this machine's devices.
@@ -1193,6 +1201,45 @@ mod tests {
         let none = bandwidth_note(24.0, &[10.0], None).unwrap();
         assert!(none.contains("no peak to compare with"), "{none}");
         assert_eq!(bandwidth_note(24.0, &[], peak), None);
+    }
+
+    #[test]
+    fn a_missing_device_is_named_with_the_devices_here() {
+        use crate::scenario::{DeviceChoice, DeviceTarget};
+        let gpu = |name: &str| crate::machine::Gpu {
+            name: name.into(),
+            api: "cuda".into(),
+            memory_bytes: 1 << 30,
+            platform: None,
+            kind: Some("gpu".into()),
+            compute_units: Some(4),
+            cache_bytes: None,
+            max_work_group_size: Some(1024),
+            version: None,
+            fp64: Some(true),
+            cuda: None,
+        };
+        let here = Ok(vec![gpu("NVIDIA H200"), gpu("NVIDIA H200")]);
+        let choice = |c: &str| DeviceChoice::parse(c).unwrap();
+        assert_eq!(
+            no_device_reason_among(&here, &choice("radeon"), None),
+            "no CUDA device matches `device = \"radeon\"`: the CUDA devices here are NVIDIA H200, NVIDIA H200"
+        );
+        let gone = DeviceTarget { name: "NVIDIA H200".into(), ordinal: 2 };
+        assert_eq!(
+            no_device_reason_among(&here, &choice("all"), Some(&gone)),
+            "the CUDA device NVIDIA H200 #3 the plan chose is not on this machine: the CUDA devices here are \
+             NVIDIA H200, NVIDIA H200"
+        );
+        assert!(
+            no_device_reason_among(&here, &choice("gpu"), None).starts_with("the plan lists no CUDA device")
+        );
+        let none = Err("the CUDA driver library (libcuda.so) is not installed".to_string());
+        assert_eq!(
+            no_device_reason_among(&none, &choice("gpu"), None),
+            "no CUDA device matches `device = \"gpu\"`: no CUDA device: the CUDA driver library (libcuda.so) is \
+             not installed"
+        );
     }
 
     #[test]
