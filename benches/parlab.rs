@@ -41,8 +41,10 @@ fn main() {
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios/bench.toml"));
     let mut machine = Machine::detect();
-    // The OpenCL devices, as `parlab run` finds them: a device strategy has a case per device.
+    // The OpenCL and CUDA devices, as `parlab run` finds them: a device strategy has a case per
+    // device.
     parlab::machine::opencl::probe(&mut machine);
+    parlab::machine::cuda::probe(&mut machine);
     let plan = match scenario::load(&path, &machine) {
         Ok(plan) => plan,
         Err(e) => {

@@ -84,6 +84,23 @@ else
   log "the OpenCL ICD loader (ocl-icd-opencl-dev) not found: the opencl feature is not checked on this machine"
 fi
 
+# The cuda feature builds with nothing installed (the driver, NVRTC and NVML are loaded at run
+# time). No GPU here: tests/cuda.rs checks that its cases are `unavailable` with the reason, and
+# compiles every CUDA kernel with NVRTC, which needs no GPU: PyPI's wheel brings libnvrtc.so.12.
+# Without pip or its network that test says that it skipped.
+all_features="$all_features,cuda"
+device_features=cuda
+[ $have_opencl = 1 ] && device_features="opencl,cuda"
+nvrtc_lib=/opt/nvrtc/nvidia/cuda_nvrtc/lib
+if [ ! -e $nvrtc_lib/libnvrtc.so.12 ] && [ -w /opt ] && command -v python3 >/dev/null; then
+  log "installing NVRTC (nvidia-cuda-nvrtc-cu12) into /opt/nvrtc"
+  python3 -m pip install --quiet --disable-pip-version-check --no-warn-script-location --target /opt/nvrtc \
+    nvidia-cuda-nvrtc-cu12==12.9.86 || log "could not install NVRTC: the CUDA kernels are not compiled here"
+fi
+if [ -e $nvrtc_lib/libnvrtc.so.12 ]; then
+  export LD_LIBRARY_PATH="$nvrtc_lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+fi
+
 # matmul's tuned kernel must start no threads of its own (the strategies split the work):
 # nothing in the build may turn on matrixmultiply's "threading" feature.
 tree=$(cargo tree -e features -i matrixmultiply --features "$all_features") || {
@@ -124,9 +141,9 @@ fi
 if [ $have_mpi = 1 ]; then
   # tests/mpi.rs: every MPI case of a small scenario verifies on 1 and 2 ranks, with phases,
   # placement, and no rank left behind.
-  # opencl joins this build rather than adding one of its own (tests/opencl.rs takes seconds).
-  mpi_features="mpi,fault-injection"
-  [ $have_opencl = 1 ] && mpi_features="mpi,opencl,fault-injection"
+  # opencl and cuda join this build rather than adding one of their own (tests/opencl.rs and
+  # tests/cuda.rs take seconds).
+  mpi_features="mpi,$device_features,fault-injection"
   log "cargo test --features $mpi_features"
   cargo test --features "$mpi_features"
   # The C yardstick of ci/reference/mpi-yardstick.sh (run by hand: a measurement) compiles.
@@ -150,10 +167,11 @@ if [ $have_mpi = 1 ]; then
   fi
 fi
 
-if [ $have_opencl = 1 ] && [ $have_mpi = 0 ]; then
-  # tests/opencl.rs: every OpenCL case verifies on the device here (PoCL's CPU device in CI).
-  log "cargo test --features opencl"
-  cargo test --features opencl,fault-injection
+if [ $have_mpi = 0 ]; then
+  # tests/opencl.rs: every OpenCL case verifies on the device here (PoCL's CPU device in CI);
+  # tests/cuda.rs: see above.
+  log "cargo test --features $device_features"
+  cargo test --features "$device_features,fault-injection"
 fi
 
 log "cargo bench --no-run (the criterion benches compile)"

@@ -397,10 +397,11 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     // First, before any thread or process starts: everything this run starts inherits it.
     let marker = runner::marker::install(args.resume);
     let mut machine = Machine::detect();
-    // The results name the OpenCL devices the run's cases could use (`opencl` builds); a
-    // described machine (`PARLAB_MACHINE_ROOT`) is left as described.
+    // The results name the OpenCL and CUDA devices the run's cases could use (`opencl`, `cuda`
+    // builds); a described machine (`PARLAB_MACHINE_ROOT`) is left as described.
     if std::env::var_os(parlab::machine::ROOT_ENV).is_none_or(|r| r.is_empty()) {
         parlab::machine::opencl::probe(&mut machine);
+        parlab::machine::cuda::probe(&mut machine);
     }
     let plan = match &args.scenario {
         Some(path) => scenario::load(path, &machine).map_err(BadInput::from)?,
@@ -912,6 +913,7 @@ fn detect(json: bool) -> anyhow::Result<ExitCode> {
     let mut m = Machine::detect();
     parlab::machine::mpi::probe(&mut m);
     parlab::machine::opencl::probe(&mut m);
+    parlab::machine::cuda::probe(&mut m);
     if json {
         println!("{}", serde_json::to_string_pretty(&m).context("cannot encode the machine")?);
         return Ok(ExitCode::SUCCESS);

@@ -65,11 +65,11 @@ fn run_writes_valid_results_that_all_verify() {
     let measured: Vec<&Value> = cases.iter().filter(|c| !not_run(c)).collect();
     for c in cases.iter().filter(not_run) {
         assert!(c["reason"].as_str().is_some_and(|r| !r.is_empty()), "{c}");
-        // Only MPI and OpenCL depend on the build and the machine (the feature, a launcher on
-        // PATH, a device).
+        // Only MPI, OpenCL and CUDA depend on the build and the machine (the feature, a
+        // launcher on PATH, a driver, a device).
         if c["status"] == "unavailable" {
             assert!(
-                ["mpi", "mpi-nonblocking", "opencl", "opencl-tiled", "opencl-f32"]
+                ["mpi", "mpi-nonblocking", "opencl", "opencl-tiled", "opencl-f32", "cuda", "cuda-tiled"]
                     .contains(&c["strategy"].as_str().unwrap()),
                 "{c}"
             );

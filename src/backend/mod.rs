@@ -17,8 +17,9 @@
 //!
 //! - [`opencl`]: an OpenCL device (`opencl` builds); each sample's phases are the transfers
 //!   and the kernel's device time.
+//! - [`cuda`]: an NVIDIA GPU through the CUDA driver (`cuda` builds), with the same phases.
 //!
-//! External programs, task-queue workers and CUDA GPUs are each one more backend: they
+//! External programs and task-queue workers are each one more backend: they
 //! start their processes with the case's marker ([`CaseJob::marker`]), prepare their own input
 //! from the case's spec, run as the session is told, and send back samples (with phases) and a
 //! result. The runner finds any process a backend left behind by that marker.
@@ -39,6 +40,7 @@ use crate::scenario::{CaseSpec, MpiSettings, Plan};
 use crate::strategy::{ExecConfig, Strategy};
 use crate::workload::{Instance, Params, Verification};
 
+pub mod cuda;
 pub mod in_process;
 pub mod mpi;
 #[cfg(feature = "mpi")]
@@ -154,6 +156,12 @@ pub trait Session {
     fn notes(&self) -> Vec<String> {
         Vec::new()
     }
+    /// What the backend learned while the case ran that a reader must see (a device's clock at
+    /// the end, a bandwidth derived from the kernel phases): asked once, after verification, and
+    /// added to the case's notes.
+    fn end_notes(&mut self) -> Vec<String> {
+        Vec::new()
+    }
     /// The hosts the placement names, as the processes there described them; the runner adds
     /// those it did not know to [`crate::results::Results::hosts`]. Empty: this host only.
     fn hosts(&self) -> Vec<Host> {
@@ -195,8 +203,14 @@ impl std::fmt::Debug for dyn Backend {
 }
 
 /// Every backend, by the name strategies give in [`crate::strategy::Strategy::backend`].
-pub static BACKENDS: &[&dyn Backend] =
-    &[&in_process::InProcess, &process::Process, &process::ProcessShm, &mpi::Mpi, &opencl::OpenClBackend];
+pub static BACKENDS: &[&dyn Backend] = &[
+    &in_process::InProcess,
+    &process::Process,
+    &process::ProcessShm,
+    &mpi::Mpi,
+    &opencl::OpenClBackend,
+    &cuda::CudaBackend,
+];
 
 /// Backends that exist only to test the harness (`test-phases`, `test-orphan`); never listed.
 #[cfg(any(test, feature = "fault-injection"))]

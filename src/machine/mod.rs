@@ -10,6 +10,7 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod cuda;
 pub mod fixture;
 pub mod hosts;
 #[cfg(feature = "hwloc")]
@@ -108,6 +109,9 @@ pub struct Gpu {
     /// Whether the device computes in f64.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fp64: Option<bool>,
+    /// What the CUDA driver and NVML add (CUDA devices only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cuda: Option<cuda::CudaDevice>,
 }
 
 impl Gpu {
@@ -136,6 +140,9 @@ impl Gpu {
         }
         if let Some(f) = self.fp64 {
             parts.push(if f { "fp64".into() } else { "no fp64".into() });
+        }
+        if let Some(c) = &self.cuda {
+            parts.extend(c.describe());
         }
         format!("{}: {}", self.name, parts.join(", "))
     }

@@ -199,6 +199,7 @@ pub fn describe(platform: &str, d: &ocl::Device) -> Result<Gpu, ocl::Error> {
         max_work_group_size: Some(int(I::MaxWorkGroupSize)?),
         version: Some(version(d)?),
         fp64: Some(fp64),
+        cuda: None,
     })
 }
 
@@ -231,6 +232,7 @@ mod tests {
             max_work_group_size: Some(256),
             version: Some("OpenCL 1.2 vendor".into()),
             fp64: Some(false),
+            cuda: None,
         };
         assert_eq!(
             g.line(),

@@ -940,6 +940,9 @@ fn sample(
     let peak_rss_bytes = if rss_tracked { rss::peak_bytes() } else { None };
     let _ = events.send(Event::Verifying);
     let verification = session.verify().map_err(failed)?;
+    for note in session.end_notes() {
+        let _ = events.send(Event::Note(note));
+    }
     let (isa, placement, hosts) = (session.isa().map(str::to_string), session.placement(), session.hosts());
     drop(session);
     let phases = PhaseSamples::from_samples(&samples, &phases)

@@ -95,8 +95,11 @@ fn the_builtin_triad_default_fits_every_machine_and_says_when_stream_is_not_met(
             assert!(notes.iter().any(|n| n.contains("STREAM's rule is not met")), "{name}: {notes:?}");
             let cases: Vec<_> = plan.cases().into_iter().filter(|c| c.workload == "stream_triad").collect();
             // A device's case also carries why it has no efficiency.
-            let expected =
-                |c: &crate::scenario::CaseSpec| if c.strategy.starts_with("opencl") { 3 } else { 2 };
+            let device = |c: &crate::scenario::CaseSpec| {
+                crate::strategy::find(&c.strategy)
+                    .is_some_and(|s| s.family() == crate::strategy::Family::Device)
+            };
+            let expected = |c: &crate::scenario::CaseSpec| if device(c) { 3 } else { 2 };
             assert!(
                 !cases.is_empty() && cases.iter().all(|c| c.notes.len() == expected(c)),
                 "{name}: {cases:?}"
@@ -1146,6 +1149,7 @@ fn machine_with_devices() -> Machine {
         max_work_group_size: Some(256),
         version: None,
         fp64: Some(true),
+        cuda: None,
     };
     m.gpus = vec![
         gpu("opencl", "pthread-Tiny CPU", "cpu"),

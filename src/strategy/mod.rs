@@ -18,6 +18,7 @@ mod atomic;
 mod barrier;
 mod channels;
 mod condvar_queue;
+pub mod cuda;
 mod local_merge;
 pub mod mpi;
 mod mutex;
@@ -76,6 +77,8 @@ pub static STRATEGIES: &[&dyn Strategy] = &[
     &opencl::OpenCl,
     &opencl::OpenClTiled,
     &opencl::OpenClF32,
+    &cuda::Cuda,
+    &cuda::CudaTiled,
 ];
 
 /// Strategies that exist only to test the harness (they run on the test backends); never listed.

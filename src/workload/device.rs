@@ -9,11 +9,22 @@ use super::Unsupported;
 use crate::machine::Gpu;
 use crate::strategy::Strategy;
 
-/// Whether `workload`'s device kernel (which computes in f64) can run on an OpenCL device here:
-/// `Err` when no device has fp64. Each case checks its own device as it starts (a device without
-/// fp64 makes that case `unsupported`, [`fp64_refusal`]); with no device at all the backend
-/// reports the case `unavailable` before this is asked.
+/// Whether `strategy` is a device backend's plain strategy (`opencl`, `cuda`): one kernel per
+/// workload, which every workload with a [`Device`] view supports. Variants such as the tiled
+/// ones are matched by the workloads that have their kernel.
+pub fn plain(strategy: &dyn Strategy) -> bool {
+    matches!(strategy.name(), "opencl" | "cuda")
+}
+
+/// Whether `workload`'s device kernel (which computes in f64) can run on a device of the
+/// strategy's backend here: `Err` when no OpenCL device has fp64 (every device a CUDA 12 driver
+/// supports has it). Each case checks its own device as it starts (a device without fp64 makes
+/// that case `unsupported`, [`fp64_refusal`]); with no device at all the backend reports the
+/// case `unavailable` before this is asked.
 pub fn fp64_support(workload: &'static str, strategy: &dyn Strategy) -> Result<(), Unsupported> {
+    if strategy.backend() == "cuda" {
+        return Ok(());
+    }
     fp64_support_on(crate::machine::opencl::listed(), workload, strategy)
 }
 
@@ -131,6 +142,7 @@ mod tests {
             max_work_group_size: Some(256),
             version: None,
             fp64: Some(fp64),
+            cuda: None,
         };
         let why = fp64_support_on(&Ok(vec![gpu(false)]), "stream_triad", opencl).unwrap_err();
         assert_eq!(

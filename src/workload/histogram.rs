@@ -10,7 +10,7 @@
 //! - data-parallel strategies: the same reduction with one private histogram per task.
 //!
 //! - `mpi`: each rank bins its block of the items, and a sum to rank 0 merges the bins.
-//! - `opencl` (through [`super::device::Device::Histogram`]): each work-group counts its share
+//! - `opencl`, `cuda` (through [`super::device::Device::Histogram`]): each work-group counts its share
 //!   of the items into bins in local memory with local atomics, writes them out as its partial
 //!   histogram, and a second kernel merges the partials bin by bin (bins too many for local
 //!   memory are counted with global atomics instead).
@@ -75,7 +75,7 @@ fn version(strategy: &dyn Strategy) -> Result<Version, Unsupported> {
             ),
         )),
         // Counts are integers: any device can run it, fp64 or not.
-        (Family::Device, "opencl") => Ok(Version::Device),
+        (Family::Device, "opencl" | "cuda") => Ok(Version::Device),
         (Family::Process | Family::Device, _) => Err(default_support("histogram", strategy)
             .expect_err("no workload has a default process or device version")),
     }

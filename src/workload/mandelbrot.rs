@@ -98,7 +98,7 @@ impl Workload for Mandelbrot {
     fn support(&self, strategy: &dyn Strategy) -> Result<(), Unsupported> {
         match strategy.family() {
             Family::Process => Ok(()),
-            Family::Device if strategy.name() == "opencl" => {
+            Family::Device if super::device::plain(strategy) => {
                 super::device::fp64_support(self.name(), strategy)
             }
             _ => default_support(self.name(), strategy),

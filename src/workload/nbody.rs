@@ -14,7 +14,7 @@
 //! the CPU has them (`simd = "auto"`, see [`super::simd::nbody`]); `local-merge`'s pair loop,
 //! which scatters into two bodies at once, stays scalar, and its results say so.
 //!
-//! Device version (`opencl`, through [`super::device::Device::Nbody`]): a work-item per body
+//! Device version (`opencl`, `cuda`, through [`super::device::Device::Nbody`]): a work-item per body
 //! sums its forces in index order with the scalar loop's operations (no contraction) and moves
 //! it, one launch per step, reading one state buffer and writing the other.
 //!
@@ -77,7 +77,7 @@ fn version(strategy: &dyn Strategy) -> Result<Version, Unsupported> {
             ),
         )),
         (Family::Mpi, _) => super::collective_mpi_support("nbody", strategy).map(|()| Version::Ranks),
-        (Family::Device, "opencl") => {
+        (Family::Device, "opencl" | "cuda") => {
             super::device::fp64_support("nbody", strategy).map(|()| Version::Device)
         }
         (Family::Process | Family::Device, _) => Err(default_support("nbody", strategy)

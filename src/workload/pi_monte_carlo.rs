@@ -68,7 +68,7 @@ impl Workload for PiMonteCarlo {
     fn support(&self, strategy: &dyn Strategy) -> Result<(), Unsupported> {
         match strategy.family() {
             Family::Process => Ok(()),
-            Family::Device if strategy.name() == "opencl" => {
+            Family::Device if super::device::plain(strategy) => {
                 super::device::fp64_support(self.name(), strategy)
             }
             Family::Mpi => super::collective_mpi_support(self.name(), strategy),

@@ -118,7 +118,7 @@ impl Workload for StreamTriad {
     fn support(&self, strategy: &dyn Strategy) -> Result<(), Unsupported> {
         match strategy.family() {
             Family::Process => Ok(()),
-            Family::Device if strategy.name() == "opencl" => {
+            Family::Device if super::device::plain(strategy) => {
                 super::device::fp64_support(self.name(), strategy)
             }
             // Computes in f32: any device.
