@@ -43,9 +43,11 @@ fi
 bin=$(realpath "$bin")
 
 # NVRTC: where cudarc's loader does not find it already, the usual places it is installed.
-if ! ldconfig -p 2>/dev/null | grep -q 'libnvrtc\.so'; then
+# cudarc loads libnvrtc.so.12 (or an unversioned libnvrtc.so); an older .so.11 cannot target
+# sm_90, so only a 12 counts as found. (A host with only CUDA 13's libnvrtc.so.13 needs a 12.)
+if ! ldconfig -p 2>/dev/null | grep -q 'libnvrtc\.so\.12'; then
   for dir in /opt/nvrtc/nvidia/cuda_nvrtc/lib /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib \
-    $(python3 -c 'import site; print(" ".join(p + "/nvidia/cuda_nvrtc/lib" for p in site.getsitepackages()))' 2>/dev/null); do
+    $(python3 -c 'import site; print(" ".join(p + "/nvidia/cuda_nvrtc/lib" for p in site.getsitepackages() + [site.getusersitepackages()]))' 2>/dev/null); do
     if [ -e "$dir/libnvrtc.so.12" ] || [ -e "$dir/libnvrtc.so" ]; then
       export LD_LIBRARY_PATH="$dir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
       log "NVRTC from $dir"

@@ -525,6 +525,8 @@ mod device {
         kernel_ns: Vec<f64>,
         /// NVML's SM clock once setup was done.
         clock_at_start: Option<u32>,
+        /// The lowest SM clock read right after a sample (outside it).
+        clock_low: Option<u32>,
         /// The case's cancellation flag, checked between runs (a launched kernel runs to its end).
         cancel: Arc<AtomicBool>,
     }
@@ -762,9 +764,16 @@ mod device {
                     bytes => {
                         let capped =
                             if bytes < 2 * l2 { ", capped: the L2 may not be wholly cold" } else { "" };
+                        // Without residency the upload follows the flush through the L2: said.
+                        let upload = if settings.resident {
+                            ""
+                        } else {
+                            "; the upload that follows writes the inputs through the L2, so the kernel may find \
+                             them there (`resident = true` measures the kernel from a cold L2)"
+                        };
                         notes.push(format!(
                             "cache cold: before each sample, outside it, the device writes {} (twice its {} \
-                             L2{capped}), as nvbench flushes it",
+                             L2{capped}), as nvbench flushes it{upload}",
                             format_bytes(bytes),
                             format_bytes(l2)
                         ));
@@ -805,6 +814,7 @@ mod device {
             batch: 1,
             kernel_ns: Vec::new(),
             clock_at_start: None,
+            clock_low: None,
             cancel: job.config.cancel.clone(),
         };
         // One run here, so that the first sample loads nothing lazily (the driver may finish
@@ -1015,6 +1025,13 @@ mod device {
             let kernel = total.kernel;
             if index != usize::MAX {
                 self.kernel_ns.push(kernel as f64 / runs.max(1) as f64);
+                // While the GPU is still busy from the sample, outside its time: a reading after
+                // verification would see a clock lowered for want of work.
+                if let Some(cuda) = self.gpu.cuda.as_ref() {
+                    if let Some(mhz) = sm_clock_mhz(&cuda.pci_bus_id) {
+                        self.clock_low = Some(self.clock_low.map_or(mhz, |low| low.min(mhz)));
+                    }
+                }
             }
             let mut phases = Vec::with_capacity(3);
             if !self.resident {
@@ -1054,7 +1071,8 @@ mod device {
             let cuda = self.gpu.cuda.as_ref().expect("a CUDA device");
             let mut notes = vec![format!(
                 "ran on the CUDA device {} (ordinal {}, compute capability {}, driver {}); host buffers are \
-                 pageable; the kernel phase is device time between CUDA events, the transfers host time \
+                 pageable; the kernel phase is device time between CUDA events recorded around the launches \
+                 (it includes the few microseconds the host takes to submit them), the transfers host time \
                  around copies and a stream synchronisation",
                 self.gpu.name, cuda.ordinal, cuda.compute_capability, cuda.driver_version
             )];
@@ -1072,8 +1090,11 @@ mod device {
         fn end_notes(&mut self) -> Vec<String> {
             let cuda = self.gpu.cuda.as_ref().expect("a CUDA device");
             let mut notes = Vec::new();
-            let end = sm_clock_mhz(&cuda.pci_bus_id);
-            notes.extend(crate::machine::cuda::clock_note(self.clock_at_start, end, cuda.sm_clock_khz));
+            notes.extend(crate::machine::cuda::clock_note(
+                self.clock_at_start,
+                self.clock_low,
+                cuda.sm_clock_khz,
+            ));
             if let Job::Triad { n, .. } = self.job {
                 let bytes = (3 * 8 * n) as f64;
                 notes.extend(super::bandwidth_note(bytes, &self.kernel_ns, cuda.peak_bandwidth_bytes_per_s));

@@ -115,12 +115,14 @@ pub fn throttled(sm_mhz: u32, default_khz: u64) -> bool {
     default_khz > 0 && (sm_mhz as f64 * 1e3) < THROTTLE_FRACTION * default_khz as f64
 }
 
-/// The case note that says how the SM clock stood at the start and the end of a case, and
-/// flags a throttled one. `None` without NVML readings.
+/// The case note that says how the SM clock stood at the start of a case and at its lowest
+/// right after a sample (read then, not after verification, when an idle GPU has lowered its
+/// clock for want of work), and flags a throttled one. `None` without NVML readings.
 pub fn clock_note(start_mhz: Option<u32>, end_mhz: Option<u32>, default_khz: Option<u64>) -> Option<String> {
     let (start, end) = (start_mhz?, end_mhz?);
     let base = default_khz.filter(|&k| k > 0);
-    let mut note = format!("SM clock {start} MHz at the start of the case, {end} MHz at its end");
+    let mut note =
+        format!("SM clock {start} MHz at the start of the case, {end} MHz at its lowest after a sample");
     match base {
         Some(khz) => note.push_str(&format!(" (default {} MHz)", khz / 1000)),
         None => note.push_str(" (the driver reports no default clock to compare with)"),
@@ -250,11 +252,19 @@ pub fn devices() -> Result<Vec<Gpu>, String> {
         code.result().map_err(|e| format!("cuDriverGetVersion failed: {}", driver_error(e)))?;
         let count =
             result::device::get_count().map_err(|e| format!("counting devices: {}", driver_error(e)))?;
-        (0..count.max(0) as usize)
-            .map(|ordinal| {
-                describe(ordinal, version).map_err(|e| format!("describing device {ordinal}: {e}"))
-            })
-            .collect()
+        // One device that will not describe itself must not hide the others: it is left out,
+        // and only when no device is left is its reason the answer.
+        let (mut out, mut failures) = (Vec::new(), Vec::new());
+        for ordinal in 0..count.max(0) as usize {
+            match describe(ordinal, version) {
+                Ok(g) => out.push(g),
+                Err(e) => failures.push(format!("describing device {ordinal}: {e}")),
+            }
+        }
+        if out.is_empty() && !failures.is_empty() {
+            return Err(failures.join("; "));
+        }
+        Ok(out)
     }
     #[cfg(not(feature = "cuda"))]
     unreachable!("driver_library() fails without the cuda feature")
@@ -425,7 +435,7 @@ mod tests {
         assert!(!throttled(1980, 1_980_000));
         assert!(!throttled(100, 0), "no default clock: nothing to compare with");
         let ok = clock_note(Some(1980), Some(1755), Some(1_980_000)).unwrap();
-        assert_eq!(ok, "SM clock 1980 MHz at the start of the case, 1755 MHz at its end (default 1980 MHz)");
+        assert_eq!(ok, "SM clock 1980 MHz at the start of the case, 1755 MHz at its lowest after a sample (default 1980 MHz)");
         let hot = clock_note(Some(1980), Some(990), Some(1_980_000)).unwrap();
         assert!(hot.starts_with("throttled: SM clock 1980 MHz at the start"), "{hot}");
         assert!(hot.contains("990 MHz is under 75% of the default"), "{hot}");

@@ -75,6 +75,19 @@ fn every_shipped_scenario_is_valid() {
     }
 }
 
+/// The GPU check's scenario uses GPUs only: on a host with PoCL, `"all"` ran every OpenCL case
+/// on the CPU too, at GPU sizes, past `ci/gpu-check.sh`'s time budget (the CUDA review).
+#[test]
+fn the_gpu_scenario_selects_gpus_only() {
+    let (_, machine) = machines().remove(0);
+    let plan =
+        load(std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/gpu.toml")), &machine)
+            .unwrap();
+    for w in &plan.workloads {
+        assert_eq!(w.settings.device, crate::scenario::DeviceChoice::Gpu, "{}", w.kind);
+    }
+}
+
 /// The triad's default on each machine: STREAM's 4x the LLC where half the memory allows it,
 /// else the largest size that fits, with a note every case of it carries.
 #[test]
