@@ -38,6 +38,7 @@
 //! case that ran under 75% of the default clock is flagged (nvbench's rule); `stream_triad`
 //! reports its kernel-only bandwidth as a fraction of the memory's theoretical peak.
 
+pub use super::device_rules::{batch, flush_bytes, FLUSH_LIMIT, LATENCY_RATIO, MAX_BATCH};
 use super::{Backend, BackendError, CaseJob, Session};
 
 pub struct CudaBackend;
@@ -70,30 +71,6 @@ pub const PI_BLOCK: u32 = 256;
 pub const PI_THREADS: u64 = 1 << 20;
 /// Empty-kernel launches timed at setup; the note gives their median.
 pub const LATENCY_LAUNCHES: usize = 200;
-
-/// The largest cold-cache flush, whatever L2 the device reports.
-pub const FLUSH_LIMIT: u64 = 512 << 20;
-/// A run's kernels are timed in batches when they take less than this many launch latencies.
-pub const LATENCY_RATIO: f64 = 100.0;
-/// The most runs of the kernels in one batch.
-pub const MAX_BATCH: u64 = 1000;
-
-/// The bytes a cold-cache flush writes on a device with an L2 of `cache` bytes and `memory`
-/// bytes of global memory: twice the L2 (as nvbench flushes it), at most a quarter of the memory
-/// and [`FLUSH_LIMIT`]; 0 when the device reports no L2.
-pub fn flush_bytes(cache: u64, memory: u64) -> u64 {
-    cache.saturating_mul(2).min(memory / 4).min(FLUSH_LIMIT)
-}
-
-/// Runs of the kernels per batch: 1 when a run's kernels take at least [`LATENCY_RATIO`] launch
-/// latencies (`kernel_ns`), else enough runs that a batch takes that long, at most [`MAX_BATCH`].
-pub fn batch(kernel_ns: u64, latency_ns: u64) -> u64 {
-    let want = LATENCY_RATIO * latency_ns as f64;
-    if kernel_ns as f64 >= want {
-        return 1;
-    }
-    ((want / kernel_ns.max(1) as f64).ceil() as u64).clamp(2, MAX_BATCH)
-}
 
 /// The largest grid in x and in y or z (CUDA's limits since compute capability 3.0).
 const MAX_GRID_X: u64 = (1 << 31) - 1;

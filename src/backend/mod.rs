@@ -27,6 +27,7 @@
 //! A strategy names its backend ([`crate::strategy::Strategy::backend`]); [`find`] looks it up
 //! in the static registry [`BACKENDS`].
 
+pub mod device_rules;
 pub mod protocol;
 #[cfg(any(test, feature = "fault-injection"))]
 pub mod testing;

@@ -30,6 +30,7 @@
 //! download, and every figure (the sample and each phase, the kernel's own profiling events
 //! summed) is their mean. The flush precedes the sample, so only its first run starts cold.
 
+pub use super::device_rules::{batch, flush_bytes, FLUSH_LIMIT, LATENCY_RATIO, MAX_BATCH};
 use super::{Backend, BackendError, CaseJob, Session};
 use crate::scenario::{DeviceChoice, DeviceTarget};
 
@@ -61,35 +62,8 @@ pub const EMPTY_PROGRAM: &str = "__kernel void empty(void) {}\n";
 /// samples and writes one partial count, which the host sums.
 pub const PI_ITEMS: u64 = 1 << 16;
 
-/// The largest cache flush, whatever cache the device reports (PoCL reports the host's
-/// last-level cache, hundreds of MiB on a server).
-pub const FLUSH_LIMIT: u64 = 512 << 20;
-
 /// Timed launches of the empty kernel for the launch latency (after a few untimed ones).
 pub const LATENCY_LAUNCHES: usize = 31;
-
-/// A run's kernels are timed in batches when they take less than this many launch latencies.
-pub const LATENCY_RATIO: f64 = 100.0;
-
-/// The most runs of the kernels in one batch.
-pub const MAX_BATCH: u64 = 1000;
-
-/// The bytes a cold-cache flush writes on a device that reports a global-memory cache of
-/// `cache` bytes and `memory` bytes of global memory: twice the cache, at most a quarter of the
-/// memory and [`FLUSH_LIMIT`]; 0 when the device reports no cache.
-pub fn flush_bytes(cache: u64, memory: u64) -> u64 {
-    cache.saturating_mul(2).min(memory / 4).min(FLUSH_LIMIT) / 8 * 8
-}
-
-/// Runs of the kernels per batch: 1 when they take at least [`LATENCY_RATIO`] launch latencies
-/// (`kernel_ns` per run), else enough runs that a batch takes that long, at most [`MAX_BATCH`].
-pub fn batch(kernel_ns: u64, latency_ns: u64) -> u64 {
-    let want = LATENCY_RATIO * latency_ns as f64;
-    if (kernel_ns as f64) >= want {
-        return 1;
-    }
-    ((want / kernel_ns.max(1) as f64).ceil() as u64).clamp(2, MAX_BATCH)
-}
 
 /// Why no device here is `target` (or, with none, matches `choice`): the words of an
 /// `unavailable` case, naming the devices there are.
