@@ -252,19 +252,13 @@ pub fn devices() -> Result<Vec<Gpu>, String> {
         code.result().map_err(|e| format!("cuDriverGetVersion failed: {}", driver_error(e)))?;
         let count =
             result::device::get_count().map_err(|e| format!("counting devices: {}", driver_error(e)))?;
-        // One device that will not describe itself must not hide the others: it is left out,
-        // and only when no device is left is its reason the answer.
-        let (mut out, mut failures) = (Vec::new(), Vec::new());
-        for ordinal in 0..count.max(0) as usize {
-            match describe(ordinal, version) {
-                Ok(g) => out.push(g),
-                Err(e) => failures.push(format!("describing device {ordinal}: {e}")),
-            }
-        }
-        if out.is_empty() && !failures.is_empty() {
-            return Err(failures.join("; "));
-        }
-        Ok(out)
+        super::described(
+            (0..count.max(0) as usize)
+                .map(|ordinal| {
+                    describe(ordinal, version).map_err(|e| format!("describing device {ordinal}: {e}"))
+                })
+                .collect(),
+        )
     }
     #[cfg(not(feature = "cuda"))]
     unreachable!("driver_library() fails without the cuda feature")

@@ -84,6 +84,18 @@ pub struct Cache {
     pub instances: usize,
 }
 
+/// The devices that described themselves, out of `tries` (one per device): a device that will
+/// not answer a query must not hide the others, so it is left out, and only when no device is
+/// left are the reasons (joined) the answer. `Ok(empty)` when there was no device to try.
+pub fn described(tries: Vec<Result<Gpu, String>>) -> Result<Vec<Gpu>, String> {
+    let (ok, failed): (Vec<_>, Vec<_>) = tries.into_iter().partition(Result::is_ok);
+    let ok: Vec<Gpu> = ok.into_iter().filter_map(Result::ok).collect();
+    if ok.is_empty() && !failed.is_empty() {
+        return Err(failed.into_iter().filter_map(Result::err).collect::<Vec<_>>().join("; "));
+    }
+    Ok(ok)
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Gpu {
     pub name: String,

@@ -71,27 +71,19 @@ pub fn one_line(text: &str) -> String {
 pub fn devices() -> Result<Vec<Gpu>, String> {
     #[cfg(feature = "opencl")]
     {
-        let mut out = Vec::new();
-        let mut failures: Vec<String> = Vec::new();
+        let mut tries = Vec::new();
         for platform in platforms()? {
             let pname = platform.name().unwrap_or_else(|e| format!("(unnamed: {e})"));
             let devices =
                 ocl::Device::list_all(platform).map_err(|e| format!("listing devices of {pname}: {e}"))?;
-            // One device that will not describe itself must not hide the others: it is left
-            // out, and only when no device is left is its reason the answer.
             for d in devices {
-                match describe(&pname, &d) {
-                    Ok(g) => out.push(g),
-                    Err(e) => {
-                        failures.push(format!("describing a device of {pname}: {}", one_line(&e.to_string())))
-                    }
-                }
+                tries
+                    .push(describe(&pname, &d).map_err(|e| {
+                        format!("describing a device of {pname}: {}", one_line(&e.to_string()))
+                    }));
             }
         }
-        if out.is_empty() && !failures.is_empty() {
-            return Err(failures.join("; "));
-        }
-        Ok(out)
+        super::described(tries)
     }
     #[cfg(not(feature = "opencl"))]
     Err("built without the opencl feature".into())
@@ -217,6 +209,30 @@ mod tests {
             one_line(banner),
             "Error executing function: clCreateBuffer; Status error code: CL_INVALID_BUFFER_SIZE (-61)"
         );
+    }
+
+    #[test]
+    fn one_device_that_will_not_describe_itself_hides_no_other() {
+        // The reviews' finding (OpenCL and CUDA alike): one failed query made the whole listing
+        // an error, and every device case `unavailable`.
+        let gpu = |name: &str| Gpu {
+            name: name.into(),
+            api: API.into(),
+            memory_bytes: 1 << 30,
+            platform: None,
+            kind: None,
+            compute_units: None,
+            cache_bytes: None,
+            max_work_group_size: None,
+            version: None,
+            fp64: None,
+            cuda: None,
+        };
+        let listed = super::super::described(vec![Err("describing device 0: refused".into()), Ok(gpu("B"))]);
+        assert_eq!(listed.unwrap().iter().map(|g| g.name.as_str()).collect::<Vec<_>>(), ["B"]);
+        let none = super::super::described(vec![Err("a: refused".into()), Err("b: refused".into())]);
+        assert_eq!(none.unwrap_err(), "a: refused; b: refused");
+        assert_eq!(super::super::described(Vec::new()).unwrap(), Vec::<Gpu>::new());
     }
 
     #[test]
