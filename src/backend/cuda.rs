@@ -468,13 +468,7 @@ mod device {
         }
     }
 
-    /// One run's phases, nanoseconds.
-    #[derive(Default)]
-    struct Phases {
-        transfer_in: u64,
-        kernel: u64,
-        transfer_out: u64,
-    }
+    use crate::backend::device_rules::Phases;
 
     pub(super) struct Cu<'a> {
         /// `None` only inside `verify`, between dropping the last output and making the fresh one.
@@ -972,33 +966,12 @@ mod device {
             }
             // Outside the sample: the flush, so that the sample's (first) run starts with the L2 cold.
             self.flush()?;
-            let mut total = Phases::default();
-            let mut error = None;
-            let clock = self.clock.clone();
-            let ns = clock.measure(self.spec, index, &mut || {
-                for _ in 0..runs {
-                    if self.cancel.load(Ordering::Relaxed) {
-                        error = Some(BackendError::Cancelled);
-                        return;
-                    }
-                    match self.run() {
-                        Ok(p) => {
-                            total.transfer_in += p.transfer_in;
-                            total.kernel += p.kernel;
-                            total.transfer_out += p.transfer_out;
-                        }
-                        Err(e) => {
-                            error = Some(e);
-                            return;
-                        }
-                    }
-                }
-            });
-            if let Some(e) = error {
-                return Err(e);
-            }
-            // The events around each run's kernels, summed over the sample's runs: each phase is
-            // a part of this sample, never a figure measured beside it.
+            let (clock, cancel) = (self.clock.clone(), self.cancel.clone());
+            let spec = self.spec;
+            let (ns, total) =
+                crate::backend::device_rules::time_runs(&*clock, spec, index, runs, &cancel, &mut || {
+                    self.run()
+                })?;
             let kernel = total.kernel;
             if index != usize::MAX {
                 self.kernel_ns.push(kernel as f64 / runs.max(1) as f64);
@@ -1010,13 +983,7 @@ mod device {
                     }
                 }
             }
-            let mut phases = Vec::with_capacity(3);
-            if !self.resident {
-                phases.push(("transfer_in".into(), total.transfer_in));
-            }
-            phases.push(("kernel".into(), kernel));
-            phases.push(("transfer_out".into(), total.transfer_out));
-            Ok(Sample { ns, phases, ..Sample::default() })
+            Ok(crate::backend::device_rules::sample(ns, total, self.resident))
         }
 
         fn verify(&mut self) -> Result<Verification, BackendError> {

@@ -1,6 +1,13 @@
 //! The measuring rules the device backends (`opencl`, `cuda`) share, as nvbench applies them:
-//! how much a cold-cache flush writes, and when short kernels are timed in batches. A leaf: the
-//! backends read it, it reads nothing of theirs.
+//! how much a cold-cache flush writes, when short kernels are timed in batches, and how a
+//! sample times its runs and reports their phases. The backends read it; it reads nothing of
+//! theirs.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use super::{BackendError, Sample};
+use crate::clock::Clock;
+use crate::scenario::CaseSpec;
 
 /// The largest cold-cache flush, whatever cache the device reports (PoCL reports the host's
 /// last-level cache, hundreds of MiB on a server).
@@ -28,4 +35,63 @@ pub fn batch(kernel_ns: u64, latency_ns: u64) -> u64 {
         return 1;
     }
     ((want / kernel_ns.max(1) as f64).ceil() as u64).clamp(2, MAX_BATCH)
+}
+
+/// One run's phases (or a sample's, summed over its runs), nanoseconds: the upload, the
+/// kernels' device time, the download.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Phases {
+    pub transfer_in: u64,
+    pub kernel: u64,
+    pub transfer_out: u64,
+}
+
+/// One sample of a device case: `runs` runs of `run` back to back under `clock`, stopping at
+/// the first error or when `cancel` is set; the sample's time and its runs' phases summed.
+pub fn time_runs(
+    clock: &dyn Clock,
+    spec: &CaseSpec,
+    index: usize,
+    runs: u64,
+    cancel: &AtomicBool,
+    run: &mut dyn FnMut() -> Result<Phases, BackendError>,
+) -> Result<(u64, Phases), BackendError> {
+    let mut total = Phases::default();
+    let mut error = None;
+    let ns = clock.measure(spec, index, &mut || {
+        for _ in 0..runs {
+            if cancel.load(Ordering::Relaxed) {
+                error = Some(BackendError::Cancelled);
+                return;
+            }
+            match run() {
+                Ok(p) => {
+                    total.transfer_in += p.transfer_in;
+                    total.kernel += p.kernel;
+                    total.transfer_out += p.transfer_out;
+                }
+                Err(e) => {
+                    error = Some(e);
+                    return;
+                }
+            }
+        }
+    });
+    match error {
+        Some(e) => Err(e),
+        None => Ok((ns, total)),
+    }
+}
+
+/// The sample of `ns` whose runs had the phases `total` (their own events, summed: each phase is
+/// a part of this sample, never a figure measured beside it); no `transfer_in` when the inputs
+/// are resident.
+pub fn sample(ns: u64, total: Phases, resident: bool) -> Sample {
+    let mut phases = Vec::with_capacity(3);
+    if !resident {
+        phases.push(("transfer_in".into(), total.transfer_in));
+    }
+    phases.push(("kernel".into(), total.kernel));
+    phases.push(("transfer_out".into(), total.transfer_out));
+    Sample { ns, phases, ..Sample::default() }
 }

@@ -212,13 +212,7 @@ mod device {
         (0..count as usize).map(|k| if k == 0 { &steps[0] } else { &steps[1 + (k + 1) % 2] }).collect()
     }
 
-    /// One run's phases, nanoseconds.
-    #[derive(Default)]
-    struct Phases {
-        transfer_in: u64,
-        kernel: u64,
-        transfer_out: u64,
-    }
+    use crate::backend::device_rules::Phases;
 
     pub(super) struct Cl<'a> {
         /// `None` only inside `verify`, between dropping the last output and making the fresh one.
@@ -920,41 +914,13 @@ mod device {
             }
             // Outside the sample: the flush, so that the sample's (first) run starts cold.
             self.flush()?;
-            let mut total = Phases::default();
-            let mut error = None;
-            let clock = self.clock.clone();
-            let ns = clock.measure(self.spec, index, &mut || {
-                for _ in 0..runs {
-                    if self.cancel.load(Ordering::Relaxed) {
-                        error = Some(BackendError::Cancelled);
-                        return;
-                    }
-                    match self.run() {
-                        Ok(p) => {
-                            total.transfer_in += p.transfer_in;
-                            total.kernel += p.kernel;
-                            total.transfer_out += p.transfer_out;
-                        }
-                        Err(e) => {
-                            error = Some(e);
-                            return;
-                        }
-                    }
-                }
-            });
-            if let Some(e) = error {
-                return Err(e);
-            }
-            // The kernels' own profiling events, summed over the sample's runs: each phase is a
-            // part of this sample, never a figure measured beside it.
-            let kernel = total.kernel;
-            let mut phases = Vec::with_capacity(3);
-            if !self.resident {
-                phases.push(("transfer_in".into(), total.transfer_in));
-            }
-            phases.push(("kernel".into(), kernel));
-            phases.push(("transfer_out".into(), total.transfer_out));
-            Ok(Sample { ns, phases, ..Sample::default() })
+            let (clock, cancel) = (self.clock.clone(), self.cancel.clone());
+            let spec = self.spec;
+            let (ns, total) =
+                crate::backend::device_rules::time_runs(&*clock, spec, index, runs, &cancel, &mut || {
+                    self.run()
+                })?;
+            Ok(crate::backend::device_rules::sample(ns, total, self.resident))
         }
 
         fn verify(&mut self) -> Result<Verification, BackendError> {
