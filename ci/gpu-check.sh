@@ -43,12 +43,15 @@ fi
 bin=$(realpath "$bin")
 
 # NVRTC: where cudarc's loader does not find it already, the usual places it is installed.
-# cudarc loads libnvrtc.so.12 (or an unversioned libnvrtc.so); an older .so.11 cannot target
-# sm_90, so only a 12 counts as found. (A host with only CUDA 13's libnvrtc.so.13 needs a 12.)
-if ! ldconfig -p 2>/dev/null | grep -q 'libnvrtc\.so\.12'; then
+# cudarc's kernels are built for NVRTC 12 (cuda-12080): only a libnvrtc.so.12 counts as found,
+# and only a folder holding one is put first (an unversioned libnvrtc.so there may be another
+# major version, which cudarc would try first). The cache is read whole before it is searched:
+# `grep -q` ending the pipe early would make ldconfig's SIGPIPE read as "not found" under pipefail.
+ld_cache=$(ldconfig -p 2>/dev/null || true)
+if ! grep 'libnvrtc\.so\.12' <<<"$ld_cache" >/dev/null; then
   for dir in /opt/nvrtc/nvidia/cuda_nvrtc/lib /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib \
     $(python3 -c 'import site; print(" ".join(p + "/nvidia/cuda_nvrtc/lib" for p in site.getsitepackages() + [site.getusersitepackages()]))' 2>/dev/null); do
-    if [ -e "$dir/libnvrtc.so.12" ] || [ -e "$dir/libnvrtc.so" ]; then
+    if [ -e "$dir/libnvrtc.so.12" ]; then
       export LD_LIBRARY_PATH="$dir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
       log "NVRTC from $dir"
       break

@@ -736,7 +736,9 @@ mod device {
                         let capped =
                             if bytes < 2 * l2 { ", capped: the L2 may not be wholly cold" } else { "" };
                         // Without residency the upload follows the flush through the L2: said.
-                        let upload = if settings.resident {
+                        let upload = if settings.resident
+                            || matches!(workload, "pi_monte_carlo" | "mandelbrot")
+                        {
                             ""
                         } else {
                             "; the upload that follows writes the inputs through the L2, so the kernel may find \
@@ -975,8 +977,8 @@ mod device {
             let kernel = total.kernel;
             if index != usize::MAX {
                 self.kernel_ns.push(kernel as f64 / runs.max(1) as f64);
-                // While the GPU is still busy from the sample, outside its time: a reading after
-                // verification would see a clock lowered for want of work.
+                // Right after the sample's work, outside its time: a reading after verification
+                // would see a clock lowered for want of work.
                 if let Some(cuda) = self.gpu.cuda.as_ref() {
                     if let Some(mhz) = sm_clock_mhz(&cuda.pci_bus_id) {
                         self.clock_low = Some(self.clock_low.map_or(mhz, |low| low.min(mhz)));

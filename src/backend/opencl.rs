@@ -666,7 +666,8 @@ mod device {
                 };
                 // Without residency the upload follows the flush and goes through the cache, so
                 // "cold" describes the sample's start, not what the kernel finds: said.
-                let upload = if settings.resident {
+                // (Pi and mandelbrot upload nothing.)
+                let upload = if settings.resident || matches!(workload, "pi_monte_carlo" | "mandelbrot") {
                     ""
                 } else {
                     "; the upload that follows writes the inputs through the cache, so the kernel may find \

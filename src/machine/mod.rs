@@ -85,13 +85,19 @@ pub struct Cache {
 }
 
 /// The devices that described themselves, out of `tries` (one per device): a device that will
-/// not answer a query must not hide the others, so it is left out, and only when no device is
-/// left are the reasons (joined) the answer. `Ok(empty)` when there was no device to try.
+/// not answer a query must not hide the others, so it is left out (with a warning on stderr
+/// naming why), and only when no device is left are the reasons (joined) the answer. `Ok(empty)` when there was no device to try.
 pub fn described(tries: Vec<Result<Gpu, String>>) -> Result<Vec<Gpu>, String> {
     let (ok, failed): (Vec<_>, Vec<_>) = tries.into_iter().partition(Result::is_ok);
     let ok: Vec<Gpu> = ok.into_iter().filter_map(Result::ok).collect();
+    let failed: Vec<String> = failed.into_iter().filter_map(Result::err).collect();
     if ok.is_empty() && !failed.is_empty() {
-        return Err(failed.into_iter().filter_map(Result::err).collect::<Vec<_>>().join("; "));
+        return Err(failed.join("; "));
+    }
+    // Left out, but not silently: the listing (detect, the run's machine) would otherwise show
+    // fewer devices than there are with no reason.
+    for why in &failed {
+        eprintln!("warning: a device was left out of the listing: {why}");
     }
     Ok(ok)
 }
